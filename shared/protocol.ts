@@ -1,0 +1,165 @@
+/** Every shape that crosses the broker's HTTP and WebSocket wire, as zod schemas with inferred types. */
+import { z } from "zod";
+
+export const BROKER_SERVICE = "claude-peers-broker";
+export const PROTOCOL_VERSION = 1;
+/** Message text limit, in UTF-8 bytes: bigger messages are refused (413), never truncated. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+export const MAX_SUMMARY_CHARS = 500;
+export const PEER_SECRET_HEADER = "x-claude-peers-secret";
+
+const id = z.string().regex(/^[a-z0-9_-]{1,64}$/i, "must be an id made of letters, digits, _ and -");
+export const PeerNameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, "must be lowercase letters, digits, '.', '_' or '-', starting with a letter or digit");
+const path = z.string().max(4096);
+const isoTime = z.string();
+
+export const ScopeSchema = z.enum(["machine", "directory", "repo"]);
+export type Scope = z.infer<typeof ScopeSchema>;
+
+export const MessageStateSchema = z.enum(["queued", "delivered", "read", "expired"]);
+export type MessageState = z.infer<typeof MessageStateSchema>;
+
+export const HealthSchema = z.object({
+  service: z.literal(BROKER_SERVICE),
+  version: z.string(),
+  protocol: z.number(),
+  pid: z.number(),
+  started_at: isoTime,
+});
+export type Health = z.infer<typeof HealthSchema>;
+
+export const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+
+export const RegisterBodySchema = z.object({
+  /** Set when re-registering (after a broker restart) so the peer keeps its id. */
+  peer_id: id.optional(),
+  secret: z.string().min(16).max(128).optional(),
+  name: PeerNameSchema,
+  pid: z.number().int().positive(),
+  cwd: path.min(1),
+  git_root: path.nullable(),
+  git_common_dir: path.nullable(),
+  git_branch: z.string().max(256).nullable(),
+  summary: z.string().max(MAX_SUMMARY_CHARS),
+});
+export type RegisterBody = z.infer<typeof RegisterBodySchema>;
+
+export const RegisterResultSchema = z.object({
+  peer_id: id,
+  secret: z.string(),
+  name: PeerNameSchema,
+  unread: z.number(),
+});
+export type RegisterResult = z.infer<typeof RegisterResultSchema>;
+
+export const PeerInfoSchema = z.object({
+  id,
+  name: z.string(),
+  summary: z.string(),
+  pid: z.number(),
+  cwd: z.string(),
+  git_root: z.string().nullable(),
+  git_branch: z.string().nullable(),
+  registered_at: isoTime,
+  last_seen: isoTime,
+  /** true while the peer holds a push (WebSocket) connection; false while it polls. */
+  push: z.boolean(),
+});
+export type PeerInfo = z.infer<typeof PeerInfoSchema>;
+
+export const ListPeersBodySchema = z.object({
+  scope: ScopeSchema.default("machine"),
+  /** For callers that are not peers (the CLI): where "directory" and "repo" are measured from. */
+  cwd: path.optional(),
+  git_common_dir: path.nullable().optional(),
+});
+export const ListPeersResultSchema = z.object({ peers: z.array(PeerInfoSchema), unread: z.number().optional() });
+export type ListPeersResult = z.infer<typeof ListPeersResultSchema>;
+
+export const MessageSchema = z.object({
+  id,
+  from_id: z.string(),
+  from_name: z.string(),
+  from_summary: z.string(),
+  from_cwd: z.string(),
+  to_id: z.string().nullable(),
+  to_name: z.string(),
+  text: z.string(),
+  in_reply_to: z.string().nullable(),
+  state: MessageStateSchema,
+  sent_at: isoTime,
+  delivered_at: isoTime.nullable(),
+  read_at: isoTime.nullable(),
+});
+export type Message = z.infer<typeof MessageSchema>;
+
+export const SendBodySchema = z.object({
+  to: z.string().trim().min(1, "must name a peer id or name").max(64),
+  text: z.string().min(1, "must not be empty"),
+  in_reply_to: id.optional(),
+});
+export type SendBody = z.infer<typeof SendBodySchema>;
+export const SendResultSchema = z.object({ message: MessageSchema, unread: z.number().optional() });
+export type SendResult = z.infer<typeof SendResultSchema>;
+
+export const SummaryBodySchema = z.object({ summary: z.string().trim().max(MAX_SUMMARY_CHARS) });
+export const OkResultSchema = z.object({ ok: z.literal(true), unread: z.number().optional() });
+
+export const InboxBodySchema = z.object({ mark_read: z.boolean().default(false) });
+export const InboxResultSchema = z.object({ messages: z.array(MessageSchema), unread: z.number() });
+export type InboxResult = z.infer<typeof InboxResultSchema>;
+
+export const AckBodySchema = z.object({
+  ids: z.array(id).min(1).max(1000),
+  /** "delivered": written to Claude; "read": shown to Claude as mail it must act on (hooks). */
+  state: z.enum(["delivered", "read"]).default("delivered"),
+});
+export const AckResultSchema = z.object({ updated: z.array(z.string()), unread: z.number() });
+
+export const PollResultSchema = z.object({ messages: z.array(MessageSchema), unread: z.number() });
+
+export const WhoamiResultSchema = z.object({ peer: PeerInfoSchema, unread: z.number() });
+
+export const HistoryBodySchema = z.object({
+  limit: z.number().int().min(1).max(1000).default(50),
+  /** Only messages from or to this peer id or name. */
+  peer: z.string().max(64).optional(),
+});
+export const HistoryResultSchema = z.object({ messages: z.array(MessageSchema) });
+
+export const StatusResultSchema = z.object({
+  broker: HealthSchema.extend({ url: z.string(), db: z.string(), uptime_s: z.number() }),
+  peers: z.object({ live: z.number(), push: z.number(), poll: z.number() }),
+  messages: z.record(MessageStateSchema, z.number()),
+});
+export type Status = z.infer<typeof StatusResultSchema>;
+
+/** Frames the broker sends on a WebSocket. */
+export const BrokerFrameSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("message"), message: MessageSchema }),
+  z.object({
+    type: z.literal("event"),
+    event: z.enum(["sent", "delivered", "read", "joined", "left"]),
+    message: MessageSchema.optional(),
+    peer: PeerInfoSchema.optional(),
+  }),
+]);
+export type BrokerFrame = z.infer<typeof BrokerFrameSchema>;
+
+/** Frames a peer sends on its WebSocket. */
+export const PeerFrameSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("ack"), ids: z.array(id).min(1).max(1000) }),
+]);
+export type PeerFrame = z.infer<typeof PeerFrameSchema>;
+
+/** Formats the first zod issue as "field: problem" for error messages. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.length ? issue.path.join(".") : "body"}: ${issue.message}`)
+    .join("; ");
+}

@@ -1,0 +1,343 @@
+/** The Store on bun:sqlite: WAL mode, prepared statements, PRAGMA user_version migrations. */
+import { Database } from "bun:sqlite";
+import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
+import type { MessageState } from "./protocol.ts";
+import type { MessageRow, NewMessage, PeerRow, PruneLimits, PruneResult, Store } from "./store.ts";
+
+/** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE peers (
+     id TEXT PRIMARY KEY,
+     secret_hash TEXT NOT NULL UNIQUE,
+     name TEXT NOT NULL,
+     pid INTEGER NOT NULL,
+     cwd TEXT NOT NULL,
+     git_root TEXT,
+     git_common_dir TEXT,
+     git_branch TEXT,
+     summary TEXT NOT NULL DEFAULT '',
+     registered_at INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL
+   );
+   CREATE INDEX peers_name ON peers (name, last_seen);
+   CREATE INDEX peers_last_seen ON peers (last_seen);
+   CREATE TABLE messages (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     from_id TEXT NOT NULL,
+     from_name TEXT NOT NULL,
+     from_summary TEXT NOT NULL,
+     from_cwd TEXT NOT NULL,
+     to_id TEXT,
+     to_name TEXT NOT NULL,
+     text TEXT NOT NULL,
+     in_reply_to TEXT,
+     state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'read', 'expired')),
+     created_at INTEGER NOT NULL,
+     delivered_at INTEGER,
+     read_at INTEGER,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX messages_unread_by_peer ON messages (to_id, seq) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_unread_by_name ON messages (to_name, seq) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_created ON messages (created_at);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+interface PeerRecord {
+  id: string;
+  secret_hash: string;
+  name: string;
+  pid: number;
+  cwd: string;
+  git_root: string | null;
+  git_common_dir: string | null;
+  git_branch: string | null;
+  summary: string;
+  registered_at: number;
+  last_seen: number;
+}
+
+interface MessageRecord {
+  seq: number;
+  id: string;
+  from_id: string;
+  from_name: string;
+  from_summary: string;
+  from_cwd: string;
+  to_id: string | null;
+  to_name: string;
+  text: string;
+  in_reply_to: string | null;
+  state: MessageState;
+  created_at: number;
+  delivered_at: number | null;
+  read_at: number | null;
+  expires_at: number;
+}
+
+const toPeer = (r: PeerRecord): PeerRow => ({
+  id: r.id,
+  secretHash: r.secret_hash,
+  name: r.name,
+  pid: r.pid,
+  cwd: r.cwd,
+  gitRoot: r.git_root,
+  gitCommonDir: r.git_common_dir,
+  gitBranch: r.git_branch,
+  summary: r.summary,
+  registeredAt: r.registered_at,
+  lastSeen: r.last_seen,
+});
+
+const toMessage = (r: MessageRecord): MessageRow => ({
+  seq: r.seq,
+  id: r.id,
+  fromId: r.from_id,
+  fromName: r.from_name,
+  fromSummary: r.from_summary,
+  fromCwd: r.from_cwd,
+  toId: r.to_id,
+  toName: r.to_name,
+  text: r.text,
+  inReplyTo: r.in_reply_to,
+  state: r.state,
+  createdAt: r.created_at,
+  deliveredAt: r.delivered_at,
+  readAt: r.read_at,
+  expiresAt: r.expires_at,
+});
+
+export class StoreOpenError extends Error {}
+
+/**
+ * Opens (creating if needed, mode 0600) and migrates the SQLite store at `path`.
+ * A file that is not a SQLite database is left untouched and reported, never overwritten.
+ */
+export function openSqliteStore(path: string): Store {
+  const fresh = path !== ":memory:" && !existsSync(path);
+  if (fresh) closeSync(openSync(path, "a", 0o600));
+  let db: Database;
+  try {
+    db = new Database(path, { create: true, strict: true });
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+    migrate(db);
+  } catch (err) {
+    throw new StoreOpenError(
+      `cannot open the database ${path}: ${(err as Error).message}. ` +
+        `If the file is damaged, move it aside (it is left as it is) or point CLAUDE_PEERS_DB at another file.`,
+    );
+  }
+  if (path !== ":memory:") {
+    // SQLite creates -wal and -shm with the umask's mode: tighten all three.
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
+  }
+  return new SqliteStore(db, path);
+}
+
+function migrate(db: Database): void {
+  const { user_version: version } = db.query<{ user_version: number }, []>("PRAGMA user_version").get()!;
+  if (version > MIGRATIONS.length) {
+    throw new Error(`schema version ${version} is newer than this claude-peers (${MIGRATIONS.length}); update claude-peers`);
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+    })();
+  }
+}
+
+const UNREAD = "state IN ('queued', 'delivered')";
+
+class SqliteStore implements Store {
+  private readonly q;
+
+  constructor(
+    private readonly db: Database,
+    readonly location: string,
+  ) {
+    this.q = {
+      savePeer: db.query(
+        `INSERT INTO peers (id, secret_hash, name, pid, cwd, git_root, git_common_dir, git_branch, summary, registered_at, last_seen)
+         VALUES ($id, $secret_hash, $name, $pid, $cwd, $git_root, $git_common_dir, $git_branch, $summary, $registered_at, $last_seen)
+         ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name, pid = excluded.pid,
+           cwd = excluded.cwd, git_root = excluded.git_root, git_common_dir = excluded.git_common_dir,
+           git_branch = excluded.git_branch, summary = excluded.summary, last_seen = excluded.last_seen`,
+      ),
+      getPeer: db.query<PeerRecord, [string]>("SELECT * FROM peers WHERE id = ?"),
+      peerBySecret: db.query<PeerRecord, [string]>("SELECT * FROM peers WHERE secret_hash = ?"),
+      lastPeerNamed: db.query<PeerRecord, [string]>("SELECT * FROM peers WHERE name = ? ORDER BY last_seen DESC LIMIT 1"),
+      setSummary: db.query<void, [string, string]>("UPDATE peers SET summary = ? WHERE id = ?"),
+      touchPeer: db.query<void, [number, string]>("UPDATE peers SET last_seen = ? WHERE id = ?"),
+      insertMessage: db.query<MessageRecord, Record<string, string | number | null>>(
+        `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at)
+         VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, 'queued', $created_at, $expires_at)
+         RETURNING *`,
+      ),
+      getMessage: db.query<MessageRecord, [string]>("SELECT * FROM messages WHERE id = ?"),
+      mailbox: db.query<{ id: string; to_id: string | null }, [string, number]>(
+        `SELECT id, to_id FROM messages WHERE to_name = ? AND ${UNREAD} AND expires_at > ? ORDER BY seq`,
+      ),
+      claim: db.query<void, [string, string]>(
+        "UPDATE messages SET to_id = ?, state = 'queued', delivered_at = NULL WHERE id = ?",
+      ),
+      queuedFor: db.query<MessageRecord, [string]>("SELECT * FROM messages WHERE to_id = ? AND state = 'queued' ORDER BY seq"),
+      unreadFor: db.query<MessageRecord, [string]>(`SELECT * FROM messages WHERE to_id = ? AND ${UNREAD} ORDER BY seq`),
+      countUnread: db.query<{ n: number }, [string]>(`SELECT count(*) AS n FROM messages WHERE to_id = ? AND ${UNREAD}`),
+      markDelivered: db.query<{ id: string }, [number, string, string]>(
+        "UPDATE messages SET state = 'delivered', delivered_at = ? WHERE to_id = ? AND id = ? AND state = 'queued' RETURNING id",
+      ),
+      markRead: db.query<{ id: string }, [number, number, string, string]>(
+        `UPDATE messages SET state = 'read', read_at = ?, delivered_at = coalesce(delivered_at, ?)
+         WHERE to_id = ? AND id = ? AND ${UNREAD} RETURNING id`,
+      ),
+      history: db.query<MessageRecord, [number]>("SELECT * FROM messages ORDER BY seq DESC LIMIT ?"),
+      historyFor: db.query<MessageRecord, [string, string, string, string, number]>(
+        `SELECT * FROM messages WHERE from_id = ? OR from_name = ? OR to_id = ? OR to_name = ? ORDER BY seq DESC LIMIT ?`,
+      ),
+      countByState: db.query<{ state: MessageState; n: number }, []>("SELECT state, count(*) AS n FROM messages GROUP BY state"),
+      expire: db.query<void, [number]>(`UPDATE messages SET state = 'expired' WHERE ${UNREAD} AND expires_at <= ?`),
+      deleteOld: db.query<void, [number]>("DELETE FROM messages WHERE state IN ('read', 'expired') AND created_at < ?"),
+      oldPeers: db.query<{ id: string }, [number]>("SELECT id FROM peers WHERE last_seen < ?"),
+      deletePeer: db.query<void, [string]>("DELETE FROM peers WHERE id = ?"),
+    };
+  }
+
+  async savePeer(p: PeerRow): Promise<void> {
+    this.q.savePeer.run({
+      id: p.id,
+      secret_hash: p.secretHash,
+      name: p.name,
+      pid: p.pid,
+      cwd: p.cwd,
+      git_root: p.gitRoot,
+      git_common_dir: p.gitCommonDir,
+      git_branch: p.gitBranch,
+      summary: p.summary,
+      registered_at: p.registeredAt,
+      last_seen: p.lastSeen,
+    });
+  }
+
+  async getPeer(id: string): Promise<PeerRow | null> {
+    const r = this.q.getPeer.get(id);
+    return r ? toPeer(r) : null;
+  }
+
+  async peerBySecretHash(secretHash: string): Promise<PeerRow | null> {
+    const r = this.q.peerBySecret.get(secretHash);
+    return r ? toPeer(r) : null;
+  }
+
+  async peersByIds(ids: readonly string[]): Promise<PeerRow[]> {
+    if (ids.length === 0) return [];
+    const rows: PeerRow[] = [];
+    // Chunked so a large network never exceeds SQLite's bound-parameter limit.
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const sql = `SELECT * FROM peers WHERE id IN (${chunk.map(() => "?").join(",")}) ORDER BY name`;
+      rows.push(...this.db.query<PeerRecord, string[]>(sql).all(...chunk).map(toPeer));
+    }
+    return rows.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async lastPeerNamed(name: string): Promise<PeerRow | null> {
+    const r = this.q.lastPeerNamed.get(name);
+    return r ? toPeer(r) : null;
+  }
+
+  async setSummary(id: string, summary: string): Promise<void> {
+    this.q.setSummary.run(summary, id);
+  }
+
+  async touchPeer(id: string, now: number): Promise<void> {
+    this.q.touchPeer.run(now, id);
+  }
+
+  async insertMessage(m: NewMessage): Promise<MessageRow> {
+    return toMessage(
+      this.q.insertMessage.get({
+        id: m.id,
+        from_id: m.fromId,
+        from_name: m.fromName,
+        from_summary: m.fromSummary,
+        from_cwd: m.fromCwd,
+        to_id: m.toId,
+        to_name: m.toName,
+        text: m.text,
+        in_reply_to: m.inReplyTo,
+        created_at: m.createdAt,
+        expires_at: m.expiresAt,
+      })!,
+    );
+  }
+
+  async getMessage(id: string): Promise<MessageRow | null> {
+    const r = this.q.getMessage.get(id);
+    return r ? toMessage(r) : null;
+  }
+
+  async claimMailbox(name: string, peerId: string, liveIds: ReadonlySet<string>, now: number): Promise<number> {
+    return this.db.transaction(() => {
+      let moved = 0;
+      for (const m of this.q.mailbox.all(name, now)) {
+        if (m.to_id === peerId || (m.to_id !== null && liveIds.has(m.to_id))) continue;
+        this.q.claim.run(peerId, m.id);
+        moved++;
+      }
+      return moved;
+    })();
+  }
+
+  async queuedFor(peerId: string): Promise<MessageRow[]> {
+    return this.q.queuedFor.all(peerId).map(toMessage);
+  }
+
+  async unreadFor(peerId: string): Promise<MessageRow[]> {
+    return this.q.unreadFor.all(peerId).map(toMessage);
+  }
+
+  async countUnread(peerId: string): Promise<number> {
+    return this.q.countUnread.get(peerId)!.n;
+  }
+
+  async markDelivered(peerId: string, ids: readonly string[], now: number): Promise<string[]> {
+    return this.db.transaction(() => ids.filter((id) => this.q.markDelivered.get(now, peerId, id) !== null))();
+  }
+
+  async markRead(peerId: string, ids: readonly string[], now: number): Promise<string[]> {
+    return this.db.transaction(() => ids.filter((id) => this.q.markRead.get(now, now, peerId, id) !== null))();
+  }
+
+  async history(limit: number, peer?: string): Promise<MessageRow[]> {
+    const rows = peer ? this.q.historyFor.all(peer, peer, peer, peer, limit) : this.q.history.all(limit);
+    return rows.map(toMessage);
+  }
+
+  async countByState(): Promise<Record<MessageState, number>> {
+    const counts: Record<MessageState, number> = { queued: 0, delivered: 0, read: 0, expired: 0 };
+    for (const { state, n } of this.q.countByState.all()) counts[state] = n;
+    return counts;
+  }
+
+  async prune(l: PruneLimits): Promise<PruneResult> {
+    return this.db.transaction(() => {
+      const expired = this.q.expire.run(l.now).changes;
+      const deletedMessages = this.q.deleteOld.run(l.now - l.keepReadMs).changes;
+      let deletedPeers = 0;
+      for (const { id } of this.q.oldPeers.all(l.now - l.keepPeersMs)) {
+        if (l.liveIds.has(id)) continue;
+        this.q.deletePeer.run(id);
+        deletedPeers++;
+      }
+      return { expired, deletedMessages, deletedPeers };
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

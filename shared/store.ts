@@ -1,0 +1,88 @@
+/** The broker's storage contract: one async interface, one file per backend (SQLite now, Postgres next). */
+import type { MessageState } from "./protocol.ts";
+
+export interface PeerRow {
+  id: string;
+  secretHash: string;
+  name: string;
+  pid: number;
+  cwd: string;
+  gitRoot: string | null;
+  gitCommonDir: string | null;
+  gitBranch: string | null;
+  summary: string;
+  registeredAt: number;
+  lastSeen: number;
+}
+
+export interface MessageRow {
+  seq: number;
+  id: string;
+  fromId: string;
+  fromName: string;
+  fromSummary: string;
+  fromCwd: string;
+  toId: string | null;
+  toName: string;
+  text: string;
+  inReplyTo: string | null;
+  state: MessageState;
+  createdAt: number;
+  deliveredAt: number | null;
+  readAt: number | null;
+  expiresAt: number;
+}
+
+export type NewMessage = Omit<MessageRow, "seq" | "state" | "deliveredAt" | "readAt">;
+
+export interface PruneLimits {
+  now: number;
+  /** Read and expired messages older than this are deleted. */
+  keepReadMs: number;
+  /** Peers not seen for this long (and not live) are deleted. */
+  keepPeersMs: number;
+  /** Peers that must never be deleted (the live ones). */
+  liveIds: ReadonlySet<string>;
+}
+
+export interface PruneResult {
+  expired: number;
+  deletedMessages: number;
+  deletedPeers: number;
+}
+
+export interface Store {
+  /** Where the data lives, for status output. */
+  readonly location: string;
+
+  savePeer(peer: PeerRow): Promise<void>;
+  getPeer(id: string): Promise<PeerRow | null>;
+  peerBySecretHash(secretHash: string): Promise<PeerRow | null>;
+  peersByIds(ids: readonly string[]): Promise<PeerRow[]>;
+  /** The most recently seen peer that ever had this name (names are reusable, ids are not). */
+  lastPeerNamed(name: string): Promise<PeerRow | null>;
+  setSummary(id: string, summary: string): Promise<void>;
+  touchPeer(id: string, now: number): Promise<void>;
+
+  insertMessage(message: NewMessage): Promise<MessageRow>;
+  getMessage(id: string): Promise<MessageRow | null>;
+  /**
+   * Hands the unread mail of `name` whose recipient is not live (or was never set) to `peerId`,
+   * back in state queued so it is pushed to the new session. Returns how many moved.
+   */
+  claimMailbox(name: string, peerId: string, liveIds: ReadonlySet<string>, now: number): Promise<number>;
+  /** Messages for this peer not yet acknowledged, oldest first. */
+  queuedFor(peerId: string): Promise<MessageRow[]>;
+  /** Messages for this peer not yet read (queued or delivered), oldest first. */
+  unreadFor(peerId: string): Promise<MessageRow[]>;
+  countUnread(peerId: string): Promise<number>;
+  /** queued → delivered for the given ids addressed to peerId; returns the ids that changed. */
+  markDelivered(peerId: string, ids: readonly string[], now: number): Promise<string[]>;
+  /** queued|delivered → read for the given ids addressed to peerId; returns the ids that changed. */
+  markRead(peerId: string, ids: readonly string[], now: number): Promise<string[]>;
+  /** Newest first; `peer` filters on sender or recipient id/name. */
+  history(limit: number, peer?: string): Promise<MessageRow[]>;
+  countByState(): Promise<Record<MessageState, number>>;
+  prune(limits: PruneLimits): Promise<PruneResult>;
+  close(): Promise<void>;
+}
