@@ -1,0 +1,240 @@
+/** The broker as a factory: routes, WebSocket push and housekeeping over a Hub and a Store. */
+import type { Server, ServerWebSocket } from "bun";
+import type { z } from "zod";
+import { Hub } from "./broker-hub.ts";
+import { MAX_BODY_BYTES, assertLocalRequest, assertToken, readJson } from "./broker-guard.ts";
+import { brokerUrl } from "./config.ts";
+import { WireError, errorMessage } from "./errors.ts";
+import {
+  AckBodySchema,
+  BROKER_SERVICE,
+  HistoryBodySchema,
+  InboxBodySchema,
+  ListPeersBodySchema,
+  PEER_SECRET_HEADER,
+  PROTOCOL_VERSION,
+  PeerFrameSchema,
+  RegisterBodySchema,
+  SendBodySchema,
+  SummaryBodySchema,
+  type Health,
+  type Status,
+} from "./protocol.ts";
+import type { PeerRow, Store } from "./store.ts";
+import { toWireMessage } from "./wire.ts";
+import { VERSION } from "./version.ts";
+
+const SWEEP_INTERVAL_MS = 500;
+const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface BrokerOptions {
+  store: Store;
+  token: string;
+  port: number;
+  mailboxTtlMs: number;
+  log?: (line: string) => void;
+  /** Called when an authenticated client asks the broker to stop (kill-broker). */
+  onShutdownRequest?: () => void;
+}
+
+export interface Broker {
+  url: string;
+  hub: Hub;
+  stop(): Promise<void>;
+}
+
+type SocketData = { kind: "peer"; peerId: string } | { kind: "watch" };
+
+interface Context {
+  req: Request;
+  /** The calling peer, when the request carries a valid peer secret. */
+  peer: PeerRow | null;
+}
+
+type Handler = (ctx: Context) => Promise<unknown>;
+
+/** Starts listening on 127.0.0.1:`port`; throws if the port is taken. */
+export function createBroker(opts: BrokerOptions): Broker {
+  const { store, token } = opts;
+  const log = opts.log ?? (() => {});
+  const hub = new Hub({ store, mailboxTtlMs: opts.mailboxTtlMs });
+  const startedAt = Date.now();
+  const health = (): Health => ({
+    service: BROKER_SERVICE,
+    version: VERSION,
+    protocol: PROTOCOL_VERSION,
+    pid: process.pid,
+    started_at: new Date(startedAt).toISOString(),
+  });
+
+  const requirePeer = (ctx: Context): PeerRow => {
+    if (!ctx.peer) throw new WireError("unauthorized", `this route needs the peer secret (${PEER_SECRET_HEADER}) from /register`);
+    return ctx.peer;
+  };
+  const body = <S extends z.ZodType>(ctx: Context, schema: S) => readJson(ctx.req, schema);
+
+  const routes: Record<string, Handler> = {
+    "/register": async (ctx) => hub.register(await body(ctx, RegisterBodySchema)),
+    "/unregister": async (ctx) => {
+      await hub.unregister(requirePeer(ctx));
+      return { ok: true };
+    },
+    "/peers": async (ctx) => {
+      const b = await body(ctx, ListPeersBodySchema);
+      const viewer = ctx.peer
+        ? { id: ctx.peer.id, cwd: ctx.peer.cwd, gitCommonDir: ctx.peer.gitCommonDir }
+        : { cwd: b.cwd, gitCommonDir: b.git_common_dir };
+      return { peers: hub.listPeers(b.scope, viewer), ...(await unread(ctx)) };
+    },
+    "/send": async (ctx) => {
+      const b = await body(ctx, SendBodySchema);
+      const message = await hub.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, b);
+      return { message, ...(await unread(ctx)) };
+    },
+    "/summary": async (ctx) => {
+      const peer = requirePeer(ctx);
+      await hub.setSummary(peer, (await body(ctx, SummaryBodySchema)).summary);
+      return { ok: true, ...(await unread(ctx)) };
+    },
+    "/inbox": async (ctx) => {
+      const peer = requirePeer(ctx);
+      const messages = await hub.inbox(peer, (await body(ctx, InboxBodySchema)).mark_read);
+      return { messages, unread: await hub.unreadCount(peer) };
+    },
+    "/ack": async (ctx) => {
+      const peer = requirePeer(ctx);
+      const b = await body(ctx, AckBodySchema);
+      const updated = b.state === "read" ? await hub.markRead(peer, b.ids) : await hub.acknowledge(peer, b.ids);
+      return { updated, unread: await hub.unreadCount(peer) };
+    },
+    "/poll": async (ctx) => hub.poll(requirePeer(ctx)),
+    "/whoami": async (ctx) => {
+      const peer = requirePeer(ctx);
+      return { peer: hub.whoami(peer), unread: await hub.unreadCount(peer) };
+    },
+    "/status": async () =>
+      ({
+        broker: { ...health(), url: brokerUrl(opts.port), db: store.location, uptime_s: Math.round((Date.now() - startedAt) / 1000) },
+        peers: hub.counts(),
+        messages: await store.countByState(),
+      }) satisfies Status,
+    "/history": async (ctx) => {
+      const b = await body(ctx, HistoryBodySchema);
+      return { messages: (await store.history(b.limit, b.peer)).map(toWireMessage) };
+    },
+    "/shutdown": async () => {
+      // Let this response leave before the listener goes away.
+      setTimeout(() => opts.onShutdownRequest?.(), 0);
+      return { ok: true };
+    },
+  };
+
+  async function unread(ctx: Context): Promise<{ unread?: number }> {
+    return ctx.peer ? { unread: await hub.unreadCount(ctx.peer) } : {};
+  }
+
+  async function identify(req: Request): Promise<PeerRow | null> {
+    const secret = req.headers.get(PEER_SECRET_HEADER);
+    if (secret === null) return null;
+    const peer = await hub.authenticate(secret);
+    if (!peer) throw new WireError("unauthorized", "unknown peer secret; register again");
+    return peer;
+  }
+
+  async function handle(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
+    assertLocalRequest(req);
+    const path = new URL(req.url).pathname;
+    if (path === "/health") {
+      if (req.method !== "GET") throw new WireError("method_not_allowed", "use GET /health");
+      return Response.json(health());
+    }
+    if (path === "/ws") {
+      if (req.method !== "GET") throw new WireError("method_not_allowed", "use GET /ws with a WebSocket upgrade");
+      assertToken(req, token);
+      const peer = await identify(req);
+      const data: SocketData = peer ? { kind: "peer", peerId: peer.id } : { kind: "watch" };
+      if (server.upgrade(req, { data })) return undefined;
+      throw new WireError("bad_request", "expected a WebSocket upgrade");
+    }
+    const route = routes[path];
+    if (!route) throw new WireError("not_found", `no route ${path}; see README.md for the broker API`);
+    if (req.method !== "POST") throw new WireError("method_not_allowed", `use POST ${path} with a JSON body`);
+    assertToken(req, token);
+    return Response.json(await route({ req, peer: await identify(req) }));
+  }
+
+  const server = Bun.serve<SocketData>({
+    hostname: "127.0.0.1",
+    port: opts.port,
+    maxRequestBodySize: MAX_BODY_BYTES * 2,
+    async fetch(req, server) {
+      try {
+        return await handle(req, server);
+      } catch (err) {
+        if (err instanceof WireError) return err.toResponse();
+        log(`internal error on ${req.method} ${new URL(req.url).pathname}: ${errorMessage(err)}`);
+        return new WireError("internal", "the broker failed on this request; see its log file").toResponse();
+      }
+    },
+    websocket: {
+      idleTimeout: 60,
+      async open(ws: ServerWebSocket<SocketData>) {
+        if (ws.data.kind === "watch") return hub.addWatcher(ws);
+        // A peer must be registered (and not swept) before it may hold a push connection.
+        if (!(await hub.attach(ws.data.peerId, ws))) ws.close(4001, "register first");
+      },
+      async message(ws: ServerWebSocket<SocketData>, raw) {
+        if (ws.data.kind !== "peer") return;
+        const frame = PeerFrameSchema.safeParse(safeJson(String(raw)));
+        if (!frame.success) return void ws.send(JSON.stringify({ type: "error", message: "frame must be {type:'ack', ids:[...]}" }));
+        const peer = hub.liveRow(ws.data.peerId);
+        if (peer) await hub.acknowledge(peer, frame.data.ids);
+      },
+      close(ws: ServerWebSocket<SocketData>) {
+        if (ws.data.kind === "watch") hub.removeWatcher(ws);
+        else hub.detach(ws.data.peerId, ws);
+      },
+    },
+  });
+
+  const sweeper = setInterval(() => hub.sweep(), SWEEP_INTERVAL_MS);
+  const prune = async () => {
+    try {
+      const r = await store.prune({ now: Date.now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: hub.liveIds() });
+      if (r.expired || r.deletedMessages || r.deletedPeers) {
+        log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
+      }
+    } catch (err) {
+      log(`prune failed: ${errorMessage(err)}`);
+    }
+  };
+  void prune();
+  const pruner = setInterval(prune, PRUNE_INTERVAL_MS);
+  sweeper.unref();
+  pruner.unref();
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url: brokerUrl(server.port ?? opts.port),
+    hub,
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(sweeper);
+        clearInterval(pruner);
+        hub.closeAll();
+        await server.stop();
+        await store.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

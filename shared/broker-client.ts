@@ -1,0 +1,65 @@
+/** Typed HTTP calls to the broker: sends the token (and peer secret), turns non-2xx into WireError. */
+import type { z } from "zod";
+import { brokerUrl } from "./config.ts";
+import { PeersError, WireError, type WireErrorCode } from "./errors.ts";
+import { ErrorBodySchema, PEER_SECRET_HEADER } from "./protocol.ts";
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export interface BrokerClientOptions {
+  port: number;
+  token: string;
+  /** The peer secret from /register; absent for the CLI. */
+  secret?: string;
+  fetch?: typeof fetch;
+}
+
+export class BrokerClient {
+  readonly url: string;
+  secret: string | undefined;
+  private readonly token: string;
+  private readonly fetchFn: typeof fetch;
+
+  constructor(opts: BrokerClientOptions) {
+    this.url = brokerUrl(opts.port);
+    this.token = opts.token;
+    this.secret = opts.secret;
+    this.fetchFn = opts.fetch ?? fetch;
+  }
+
+  headers(): Record<string, string> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+    if (this.secret) headers[PEER_SECRET_HEADER] = this.secret;
+    return headers;
+  }
+
+  /** POSTs `body` to `path` and parses the answer with `schema`. */
+  async call<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.infer<S>> {
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.url}${path}`, {
+        method: "POST",
+        headers: { ...this.headers(), "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw new PeersError("broker_unreachable", `the claude-peers broker at ${this.url} is not answering (${(err as Error).message}); try again in a moment`);
+    }
+    const data = await res.json().catch(() => undefined);
+    if (!res.ok) {
+      const parsed = ErrorBodySchema.safeParse(data);
+      const code = (parsed.success ? parsed.data.error.code : "internal") as WireErrorCode;
+      throw new WireError(code, parsed.success ? parsed.data.error.message : `HTTP ${res.status} from the broker`);
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) throw new PeersError("broker_foreign", `unexpected answer from ${this.url}${path}; is the broker the same version?`);
+    return parsed.data;
+  }
+
+  /** A WebSocket to /ws with the same credentials (Bun's client accepts headers). */
+  openSocket(): WebSocket {
+    const url = `${this.url.replace(/^http/, "ws")}/ws`;
+    return new WebSocket(url, { headers: this.headers() } as unknown as string[]);
+  }
+}

@@ -1,0 +1,369 @@
+/** The broker's brain: who is live, who gets which message, and when a message changes state. */
+import { WireError } from "./errors.ts";
+import { newMessageId, newPeerId } from "./ids.ts";
+import {
+  MAX_MESSAGE_BYTES,
+  type BrokerFrame,
+  type Message,
+  type PeerInfo,
+  type RegisterBody,
+  type RegisterResult,
+  type Scope,
+  type SendBody,
+} from "./protocol.ts";
+import type { MessageRow, PeerRow, Store } from "./store.ts";
+import { randomToken, sha256 } from "./token.ts";
+import { toWireMessage, toWirePeer } from "./wire.ts";
+
+/** A peer without a push connection (poll fallback) stays live this long after its last poll. */
+export const POLL_GRACE_MS = 2500;
+/** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
+export const ACK_WAIT_MS = 1000;
+const MAX_NAME_SUFFIX = 999;
+
+/** The part of a WebSocket the hub needs; lets tests and the server share one shape. */
+export interface PushSocket {
+  send(data: string): unknown;
+  close(code?: number, reason?: string): void;
+}
+
+interface LivePeer {
+  row: PeerRow;
+  socket: PushSocket | null;
+  lastSeen: number;
+}
+
+/** Who is sending: a registered peer, or the operator through the CLI. */
+export type Sender = { kind: "peer"; row: PeerRow } | { kind: "operator" };
+
+export interface HubOptions {
+  store: Store;
+  mailboxTtlMs: number;
+  now?: () => number;
+  /** Whether a local process still exists; a crashed poll-mode peer is dropped at once. */
+  pidAlive?: (pid: number) => boolean;
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export class Hub {
+  private readonly store: Store;
+  private readonly mailboxTtlMs: number;
+  private readonly now: () => number;
+  private readonly pidAlive: (pid: number) => boolean;
+  private readonly live = new Map<string, LivePeer>();
+  private readonly watchers = new Set<PushSocket>();
+  private readonly ackWaiters = new Map<string, () => void>();
+
+  constructor(opts: HubOptions) {
+    this.store = opts.store;
+    this.mailboxTtlMs = opts.mailboxTtlMs;
+    this.now = opts.now ?? Date.now;
+    this.pidAlive = opts.pidAlive ?? processAlive;
+  }
+
+  // ---- identity -------------------------------------------------------------------------------
+
+  async register(body: RegisterBody): Promise<RegisterResult> {
+    const now = this.now();
+    let id = newPeerId();
+    let secret = randomToken();
+    let registeredAt = now;
+    if (body.peer_id !== undefined) {
+      if (body.secret === undefined) throw new WireError("bad_request", "secret: required together with peer_id");
+      const existing = await this.store.getPeer(body.peer_id);
+      if (existing && existing.secretHash !== sha256(body.secret)) {
+        throw new WireError("forbidden", `peer_id: ${body.peer_id} belongs to another session; register without peer_id`);
+      }
+      id = body.peer_id;
+      secret = body.secret;
+      registeredAt = existing?.registeredAt ?? now;
+    }
+    const row: PeerRow = {
+      id,
+      secretHash: sha256(secret),
+      name: this.allocateName(body.name, id),
+      pid: body.pid,
+      cwd: body.cwd,
+      gitRoot: body.git_root,
+      gitCommonDir: body.git_common_dir,
+      gitBranch: body.git_branch,
+      summary: body.summary,
+      registeredAt,
+      lastSeen: now,
+    };
+    await this.store.savePeer(row);
+    const entry = this.live.get(id);
+    if (entry) Object.assign(entry, { row, lastSeen: now });
+    else this.live.set(id, { row, socket: null, lastSeen: now });
+    await this.store.claimMailbox(row.name, id, new Set(this.live.keys()), now);
+    this.broadcast({ type: "event", event: "joined", peer: this.peerInfo(this.live.get(id)!) });
+    if (entry?.socket) await this.pushQueued(id);
+    return { peer_id: id, secret, name: row.name, unread: await this.store.countUnread(id) };
+  }
+
+  /** The first free name among `wanted`, `wanted-2`, `wanted-3`… held by no other live peer. */
+  private allocateName(wanted: string, selfId: string): string {
+    const taken = new Set<string>();
+    for (const [id, p] of this.live) if (id !== selfId && this.isLive(p)) taken.add(p.row.name);
+    if (!taken.has(wanted)) return wanted;
+    const base = wanted.slice(0, 58);
+    for (let n = 2; n <= MAX_NAME_SUFFIX; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+    throw new WireError("conflict", `name: every name from ${base} to ${base}-${MAX_NAME_SUFFIX} is taken`);
+  }
+
+  /** Identifies a peer by its secret, live or not (a swept peer may still read its mail). */
+  async authenticate(secret: string): Promise<PeerRow | null> {
+    const hash = sha256(secret);
+    for (const p of this.live.values()) if (p.row.secretHash === hash) return p.row;
+    return this.store.peerBySecretHash(hash);
+  }
+
+  /** The row of a live peer, for frames on its already-authenticated socket. */
+  liveRow(peerId: string): PeerRow | null {
+    return this.live.get(peerId)?.row ?? null;
+  }
+
+  async unregister(peer: PeerRow): Promise<void> {
+    const entry = this.live.get(peer.id);
+    this.live.delete(peer.id);
+    await this.store.touchPeer(peer.id, this.now());
+    entry?.socket?.close(1000, "unregistered");
+    if (entry) this.broadcast({ type: "event", event: "left", peer: this.peerInfo(entry) });
+  }
+
+  async setSummary(peer: PeerRow, summary: string): Promise<void> {
+    await this.store.setSummary(peer.id, summary);
+    const entry = this.live.get(peer.id);
+    if (entry) entry.row = { ...entry.row, summary };
+  }
+
+  // ---- liveness -------------------------------------------------------------------------------
+
+  private isLive(p: LivePeer): boolean {
+    if (p.socket) return true;
+    return this.now() - p.lastSeen < POLL_GRACE_MS && this.pidAlive(p.row.pid);
+  }
+
+  /** Drops peers whose poll grace ran out or whose process died; returns how many left. */
+  sweep(): number {
+    let gone = 0;
+    for (const [id, p] of this.live) {
+      if (this.isLive(p)) continue;
+      this.live.delete(id);
+      void this.store.touchPeer(id, p.lastSeen);
+      this.broadcast({ type: "event", event: "left", peer: this.peerInfo(p) });
+      gone++;
+    }
+    return gone;
+  }
+
+  liveIds(): Set<string> {
+    return new Set(this.live.keys());
+  }
+
+  /** Records a heartbeat (a poll) and returns the peer's unacknowledged messages. */
+  async poll(peer: PeerRow): Promise<{ messages: Message[]; unread: number }> {
+    const entry = this.live.get(peer.id);
+    if (!entry) throw new WireError("not_found", "peer: not registered with this broker; register again");
+    entry.lastSeen = this.now();
+    const queued = await this.store.queuedFor(peer.id);
+    return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
+  }
+
+  listPeers(scope: Scope, viewer: { id?: string; cwd?: string; gitCommonDir?: string | null }): PeerInfo[] {
+    this.sweep();
+    const peers: PeerInfo[] = [];
+    for (const p of this.live.values()) {
+      if (p.row.id === viewer.id) continue;
+      if (scope === "directory" && p.row.cwd !== viewer.cwd) continue;
+      if (scope === "repo" && !sameRepo(p.row, viewer)) continue;
+      peers.push(this.peerInfo(p));
+    }
+    return peers.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  peerInfo(p: LivePeer): PeerInfo {
+    return toWirePeer(p.row, p.socket !== null, p.socket ? this.now() : p.lastSeen);
+  }
+
+  whoami(peer: PeerRow): PeerInfo {
+    const entry = this.live.get(peer.id);
+    return entry ? this.peerInfo(entry) : toWirePeer(peer, false, peer.lastSeen);
+  }
+
+  counts(): { live: number; push: number; poll: number } {
+    this.sweep();
+    let push = 0;
+    for (const p of this.live.values()) if (p.socket) push++;
+    return { live: this.live.size, push, poll: this.live.size - push };
+  }
+
+  // ---- push connections -----------------------------------------------------------------------
+
+  /** Attaches a peer's WebSocket and pushes everything it has not acknowledged. */
+  async attach(peerId: string, socket: PushSocket): Promise<boolean> {
+    const entry = this.live.get(peerId);
+    if (!entry) return false;
+    const previous = entry.socket;
+    entry.socket = socket;
+    entry.lastSeen = this.now();
+    if (previous && previous !== socket) previous.close(4000, "replaced by a newer connection");
+    await this.pushQueued(peerId);
+    return true;
+  }
+
+  /** A closed push connection takes the peer offline, unless a newer socket replaced it. */
+  detach(peerId: string, socket: PushSocket): void {
+    const entry = this.live.get(peerId);
+    if (!entry || entry.socket !== socket) return;
+    this.live.delete(peerId);
+    void this.store.touchPeer(peerId, this.now());
+    this.broadcast({ type: "event", event: "left", peer: this.peerInfo({ ...entry, socket: null }) });
+  }
+
+  /** Closes every socket (broker shutdown); peers reconnect to the next broker by themselves. */
+  closeAll(): void {
+    for (const p of this.live.values()) p.socket?.close(1001, "broker stopping");
+    for (const w of this.watchers) w.close(1001, "broker stopping");
+    this.live.clear();
+    this.watchers.clear();
+  }
+
+  addWatcher(socket: PushSocket): void {
+    this.watchers.add(socket);
+  }
+
+  removeWatcher(socket: PushSocket): void {
+    this.watchers.delete(socket);
+  }
+
+  private async pushQueued(peerId: string): Promise<void> {
+    for (const m of await this.store.queuedFor(peerId)) this.push(peerId, m);
+  }
+
+  private push(peerId: string, m: MessageRow): boolean {
+    const socket = this.live.get(peerId)?.socket;
+    if (!socket) return false;
+    socket.send(JSON.stringify({ type: "message", message: toWireMessage(m) } satisfies BrokerFrame));
+    return true;
+  }
+
+  private broadcast(frame: BrokerFrame): void {
+    if (this.watchers.size === 0) return;
+    const data = JSON.stringify(frame);
+    for (const w of this.watchers) w.send(data);
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  async send(sender: Sender, body: SendBody): Promise<Message> {
+    if (Buffer.byteLength(body.text, "utf8") > MAX_MESSAGE_BYTES) {
+      throw new WireError("payload_too_large", `message: over ${MAX_MESSAGE_BYTES / 1024} KiB; split it or send a file path instead`);
+    }
+    const now = this.now();
+    const target = await this.resolveRecipient(body.to);
+    const fromId = sender.kind === "peer" ? sender.row.id : "cli";
+    if (target.id === fromId) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers");
+
+    if (body.in_reply_to !== undefined) {
+      const original = await this.store.getMessage(body.in_reply_to);
+      if (!original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`);
+      // Replying to a message is proof it was read.
+      if (sender.kind === "peer" && original.toId === fromId) await this.markRead(sender.row, [original.id]);
+    }
+
+    const from = sender.kind === "peer" ? sender.row : undefined;
+    const row = await this.store.insertMessage({
+      id: newMessageId(),
+      fromId,
+      fromName: from?.name ?? "cli",
+      fromSummary: from?.summary ?? "a person at the terminal (claude-peers CLI)",
+      fromCwd: from?.cwd ?? "",
+      toId: target.id,
+      toName: target.name,
+      text: body.text,
+      inReplyTo: body.in_reply_to ?? null,
+      createdAt: now,
+      expiresAt: now + this.mailboxTtlMs,
+    });
+    this.broadcast({ type: "event", event: "sent", message: toWireMessage(row) });
+    if (target.id && this.push(target.id, row)) {
+      await this.waitForAck(row.id);
+      return toWireMessage((await this.store.getMessage(row.id)) ?? row);
+    }
+    return toWireMessage(row);
+  }
+
+  /** An id or a name; a known but offline name gets mail in its mailbox. */
+  private async resolveRecipient(to: string): Promise<{ id: string | null; name: string }> {
+    const byId = this.live.get(to);
+    if (byId && this.isLive(byId)) return { id: to, name: byId.row.name };
+    for (const p of this.live.values()) if (p.row.name === to && this.isLive(p)) return { id: p.row.id, name: p.row.name };
+    const stored = (await this.store.getPeer(to)) ?? (await this.store.lastPeerNamed(to));
+    if (stored) return { id: stored.id === to ? stored.id : null, name: stored.name };
+    const names = this.listPeers("machine", {}).map((p) => p.name);
+    throw new WireError(
+      "not_found",
+      `to: no peer with id or name "${to}". ${names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live."} Use list_peers.`,
+    );
+  }
+
+  private waitForAck(messageId: string): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, ACK_WAIT_MS);
+    this.ackWaiters.set(messageId, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    return promise.finally(() => this.ackWaiters.delete(messageId));
+  }
+
+  async acknowledge(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
+    const updated = await this.store.markDelivered(peer.id, ids, this.now());
+    for (const id of ids) this.ackWaiters.get(id)?.();
+    await this.announce("delivered", updated);
+    return updated;
+  }
+
+  async markRead(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
+    const updated = await this.store.markRead(peer.id, ids, this.now());
+    for (const id of ids) this.ackWaiters.get(id)?.();
+    await this.announce("read", updated);
+    return updated;
+  }
+
+  private async announce(event: "delivered" | "read", ids: string[]): Promise<void> {
+    if (this.watchers.size === 0) return;
+    for (const id of ids) {
+      const row = await this.store.getMessage(id);
+      if (row) this.broadcast({ type: "event", event, message: toWireMessage(row) });
+    }
+  }
+
+  /** Every unread message, oldest first; with markRead they become read (check_messages). */
+  async inbox(peer: PeerRow, markRead: boolean): Promise<Message[]> {
+    const unread = await this.store.unreadFor(peer.id);
+    if (!markRead || unread.length === 0) return unread.map(toWireMessage);
+    const readAt = this.now();
+    const updated = new Set(await this.markRead(peer, unread.map((m) => m.id)));
+    return unread.map((m) => toWireMessage(updated.has(m.id) ? { ...m, state: "read", readAt, deliveredAt: m.deliveredAt ?? readAt } : m));
+  }
+
+  unreadCount(peer: PeerRow): Promise<number> {
+    return this.store.countUnread(peer.id);
+  }
+}
+
+function sameRepo(p: PeerRow, viewer: { cwd?: string; gitCommonDir?: string | null }): boolean {
+  // Worktrees of one repository share the git common dir, not the top level.
+  if (viewer.gitCommonDir) return p.gitCommonDir === viewer.gitCommonDir;
+  return p.cwd === viewer.cwd;
+}

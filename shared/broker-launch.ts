@@ -1,0 +1,113 @@
+/** Finds the broker, or starts it detached: one starter at a time, whoever wins the port serves. */
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { probeBroker } from "./broker-probe.ts";
+import type { Config } from "./config.ts";
+import { PeersError } from "./errors.ts";
+import type { Health } from "./protocol.ts";
+import { readToken } from "./token.ts";
+
+export const BROKER_SCRIPT = join(import.meta.dir, "..", "broker.ts");
+const START_TIMEOUT_MS = 8000;
+/** A start lock older than this belongs to a starter that died; take it over. */
+const STALE_LOCK_MS = 10_000;
+const PROBE_EVERY_MS = 25;
+
+export interface RunningBroker {
+  health: Health;
+  token: string;
+}
+
+/** Returns the running broker and its token, starting one if nothing listens on the port. */
+export async function ensureBroker(config: Config): Promise<RunningBroker> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let startFailure: string | undefined;
+  while (Date.now() < deadline) {
+    const probe = await probeBroker(config.port);
+    if (probe.kind === "broker") return { health: probe.health, token: tokenOf(config) };
+    if (probe.kind === "foreign") {
+      throw new PeersError(
+        "broker_foreign",
+        `port ${config.port} is used by another program (${probe.detail}); set CLAUDE_PEERS_PORT to a free port`,
+      );
+    }
+    if (startFailure) throw new PeersError("broker_start_failed", startFailure);
+    if (takeLock(config.lockPath)) {
+      startBroker(config, (failure) => (startFailure = failure)).finally(() => releaseLock(config.lockPath));
+    }
+    await Bun.sleep(PROBE_EVERY_MS);
+  }
+  throw new PeersError("broker_start_failed", `the broker did not come up on port ${config.port} within ${START_TIMEOUT_MS / 1000} s; see ${config.logPath}`);
+}
+
+function tokenOf(config: Config): string {
+  const token = readToken(config.tokenPath);
+  if (!token) {
+    throw new PeersError("token_missing", `a broker answers on port ${config.port} but ${config.tokenPath} does not exist; is it using another CLAUDE_PEERS_DB?`);
+  }
+  return token;
+}
+
+/** Spawns broker.ts detached (own session, output to the log file) and resolves once it is up or gone. */
+async function startBroker(config: Config, onFailure: (why: string) => void): Promise<void> {
+  const logFd = openSync(config.logPath, "a", 0o600);
+  let child;
+  try {
+    child = spawn(process.execPath, [BROKER_SCRIPT], {
+      detached: true,
+      stdio: ["ignore", logFd, logFd],
+      env: { ...process.env, CLAUDE_PEERS_PORT: String(config.port), CLAUDE_PEERS_DB: config.dbPath },
+    });
+  } finally {
+    closeSync(logFd);
+  }
+  child.unref();
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let exited: number | null | undefined;
+  child.once("exit", (code) => (exited = code));
+  child.once("error", (err) => onFailure(`could not start the broker with ${process.execPath}: ${err.message}`));
+  while (Date.now() < deadline) {
+    if (exited !== undefined) {
+      // Exit 0 means it lost the race to another broker, which is fine.
+      if (exited !== 0) onFailure(`the broker exited at start (code ${exited}): ${lastLogLine(config.logPath)}`);
+      return;
+    }
+    if ((await probeBroker(config.port)).kind === "broker") return;
+    await Bun.sleep(PROBE_EVERY_MS);
+  }
+}
+
+function takeLock(path: string): boolean {
+  try {
+    const fd = openSync(path, "wx", 0o600);
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") return false;
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_LOCK_MS) unlinkSync(path);
+    } catch {
+      // someone else just removed or replaced it
+    }
+    return false;
+  }
+}
+
+function releaseLock(path: string): void {
+  try {
+    if (readFileSync(path, "utf8") === String(process.pid)) unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+function lastLogLine(logPath: string): string {
+  try {
+    const lines = readFileSync(logPath, "utf8").trim().split("\n");
+    return lines.at(-1) ?? "(empty log)";
+  } catch {
+    return `(no log at ${logPath})`;
+  }
+}
