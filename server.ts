@@ -1,0 +1,51 @@
+#!/usr/bin/env bun
+/** The claude-peers MCP server: one per Claude Code session, spoken to over stdio. */
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { ConfigError, loadConfig } from "./shared/config.ts";
+import { errorMessage } from "./shared/errors.ts";
+import { createLog } from "./shared/log.ts";
+import { createSession } from "./shared/session.ts";
+
+/** How often to check that Claude Code (our parent) is still alive. */
+const PARENT_CHECK_MS = 500;
+const FORCED_EXIT_MS = 1500;
+
+async function main(): Promise<void> {
+  const log = createLog("claude-peers"); // stderr only: stdout belongs to MCP
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log(err.message);
+    process.exit(1);
+  }
+  const session = createSession({ config, cwd: process.cwd(), log });
+
+  // Answer initialize first; the broker, git and the summary all come after.
+  await session.server.connect(new StdioServerTransport());
+  session.start();
+  log(`started (pid ${process.pid}); broker 127.0.0.1:${config.port}; auto-summary ${config.openaiApiKey ? "enabled" : "disabled"}`);
+
+  let closing = false;
+  const shutdown = (why: string) => {
+    if (closing) return;
+    closing = true;
+    log(`exiting: ${why}`);
+    setTimeout(() => process.exit(0), FORCED_EXIT_MS).unref();
+    void session.close().finally(() => process.exit(0));
+  };
+  process.stdin.on("end", () => shutdown("stdin closed"));
+  process.stdin.on("close", () => shutdown("stdin closed"));
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => shutdown(signal));
+  // If Claude Code dies without closing our stdin, we are re-parented: leave rather than linger.
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && shutdown("parent process exited"), PARENT_CHECK_MS).unref();
+}
+
+if (import.meta.main) {
+  main().catch((err) => {
+    process.stderr.write(`claude-peers: cannot start: ${errorMessage(err)}\n`);
+    process.exit(1);
+  });
+}

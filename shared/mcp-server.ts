@@ -1,0 +1,161 @@
+/** The MCP face of a session: tool definitions, the channel push, and one place that shapes errors. */
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "zod";
+import { errorMessage } from "./errors.ts";
+import { INSTRUCTIONS, SERVER_NAME } from "./instructions.ts";
+import {
+  InboxResultSchema,
+  ListPeersResultSchema,
+  OkResultSchema,
+  SendResultSchema,
+  WhoamiResultSchema,
+  type Message,
+} from "./protocol.ts";
+import type { PeerLink } from "./peer-link.ts";
+import { describeInbox, describePeers, describeSent, unreadFooter } from "./tool-text.ts";
+import { VERSION } from "./version.ts";
+
+export const CHANNEL_METHOD = "notifications/claude/channel";
+
+export interface ToolContext {
+  link: () => Promise<PeerLink>;
+  /** Called when Claude sets its own summary, so the auto-summary never overwrites it. */
+  onSummarySet: (summary: string) => void;
+}
+
+interface ToolOutcome {
+  text: string;
+  unread?: number;
+}
+
+/** Runs a tool body; any throw becomes an isError result prefixed with the tool name. */
+function tool<A>(name: string, run: (args: A) => Promise<ToolOutcome>) {
+  return async (args: A) => {
+    try {
+      const { text, unread } = await run(args);
+      return { content: [{ type: "text" as const, text: text + unreadFooter(unread) }] };
+    } catch (err) {
+      return { content: [{ type: "text" as const, text: `${name} failed: ${errorMessage(err)}` }], isError: true };
+    }
+  };
+}
+
+export function createMcpServer(ctx: ToolContext): McpServer {
+  const server = new McpServer(
+    { name: SERVER_NAME, version: VERSION },
+    { capabilities: { tools: {}, experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
+  );
+
+  server.registerTool(
+    "list_peers",
+    {
+      title: "List peers",
+      description: "List other live Claude Code sessions on this machine: id, name, summary, folder, branch, last seen.",
+      inputSchema: {
+        scope: z
+          .enum(["machine", "directory", "repo"])
+          .optional()
+          .describe("machine (default): all sessions; directory: same folder as you; repo: any worktree of your git repository"),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    tool("list_peers", async ({ scope = "machine" }: { scope?: "machine" | "directory" | "repo" }) => {
+      const result = await (await ctx.link()).call("/peers", { scope }, ListPeersResultSchema);
+      return { text: describePeers(result.peers, scope), unread: result.unread };
+    }),
+  );
+
+  server.registerTool(
+    "send_message",
+    {
+      title: "Send a message to a peer",
+      description: "Send a message to another session. It is stored until the peer reads it, even if the peer is offline.",
+      inputSchema: {
+        to: z.string().min(1).describe("the peer's id (from list_peers or a message's from_id) or its name"),
+        message: z.string().min(1).describe("the text to send; at most 64 KiB"),
+        in_reply_to: z.string().optional().describe("the message_id you are answering, from the <channel> tag or check_messages"),
+      },
+      annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+    },
+    tool("send_message", async ({ to, message, in_reply_to }: { to: string; message: string; in_reply_to?: string }) => {
+      const body = { to, text: message, ...(in_reply_to ? { in_reply_to } : {}) };
+      const result = await (await ctx.link()).call("/send", body, SendResultSchema);
+      return { text: describeSent(result.message), unread: result.unread };
+    }),
+  );
+
+  server.registerTool(
+    "set_summary",
+    {
+      title: "Set your summary",
+      description: "Tell peers in one line what you are working on. Shown in their list_peers.",
+      inputSchema: { summary: z.string().max(500).describe("one line, e.g. 'refactoring the auth middleware in api/'") },
+      annotations: { readOnlyHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    tool("set_summary", async ({ summary }: { summary: string }) => {
+      const link = await ctx.link();
+      ctx.onSummarySet(summary.trim());
+      const result = await link.call("/summary", { summary }, OkResultSchema);
+      return { text: `Summary set: ${summary.trim() || "(empty)"}`, unread: result.unread };
+    }),
+  );
+
+  server.registerTool(
+    "check_messages",
+    {
+      title: "Check messages",
+      description: "Return every peer message you have not read yet, oldest first, and mark them read.",
+      inputSchema: {},
+      annotations: { readOnlyHint: false, openWorldHint: false },
+    },
+    tool("check_messages", async () => {
+      const link = await ctx.link();
+      const result = await link.call("/inbox", { mark_read: true }, InboxResultSchema);
+      link.markSeen(result.messages.map((m) => m.id));
+      return { text: describeInbox(result.messages), unread: result.unread };
+    }),
+  );
+
+  server.registerTool(
+    "whoami",
+    {
+      title: "Who am I",
+      description: "Your own peer id, name, summary, folder, repository and the broker's address.",
+      inputSchema: {},
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    tool("whoami", async () => {
+      const link = await ctx.link();
+      const { peer, unread } = await link.call("/whoami", {}, WhoamiResultSchema);
+      const lines = [
+        `id: ${peer.id}`,
+        `name: ${peer.name}`,
+        `summary: ${peer.summary || "(none; call set_summary)"}`,
+        `cwd: ${peer.cwd}`,
+        `repo: ${peer.git_root ?? "(not a git repository)"}${peer.git_branch ? ` on branch ${peer.git_branch}` : ""}`,
+        `broker: ${link.brokerUrl} (${link.state === "push" ? "push connected" : "polling"})`,
+      ];
+      return { text: lines.join("\n"), unread };
+    }),
+  );
+
+  return server;
+}
+
+/** The `meta` of a channel notification: identifier keys, string values (Claude Code drops others). */
+export function channelMeta(m: Message): Record<string, string> {
+  return {
+    message_id: m.id,
+    from_id: m.from_id,
+    from_name: m.from_name,
+    from_summary: m.from_summary,
+    from_cwd: m.from_cwd,
+    sent_at: m.sent_at,
+    ...(m.in_reply_to ? { in_reply_to: m.in_reply_to } : {}),
+  };
+}
+
+/** Writes a peer message into Claude's context; resolves once it has been written to stdout. */
+export function pushToClaude(server: McpServer, m: Message): Promise<void> {
+  return server.server.notification({ method: CHANNEL_METHOD, params: { content: m.text, meta: channelMeta(m) } });
+}

@@ -1,0 +1,254 @@
+/**
+ * A server's live link to the broker: registers, holds the push WebSocket (or polls once a second
+ * when push is unavailable), acks what it handed to Claude, and comes back by itself — starting a
+ * new broker if the old one died — keeping its peer id.
+ */
+import type { z } from "zod";
+import { BrokerClient } from "./broker-client.ts";
+import { ensureBroker } from "./broker-launch.ts";
+import type { Config } from "./config.ts";
+import { PeersError, WireError, errorMessage } from "./errors.ts";
+import type { Log } from "./log.ts";
+import {
+  AckResultSchema,
+  BrokerFrameSchema,
+  PollResultSchema,
+  RegisterResultSchema,
+  type Message,
+  type PeerFrame,
+  type RegisterBody,
+} from "./protocol.ts";
+
+const POLL_INTERVAL_MS = 1000;
+/** After a failed WebSocket, poll this many times before trying push again. */
+const POLLS_BEFORE_PUSH_RETRY = 10;
+const MAX_BACKOFF_MS = 1000;
+/** Tool calls wait this long for a (re)connecting link before failing with a retryable error. */
+const READY_WAIT_MS = 5000;
+const SEEN_IDS_LIMIT = 10_000;
+
+export type Registration = Omit<RegisterBody, "peer_id" | "secret">;
+
+export interface PeerLinkOptions {
+  config: Config;
+  registration: Registration;
+  /** Hands a message to Claude; resolves once written. The link acks it afterwards. */
+  deliver: (message: Message) => Promise<void>;
+  log: Log;
+}
+
+export type LinkState = "connecting" | "push" | "poll" | "stopped";
+
+export class PeerLink {
+  state: LinkState = "connecting";
+  peerId: string | undefined;
+  name: string | undefined;
+  lastError: string | undefined;
+  private client: BrokerClient | undefined;
+  private secret: string | undefined;
+  private registration: Registration;
+  private socket: WebSocket | undefined;
+  private readonly seen = new Set<string>();
+  private delivering: Promise<void> = Promise.resolve();
+  private readyWaiters: Array<() => void> = [];
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly opts: PeerLinkOptions) {
+    this.registration = opts.registration;
+  }
+
+  get brokerUrl(): string | undefined {
+    return this.client?.url;
+  }
+
+  /** Starts the connect loop in the background; never throws. */
+  start(): void {
+    void this.run();
+  }
+
+  /** Updates what this peer tells the broker on every (re)registration. */
+  updateRegistration(patch: Partial<Registration>): void {
+    this.registration = { ...this.registration, ...patch };
+  }
+
+  /** Marks ids as already shown to Claude (check_messages), so a later push is dropped. */
+  markSeen(ids: readonly string[]): void {
+    for (const id of ids) this.remember(id);
+  }
+
+  /** Calls the broker as this peer, waiting briefly for the link if it is (re)connecting. */
+  async call<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.infer<S>> {
+    const client = await this.ready();
+    try {
+      return await client.call(path, body, schema);
+    } catch (err) {
+      if (err instanceof PeersError && err.code === "broker_unreachable") this.reconnect();
+      if (err instanceof WireError && err.code === "unauthorized") this.reconnect();
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === "stopped") return;
+    const client = this.client;
+    const registered = this.state === "push" || this.state === "poll";
+    this.state = "stopped";
+    this.wake?.();
+    this.socket?.close(1000, "session ended");
+    if (client && registered) {
+      await Promise.race([client.call("/unregister", {}, AckResultSchema.partial()).catch(() => {}), Bun.sleep(500)]);
+    }
+  }
+
+  private get stopped(): boolean {
+    return this.state === "stopped";
+  }
+
+  private async ready(): Promise<BrokerClient> {
+    if (this.state === "stopped") throw new PeersError("not_registered", "this session is shutting down");
+    if ((this.state === "push" || this.state === "poll") && this.client) return this.client;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.readyWaiters.push(resolve);
+    const timer = setTimeout(resolve, READY_WAIT_MS);
+    await promise;
+    clearTimeout(timer);
+    if ((this.state === "push" || this.state === "poll") && this.client) return this.client;
+    throw new PeersError(
+      "broker_unreachable",
+      `not connected to the claude-peers broker yet${this.lastError ? ` (${this.lastError})` : ""}; try again in a few seconds`,
+    );
+  }
+
+  private setState(state: LinkState): void {
+    if (this.state === "stopped") return;
+    this.state = state;
+    if (state === "push" || state === "poll") for (const resolve of this.readyWaiters.splice(0)) resolve();
+  }
+
+  /** Drops the current connection so the loop reconnects (and re-registers) at once. */
+  private reconnect(): void {
+    this.socket?.close(4002, "reconnecting");
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 50;
+    while (!this.stopped) {
+      try {
+        const client = await this.register();
+        backoff = 50;
+        if (this.opts.config.push && (await this.holdSocket(client))) continue;
+        await this.pollUntilBroken(client, this.opts.config.push ? POLLS_BEFORE_PUSH_RETRY : Infinity);
+      } catch (err) {
+        this.lastError = errorMessage(err);
+        this.opts.log(`broker link: ${this.lastError}`);
+      }
+      if (this.stopped) return;
+      this.state = "connecting";
+      await this.sleep(backoff);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    }
+  }
+
+  private async register(): Promise<BrokerClient> {
+    const { health, token } = await ensureBroker(this.opts.config);
+    const client = new BrokerClient({ port: this.opts.config.port, token });
+    const body: RegisterBody = {
+      ...this.registration,
+      // Ask for the name we had, so a broker restart does not shuffle names.
+      name: this.name ?? this.registration.name,
+      ...(this.peerId && this.secret ? { peer_id: this.peerId, secret: this.secret } : {}),
+    };
+    const result = await client.call("/register", body, RegisterResultSchema);
+    if (this.peerId !== result.peer_id || this.name !== result.name) {
+      this.opts.log(`registered as ${result.name} (${result.peer_id}) with broker pid ${health.pid}`);
+    }
+    this.peerId = result.peer_id;
+    this.secret = result.secret;
+    this.name = result.name;
+    this.client = new BrokerClient({ port: this.opts.config.port, token, secret: result.secret });
+    this.lastError = undefined;
+    return this.client;
+  }
+
+  /** Holds the push socket until it closes. Returns false if it never opened (use polling). */
+  private holdSocket(client: BrokerClient): Promise<boolean> {
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    const socket = client.openSocket();
+    this.socket = socket;
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+      this.setState("push");
+    };
+    socket.onmessage = (event) => this.onFrame(socket, String(event.data));
+    socket.onclose = (event) => {
+      if (this.socket === socket) this.socket = undefined;
+      if (opened && this.state !== "stopped") this.opts.log(`push connection closed (${event.code} ${event.reason || "no reason"}); reconnecting`);
+      resolve(opened);
+    };
+    socket.onerror = () => {}; // onclose follows and carries the outcome
+    return promise;
+  }
+
+  private onFrame(socket: WebSocket, data: string): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      return;
+    }
+    const frame = BrokerFrameSchema.safeParse(json);
+    if (!frame.success || frame.data.type !== "message") return;
+    const message = frame.data.message;
+    this.enqueue(message, () => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ack", ids: [message.id] } satisfies PeerFrame));
+    });
+  }
+
+  /** Delivers in arrival order; a duplicate (re-pushed after reconnect) is acked but not shown again. */
+  private enqueue(message: Message, ack: () => void | Promise<void>): Promise<void> {
+    this.delivering = this.delivering.then(async () => {
+      if (!this.seen.has(message.id)) {
+        try {
+          await this.opts.deliver(message);
+        } catch (err) {
+          this.opts.log(`could not hand ${message.id} to Claude: ${errorMessage(err)}`);
+          return; // not acked: the broker keeps it and pushes it again
+        }
+        this.remember(message.id);
+      }
+      await ack();
+    });
+    return this.delivering;
+  }
+
+  private remember(id: string): void {
+    this.seen.add(id);
+    if (this.seen.size > SEEN_IDS_LIMIT) this.seen.delete(this.seen.values().next().value!);
+  }
+
+  /** The fallback: poll once a second until the broker stops answering (or `rounds` run out). */
+  private async pollUntilBroken(client: BrokerClient, rounds: number): Promise<void> {
+    this.setState("poll");
+    for (let i = 0; i < rounds && this.state !== "stopped"; i++) {
+      const { messages } = await client.call("/poll", {}, PollResultSchema);
+      for (const message of messages) {
+        await this.enqueue(message, async () => {
+          await client.call("/ack", { ids: [message.id] }, AckResultSchema);
+        });
+      }
+      await this.sleep(POLL_INTERVAL_MS);
+    }
+  }
+
+  /** A sleep that reconnect() and stop() can cut short. */
+  private async sleep(ms: number): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.wake = resolve;
+    const timer = setTimeout(resolve, ms);
+    await promise;
+    clearTimeout(timer);
+    this.wake = undefined;
+  }
+}

@@ -1,0 +1,84 @@
+/** One Claude Code session's peer: the MCP server, its broker link, and the background start-up. */
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Config } from "./config.ts";
+import { errorMessage } from "./errors.ts";
+import { readGitInfo } from "./git.ts";
+import { deriveName } from "./identity.ts";
+import type { Log } from "./log.ts";
+import { createMcpServer, pushToClaude } from "./mcp-server.ts";
+import { PeerLink } from "./peer-link.ts";
+import { OkResultSchema } from "./protocol.ts";
+import { modelSummary, plainSummary } from "./summary.ts";
+
+export interface SessionOptions {
+  config: Config;
+  cwd: string;
+  log: Log;
+}
+
+export interface Session {
+  server: McpServer;
+  /** Starts git lookups, registration and the auto-summary; call after stdio is connected. */
+  start(): void;
+  close(): Promise<void>;
+}
+
+export function createSession({ config, cwd, log }: SessionOptions): Session {
+  let summarySetByClaude = false;
+  const { promise: initialized, resolve: markInitialized } = Promise.withResolvers<void>();
+  const { promise: linkReady, resolve: setLink } = Promise.withResolvers<PeerLink>();
+  let link: PeerLink | undefined;
+
+  const server = createMcpServer({
+    link: () => linkReady,
+    onSummarySet: (summary) => {
+      summarySetByClaude = true;
+      link?.updateRegistration({ summary });
+    },
+  });
+  // Channel notifications sent before the client finished initializing may be dropped.
+  server.server.oninitialized = () => markInitialized();
+
+  async function start(): Promise<void> {
+    const git = await readGitInfo(cwd);
+    const name = deriveName({ explicit: config.peerName, cwd, git });
+    link = new PeerLink({
+      config,
+      log,
+      registration: {
+        name,
+        pid: process.pid,
+        cwd,
+        git_root: git?.root ?? null,
+        git_common_dir: git?.commonDir ?? null,
+        git_branch: git?.branch ?? null,
+        summary: plainSummary({ cwd, git }),
+      },
+      deliver: async (message) => {
+        await initialized;
+        await pushToClaude(server, message);
+      },
+    });
+    link.start();
+    setLink(link);
+    if (!config.openaiApiKey) return;
+    try {
+      const summary = await modelSummary({ cwd, git }, { apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, model: config.summaryModel });
+      if (summarySetByClaude) return;
+      link.updateRegistration({ summary });
+      await link.call("/summary", { summary }, OkResultSchema);
+      log(`auto-summary: ${summary}`);
+    } catch (err) {
+      log(`auto-summary failed, keeping "${plainSummary({ cwd, git })}": ${errorMessage(err)}`);
+    }
+  }
+
+  return {
+    server,
+    start: () => void start().catch((err) => log(`start-up failed: ${errorMessage(err)}`)),
+    async close() {
+      await link?.stop();
+      await server.close().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/** Model-facing text for tool results: short, plain, one fact per line. */
+import type { Message, PeerInfo } from "./protocol.ts";
+
+export function ago(iso: string, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+export function describePeers(peers: PeerInfo[], scope: string): string {
+  if (peers.length === 0) return `No other peers (scope: ${scope}).`;
+  const lines = peers.map((p) => {
+    const where = [p.cwd, p.git_branch ? `branch ${p.git_branch}` : null].filter(Boolean).join(", ");
+    const reach = p.push ? "push" : "poll";
+    return `- ${p.name} (id ${p.id}): ${p.summary || "(no summary)"}\n  ${where}; seen ${ago(p.last_seen)}; reachable by ${reach}`;
+  });
+  return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${lines.join("\n")}`;
+}
+
+export function describeSent(m: Message): string {
+  const to = m.to_id ? `${m.to_name} (${m.to_id})` : m.to_name;
+  switch (m.state) {
+    case "delivered":
+    case "read":
+      return `Message ${m.id} ${m.state} to ${to}.`;
+    case "queued":
+      return m.to_id
+        ? `Message ${m.id} queued for ${to}: not confirmed yet; it is kept until that session reads it.`
+        : `Message ${m.id} queued in ${to}'s mailbox: no session named ${m.to_name} is live; it is delivered when one starts.`;
+    case "expired":
+      return `Message ${m.id} expired before ${to} read it.`;
+  }
+}
+
+export function describeMessage(m: Message): string {
+  const reply = m.in_reply_to ? `, in reply to ${m.in_reply_to}` : "";
+  return `[${m.id}] from ${m.from_name} (id ${m.from_id}) at ${m.sent_at}${reply}:\n${m.text}`;
+}
+
+export function describeInbox(messages: Message[]): string {
+  if (messages.length === 0) return "No unread messages.";
+  const head = `${messages.length} unread message${messages.length === 1 ? "" : "s"}, oldest first (now marked read). Reply with send_message(to=<id>, in_reply_to=<message id>).`;
+  return [head, ...messages.map(describeMessage)].join("\n\n");
+}
+
+export function unreadFooter(unread: number | undefined): string {
+  if (!unread) return "";
+  return `\n\n(${unread} unread peer message${unread === 1 ? "" : "s"} waiting: call check_messages.)`;
+}
