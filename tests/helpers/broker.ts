@@ -1,0 +1,65 @@
+/** Starts a real broker.ts process (or finds the one a server started) and stops it by pid. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { probeBroker } from "../../shared/broker-probe.ts";
+import { ROOT, type TestEnv } from "./env.ts";
+import { killAndConfirm, waitFor } from "./wait.ts";
+
+export interface TestBroker {
+  pid: number;
+  url: string;
+  token: string;
+  /** fetch with the token and JSON content type already set. */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function startBroker(t: TestEnv): Promise<TestBroker> {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "broker.ts")], {
+    env: t.env,
+    stdin: "ignore",
+    stdout: Bun.file(t.logPath),
+    stderr: Bun.file(t.logPath),
+  });
+  try {
+    await waitFor(async () => (await probeBroker(t.port)).kind === "broker", `broker on port ${t.port}`);
+  } catch (err) {
+    proc.kill("SIGKILL");
+    throw new Error(`${(err as Error).message}; log: ${safeRead(t.logPath)}`);
+  }
+  return brokerHandle(t, proc.pid);
+}
+
+/** The broker currently serving `t.port` (e.g. one a server auto-started). */
+export async function runningBroker(t: TestEnv): Promise<TestBroker> {
+  const probe = await waitFor(async () => {
+    const p = await probeBroker(t.port);
+    return p.kind === "broker" ? p : null;
+  }, `a broker on port ${t.port}`);
+  return brokerHandle(t, probe.health.pid);
+}
+
+function brokerHandle(t: TestEnv, pid: number): TestBroker {
+  const token = readFileSync(t.tokenPath, "utf8").trim();
+  const url = `http://127.0.0.1:${t.port}`;
+  return {
+    pid,
+    url,
+    token,
+    post: (path, body, headers = {}) =>
+      fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      }),
+    stop: (signal = "SIGTERM") => killAndConfirm(pid, signal),
+  };
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "(no log)";
+  }
+}

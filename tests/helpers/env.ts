@@ -1,0 +1,52 @@
+/** A private world per test: free port, temp HOME and DB, and the env a child process gets. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+
+export interface TestEnv {
+  dir: string;
+  home: string;
+  dbPath: string;
+  tokenPath: string;
+  logPath: string;
+  port: number;
+  /** Exactly what children get: no inherited CLAUDE_PEERS_* or OPENAI_* from the developer's shell. */
+  env: Record<string, string>;
+  cleanup(): void;
+}
+
+/** A port that was free a moment ago (the OS picks it). */
+export function freePort(): number {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+}
+
+export function makeTestEnv(extra: Record<string, string> = {}): TestEnv {
+  const dir = mkdtempSync(join(tmpdir(), "claude-peers-test-"));
+  const home = join(dir, "home");
+  Bun.spawnSync(["mkdir", "-p", home]);
+  const dbPath = join(dir, "peers.db");
+  const port = freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: home,
+    USER: process.env.USER ?? "test",
+    CLAUDE_PEERS_PORT: String(port),
+    CLAUDE_PEERS_DB: dbPath,
+    ...extra,
+  };
+  return {
+    dir,
+    home,
+    dbPath,
+    tokenPath: `${dbPath}.token`,
+    logPath: `${dbPath}.log`,
+    port,
+    env,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}

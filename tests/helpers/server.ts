@@ -1,0 +1,80 @@
+/** Spawns real server.ts processes and drives them as Claude Code does: MCP Client over stdio. */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { join } from "node:path";
+import { ROOT, type TestEnv } from "./env.ts";
+import { killAndConfirm, waitFor } from "./wait.ts";
+
+export interface ChannelMessage {
+  content: string;
+  meta: Record<string, string>;
+}
+
+export interface TestServer {
+  client: Client;
+  pid: number;
+  /** Every notifications/claude/channel received, in order. */
+  channel: ChannelMessage[];
+  stderr: () => string;
+  /** Calls a tool and returns its text; isError results are returned, not thrown. */
+  call(tool: string, args?: Record<string, unknown>): Promise<{ text: string; isError: boolean }>;
+  waitForChannel(predicate: (m: ChannelMessage) => boolean, what: string, timeoutMs?: number): Promise<ChannelMessage>;
+  /** Closes stdin as Claude Code does on exit, and waits for the process to be gone. */
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  name?: string;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise<TestServer> {
+  const env = { ...t.env, ...(opts.name ? { CLAUDE_PEERS_NAME: opts.name } : {}), ...opts.env };
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [join(ROOT, "server.ts")],
+    env,
+    cwd: opts.cwd ?? t.home,
+    stderr: "pipe",
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (chunk) => (stderr += String(chunk)));
+  const client = new Client({ name: "claude-peers-test", version: "0.0.0" });
+  const channel: ChannelMessage[] = [];
+  client.fallbackNotificationHandler = async (n) => {
+    if (n.method === "notifications/claude/channel") channel.push(n.params as unknown as ChannelMessage);
+  };
+  await client.connect(transport);
+  const pid = transport.pid!;
+
+  const server: TestServer = {
+    client,
+    pid,
+    channel,
+    stderr: () => stderr,
+    async call(tool, args = {}) {
+      const result = await client.callTool({ name: tool, arguments: args });
+      const content = result.content as Array<{ type: string; text?: string }>;
+      return { text: content.map((c) => c.text ?? "").join("\n"), isError: result.isError === true };
+    },
+    waitForChannel: (predicate, what, timeoutMs) => waitFor(() => channel.find(predicate), what, timeoutMs),
+    async stop() {
+      await client.close().catch(() => {});
+      await killAndConfirm(pid, "SIGTERM");
+    },
+  };
+  return server;
+}
+
+/** Waits until the server is registered (whoami answers) and returns its id and name. */
+export async function whoami(s: TestServer): Promise<{ id: string; name: string }> {
+  const { text } = await waitFor(async () => {
+    const r = await s.call("whoami");
+    return r.isError ? null : r;
+  }, "whoami to succeed");
+  const id = /^id: (\S+)/m.exec(text)?.[1];
+  const name = /^name: (\S+)/m.exec(text)?.[1];
+  if (!id || !name) throw new Error(`unexpected whoami text: ${text}`);
+  return { id, name };
+}
