@@ -1,6 +1,7 @@
 /** The broker's brain: who is live, who gets which message, and when a message changes state. */
 import { WireError } from "./errors.ts";
 import { newMessageId, newPeerId } from "./ids.ts";
+import { processAlive } from "./process-alive.ts";
 import {
   MAX_MESSAGE_BYTES,
   type BrokerFrame,
@@ -42,15 +43,6 @@ export interface HubOptions {
   now?: () => number;
   /** Whether a local process still exists; a crashed poll-mode peer is dropped at once. */
   pidAlive?: (pid: number) => boolean;
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export class Hub {

@@ -6,12 +6,13 @@ import { probeBroker } from "./broker-probe.ts";
 import type { Config } from "./config.ts";
 import { PeersError } from "./errors.ts";
 import type { Health } from "./protocol.ts";
+import { processAlive } from "./process-alive.ts";
 import { readToken } from "./token.ts";
 
 export const BROKER_SCRIPT = join(import.meta.dir, "..", "broker.ts");
 const START_TIMEOUT_MS = 8000;
 /** A start lock older than this belongs to a starter that died; take it over. */
-const STALE_LOCK_MS = 10_000;
+const STALE_LOCK_MS = 5000;
 const PROBE_EVERY_MS = 25;
 
 export interface RunningBroker {
@@ -86,12 +87,26 @@ function takeLock(path: string): boolean {
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") return false;
-    try {
-      if (Date.now() - statSync(path).mtimeMs > STALE_LOCK_MS) unlinkSync(path);
-    } catch {
-      // someone else just removed or replaced it
-    }
+    if (lockIsStale(path)) rmLock(path);
     return false;
+  }
+}
+
+/** A lock is stale when its starter died (e.g. the session closed mid-start) or it is too old. */
+function lockIsStale(path: string): boolean {
+  try {
+    const holder = Number(readFileSync(path, "utf8"));
+    return !processAlive(holder) || Date.now() - statSync(path).mtimeMs > STALE_LOCK_MS;
+  } catch {
+    return false; // someone else just removed or replaced it
+  }
+}
+
+function rmLock(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
   }
 }
 
