@@ -1,7 +1,6 @@
 /** The startup summary: one line from an OpenAI-compatible model, or a plain one from repo and branch. */
 import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import OpenAI from "openai";
 import type { GitInfo } from "./git.ts";
 import { recentGitFiles } from "./git.ts";
 import { repoName } from "./identity.ts";
@@ -42,6 +41,8 @@ export interface ModelSummaryOptions {
 
 /** Asks the model for a one-line summary; throws on any failure (the caller falls back). */
 export async function modelSummary(input: SummaryInput, opts: ModelSummaryOptions): Promise<string> {
+  // Loaded only when a key is set: the client adds noticeable start-up time to every session.
+  const { default: OpenAI } = await import("openai");
   const client = new OpenAI({ apiKey: opts.apiKey, baseURL: opts.baseURL, timeout: opts.timeoutMs ?? SUMMARY_TIMEOUT_MS, maxRetries: 0 });
   const files = await recentFiles(input);
   const facts = [
