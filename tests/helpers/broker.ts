@@ -1,7 +1,8 @@
 /** Starts a real broker.ts process (or finds the one a server started) and stops it by pid. */
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { probeBroker } from "../../shared/broker-probe.ts";
+import { HistoryResultSchema, type MessageState } from "../../shared/protocol.ts";
 import { ROOT, type TestEnv } from "./env.ts";
 import { killAndConfirm, waitFor } from "./wait.ts";
 
@@ -62,4 +63,31 @@ function safeRead(path: string): string {
   } catch {
     return "(no log)";
   }
+}
+
+/**
+ * Pids of every broker.ts process serving this test's database. The database path is only in the
+ * environment (not in argv), so this reads /proc/<pid>/environ; zombies have none and drop out.
+ */
+export function brokerPids(t: TestEnv): number[] {
+  const wanted = `CLAUDE_PEERS_DB=${t.dbPath}`;
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (!argv.some((a) => a.endsWith("broker.ts"))) continue;
+      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(wanted)) pids.push(Number(entry));
+    } catch {
+      // exited while we looked, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** A message's state as the broker stores it (the operator's /history view). */
+export async function messageState(t: TestEnv, messageId: string): Promise<MessageState | undefined> {
+  const res = await (await runningBroker(t)).post("/history", { limit: 1000 });
+  const { messages } = HistoryResultSchema.parse(await res.json());
+  return messages.find((m) => m.id === messageId)?.state;
 }

@@ -78,3 +78,13 @@ export async function whoami(s: TestServer): Promise<{ id: string; name: string 
   if (!id || !name) throw new Error(`unexpected whoami text: ${text}`);
   return { id, name };
 }
+
+/** The message id named by a send_message result ("Message m-… delivered to …"). */
+export function sentMessageId(text: string): string {
+  const id = /Message (m-[a-z0-9]+)/.exec(text)?.[1];
+  if (!id) throw new Error(`no message id in send_message result: ${text}`);
+  return id;
+}
+
+/** The trailing line every tool result carries while unread messages wait. */
+export const UNREAD_LINE = /\n\n\((\d+) unread peer messages? waiting: call check_messages\.\)$/;

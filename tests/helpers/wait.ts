@@ -1,4 +1,5 @@
 /** Waiting on conditions (never on fixed sleeps), and proving processes are gone. */
+import { readFileSync } from "node:fs";
 
 export async function waitFor<T>(
   check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
@@ -16,12 +17,23 @@ export async function waitFor<T>(
   }
 }
 
+/** Whether `pid` is still running. A zombie has exited: orphans wait for a slow init to reap them. */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    // /proc/<pid>/stat is "pid (comm) state ..."; comm may hold spaces or parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false; // no /proc (macOS): kill(0) is all we have
   }
 }
 

@@ -1,0 +1,136 @@
+/**
+ * The delivery contract, written once and run for every path a message can take:
+ * push (WebSocket) or the poll fallback, addressed by peer id or by name.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { messageState } from "./helpers/broker.ts";
+import { UNREAD_LINE, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { openWorld, type World } from "./helpers/world.ts";
+
+interface DeliveryPath {
+  label: string;
+  /** Extra environment for the recipient's server. */
+  recipientEnv: Record<string, string>;
+  /** How the sender names the recipient in send_message. */
+  address: (recipient: { id: string; name: string }) => string;
+  /** What send_message reports for a live recipient on this path. */
+  sentState: RegExp;
+}
+
+const SENDER_SUMMARY = "testing the delivery contract";
+
+function runDeliveryContract(path: DeliveryPath): void {
+  describe(`delivery: ${path.label}`, () => {
+    let world: World;
+    let sender: TestServer;
+    let recipient: TestServer;
+    let senderId: string;
+    let to: string;
+
+    beforeAll(async () => {
+      world = openWorld();
+      [sender, recipient] = await Promise.all([
+        world.start({ name: "sender" }),
+        world.start({ name: "recipient", env: path.recipientEnv }),
+      ]);
+      const [s, r] = await Promise.all([whoami(sender), whoami(recipient)]);
+      senderId = s.id;
+      to = path.address(r);
+      expect((await sender.call("set_summary", { summary: SENDER_SUMMARY })).isError).toBe(false);
+    });
+
+    afterAll(() => world?.close());
+
+    /** Sends `text` from sender to recipient and waits until the recipient's channel shows it. */
+    async function deliver(text: string) {
+      const sent = await sender.call("send_message", { to, message: text });
+      expect(sent.isError).toBe(false);
+      const id = sentMessageId(sent.text);
+      const shown = await recipient.waitForChannel((m) => m.meta.message_id === id, `channel message ${id}`);
+      return { id, sent, shown };
+    }
+
+    test("a message arrives as a channel notification with content and meta; the sender sees its state", async () => {
+      const { id, sent, shown } = await deliver("please rebase on main");
+      expect(sent.text).toMatch(path.sentState);
+      expect(shown.content).toBe("please rebase on main");
+      expect(Object.keys(shown.meta).sort()).toEqual(["from_cwd", "from_id", "from_name", "from_summary", "message_id", "sent_at"]);
+      expect(shown.meta).toEqual({
+        message_id: id,
+        from_id: senderId,
+        from_name: "sender",
+        from_summary: SENDER_SUMMARY,
+        from_cwd: world.t.home,
+        sent_at: shown.meta.sent_at!,
+      });
+      expect(new Date(shown.meta.sent_at!).toISOString()).toBe(shown.meta.sent_at!);
+    });
+
+    test("check_messages returns a pushed but unread message, then marks it read", async () => {
+      const { id } = await deliver("the build is green");
+      const first = await recipient.call("check_messages");
+      expect(first.isError).toBe(false);
+      expect(first.text).toContain(id);
+      expect(first.text).toContain("the build is green");
+      expect(await messageState(world.t, id)).toBe("read");
+      const second = await recipient.call("check_messages");
+      expect(second.text).toBe("No unread messages.");
+    });
+
+    test("every tool result ends with the unread line while messages wait", async () => {
+      await recipient.call("check_messages"); // start from an empty inbox
+      await Promise.all([deliver("one"), deliver("two")]);
+      for (const [tool, args] of [["whoami", {}], ["list_peers", {}], ["set_summary", { summary: "reading mail" }]] as const) {
+        const result = await recipient.call(tool, args);
+        expect(result.isError).toBe(false);
+        expect(result.text).toMatch(UNREAD_LINE);
+        expect(UNREAD_LINE.exec(result.text)![1]).toBe("2");
+      }
+      const checked = await recipient.call("check_messages");
+      expect(checked.text).not.toMatch(UNREAD_LINE);
+      expect((await recipient.call("whoami")).text).not.toMatch(UNREAD_LINE);
+    });
+
+    test("a reply with in_reply_to reaches the sender and marks the original read", async () => {
+      await recipient.call("check_messages");
+      const { id, shown } = await deliver("which port does the API use?");
+      const reply = await recipient.call("send_message", { to: shown.meta.from_id!, message: "8080", in_reply_to: id });
+      expect(reply.isError).toBe(false);
+      const replyId = sentMessageId(reply.text);
+      const back = await sender.waitForChannel((m) => m.meta.message_id === replyId, "the reply on the sender's channel");
+      expect(back.content).toBe("8080");
+      expect(back.meta.in_reply_to).toBe(id);
+      expect(await messageState(world.t, id)).toBe("read");
+      expect((await recipient.call("check_messages")).text).toBe("No unread messages.");
+    });
+
+    test("no message is shown twice on a channel", () => {
+      for (const server of [sender, recipient]) {
+        const ids = server.channel.map((m) => m.meta.message_id);
+        expect(ids.length).toBeGreaterThan(0);
+        expect(new Set(ids).size).toBe(ids.length);
+      }
+    });
+  });
+}
+
+const transports: Array<{ label: string; recipientEnv: Record<string, string>; state: RegExp }> = [
+  { label: "push", recipientEnv: {}, state: /^Message m-\S+ delivered to recipient/ },
+  // Poll mode acks within a poll round, so the sender may see either state.
+  { label: "poll fallback", recipientEnv: { CLAUDE_PEERS_PUSH: "off" }, state: /^Message m-\S+ (delivered to|queued for) recipient/ },
+];
+const addressings = [
+  { label: "by id", address: (r: { id: string }) => r.id },
+  { label: "by name", address: (r: { name: string }) => r.name },
+];
+
+for (const transport of transports) {
+  for (const addressing of addressings) {
+    runDeliveryContract({
+      label: `${transport.label}, ${addressing.label}`,
+      recipientEnv: transport.recipientEnv,
+      address: addressing.address,
+      sentState: transport.state,
+    });
+  }
+}

@@ -1,0 +1,32 @@
+/** One test's private network: its env, the servers it started, and cleanup of all of them by pid. */
+import { brokerPids } from "./broker.ts";
+import { makeTestEnv, type TestEnv } from "./env.ts";
+import { startServer, type ServerOptions, type TestServer } from "./server.ts";
+import { killAndConfirm } from "./wait.ts";
+
+export interface World {
+  t: TestEnv;
+  /** Starts a server.ts in this world; close() stops it. */
+  start(opts?: ServerOptions): Promise<TestServer>;
+  /** Stops every server, then every broker serving this world's database, then removes the temp dir. */
+  close(): Promise<void>;
+}
+
+export function openWorld(extraEnv: Record<string, string> = {}): World {
+  const t = makeTestEnv(extraEnv);
+  const servers: TestServer[] = [];
+  return {
+    t,
+    async start(opts) {
+      const server = await startServer(t, opts);
+      servers.push(server);
+      return server;
+    },
+    async close() {
+      await Promise.all(servers.map((s) => s.stop()));
+      // Servers start brokers detached; find them by database, since several may have raced.
+      await Promise.all(brokerPids(t).map((pid) => killAndConfirm(pid, "SIGTERM")));
+      t.cleanup();
+    },
+  };
+}
