@@ -2,7 +2,7 @@
 import type { Server, ServerWebSocket } from "bun";
 import type { z } from "zod";
 import { Hub } from "./broker-hub.ts";
-import { MAX_BODY_BYTES, assertLocalRequest, assertToken, readJson } from "./broker-guard.ts";
+import { assertJsonRequest, assertLocalRequest, assertToken, readJson } from "./broker-guard.ts";
 import { brokerUrl } from "./config.ts";
 import { WireError, errorMessage } from "./errors.ts";
 import {
@@ -21,6 +21,7 @@ import {
   type Status,
 } from "./protocol.ts";
 import type { PeerRow, Store } from "./store.ts";
+import { sha256 } from "./token.ts";
 import { toWireMessage } from "./wire.ts";
 import { VERSION } from "./version.ts";
 
@@ -75,7 +76,14 @@ export function createBroker(opts: BrokerOptions): Broker {
   const body = <S extends z.ZodType>(ctx: Context, schema: S) => readJson(ctx.req, schema);
 
   const routes: Record<string, Handler> = {
-    "/register": async (ctx) => hub.register(await body(ctx, RegisterBodySchema)),
+    "/register": async (ctx) => {
+      const b = await body(ctx, RegisterBodySchema);
+      // A re-registering client brings its own secret; one already hashed for another peer id
+      // would trip the store's unique index (a 500), so refuse it as the input error it is.
+      const holder = b.peer_id === undefined || b.secret === undefined ? null : await store.peerBySecretHash(sha256(b.secret));
+      if (holder && holder.id !== b.peer_id) throw new WireError("conflict", "secret: already used by another peer; register without peer_id and secret");
+      return hub.register(b);
+    },
     "/unregister": async (ctx) => {
       await hub.unregister(requirePeer(ctx));
       return { ok: true };
@@ -161,13 +169,17 @@ export function createBroker(opts: BrokerOptions): Broker {
     if (!route) throw new WireError("not_found", `no route ${path}; see README.md for the broker API`);
     if (req.method !== "POST") throw new WireError("method_not_allowed", `use POST ${path} with a JSON body`);
     assertToken(req, token);
+    assertJsonRequest(req);
     return Response.json(await route({ req, peer: await identify(req) }));
   }
 
   const server = Bun.serve<SocketData>({
     hostname: "127.0.0.1",
     port: opts.port,
-    maxRequestBodySize: MAX_BODY_BYTES * 2,
+    // Bun's own limit answers with an empty, non-JSON 413; readJson enforces MAX_BODY_BYTES
+    // instead (a declared length at once, a chunked body mid-stream). Bun drains unread bodies
+    // without buffering them, so lifting its limit costs no memory.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     async fetch(req, server) {
       try {
         return await handle(req, server);

@@ -35,18 +35,23 @@ export function assertToken(req: Request, token: string): void {
   }
 }
 
-/** Reads and validates a JSON body; every failure is a 4xx that names the problem. */
-export async function readJson<S extends z.ZodType>(req: Request, schema: S): Promise<z.infer<S>> {
+/**
+ * The checks every POST gets before its route runs, whether or not the route reads a body: a
+ * browser's form or text/plain POST needs no preflight, so it must be refused here, not later.
+ */
+export function assertJsonRequest(req: Request): void {
   const type = req.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new WireError("unsupported_media_type", `Content-Type must be application/json, got "${type || "none"}"`);
   }
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) throw tooLarge();
-  const bytes = await req.arrayBuffer().catch(() => {
-    throw new WireError("bad_request", "could not read the request body");
-  });
-  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
+}
+
+/** Reads and validates a JSON body; every failure is a 4xx that names the problem. */
+export async function readJson<S extends z.ZodType>(req: Request, schema: S): Promise<z.infer<S>> {
+  assertJsonRequest(req);
+  const bytes = await readCapped(req);
   let data: unknown;
   try {
     data = bytes.byteLength === 0 ? {} : JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -56,6 +61,26 @@ export async function readJson<S extends z.ZodType>(req: Request, schema: S): Pr
   const parsed = schema.safeParse(data);
   if (!parsed.success) throw new WireError("bad_request", describeZodError(parsed.error));
   return parsed.data;
+}
+
+/** Reads at most MAX_BODY_BYTES: a chunked body has no length to check up front, so stop mid-stream. */
+async function readCapped(req: Request): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (true) {
+    const chunk = await reader.read().catch(() => {
+      throw new WireError("bad_request", "could not read the request body");
+    });
+    if (chunk.done) return Buffer.concat(chunks);
+    size += chunk.value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      void reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(chunk.value);
+  }
 }
 
 function tooLarge(): WireError {

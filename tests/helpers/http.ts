@@ -1,0 +1,72 @@
+/** HTTP probes for the broker's wire: raw requests fetch() will not send, and the error-shape check. */
+import { expect } from "bun:test";
+import { connect } from "node:net";
+
+export interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+/**
+ * Sends bytes as they are over TCP and reads one response: for what fetch() normalizes away
+ * (no Host, no Content-Type, a chunked body, a WebSocket upgrade we only want the status of).
+ */
+export function rawRequest(port: number, head: string, body: Uint8Array | string = "", timeoutMs = 5000): Promise<RawResponse> {
+  const { promise, resolve, reject } = Promise.withResolvers<RawResponse>();
+  const socket = connect(port, "127.0.0.1");
+  let buffer = Buffer.alloc(0);
+  const timer = setTimeout(() => finish(new Error(`no complete response within ${timeoutMs} ms: ${buffer.toString()}`)), timeoutMs);
+  function finish(outcome: RawResponse | Error) {
+    clearTimeout(timer);
+    socket.destroy();
+    if (outcome instanceof Error) reject(outcome);
+    else resolve(outcome);
+  }
+  socket.on("data", (chunk) => {
+    buffer = Buffer.concat([buffer, Buffer.from(chunk)]);
+    const end = buffer.indexOf("\r\n\r\n");
+    if (end < 0) return;
+    const [statusLine, ...lines] = buffer.subarray(0, end).toString("latin1").split("\r\n");
+    const headers = new Headers();
+    for (const line of lines) {
+      const colon = line.indexOf(":");
+      headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    }
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine ?? "")?.[1]);
+    const length = status === 101 ? 0 : Number(headers.get("content-length") ?? "0");
+    const rest = buffer.subarray(end + 4);
+    if (rest.byteLength >= length) finish({ status, headers, body: rest.subarray(0, length).toString("utf8") });
+  });
+  socket.on("error", (err) => finish(err));
+  socket.on("close", () => finish(new Error(`connection closed before a complete response: ${buffer.toString()}`)));
+  // A server may answer (and close) before the whole body is written; that is fine here.
+  socket.write(head.replace(/\r?\n/g, "\r\n").replace(/(\r\n)*$/, "\r\n\r\n"));
+  if (body.length) socket.write(body, () => {});
+  return promise;
+}
+
+export function expectNoCors(res: { headers: Headers }): void {
+  const cors = [...res.headers.keys()].filter((k) => k.toLowerCase().startsWith("access-control-"));
+  expect(cors).toEqual([]);
+}
+
+/** Every refusal is a 4xx JSON `{ error: { code, message } }` whose message names the problem. */
+export async function expectWireError(
+  res: Response | RawResponse,
+  status: number,
+  mentions?: RegExp,
+): Promise<{ code: string; message: string }> {
+  const text = res instanceof Response ? await res.text() : res.body;
+  const detail = `${res.status} ${text}`;
+  expect(detail).toStartWith(String(status));
+  expect(res.headers.get("content-type") ?? "").toStartWith("application/json");
+  expectNoCors(res);
+  const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+  expect(Object.keys(body)).toEqual(["error"]);
+  expect(typeof body.error?.code).toBe("string");
+  expect(typeof body.error?.message).toBe("string");
+  expect((body.error!.message as string).length).toBeGreaterThan(10);
+  if (mentions) expect(body.error!.message as string).toMatch(mentions);
+  return body.error as { code: string; message: string };
+}
