@@ -1,0 +1,149 @@
+/** The request/answer commands (status, peers, send, history) and the table of every command. */
+import { readGitInfo } from "../git.ts";
+import {
+  HistoryResultSchema,
+  ListPeersResultSchema,
+  ScopeSchema,
+  SendResultSchema,
+  StatusResultSchema,
+  type Message,
+  type PeerInfo,
+  type Status,
+} from "../protocol.ts";
+import { connect, type CliContext } from "./context.ts";
+import { CliError } from "./errors.ts";
+import { ago, clock, deliveryLabel, describeSent, duration, oneLine, shortenHome } from "./format.ts";
+import { killBroker } from "./kill-broker.ts";
+import { renderTable } from "./table.ts";
+import type { CliOptions, OptionName } from "./usage.ts";
+import { watch } from "./watch.ts";
+
+export interface Command {
+  /** Options this command accepts besides --help. */
+  options: readonly OptionName[];
+  /** Runs until done (or until ctx.signal for streaming commands) and returns the exit code. */
+  run(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number>;
+  /** true when the command stops by itself on ctx.signal; others are simply ended on Ctrl-C. */
+  streams?: boolean;
+}
+
+const MAX_HISTORY = 1000;
+
+/** The broker's answer as one JSON document; nothing else goes to stdout. Returns exit code 0. */
+function printJson(ctx: CliContext, data: unknown): number {
+  ctx.out(JSON.stringify(data, null, 2));
+  return 0;
+}
+const bold = (ctx: CliContext) => (text: string) => ctx.paint("bold", text);
+
+function noPositionals(name: string, positionals: string[]): void {
+  if (positionals.length) throw new CliError("usage", `${name} takes no arguments, got "${positionals.join(" ")}"`);
+}
+
+async function status(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
+  noPositionals("status", positionals);
+  const { client } = await connect(ctx);
+  const s: Status = await client.call("/status", {}, StatusResultSchema);
+  if (values.json) return printJson(ctx, s);
+  const m = s.messages;
+  const rows: Array<[string, string]> = [
+    ["broker", `${s.broker.url} (${s.broker.service} ${s.broker.version}, protocol ${s.broker.protocol})`],
+    ["pid", String(s.broker.pid)],
+    ["uptime", `${duration(s.broker.uptime_s)} (since ${s.broker.started_at})`],
+    ["database", s.broker.db],
+    ["peers", `${s.peers.live} live (${s.peers.push} push, ${s.peers.poll} poll)`],
+    ["messages", `${m.queued ?? 0} queued, ${m.delivered ?? 0} delivered, ${m.read ?? 0} read, ${m.expired ?? 0} expired`],
+  ];
+  for (const [key, value] of rows) ctx.out(`${ctx.paint("bold", key.padEnd(9))} ${value}`);
+  return 0;
+}
+
+async function peers(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
+  noPositionals("peers", positionals);
+  const scope = ScopeSchema.safeParse(values.scope ?? "machine");
+  if (!scope.success) throw new CliError("usage", `--scope must be machine, directory or repo, got "${values.scope}"`);
+  const { client } = await connect(ctx);
+  const where = scope.data === "machine" ? {} : { cwd: ctx.cwd, git_common_dir: (await readGitInfo(ctx.cwd))?.commonDir ?? null };
+  const result = await client.call("/peers", { scope: scope.data, ...where }, ListPeersResultSchema);
+  if (values.json) return printJson(ctx, result);
+  if (result.peers.length === 0) {
+    const here = { machine: "", directory: ` in ${ctx.cwd}`, repo: ` in this repository (${ctx.cwd})` }[scope.data];
+    ctx.out(`no live peers${here}`);
+    return 0;
+  }
+  const now = ctx.now();
+  const row = (p: PeerInfo) => [p.id, p.name, p.push ? "yes" : "no", ago(p.last_seen, now), p.git_branch ?? "-", shortenHome(p.cwd, ctx.home), oneLine(p.summary)];
+  const columns = [
+    { header: "ID" },
+    { header: "NAME" }, // never cut: people type it into send
+    { header: "PUSH" },
+    { header: "LAST SEEN" },
+    { header: "BRANCH", max: 24 },
+    { header: "CWD", max: 40, keep: "end" as const },
+    { header: "SUMMARY", max: 60 },
+  ];
+  for (const line of renderTable(columns, result.peers.map(row), { width: ctx.columns, styleHeader: bold(ctx) })) ctx.out(line);
+  return 0;
+}
+
+async function send(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
+  const [to, ...words] = positionals;
+  const text = words.join(" ");
+  if (!to || !text.trim()) throw new CliError("usage", "send needs a peer id or name and a message: bun cli.ts send <peer> <message...>");
+  const { client } = await connect(ctx);
+  const result = await client.call("/send", { to, text }, SendResultSchema);
+  if (values.json) return printJson(ctx, result);
+  ctx.out(describeSent(result.message));
+  return 0;
+}
+
+async function history(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
+  noPositionals("history", positionals);
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY)) {
+    throw new CliError("usage", `--limit must be a whole number from 1 to ${MAX_HISTORY}, got "${values.limit}"`);
+  }
+  const { client } = await connect(ctx);
+  const result = await client.call("/history", { limit, peer: values.peer }, HistoryResultSchema);
+  if (values.json) return printJson(ctx, result);
+  if (result.messages.length === 0) {
+    ctx.out(values.peer ? `no messages from or to ${values.peer}` : "no messages yet");
+    return 0;
+  }
+  const now = ctx.now();
+  // The broker answers newest first; people read top to bottom, so the newest goes last.
+  const row = (m: Message) => [clock(m.sent_at, now), m.id, m.from_name, m.to_name, deliveryLabel(m), oneLine(m.text)];
+  const columns = [
+    { header: "TIME" },
+    { header: "ID" },
+    { header: "FROM" },
+    { header: "TO" },
+    { header: "STATE" },
+    { header: "TEXT", max: 80 },
+  ];
+  const rows = result.messages.toReversed().map(row);
+  for (const line of renderTable(columns, rows, { width: ctx.columns, styleHeader: bold(ctx) })) ctx.out(line);
+  return 0;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  status: { options: ["json"], run: status },
+  peers: { options: ["json", "scope"], run: peers },
+  send: { options: ["json"], run: send },
+  history: { options: ["json", "limit", "peer"], run: history },
+  watch: {
+    options: ["json"],
+    streams: true,
+    run: (ctx, values, positionals) => {
+      noPositionals("watch", positionals);
+      return watch(ctx, { json: values.json === true });
+    },
+  },
+  "kill-broker": {
+    options: [],
+    run: (ctx, _values, positionals) => {
+      noPositionals("kill-broker", positionals);
+      return killBroker(ctx);
+    },
+  },
+};

@@ -1,0 +1,24 @@
+/** The CLI's local failures: each knows its exit code, and its message says what to do next. */
+
+export type CliErrorCode =
+  /** A bad command, option or argument: exit 2 with the usage text. */
+  | "usage"
+  | "no_broker"
+  | "foreign_port"
+  | "token_missing"
+  | "broker_gone"
+  | "stop_timeout";
+
+export class CliError extends Error {
+  constructor(
+    readonly code: CliErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+
+  get exitCode(): number {
+    return this.code === "usage" ? 2 : 1;
+  }
+}

@@ -1,0 +1,101 @@
+/** Turns broker answers into short, safe text for a terminal: times, paths, one-line message text. */
+import { styleText } from "node:util";
+import type { BrokerFrame, Message } from "../protocol.ts";
+import { truncate } from "./table.ts";
+
+export type Paint = (format: Parameters<typeof styleText>[0], text: string) => string;
+
+/** Colours only when asked (stdout is a TTY), so pipes and tests get plain text. */
+export function makePaint(color: boolean): Paint {
+  return color ? (format, text) => styleText(format, text, { validateStream: false }) : (_format, text) => text;
+}
+
+/**
+ * Message text comes from other sessions: control characters (ANSI escapes, carriage returns)
+ * could rewrite the operator's terminal, so they become spaces, and the text one line.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\s]+/g, " ").trim();
+}
+
+/** "now", "42s ago", "5m ago", "3h ago", "2d ago". */
+export function ago(iso: string, now: number): string {
+  const s = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
+  if (s < 1) return "now";
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86_400)}d ago`;
+}
+
+/** "42s", "5m 3s", "2h 5m", "3d 4h". */
+export function duration(totalSeconds: number): string {
+  const s = Math.max(0, Math.round(totalSeconds));
+  const [d, h, m] = [Math.floor(s / 86_400), Math.floor((s % 86_400) / 3600), Math.floor((s % 3600) / 60)];
+  if (d) return `${d}d ${h}h`;
+  if (h) return `${h}h ${m}m`;
+  if (m) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
+
+const pad2 = (n: number) => String(n).padStart(2, "0");
+
+/** Local "HH:MM:SS" for today, "YYYY-MM-DD HH:MM" for older times. */
+export function clock(iso: string, now: number): string {
+  const t = new Date(iso);
+  const today = new Date(now);
+  const time = `${pad2(t.getHours())}:${pad2(t.getMinutes())}`;
+  if (t.toDateString() === today.toDateString()) return `${time}:${pad2(t.getSeconds())}`;
+  return `${t.getFullYear()}-${pad2(t.getMonth() + 1)}-${pad2(t.getDate())} ${time}`;
+}
+
+/** "/home/me/src/app" → "~/src/app". */
+export function shortenHome(path: string, home: string): string {
+  if (!home || home === "/") return path;
+  if (path === home) return "~";
+  return path.startsWith(`${home}/`) ? `~${path.slice(home.length)}` : path;
+}
+
+/** The state a person cares about: "mailbox" is mail for a name with no live session yet. */
+export function deliveryLabel(m: Message): string {
+  return m.state === "queued" && m.to_id === null ? "mailbox" : m.state;
+}
+
+/** What `send` prints once the broker accepted a message. */
+export function describeSent(m: Message): string {
+  const to = m.to_id ? `${m.to_name} (${m.to_id})` : m.to_name;
+  const note: Record<string, string> = {
+    mailbox: `: waiting in the mailbox of ${m.to_name} until a session with that name starts`,
+    queued: `: ${m.to_name} has not confirmed it yet; it will get it when its session next connects or polls`,
+  };
+  return `sent ${m.id} to ${to}: ${deliveryLabel(m)}${note[deliveryLabel(m)] ?? ""}`;
+}
+
+type BrokerEventName = Extract<BrokerFrame, { type: "event" }>["event"];
+
+const EVENT_WIDTH = "delivered".length;
+const EVENT_TEXT_MAX = 100;
+const EVENT_COLOR: Record<BrokerEventName, Parameters<Paint>[0]> = {
+  sent: "cyan",
+  delivered: "green",
+  read: "dim",
+  joined: "green",
+  left: "yellow",
+};
+
+/** One line per watch event: "12:00:01  sent       m-…  cli -> bob  hello". */
+export function eventLine(frame: BrokerFrame, now: number, home: string, paint: Paint): string | null {
+  if (frame.type !== "event") return null;
+  const time = clock(new Date(now).toISOString(), now);
+  const name = paint(EVENT_COLOR[frame.event], frame.event.padEnd(EVENT_WIDTH));
+  const parts = [time, name];
+  if (frame.message) {
+    const m = frame.message;
+    parts.push(m.id, `${m.from_name} -> ${m.to_name}`);
+    if (frame.event === "sent") parts.push(truncate(oneLine(m.text), EVENT_TEXT_MAX));
+  } else if (frame.peer) {
+    const p = frame.peer;
+    parts.push(`${p.name} (${p.id})`, shortenHome(p.cwd, home));
+  }
+  return parts.join("  ");
+}

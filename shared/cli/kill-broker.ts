@@ -1,0 +1,64 @@
+/** kill-broker: asks the broker to stop (POST /shutdown) and waits until its port and pid are gone. */
+import { readFileSync } from "node:fs";
+import { probeBroker } from "../broker-probe.ts";
+import { PeersError } from "../errors.ts";
+import { processAlive } from "../process-alive.ts";
+import { OkResultSchema } from "../protocol.ts";
+import { clientFor, type CliContext } from "./context.ts";
+import { CliError } from "./errors.ts";
+
+/** The broker stops its listener, closes the DB and exits; allow for a slow disk. */
+const STOP_DEADLINE_MS = 5000;
+const CHECK_EVERY_MS = 25;
+
+export async function killBroker(ctx: CliContext): Promise<number> {
+  const { port } = ctx.config;
+  const probe = await probeBroker(port, ctx.fetch);
+  if (probe.kind === "none") {
+    ctx.out(`no claude-peers broker on 127.0.0.1:${port}; nothing to stop`);
+    return 0;
+  }
+  const { client, health } = clientFor(ctx, probe);
+  try {
+    await client.call("/shutdown", {}, OkResultSchema);
+  } catch (err) {
+    // The broker may drop the connection as it goes down; the checks below tell.
+    if (!(err instanceof PeersError && err.code === "broker_unreachable")) throw err;
+  }
+  await waitUntilStopped(ctx, health.pid);
+  ctx.out(`broker stopped (pid ${health.pid})`);
+  return 0;
+}
+
+/**
+ * Gone means: the port no longer answers as this broker, then the pid has exited (the pid comes
+ * from the broker's own /health, never from scanning ports).
+ */
+async function waitUntilStopped(ctx: CliContext, pid: number): Promise<void> {
+  const deadline = Date.now() + STOP_DEADLINE_MS;
+  const stillServing = async () => {
+    const probe = await probeBroker(ctx.config.port, ctx.fetch);
+    return probe.kind === "broker" && probe.health.pid === pid;
+  };
+  while ((await stillServing()) || !hasExited(pid)) {
+    if (Date.now() > deadline) {
+      throw new CliError("stop_timeout", `the broker (pid ${pid}) did not stop within ${STOP_DEADLINE_MS / 1000} s; stop it with \`kill ${pid}\``);
+    }
+    await Bun.sleep(CHECK_EVERY_MS);
+  }
+}
+
+/**
+ * A zombie has exited too: a detached broker is re-parented, and a slow init (a container's
+ * pid 1) may never reap it, so signal 0 alone would wait for nothing.
+ */
+function hasExited(pid: number): boolean {
+  if (!processAlive(pid)) return true;
+  try {
+    // "pid (comm) state ...": comm may itself hold spaces or parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false; // no /proc (macOS): signal 0 is all there is
+  }
+}

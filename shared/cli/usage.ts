@@ -1,0 +1,42 @@
+/** The CLI's options (for util.parseArgs) and its usage text. */
+
+export const OPTIONS = {
+  json: { type: "boolean" },
+  scope: { type: "string" },
+  limit: { type: "string" },
+  peer: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export type OptionName = keyof typeof OPTIONS;
+
+export interface CliOptions {
+  json?: boolean;
+  scope?: string;
+  limit?: string;
+  peer?: string;
+  help?: boolean;
+}
+
+export const USAGE = `claude-peers: see and drive the network of Claude Code sessions from a terminal
+
+usage: bun cli.ts <command> [options]
+
+commands:
+  status                           broker address, version, pid, uptime, database, peer and message counts
+  peers [--scope S]                live peers; S is machine (default), directory or repo, measured from here
+  send <peer> <message...>         send a message to a peer id or name (it comes from "cli")
+  history [--limit N] [--peer P]   recent messages, oldest first; N is 1 to 1000 (default 50), P an id or name
+  watch                            print messages and peers joining or leaving as it happens, until Ctrl-C
+  kill-broker                      stop the broker; running sessions start a new one when they need it
+  help                             this text
+
+options:
+  --json       machine-readable output on stdout (status, peers, history, send; watch: one JSON line per event)
+  -h, --help   this text
+
+environment:
+  CLAUDE_PEERS_PORT   the broker's port on 127.0.0.1 (default 7899)
+  CLAUDE_PEERS_DB     the broker's SQLite database (default ~/.claude-peers.db); its token is <database>.token
+
+exit codes: 0 success, 1 failure, 2 bad command or option`;

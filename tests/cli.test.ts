@@ -1,0 +1,288 @@
+/** The real CLI as a subprocess, against a real broker and real sessions: output, JSON and exit codes. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Subprocess } from "bun";
+import { join } from "node:path";
+import { HistoryResultSchema, ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
+import { startBroker, type TestBroker } from "./helpers/broker.ts";
+import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
+import { startServer, whoami, type TestServer } from "./helpers/server.ts";
+import { killAndConfirm, pidAlive, waitFor } from "./helpers/wait.ts";
+
+const CLI = join(ROOT, "cli.ts");
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `bun cli.ts ...args` to completion. */
+async function cli(t: TestEnv, args: string[], cwd = ROOT): Promise<Result> {
+  const proc = Bun.spawn([process.execPath, CLI, ...args], { env: t.env, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+interface Streaming {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+/** Starts a long-running CLI command (watch) whose output is read as it comes. */
+function spawnCli(t: TestEnv, args: string[], started: Streaming[]): Streaming {
+  const proc = Bun.spawn([process.execPath, CLI, ...args], { env: t.env, cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const collect = (stream: ReadableStream<Uint8Array>) => {
+    let text = "";
+    void (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+    })();
+    return () => text;
+  };
+  const s = { proc, stdout: collect(proc.stdout), stderr: collect(proc.stderr) };
+  started.push(s);
+  return s;
+}
+
+async function stopAll(started: Streaming[]): Promise<void> {
+  await Promise.all(started.map((s) => killAndConfirm(s.proc.pid, "SIGTERM")));
+}
+
+describe("cli without a broker", () => {
+  let t: TestEnv;
+  beforeAll(() => {
+    t = makeTestEnv();
+  });
+  afterAll(() => t.cleanup());
+
+  test("help and no command print the usage with the env vars, exit 0", async () => {
+    for (const args of [[], ["help"], ["--help"]]) {
+      const r = await cli(t, args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("usage: bun cli.ts <command>");
+      expect(r.stdout).toContain("CLAUDE_PEERS_PORT");
+      expect(r.stdout).toContain("CLAUDE_PEERS_DB");
+    }
+  });
+
+  test.each([
+    [["frobnicate"], 'unknown command "frobnicate"'],
+    [["status", "--bogus"], "--bogus"],
+    [["status", "--limit", "3"], "status does not take --limit"],
+    [["peers", "--scope", "galaxy"], "--scope must be machine, directory or repo"],
+    [["history", "--limit", "0"], "--limit must be a whole number"],
+    [["send", "bob"], "send needs a peer id or name and a message"],
+  ])("%p is a usage error: exit 2, message and usage on stderr", async (args, message) => {
+    const r = await cli(t, args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain("usage: bun cli.ts");
+  });
+
+  test("status says no broker runs and exits 1", async () => {
+    const r = await cli(t, ["status"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`no claude-peers broker on 127.0.0.1:${t.port}`);
+    expect(r.stderr).toContain("bun broker.ts");
+  });
+
+  test("kill-broker with no broker says so and exits 0", async () => {
+    const r = await cli(t, ["kill-broker"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("no claude-peers broker");
+  });
+
+  test("a port held by something else is named, with CLAUDE_PEERS_PORT", async () => {
+    const other = Bun.serve({ hostname: "127.0.0.1", port: t.port, fetch: () => new Response("not a broker", { status: 404 }) });
+    try {
+      const r = await cli(t, ["peers"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`port ${t.port}`);
+      expect(r.stderr).toContain("not a claude-peers broker");
+      expect(r.stderr).toContain("CLAUDE_PEERS_PORT");
+    } finally {
+      await other.stop(true);
+    }
+  });
+});
+
+describe("cli with a broker and two live sessions", () => {
+  let t: TestEnv;
+  let broker: TestBroker;
+  let alice: TestServer;
+  let bob: TestServer;
+  let aliceId: string;
+  let bobId: string;
+  const started: Streaming[] = [];
+  const sent: string[] = [];
+
+  beforeAll(async () => {
+    t = makeTestEnv();
+    broker = await startBroker(t);
+    [alice, bob] = await Promise.all([startServer(t, { name: "alice" }), startServer(t, { name: "bob" })]);
+    [aliceId, bobId] = [(await whoami(alice)).id, (await whoami(bob)).id];
+    await waitFor(async () => {
+      const s = StatusResultSchema.parse(await (await broker.post("/status", {})).json());
+      return s.peers.push === 2;
+    }, "both sessions to hold push connections");
+  });
+
+  afterAll(async () => {
+    await stopAll(started);
+    await Promise.all([alice?.stop(), bob?.stop()]);
+    await broker?.stop();
+    t.cleanup();
+  });
+
+  test("status shows the broker and its counts; --json is the broker's JSON only", async () => {
+    const r = await cli(t, ["status"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`http://127.0.0.1:${t.port}`);
+    expect(r.stdout).toMatch(new RegExp(`^pid +${broker.pid}$`, "m"));
+    expect(r.stdout).toContain(t.dbPath);
+    expect(r.stdout).toContain("2 live (2 push, 0 poll)");
+
+    const j = await cli(t, ["status", "--json"]);
+    expect(j.code).toBe(0);
+    const status = StatusResultSchema.parse(JSON.parse(j.stdout));
+    expect(status.broker.pid).toBe(broker.pid);
+    expect(status.peers).toEqual({ live: 2, push: 2, poll: 0 });
+  });
+
+  test("peers prints an aligned table; --json lists both", async () => {
+    const r = await cli(t, ["peers"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^ID +NAME +PUSH +LAST SEEN +BRANCH +CWD +SUMMARY$/);
+    expect(lines).toHaveLength(3);
+    const nameAt = lines[0]!.indexOf("NAME");
+    expect(lines[1]!.slice(nameAt)).toStartWith("alice ");
+    expect(lines[2]!.slice(nameAt)).toStartWith("bob ");
+    expect(lines[1]).toStartWith(aliceId);
+    expect(lines[2]).toStartWith(bobId);
+    expect(lines[1]!.slice(lines[0]!.indexOf("PUSH"))).toStartWith("yes ");
+
+    const j = await cli(t, ["peers", "--json"]);
+    const { peers } = ListPeersResultSchema.parse(JSON.parse(j.stdout));
+    expect(peers.map((p) => [p.name, p.id, p.push])).toEqual([
+      ["alice", aliceId, true],
+      ["bob", bobId, true],
+    ]);
+  });
+
+  test("peers --scope directory is measured from the CLI's own cwd", async () => {
+    const here = await cli(t, ["peers", "--scope", "directory", "--json"], t.home);
+    expect(ListPeersResultSchema.parse(JSON.parse(here.stdout)).peers).toHaveLength(2);
+    const elsewhere = await cli(t, ["peers", "--scope", "directory"], ROOT);
+    expect(elsewhere.code).toBe(0);
+    expect(elsewhere.stdout).toContain("no live peers in");
+  });
+
+  test("send by name reaches the session as a channel notification from cli", async () => {
+    const r = await cli(t, ["send", "bob", "hello", "from", "the", "cli"]);
+    expect(r.code).toBe(0);
+    // "delivered" once bob's session acks within the broker's wait; "queued" on a slow machine.
+    const match = /^sent (m-\S+) to bob \((p-\S+)\): (delivered|queued)/m.exec(r.stdout);
+    expect(match?.[2]).toBe(bobId);
+    const id = match![1]!;
+    sent.push(id);
+    const inbound = await bob.waitForChannel((m) => m.meta.message_id === id, "bob to get the CLI's message");
+    expect(inbound.content).toBe("hello from the cli");
+    expect(inbound.meta.from_name).toBe("cli");
+  });
+
+  test("send by id reaches the session", async () => {
+    const r = await cli(t, ["send", aliceId, "by id"]);
+    expect(r.code).toBe(0);
+    const id = /^sent (m-\S+) to alice/m.exec(r.stdout)![1]!;
+    sent.push(id);
+    await alice.waitForChannel((m) => m.meta.message_id === id && m.content === "by id", "alice to get the message");
+  });
+
+  test("send to an unknown peer fails with the broker's message", async () => {
+    const r = await cli(t, ["send", "nobody", "hi"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain('no peer with id or name "nobody"');
+    expect(r.stderr).toContain("alice, bob");
+  });
+
+  test("send of a message over 64 KiB is refused, not truncated", async () => {
+    const r = await cli(t, ["send", "bob", "x".repeat(64 * 1024 + 1)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("64 KiB");
+  });
+
+  test("history lists the sent messages oldest first, with their states", async () => {
+    await waitFor(async () => {
+      const { messages } = HistoryResultSchema.parse(await (await broker.post("/history", {})).json());
+      return messages.filter((m) => sent.includes(m.id) && m.state === "delivered").length === sent.length;
+    }, "both sessions to ack their messages");
+    const r = await cli(t, ["history"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^TIME +ID +FROM +TO +STATE +TEXT$/);
+    const rows = lines.slice(1);
+    expect(rows.map((l) => /\b(m-\S+)/.exec(l)?.[1])).toEqual(sent);
+    expect(rows[0]).toMatch(/ cli +bob +delivered +hello from the cli$/);
+    expect(rows[1]).toMatch(/ cli +alice +delivered +by id$/);
+
+    const newest = await cli(t, ["history", "--limit", "1", "--json"]);
+    expect(HistoryResultSchema.parse(JSON.parse(newest.stdout)).messages.map((m) => m.id)).toEqual([sent[1]!]);
+    const bobs = await cli(t, ["history", "--peer", "bob", "--json"]);
+    expect(HistoryResultSchema.parse(JSON.parse(bobs.stdout)).messages.map((m) => m.id)).toEqual([sent[0]!]);
+  });
+
+  test("watch --json prints a sent event as one JSON line, and stops cleanly on SIGTERM", async () => {
+    const w = spawnCli(t, ["watch", "--json"], started);
+    await waitFor(() => w.stderr().includes("watching"), "watch to connect");
+    const r = await cli(t, ["send", "alice", "watch me"]);
+    expect(r.code).toBe(0);
+    const event = await waitFor(
+      () =>
+        w
+          .stdout()
+          .split("\n")
+          .filter((l) => l.endsWith("}"))
+          .map((l) => JSON.parse(l))
+          .find((f) => f.event === "sent" && f.message?.text === "watch me"),
+      "a sent event on watch's stdout",
+    );
+    expect(event).toMatchObject({ type: "event", event: "sent", message: { from_name: "cli", to_name: "alice" } });
+    await killAndConfirm(w.proc.pid, "SIGTERM");
+    expect(await w.proc.exited).toBe(0);
+  });
+});
+
+describe("kill-broker", () => {
+  let t: TestEnv;
+  let broker: TestBroker;
+  const started: Streaming[] = [];
+
+  beforeAll(async () => {
+    t = makeTestEnv();
+    broker = await startBroker(t);
+  });
+
+  afterAll(async () => {
+    await stopAll(started);
+    await broker?.stop();
+    t.cleanup();
+  });
+
+  test("stops the broker (its pid is gone), and a running watch exits 1 saying so", async () => {
+    const w = spawnCli(t, ["watch"], started);
+    await waitFor(() => w.stderr().includes("watching"), "watch to connect");
+
+    const r = await cli(t, ["kill-broker"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(`broker stopped (pid ${broker.pid})`);
+    expect(pidAlive(broker.pid)).toBe(false);
+
+    expect(await w.proc.exited).toBe(1);
+    expect(w.stderr()).toContain("went away");
+  });
+});
