@@ -1,0 +1,94 @@
+/** The broker's life: servers bring it back after a crash with ids and mail intact; a cold start makes one. */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { probeBroker } from "../shared/broker-probe.ts";
+import { brokerPids, runningBroker } from "./helpers/broker.ts";
+import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { waitFor } from "./helpers/wait.ts";
+import { openWorld, type World } from "./helpers/world.ts";
+
+setDefaultTimeout(60_000); // twenty processes starting at once on two cores
+
+/** What a server logged about the broker it registered with. */
+function brokerPidsLogged(server: TestServer): number[] {
+  return [...server.stderr().matchAll(/with broker pid (\d+)/g)].map((m) => Number(m[1]));
+}
+
+describe("broker crash", () => {
+  let world: World;
+
+  beforeAll(() => {
+    world = openWorld();
+  });
+  afterAll(() => world?.close());
+
+  test("servers start a new broker by themselves, keep their ids, and queued mail still arrives", async () => {
+    const [alice, bob, carol] = await Promise.all([
+      world.start({ name: "alice" }),
+      world.start({ name: "bob", env: { CLAUDE_PEERS_PUSH: "off" } }),
+      world.start({ name: "carol" }),
+    ]);
+    const before = await Promise.all([whoami(alice), whoami(bob), whoami(carol)]);
+    await carol.stop(); // "carol" is now a known name with no live session
+
+    const toMailbox = await alice.call("send_message", { to: "carol", message: "for carol's mailbox" });
+    expect(toMailbox.text).toMatch(/queued in carol's mailbox/);
+    const old = await runningBroker(world.t);
+    // bob polls once a second, so this is usually still unacknowledged when the broker dies.
+    const toBob = sentMessageId((await alice.call("send_message", { to: "bob", message: "sent just before the crash" })).text);
+    process.kill(old.pid, "SIGKILL");
+
+    const fresh = await waitFor(async () => {
+      const probe = await probeBroker(world.t.port);
+      return probe.kind === "broker" && probe.health.pid !== old.pid ? probe.health : null;
+    }, "a new broker on the port");
+    expect(brokerPids(world.t)).toEqual([fresh.pid]);
+
+    const after = await Promise.all([whoami(alice), whoami(bob)]);
+    expect(after).toEqual(before.slice(0, 2));
+
+    await bob.waitForChannel((m) => m.meta.message_id === toBob, "bob to get the message sent before the crash");
+    const carol2 = await world.start({ name: "carol" });
+    expect((await whoami(carol2)).name).toBe("carol");
+    const mailboxId = sentMessageId(toMailbox.text);
+    await carol2.waitForChannel((m) => m.meta.message_id === mailboxId, "carol to get her mailbox after the restart");
+
+    // The new broker carries traffic both ways, and nothing was shown twice.
+    const late = sentMessageId((await bob.call("send_message", { to: "alice", message: "back online" })).text);
+    await alice.waitForChannel((m) => m.meta.message_id === late, "alice to get bob's message through the new broker");
+    for (const server of [alice, bob, carol2]) {
+      const ids = server.channel.map((m) => m.meta.message_id);
+      expect(new Set(ids).size).toBe(ids.length);
+    }
+  });
+});
+
+describe("parallel cold start", () => {
+  const COUNT = 20;
+  let world: World;
+
+  beforeAll(() => {
+    world = openWorld();
+  });
+  afterAll(() => world?.close());
+
+  test(`${COUNT} servers started at once with no broker end with exactly one broker`, async () => {
+    const servers = await Promise.all(Array.from({ length: COUNT }, (_, i) => world.start({ name: `cold-${i}` })));
+    const names = (await Promise.all(servers.map(whoami))).map((w) => w.name);
+    expect(new Set(names).size).toBe(COUNT);
+
+    const health = await waitFor(async () => {
+      const probe = await probeBroker(world.t.port);
+      return probe.kind === "broker" ? probe.health : null;
+    }, "the broker");
+    // One process, one "listening" line in the log beside the DB, and every server registered with it.
+    expect(brokerPids(world.t)).toEqual([health.pid]);
+    const listening = readFileSync(world.t.logPath, "utf8").match(/: listening on /g) ?? [];
+    expect(listening.length).toBe(1);
+    for (const server of servers) expect(new Set(brokerPidsLogged(server))).toEqual(new Set([health.pid]));
+
+    const listed = await servers[0]!.call("list_peers");
+    expect(listed.text).toStartWith(`${COUNT - 1} peers (scope: machine)`);
+    for (const server of servers) expect(server.stderr()).not.toMatch(/^\s+at /m);
+  });
+});
