@@ -1,6 +1,6 @@
 /** The Store on bun:sqlite: WAL mode, prepared statements, PRAGMA user_version migrations. */
 import { Database } from "bun:sqlite";
-import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, openSync, readSync } from "node:fs";
 import type { MessageState } from "./protocol.ts";
 import type { MessageRow, NewMessage, PeerRow, PruneLimits, PruneResult, Store } from "./store.ts";
 
@@ -117,14 +117,17 @@ export class StoreOpenError extends Error {}
  * A file that is not a SQLite database is left untouched and reported, never overwritten.
  */
 export function openSqliteStore(path: string): Store {
-  const fresh = path !== ":memory:" && !existsSync(path);
-  if (fresh) closeSync(openSync(path, "a", 0o600));
-  let db: Database;
+  let db: Database | undefined;
   try {
+    if (path !== ":memory:") prepareFile(path);
     db = new Database(path, { create: true, strict: true });
-    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
-    migrate(db);
+    db.exec("PRAGMA busy_timeout = 5000;");
+    // Read the version before WAL mode rewrites the header of a file we may have to refuse.
+    const version = schemaVersion(db);
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+    migrate(db, version);
   } catch (err) {
+    db?.close();
     throw new StoreOpenError(
       `cannot open the database ${path}: ${(err as Error).message}. ` +
         `If the file is damaged, move it aside (it is left as it is) or point CLAUDE_PEERS_DB at another file.`,
@@ -137,11 +140,32 @@ export function openSqliteStore(path: string): Store {
   return new SqliteStore(db, path);
 }
 
-function migrate(db: Database): void {
+const SQLITE_MAGIC = Buffer.from("SQLite format 3\0");
+
+/** Creates a missing file with mode 0600, and refuses an existing one that is not SQLite. */
+function prepareFile(path: string): void {
+  if (!existsSync(path)) return closeSync(openSync(path, "a", 0o600));
+  // SQLite takes a file too short to hold a header for a new database and writes over it, so a
+  // stray file at CLAUDE_PEERS_DB would be lost: check the magic bytes first. Empty is fine (ours).
+  const head = Buffer.alloc(SQLITE_MAGIC.length);
+  const fd = openSync(path, "r");
+  try {
+    const n = readSync(fd, head, 0, head.length, 0);
+    if (n > 0 && !head.equals(SQLITE_MAGIC)) throw new Error("the file is not a SQLite database");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function schemaVersion(db: Database): number {
   const { user_version: version } = db.query<{ user_version: number }, []>("PRAGMA user_version").get()!;
   if (version > MIGRATIONS.length) {
     throw new Error(`schema version ${version} is newer than this claude-peers (${MIGRATIONS.length}); update claude-peers`);
   }
+  return version;
+}
+
+function migrate(db: Database, version: number): void {
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);

@@ -1,0 +1,310 @@
+/**
+ * The Store contract (shared/store.ts) as one function over a factory, so every backend runs the
+ * same cases: `runStoreContract("sqlite", () => openSqliteStore(path))`, and later Postgres.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import type { NewMessage, PeerRow, Store } from "../../shared/store.ts";
+
+const T0 = 1_700_000_000_000;
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+export function peerRow(id: string, over: Partial<PeerRow> = {}): PeerRow {
+  return {
+    id,
+    secretHash: `hash-of-${id}`,
+    name: id.replace(/^p-/, ""),
+    pid: 4242,
+    cwd: `/work/${id}`,
+    gitRoot: null,
+    gitCommonDir: null,
+    gitBranch: null,
+    summary: "",
+    registeredAt: T0,
+    lastSeen: T0,
+    ...over,
+  };
+}
+
+let counter = 0;
+export function newMessage(over: Partial<NewMessage> = {}): NewMessage {
+  counter++;
+  return {
+    id: `m-contract${counter}`,
+    fromId: "p-alice",
+    fromName: "alice",
+    fromSummary: "alice's summary",
+    fromCwd: "/work/alice",
+    toId: "p-bob",
+    toName: "bob",
+    text: `message ${counter}`,
+    inReplyTo: null,
+    createdAt: T0 + counter, // distinct and increasing, like a real clock
+    expiresAt: T0 + 7 * DAY,
+    ...over,
+  };
+}
+
+export function runStoreContract(name: string, open: () => Store | Promise<Store>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+
+    beforeEach(async () => {
+      store = await open();
+    });
+
+    afterEach(async () => {
+      await store.close();
+    });
+
+    /** Inserts messages in order and returns their ids. */
+    const insert = async (...messages: Array<Partial<NewMessage>>) => {
+      const ids: string[] = [];
+      for (const m of messages) ids.push((await store.insertMessage(newMessage(m))).id);
+      return ids;
+    };
+    const stateOf = async (id: string) => (await store.getMessage(id))?.state;
+
+    describe("peers", () => {
+      test("savePeer then getPeer returns every field; an unknown id is null", async () => {
+        const row = peerRow("p-alice", {
+          name: "alice-feature",
+          cwd: "/home/ünïcode/my project",
+          gitRoot: "/home/ünïcode/my project",
+          gitCommonDir: "/home/ünïcode/my project/.git",
+          gitBranch: "feature/x",
+          summary: "refactoring auth ✓",
+          pid: 99999,
+          registeredAt: T0 - DAY,
+          lastSeen: T0,
+        });
+        await store.savePeer(row);
+        expect(await store.getPeer("p-alice")).toEqual(row);
+        expect(await store.getPeer("p-nobody")).toBeNull();
+      });
+
+      test("savePeer on an existing id updates it in place", async () => {
+        await store.savePeer(peerRow("p-alice"));
+        const updated = peerRow("p-alice", { secretHash: "new-hash", name: "alice-2", pid: 7, cwd: "/elsewhere", summary: "new", lastSeen: T0 + MINUTE });
+        await store.savePeer(updated);
+        expect(await store.getPeer("p-alice")).toMatchObject({ ...updated, registeredAt: expect.any(Number) });
+        expect(await store.peerBySecretHash("hash-of-p-alice")).toBeNull();
+        expect((await store.peerBySecretHash("new-hash"))?.id).toBe("p-alice");
+      });
+
+      test("peerBySecretHash finds the peer; an unknown hash is null", async () => {
+        await store.savePeer(peerRow("p-alice"));
+        await store.savePeer(peerRow("p-bob"));
+        expect((await store.peerBySecretHash("hash-of-p-bob"))?.id).toBe("p-bob");
+        expect(await store.peerBySecretHash("hash-of-p-carol")).toBeNull();
+      });
+
+      test("peersByIds returns the known ones sorted by name, and copes with many ids", async () => {
+        expect(await store.peersByIds([])).toEqual([]);
+        await store.savePeer(peerRow("p-1", { name: "zed" }));
+        await store.savePeer(peerRow("p-2", { name: "amy" }));
+        await store.savePeer(peerRow("p-3", { name: "kim" }));
+        expect((await store.peersByIds(["p-1", "p-unknown", "p-2"])).map((p) => p.name)).toEqual(["amy", "zed"]);
+        const many = Array.from({ length: 1200 }, (_, i) => `p-x${i}`);
+        expect((await store.peersByIds([...many, "p-3"])).map((p) => p.id)).toEqual(["p-3"]);
+      });
+
+      test("lastPeerNamed is the most recently seen peer that had the name", async () => {
+        expect(await store.lastPeerNamed("bob")).toBeNull();
+        await store.savePeer(peerRow("p-old", { name: "bob", lastSeen: T0 }));
+        await store.savePeer(peerRow("p-new", { name: "bob", lastSeen: T0 + MINUTE }));
+        await store.savePeer(peerRow("p-other", { name: "bobby", lastSeen: T0 + DAY }));
+        expect((await store.lastPeerNamed("bob"))?.id).toBe("p-new");
+        await store.touchPeer("p-old", T0 + 2 * MINUTE);
+        expect((await store.lastPeerNamed("bob"))?.id).toBe("p-old");
+      });
+
+      test("setSummary and touchPeer change only their field; unknown ids are ignored", async () => {
+        await store.savePeer(peerRow("p-alice", { summary: "before" }));
+        await store.setSummary("p-alice", "after: 日本語 ✓");
+        await store.touchPeer("p-alice", T0 + DAY);
+        expect(await store.getPeer("p-alice")).toEqual(peerRow("p-alice", { summary: "after: 日本語 ✓", lastSeen: T0 + DAY }));
+        await store.setSummary("p-nobody", "x");
+        await store.touchPeer("p-nobody", T0);
+        expect(await store.getPeer("p-nobody")).toBeNull();
+      });
+    });
+
+    describe("messages", () => {
+      test("insertMessage stores a queued message and returns it whole", async () => {
+        const m = newMessage({ inReplyTo: "m-earlier", text: "a\u0000b ünïcödé 😀 \n\t\"quoted\"" });
+        const row = await store.insertMessage(m);
+        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", deliveredAt: null, readAt: null });
+        expect(await store.getMessage(m.id)).toEqual(row);
+        expect(await store.getMessage("m-nothing")).toBeNull();
+      });
+
+      test("a 64 KiB text and a mailbox message (no recipient id) round-trip", async () => {
+        const text = "😀".repeat(16 * 1024);
+        const [big, mailbox] = await insert({ text }, { toId: null, toName: "carol" });
+        expect((await store.getMessage(big!))?.text).toBe(text);
+        expect(await store.getMessage(mailbox!)).toMatchObject({ toId: null, toName: "carol", state: "queued" });
+      });
+
+      test("a message id is unique", async () => {
+        const m = newMessage();
+        await store.insertMessage(m);
+        await expect(store.insertMessage({ ...m, text: "again" })).rejects.toThrow();
+        expect((await store.getMessage(m.id))?.text).toBe(m.text);
+      });
+
+      test("markDelivered moves only queued messages addressed to the peer", async () => {
+        const [queued, toRead, toOther] = await insert({}, {}, { toId: "p-carol", toName: "carol" });
+        await store.markRead("p-bob", [toRead!], T0 + 1);
+        const changed = await store.markDelivered("p-bob", [queued!, toRead!, toOther!, "m-unknown"], T0 + 2);
+        expect(changed).toEqual([queued!]);
+        expect(await store.getMessage(queued!)).toMatchObject({ state: "delivered", deliveredAt: T0 + 2, readAt: null });
+        expect(await stateOf(toRead!)).toBe("read");
+        expect(await store.getMessage(toOther!)).toMatchObject({ state: "queued", deliveredAt: null });
+        // Idempotent: a second ack (a re-push after reconnect) changes nothing.
+        expect(await store.markDelivered("p-bob", [queued!], T0 + 3)).toEqual([]);
+        expect((await store.getMessage(queued!))?.deliveredAt).toBe(T0 + 2);
+      });
+
+      test("markRead moves queued or delivered messages addressed to the peer", async () => {
+        const [queued, delivered, toOther] = await insert({}, {}, { toId: "p-carol", toName: "carol" });
+        await store.markDelivered("p-bob", [delivered!], T0 + 1);
+        const changed = await store.markRead("p-bob", [queued!, delivered!, toOther!, "m-unknown"], T0 + 5);
+        expect(changed.toSorted()).toEqual([queued!, delivered!].toSorted());
+        // Read implies delivered: a queued message read directly gets both times.
+        expect(await store.getMessage(queued!)).toMatchObject({ state: "read", deliveredAt: T0 + 5, readAt: T0 + 5 });
+        expect(await store.getMessage(delivered!)).toMatchObject({ state: "read", deliveredAt: T0 + 1, readAt: T0 + 5 });
+        expect(await store.getMessage(toOther!)).toMatchObject({ state: "queued", readAt: null });
+        expect(await store.markRead("p-bob", [queued!], T0 + 9)).toEqual([]);
+        expect(await store.markDelivered("p-bob", [queued!], T0 + 9)).toEqual([]);
+      });
+
+      test("queuedFor and unreadFor list the peer's messages oldest first", async () => {
+        const [m1, m2, m3, m4, other] = await insert({ createdAt: T0 }, { createdAt: T0 }, { createdAt: T0 + 1 }, { createdAt: T0 + 2 }, { toId: "p-carol", toName: "carol" });
+        await store.markDelivered("p-bob", [m2!], T0 + 10);
+        await store.markRead("p-bob", [m3!], T0 + 10);
+        expect((await store.queuedFor("p-bob")).map((m) => m.id)).toEqual([m1!, m4!]);
+        expect((await store.unreadFor("p-bob")).map((m) => m.id)).toEqual([m1!, m2!, m4!]);
+        expect(await store.countUnread("p-bob")).toBe(3);
+        expect((await store.unreadFor("p-carol")).map((m) => m.id)).toEqual([other!]);
+        expect(await store.queuedFor("p-nobody")).toEqual([]);
+        expect(await store.countUnread("p-nobody")).toBe(0);
+      });
+
+      test("expired messages are neither queued, unread nor markable", async () => {
+        const [m] = await insert({ expiresAt: T0 + MINUTE });
+        await store.prune({ now: T0 + 2 * MINUTE, keepReadMs: 7 * DAY, keepPeersMs: 30 * DAY, liveIds: new Set() });
+        expect(await stateOf(m!)).toBe("expired");
+        expect(await store.queuedFor("p-bob")).toEqual([]);
+        expect(await store.countUnread("p-bob")).toBe(0);
+        expect(await store.markDelivered("p-bob", [m!], T0)).toEqual([]);
+        expect(await store.markRead("p-bob", [m!], T0)).toEqual([]);
+      });
+    });
+
+    describe("claimMailbox", () => {
+      const NOW = T0 + DAY;
+      const mailbox = (over: Partial<NewMessage> = {}) => ({ toName: "bob", toId: null, createdAt: T0, expiresAt: T0 + 7 * DAY, ...over });
+
+      test("moves a name's unread mail from absent or dead recipients to the new peer, queued again", async () => {
+        const [neverSet, dead, deadDelivered] = await insert(mailbox(), mailbox({ toId: "p-dead" }), mailbox({ toId: "p-dead2" }));
+        await store.markDelivered("p-dead2", [deadDelivered!], T0 + 1);
+        expect(await store.claimMailbox("bob", "p-new", new Set(["p-someone-else"]), NOW)).toBe(3);
+        for (const id of [neverSet!, dead!, deadDelivered!]) {
+          expect(await store.getMessage(id)).toMatchObject({ toId: "p-new", toName: "bob", state: "queued", deliveredAt: null });
+        }
+        expect((await store.queuedFor("p-new")).map((m) => m.id)).toEqual([neverSet!, dead!, deadDelivered!]);
+      });
+
+      test("leaves mail whose recipient is live, read or expired mail, other names, and its own mail", async () => {
+        const [live, read, expired, otherName, own] = await insert(
+          mailbox({ toId: "p-live" }),
+          mailbox({ toId: "p-dead" }),
+          mailbox({ expiresAt: NOW }),
+          mailbox({ toName: "bobby" }),
+          mailbox({ toId: "p-new" }),
+        );
+        await store.markRead("p-dead", [read!], T0 + 1);
+        expect(await store.claimMailbox("bob", "p-new", new Set(["p-live", "p-new"]), NOW)).toBe(0);
+        expect((await store.getMessage(live!))?.toId).toBe("p-live");
+        expect(await store.getMessage(read!)).toMatchObject({ toId: "p-dead", state: "read" });
+        expect((await store.getMessage(expired!))?.toId).toBeNull();
+        expect((await store.getMessage(otherName!))?.toId).toBeNull();
+        expect(await store.getMessage(own!)).toMatchObject({ toId: "p-new", state: "queued" });
+      });
+    });
+
+    describe("history and counts", () => {
+      test("history is newest first, limited, and filters on sender or recipient id or name", async () => {
+        const [a2b, b2a, c2b, a2c] = await insert(
+          {},
+          { fromId: "p-bob", fromName: "bob", toId: "p-alice", toName: "alice" },
+          { fromId: "p-carol", fromName: "carol" },
+          { toId: "p-carol", toName: "carol" },
+        );
+        expect((await store.history(10)).map((m) => m.id)).toEqual([a2c!, c2b!, b2a!, a2b!]);
+        expect((await store.history(2)).map((m) => m.id)).toEqual([a2c!, c2b!]);
+        expect((await store.history(10, "p-carol")).map((m) => m.id)).toEqual([a2c!, c2b!]);
+        expect((await store.history(10, "carol")).map((m) => m.id)).toEqual([a2c!, c2b!]);
+        expect((await store.history(10, "alice")).map((m) => m.id)).toEqual([a2c!, b2a!, a2b!]);
+        expect((await store.history(1, "p-bob")).map((m) => m.id)).toEqual([c2b!]);
+        expect(await store.history(10, "nobody")).toEqual([]);
+      });
+
+      test("history filters mailbox mail (no recipient id) by name", async () => {
+        const [m] = await insert({ toId: null, toName: "dora" });
+        expect((await store.history(10, "dora")).map((x) => x.id)).toEqual([m!]);
+      });
+
+      test("countByState counts every state, zero included", async () => {
+        expect(await store.countByState()).toEqual({ queued: 0, delivered: 0, read: 0, expired: 0 });
+        const [, delivered, read] = await insert({}, {}, {}, { expiresAt: T0 });
+        await store.markDelivered("p-bob", [delivered!], T0);
+        await store.markRead("p-bob", [read!], T0);
+        await store.prune({ now: T0 + 1, keepReadMs: 7 * DAY, keepPeersMs: 30 * DAY, liveIds: new Set() });
+        expect(await store.countByState()).toEqual({ queued: 1, delivered: 1, read: 1, expired: 1 });
+      });
+    });
+
+    describe("prune", () => {
+      const NOW = T0 + 30 * DAY;
+      const limits = { now: NOW, keepReadMs: 7 * DAY, keepPeersMs: 14 * DAY };
+
+      test("expires unread mail past expires_at and deletes old read and expired messages", async () => {
+        const [unreadDue, deliveredDue, unreadLater, oldRead, recentRead, oldQueued] = await insert(
+          { createdAt: NOW - DAY, expiresAt: NOW },
+          { createdAt: NOW - DAY, expiresAt: NOW - 1 },
+          { createdAt: NOW - DAY, expiresAt: NOW + 1 },
+          { createdAt: NOW - 8 * DAY },
+          { createdAt: NOW - DAY },
+          { createdAt: NOW - 20 * DAY, expiresAt: NOW + 30 * DAY },
+        );
+        await store.markDelivered("p-bob", [deliveredDue!], NOW - DAY);
+        await store.markRead("p-bob", [oldRead!, recentRead!], NOW - DAY);
+
+        expect(await store.prune({ ...limits, liveIds: new Set() })).toEqual({ expired: 2, deletedMessages: 1, deletedPeers: 0 });
+        expect(await store.getMessage(unreadDue!)).toMatchObject({ state: "expired" });
+        expect(await store.getMessage(deliveredDue!)).toMatchObject({ state: "expired" });
+        expect(await stateOf(unreadLater!)).toBe("queued");
+        expect(await store.getMessage(oldRead!)).toBeNull();
+        expect(await stateOf(recentRead!)).toBe("read");
+        expect(await stateOf(oldQueued!)).toBe("queued"); // old, but still waiting to be read
+
+        // A week on, unreadLater has expired too, and every expired or read one is old enough to go.
+        const later = await store.prune({ ...limits, now: NOW + 7 * DAY, liveIds: new Set() });
+        expect(later).toEqual({ expired: 1, deletedMessages: 4, deletedPeers: 0 });
+        expect((await store.history(100)).map((m) => m.id)).toEqual([oldQueued!]);
+      });
+
+      test("deletes peers not seen for keepPeersMs, but never a live one", async () => {
+        await store.savePeer(peerRow("p-gone", { lastSeen: NOW - 15 * DAY }));
+        await store.savePeer(peerRow("p-live", { lastSeen: NOW - 15 * DAY }));
+        await store.savePeer(peerRow("p-recent", { lastSeen: NOW - 13 * DAY }));
+        expect(await store.prune({ ...limits, liveIds: new Set(["p-live"]) })).toEqual({ expired: 0, deletedMessages: 0, deletedPeers: 1 });
+        expect(await store.getPeer("p-gone")).toBeNull();
+        expect(await store.getPeer("p-live")).not.toBeNull();
+        expect(await store.getPeer("p-recent")).not.toBeNull();
+      });
+    });
+  });
+}
