@@ -6,7 +6,6 @@ import { INSTRUCTIONS, SERVER_NAME } from "./instructions.ts";
 import {
   InboxResultSchema,
   ListPeersResultSchema,
-  OkResultSchema,
   SendResultSchema,
   WhoamiResultSchema,
   type Message,
@@ -19,8 +18,8 @@ export const CHANNEL_METHOD = "notifications/claude/channel";
 
 export interface ToolContext {
   link: () => Promise<PeerLink>;
-  /** Called when Claude sets its own summary, so the auto-summary never overwrites it. */
-  onSummarySet: (summary: string) => void;
+  /** Publishes Claude's own summary; from then on the auto-summary never overwrites it. */
+  setSummary: (summary: string) => Promise<{ unread?: number }>;
 }
 
 interface ToolOutcome {
@@ -93,10 +92,8 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       annotations: { readOnlyHint: false, idempotentHint: true, openWorldHint: false },
     },
     tool("set_summary", async ({ summary }: { summary: string }) => {
-      const link = await ctx.link();
-      ctx.onSummarySet(summary.trim());
-      const result = await link.call("/summary", { summary }, OkResultSchema);
-      return { text: `Summary set: ${summary.trim() || "(empty)"}`, unread: result.unread };
+      const { unread } = await ctx.setSummary(summary.trim());
+      return { text: `Summary set: ${summary.trim() || "(empty)"}`, unread };
     }),
   );
 

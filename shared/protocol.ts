@@ -108,6 +108,7 @@ export type SendResult = z.infer<typeof SendResultSchema>;
 
 export const SummaryBodySchema = z.object({ summary: z.string().trim().max(MAX_SUMMARY_CHARS) });
 export const OkResultSchema = z.object({ ok: z.literal(true), unread: z.number().optional() });
+export type OkResult = z.infer<typeof OkResultSchema>;
 
 export const InboxBodySchema = z.object({ mark_read: z.boolean().default(false) });
 export const InboxResultSchema = z.object({ messages: z.array(MessageSchema), unread: z.number() });

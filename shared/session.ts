@@ -7,7 +7,7 @@ import { deriveName } from "./identity.ts";
 import type { Log } from "./log.ts";
 import { createMcpServer, pushToClaude } from "./mcp-server.ts";
 import { PeerLink } from "./peer-link.ts";
-import { OkResultSchema } from "./protocol.ts";
+import { OkResultSchema, type OkResult } from "./protocol.ts";
 import { modelSummary, plainSummary } from "./summary.ts";
 
 export interface SessionOptions {
@@ -28,12 +28,28 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
   const { promise: initialized, resolve: markInitialized } = Promise.withResolvers<void>();
   const { promise: linkReady, resolve: setLink } = Promise.withResolvers<PeerLink>();
   let link: PeerLink | undefined;
+  let summaries: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Publishes summaries one at a time, in call order: a model answer that arrives while Claude's
+   * own set_summary is in flight can then never land at the broker after it and overwrite it.
+   */
+  function publishSummary(summary: string, skip: () => boolean = () => false): Promise<OkResult | null> {
+    const run = summaries.then(async () => {
+      if (skip()) return null;
+      const ready = await linkReady;
+      ready.updateRegistration({ summary }); // re-registration after a broker restart carries it too
+      return ready.call("/summary", { summary }, OkResultSchema);
+    });
+    summaries = run.catch(() => {});
+    return run;
+  }
 
   const server = createMcpServer({
     link: () => linkReady,
-    onSummarySet: (summary) => {
+    setSummary: async (summary) => {
       summarySetByClaude = true;
-      link?.updateRegistration({ summary });
+      return (await publishSummary(summary)) ?? {};
     },
   });
   // Channel notifications sent before the client finished initializing may be dropped.
@@ -64,10 +80,8 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     if (!config.openaiApiKey) return;
     try {
       const summary = await modelSummary({ cwd, git }, { apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, model: config.summaryModel });
-      if (summarySetByClaude) return;
-      link.updateRegistration({ summary });
-      await link.call("/summary", { summary }, OkResultSchema);
-      log(`auto-summary: ${summary}`);
+      const published = await publishSummary(summary, () => summarySetByClaude);
+      log(published ? `auto-summary: ${summary}` : `auto-summary ignored: set_summary was called first`);
     } catch (err) {
       log(`auto-summary failed, keeping "${plainSummary({ cwd, git })}": ${errorMessage(err)}`);
     }
