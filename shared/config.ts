@@ -54,7 +54,8 @@ export function brokerUrl(port: number): string {
 
 function parsePort(raw: string | undefined): number {
   if (raw === undefined || raw.trim() === "") return DEFAULT_PORT;
-  const port = Number(raw);
+  // Digits only: Number() would also take "0x1F90" or "1e3" and quietly listen on another port.
+  const port = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ConfigError(`CLAUDE_PEERS_PORT must be a port number from 1 to 65535, got "${raw}"`);
   }

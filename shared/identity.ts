@@ -7,6 +7,9 @@ const MAX_BASE_LENGTH = 48;
 /** Lowercase letters, digits, '.', '_' and '-'; starts with a letter or digit; never empty. */
 export function sanitizeName(raw: string): string {
   const cleaned = raw
+    // "Café" becomes "cafe", not "caf": split accents off their letters, then drop them.
+    .normalize("NFKD")
+    .replace(/\p{M}+/gu, "")
     .toLowerCase()
     .replace(/[^a-z0-9._-]+/g, "-")
     .replace(/^[^a-z0-9]+/, "")
