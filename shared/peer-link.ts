@@ -26,6 +26,8 @@ const MAX_BACKOFF_MS = 1000;
 /** Tool calls wait this long for a (re)connecting link before failing with a retryable error. */
 const READY_WAIT_MS = 5000;
 const SEEN_IDS_LIMIT = 10_000;
+/** Failures a retry will not fix soon: tool calls report these at once instead of waiting. */
+const LASTING_FAILURES: ReadonlySet<string> = new Set(["broker_foreign", "token_missing"]);
 
 export type Registration = Omit<RegisterBody, "peer_id" | "secret">;
 
@@ -44,6 +46,7 @@ export class PeerLink {
   peerId: string | undefined;
   name: string | undefined;
   lastError: string | undefined;
+  private lastErrorLasts = false;
   private client: BrokerClient | undefined;
   private secret: string | undefined;
   private registration: Registration;
@@ -107,6 +110,7 @@ export class PeerLink {
   private async ready(): Promise<BrokerClient> {
     if (this.state === "stopped") throw new PeersError("not_registered", "this session is shutting down");
     if ((this.state === "push" || this.state === "poll") && this.client) return this.client;
+    if (this.lastErrorLasts) throw new PeersError("broker_unreachable", `cannot use the claude-peers broker: ${this.lastError}`);
     const { promise, resolve } = Promise.withResolvers<void>();
     this.readyWaiters.push(resolve);
     const timer = setTimeout(resolve, READY_WAIT_MS);
@@ -140,8 +144,11 @@ export class PeerLink {
         if (this.opts.config.push && (await this.holdSocket(client))) continue;
         await this.pollUntilBroken(client, this.opts.config.push ? POLLS_BEFORE_PUSH_RETRY : Infinity);
       } catch (err) {
-        this.lastError = errorMessage(err);
-        this.opts.log(`broker link: ${this.lastError}`);
+        const message = errorMessage(err);
+        // Retries run every second while the broker is missing: log each new failure once, not each retry.
+        if (message !== this.lastError) this.opts.log(`broker link: ${message}`);
+        this.lastError = message;
+        this.lastErrorLasts = err instanceof PeersError && LASTING_FAILURES.has(err.code);
       }
       if (this.stopped) return;
       this.state = "connecting";
@@ -168,6 +175,7 @@ export class PeerLink {
     this.name = result.name;
     this.client = new BrokerClient({ port: this.opts.config.port, token, secret: result.secret });
     this.lastError = undefined;
+    this.lastErrorLasts = false;
     return this.client;
   }
 

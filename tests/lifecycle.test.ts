@@ -92,3 +92,36 @@ describe("parallel cold start", () => {
     for (const server of servers) expect(server.stderr()).not.toMatch(/^\s+at /m);
   });
 });
+
+describe("a port held by another program", () => {
+  let world: World;
+
+  beforeAll(() => {
+    world = openWorld();
+  });
+  afterAll(() => world?.close());
+
+  test("tool calls fail at once with an error naming the port and the fix; the server logs it once", async () => {
+    let probes = 0;
+    const foreign = Bun.serve({
+      hostname: "127.0.0.1",
+      port: world.t.port,
+      fetch: () => {
+        probes++;
+        return new Response("some other web app");
+      },
+    });
+    try {
+      const s = await world.start({ name: "stranded" });
+      await waitFor(() => probes >= 3, "the server to probe the port a few times");
+      const result = await s.call("whoami");
+      expect(result.isError).toBe(true);
+      expect(result.text).toStartWith(`whoami failed: cannot use the claude-peers broker: port ${world.t.port} is used by another program`);
+      expect(result.text).toContain("set CLAUDE_PEERS_PORT to a free port");
+      expect(s.stderr().match(/is used by another program/g)?.length).toBe(1);
+      expect(brokerPids(world.t)).toEqual([]);
+    } finally {
+      foreign.stop(true);
+    }
+  });
+});
