@@ -9,6 +9,11 @@ export const MAX_SUMMARY_CHARS = 500;
 export const PEER_SECRET_HEADER = "x-claude-peers-secret";
 
 const id = z.string().regex(/^[a-z0-9_-]{1,64}$/i, "must be an id made of letters, digits, _ and -");
+/**
+ * Only the shape the broker hands out (ids.ts): a client re-registering picks its own id, and any
+ * other shape would let it take "cli", the operator's from_id, and write as the person at the terminal.
+ */
+const peerId = z.string().regex(/^p-[a-z0-9]{10}$/, "must be the peer id /register returned, like p-7kq2mxw4tz");
 export const PeerNameSchema = z
   .string()
   .min(1)
@@ -36,7 +41,7 @@ export const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), me
 
 export const RegisterBodySchema = z.object({
   /** Set when re-registering (after a broker restart) so the peer keeps its id. */
-  peer_id: id.optional(),
+  peer_id: peerId.optional(),
   secret: z.string().min(16).max(128).optional(),
   name: PeerNameSchema,
   pid: z.number().int().positive(),

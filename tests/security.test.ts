@@ -212,6 +212,17 @@ describe("broker security (real broker process)", () => {
       expect(peer).toMatchObject({ id: alice.peer_id, name: "alice", summary: "alice at work" });
     });
 
+    test("a peer cannot pose as the operator: peer_id \"cli\" (or any id the broker never hands out) is refused", async () => {
+      for (const peer_id of ["cli", "alice", "p-short", "P-UPPERCASE0"]) {
+        const res = await broker.post("/register", registration("mallory", { peer_id, secret: "mallory-chosen-secret-0123" }));
+        await expectWireError(res, 400, /^peer_id: /);
+      }
+      const operator = await json(await broker.post("/send", { to: bob.peer_id, text: "from the terminal" }));
+      expect(operator.message.from_id).toBe("cli");
+      const fromCli = (await history()).filter((m) => m.from_id === "cli");
+      expect(fromCli.every((m) => m.from_name === "cli" && m.from_cwd === "")).toBe(true);
+    });
+
     test("a peer cannot acknowledge or read mail addressed to another peer", async () => {
       const { message } = await json(await broker.post("/send", { to: bob.peer_id, text: "for bob only" }, as(alice)));
       for (const state of ["delivered", "read"]) {
@@ -284,7 +295,7 @@ describe("broker security (real broker process)", () => {
       ["/register", "a negative pid", JSON.stringify(registration("x", { pid: -1 })), /^pid: /],
       ["/register", "a pid as a string", JSON.stringify(registration("x", { pid: "123" })), /^pid: /],
       ["/register", "no cwd", JSON.stringify({ ...registration("x"), cwd: undefined }), /^cwd: /],
-      ["/register", "a short secret", JSON.stringify(registration("x", { peer_id: "p-abc", secret: "short" })), /^secret: /],
+      ["/register", "a short secret", JSON.stringify(registration("x", { peer_id: "p-abcdefghij", secret: "short" })), /^secret: /],
       ["/history", "limit 0", '{"limit":0}', /^limit: /],
       ["/history", "limit as a string", '{"limit":"10"}', /^limit: /],
       ["/peers", "an unknown scope", '{"scope":"galaxy"}', /^scope: /],
@@ -341,8 +352,8 @@ describe("broker security (real broker process)", () => {
 
     test("registering a second peer_id with a secret already in use is refused, not a crash", async () => {
       const secret = "chosen-by-the-client-0123456789";
-      await json(await broker.post("/register", registration("dup-one", { peer_id: "p-dupone", secret })));
-      const res = await broker.post("/register", registration("dup-two", { peer_id: "p-duptwo", secret }));
+      await json(await broker.post("/register", registration("dup-one", { peer_id: "p-dupone0001", secret })));
+      const res = await broker.post("/register", registration("dup-two", { peer_id: "p-duptwo0002", secret }));
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect(res.status).toBeLessThan(500);
       await expectWireError(res, res.status, /secret/);
