@@ -235,7 +235,9 @@ export function createBroker(opts: BrokerOptions): Broker {
         clearInterval(sweeper);
         clearInterval(pruner);
         hub.closeAll();
-        await server.stop();
+        // Let in-flight answers (such as /shutdown's own) finish, but never wait on idle keep-alives.
+        await Promise.race([server.stop(), Bun.sleep(300)]);
+        await server.stop(true);
         await store.close();
       })();
       return stopped;

@@ -23,8 +23,9 @@ export function describeSent(m: Message): string {
   const to = m.to_id ? `${m.to_name} (${m.to_id})` : m.to_name;
   switch (m.state) {
     case "delivered":
+      return `Message ${m.id} delivered to ${to}.`;
     case "read":
-      return `Message ${m.id} ${m.state} to ${to}.`;
+      return `Message ${m.id} read by ${to}.`;
     case "queued":
       return m.to_id
         ? `Message ${m.id} queued for ${to}: not confirmed yet; it is kept until that session reads it.`

@@ -418,7 +418,7 @@ describe("tool text", () => {
 
   test.each<[string, Partial<Message>, RegExp[]]>([
     ["delivered", { state: "delivered" }, [/^Message m-abc123 delivered to bob \(p-bob\)\.$/]],
-    ["read", { state: "read" }, [/^Message m-abc123 read/, /bob \(p-bob\)/]],
+    ["read", { state: "read" }, [/^Message m-abc123 read by bob \(p-bob\)\.$/]],
     ["queued for a live id", { state: "queued" }, [/^Message m-abc123 queued for bob \(p-bob\)/, /kept until that session reads it/]],
     ["queued in a mailbox", { state: "queued", to_id: null }, [/^Message m-abc123 queued in bob's mailbox/, /no session named bob is live/, /delivered when one starts/]],
     ["expired", { state: "expired" }, [/^Message m-abc123 expired before bob \(p-bob\) read it\.$/]],
