@@ -52,7 +52,8 @@ describe("liveness", () => {
       const name = `killed-${mode.label}`;
       const s = await world.start({ name, env: mode.env });
       await whoami(s);
-      expect(await listed(name)).toBe(true);
+      const { text } = await observer.call("list_peers");
+      expect(text).toMatch(new RegExp(`^- ${name} \\(id .*\\n.*; reachable by ${mode.label}$`, "m"));
       process.kill(s.pid, "SIGKILL");
       await waitUnlisted(name);
       await s.stop();

@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { messageState } from "./helpers/broker.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { waitFor } from "./helpers/wait.ts";
 import { openWorld, type World } from "./helpers/world.ts";
 
 describe("offline mailbox", () => {
@@ -53,5 +54,31 @@ describe("offline mailbox", () => {
     expect(result.isError).toBe(true);
     expect(result.text).toMatch(/^send_message failed: to: no peer with id or name "ghost"/);
     expect(result.text).toContain("list_peers");
+  });
+});
+
+describe("mailbox expiry", () => {
+  const MAILBOX_MS = 1000;
+  let world: World;
+
+  beforeAll(() => {
+    world = openWorld({ CLAUDE_PEERS_MAILBOX_DAYS: String(MAILBOX_MS / 86_400_000) });
+  });
+
+  afterAll(() => world?.close());
+
+  test("mail left longer than the mailbox time is not handed to a later session", async () => {
+    const [sender, first] = await Promise.all([world.start({ name: "sender" }), world.start({ name: "late" })]);
+    await Promise.all([whoami(sender), whoami(first)]);
+    await first.stop();
+    const sent = await sender.call("send_message", { to: "late", message: "too late" });
+    expect(sent.text).toMatch(/queued in late's mailbox/);
+    const sentAt = Date.now();
+    await waitFor(() => Date.now() > sentAt + MAILBOX_MS, "the mailbox time to run out");
+
+    const next = await world.start({ name: "late" });
+    expect((await whoami(next)).name).toBe("late");
+    expect((await next.call("check_messages")).text).toBe("No unread messages.");
+    expect(next.channel).toEqual([]);
   });
 });
