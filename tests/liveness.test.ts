@@ -85,7 +85,7 @@ describe("liveness", () => {
       await waitUnlisted("orphan");
       expect(readFileSync(log, "utf8")).toContain("exiting: parent process exited");
     } finally {
-      await killAndConfirm(serverPid, "SIGKILL");
+      if (pidAlive(serverPid)) await killAndConfirm(serverPid, "SIGKILL"); // only if the test failed
       closeSync(stdinHold);
     }
   });

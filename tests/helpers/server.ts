@@ -45,8 +45,12 @@ export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise
   client.fallbackNotificationHandler = async (n) => {
     if (n.method === "notifications/claude/channel") channel.push(n.params as unknown as ChannelMessage);
   };
+  // Fires once the process has exited and been reaped: from then on its pid may belong to another.
+  let exited = false;
+  client.onclose = () => (exited = true);
   await client.connect(transport);
   const pid = transport.pid!;
+  let stopped: Promise<void> | undefined;
 
   const server: TestServer = {
     client,
@@ -59,9 +63,12 @@ export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise
       return { text: content.map((c) => c.text ?? "").join("\n"), isError: result.isError === true };
     },
     waitForChannel: (predicate, what, timeoutMs) => waitFor(() => channel.find(predicate), what, timeoutMs),
-    async stop() {
-      await client.close().catch(() => {});
-      await killAndConfirm(pid, "SIGTERM");
+    stop() {
+      stopped ??= (async () => {
+        await client.close().catch(() => {});
+        if (!exited) await killAndConfirm(pid, "SIGTERM");
+      })();
+      return stopped;
     },
   };
   return server;
