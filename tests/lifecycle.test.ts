@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { probeBroker } from "../shared/broker-probe.ts";
-import { brokerPids, runningBroker } from "./helpers/broker.ts";
+import { brokerPids, messageState, runningBroker } from "./helpers/broker.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { openWorld, type World } from "./helpers/world.ts";
@@ -12,6 +12,12 @@ setDefaultTimeout(60_000); // twenty processes starting at once on two cores
 /** What a server logged about the broker it registered with. */
 function brokerPidsLogged(server: TestServer): number[] {
   return [...server.stderr().matchAll(/with broker pid (\d+)/g)].map((m) => Number(m[1]));
+}
+
+/** The session id of a process: field 6 of /proc/<pid>/stat, counted after the "(comm)" field. */
+function sessionOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
 }
 
 describe("broker crash", () => {
@@ -63,6 +69,42 @@ describe("broker crash", () => {
   });
 });
 
+describe("an unacknowledged push across a broker crash", () => {
+  let world: World;
+
+  beforeAll(() => {
+    world = openWorld();
+  });
+  afterAll(() => world?.close());
+
+  test("is pushed again by the next broker and shown exactly once", async () => {
+    // "slow" is a Claude Code still starting up: its server registers, but nothing can be shown
+    // (so nothing is acknowledged) until initialize.
+    const [sender, slow] = await Promise.all([world.start({ name: "sender" }), world.start({ name: "slow", deferInitialize: true })]);
+    await whoami(sender);
+    // Listed as reachable by push: its socket is up, so the broker pushes to it at once.
+    const listsSlow = async () => /^- slow \(id .*\n.*; reachable by push$/m.test((await sender.call("list_peers")).text);
+    await waitFor(listsSlow, "slow to register before initialize");
+    const sent = await sender.call("send_message", { to: "slow", message: "pushed before you were ready" });
+    expect(sent.text).toMatch(/^Message m-\S+ queued for slow/);
+    const id = sentMessageId(sent.text);
+
+    const old = await runningBroker(world.t);
+    process.kill(old.pid, "SIGKILL");
+    await waitFor(async () => {
+      const probe = await probeBroker(world.t.port);
+      return probe.kind === "broker" && probe.health.pid !== old.pid;
+    }, "a new broker on the port");
+    await waitFor(listsSlow, "slow to re-register with the new broker");
+
+    await slow.initialize();
+    await slow.waitForChannel((m) => m.meta.message_id === id, "the message on slow's channel");
+    // Only the copy pushed by the new broker can be acknowledged (the first socket is gone).
+    await waitFor(async () => (await messageState(world.t, id)) === "delivered", "the message to be acknowledged");
+    expect(slow.channel.filter((m) => m.meta.message_id === id).length).toBe(1);
+  });
+});
+
 describe("parallel cold start", () => {
   const COUNT = 20;
   let world: World;
@@ -86,6 +128,9 @@ describe("parallel cold start", () => {
     const listening = readFileSync(world.t.logPath, "utf8").match(/: listening on /g) ?? [];
     expect(listening.length).toBe(1);
     for (const server of servers) expect(new Set(brokerPidsLogged(server))).toEqual(new Set([health.pid]));
+    // Detached: it leads its own session, and its log never reaches a server's stderr.
+    expect(sessionOf(health.pid)).toBe(health.pid);
+    for (const server of servers) expect(server.stderr()).not.toContain("claude-peers broker:");
 
     const listed = await servers[0]!.call("list_peers");
     expect(listed.text).toStartWith(`${COUNT - 1} peers (scope: machine)`);

@@ -21,12 +21,16 @@ export interface TestServer {
   waitForChannel(predicate: (m: ChannelMessage) => boolean, what: string, timeoutMs?: number): Promise<ChannelMessage>;
   /** Closes stdin as Claude Code does on exit, and waits for the process to be gone. */
   stop(): Promise<void>;
+  /** Sends MCP initialize; startServer does it unless told to defer (a Claude Code still starting up). */
+  initialize(): Promise<void>;
 }
 
 export interface ServerOptions {
   name?: string;
   cwd?: string;
   env?: Record<string, string>;
+  /** Spawn the process but leave initialize to a later initialize() call. */
+  deferInitialize?: boolean;
 }
 
 export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise<TestServer> {
@@ -48,8 +52,10 @@ export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise
   // Fires once the process has exited and been reaped: from then on its pid may belong to another.
   let exited = false;
   client.onclose = () => (exited = true);
-  await client.connect(transport);
+  await transport.start(); // spawn now, so the pid is known even before initialize
+  transport.start = async () => {}; // Client.connect starts its transport again; this one already runs
   const pid = transport.pid!;
+  let connected: Promise<void> | undefined;
   let stopped: Promise<void> | undefined;
 
   const server: TestServer = {
@@ -70,7 +76,9 @@ export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise
       })();
       return stopped;
     },
+    initialize: () => (connected ??= client.connect(transport)),
   };
+  if (!opts.deferInitialize) await server.initialize();
   return server;
 }
 
