@@ -2,10 +2,10 @@
  * The delivery contract, written once and run for every path a message can take:
  * push (WebSocket) or the poll fallback, addressed by peer id or by name.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { messageState } from "./helpers/broker.ts";
 import { UNREAD_LINE, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
-import { openWorld, type World } from "./helpers/world.ts";
+import { suiteWorld } from "./helpers/world.ts";
 
 interface DeliveryPath {
   label: string;
@@ -21,14 +21,13 @@ const SENDER_SUMMARY = "testing the delivery contract";
 
 function runDeliveryContract(path: DeliveryPath): void {
   describe(`delivery: ${path.label}`, () => {
-    let world: World;
+    const world = suiteWorld();
     let sender: TestServer;
     let recipient: TestServer;
     let senderId: string;
     let to: string;
 
     beforeAll(async () => {
-      world = openWorld();
       [sender, recipient] = await Promise.all([
         world.start({ name: "sender" }),
         world.start({ name: "recipient", env: path.recipientEnv }),
@@ -38,8 +37,6 @@ function runDeliveryContract(path: DeliveryPath): void {
       to = path.address(r);
       expect((await sender.call("set_summary", { summary: SENDER_SUMMARY })).isError).toBe(false);
     });
-
-    afterAll(() => world?.close());
 
     /** Sends `text` from sender to recipient and waits until the recipient's channel shows it. */
     async function deliver(text: string) {

@@ -1,11 +1,12 @@
 /** The broker's life: servers bring it back after a crash with ids and mail intact; a cold start makes one. */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { probeBroker } from "../shared/broker-probe.ts";
+import type { Health } from "../shared/protocol.ts";
 import { brokerPids, messageState, runningBroker } from "./helpers/broker.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { openWorld, type World } from "./helpers/world.ts";
+import { suiteWorld, type World } from "./helpers/world.ts";
 
 setDefaultTimeout(60_000); // twenty processes starting at once on two cores
 
@@ -20,13 +21,18 @@ function sessionOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
 }
 
-describe("broker crash", () => {
-  let world: World;
+/** SIGKILLs the running broker and waits for the servers to bring up the next one. */
+async function crashBroker(world: World): Promise<Health> {
+  const old = await runningBroker(world.t);
+  process.kill(old.pid, "SIGKILL");
+  return waitFor(async () => {
+    const probe = await probeBroker(world.t.port);
+    return probe.kind === "broker" && probe.health.pid !== old.pid ? probe.health : null;
+  }, "a new broker on the port");
+}
 
-  beforeAll(() => {
-    world = openWorld();
-  });
-  afterAll(() => world?.close());
+describe("broker crash", () => {
+  const world = suiteWorld();
 
   test("servers start a new broker by themselves, keep their ids, and queued mail still arrives", async () => {
     const [alice, bob, carol] = await Promise.all([
@@ -39,15 +45,9 @@ describe("broker crash", () => {
 
     const toMailbox = await alice.call("send_message", { to: "carol", message: "for carol's mailbox" });
     expect(toMailbox.text).toMatch(/queued in carol's mailbox/);
-    const old = await runningBroker(world.t);
     // bob polls once a second, so this is usually still unacknowledged when the broker dies.
     const toBob = sentMessageId((await alice.call("send_message", { to: "bob", message: "sent just before the crash" })).text);
-    process.kill(old.pid, "SIGKILL");
-
-    const fresh = await waitFor(async () => {
-      const probe = await probeBroker(world.t.port);
-      return probe.kind === "broker" && probe.health.pid !== old.pid ? probe.health : null;
-    }, "a new broker on the port");
+    const fresh = await crashBroker(world);
     expect(brokerPids(world.t)).toEqual([fresh.pid]);
 
     const after = await Promise.all([whoami(alice), whoami(bob)]);
@@ -70,12 +70,7 @@ describe("broker crash", () => {
 });
 
 describe("an unacknowledged push across a broker crash", () => {
-  let world: World;
-
-  beforeAll(() => {
-    world = openWorld();
-  });
-  afterAll(() => world?.close());
+  const world = suiteWorld();
 
   test("is pushed again by the next broker and shown exactly once", async () => {
     // "slow" is a Claude Code still starting up: its server registers, but nothing can be shown
@@ -89,12 +84,7 @@ describe("an unacknowledged push across a broker crash", () => {
     expect(sent.text).toMatch(/^Message m-\S+ queued for slow/);
     const id = sentMessageId(sent.text);
 
-    const old = await runningBroker(world.t);
-    process.kill(old.pid, "SIGKILL");
-    await waitFor(async () => {
-      const probe = await probeBroker(world.t.port);
-      return probe.kind === "broker" && probe.health.pid !== old.pid;
-    }, "a new broker on the port");
+    await crashBroker(world);
     await waitFor(listsSlow, "slow to re-register with the new broker");
 
     await slow.initialize();
@@ -107,29 +97,21 @@ describe("an unacknowledged push across a broker crash", () => {
 
 describe("parallel cold start", () => {
   const COUNT = 20;
-  let world: World;
-
-  beforeAll(() => {
-    world = openWorld();
-  });
-  afterAll(() => world?.close());
+  const world = suiteWorld();
 
   test(`${COUNT} servers started at once with no broker end with exactly one broker`, async () => {
     const servers = await Promise.all(Array.from({ length: COUNT }, (_, i) => world.start({ name: `cold-${i}` })));
     const names = (await Promise.all(servers.map(whoami))).map((w) => w.name);
     expect(new Set(names).size).toBe(COUNT);
 
-    const health = await waitFor(async () => {
-      const probe = await probeBroker(world.t.port);
-      return probe.kind === "broker" ? probe.health : null;
-    }, "the broker");
+    const { pid } = await runningBroker(world.t);
     // One process, one "listening" line in the log beside the DB, and every server registered with it.
-    expect(brokerPids(world.t)).toEqual([health.pid]);
+    expect(brokerPids(world.t)).toEqual([pid]);
     const listening = readFileSync(world.t.logPath, "utf8").match(/: listening on /g) ?? [];
     expect(listening.length).toBe(1);
-    for (const server of servers) expect(new Set(brokerPidsLogged(server))).toEqual(new Set([health.pid]));
+    for (const server of servers) expect(new Set(brokerPidsLogged(server))).toEqual(new Set([pid]));
     // Detached: it leads its own session, and its log never reaches a server's stderr.
-    expect(sessionOf(health.pid)).toBe(health.pid);
+    expect(sessionOf(pid)).toBe(pid);
     for (const server of servers) expect(server.stderr()).not.toContain("claude-peers broker:");
 
     const listed = await servers[0]!.call("list_peers");
@@ -139,12 +121,7 @@ describe("parallel cold start", () => {
 });
 
 describe("a port held by another program", () => {
-  let world: World;
-
-  beforeAll(() => {
-    world = openWorld();
-  });
-  afterAll(() => world?.close());
+  const world = suiteWorld();
 
   test("tool calls fail at once with an error naming the port and the fix; the server logs it once", async () => {
     let probes = 0;

@@ -1,26 +1,23 @@
 /** A session is live exactly as long as its process: closed stdin, kill -9 and a dead parent all end it. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./helpers/env.ts";
 import { whoami, type TestServer } from "./helpers/server.ts";
 import { killAndConfirm, pidAlive, waitFor } from "./helpers/wait.ts";
-import { openWorld, type World } from "./helpers/world.ts";
+import { suiteWorld } from "./helpers/world.ts";
 
 /** The contract's bound: a dead session leaves list_peers (and its process is gone) within 2 s. */
 const GONE_WITHIN_MS = 2000;
 
 describe("liveness", () => {
-  let world: World;
+  const world = suiteWorld();
   let observer: TestServer;
 
   beforeAll(async () => {
-    world = openWorld();
     observer = await world.start({ name: "observer" });
     await whoami(observer);
   });
-
-  afterAll(() => world?.close());
 
   async function listed(name: string): Promise<boolean> {
     const { text } = await observer.call("list_peers");

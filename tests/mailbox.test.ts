@@ -1,26 +1,23 @@
 /** Mail to a name whose session is offline waits in that name's mailbox until a session takes the name. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { messageState } from "./helpers/broker.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { openWorld, type World } from "./helpers/world.ts";
+import { suiteWorld } from "./helpers/world.ts";
 
 describe("offline mailbox", () => {
-  let world: World;
+  const world = suiteWorld();
   let sender: TestServer;
   let notesDir: string;
 
   beforeAll(async () => {
-    world = openWorld();
     notesDir = join(world.t.dir, "notes");
     mkdirSync(notesDir);
     sender = await world.start({ name: "sender" });
     await whoami(sender);
   });
-
-  afterAll(() => world?.close());
 
   test("mail to a stopped session's name and id waits, then reaches the next session with that name", async () => {
     const first = await world.start({ cwd: notesDir });
@@ -59,13 +56,7 @@ describe("offline mailbox", () => {
 
 describe("mailbox expiry", () => {
   const MAILBOX_MS = 1000;
-  let world: World;
-
-  beforeAll(() => {
-    world = openWorld({ CLAUDE_PEERS_MAILBOX_DAYS: String(MAILBOX_MS / 86_400_000) });
-  });
-
-  afterAll(() => world?.close());
+  const world = suiteWorld({ CLAUDE_PEERS_MAILBOX_DAYS: String(MAILBOX_MS / 86_400_000) });
 
   test("mail left longer than the mailbox time is not handed to a later session", async () => {
     const [sender, first] = await Promise.all([world.start({ name: "sender" }), world.start({ name: "late" })]);

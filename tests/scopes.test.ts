@@ -1,10 +1,10 @@
 /** list_peers scopes (machine, directory, repo across worktrees) and how peer names are derived. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { addWorktree, makeRepo } from "./helpers/git.ts";
 import { whoami, type TestServer } from "./helpers/server.ts";
-import { openWorld, type World } from "./helpers/world.ts";
+import { suiteWorld, type World } from "./helpers/world.ts";
 
 /** The peer names in a list_peers result ("- name (id …): …" lines). */
 function listedNames(text: string): string[] {
@@ -18,7 +18,7 @@ async function peersIn(server: TestServer, scope: "machine" | "directory" | "rep
 }
 
 describe("scopes and names", () => {
-  let world: World;
+  const world = suiteWorld();
   let main: TestServer;
   let main2: TestServer;
   let sub: TestServer;
@@ -36,7 +36,6 @@ describe("scopes and names", () => {
   }
 
   beforeAll(async () => {
-    world = openWorld();
     const repo = makeRepo(world.t.dir, "shop", { "README.md": "# shop\n", "src/app.ts": "export {};\n" });
     const featureDir = addWorktree(repo, join(world.t.dir, "shop-feature-checkout"), "feature");
     const notes = join(world.t.dir, "notes");
@@ -50,8 +49,6 @@ describe("scopes and names", () => {
     ]);
     [sub, x2] = await Promise.all([startRegistered({ cwd: join(repo, "src") }), startRegistered({ name: "x" })]);
   });
-
-  afterAll(() => world?.close());
 
   test("names come from the repository, the worktree's branch, the folder, or CLAUDE_PEERS_NAME with a suffix", () => {
     expect(names.get(main)).toBe("shop");

@@ -4,26 +4,24 @@ import { startFakeModel, type FakeModel } from "./helpers/fake-openai.ts";
 import { makeRepo } from "./helpers/git.ts";
 import { whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { openWorld, type World } from "./helpers/world.ts";
+import { suiteWorld } from "./helpers/world.ts";
 
 const PLAIN = "shop on branch main";
 
 describe("auto-summary", () => {
-  let world: World;
+  const world = suiteWorld();
   let observer: TestServer;
   let repo: string;
   const fakes: FakeModel[] = [];
 
   beforeAll(async () => {
-    world = openWorld();
     repo = makeRepo(world.t.dir, "shop", { "README.md": "# shop\n", "src/cart.ts": "export {};\n" });
     observer = await world.start({ name: "observer" });
     await whoami(observer);
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     for (const fake of fakes) fake.stop();
-    await world?.close();
   });
 
   function fakeModel(opts: Parameters<typeof startFakeModel>[0]): FakeModel {

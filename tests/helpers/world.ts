@@ -1,4 +1,5 @@
 /** One test's private network: its env, the servers it started, and cleanup of all of them by pid. */
+import { afterAll } from "bun:test";
 import { brokerPids } from "./broker.ts";
 import { makeTestEnv, type TestEnv } from "./env.ts";
 import { startServer, type ServerOptions, type TestServer } from "./server.ts";
@@ -29,4 +30,11 @@ export function openWorld(extraEnv: Record<string, string> = {}): World {
       t.cleanup();
     },
   };
+}
+
+/** A world for the tests of the enclosing describe block, closed after its last test. */
+export function suiteWorld(extraEnv: Record<string, string> = {}): World {
+  const world = openWorld(extraEnv);
+  afterAll(() => world.close());
+  return world;
 }
