@@ -77,7 +77,13 @@ function runDeliveryContract(path: DeliveryPath): void {
     test("every tool result ends with the unread line while messages wait", async () => {
       await recipient.call("check_messages"); // start from an empty inbox
       await Promise.all([deliver("one"), deliver("two")]);
-      for (const [tool, args] of [["whoami", {}], ["list_peers", {}], ["set_summary", { summary: "reading mail" }]] as const) {
+      const calls: Array<[string, Record<string, unknown>]> = [
+        ["whoami", {}],
+        ["list_peers", {}],
+        ["set_summary", { summary: "reading mail" }],
+        ["send_message", { to: senderId, message: "got two messages, reading them now" }],
+      ];
+      for (const [tool, args] of calls) {
         const result = await recipient.call(tool, args);
         expect(result.isError).toBe(false);
         expect(result.text).toMatch(UNREAD_LINE);
