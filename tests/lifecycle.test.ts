@@ -8,7 +8,8 @@ import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld, type World } from "./helpers/world.ts";
 
-setDefaultTimeout(60_000); // twenty processes starting at once on two cores
+// bunfig's [test] timeout is not read by bun test; twenty processes start at once here on two cores.
+setDefaultTimeout(60_000);
 
 /** What a server logged about the broker it registered with. */
 function brokerPidsLogged(server: TestServer): number[] {
