@@ -1,5 +1,5 @@
 /** Starts a real broker.ts process (or finds the one a server started) and stops it by pid. */
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { probeBroker } from "../../shared/broker-probe.ts";
 import { HistoryResultSchema, type MessageState } from "../../shared/protocol.ts";
@@ -68,11 +68,12 @@ function safeRead(path: string): string {
 /**
  * Pids of every broker.ts process serving this test's database. The database path is only in the
  * environment (not in argv), so this reads /proc/<pid>/environ; zombies have none and drop out.
+ * Without /proc (macOS) it finds nothing.
  */
 export function brokerPids(t: TestEnv): number[] {
   const wanted = `CLAUDE_PEERS_DB=${t.dbPath}`;
   const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
+  for (const entry of existsSync("/proc") ? readdirSync("/proc") : []) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");

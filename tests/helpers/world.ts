@@ -1,5 +1,6 @@
 /** One test's private network: its env, the servers it started, and cleanup of all of them by pid. */
 import { afterAll } from "bun:test";
+import { probeBroker } from "../../shared/broker-probe.ts";
 import { brokerPids } from "./broker.ts";
 import { makeTestEnv, type TestEnv } from "./env.ts";
 import { startServer, type ServerOptions, type TestServer } from "./server.ts";
@@ -25,8 +26,10 @@ export function openWorld(extraEnv: Record<string, string> = {}): World {
     },
     async close() {
       await Promise.all(servers.map((s) => s.stop()));
-      // Servers start brokers detached; find them by database, since several may have raced.
-      await Promise.all(brokerPids(t).map((pid) => killAndConfirm(pid, "SIGTERM")));
+      // Servers start brokers detached; find them by database (several may have raced) and by port.
+      const probe = await probeBroker(t.port);
+      const pids = new Set([...brokerPids(t), ...(probe.kind === "broker" ? [probe.health.pid] : [])]);
+      await Promise.all([...pids].map((pid) => killAndConfirm(pid, "SIGTERM")));
       t.cleanup();
     },
   };
