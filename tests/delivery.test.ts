@@ -2,13 +2,12 @@
  * The delivery contract, written once and run for every path a message can take:
  * push (WebSocket) or the poll fallback, addressed by peer id or by name.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { messageState } from "./helpers/broker.ts";
 import { UNREAD_LINE, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { suiteWorld } from "./helpers/world.ts";
 
 // bunfig's [test] timeout is not read by bun test; these suites start real processes.
-setDefaultTimeout(30_000);
 
 interface DeliveryPath {
   label: string;

@@ -1,5 +1,5 @@
 /** A session is live exactly as long as its process: closed stdin, kill -9 and a dead parent all end it. */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./helpers/env.ts";
@@ -8,7 +8,6 @@ import { killAndConfirm, pidAlive, waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
 
 // bunfig's [test] timeout is not read by bun test; these suites start real processes.
-setDefaultTimeout(30_000);
 
 /** The contract's bound: a dead session leaves list_peers (and its process is gone) within 2 s. */
 const GONE_WITHIN_MS = 2000;

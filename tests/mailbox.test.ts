@@ -1,5 +1,5 @@
 /** Mail to a name whose session is offline waits in that name's mailbox until a session takes the name. */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { messageState } from "./helpers/broker.ts";
@@ -8,7 +8,6 @@ import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
 
 // bunfig's [test] timeout is not read by bun test; these suites start real processes.
-setDefaultTimeout(30_000);
 
 describe("offline mailbox", () => {
   const world = suiteWorld();

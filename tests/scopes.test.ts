@@ -1,5 +1,5 @@
 /** list_peers scopes (machine, directory, repo across worktrees) and how peer names are derived. */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { addWorktree, makeRepo } from "./helpers/git.ts";
@@ -7,7 +7,6 @@ import { whoami, type TestServer } from "./helpers/server.ts";
 import { suiteWorld, type World } from "./helpers/world.ts";
 
 // bunfig's [test] timeout is not read by bun test; these suites start real processes.
-setDefaultTimeout(30_000);
 
 /** The peer names in a list_peers result ("- name (id …): …" lines). */
 function listedNames(text: string): string[] {

@@ -1,5 +1,5 @@
 /** The startup summary peers see: a model's line when OPENAI_API_KEY is set, else "<repo> on branch <branch>". */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startFakeModel, type FakeModel } from "./helpers/fake-openai.ts";
 import { makeRepo } from "./helpers/git.ts";
 import { whoami, type TestServer } from "./helpers/server.ts";
@@ -7,7 +7,6 @@ import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
 
 // bunfig's [test] timeout is not read by bun test; these suites start real processes.
-setDefaultTimeout(30_000);
 
 const PLAIN = "shop on branch main";
 
