@@ -21,12 +21,12 @@ import {
   type Status,
 } from "./protocol.ts";
 import type { PeerRow, Store } from "./store.ts";
-import { sha256 } from "./token.ts";
 import { toWireMessage } from "./wire.ts";
 import { VERSION } from "./version.ts";
 
 const SWEEP_INTERVAL_MS = 500;
-const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+/** Also how late expired mailbox mail may still show as queued. */
+const PRUNE_INTERVAL_MS = 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface BrokerOptions {
@@ -76,14 +76,7 @@ export function createBroker(opts: BrokerOptions): Broker {
   const body = <S extends z.ZodType>(ctx: Context, schema: S) => readJson(ctx.req, schema);
 
   const routes: Record<string, Handler> = {
-    "/register": async (ctx) => {
-      const b = await body(ctx, RegisterBodySchema);
-      // A re-registering client brings its own secret; one already hashed for another peer id
-      // would trip the store's unique index (a 500), so refuse it as the input error it is.
-      const holder = b.peer_id === undefined || b.secret === undefined ? null : await store.peerBySecretHash(sha256(b.secret));
-      if (holder && holder.id !== b.peer_id) throw new WireError("conflict", "secret: already used by another peer; register without peer_id and secret");
-      return hub.register(b);
-    },
+    "/register": async (ctx) => hub.register(await body(ctx, RegisterBodySchema)),
     "/unregister": async (ctx) => {
       await hub.unregister(requirePeer(ctx));
       return { ok: true };

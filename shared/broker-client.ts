@@ -44,7 +44,13 @@ export class BrokerClient {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (err) {
-      throw new PeersError("broker_unreachable", `the claude-peers broker at ${this.url} is not answering (${(err as Error).message}); try again in a moment`);
+      const code = (err as { code?: string }).code;
+      const refused = code === "ConnectionRefused" || code === "ECONNREFUSED";
+      throw new PeersError(
+        "broker_unreachable",
+        `the claude-peers broker at ${this.url} is not answering (${(err as Error).message}); try again in a moment`,
+        refused,
+      );
     }
     const data = await res.json().catch(() => undefined);
     if (!res.ok) {

@@ -65,19 +65,10 @@ export class Hub {
 
   async register(body: RegisterBody): Promise<RegisterResult> {
     const now = this.now();
-    let id = newPeerId();
-    let secret = randomToken();
-    let registeredAt = now;
-    if (body.peer_id !== undefined) {
-      if (body.secret === undefined) throw new WireError("bad_request", "secret: required together with peer_id");
-      const existing = await this.store.getPeer(body.peer_id);
-      if (existing && existing.secretHash !== sha256(body.secret)) {
-        throw new WireError("forbidden", `peer_id: ${body.peer_id} belongs to another session; register without peer_id`);
-      }
-      id = body.peer_id;
-      secret = body.secret;
-      registeredAt = existing?.registeredAt ?? now;
-    }
+    const claimed = body.peer_id === undefined ? undefined : await this.verifyClaim(body.peer_id, body.secret);
+    const id = claimed?.id ?? newPeerId();
+    const secret = claimed?.secret ?? randomToken();
+    const previous = this.live.get(id);
     const row: PeerRow = {
       id,
       secretHash: sha256(secret),
@@ -88,17 +79,37 @@ export class Hub {
       gitCommonDir: body.git_common_dir,
       gitBranch: body.git_branch,
       summary: body.summary,
-      registeredAt,
+      registeredAt: claimed?.registeredAt ?? now,
       lastSeen: now,
     };
-    await this.store.savePeer(row);
-    const entry = this.live.get(id);
-    if (entry) Object.assign(entry, { row, lastSeen: now });
-    else this.live.set(id, { row, socket: null, lastSeen: now });
+    // Reserve the name before the first await, so concurrent registrations never share one.
+    const entry: LivePeer = { row, socket: previous?.socket ?? null, lastSeen: now };
+    this.live.set(id, entry);
+    try {
+      await this.store.savePeer(row);
+    } catch (err) {
+      if (previous) this.live.set(id, previous);
+      else this.live.delete(id);
+      throw err;
+    }
     await this.store.claimMailbox(row.name, id, new Set(this.live.keys()), now);
-    this.broadcast({ type: "event", event: "joined", peer: this.peerInfo(this.live.get(id)!) });
-    if (entry?.socket) await this.pushQueued(id);
+    this.broadcast({ type: "event", event: "joined", peer: this.peerInfo(entry) });
+    if (entry.socket) await this.pushQueued(id);
     return { peer_id: id, secret, name: row.name, unread: await this.store.countUnread(id) };
+  }
+
+  /** A re-registering peer (after a broker restart) proves its id with the secret it was given. */
+  private async verifyClaim(id: string, secret: string | undefined): Promise<{ id: string; secret: string; registeredAt?: number }> {
+    if (secret === undefined) throw new WireError("bad_request", "secret: required together with peer_id");
+    const hash = sha256(secret);
+    const existing = await this.store.getPeer(id);
+    if (existing && existing.secretHash !== hash) {
+      throw new WireError("forbidden", `peer_id: ${id} belongs to another session; register without peer_id`);
+    }
+    if (!existing && (await this.store.peerBySecretHash(hash))) {
+      throw new WireError("conflict", "secret: already used by another peer; register without peer_id and secret");
+    }
+    return { id, secret, registeredAt: existing?.registeredAt };
   }
 
   /** The first free name among `wanted`, `wanted-2`, `wanted-3`… held by no other live peer. */
@@ -298,14 +309,22 @@ export class Hub {
   private async resolveRecipient(to: string): Promise<{ id: string | null; name: string }> {
     const byId = this.live.get(to);
     if (byId && this.isLive(byId)) return { id: to, name: byId.row.name };
-    for (const p of this.live.values()) if (p.row.name === to && this.isLive(p)) return { id: p.row.id, name: p.row.name };
+    const byName = this.liveNamed(to);
+    if (byName) return { id: byName.row.id, name: byName.row.name };
     const stored = (await this.store.getPeer(to)) ?? (await this.store.lastPeerNamed(to));
-    if (stored) return { id: stored.id === to ? stored.id : null, name: stored.name };
+    if (stored) {
+      // That session is gone; its mail follows its name, to whichever session holds it now.
+      const heir = this.liveNamed(stored.name);
+      if (heir) return { id: heir.row.id, name: heir.row.name };
+      return { id: stored.id === to ? stored.id : null, name: stored.name };
+    }
     const names = this.listPeers("machine", {}).map((p) => p.name);
-    throw new WireError(
-      "not_found",
-      `to: no peer with id or name "${to}". ${names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live."} Use list_peers.`,
-    );
+    throw new WireError("not_found", `to: no peer with id or name "${to}". ${names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live."}`);
+  }
+
+  private liveNamed(name: string): LivePeer | undefined {
+    for (const p of this.live.values()) if (p.row.name === name && this.isLive(p)) return p;
+    return undefined;
   }
 
   private waitForAck(messageId: string): Promise<void> {

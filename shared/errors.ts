@@ -56,6 +56,8 @@ export class PeersError extends Error {
   constructor(
     readonly code: PeersErrorCode,
     message: string,
+    /** True when the request provably never reached a broker (connection refused): safe to resend. */
+    readonly nothingSent = false,
   ) {
     super(message);
     this.name = "PeersError";

@@ -1,7 +1,7 @@
 /** The MCP face of a session: tool definitions, the channel push, and one place that shapes errors. */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
-import { errorMessage } from "./errors.ts";
+import { WireError, errorMessage } from "./errors.ts";
 import { INSTRUCTIONS, SERVER_NAME } from "./instructions.ts";
 import {
   InboxResultSchema,
@@ -78,7 +78,15 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     },
     tool("send_message", async ({ to, message, in_reply_to }: { to: string; message: string; in_reply_to?: string }) => {
       const body = { to, text: message, ...(in_reply_to ? { in_reply_to } : {}) };
-      const result = await (await ctx.link()).call("/send", body, SendResultSchema);
+      const result = await (await ctx.link())
+        .call("/send", body, SendResultSchema)
+        .catch((err: unknown) => {
+          // The broker names the problem; the next step depends on who asks (the CLI says `peers`).
+          if (err instanceof WireError && err.code === "not_found" && err.message.startsWith("to:")) {
+            throw new Error(`${err.message} Call list_peers for ids and names.`);
+          }
+          throw err;
+        });
       return { text: describeSent(result.message), unread: result.unread };
     }),
   );

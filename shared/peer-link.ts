@@ -47,6 +47,7 @@ export class PeerLink {
   name: string | undefined;
   lastError: string | undefined;
   private lastErrorLasts = false;
+  private brokerPid: number | undefined;
   private client: BrokerClient | undefined;
   private secret: string | undefined;
   private registration: Registration;
@@ -81,13 +82,16 @@ export class PeerLink {
 
   /** Calls the broker as this peer, waiting briefly for the link if it is (re)connecting. */
   async call<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.infer<S>> {
-    const client = await this.ready();
     try {
-      return await client.call(path, body, schema);
+      return await (await this.ready()).call(path, body, schema);
     } catch (err) {
-      if (err instanceof PeersError && err.code === "broker_unreachable") this.reconnect();
-      if (err instanceof WireError && err.code === "unauthorized") this.reconnect();
-      throw err;
+      const lost = err instanceof PeersError && err.code === "broker_unreachable";
+      if (!lost && !(err instanceof WireError && err.code === "unauthorized")) throw err;
+      this.reconnect();
+      // A refused connection means the broker died and the request never reached it: once the
+      // link is back (a new broker, same id), sending it again cannot duplicate anything.
+      if (!(lost && err.nothingSent)) throw err;
+      return (await this.ready()).call(path, body, schema);
     }
   }
 
@@ -131,6 +135,8 @@ export class PeerLink {
 
   /** Drops the current connection so the loop reconnects (and re-registers) at once. */
   private reconnect(): void {
+    if (this.stopped) return;
+    this.state = "connecting"; // calls now wait for the new registration
     this.socket?.close(4002, "reconnecting");
     this.wake?.();
   }
@@ -167,9 +173,10 @@ export class PeerLink {
       ...(this.peerId && this.secret ? { peer_id: this.peerId, secret: this.secret } : {}),
     };
     const result = await client.call("/register", body, RegisterResultSchema);
-    if (this.peerId !== result.peer_id || this.name !== result.name) {
+    if (this.peerId !== result.peer_id || this.name !== result.name || this.brokerPid !== health.pid) {
       this.opts.log(`registered as ${result.name} (${result.peer_id}) with broker pid ${health.pid}`);
     }
+    this.brokerPid = health.pid;
     this.peerId = result.peer_id;
     this.secret = result.secret;
     this.name = result.name;

@@ -1,5 +1,5 @@
 /** The real CLI as a subprocess, against a real broker and real sessions: output, JSON and exit codes. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { join } from "node:path";
 import { HistoryResultSchema, ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
@@ -7,6 +7,9 @@ import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { startServer, whoami, type TestServer } from "./helpers/server.ts";
 import { killAndConfirm, pidAlive, waitFor } from "./helpers/wait.ts";
+
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
 
 const CLI = join(ROOT, "cli.ts");
 

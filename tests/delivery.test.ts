@@ -2,10 +2,13 @@
  * The delivery contract, written once and run for every path a message can take:
  * push (WebSocket) or the poll fallback, addressed by peer id or by name.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { messageState } from "./helpers/broker.ts";
 import { UNREAD_LINE, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { suiteWorld } from "./helpers/world.ts";
+
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
 
 // bunfig's [test] timeout is not read by bun test; these suites start real processes.
 

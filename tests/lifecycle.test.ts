@@ -1,5 +1,5 @@
 /** The broker's life: servers bring it back after a crash with ids and mail intact; a cold start makes one. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { probeBroker } from "../shared/broker-probe.ts";
 import type { Health } from "../shared/protocol.ts";
@@ -8,7 +8,9 @@ import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld, type World } from "./helpers/world.ts";
 
-// bunfig's [test] timeout is not read by bun test; twenty processes start at once here on two cores.
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
+
 
 /** What a server logged about the broker it registered with. */
 function brokerPidsLogged(server: TestServer): number[] {

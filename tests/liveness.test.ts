@@ -1,11 +1,14 @@
 /** A session is live exactly as long as its process: closed stdin, kill -9 and a dead parent all end it. */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./helpers/env.ts";
 import { whoami, type TestServer } from "./helpers/server.ts";
 import { killAndConfirm, pidAlive, waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
+
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
 
 // bunfig's [test] timeout is not read by bun test; these suites start real processes.
 

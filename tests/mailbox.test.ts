@@ -1,11 +1,14 @@
 /** Mail to a name whose session is offline waits in that name's mailbox until a session takes the name. */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { messageState } from "./helpers/broker.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
+
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
 
 // bunfig's [test] timeout is not read by bun test; these suites start real processes.
 

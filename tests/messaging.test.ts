@@ -1,8 +1,11 @@
 /** Two real sessions exchange a message and a reply through channel notifications. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { runningBroker } from "./helpers/broker.ts";
 import { startServer, whoami, type TestServer } from "./helpers/server.ts";
+
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
 
 describe("messaging between two sessions", () => {
   let t: TestEnv;

@@ -2,7 +2,7 @@
  * The Security section of DESIGN.md against a real broker process: tokens, peer secrets, browsers
  * and DNS rebinding, body limits, bad input, the WebSocket surface, and file modes.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { statSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
@@ -10,6 +10,9 @@ import { runningBroker, startBroker, type TestBroker } from "./helpers/broker.ts
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectNoCors, expectWireError, rawRequest } from "./helpers/http.ts";
 import { killAndConfirm, waitFor } from "./helpers/wait.ts";
+
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
 
 const SECRET = "x-claude-peers-secret";
 const ROUTES = ["/register", "/unregister", "/peers", "/send", "/summary", "/inbox", "/ack", "/poll", "/whoami", "/status", "/history", "/shutdown"];
