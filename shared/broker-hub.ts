@@ -272,8 +272,12 @@ export class Hub {
       throw new WireError("payload_too_large", `message: over ${MAX_MESSAGE_BYTES / 1024} KiB; split it or send a file path instead`);
     }
     const now = this.now();
-    const target = await this.resolveRecipient(body.to);
     const fromId = sender.kind === "peer" ? sender.row.id : "cli";
+    if (body.idempotency_key !== undefined) {
+      const earlier = await this.store.messageBySendKey(fromId, body.idempotency_key);
+      if (earlier) return toWireMessage(earlier); // a resend: the first request got through
+    }
+    const target = await this.resolveRecipient(body.to);
     if (target.id === fromId) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers");
 
     if (body.in_reply_to !== undefined) {
@@ -296,6 +300,7 @@ export class Hub {
       inReplyTo: body.in_reply_to ?? null,
       createdAt: now,
       expiresAt: now + this.mailboxTtlMs,
+      sendKey: body.idempotency_key ?? null,
     });
     this.broadcast({ type: "event", event: "sent", message: toWireMessage(row) });
     if (target.id && this.push(target.id, row)) {

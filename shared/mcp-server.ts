@@ -12,6 +12,7 @@ import {
 } from "./protocol.ts";
 import type { PeerLink } from "./peer-link.ts";
 import { describeInbox, describePeers, describeSent, unreadFooter } from "./tool-text.ts";
+import { randomToken } from "./token.ts";
 import { VERSION } from "./version.ts";
 
 export const CHANNEL_METHOD = "notifications/claude/channel";
@@ -59,7 +60,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     tool("list_peers", async ({ scope = "machine" }: { scope?: "machine" | "directory" | "repo" }) => {
-      const result = await (await ctx.link()).call("/peers", { scope }, ListPeersResultSchema);
+      const result = await (await ctx.link()).call("/peers", { scope }, ListPeersResultSchema, { idempotent: true });
       return { text: describePeers(result.peers, scope), unread: result.unread };
     }),
   );
@@ -77,9 +78,10 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
     },
     tool("send_message", async ({ to, message, in_reply_to }: { to: string; message: string; in_reply_to?: string }) => {
-      const body = { to, text: message, ...(in_reply_to ? { in_reply_to } : {}) };
+      // The key makes a resend after a broker crash safe: the broker stores the message once.
+      const body = { to, text: message, idempotency_key: randomToken(16), ...(in_reply_to ? { in_reply_to } : {}) };
       const result = await (await ctx.link())
-        .call("/send", body, SendResultSchema)
+        .call("/send", body, SendResultSchema, { idempotent: true })
         .catch((err: unknown) => {
           // The broker names the problem; the next step depends on who asks (the CLI says `peers`).
           if (err instanceof WireError && err.code === "not_found" && err.message.startsWith("to:")) {
@@ -131,7 +133,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     },
     tool("whoami", async () => {
       const link = await ctx.link();
-      const { peer, unread } = await link.call("/whoami", {}, WhoamiResultSchema);
+      const { peer, unread } = await link.call("/whoami", {}, WhoamiResultSchema, { idempotent: true });
       const lines = [
         `id: ${peer.id}`,
         `name: ${peer.name}`,

@@ -80,17 +80,19 @@ export class PeerLink {
     for (const id of ids) this.remember(id);
   }
 
-  /** Calls the broker as this peer, waiting briefly for the link if it is (re)connecting. */
-  async call<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.infer<S>> {
+  /**
+   * Calls the broker as this peer, waiting briefly for the link if it is (re)connecting. If the
+   * broker dies under the call, the link brings a new one up and the call is sent once more when
+   * that cannot do anything twice: the request never left, or it is `idempotent`.
+   */
+  async call<S extends z.ZodType>(path: string, body: unknown, schema: S, opts: { idempotent?: boolean } = {}): Promise<z.infer<S>> {
     try {
       return await (await this.ready()).call(path, body, schema);
     } catch (err) {
       const lost = err instanceof PeersError && err.code === "broker_unreachable";
       if (!lost && !(err instanceof WireError && err.code === "unauthorized")) throw err;
       this.reconnect();
-      // A refused connection means the broker died and the request never reached it: once the
-      // link is back (a new broker, same id), sending it again cannot duplicate anything.
-      if (!(lost && err.nothingSent)) throw err;
+      if (!(lost && (err.nothingSent || opts.idempotent))) throw err;
       return (await this.ready()).call(path, body, schema);
     }
   }

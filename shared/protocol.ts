@@ -106,6 +106,8 @@ export const SendBodySchema = z.object({
   to: z.string().trim().min(1, "must name a peer id or name").max(64),
   text: z.string().min(1, "must not be empty"),
   in_reply_to: id.optional(),
+  /** Chosen by the sender per message: resending after a lost answer never stores it twice. */
+  idempotency_key: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "must be 8 to 64 letters, digits, _ or -").optional(),
 });
 export type SendBody = z.infer<typeof SendBodySchema>;
 export const SendResultSchema = z.object({ message: MessageSchema, unread: z.number().optional() });

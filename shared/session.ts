@@ -39,7 +39,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
       if (skip()) return null;
       const ready = await linkReady;
       ready.updateRegistration({ summary }); // re-registration after a broker restart carries it too
-      return ready.call("/summary", { summary }, OkResultSchema);
+      return ready.call("/summary", { summary }, OkResultSchema, { idempotent: true });
     });
     summaries = run.catch(() => {});
     return run;

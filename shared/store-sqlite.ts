@@ -42,6 +42,8 @@ const MIGRATIONS: string[] = [
    CREATE INDEX messages_unread_by_name ON messages (to_name, seq) WHERE state IN ('queued', 'delivered');
    CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('queued', 'delivered');
    CREATE INDEX messages_created ON messages (created_at);`,
+  `ALTER TABLE messages ADD COLUMN send_key TEXT;
+   CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -197,11 +199,12 @@ class SqliteStore implements Store {
       setSummary: db.query<void, [string, string]>("UPDATE peers SET summary = ? WHERE id = ?"),
       touchPeer: db.query<void, [number, string]>("UPDATE peers SET last_seen = ? WHERE id = ?"),
       insertMessage: db.query<MessageRecord, Record<string, string | number | null>>(
-        `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at)
-         VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, 'queued', $created_at, $expires_at)
+        `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key)
+         VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, 'queued', $created_at, $expires_at, $send_key)
          RETURNING *`,
       ),
       getMessage: db.query<MessageRecord, [string]>("SELECT * FROM messages WHERE id = ?"),
+      bySendKey: db.query<MessageRecord, [string, string]>("SELECT * FROM messages WHERE from_id = ? AND send_key = ?"),
       mailbox: db.query<{ id: string; to_id: string | null }, [string, number]>(
         `SELECT id, to_id FROM messages WHERE to_name = ? AND ${UNREAD} AND expires_at > ? ORDER BY seq`,
       ),
@@ -295,12 +298,18 @@ class SqliteStore implements Store {
         in_reply_to: m.inReplyTo,
         created_at: m.createdAt,
         expires_at: m.expiresAt,
+        send_key: m.sendKey ?? null,
       })!,
     );
   }
 
   async getMessage(id: string): Promise<MessageRow | null> {
     const r = this.q.getMessage.get(id);
+    return r ? toMessage(r) : null;
+  }
+
+  async messageBySendKey(fromId: string, sendKey: string): Promise<MessageRow | null> {
+    const r = this.q.bySendKey.get(fromId, sendKey);
     return r ? toMessage(r) : null;
   }
 

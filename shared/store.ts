@@ -33,7 +33,10 @@ export interface MessageRow {
   expiresAt: number;
 }
 
-export type NewMessage = Omit<MessageRow, "seq" | "state" | "deliveredAt" | "readAt">;
+export type NewMessage = Omit<MessageRow, "seq" | "state" | "deliveredAt" | "readAt"> & {
+  /** The sender's idempotency key: a resent request with the same key finds the first message. */
+  sendKey?: string | null;
+};
 
 export interface PruneLimits {
   now: number;
@@ -66,6 +69,8 @@ export interface Store {
 
   insertMessage(message: NewMessage): Promise<MessageRow>;
   getMessage(id: string): Promise<MessageRow | null>;
+  /** The message this sender already stored under this idempotency key, if any. */
+  messageBySendKey(fromId: string, sendKey: string): Promise<MessageRow | null>;
   /**
    * Hands the unread mail of `name` whose recipient is not live (or was never set) to `peerId`,
    * back in state queued so it is pushed to the new session. Returns how many moved.

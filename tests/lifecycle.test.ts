@@ -71,6 +71,25 @@ describe("broker crash", () => {
   });
 });
 
+describe("a send right after the broker dies", () => {
+  const world = suiteWorld();
+
+  test("waits for the new broker and goes through once, instead of failing", async () => {
+    const [alice, bob] = await Promise.all([world.start({ name: "alice" }), world.start({ name: "bob" })]);
+    await Promise.all([whoami(alice), whoami(bob)]);
+    const old = await runningBroker(world.t);
+    process.kill(old.pid, "SIGKILL");
+    // No waiting for recovery: the first request is refused by the dead port, so the server may
+    // resend it safely once it has brought a new broker up and registered again.
+    const sent = await alice.call("send_message", { to: "bob", message: "sent into the crash" });
+    expect(sent.text).not.toContain("failed");
+    const id = sentMessageId(sent.text);
+    await bob.waitForChannel((m) => m.meta.message_id === id, "bob to get the message sent into the crash");
+    expect(bob.channel.filter((m) => m.meta.message_id === id).length).toBe(1);
+    expect((await runningBroker(world.t)).pid).not.toBe(old.pid);
+  });
+});
+
 describe("an unacknowledged push across a broker crash", () => {
   const world = suiteWorld();
 

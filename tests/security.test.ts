@@ -226,6 +226,19 @@ describe("broker security (real broker process)", () => {
       expect(fromCli.every((m) => m.from_name === "cli" && m.from_cwd === "")).toBe(true);
     });
 
+    test("a resend with the same idempotency key returns the first message and stores nothing new", async () => {
+      const body = { to: bob.peer_id, text: "sent twice over a flaky link", idempotency_key: "resend-key-0001" };
+      const first = await json(await broker.post("/send", body, as(alice)));
+      const before = await stored();
+      const again = await json(await broker.post("/send", body, as(alice)));
+      expect(again.message.id).toBe(first.message.id);
+      expect(await stored()).toBe(before);
+      // The key is the sender's own: another sender using it gets a message of its own.
+      const other = await json(await broker.post("/send", { ...body, to: alice.peer_id }, as(bob)));
+      expect(other.message.id).not.toBe(first.message.id);
+      await expectWireError(await broker.post("/send", { ...body, idempotency_key: "short" }, as(alice)), 400, /idempotency_key/);
+    });
+
     test("a peer cannot acknowledge or read mail addressed to another peer", async () => {
       const { message } = await json(await broker.post("/send", { to: bob.peer_id, text: "for bob only" }, as(alice)));
       for (const state of ["delivered", "read"]) {

@@ -153,6 +153,17 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect((await store.getMessage(m.id))?.text).toBe(m.text);
       });
 
+      test("messageBySendKey finds a sender's message by its idempotency key, and only that sender's", async () => {
+        const m = newMessage({ sendKey: "key-12345678" });
+        await store.insertMessage(m);
+        expect((await store.messageBySendKey(m.fromId, "key-12345678"))?.id).toBe(m.id);
+        expect(await store.messageBySendKey("p-someone-else", "key-12345678")).toBeNull();
+        expect(await store.messageBySendKey(m.fromId, "key-other")).toBeNull();
+        await expect(store.insertMessage(newMessage({ sendKey: "key-12345678" }))).rejects.toThrow();
+        // Messages without a key never collide.
+        await insert({}, {});
+      });
+
       test("markDelivered moves only queued messages addressed to the peer", async () => {
         const [queued, toRead, toOther] = await insert({}, {}, { toId: "p-carol", toName: "carol" });
         await store.markRead("p-bob", [toRead!], T0 + 1);
