@@ -70,7 +70,7 @@ try {
   show("cli", await cli("status"));
   say("bun cli.ts history");
   show("cli", await cli("history"));
-  say("Done: every message was stored, pushed, acknowledged and read.");
+  say("Done: every message was stored, pushed at once and acknowledged; the ones answered or checked are read.");
 } finally {
   await Promise.all(sessions.map((s) => s.stop()));
   await (await runningBroker(t)).stop().catch(() => {});
