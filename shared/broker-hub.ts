@@ -161,11 +161,16 @@ export class Hub {
     for (const [id, p] of this.live) {
       if (this.isLive(p)) continue;
       this.live.delete(id);
-      void this.store.touchPeer(id, p.lastSeen);
+      this.touchLater(id, p.lastSeen);
       this.broadcast({ type: "event", event: "left", peer: this.peerInfo(p) });
       gone++;
     }
     return gone;
+  }
+
+  /** Records when a departed peer was last seen; best effort, as nothing waits on it. */
+  private touchLater(id: string, at: number): void {
+    this.store.touchPeer(id, at).catch(() => {}); // the store may already be closed at shutdown
   }
 
   liveIds(): Set<string> {
@@ -228,7 +233,7 @@ export class Hub {
     const entry = this.live.get(peerId);
     if (!entry || entry.socket !== socket) return;
     this.live.delete(peerId);
-    void this.store.touchPeer(peerId, this.now());
+    this.touchLater(peerId, this.now());
     this.broadcast({ type: "event", event: "left", peer: this.peerInfo({ ...entry, socket: null }) });
   }
 

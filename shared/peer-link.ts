@@ -12,6 +12,7 @@ import type { Log } from "./log.ts";
 import {
   AckResultSchema,
   BrokerFrameSchema,
+  OkResultSchema,
   PollResultSchema,
   RegisterResultSchema,
   type Message,
@@ -105,7 +106,7 @@ export class PeerLink {
     this.wake?.();
     this.socket?.close(1000, "session ended");
     if (client && registered) {
-      await Promise.race([client.call("/unregister", {}, AckResultSchema.partial()).catch(() => {}), Bun.sleep(500)]);
+      await Promise.race([client.call("/unregister", {}, OkResultSchema).catch(() => {}), Bun.sleep(500)]);
     }
   }
 
@@ -245,10 +246,14 @@ export class PeerLink {
     if (this.seen.size > SEEN_IDS_LIMIT) this.seen.delete(this.seen.values().next().value!);
   }
 
-  /** The fallback: poll once a second until the broker stops answering (or `rounds` run out). */
+  /**
+   * The fallback: poll once a second until the broker stops answering, `rounds` run out, or
+   * reconnect() asks for a fresh registration (it moves the state off "poll").
+   */
   private async pollUntilBroken(client: BrokerClient, rounds: number): Promise<void> {
     this.setState("poll");
-    for (let i = 0; i < rounds && this.state !== "stopped"; i++) {
+    const polling = () => this.state === "poll";
+    for (let i = 0; i < rounds && polling(); i++) {
       const { messages } = await client.call("/poll", {}, PollResultSchema);
       for (const message of messages) {
         await this.enqueue(message, async () => {
