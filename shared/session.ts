@@ -26,7 +26,8 @@ export interface Session {
 export function createSession({ config, cwd, log }: SessionOptions): Session {
   let summarySetByClaude = false;
   const { promise: initialized, resolve: markInitialized } = Promise.withResolvers<void>();
-  const { promise: linkReady, resolve: setLink } = Promise.withResolvers<PeerLink>();
+  const { promise: linkReady, resolve: setLink, reject: failLink } = Promise.withResolvers<PeerLink>();
+  linkReady.catch(() => {}); // a failed start is reported by the tools that await it, not as a crash
   let link: PeerLink | undefined;
   let summaries: Promise<unknown> = Promise.resolve();
 
@@ -89,7 +90,11 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
 
   return {
     server,
-    start: () => void start().catch((err) => log(`start-up failed: ${errorMessage(err)}`)),
+    start: () =>
+      void start().catch((err) => {
+        log(`start-up failed: ${errorMessage(err)}`);
+        failLink(err); // tools then say why instead of waiting forever
+      }),
     async close() {
       await link?.stop();
       await server.close().catch(() => {});
