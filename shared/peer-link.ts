@@ -28,7 +28,9 @@ const MAX_BACKOFF_MS = 1000;
 const READY_WAIT_MS = 5000;
 const SEEN_IDS_LIMIT = 10_000;
 /** Failures a retry will not fix soon: tool calls report these at once instead of waiting. */
-const LASTING_FAILURES: ReadonlySet<string> = new Set(["broker_foreign", "token_missing"]);
+const LASTING_FAILURES: ReadonlySet<string> = new Set(["broker_foreign", "token_missing", "broker_start_failed"]);
+/** Each try at a broker that failed to start spawns a process: retry rarely, never in a tight loop. */
+const START_FAILURE_RETRY_MS = 15_000;
 
 export type Registration = Omit<RegisterBody, "peer_id" | "secret">;
 
@@ -158,6 +160,9 @@ export class PeerLink {
         if (message !== this.lastError) this.opts.log(`broker link: ${message}`);
         this.lastError = message;
         this.lastErrorLasts = err instanceof PeersError && LASTING_FAILURES.has(err.code);
+        if (err instanceof PeersError && err.code === "broker_start_failed") backoff = START_FAILURE_RETRY_MS;
+        // Calls waiting for the link learn now that it will not come soon.
+        if (this.lastErrorLasts) for (const resolve of this.readyWaiters.splice(0)) resolve();
       }
       if (this.stopped) return;
       this.state = "connecting";

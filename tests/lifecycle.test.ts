@@ -1,6 +1,6 @@
 /** The broker's life: servers bring it back after a crash with ids and mail intact; a cold start makes one. */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { probeBroker } from "../shared/broker-probe.ts";
 import type { Health } from "../shared/protocol.ts";
 import { brokerPids, messageState, runningBroker } from "./helpers/broker.ts";
@@ -168,3 +168,23 @@ describe("a port held by another program", () => {
     }
   });
 });
+
+describe("a damaged database", () => {
+  const world = suiteWorld();
+
+  test("tool calls say what is wrong and how to fix it, and the file is left as it was", async () => {
+    const garbage = crypto.getRandomValues(new Uint8Array(8192));
+    writeFileSync(world.t.dbPath, garbage);
+    const s = await world.start({ name: "stranded" });
+    const result = await waitFor(async () => {
+      const r = await s.call("whoami");
+      return r.text.includes("database") ? r : null;
+    }, "whoami to report the broken database");
+    expect(result.isError).toBe(true);
+    expect(result.text).toContain(`cannot open the database ${world.t.dbPath}`);
+    expect(result.text).toContain("CLAUDE_PEERS_DB");
+    expect(new Uint8Array(readFileSync(world.t.dbPath))).toEqual(garbage);
+    expect(s.stderr()).not.toMatch(/^\s+at /m);
+  });
+});
+
