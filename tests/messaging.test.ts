@@ -1,4 +1,4 @@
-/** Two real sessions exchange a message and a reply through channel notifications. */
+/** What Claude Code sees of a real server at initialize, and two sessions exchanging a message and a reply. */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { runningBroker } from "./helpers/broker.ts";
@@ -21,6 +21,39 @@ describe("messaging between two sessions", () => {
     await Promise.all([alice?.stop(), bob?.stop()]);
     await (await runningBroker(t)).stop();
     t.cleanup();
+  });
+
+  test("initialize declares the channel, short instructions, and the five tools with described fields", async () => {
+    const capabilities = alice.client.getServerCapabilities()!;
+    expect(capabilities.experimental).toEqual({ "claude/channel": {} }); // and not claude/channel/permission
+    expect(capabilities.tools).toBeDefined();
+
+    const instructions = alice.client.getInstructions()!;
+    expect(Buffer.byteLength(instructions)).toBeLessThan(2048);
+    expect(instructions).toContain('<channel source="claude-peers"');
+    expect(instructions).toMatch(/not (from|by) the user/);
+    expect(instructions).toContain("in_reply_to");
+    expect(instructions).toContain("SendMessage");
+    expect(instructions).toContain("set_summary");
+
+    const { tools } = await alice.client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(["check_messages", "list_peers", "send_message", "set_summary", "whoami"]);
+    for (const tool of tools) {
+      expect(tool.description!.length).toBeLessThan(200);
+      for (const [field, schema] of Object.entries(tool.inputSchema.properties ?? {})) {
+        expect({ field, description: (schema as { description?: string }).description }).toMatchObject({ description: expect.any(String) });
+      }
+    }
+    expect(tools.find((t) => t.name === "send_message")!.inputSchema.required?.sort()).toEqual(["message", "to"]);
+  });
+
+  test("a bad argument is a tool error that names the field", async () => {
+    const result = await alice.call("send_message", { to: "bob" });
+    expect(result.isError).toBe(true);
+    expect(result.text).toContain("message");
+    const scope = await alice.call("list_peers", { scope: "galaxy" });
+    expect(scope.isError).toBe(true);
+    expect(scope.text).toContain("scope");
   });
 
   test("message and reply arrive as channel notifications with the contract's meta", async () => {
