@@ -1,6 +1,6 @@
 /** Finds the broker, or starts it detached: one starter at a time, whoever wins the port serves. */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { probeBroker } from "./broker-probe.ts";
 import type { Config } from "./config.ts";
@@ -14,6 +14,7 @@ const START_TIMEOUT_MS = 8000;
 /** A start lock older than this belongs to a starter that died; take it over. */
 const STALE_LOCK_MS = 5000;
 const PROBE_EVERY_MS = 25;
+const MAX_LOG_BYTES = 5 * 1024 * 1024;
 
 export interface RunningBroker {
   health: Health;
@@ -52,6 +53,7 @@ function tokenOf(config: Config): string {
 
 /** Spawns broker.ts detached (own session, output to the log file) and resolves once it is up or gone. */
 async function startBroker(config: Config, onFailure: (why: string) => void): Promise<void> {
+  rotateLog(config.logPath);
   const logFd = openSync(config.logPath, "a", 0o600);
   let child;
   try {
@@ -76,6 +78,15 @@ async function startBroker(config: Config, onFailure: (why: string) => void): Pr
     }
     if ((await probeBroker(config.port)).kind === "broker") return;
     await Bun.sleep(PROBE_EVERY_MS);
+  }
+}
+
+/** Keeps the log bounded across years of restarts: one previous file, then it starts afresh. */
+function rotateLog(path: string): void {
+  try {
+    if (statSync(path).size > MAX_LOG_BYTES) renameSync(path, `${path}.1`);
+  } catch {
+    // no log yet
   }
 }
 
