@@ -31,6 +31,17 @@ export function distribution(values: readonly number[]): Distribution {
   return { n: values.length, p50: percentile(values, 50), p90: percentile(values, 90), p99: percentile(values, 99), max: Math.max(...values) };
 }
 
+/** Calls `call` `count` times, one after another, and returns the distribution of their times in ms. */
+export async function timeCalls(count: number, call: () => Promise<unknown>): Promise<Distribution> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await call();
+    times.push(performance.now() - t0);
+  }
+  return distribution(times);
+}
+
 /** How one figure varied over repeated runs: the median run, and the best and worst. */
 export interface Spread {
   median: number;
