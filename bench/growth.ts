@@ -111,7 +111,7 @@ async function measureGrowth(world: World, seeded: boolean): Promise<GrowthRun> 
 
 async function main(): Promise<void> {
   const runs = runsArg();
-  header(`growth: empty database vs ${KEPT_MESSAGES / 1000}k old messages and ${KEPT_PEERS / 1000}k known names`, runs);
+  await header(`growth: empty database vs ${KEPT_MESSAGES / 1000}k old messages and ${KEPT_PEERS / 1000}k known names`, runs);
   const results = { empty: [] as GrowthRun[], seeded: [] as GrowthRun[] };
   for (let i = 0; i < runs; i++) {
     for (const kind of ["empty", "seeded"] as const) {

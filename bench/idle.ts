@@ -72,7 +72,7 @@ export async function measureIdle(world: World, rawPeers = RAW_PEERS): Promise<I
 
 async function main(): Promise<void> {
   const runs = runsArg();
-  header(`idle cost: ${RAW_PEERS} WebSocket peers + ${REAL_SERVERS} server.ts, ${IDLE_SECONDS} s quiet`, runs);
+  await header(`idle cost: ${RAW_PEERS} WebSocket peers + ${REAL_SERVERS} server.ts, ${IDLE_SECONDS} s quiet`, runs);
   const results: IdleRun[] = [];
   for (let i = 0; i < runs; i++) {
     const r = await inWorld((world) => measureIdle(world));

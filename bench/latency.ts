@@ -53,7 +53,7 @@ function report(runs: LatencyRun[]): void {
 
 async function main(): Promise<void> {
   const runs = runsArg();
-  header(`push latency: ${MESSAGES} sequential messages, session A → session B`, runs);
+  await header(`push latency: ${MESSAGES} sequential messages, session A → session B`, runs);
   const results: LatencyRun[] = [];
   for (let i = 0; i < runs; i++) {
     const run = await inWorld(async (world) => {

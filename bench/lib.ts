@@ -117,8 +117,10 @@ export function profileEnv(): Record<string, string> {
   return typeof dir === "string" ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } : {};
 }
 
-export function header(title: string, runs: number): void {
-  console.log(`\n== ${title} ==\nmachine: ${machine()}\nruns: ${runs}`);
+/** Prints what is measured, on what, and how busy the machine already was (other work skews figures). */
+export async function header(title: string, runs: number): Promise<void> {
+  const busy = await machineBusyDuring(() => Bun.sleep(1000));
+  console.log(`\n== ${title} ==\nmachine: ${machine()}\nbusy before start: ${busy.toFixed(0)} % of all cores (1 s sample)\nruns: ${runs}`);
 }
 
 // ---- worlds that are always cleaned up ----------------------------------------------------------

@@ -82,7 +82,7 @@ async function bareBun(): Promise<number[]> {
 
 async function main(): Promise<void> {
   const runs = runsArg();
-  header(`start-up: ${STARTS} server.ts starts per run and mode`, runs);
+  await header(`start-up: ${STARTS} server.ts starts per run and mode`, runs);
   const perRun = { warmInit: [] as number[], warmVisible: [] as number[], coldInit: [] as number[], coldVisible: [] as number[], bun: [] as number[] };
   for (let i = 0; i < runs; i++) {
     const warm = await warmStarts();

@@ -167,7 +167,7 @@ async function main(): Promise<void> {
   const runs = runsArg();
   const { values } = parseArgs({ options: { only: { type: "string" }, inflight: { type: "string" } }, strict: false });
   const inflight = Number(values.inflight ?? 1);
-  header(`throughput: ${SESSIONS} sessions, each sending to the next for ${SECONDS} s`, runs);
+  await header(`throughput: ${SESSIONS} sessions, each sending to the next for ${SECONDS} s`, runs);
   const modes = [
     { key: "e2e", label: `end to end (${SESSIONS} server.ts over MCP stdio)`, run: endToEnd },
     { key: "broker", label: `broker alone (${SESSIONS} HTTP + WebSocket clients in one process)`, run: brokerAlone },
