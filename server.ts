@@ -1,10 +1,9 @@
 #!/usr/bin/env bun
 /** The claude-peers MCP server: one per Claude Code session, spoken to over stdio. */
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { ConfigError, loadConfig } from "./shared/config.ts";
 import { errorMessage } from "./shared/errors.ts";
 import { createLog } from "./shared/log.ts";
-import { createSession } from "./shared/session.ts";
+import { skipAjv } from "./shared/skip-ajv.ts";
 
 /** How often to check that Claude Code (our parent) is still alive. */
 const PARENT_CHECK_MS = 500;
@@ -20,6 +19,12 @@ async function main(): Promise<void> {
     log(err.message);
     process.exit(1);
   }
+  // Claude Code waits on initialize: load the MCP SDK only now, without the parts we never use.
+  skipAjv();
+  const [{ StdioServerTransport }, { createSession }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/server/stdio.js"),
+    import("./shared/session.ts"),
+  ]);
   const session = createSession({ config, cwd: process.cwd(), log });
 
   // Answer initialize first; the broker, git and the summary all come after.

@@ -66,6 +66,14 @@ export async function readJson<S extends z.ZodType>(req: Request, schema: S): Pr
 /** Reads at most MAX_BODY_BYTES: a chunked body has no length to check up front, so stop mid-stream. */
 async function readCapped(req: Request): Promise<Uint8Array> {
   if (!req.body) return new Uint8Array(0);
+  // A declared length was already held to the cap (assertJsonRequest), so read it in one go: the
+  // stream reader below cost about a tenth of the broker's CPU per message under load.
+  if (req.headers.has("content-length") && !req.headers.has("transfer-encoding")) {
+    const body = await req.arrayBuffer().catch(() => {
+      throw new WireError("bad_request", "could not read the request body");
+    });
+    return new Uint8Array(body);
+  }
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
