@@ -1,6 +1,7 @@
 /** The Store on bun:sqlite: WAL mode, prepared statements, PRAGMA user_version migrations. */
 import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, existsSync, openSync, readSync } from "node:fs";
+import { GroupCommit } from "./group-commit.ts";
 import type { MessageState } from "./protocol.ts";
 import type { MessageRow, NewMessage, PeerRow, PruneLimits, PruneResult, Store } from "./store.ts";
 
@@ -180,11 +181,14 @@ const UNREAD = "state IN ('queued', 'delivered')";
 
 class SqliteStore implements Store {
   private readonly q;
+  /** The message writes on the send and ack path: one commit per event-loop turn, not per call. */
+  private readonly writes: GroupCommit;
 
   constructor(
     private readonly db: Database,
     readonly location: string,
   ) {
+    this.writes = new GroupCommit(db);
     this.q = {
       savePeer: db.query(
         `INSERT INTO peers (id, secret_hash, name, pid, cwd, git_root, git_common_dir, git_branch, summary, registered_at, last_seen)
@@ -285,7 +289,7 @@ class SqliteStore implements Store {
   }
 
   async insertMessage(m: NewMessage): Promise<MessageRow> {
-    return toMessage(
+    const row = await this.writes.run(() =>
       this.q.insertMessage.get({
         id: m.id,
         from_id: m.fromId,
@@ -299,8 +303,9 @@ class SqliteStore implements Store {
         created_at: m.createdAt,
         expires_at: m.expiresAt,
         send_key: m.sendKey ?? null,
-      })!,
+      }),
     );
+    return toMessage(row!);
   }
 
   async getMessage(id: string): Promise<MessageRow | null> {
@@ -338,11 +343,11 @@ class SqliteStore implements Store {
   }
 
   async markDelivered(peerId: string, ids: readonly string[], now: number): Promise<string[]> {
-    return this.db.transaction(() => ids.filter((id) => this.q.markDelivered.get(now, peerId, id) !== null))();
+    return this.writes.run(() => ids.filter((id) => this.q.markDelivered.get(now, peerId, id) !== null));
   }
 
   async markRead(peerId: string, ids: readonly string[], now: number): Promise<string[]> {
-    return this.db.transaction(() => ids.filter((id) => this.q.markRead.get(now, now, peerId, id) !== null))();
+    return this.writes.run(() => ids.filter((id) => this.q.markRead.get(now, now, peerId, id) !== null));
   }
 
   async history(limit: number, peer?: string): Promise<MessageRow[]> {
@@ -371,6 +376,7 @@ class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.writes.flush();
     this.db.close();
   }
 }
