@@ -9,6 +9,8 @@ import {
   AckBodySchema,
   BROKER_SERVICE,
   HistoryBodySchema,
+  HookBodySchema,
+  HookReadBodySchema,
   InboxBodySchema,
   ListPeersBodySchema,
   PEER_SECRET_HEADER,
@@ -110,6 +112,15 @@ export function createBroker(opts: BrokerOptions): Broker {
       return { updated, unread: await hub.unreadCount(peer) };
     },
     "/poll": async (ctx) => hub.poll(requirePeer(ctx)),
+    // Hooks hold the token but no peer secret: they name their session by process ancestry.
+    "/hook": async (ctx) => {
+      const b = await body(ctx, HookBodySchema);
+      return hub.hookMail(b.ancestors, b.max_chars);
+    },
+    "/hook/read": async (ctx) => {
+      const b = await body(ctx, HookReadBodySchema);
+      return hub.hookRead(b.peer_id, b.ids);
+    },
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);
       return { peer: hub.whoami(peer), unread: await hub.unreadCount(peer) };

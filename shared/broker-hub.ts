@@ -3,8 +3,10 @@ import { WireError } from "./errors.ts";
 import { newMessageId, newPeerId } from "./ids.ts";
 import { processAlive } from "./process-alive.ts";
 import {
+  HOOK_MESSAGE_OVERHEAD,
   MAX_MESSAGE_BYTES,
   type BrokerFrame,
+  type HookResult,
   type Message,
   type PeerInfo,
   type RegisterBody,
@@ -74,6 +76,7 @@ export class Hub {
       secretHash: sha256(secret),
       name: this.allocateName(body.name, id),
       pid: body.pid,
+      parentPid: body.parent_pid ?? null,
       cwd: body.cwd,
       gitRoot: body.git_root,
       gitCommonDir: body.git_common_dir,
@@ -380,6 +383,52 @@ export class Hub {
 
   unreadCount(peer: PeerRow): Promise<number> {
     return this.store.countUnread(peer.id);
+  }
+
+  // ---- hooks ----------------------------------------------------------------------------------
+
+  /**
+   * The live peer a Claude Code hook belongs to. A hook and the session's MCP server are both
+   * children of one Claude Code process, so the first of the hook's ancestors (nearest first) that
+   * is a live peer's parent names it; nearest first, because a Claude Code may run inside another
+   * one's shell. Two servers in one session (plugin and `claude mcp add`): the newer one.
+   */
+  private peerForAncestors(ancestors: readonly number[]): { entry: LivePeer; parentPid: number } | null {
+    for (const pid of ancestors) {
+      let best: LivePeer | undefined;
+      for (const p of this.live.values()) {
+        if (p.row.parentPid !== pid || !this.isLive(p)) continue;
+        if (!best || p.row.registeredAt > best.row.registeredAt) best = p;
+      }
+      if (best) return { entry: best, parentPid: pid };
+    }
+    return null;
+  }
+
+  /**
+   * The hook's session and its oldest unread messages that fit in `maxChars` (each counts its text
+   * plus its header line), in order: a message too long to fit stops the list, and it and the
+   * rest stay unread. Changes nothing; the hook marks what it printed with hookRead().
+   */
+  async hookMail(ancestors: readonly number[], maxChars: number): Promise<HookResult> {
+    const found = this.peerForAncestors(ancestors);
+    if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
+    const unread = await this.store.unreadFor(found.entry.row.id);
+    const messages: Message[] = [];
+    let used = 0;
+    for (const m of unread) {
+      used += m.text.length + HOOK_MESSAGE_OVERHEAD;
+      if (used > maxChars) break;
+      messages.push(toWireMessage(m));
+    }
+    return { peer: this.peerInfo(found.entry), parent_pid: found.parentPid, messages, unread: unread.length };
+  }
+
+  /** Marks read what a hook showed; only messages addressed to `peerId` change. */
+  async hookRead(peerId: string, ids: readonly string[]): Promise<{ updated: string[]; unread: number }> {
+    const row = this.live.get(peerId)?.row ?? (await this.store.getPeer(peerId));
+    if (!row) throw new WireError("not_found", `peer_id: no peer ${peerId}`);
+    return { updated: await this.markRead(row, ids), unread: await this.unreadCount(row) };
   }
 }
 

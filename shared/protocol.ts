@@ -45,6 +45,8 @@ export const RegisterBodySchema = z.object({
   secret: z.string().min(16).max(128).optional(),
   name: PeerNameSchema,
   pid: z.number().int().positive(),
+  /** The process that spawned this server: Claude Code. Its hooks find this peer through it. */
+  parent_pid: z.number().int().positive().optional(),
   cwd: path.min(1),
   git_root: path.nullable(),
   git_common_dir: path.nullable(),
@@ -127,6 +129,36 @@ export const AckBodySchema = z.object({
   state: z.enum(["delivered", "read"]).default("delivered"),
 });
 export const AckResultSchema = z.object({ updated: z.array(z.string()), unread: z.number() });
+
+/** Hooks cap what they add to Claude's context (about 10,000 characters); stay below it. */
+export const MAX_HOOK_CHARS = 9000;
+/** What a message's header line ("[m-…] from name (id p-…) at <time>, in reply to m-…:") may take. */
+export const HOOK_MESSAGE_OVERHEAD = 160;
+const pid = z.number().int().positive();
+
+/**
+ * POST /hook: a Claude Code hook asks for the unread mail of its session. It knows no peer secret;
+ * it names its own ancestor pids, nearest first, and the broker picks the live peer whose
+ * parent_pid (its Claude Code process) comes first among them. Read-only: /hook/read marks.
+ */
+export const HookBodySchema = z.object({
+  ancestors: z.array(pid).min(1).max(64),
+  /** Message text budget: the oldest unread messages that fit together are returned. */
+  max_chars: z.number().int().min(100).max(MAX_HOOK_CHARS).default(MAX_HOOK_CHARS),
+});
+export type HookBody = z.infer<typeof HookBodySchema>;
+export const HookResultSchema = z.object({
+  /** null when no live peer belongs to any of the ancestors. */
+  peer: PeerInfoSchema.nullable(),
+  /** The matched ancestor: the Claude Code process that runs both the hook and the peer's server. */
+  parent_pid: pid.nullable(),
+  messages: z.array(MessageSchema),
+  /** Every unread message of the peer, the returned ones included. */
+  unread: z.number(),
+});
+export type HookResult = z.infer<typeof HookResultSchema>;
+/** POST /hook/read: the hook printed these messages; mark them read. */
+export const HookReadBodySchema = z.object({ peer_id: peerId, ids: z.array(id).min(1).max(1000) });
 
 export const PollResultSchema = z.object({ messages: z.array(MessageSchema), unread: z.number() });
 

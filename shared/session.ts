@@ -65,6 +65,8 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
       registration: {
         name,
         pid: process.pid,
+        // Claude Code: its hooks walk their own ancestors to find this peer (bun cli.ts hook).
+        parent_pid: process.ppid,
         cwd,
         git_root: git?.root ?? null,
         git_common_dir: git?.commonDir ?? null,

@@ -45,6 +45,7 @@ const MIGRATIONS: string[] = [
    CREATE INDEX messages_created ON messages (created_at);`,
   `ALTER TABLE messages ADD COLUMN send_key TEXT;
    CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;`,
+  `ALTER TABLE peers ADD COLUMN parent_pid INTEGER;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -54,6 +55,7 @@ interface PeerRecord {
   secret_hash: string;
   name: string;
   pid: number;
+  parent_pid: number | null;
   cwd: string;
   git_root: string | null;
   git_common_dir: string | null;
@@ -86,6 +88,7 @@ const toPeer = (r: PeerRecord): PeerRow => ({
   secretHash: r.secret_hash,
   name: r.name,
   pid: r.pid,
+  parentPid: r.parent_pid,
   cwd: r.cwd,
   gitRoot: r.git_root,
   gitCommonDir: r.git_common_dir,
@@ -191,10 +194,10 @@ class SqliteStore implements Store {
     this.writes = new GroupCommit(db);
     this.q = {
       savePeer: db.query(
-        `INSERT INTO peers (id, secret_hash, name, pid, cwd, git_root, git_common_dir, git_branch, summary, registered_at, last_seen)
-         VALUES ($id, $secret_hash, $name, $pid, $cwd, $git_root, $git_common_dir, $git_branch, $summary, $registered_at, $last_seen)
+        `INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, summary, registered_at, last_seen)
+         VALUES ($id, $secret_hash, $name, $pid, $parent_pid, $cwd, $git_root, $git_common_dir, $git_branch, $summary, $registered_at, $last_seen)
          ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name, pid = excluded.pid,
-           cwd = excluded.cwd, git_root = excluded.git_root, git_common_dir = excluded.git_common_dir,
+           parent_pid = excluded.parent_pid, cwd = excluded.cwd, git_root = excluded.git_root, git_common_dir = excluded.git_common_dir,
            git_branch = excluded.git_branch, summary = excluded.summary, last_seen = excluded.last_seen`,
       ),
       getPeer: db.query<PeerRecord, [string]>("SELECT * FROM peers WHERE id = ?"),
@@ -243,6 +246,7 @@ class SqliteStore implements Store {
       secret_hash: p.secretHash,
       name: p.name,
       pid: p.pid,
+      parent_pid: p.parentPid,
       cwd: p.cwd,
       git_root: p.gitRoot,
       git_common_dir: p.gitCommonDir,

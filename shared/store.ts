@@ -6,6 +6,8 @@ export interface PeerRow {
   secretHash: string;
   name: string;
   pid: number;
+  /** The server's parent (Claude Code); null for servers that did not say. */
+  parentPid: number | null;
   cwd: string;
   gitRoot: string | null;
   gitCommonDir: string | null;

@@ -15,7 +15,7 @@ import { killAndConfirm, waitFor } from "./helpers/wait.ts";
 setDefaultTimeout(60_000);
 
 const SECRET = "x-claude-peers-secret";
-const ROUTES = ["/register", "/unregister", "/peers", "/send", "/summary", "/inbox", "/ack", "/poll", "/whoami", "/status", "/history", "/shutdown"];
+const ROUTES = ["/register", "/unregister", "/peers", "/send", "/summary", "/inbox", "/ack", "/poll", "/whoami", "/status", "/history", "/shutdown", "/hook", "/hook/read"];
 
 interface Peer {
   peer_id: string;

@@ -53,6 +53,25 @@ describe("SQLite file", () => {
     }
   });
 
+  test("a database from before parent_pid (schema 2) is migrated; its peers read parentPid null", async () => {
+    const path = freshPath();
+    const first = openSqliteStore(path);
+    await first.savePeer(peerRow("p-alice"));
+    await first.close();
+    // Turn it back into what schema 2 left on disk: the same tables without the column.
+    const db = new Database(path);
+    db.exec("ALTER TABLE peers DROP COLUMN parent_pid; PRAGMA user_version = 2;");
+    db.close();
+
+    const second = openSqliteStore(path);
+    try {
+      expect(userVersion(path)).toBe(SCHEMA_VERSION);
+      expect(await second.getPeer("p-alice")).toEqual(peerRow("p-alice", { parentPid: null }));
+    } finally {
+      await second.close();
+    }
+  });
+
   test("an existing empty file is adopted as a new database", async () => {
     const path = freshPath();
     writeFileSync(path, "");

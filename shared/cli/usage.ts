@@ -29,6 +29,8 @@ commands:
   history [--limit N] [--peer P]   recent messages, oldest first; N is 1 to 1000 (default 50), P an id or name
   watch                            print messages and peers joining or leaving as it happens, until Ctrl-C
   kill-broker                      stop the broker; running sessions start a new one when they need it
+  hook                             for Claude Code hooks: reads the hook's JSON on stdin, prints this session's
+                                   unread peer mail as hook output and marks it read (see README.md)
   help                             this text
 
 options:

@@ -31,13 +31,18 @@ export interface ServerOptions {
   env?: Record<string, string>;
   /** Spawn the process but leave initialize to a later initialize() call. */
   deferInitialize?: boolean;
+  /**
+   * Spawn `bun <script> <server.ts> ...args` instead: a stand-in parent process that starts the
+   * server itself (helpers/fake-claude-code.ts). pid is then the stand-in's.
+   */
+  via?: { script: string; args?: string[] };
 }
 
 export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise<TestServer> {
   const env = { ...t.env, ...(opts.name ? { CLAUDE_PEERS_NAME: opts.name } : {}), ...opts.env };
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [join(ROOT, "server.ts")],
+    args: opts.via ? [opts.via.script, join(ROOT, "server.ts"), ...(opts.via.args ?? [])] : [join(ROOT, "server.ts")],
     env,
     cwd: opts.cwd ?? t.home,
     stderr: "pipe",

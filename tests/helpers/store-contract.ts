@@ -15,6 +15,7 @@ export function peerRow(id: string, over: Partial<PeerRow> = {}): PeerRow {
     secretHash: `hash-of-${id}`,
     name: id.replace(/^p-/, ""),
     pid: 4242,
+    parentPid: 4241,
     cwd: `/work/${id}`,
     gitRoot: null,
     gitCommonDir: null,
@@ -75,6 +76,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
           gitBranch: "feature/x",
           summary: "refactoring auth ✓",
           pid: 99999,
+          parentPid: 99998,
           registeredAt: T0 - DAY,
           lastSeen: T0,
         });
@@ -83,9 +85,14 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(await store.getPeer("p-nobody")).toBeNull();
       });
 
+      test("a peer whose server did not name its parent keeps parentPid null", async () => {
+        await store.savePeer(peerRow("p-alice", { parentPid: null }));
+        expect((await store.getPeer("p-alice"))?.parentPid).toBeNull();
+      });
+
       test("savePeer on an existing id updates it in place", async () => {
         await store.savePeer(peerRow("p-alice"));
-        const updated = peerRow("p-alice", { secretHash: "new-hash", name: "alice-2", pid: 7, cwd: "/elsewhere", summary: "new", lastSeen: T0 + MINUTE });
+        const updated = peerRow("p-alice", { secretHash: "new-hash", name: "alice-2", pid: 7, parentPid: 6, cwd: "/elsewhere", summary: "new", lastSeen: T0 + MINUTE });
         await store.savePeer(updated);
         expect(await store.getPeer("p-alice")).toMatchObject({ ...updated, registeredAt: expect.any(Number) });
         expect(await store.peerBySecretHash("hash-of-p-alice")).toBeNull();

@@ -1,0 +1,90 @@
+/** The CLI's commands as a function of argv and streams: cli.ts wires it to the process. */
+import { homedir } from "node:os";
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "../config.ts";
+import { PeersError, WireError, errorMessage } from "../errors.ts";
+import { COMMANDS, type Command } from "./commands.ts";
+import type { CliContext } from "./context.ts";
+import { CliError } from "./errors.ts";
+import { makePaint } from "./format.ts";
+import { OPTIONS, USAGE, type CliOptions } from "./usage.ts";
+
+type Line = (line: string) => void;
+
+export interface CliIo {
+  out: Line;
+  err: Line;
+  color: boolean;
+  columns?: number;
+  /** Aborted on Ctrl-C / SIGTERM. */
+  signal: AbortSignal;
+  /** Told which command runs, so the signal wiring knows whether it stops by itself. */
+  onRun?: (command: Command) => void;
+}
+
+/** Runs one invocation and returns its exit code; streams are parameters so tests can capture them. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const usageError = (message: string) => {
+    io.err(`claude-peers: ${message}`);
+    io.err("");
+    io.err(USAGE);
+    return 2;
+  };
+
+  let values: CliOptions;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));
+  } catch (err) {
+    return usageError(errorMessage(err));
+  }
+  const [name, ...args] = positionals;
+  if (name === undefined || name === "help" || values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) return usageError(`unknown command "${name}"`);
+  const extra = Object.keys(values).filter((key) => key !== "help" && !command.options.includes(key as keyof typeof OPTIONS));
+  if (extra.length) return usageError(`${name} does not take --${extra.join(", --")}`);
+
+  let ctx: CliContext;
+  try {
+    ctx = {
+      config: loadConfig(),
+      cwd: process.cwd(),
+      home: homedir(),
+      out: io.out,
+      err: io.err,
+      paint: makePaint(io.color),
+      columns: io.columns,
+      now: Date.now,
+      signal: io.signal,
+    };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.err(`claude-peers: ${err.message}`);
+    return 1;
+  }
+
+  try {
+    io.onRun?.(command);
+    return await command.run(ctx, values, args);
+  } catch (err) {
+    if (err instanceof CliError && err.code === "usage") return usageError(err.message);
+    io.err(`claude-peers ${name}: ${describeFailure(err, ctx)}`);
+    return err instanceof CliError ? err.exitCode : 1;
+  }
+}
+
+/** One line that says what went wrong and what to do next. */
+function describeFailure(err: unknown, ctx: CliContext): string {
+  if (err instanceof WireError && err.code === "unauthorized") {
+    return `${err.message} (this CLI read ${ctx.config.tokenPath}; set CLAUDE_PEERS_DB to the broker's database if it uses another)`;
+  }
+  if (err instanceof WireError && err.code === "not_found" && /^to:/.test(err.message)) {
+    return `${err.message} See \`bun cli.ts peers\`.`;
+  }
+  if (err instanceof CliError || err instanceof WireError || err instanceof PeersError) return err.message;
+  return `unexpected failure: ${errorMessage(err)}`;
+}

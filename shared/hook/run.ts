@@ -1,0 +1,136 @@
+/**
+ * `bun cli.ts hook`, run by Claude Code on SessionStart, UserPromptSubmit, PostToolUse and Stop:
+ * prints this session's unread peer mail in the hook output format, then marks it read. Where
+ * channel push is off (VS Code, API-key, Bedrock or Vertex auth, no flag) this is how mail reaches
+ * Claude without anyone asking for it.
+ *
+ * It runs on every tool call, so it loads no zod and no MCP code (cli.ts imports it before
+ * anything else), makes one request when there is no mail, and never breaks a session: no
+ * broker, no token, no peer or a foreign port all end in exit 0 with nothing printed.
+ */
+import { brokerUrl, loadConfig } from "../config.ts";
+import { errorMessage } from "../errors.ts";
+import { SERVER_NAME } from "../instructions.ts";
+import type { HookResult } from "../protocol.ts";
+import { ancestorsOf, readOr, type Ancestor } from "./ancestry.ts";
+import { hookOutput, isHookEvent, type HookEvent } from "./output.ts";
+
+/** A live broker answers in milliseconds; a refused connection fails at once. */
+const REQUEST_TIMEOUT_MS = 750;
+/** The plugin's name in .claude-plugin/plugin.json: channel flags name it plugin:peers@<marketplace>. */
+export const PLUGIN_NAME = "peers";
+
+export interface HookInput {
+  event: HookEvent;
+  /** Stop only: Claude is already continuing because a Stop hook blocked. */
+  stopHookActive: boolean;
+  /** The event comes from a subagent's tool call, not from the conversation the mail is for. */
+  subagent: boolean;
+}
+
+export interface HookDeps {
+  readStdin: () => Promise<string>;
+  /** Writes the hook's answer to stdout; resolves once written. */
+  write: (text: string) => Promise<void>;
+  env?: Record<string, string | undefined>;
+  /** This process's ancestors, nearest first. */
+  ancestors?: () => Promise<Ancestor[]>;
+  fetch?: typeof fetch;
+}
+
+/** Claude Code's hook input (JSON on stdin), reduced to what the hook needs; null if unusable. */
+export function parseHookInput(text: string): HookInput | null {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof data !== "object" || data === null) return null;
+  const d = data as Record<string, unknown>;
+  if (!isHookEvent(d.hook_event_name)) return null;
+  return {
+    event: d.hook_event_name,
+    stopHookActive: d.stop_hook_active === true,
+    subagent: typeof d.agent_id === "string" && d.agent_id !== "",
+  };
+}
+
+/**
+ * Whether Claude Code was started with channel push for this server (`--channels` or
+ * `--dangerously-load-development-channels` naming server:claude-peers or plugin:peers@…). Its
+ * messages then arrive as <channel> notifications, and a hook printing them too would show each twice.
+ */
+export function channelsRequested(command: string): boolean {
+  const words = command.split(/\s+/);
+  const flag = words.findIndex((w) => /^--(?:dangerously-load-development-channels|channels)(?:=|$)/.test(w));
+  if (flag < 0) return false;
+  return words
+    .slice(flag)
+    .flatMap((w) => w.split(/[=,]/))
+    .some((ref) => ref === `server:${SERVER_NAME}` || ref.startsWith(`plugin:${PLUGIN_NAME}@`));
+}
+
+/** Runs one hook invocation. Throws only on local problems (a bad config, a damaged token file). */
+export async function runHook(deps: HookDeps): Promise<void> {
+  const input = parseHookInput(await deps.readStdin());
+  if (!input || input.subagent) return;
+  // Never block a stop twice in a row: Claude would loop. The mail waits for the next prompt.
+  if (input.event === "Stop" && input.stopHookActive) return;
+
+  const config = loadConfig(deps.env);
+  // Not token.ts's readToken: node:fs and node:crypto would double the hook's start-up time. A
+  // damaged file just gets a 401 from the broker, and the hook stays quiet.
+  const token = (await readOr(config.tokenPath))?.trim();
+  if (!token) return; // no broker has ever run with this database
+  const chain = await (deps.ancestors ?? ancestorsOf)();
+  if (chain.length === 0) return;
+
+  const post = async (path: string, body: unknown): Promise<unknown> => {
+    try {
+      const res = await (deps.fetch ?? fetch)(`${brokerUrl(config.port)}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      return res.ok ? await res.json() : undefined;
+    } catch {
+      return undefined; // no broker, a stuck one, or something else on the port: stay quiet
+    }
+  };
+
+  const result = await post("/hook", { ancestors: chain.map((a) => a.pid) });
+  if (!isHookResult(result) || !result.peer || result.unread === 0) return;
+  const claude = chain.find((a) => a.pid === result.parent_pid);
+  if (claude && channelsRequested(await claude.command())) return;
+  const output = hookOutput(input.event, result);
+  if (!output) return;
+  await deps.write(JSON.stringify(output));
+  // Marked read only once printed: a hook killed before this shows them again, never loses them.
+  if (result.messages.length > 0) await post("/hook/read", { peer_id: result.peer.id, ids: result.messages.map((m) => m.id) });
+}
+
+/** `bun cli.ts hook` itself: stdin and stdout of this process, exit code always 0. */
+export async function runHookFromProcess(): Promise<void> {
+  try {
+    // Claude Code writes the JSON and closes stdin; by hand, end the input with Ctrl-D.
+    await runHook({ readStdin: () => Bun.stdin.text(), write: async (text) => void (await Bun.write(Bun.stdout, text)) });
+  } catch (err) {
+    // A hook's stderr on exit 0 only reaches Claude Code's debug log; never fail the session.
+    process.stderr.write(`claude-peers hook: ${errorMessage(err)}\n`);
+  }
+}
+
+/** The broker's /hook answer, checked by hand: zod would cost the hook more start-up time than the whole request. */
+function isHookResult(data: unknown): data is HookResult {
+  if (typeof data !== "object" || data === null) return false;
+  const r = data as Partial<HookResult>;
+  return (
+    typeof r.unread === "number" &&
+    (r.parent_pid === null || typeof r.parent_pid === "number") &&
+    (r.peer === null || (typeof r.peer === "object" && typeof r.peer?.id === "string")) &&
+    Array.isArray(r.messages) &&
+    r.messages.every((m) => typeof m === "object" && m !== null && typeof m.id === "string" && typeof m.text === "string")
+  );
+}

@@ -1,0 +1,388 @@
+/**
+ * `bun cli.ts hook` against a real broker and real servers, in the process tree Claude Code builds:
+ * each session runs under a stand-in Claude Code process (helpers/fake-claude-code.ts) whose
+ * children are the session's server.ts and every hook, the hook through `sh -c` as Claude Code
+ * runs a hook command. The hook finds its session only through that ancestry, never by folder.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { HookResultSchema, SendResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
+import { parentFromStat } from "../shared/hook/ancestry.ts";
+import { HOOK_EVENTS, describeHookMail, hookOutput, type HookEvent } from "../shared/hook/output.ts";
+import { channelsRequested, parseHookInput } from "../shared/hook/run.ts";
+import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
+import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
+import { expectWireError } from "./helpers/http.ts";
+import { whoami, type TestServer } from "./helpers/server.ts";
+import { pidAlive, waitFor } from "./helpers/wait.ts";
+import { openWorld, type World } from "./helpers/world.ts";
+
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
+
+const STAND_IN = join(ROOT, "tests", "helpers", "fake-claude-code.ts");
+const CLI = join(ROOT, "cli.ts");
+/** What hooks/hooks.json runs, with this bun and this checkout in place of `bun` and ${CLAUDE_PLUGIN_ROOT}. */
+const HOOK_COMMAND = `"${process.execPath}" "${CLI}" hook`;
+/** Far above the hook's tens of milliseconds, far below a 750 ms request timeout or a hang. */
+const FAST_MS = 500;
+
+/** The JSON Claude Code writes to a hook's stdin, per event (common fields added by run()). */
+const INPUTS: Record<HookEvent, Record<string, unknown>> = {
+  SessionStart: { hook_event_name: "SessionStart", source: "startup" },
+  UserPromptSubmit: { hook_event_name: "UserPromptSubmit", prompt: "what next?" },
+  PostToolUse: { hook_event_name: "PostToolUse", tool_name: "Bash", tool_input: { command: "ls" }, tool_response: { stdout: "" } },
+  Stop: { hook_event_name: "Stop", stop_hook_active: false },
+};
+
+interface HookRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+interface Session {
+  server: TestServer;
+  id: string;
+  /** server.ts itself (server.pid is the stand-in's). */
+  serverPid: number;
+  /** Runs one hook as a child of this session's Claude Code, with `input` on its stdin. */
+  hook(input: Record<string, unknown>): Promise<HookRun>;
+}
+
+function hookInput(input: Record<string, unknown>, cwd: string): string {
+  return JSON.stringify({ session_id: "0b1c2d3e-test", transcript_path: join(cwd, "transcript.jsonl"), cwd, permission_mode: "default", ...input });
+}
+
+/** A session under its own stand-in Claude Code; `claudeArgs` show in that process's command line. */
+async function openSession(world: World, name: string, claudeArgs: string[] = []): Promise<Session> {
+  const control = join(world.t.dir, `${name}.sock`);
+  const server = await world.start({ name, env: { FAKE_CLAUDE_CONTROL: control }, via: { script: STAND_IN, args: claudeArgs } });
+  const { id } = await whoami(server);
+  const ask = async (path: string, body?: unknown) => {
+    const res = await fetch(`http://localhost${path}`, { unix: control, method: body ? "POST" : "GET", body: body ? JSON.stringify(body) : undefined });
+    return res.json() as Promise<any>;
+  };
+  const { pid: serverPid } = (await ask("/server")) as { pid: number };
+  return {
+    server,
+    id,
+    serverPid,
+    hook: (input) => ask("/hook", { input: hookInput(input, world.t.home), command: HOOK_COMMAND }),
+  };
+}
+
+/** Runs the hook as a child of this test process, which is no session's Claude Code. */
+async function hookOutsideSessions(t: TestEnv, input: Record<string, unknown>): Promise<HookRun> {
+  const started = performance.now();
+  const proc = Bun.spawn([process.execPath, CLI, "hook"], {
+    env: t.env,
+    stdin: new TextEncoder().encode(hookInput(input, t.home)),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr, ms: performance.now() - started };
+}
+
+const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+function context(run: HookRun, event: Exclude<HookEvent, "Stop">): string {
+  expect(run.code).toBe(0);
+  expect(run.stderr).toBe("");
+  const out = JSON.parse(run.stdout);
+  expect(Object.keys(out)).toEqual(["hookSpecificOutput"]);
+  expect(Object.keys(out.hookSpecificOutput).sort()).toEqual(["additionalContext", "hookEventName"]);
+  expect(out.hookSpecificOutput.hookEventName).toBe(event);
+  return out.hookSpecificOutput.additionalContext as string;
+}
+
+describe("hook in live sessions (real broker, real servers, Claude Code's process tree)", () => {
+  const world = openWorld();
+  let broker: TestBroker;
+  let alice: Session;
+  let bob: Session;
+  let carol: Session;
+
+  /** Sends as the operator (cli) and returns the message id. */
+  async function send(to: string, text: string): Promise<string> {
+    const res = await broker.post("/send", { to, text });
+    return SendResultSchema.parse(await res.json()).message.id;
+  }
+
+  beforeAll(async () => {
+    // alice and bob share a folder; carol's Claude Code was started with channel push for claude-peers.
+    [alice, bob, carol] = await Promise.all([
+      openSession(world, "alice"),
+      openSession(world, "bob"),
+      openSession(world, "carol", ["--dangerously-load-development-channels", "server:claude-peers"]),
+    ]);
+    broker = await runningBroker(world.t);
+  });
+
+  afterAll(async () => {
+    const serverPids = [alice, bob, carol].filter(Boolean).map((s) => s.serverPid);
+    await world.close();
+    // Each stand-in ends its server before it exits; prove it, without signalling a reaped pid.
+    for (const pid of serverPids) await waitFor(() => !pidAlive(pid), `server.ts pid ${pid} to be gone`);
+  });
+
+  test.each(HOOK_EVENTS)("%s with no mail: exit 0, nothing on stdout or stderr", async (event) => {
+    expect(await alice.hook(INPUTS[event])).toMatchObject({ code: 0, stdout: "", stderr: "" });
+  });
+
+  test("no-mail fast path: a hook run (spawn to exit, through sh) takes tens of milliseconds, not a timeout", async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const run = await alice.hook(INPUTS.PostToolUse);
+      expect(run.stdout).toBe("");
+      times.push(run.ms);
+    }
+    expect(median(times)).toBeLessThan(FAST_MS);
+  });
+
+  test.each(["SessionStart", "UserPromptSubmit", "PostToolUse"] as const)(
+    "%s: the mail as hookSpecificOutput.additionalContext, then marked read and never printed again",
+    async (event) => {
+      const id = await send("alice", `ping for ${event}`);
+      const text = context(await alice.hook(INPUTS[event]), event);
+      expect(text).toContain(`[${id}] from cli (id cli) at `);
+      expect(text).toContain(`ping for ${event}`);
+      expect(text).toContain("not by the user");
+      expect(text).toContain("in_reply_to=<message id>");
+      expect(await messageState(world.t, id)).toBe("read");
+      expect(await alice.hook(INPUTS[event])).toMatchObject({ code: 0, stdout: "" });
+    },
+  );
+
+  test("Stop: blocks once, with the mail as the reason; while stop_hook_active it never blocks", async () => {
+    const id = await send("alice", "are you done with the migration?");
+    expect(await alice.hook({ ...INPUTS.Stop, stop_hook_active: true })).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    expect(await messageState(world.t, id)).not.toBe("read"); // it waits for the next hook
+
+    const run = await alice.hook(INPUTS.Stop);
+    expect(run).toMatchObject({ code: 0, stderr: "" });
+    const out = JSON.parse(run.stdout);
+    expect(Object.keys(out).sort()).toEqual(["decision", "reason"]);
+    expect(out.decision).toBe("block");
+    expect(out.reason).toContain(`[${id}] from cli`);
+    expect(out.reason).toContain("are you done with the migration?");
+    expect(await messageState(world.t, id)).toBe("read");
+    expect((await alice.hook(INPUTS.Stop)).stdout).toBe(""); // nothing left: the stop goes through
+  });
+
+  test("two sessions in one folder: each hook shows only its own session's mail", async () => {
+    const [forAlice, forBob] = [await send("alice", "for alice only"), await send(bob.id, "for bob only")];
+    const a = context(await alice.hook(INPUTS.UserPromptSubmit), "UserPromptSubmit");
+    const b = context(await bob.hook(INPUTS.UserPromptSubmit), "UserPromptSubmit");
+    expect(a).toContain(forAlice);
+    expect(a).not.toContain(forBob);
+    expect(b).toContain(forBob);
+    expect(b).not.toContain(forAlice);
+  });
+
+  test("a subagent's tool call (agent_id set) prints nothing; the mail waits for the main conversation", async () => {
+    const id = await send("alice", "for the main thread");
+    expect(await alice.hook({ ...INPUTS.PostToolUse, agent_id: "a1b2c3", agent_type: "general-purpose" })).toMatchObject({ code: 0, stdout: "" });
+    expect(await messageState(world.t, id)).not.toBe("read");
+    expect(context(await alice.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(id);
+  });
+
+  test("more mail than one hook may add comes in order over several runs; a message too long for any says to call check_messages", async () => {
+    const ids = [await send("alice", `A${"a".repeat(4000)}`), await send("alice", `B${"b".repeat(4000)}`), await send("alice", `C${"c".repeat(4000)}`)];
+    const first = context(await alice.hook(INPUTS.PostToolUse), "PostToolUse");
+    expect(first.length).toBeLessThan(10_000); // Claude Code cuts hook output at 10,000 characters
+    expect(first).toContain(ids[0]!);
+    expect(first).toContain(ids[1]!);
+    expect(first).not.toContain(ids[2]!);
+    expect(first).toContain("(1 more unread peer message waiting: call check_messages.)");
+    expect(await Promise.all(ids.map((id) => messageState(world.t, id)))).toEqual(["read", "read", expect.not.stringMatching(/^read$/)]);
+    expect(context(await alice.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(ids[2]!);
+
+    const big = await send("alice", "z".repeat(12_000));
+    const notice = context(await alice.hook(INPUTS.PostToolUse), "PostToolUse");
+    expect(notice).toContain("1 unread peer message waiting, too long to show here");
+    expect(notice).toContain("check_messages");
+    expect(notice).not.toContain("zzzz");
+    expect(await messageState(world.t, big)).not.toBe("read");
+    const checked = await alice.server.call("check_messages");
+    expect(checked.text).toContain(big);
+    expect((await alice.hook(INPUTS.PostToolUse)).stdout).toBe("");
+  });
+
+  test("a Claude Code started with channel push for claude-peers: the channel delivers and its hooks stay quiet", async () => {
+    const id = await send("carol", "pushed, not hooked");
+    await carol.server.waitForChannel((m) => m.meta.message_id === id, "carol's channel notification");
+    for (const event of HOOK_EVENTS) expect(await carol.hook(INPUTS[event])).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    expect(await messageState(world.t, id)).toBe("delivered");
+  });
+
+  test("a hook whose ancestors are no session's Claude Code prints nothing and marks nothing", async () => {
+    const id = await send("alice", "not for strangers");
+    expect(await hookOutsideSessions(world.t, INPUTS.UserPromptSubmit)).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    expect(await messageState(world.t, id)).not.toBe("read");
+    expect(context(await alice.hook(INPUTS.UserPromptSubmit), "UserPromptSubmit")).toContain(id);
+  });
+
+  describe("the broker's /hook routes", () => {
+    test("POST /hook finds the live peer whose parent is one of the ancestors (nearest first) and changes nothing", async () => {
+      const id = await send("bob", "seen by the route");
+      const res = await broker.post("/hook", { ancestors: [999_999_999, bob.server.pid, alice.server.pid] });
+      const result = HookResultSchema.parse(await res.json());
+      expect(result.peer?.id).toBe(bob.id);
+      expect(result.parent_pid).toBe(bob.server.pid);
+      expect(result.messages.map((m) => m.id)).toEqual([id]);
+      expect(result.unread).toBe(1);
+      expect(await messageState(world.t, id)).not.toBe("read");
+
+      const read = await broker.post("/hook/read", { peer_id: bob.id, ids: [id] });
+      expect(await read.json()).toEqual({ updated: [id], unread: 0 });
+      expect(await messageState(world.t, id)).toBe("read");
+    });
+
+    test("ancestors that hold no live peer's parent: peer null, no messages", async () => {
+      const res = await broker.post("/hook", { ancestors: [999_999_999] });
+      expect(await res.json()).toEqual({ peer: null, parent_pid: null, messages: [], unread: 0 });
+    });
+
+    test.each([
+      ["/hook", {}, /^ancestors: /],
+      ["/hook", { ancestors: [] }, /^ancestors: /],
+      ["/hook", { ancestors: [0] }, /^ancestors\.0: /],
+      ["/hook", { ancestors: ["123"] }, /^ancestors\.0: /],
+      ["/hook", { ancestors: [1], max_chars: 10 }, /^max_chars: /],
+      ["/hook/read", { peer_id: "cli", ids: ["m-1"] }, /^peer_id: /],
+      ["/hook/read", { peer_id: "p-0123456789", ids: [] }, /^ids: /],
+    ])("%s with %j is a 400 naming the field", async (path, body, field) => {
+      await expectWireError(await broker.post(path, body), 400, field);
+    });
+
+    test("/hook/read for an unknown peer is 404; GET /hook is 405", async () => {
+      await expectWireError(await broker.post("/hook/read", { peer_id: "p-0123456789", ids: ["m-1"] }), 404, /peer_id/);
+      await expectWireError(await fetch(`${broker.url}/hook`), 405, /POST \/hook/);
+    });
+  });
+});
+
+describe("hook without a usable broker: exit 0 at once, nothing printed", () => {
+  let t: TestEnv;
+  beforeAll(() => {
+    t = makeTestEnv();
+  });
+  afterAll(() => t.cleanup());
+
+  async function expectQuietAndFast() {
+    const runs: HookRun[] = [];
+    for (let i = 0; i < 3; i++) runs.push(await hookOutsideSessions(t, INPUTS.PostToolUse));
+    for (const run of runs) expect(run).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    expect(median(runs.map((r) => r.ms))).toBeLessThan(FAST_MS);
+  }
+
+  test("no token file: no broker ever ran with this database", expectQuietAndFast);
+
+  test("a token file but nothing on the port (connection refused)", async () => {
+    writeFileSync(t.tokenPath, `${"k".repeat(43)}\n`, { mode: 0o600 });
+    await expectQuietAndFast();
+  });
+
+  test("a foreign program on the port", async () => {
+    writeFileSync(t.tokenPath, `${"k".repeat(43)}\n`, { mode: 0o600 });
+    const other = Bun.serve({ hostname: "127.0.0.1", port: t.port, fetch: () => new Response("<html>not a broker</html>", { status: 200 }) });
+    try {
+      await expectQuietAndFast();
+    } finally {
+      await other.stop(true);
+    }
+  });
+
+  test("input that is not a hook's JSON, or an event the hook does not answer", async () => {
+    for (const input of ["", "not json", "[]", JSON.stringify({ hook_event_name: "PreToolUse" })]) {
+      const proc = Bun.spawn([process.execPath, CLI, "hook"], { env: t.env, stdin: new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe" });
+      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      expect({ input, code, stdout, stderr }).toEqual({ input, code: 0, stdout: "", stderr: "" });
+    }
+  });
+});
+
+describe("hook units", () => {
+  test.each([
+    [{ hook_event_name: "PostToolUse", tool_name: "Bash" }, { event: "PostToolUse", stopHookActive: false, subagent: false }],
+    [{ hook_event_name: "Stop", stop_hook_active: true }, { event: "Stop", stopHookActive: true, subagent: false }],
+    [{ hook_event_name: "Stop", stop_hook_active: "yes" }, { event: "Stop", stopHookActive: false, subagent: false }],
+    [{ hook_event_name: "PostToolUse", agent_id: "a1", agent_type: "x" }, { event: "PostToolUse", stopHookActive: false, subagent: true }],
+    [{ hook_event_name: "UserPromptSubmit", agent_type: "reviewer" }, { event: "UserPromptSubmit", stopHookActive: false, subagent: false }],
+    [{ hook_event_name: "SubagentStop" }, null],
+    [{ hook_event_name: "PreToolUse" }, null],
+    [{}, null],
+  ])("parseHookInput(%j)", (input, expected) => {
+    expect(parseHookInput(JSON.stringify(input))).toEqual(expected as never);
+  });
+
+  test.each(["", "{", "null", "42", '"Stop"'])("parseHookInput(%p) is null", (text) => {
+    expect(parseHookInput(text)).toBeNull();
+  });
+
+  test.each([
+    ["claude", false],
+    ["claude --dangerously-load-development-channels server:claude-peers", true],
+    ["node /usr/lib/claude/cli.js --channels server:telegram server:claude-peers --model opus", true],
+    ["claude --channels=server:claude-peers", true],
+    ["claude --dangerously-load-development-channels plugin:peers@claude-peers", true],
+    ["claude --channels plugin:telegram@claude-plugins-official", false],
+    ["claude --channels server:claude-peers-old", false],
+    ["claude server:claude-peers", false],
+  ])("channelsRequested(%p) is %p", (command, expected) => {
+    expect(channelsRequested(command)).toBe(expected);
+  });
+
+  test.each([
+    ["4242 (bun) S 4241 4242 1 0 -1", 4241],
+    ["4242 (my (odd) name) R 77 4242 1 0 -1", 77],
+    ["4242 (a b c) S 1 4242", 1],
+    ["", undefined],
+    [undefined, undefined],
+  ])("parentFromStat(%p) is %p", (stat, expected) => {
+    expect(parentFromStat(stat)).toBe(expected);
+  });
+
+  const message = (id: string, text: string): Message => ({
+    id,
+    from_id: "p-0123456789",
+    from_name: "web",
+    from_summary: "",
+    from_cwd: "/w",
+    to_id: "p-9876543210",
+    to_name: "api",
+    text,
+    in_reply_to: null,
+    state: "delivered",
+    sent_at: "2026-01-01T00:00:00.000Z",
+    delivered_at: null,
+    read_at: null,
+  });
+  const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
+
+  test("hookOutput: nothing without unread mail; additionalContext per event; block for Stop", () => {
+    expect(hookOutput("PostToolUse", result([]))).toBeNull();
+    const mail = result([message("m-1", "hello")]);
+    for (const event of ["SessionStart", "UserPromptSubmit", "PostToolUse"] as const) {
+      expect(hookOutput(event, mail)).toEqual({ hookSpecificOutput: { hookEventName: event, additionalContext: describeHookMail(mail.messages, 1) } });
+    }
+    const stop = hookOutput("Stop", mail);
+    expect(stop).toMatchObject({ decision: "block" });
+    expect((stop as { reason: string }).reason).toStartWith(describeHookMail(mail.messages, 1));
+  });
+
+  test("describeHookMail: one line per message as check_messages writes it; a count of what is left; a notice when none fit", () => {
+    const text = describeHookMail([message("m-1", "first"), message("m-2", "second")], 5);
+    expect(text).toStartWith("claude-peers: 2 messages from other Claude Code sessions");
+    expect(text).toContain("[m-1] from web (id p-0123456789) at 2026-01-01T00:00:00.000Z:\nfirst");
+    expect(text.indexOf("m-1")).toBeLessThan(text.indexOf("m-2"));
+    expect(text).toEndWith("(3 more unread peer messages waiting: call check_messages.)");
+    expect(describeHookMail([], 2)).toBe(
+      "claude-peers: 2 unread peer messages waiting, too long to show here: call the claude-peers check_messages tool to read them.",
+    );
+  });
+});
