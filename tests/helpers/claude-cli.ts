@@ -1,0 +1,37 @@
+/** The real Claude Code CLI from devDependencies (2.1.330), run offline with its own config dir. */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, type TestEnv } from "./env.ts";
+import { suiteWorld } from "./world.ts";
+
+export const CLAUDE = join(ROOT, "node_modules", ".bin", "claude");
+
+export interface ClaudeCli {
+  /** The test env plus CLAUDE_CONFIG_DIR (inside the test's temp dir) and no network traffic. */
+  env: Record<string, string>;
+  /** Runs `claude ...args` in the test's HOME to completion; out is stdout then stderr. */
+  run(...args: string[]): Promise<{ code: number; out: string; stdout: string }>;
+}
+
+export function claudeCli(t: TestEnv): ClaudeCli {
+  const configDir = join(t.dir, "claude-config");
+  mkdirSync(configDir, { recursive: true });
+  const env = { ...t.env, CLAUDE_CONFIG_DIR: configDir, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" };
+  return {
+    env,
+    async run(...args) {
+      const proc = Bun.spawn([CLAUDE, ...args], { env, cwd: t.home, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      return { code, out: stdout + stderr, stdout };
+    },
+  };
+}
+
+/**
+ * A private env and Claude Code CLI for the enclosing describe block. Closed after its last test
+ * like suiteWorld: `claude mcp list` spawns our server, which starts a broker for this env.
+ */
+export function suiteClaudeCli(): ClaudeCli & { t: TestEnv } {
+  const world = suiteWorld();
+  return { t: world.t, ...claudeCli(world.t) };
+}
