@@ -9,6 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HookResultSchema, SendResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
 import { parentFromStat } from "../shared/hook/ancestry.ts";
+import { parseResponse } from "../shared/hook/post.ts";
 import { HOOK_EVENTS, describeHookMail, hookOutput, type HookEvent } from "../shared/hook/output.ts";
 import { channelsRequested, parseHookInput } from "../shared/hook/run.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
@@ -266,7 +267,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
   });
 });
 
-describe("hook without a usable broker: exit 0 at once, nothing printed", () => {
+describe("hook without a usable broker: exit 0, nothing printed", () => {
   let t: TestEnv;
   beforeAll(() => {
     t = makeTestEnv();
@@ -294,6 +295,18 @@ describe("hook without a usable broker: exit 0 at once, nothing printed", () => 
       await expectQuietAndFast();
     } finally {
       await other.stop(true);
+    }
+  });
+
+  test("a program that accepts the connection and never answers: quiet once the request times out", async () => {
+    writeFileSync(t.tokenPath, `${"k".repeat(43)}\n`, { mode: 0o600 });
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: t.port, socket: { data() {} } });
+    try {
+      const run = await hookOutsideSessions(t, INPUTS.PostToolUse);
+      expect(run).toMatchObject({ code: 0, stdout: "", stderr: "" });
+      expect(run.ms).toBeLessThan(5000); // the hook's own 750 ms timeout, not Claude Code's 5 s one
+    } finally {
+      silent.stop(true);
     }
   });
 
@@ -345,6 +358,17 @@ describe("hook units", () => {
     [undefined, undefined],
   ])("parentFromStat(%p) is %p", (stat, expected) => {
     expect(parentFromStat(stat)).toBe(expected);
+  });
+
+  test.each([
+    ['HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"a":1}', { a: 1 }],
+    ["HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\n{}", undefined],
+    ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n", undefined],
+    ["HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n<html>", undefined],
+    ["HTTP/1.1 200 OK\r\nContent-Length: 2", undefined],
+    ["", undefined],
+  ])("parseResponse(%p)", (raw, expected) => {
+    expect(parseResponse(raw)).toEqual(expected);
   });
 
   const message = (id: string, text: string): Message => ({

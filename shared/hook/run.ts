@@ -8,12 +8,13 @@
  * anything else), makes one request when there is no mail, and never breaks a session: no
  * broker, no token, no peer or a foreign port all end in exit 0 with nothing printed.
  */
-import { brokerUrl, loadConfig } from "../config.ts";
+import { loadConfig } from "../config.ts";
 import { errorMessage } from "../errors.ts";
 import { SERVER_NAME } from "../instructions.ts";
 import type { HookResult } from "../protocol.ts";
 import { ancestorsOf, readOr, type Ancestor } from "./ancestry.ts";
 import { hookOutput, isHookEvent, type HookEvent } from "./output.ts";
+import { postJson } from "./post.ts";
 
 /** A live broker answers in milliseconds; a refused connection fails at once. */
 const REQUEST_TIMEOUT_MS = 750;
@@ -35,7 +36,6 @@ export interface HookDeps {
   env?: Record<string, string | undefined>;
   /** This process's ancestors, nearest first. */
   ancestors?: () => Promise<Ancestor[]>;
-  fetch?: typeof fetch;
 }
 
 /** Claude Code's hook input (JSON on stdin), reduced to what the hook needs; null if unusable. */
@@ -79,26 +79,15 @@ export async function runHook(deps: HookDeps): Promise<void> {
   if (input.event === "Stop" && input.stopHookActive) return;
 
   const config = loadConfig(deps.env);
-  // Not token.ts's readToken: node:fs and node:crypto would double the hook's start-up time. A
-  // damaged file just gets a 401 from the broker, and the hook stays quiet.
+  // Not token.ts's readToken: it loads node:fs and node:crypto, which the hook would pay for in
+  // start-up time. No file: no broker ever ran with this database; a damaged one: stay quiet.
   const token = (await readOr(config.tokenPath))?.trim();
-  if (!token) return; // no broker has ever run with this database
+  if (!token || !/^[\w-]+$/.test(token)) return;
   const chain = await (deps.ancestors ?? ancestorsOf)();
   if (chain.length === 0) return;
 
-  const post = async (path: string, body: unknown): Promise<unknown> => {
-    try {
-      const res = await (deps.fetch ?? fetch)(`${brokerUrl(config.port)}${path}`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-      return res.ok ? await res.json() : undefined;
-    } catch {
-      return undefined; // no broker, a stuck one, or something else on the port: stay quiet
-    }
-  };
+  // No broker, a stuck one, or something else on the port: undefined, and the hook stays quiet.
+  const post = (path: string, body: unknown) => postJson(config.port, path, token, body, REQUEST_TIMEOUT_MS);
 
   const result = await post("/hook", { ancestors: chain.map((a) => a.pid) });
   if (!isHookResult(result) || !result.peer || result.unread === 0) return;
