@@ -3,8 +3,15 @@
  * Start-up: from spawning server.ts to its initialize result (what Claude Code waits for), and
  * until the new peer shows in the broker's peer list (what other sessions see). Warm: the broker
  * is already up. Cold: no broker; the server starts one itself, as the first session of the day does.
+ * First: cold, and Bun's transpiler cache is empty too, as on the first run after installing.
  * For scale, the same spawn of `bun` on an empty script.
+ *
+ * Each world has a fresh HOME, and Bun keeps its runtime transpiler cache under HOME: without one
+ * shared cache, every start would pay the first-run cost (~50 ms) that a real HOME pays once.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { startBroker } from "../tests/helpers/broker.ts";
 import { startServer } from "../tests/helpers/server.ts";
@@ -52,6 +59,10 @@ async function timeOneStart(world: World): Promise<Start> {
   return { initialize, visible };
 }
 
+/** Bun's runtime transpiler cache, shared by every world of this benchmark (a real HOME keeps one). */
+const bunCache = mkdtempSync(join(tmpdir(), "claude-peers-bench-bun-cache-"));
+const sharedCache = { BUN_RUNTIME_TRANSPILER_CACHE_PATH: bunCache };
+
 async function warmStarts(): Promise<Start[]> {
   return inWorld(async (world) => {
     await startBroker(world.t);
@@ -59,13 +70,13 @@ async function warmStarts(): Promise<Start[]> {
     const starts: Start[] = [];
     for (let i = 0; i < STARTS; i++) starts.push(await timeOneStart(world));
     return starts;
-  });
+  }, sharedCache);
 }
 
-/** Each cold start gets a world of its own: no broker, a fresh database. */
-async function coldStarts(): Promise<Start[]> {
+/** Each cold start gets a world of its own: no broker, a fresh database; `first` also an empty Bun cache. */
+async function coldStarts(first: boolean): Promise<Start[]> {
   const starts: Start[] = [];
-  for (let i = 0; i < STARTS; i++) starts.push(await inWorld(timeOneStart));
+  for (let i = 0; i < STARTS; i++) starts.push(await inWorld(timeOneStart, first ? {} : sharedCache));
   return starts;
 }
 
@@ -83,22 +94,27 @@ async function bareBun(): Promise<number[]> {
 async function main(): Promise<void> {
   const runs = runsArg();
   await header(`start-up: ${STARTS} server.ts starts per run and mode`, runs);
-  const perRun = { warmInit: [] as number[], warmVisible: [] as number[], coldInit: [] as number[], coldVisible: [] as number[], bun: [] as number[] };
+  const perRun = { warmInit: [] as number[], warmVisible: [] as number[], coldInit: [] as number[], coldVisible: [] as number[], firstInit: [] as number[], firstVisible: [] as number[], bun: [] as number[] };
   for (let i = 0; i < runs; i++) {
+    await warmStarts(); // fills the shared Bun cache, as any earlier session would have
     const warm = await warmStarts();
-    const cold = await coldStarts();
+    const cold = await coldStarts(false);
+    const first = await coldStarts(true);
     const bun = await bareBun();
     const med = (xs: number[]) => percentile(xs, 50);
     perRun.warmInit.push(med(warm.map((s) => s.initialize)));
     perRun.warmVisible.push(med(warm.map((s) => s.visible)));
     perRun.coldInit.push(med(cold.map((s) => s.initialize)));
     perRun.coldVisible.push(med(cold.map((s) => s.visible)));
+    perRun.firstInit.push(med(first.map((s) => s.initialize)));
+    perRun.firstVisible.push(med(first.map((s) => s.visible)));
     perRun.bun.push(med(bun));
     const worst = (xs: Start[], k: keyof Start) => Math.max(...xs.map((s) => s[k])).toFixed(0);
     console.log(
       `run ${i + 1} (median of ${STARTS}, worst in brackets), ms: warm initialize ${med(warm.map((s) => s.initialize)).toFixed(0)} [${worst(warm, "initialize")}], ` +
         `visible ${med(warm.map((s) => s.visible)).toFixed(0)} [${worst(warm, "visible")}]; cold initialize ${med(cold.map((s) => s.initialize)).toFixed(0)} [${worst(cold, "initialize")}], ` +
-        `visible ${med(cold.map((s) => s.visible)).toFixed(0)} [${worst(cold, "visible")}]; bare bun ${med(bun).toFixed(0)}`,
+        `visible ${med(cold.map((s) => s.visible)).toFixed(0)} [${worst(cold, "visible")}]; first initialize ${med(first.map((s) => s.initialize)).toFixed(0)}, ` +
+        `visible ${med(first.map((s) => s.visible)).toFixed(0)}; bare bun ${med(bun).toFixed(0)}`,
     );
   }
   console.log(`\nmedian per run, ms: median over runs (min–max)`);
@@ -106,7 +122,15 @@ async function main(): Promise<void> {
   console.log(`  warm: spawn → visible to others   ${formatSpread(spread(perRun.warmVisible), 0)}`);
   console.log(`  cold: spawn → initialize result   ${formatSpread(spread(perRun.coldInit), 0)}`);
   console.log(`  cold: spawn → visible to others   ${formatSpread(spread(perRun.coldVisible), 0)}  (includes starting the broker)`);
+  console.log(`  first (empty Bun cache) → initialize ${formatSpread(spread(perRun.firstInit), 0)}`);
+  console.log(`  first (empty Bun cache) → visible   ${formatSpread(spread(perRun.firstVisible), 0)}`);
   console.log(`  bare \`bun -e 0\` spawn → exit      ${formatSpread(spread(perRun.bun), 0)}`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  try {
+    await main();
+  } finally {
+    rmSync(bunCache, { recursive: true, force: true });
+  }
+}

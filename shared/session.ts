@@ -6,9 +6,12 @@ import { readGitInfo } from "./git.ts";
 import { deriveName } from "./identity.ts";
 import type { Log } from "./log.ts";
 import { createMcpServer, pushToClaude } from "./mcp-server.ts";
-import { PeerLink } from "./peer-link.ts";
+import type { PeerLink } from "./peer-link.ts";
 import { OkResultSchema, type OkResult } from "./protocol.ts";
 import { modelSummary, plainSummary } from "./summary.ts";
+
+/** The longest the background start-up waits for the client to finish initializing. */
+const START_AFTER_MS = 100;
 
 export interface SessionOptions {
   config: Config;
@@ -57,7 +60,11 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
   server.server.oninitialized = () => markInitialized();
 
   async function start(): Promise<void> {
-    const git = await readGitInfo(cwd);
+    // Claude Code sends initialize at once and waits for the answer: let it go out before git and
+    // perhaps a broker are spawned on the same cores. A client slow to initialize waits for nothing.
+    await Promise.race([initialized, Bun.sleep(START_AFTER_MS)]);
+    // Loaded only now: the broker link (HTTP, child_process, node:crypto) is not needed to initialize.
+    const [{ PeerLink }, git] = await Promise.all([import("./peer-link.ts"), readGitInfo(cwd)]);
     const name = deriveName({ explicit: config.peerName, cwd, git });
     link = new PeerLink({
       config,
