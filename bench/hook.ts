@@ -4,71 +4,83 @@
  * hook's JSON) to its exit. Claude Code runs it on every tool call, so the case that matters is a
  * live session with no mail (one request to the broker). Also: a message waiting (print it, mark it
  * read), no broker (token file left, port closed) and no token file (no broker ever ran); and, for
- * scale, `bun` on an empty script. This process plays Claude Code: the session's server.ts and
- * every hook are its children, as in a real session.
+ * scale, `bun` on an empty script. The cases take turns, run by run, so a machine that gets busier
+ * halfway through colours them all alike. This process plays Claude Code: the session's server.ts
+ * and every hook are its children, as in a real session.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runningBroker } from "../tests/helpers/broker.ts";
-import { ROOT } from "../tests/helpers/env.ts";
+import { ROOT, freePort } from "../tests/helpers/env.ts";
 import { whoami } from "../tests/helpers/server.ts";
 import { formatSpread, header, inWorld, percentile, runsArg, spread } from "./lib.ts";
 
 /** Hook runs per case and run. */
 const RUNS_PER_CASE = 20;
 const INPUT = new TextEncoder().encode(JSON.stringify({ hook_event_name: "PostToolUse", session_id: "bench", tool_name: "Bash" }));
+const HOOK = [process.execPath, join(ROOT, "cli.ts"), "hook"];
 
-/** Spawns one hook (or `cmd`) with the hook input on stdin; returns its wall time in ms and its stdout. */
-async function timeOnce(cmd: string[], env: Record<string, string>): Promise<{ ms: number; stdout: string }> {
-  const t0 = performance.now();
-  const proc = Bun.spawn(cmd, { stdin: INPUT, stdout: "pipe", stderr: "ignore", env });
-  const stdout = await new Response(proc.stdout).text();
-  await proc.exited;
-  return { ms: performance.now() - t0, stdout };
+interface Case {
+  name: string;
+  cmd: string[];
+  env: Record<string, string>;
+  /** Runs before each spawn (not timed). */
+  before?: () => Promise<void>;
+  /** Whether the hook must print mail (else it must print nothing). */
+  mail: boolean;
 }
 
-async function p50Of(cmd: string[], env: Record<string, string>, before?: () => Promise<void>): Promise<{ p50: number; p90: number }> {
-  const times: number[] = [];
-  for (let i = 0; i < RUNS_PER_CASE; i++) {
-    await before?.();
-    const { ms, stdout } = await timeOnce(cmd, env);
-    if (before && !stdout.includes("additionalContext")) throw new Error(`the hook printed no mail: ${stdout}`);
-    if (!before && stdout !== "") throw new Error(`the hook printed something with no mail waiting: ${stdout}`);
-    times.push(ms);
-  }
-  return { p50: percentile(times, 50), p90: percentile(times, 90) };
+/** Spawns once with the hook input on stdin; returns the wall time in ms from spawn to exit. */
+async function timeOnce(c: Case): Promise<number> {
+  await c.before?.();
+  const t0 = performance.now();
+  const proc = Bun.spawn(c.cmd, { stdin: INPUT, stdout: "pipe", stderr: "ignore", env: c.env });
+  const stdout = await new Response(proc.stdout).text();
+  await proc.exited;
+  const ms = performance.now() - t0;
+  if (c.mail !== stdout.includes("additionalContext")) throw new Error(`${c.name}: unexpected hook output ${JSON.stringify(stdout)}`);
+  return ms;
 }
 
 const runs = runsArg();
-await header(`hook: bun cli.ts hook, spawn to exit (${RUNS_PER_CASE} runs per case and run)`, runs);
-const HOOK = [process.execPath, join(ROOT, "cli.ts"), "hook"];
-const cases = new Map<string, Array<{ p50: number; p90: number }>>();
-const record = (name: string, r: { p50: number; p90: number }) => cases.set(name, [...(cases.get(name) ?? []), r]);
+await header(`hook: bun cli.ts hook, spawn to exit (${RUNS_PER_CASE} runs per case and run, cases in turn)`, runs);
+const results = new Map<string, Array<{ p50: number; p90: number }>>();
 
 for (let run = 0; run < runs; run++) {
-  const empty = mkdtempSync(join(tmpdir(), "claude-peers-bench-hook-"));
-  try {
-    writeFileSync(join(empty, "empty.ts"), "");
-    record("bun on an empty script (floor)", await p50Of([process.execPath, join(empty, "empty.ts")], { PATH: process.env.PATH ?? "" }));
-  } finally {
-    rmSync(empty, { recursive: true, force: true });
-  }
   await inWorld(async (world) => {
-    const env = world.t.env;
-    record("no token file (no broker ever ran)", await p50Of(HOOK, env));
     const server = await world.start({ name: "bench" });
     await whoami(server);
     const broker = await runningBroker(world.t);
-    record("live session, no mail (every tool call)", await p50Of(HOOK, env));
-    const send = async () => void (await broker.post("/send", { to: "bench", text: "a short note from the bench" }));
-    record("live session, 1 message (print + mark read)", await p50Of(HOOK, env, send));
-    await server.stop();
-    await broker.stop();
-    record("no broker (token file left, port closed)", await p50Of(HOOK, env));
+    const empty = join(world.t.dir, "empty.ts");
+    writeFileSync(empty, "");
+    mkdirSync(join(world.t.dir, "none"));
+    mkdirSync(join(world.t.dir, "gone"));
+    writeFileSync(join(world.t.dir, "gone", "peers.db.token"), `${broker.token}\n`, { mode: 0o600 });
+    const env = world.t.env;
+    const cases: Case[] = [
+      { name: "bun on an empty script (floor)", cmd: [process.execPath, empty], env, mail: false },
+      { name: "no token file (no broker ever ran)", cmd: HOOK, env: { ...env, CLAUDE_PEERS_DB: join(world.t.dir, "none", "peers.db") }, mail: false },
+      {
+        name: "no broker (token file left, port closed)",
+        cmd: HOOK,
+        env: { ...env, CLAUDE_PEERS_DB: join(world.t.dir, "gone", "peers.db"), CLAUDE_PEERS_PORT: String(freePort()) },
+        mail: false,
+      },
+      { name: "live session, no mail (every tool call)", cmd: HOOK, env, mail: false },
+      {
+        name: "live session, 1 message (print + mark read)",
+        cmd: HOOK,
+        env,
+        mail: true,
+        before: async () => void (await broker.post("/send", { to: "bench", text: "a short note from the bench" })),
+      },
+    ];
+    const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+    for (let i = 0; i < RUNS_PER_CASE; i++) for (const c of cases) times.get(c.name)!.push(await timeOnce(c));
+    for (const [name, t] of times) results.set(name, [...(results.get(name) ?? []), { p50: percentile(t, 50), p90: percentile(t, 90) }]);
   });
 }
 
-for (const [name, results] of cases) {
-  console.log(`${name.padEnd(46)} p50 ${formatSpread(spread(results.map((r) => r.p50)), 1, " ms")}   p90 ${formatSpread(spread(results.map((r) => r.p90)), 1, " ms")}`);
+for (const [name, r] of results) {
+  console.log(`${name.padEnd(46)} p50 ${formatSpread(spread(r.map((x) => x.p50)), 1, " ms")}   p90 ${formatSpread(spread(r.map((x) => x.p90)), 1, " ms")}`);
 }

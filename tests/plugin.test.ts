@@ -27,6 +27,7 @@ describe("Claude Code plugin", () => {
   test("the manifests name what the code expects: plugin peers, server claude-peers, the hook's events", () => {
     const plugin = readJson(".claude-plugin/plugin.json");
     expect(plugin.name).toBe(PLUGIN_NAME);
+    expect(plugin.version).toBe(readJson("package.json").version); // Claude Code caches installs by version
     expect(plugin.mcpServers).toEqual({ [SERVER_NAME]: { command: "bun", args: ["${CLAUDE_PLUGIN_ROOT}/server.ts"] } });
     expect(readJson(".claude-plugin/marketplace.json").plugins).toEqual([expect.objectContaining({ name: PLUGIN_NAME, source: "./" })]);
     const hooks = readJson("hooks/hooks.json").hooks as Record<string, Array<{ hooks: Array<{ type: string; command: string }> }>>;
