@@ -22,6 +22,12 @@ import { toWireMessage, toWirePeer } from "./wire.ts";
 export const POLL_GRACE_MS = 2500;
 /** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
 export const ACK_WAIT_MS = 1000;
+/**
+ * A message handed to a hook is held back from other hooks this long, unless read sooner: Claude
+ * Code runs the PostToolUse hooks of parallel tool calls at once, and each would print it. A hook
+ * that dies before /hook/read (hooks time out after 5 s) only delays it.
+ */
+export const HOOK_LEASE_MS = 10_000;
 const MAX_NAME_SUFFIX = 999;
 
 /** The part of a WebSocket the hub needs; lets tests and the server share one shape. */
@@ -55,6 +61,8 @@ export class Hub {
   private readonly live = new Map<string, LivePeer>();
   private readonly watchers = new Set<PushSocket>();
   private readonly ackWaiters = new Map<string, () => void>();
+  /** Message id → until when a hook holds it (see HOOK_LEASE_MS). */
+  private readonly hookLeases = new Map<string, number>();
 
   constructor(opts: HubOptions) {
     this.store = opts.store;
@@ -408,18 +416,24 @@ export class Hub {
   /**
    * The hook's session and its oldest unread messages that fit in `maxChars` (each counts its text
    * plus its header line), in order: a message too long to fit stops the list, and it and the
-   * rest stay unread. Changes nothing; the hook marks what it printed with hookRead().
+   * rest stay unread. The returned ones are leased to this hook (HOOK_LEASE_MS); `unread` counts
+   * what no other hook holds. The hook marks what it printed read with hookRead().
    */
   async hookMail(ancestors: readonly number[], maxChars: number): Promise<HookResult> {
     const found = this.peerForAncestors(ancestors);
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
-    const unread = await this.store.unreadFor(found.entry.row.id);
+    const stored = await this.store.unreadFor(found.entry.row.id);
+    // From here to the return nothing awaits, so two concurrent hooks never lease the same message.
+    const now = this.now();
+    for (const [id, until] of this.hookLeases) if (until <= now) this.hookLeases.delete(id);
+    const unread = stored.filter((m) => !this.hookLeases.has(m.id));
     const messages: Message[] = [];
     let used = 0;
     for (const m of unread) {
       used += m.text.length + HOOK_MESSAGE_OVERHEAD;
       if (used > maxChars) break;
       messages.push(toWireMessage(m));
+      this.hookLeases.set(m.id, now + HOOK_LEASE_MS);
     }
     return { peer: this.peerInfo(found.entry), parent_pid: found.parentPid, messages, unread: unread.length };
   }
@@ -428,7 +442,9 @@ export class Hub {
   async hookRead(peerId: string, ids: readonly string[]): Promise<{ updated: string[]; unread: number }> {
     const row = this.live.get(peerId)?.row ?? (await this.store.getPeer(peerId));
     if (!row) throw new WireError("not_found", `peer_id: no peer ${peerId}`);
-    return { updated: await this.markRead(row, ids), unread: await this.unreadCount(row) };
+    const updated = await this.markRead(row, ids);
+    for (const id of ids) this.hookLeases.delete(id);
+    return { updated, unread: await this.unreadCount(row) };
   }
 }
 

@@ -8,10 +8,12 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HookResultSchema, SendResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
+import { HOOK_LEASE_MS, Hub } from "../shared/broker-hub.ts";
 import { parentFromStat } from "../shared/hook/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
 import { HOOK_EVENTS, describeHookMail, hookOutput, type HookEvent } from "../shared/hook/output.ts";
 import { channelsRequested, parseHookInput } from "../shared/hook/run.ts";
+import { openSqliteStore } from "../shared/store-sqlite.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectWireError } from "./helpers/http.ts";
@@ -172,6 +174,15 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     expect(out.reason).toContain("are you done with the migration?");
     expect(await messageState(world.t, id)).toBe("read");
     expect((await alice.hook(INPUTS.Stop)).stdout).toBe(""); // nothing left: the stop goes through
+  });
+
+  test("hooks running at once (parallel tool calls): only one of them prints a message", async () => {
+    const id = await send("alice", "show me once");
+    const runs = await Promise.all([1, 2, 3].map(() => alice.hook(INPUTS.PostToolUse)));
+    for (const run of runs) expect(run).toMatchObject({ code: 0, stderr: "" });
+    expect(runs.filter((r) => r.stdout.includes(id))).toHaveLength(1);
+    expect(runs.filter((r) => r.stdout !== "")).toHaveLength(1);
+    expect(await messageState(world.t, id)).toBe("read");
   });
 
   test("two sessions in one folder: each hook shows only its own session's mail", async () => {
@@ -387,6 +398,29 @@ describe("hook units", () => {
     read_at: null,
   });
   const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
+
+  test("Hub: a message handed to a hook is held from other hooks until read, or until the lease runs out", async () => {
+    let clock = 1_700_000_000_000;
+    const store = openSqliteStore(":memory:");
+    const hub = new Hub({ store, mailboxTtlMs: 60_000, now: () => clock, pidAlive: () => true });
+    try {
+      const reg = await hub.register({ name: "api", pid: 4242, parent_pid: 4241, cwd: "/w", git_root: null, git_common_dir: null, git_branch: null, summary: "" });
+      const row = (await hub.authenticate(reg.secret))!;
+      const sent = await hub.send({ kind: "operator" }, { to: "api", text: "hello" });
+      const first = await hub.hookMail([9, 4241], 9000);
+      expect(first).toMatchObject({ parent_pid: 4241, unread: 1, messages: [{ id: sent.id }] });
+      expect(await hub.hookMail([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
+
+      clock += HOOK_LEASE_MS; // the first hook died without marking it read
+      await hub.poll(row); // still live
+      expect(await hub.hookMail([4241], 9000)).toMatchObject({ unread: 1, messages: [{ id: sent.id }] });
+      expect(await hub.hookRead(reg.peer_id, [sent.id])).toEqual({ updated: [sent.id], unread: 0 });
+      expect(await hub.hookMail([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
+    } finally {
+      hub.closeAll();
+      await store.close();
+    }
+  });
 
   test("hookOutput: nothing without unread mail; additionalContext per event; block for Stop", () => {
     expect(hookOutput("PostToolUse", result([]))).toBeNull();
