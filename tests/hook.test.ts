@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HookResultSchema, SendResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
 import { HOOK_LEASE_MS, Hub } from "../shared/broker-hub.ts";
-import { parentFromStat } from "../shared/hook/ancestry.ts";
+import { ancestorsFromPsTable, parentFromStat } from "../shared/hook/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
 import { HOOK_EVENTS, describeHookMail, hookOutput, type HookEvent } from "../shared/hook/output.ts";
 import { channelsRequested, parseHookInput } from "../shared/hook/run.ts";
@@ -369,6 +369,23 @@ describe("hook units", () => {
     [undefined, undefined],
   ])("parentFromStat(%p) is %p", (stat, expected) => {
     expect(parentFromStat(stat)).toBe(expected);
+  });
+
+  test("ancestorsFromPsTable: the chain from ps output (macOS), nearest first, stopping before pid 1", async () => {
+    const ps = [
+      "    1     0 /sbin/launchd",
+      "  500     1 /Applications/Terminal.app/Contents/MacOS/Terminal",
+      "  610   500 -zsh",
+      "  700   610 claude --dangerously-load-development-channels server:claude-peers",
+      "  720   700 bun /Users/me/claude-peers/server.ts",
+      "  800   700 /bin/sh -c bun \"/Users/me/claude-peers/cli.ts\" hook",
+      "  801   800 bun /Users/me/claude-peers/cli.ts hook",
+    ].join("\n");
+    const chain = ancestorsFromPsTable(ps, 801);
+    expect(chain.map((a) => a.pid)).toEqual([800, 700, 610, 500]);
+    expect(await chain[1]!.command()).toBe("claude --dangerously-load-development-channels server:claude-peers");
+    expect(ancestorsFromPsTable(ps, 999)).toEqual([]);
+    expect(ancestorsFromPsTable("  5  6 a\n  6  5 b", 5).map((a) => a.pid)).toEqual([6, 5]); // a cycle ends the walk
   });
 
   test.each([

@@ -46,19 +46,28 @@ export function parentFromStat(stat: string | undefined): number | undefined {
 
 /** Elsewhere (macOS): one `ps` call lists every process's parent and arguments. */
 function ancestorsFromPs(pid: number): Ancestor[] {
-  const ps = Bun.spawnSync(["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "args="], { stdin: "ignore", stderr: "ignore" });
-  if (!ps.success) return [];
-  const table = new Map<number, { ppid: number; args: string }>();
-  for (const line of ps.stdout.toString().split("\n")) {
+  let ps;
+  try {
+    ps = Bun.spawnSync(["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "args="], { stdin: "ignore", stderr: "ignore" });
+  } catch {
+    return []; // no ps either (Windows): no session can be found, so the hook stays quiet
+  }
+  return ps.success ? ancestorsFromPsTable(ps.stdout.toString(), pid) : [];
+}
+
+/** The ancestors of `pid` in `ps -A -o pid= -o ppid= -o args=` output, nearest first. */
+export function ancestorsFromPsTable(table: string, pid: number): Ancestor[] {
+  const rows = new Map<number, { ppid: number; args: string }>();
+  for (const line of table.split("\n")) {
     const m = /^\s*(\d+)\s+(\d+)\s?(.*)$/.exec(line);
-    if (m) table.set(Number(m[1]), { ppid: Number(m[2]), args: m[3]!.trim() });
+    if (m) rows.set(Number(m[1]), { ppid: Number(m[2]), args: m[3]!.trim() });
   }
   const chain: Ancestor[] = [];
-  let current = table.get(pid)?.ppid;
-  while (current !== undefined && current > 1 && chain.length < MAX_DEPTH) {
-    const args = table.get(current)?.args ?? "";
+  let current = rows.get(pid)?.ppid;
+  while (current !== undefined && current > 1 && chain.length < MAX_DEPTH && !chain.some((a) => a.pid === current)) {
+    const args = rows.get(current)?.args ?? "";
     chain.push({ pid: current, command: async () => args });
-    current = table.get(current)?.ppid;
+    current = rows.get(current)?.ppid;
   }
   return chain;
 }
