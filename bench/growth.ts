@@ -11,7 +11,7 @@ import type { World } from "../tests/helpers/world.ts";
 import { whoami } from "../tests/helpers/server.ts";
 import { StatusResultSchema } from "../shared/protocol.ts";
 import { openSqliteStore } from "../shared/store-sqlite.ts";
-import { formatSpread, header, inWorld, runsArg, spread, timeCalls } from "./lib.ts";
+import { awaitQuiet, formatSpread, header, inWorld, runsArg, spread, timeCalls } from "./lib.ts";
 import { measureLatency } from "./latency.ts";
 
 const KEPT_MESSAGES = 100_000;
@@ -114,6 +114,7 @@ async function main(): Promise<void> {
   await header(`growth: empty database vs ${KEPT_MESSAGES / 1000}k old messages and ${KEPT_PEERS / 1000}k known names`, runs);
   const results = { empty: [] as GrowthRun[], seeded: [] as GrowthRun[] };
   for (let i = 0; i < runs; i++) {
+    await awaitQuiet();
     for (const kind of ["empty", "seeded"] as const) {
       const r = await inWorld((world) => measureGrowth(world, kind === "seeded"));
       console.log(

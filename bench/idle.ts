@@ -9,7 +9,7 @@ import { startBroker, type TestBroker } from "../tests/helpers/broker.ts";
 import { whoami } from "../tests/helpers/server.ts";
 import type { World } from "../tests/helpers/world.ts";
 import { ListPeersResultSchema } from "../shared/protocol.ts";
-import { cpuPercentDuring, formatSpread, header, inWorld, rssMiB, runsArg, spread, timeCalls, type Distribution } from "./lib.ts";
+import { awaitQuiet, cpuPercentDuring, formatSpread, header, inWorld, rssMiB, runsArg, spread, timeCalls, type Distribution } from "./lib.ts";
 import { connectRawPeer, type RawPeer } from "./raw-peer.ts";
 
 const RAW_PEERS = 500;
@@ -25,6 +25,8 @@ export interface IdleRun {
   serverCpu: number;
   rssEmpty: number;
   rss: number;
+  /** One real server.ts, idle, after its share of list_peers calls. */
+  serverRss: number;
   listMcp: Distribution;
   listHttp: Distribution;
   peersListed: number;
@@ -64,7 +66,7 @@ export async function measureIdle(world: World, rawPeers = RAW_PEERS): Promise<I
       if (r.isError) throw new Error(r.text);
     });
     const listHttp = await timeCalls(LIST_CALLS, async () => ListPeersResultSchema.parse(await (await broker.post("/peers", {})).json()));
-    return { brokerCpu, serverCpu, rssEmpty, rss, listMcp, listHttp, peersListed };
+    return { brokerCpu, serverCpu, rssEmpty, rss, serverRss: rssMiB(viewer.pid), listMcp, listHttp, peersListed };
   } finally {
     for (const p of peers) p.close();
   }
@@ -75,9 +77,10 @@ async function main(): Promise<void> {
   await header(`idle cost: ${RAW_PEERS} WebSocket peers + ${REAL_SERVERS} server.ts, ${IDLE_SECONDS} s quiet`, runs);
   const results: IdleRun[] = [];
   for (let i = 0; i < runs; i++) {
+    await awaitQuiet();
     const r = await inWorld((world) => measureIdle(world));
     console.log(
-      `run ${i + 1}: broker CPU ${r.brokerCpu.toFixed(2)} %, one server.ts ${r.serverCpu.toFixed(2)} %, broker RSS ${r.rssEmpty.toFixed(0)} → ${r.rss.toFixed(0)} MiB, ` +
+      `run ${i + 1}: broker CPU ${r.brokerCpu.toFixed(2)} %, one server.ts ${r.serverCpu.toFixed(2)} %, broker RSS ${r.rssEmpty.toFixed(0)} → ${r.rss.toFixed(0)} MiB, server.ts RSS ${r.serverRss.toFixed(0)} MiB, ` +
         `list_peers (${r.peersListed} peers) MCP p50 ${r.listMcp.p50.toFixed(2)} ms p99 ${r.listMcp.p99.toFixed(2)} ms, HTTP p50 ${r.listHttp.p50.toFixed(2)} ms`,
     );
     results.push(r);
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
   console.log(`  one idle server.ts CPU              ${s((r) => r.serverCpu, 2, " %")} of one core`);
   console.log(`  broker RSS, no peers                ${s((r) => r.rssEmpty, 0, " MiB")}`);
   console.log(`  broker RSS, ${RAW_PEERS + REAL_SERVERS} peers               ${s((r) => r.rss, 0, " MiB")}`);
+  console.log(`  one server.ts RSS                   ${s((r) => r.serverRss, 0, " MiB")}`);
   console.log(`  list_peers via MCP, p50             ${s((r) => r.listMcp.p50, 2, " ms")}`);
   console.log(`  list_peers via MCP, p99             ${s((r) => r.listMcp.p99, 2, " ms")}`);
   console.log(`  POST /peers straight to the broker  ${s((r) => r.listHttp.p50, 2, " ms")} (p50)`);

@@ -7,7 +7,7 @@
 import { startBroker } from "../tests/helpers/broker.ts";
 import { whoami } from "../tests/helpers/server.ts";
 import type { World } from "../tests/helpers/world.ts";
-import { channelListener, distribution, formatSpread, header, inWorld, runsArg, spread, type Distribution } from "./lib.ts";
+import { awaitQuiet, channelListener, distribution, formatSpread, header, inWorld, runsArg, spread, type Distribution } from "./lib.ts";
 
 const MESSAGES = 1000;
 const WARMUP = 50;
@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   await header(`push latency: ${MESSAGES} sequential messages, session A → session B`, runs);
   const results: LatencyRun[] = [];
   for (let i = 0; i < runs; i++) {
+    await awaitQuiet();
     const run = await inWorld(async (world) => {
       await startBroker(world.t);
       return measureLatency(world);

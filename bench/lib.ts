@@ -117,6 +117,18 @@ export function profileEnv(): Record<string, string> {
   return typeof dir === "string" ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } : {};
 }
 
+/**
+ * Waits (at most a minute) until the machine is nearly idle, so a run does not share the cores with
+ * other work (a test suite, a build); returns how busy the last 1 s sample was.
+ */
+export async function awaitQuiet(maxBusy = 20, timeoutMs = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let busy = await machineBusyDuring(() => Bun.sleep(1000));
+  while (busy > maxBusy && Date.now() < deadline) busy = await machineBusyDuring(() => Bun.sleep(1000));
+  if (busy > maxBusy) console.log(`note: the machine is still ${busy.toFixed(0)} % busy with other work; this run shares it`);
+  return busy;
+}
+
 /** Prints what is measured, on what, and how busy the machine already was (other work skews figures). */
 export async function header(title: string, runs: number): Promise<void> {
   const busy = await machineBusyDuring(() => Bun.sleep(1000));

@@ -17,7 +17,7 @@ import { startBroker } from "../tests/helpers/broker.ts";
 import { startServer } from "../tests/helpers/server.ts";
 import type { World } from "../tests/helpers/world.ts";
 import { ListPeersResultSchema } from "../shared/protocol.ts";
-import { formatSpread, header, inWorld, percentile, runsArg, spread } from "./lib.ts";
+import { awaitQuiet, formatSpread, header, inWorld, percentile, runsArg, spread } from "./lib.ts";
 
 /** Sessions started per run and mode (each one stopped before the next starts). */
 const STARTS = 10;
@@ -96,6 +96,7 @@ async function main(): Promise<void> {
   await header(`start-up: ${STARTS} server.ts starts per run and mode`, runs);
   const perRun = { warmInit: [] as number[], warmVisible: [] as number[], coldInit: [] as number[], coldVisible: [] as number[], firstInit: [] as number[], firstVisible: [] as number[], bun: [] as number[] };
   for (let i = 0; i < runs; i++) {
+    await awaitQuiet();
     await warmStarts(); // fills the shared Bun cache, as any earlier session would have
     const warm = await warmStarts();
     const cold = await coldStarts(false);

@@ -12,7 +12,7 @@ import { startBroker, type TestBroker } from "../tests/helpers/broker.ts";
 import { sentMessageId, whoami } from "../tests/helpers/server.ts";
 import type { World } from "../tests/helpers/world.ts";
 import { SendResultSchema } from "../shared/protocol.ts";
-import { cpuSeconds, formatSpread, header, inWorld, machineBusyDuring, runsArg, spread, storedStates } from "./lib.ts";
+import { awaitQuiet, cpuSeconds, formatSpread, header, inWorld, machineBusyDuring, runsArg, spread, storedStates } from "./lib.ts";
 import { connectRawPeer } from "./raw-peer.ts";
 
 const SESSIONS = 20;
@@ -175,6 +175,7 @@ async function main(): Promise<void> {
   for (const mode of modes) {
     const results: ThroughputRun[] = [];
     for (let i = 0; i < runs; i++) {
+      await awaitQuiet();
       const r = await inWorld(async (world) => mode.run(world, await startBroker(world.t), inflight));
       const cpu = `CPU: broker ${r.brokerCpu.toFixed(0)} %, servers ${r.serversCpu.toFixed(0)} %, client ${r.clientCpu.toFixed(0)} %, machine ${r.machineBusy.toFixed(0)} % of all cores`;
       console.log(`${mode.key} run ${i + 1}: ${r.perSecond.toFixed(0)} delivered/s, lost ${r.lost}, duplicated ${r.duplicated}, failed ${r.failed}; ${cpu}`);
