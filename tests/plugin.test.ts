@@ -1,8 +1,9 @@
 /**
  * The Claude Code plugin in this repository (.claude-plugin/, hooks/hooks.json, skills/), checked
  * by the real Claude Code CLI (2.1.330, offline, its own config dir): `claude plugin validate`
- * passes with --strict, and `plugin marketplace add` + `plugin install` give a session the MCP
- * server (Connected), the four hooks and the skill.
+ * passes with --strict, `plugin marketplace add` + `plugin install` give a session the MCP server
+ * (Connected), the four hooks and the skill, and in a real `claude -p` session (API-key auth, so
+ * no channels; a local fake model API) the hooks bring peer mail into the model's context.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
@@ -10,8 +11,12 @@ import { join } from "node:path";
 import { HOOK_EVENTS } from "../shared/hook/output.ts";
 import { PLUGIN_NAME } from "../shared/hook/run.ts";
 import { SERVER_NAME } from "../shared/instructions.ts";
+import { ListPeersResultSchema, SendResultSchema } from "../shared/protocol.ts";
+import { messageState, runningBroker } from "./helpers/broker.ts";
 import { suiteClaudeCli } from "./helpers/claude-cli.ts";
 import { ROOT } from "./helpers/env.ts";
+import { startFakeAnthropic } from "./helpers/fake-anthropic.ts";
+import { pidAlive, waitFor } from "./helpers/wait.ts";
 
 // Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
 setDefaultTimeout(60_000);
@@ -78,5 +83,48 @@ describe("Claude Code plugin", () => {
     expect(details.out).toMatch(/Hooks \(4\)\s+SessionStart, UserPromptSubmit, PostToolUse, Stop/);
     expect(details.out).toMatch(/Skills \(1\)\s+claude-peers/);
     expect(details.out).toMatch(new RegExp(`MCP servers \\(1\\)\\s+${SERVER_NAME}`));
+  });
+
+  // Uses the plugin the test above installed (tests of a file run in order).
+  test("a real session with the installed plugin (claude -p, a local fake model API): PostToolUse adds peer mail to the context, Stop blocks once with it", async () => {
+    const name = "plugin-session";
+    const tool = `mcp__plugin_${PLUGIN_NAME}_${SERVER_NAME}__whoami`;
+    const sent: string[] = [];
+    let serverPid: number | undefined;
+    /** Sends as the operator once the session's server (the plugin's) has registered. */
+    const sendWhenLive = async (text: string) => {
+      const broker = await runningBroker(cli.t);
+      const peer = await waitFor(async () => {
+        const { peers } = ListPeersResultSchema.parse(await (await broker.post("/peers", {})).json());
+        return peers.find((p) => p.name === name);
+      }, `the plugin's server to register as ${name}`);
+      serverPid = peer.pid;
+      sent.push(SendResultSchema.parse(await (await broker.post("/send", { to: name, text })).json()).message.id);
+    };
+    // Turn 1: mail arrives while the model works, and the model calls a tool of the plugin's server.
+    // Turn 2: more mail arrives, and the model ends its turn. Turn 3: after the Stop hook's block.
+    const model = startFakeAnthropic(async (n) => {
+      if (n === 1) await sendWhenLive("M1: the API moved to /v2");
+      if (n === 2) await sendWhenLive("M2: please rebase on main");
+      return n === 1 ? { tool } : { text: n === 2 ? "Checked." : "Done." };
+    });
+    try {
+      const env = { ANTHROPIC_API_KEY: "sk-ant-fake", ANTHROPIC_BASE_URL: model.baseUrl, CLAUDE_PEERS_NAME: name };
+      const run = await cli.runWith(env, "-p", "check in with your peers", "--allowedTools", tool);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain("Done.");
+      const [, afterTool, afterStop, ...more] = model.requests;
+      expect(more).toEqual([]); // one block, then stop_hook_active: no loop
+      // The bodies are raw JSON: a newline in the text is \n there.
+      expect(afterTool).toContain(`PostToolUse:${tool} hook additional context: claude-peers: 1 message from other Claude Code sessions`);
+      expect(afterTool).toContain("M1: the API moved to /v2");
+      expect(afterStop).toContain("Stop hook feedback:\\nclaude-peers: 1 message from other Claude Code sessions");
+      expect(afterStop).toContain("M2: please rebase on main");
+      for (const id of sent) expect(await messageState(cli.t, id)).toBe("read");
+    } finally {
+      model.stop();
+    }
+    // Claude Code ended its MCP server as it exited.
+    await waitFor(() => serverPid !== undefined && !pidAlive(serverPid), "the plugin's server.ts to exit");
   });
 });

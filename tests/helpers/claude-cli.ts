@@ -10,21 +10,27 @@ export interface ClaudeCli {
   /** The test env plus CLAUDE_CONFIG_DIR (inside the test's temp dir) and no network traffic. */
   env: Record<string, string>;
   /** Runs `claude ...args` in the test's HOME to completion; out is stdout then stderr. */
-  run(...args: string[]): Promise<{ code: number; out: string; stdout: string }>;
+  run(...args: string[]): Promise<ClaudeRun>;
+  /** The same with more environment (a model API, a peer name). */
+  runWith(extraEnv: Record<string, string>, ...args: string[]): Promise<ClaudeRun>;
+}
+
+export interface ClaudeRun {
+  code: number;
+  out: string;
+  stdout: string;
 }
 
 export function claudeCli(t: TestEnv): ClaudeCli {
   const configDir = join(t.dir, "claude-config");
   mkdirSync(configDir, { recursive: true });
   const env = { ...t.env, CLAUDE_CONFIG_DIR: configDir, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" };
-  return {
-    env,
-    async run(...args) {
-      const proc = Bun.spawn([CLAUDE, ...args], { env, cwd: t.home, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-      return { code, out: stdout + stderr, stdout };
-    },
+  const runWith = async (extraEnv: Record<string, string>, ...args: string[]): Promise<ClaudeRun> => {
+    const proc = Bun.spawn([CLAUDE, ...args], { env: { ...env, ...extraEnv }, cwd: t.home, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { code, out: stdout + stderr, stdout };
   };
+  return { env, run: (...args) => runWith({}, ...args), runWith };
 }
 
 /**
