@@ -96,7 +96,7 @@ export async function cpuPercentDuring(pid: number, during: () => Promise<unknow
 
 export function machine(): string {
   const model = cpus()[0]?.model.trim() ?? "unknown CPU";
-  return `${availableParallelism()} cores (${model}), ${Math.round(totalmem() / 2 ** 30)} GiB memory, Bun ${Bun.version}, ${process.platform}`;
+  return `${availableParallelism()} cores (${model}), ${Math.floor(totalmem() / 2 ** 30)} GiB memory (as free -g), Bun ${Bun.version}, ${process.platform}`;
 }
 
 /** `--runs N` (default 3): every script repeats its measurement and reports the spread. */
