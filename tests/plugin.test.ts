@@ -97,7 +97,7 @@ describe("Claude Code plugin", () => {
       const peer = await waitFor(async () => {
         const { peers } = ListPeersResultSchema.parse(await (await broker.post("/peers", {})).json());
         return peers.find((p) => p.name === name);
-      }, `the plugin's server to register as ${name}`);
+      }, `the plugin's server to register as ${name}`, 30_000);
       serverPid = peer.pid;
       sent.push(SendResultSchema.parse(await (await broker.post("/send", { to: name, text })).json()).message.id);
     };
@@ -111,15 +111,18 @@ describe("Claude Code plugin", () => {
     try {
       const env = { ANTHROPIC_API_KEY: "sk-ant-fake", ANTHROPIC_BASE_URL: model.baseUrl, CLAUDE_PEERS_NAME: name };
       const run = await cli.runWith(env, "-p", "check in with your peers", "--allowedTools", tool);
+      expect(run.out).not.toContain("fake model:");
       expect(run.code).toBe(0);
       expect(run.stdout).toContain("Done.");
-      const [, afterTool, afterStop, ...more] = model.requests;
-      expect(more).toEqual([]); // one block, then stop_hook_active: no loop
-      // The bodies are raw JSON: a newline in the text is \n there.
-      expect(afterTool).toContain(`PostToolUse:${tool} hook additional context: claude-peers: 1 message from other Claude Code sessions`);
-      expect(afterTool).toContain("M1: the API moved to /v2");
-      expect(afterStop).toContain("Stop hook feedback:\\nclaude-peers: 1 message from other Claude Code sessions");
-      expect(afterStop).toContain("M2: please rebase on main");
+      // What the model was sent after the tool call and after the stop (raw JSON: a newline is \n there).
+      const [, afterTool = "", afterStop = ""] = model.requests;
+      expect({
+        requests: model.requests.length, // 3: one block, then stop_hook_active, so no loop
+        toolContext: afterTool.includes(`PostToolUse:${tool} hook additional context: claude-peers: 1 message from other Claude Code sessions`),
+        toolMail: afterTool.includes("M1: the API moved to /v2"),
+        stopFeedback: afterStop.includes("Stop hook feedback:\\nclaude-peers: 1 message from other Claude Code sessions"),
+        stopMail: afterStop.includes("M2: please rebase on main"),
+      }).toEqual({ requests: 3, toolContext: true, toolMail: true, stopFeedback: true, stopMail: true });
       for (const id of sent) expect(await messageState(cli.t, id)).toBe("read");
     } finally {
       model.stop();

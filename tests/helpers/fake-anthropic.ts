@@ -28,8 +28,13 @@ export function startFakeAnthropic(turn: (n: number) => Promise<FakeTurn>): Fake
         return Response.json({ ...message(), content: [{ type: "text", text: "ok" }], stop_reason: "end_turn" });
       }
       requests.push(body);
-      const answer = await turn(requests.length);
-      return new Response(stream(answer), { headers: { "content-type": "text/event-stream" } });
+      try {
+        return new Response(stream(await turn(requests.length)), { headers: { "content-type": "text/event-stream" } });
+      } catch (err) {
+        // A 400 is final for Claude Code (a 5xx it retries for minutes): the run ends and the test reports why.
+        const message = `fake model: turn ${requests.length} failed: ${(err as Error).message}`;
+        return Response.json({ type: "error", error: { type: "invalid_request_error", message } }, { status: 400 });
+      }
     },
   });
   return { baseUrl: `http://127.0.0.1:${server.port}`, requests, stop: () => void server.stop(true) };
