@@ -11,8 +11,8 @@ import { HookResultSchema, SendResultSchema, type HookResult, type Message } fro
 import { HOOK_LEASE_MS, Hub } from "../shared/broker-hub.ts";
 import { ancestorsFromPsTable, parentFromStat } from "../shared/hook/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
-import { HOOK_EVENTS, describeHookMail, hookOutput, type HookEvent } from "../shared/hook/output.ts";
-import { channelsRequested, parseHookInput } from "../shared/hook/run.ts";
+import { describeHookMail, hookOutput } from "../shared/hook/output.ts";
+import { HOOK_EVENTS, channelsRequested, parseHookInput, type HookEvent } from "../shared/hook/run.ts";
 import { openSqliteStore } from "../shared/store-sqlite.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";

@@ -8,8 +8,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { HOOK_EVENTS } from "../shared/hook/output.ts";
-import { PLUGIN_NAME } from "../shared/hook/run.ts";
+import { HOOK_EVENTS, PLUGIN_NAME } from "../shared/hook/run.ts";
 import { SERVER_NAME } from "../shared/instructions.ts";
 import { ListPeersResultSchema, SendResultSchema } from "../shared/protocol.ts";
 import { messageState, runningBroker } from "./helpers/broker.ts";

@@ -6,18 +6,11 @@
  */
 import type { HookResult, Message } from "../protocol.ts";
 import { describeMessage } from "../tool-text.ts";
-
-/** The events `bun cli.ts hook` answers; hooks/hooks.json registers exactly these. */
-export const HOOK_EVENTS = ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] as const;
-export type HookEvent = (typeof HOOK_EVENTS)[number];
+import type { HookEvent } from "./run.ts";
 
 export type HookOutput =
   | { hookSpecificOutput: { hookEventName: Exclude<HookEvent, "Stop">; additionalContext: string } }
   | { decision: "block"; reason: string };
-
-export function isHookEvent(name: unknown): name is HookEvent {
-  return typeof name === "string" && (HOOK_EVENTS as readonly string[]).includes(name);
-}
 
 /** The hook's answer for `event`, or null when there is nothing to say (no unread mail). */
 export function hookOutput(event: HookEvent, result: HookResult): HookOutput | null {

@@ -9,12 +9,16 @@
  * broker, no token, no peer or a foreign port all end in exit 0 with nothing printed.
  */
 import { loadConfig } from "../config.ts";
-import { errorMessage } from "../errors.ts";
 import { SERVER_NAME } from "../instructions.ts";
 import type { HookResult } from "../protocol.ts";
 import { ancestorsOf, readOr, type Ancestor } from "./ancestry.ts";
-import { hookOutput, isHookEvent, type HookEvent } from "./output.ts";
 import { postJson } from "./post.ts";
+// output.ts (and the text it builds on) and errors.ts are imported only when needed: most runs
+// find no mail, and every module loaded costs every tool call.
+
+/** The events `bun cli.ts hook` answers; hooks/hooks.json registers exactly these. */
+export const HOOK_EVENTS = ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] as const;
+export type HookEvent = (typeof HOOK_EVENTS)[number];
 
 /** A live broker answers in milliseconds; a refused connection fails at once. */
 const REQUEST_TIMEOUT_MS = 750;
@@ -48,9 +52,10 @@ export function parseHookInput(text: string): HookInput | null {
   }
   if (typeof data !== "object" || data === null) return null;
   const d = data as Record<string, unknown>;
-  if (!isHookEvent(d.hook_event_name)) return null;
+  const event = HOOK_EVENTS.find((e) => e === d.hook_event_name);
+  if (!event) return null;
   return {
-    event: d.hook_event_name,
+    event,
     stopHookActive: d.stop_hook_active === true,
     subagent: typeof d.agent_id === "string" && d.agent_id !== "",
   };
@@ -93,6 +98,7 @@ export async function runHook(deps: HookDeps): Promise<void> {
   if (!isHookResult(result) || !result.peer || result.unread === 0) return;
   const claude = chain.find((a) => a.pid === result.parent_pid);
   if (claude && channelsRequested(await claude.command())) return;
+  const { hookOutput } = await import("./output.ts");
   const output = hookOutput(input.event, result);
   if (!output) return;
   await deps.write(JSON.stringify(output));
@@ -103,10 +109,13 @@ export async function runHook(deps: HookDeps): Promise<void> {
 /** `bun cli.ts hook` itself: stdin and stdout of this process, exit code always 0. */
 export async function runHookFromProcess(): Promise<void> {
   try {
-    // Claude Code writes the JSON and closes stdin; by hand, end the input with Ctrl-D.
-    await runHook({ readStdin: () => Bun.stdin.text(), write: async (text) => void (await Bun.write(Bun.stdout, text)) });
+    // Claude Code writes the JSON and closes stdin; by hand, end the input with Ctrl-D. (Read as a
+    // stream: Bun.stdin.text() costs the hook ~2 ms more.)
+    const readStdin = () => new Response(Bun.stdin.stream()).text();
+    await runHook({ readStdin, write: async (text) => void (await Bun.write(Bun.stdout, text)) });
   } catch (err) {
     // A hook's stderr on exit 0 only reaches Claude Code's debug log; never fail the session.
+    const { errorMessage } = await import("../errors.ts");
     process.stderr.write(`claude-peers hook: ${errorMessage(err)}\n`);
   }
 }
