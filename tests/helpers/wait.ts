@@ -1,5 +1,5 @@
 /** Waiting on conditions (never on fixed sleeps), and proving processes are gone. */
-import { readFileSync } from "node:fs";
+import { processAlive } from "../../shared/process-alive.ts";
 
 export async function waitFor<T>(
   check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
@@ -17,25 +17,8 @@ export async function waitFor<T>(
   }
 }
 
-/** Whether `pid` is still running. A zombie has exited: orphans wait for a slow init to reap them. */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  return !isZombie(pid);
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    // /proc/<pid>/stat is "pid (comm) state ..."; comm may hold spaces or parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return false; // no /proc (macOS): kill(0) is all we have
-  }
-}
+/** Whether `pid` is still running (a zombie counts as exited): the product's own check. */
+export const pidAlive = processAlive;
 
 /** Sends `signal` and waits until the pid no longer exists (ESRCH). */
 export async function killAndConfirm(pid: number, signal: NodeJS.Signals = "SIGTERM", timeoutMs = 5000): Promise<void> {
