@@ -2,6 +2,7 @@
 import { WireError } from "./errors.ts";
 import { newMessageId, newPeerId } from "./ids.ts";
 import { processAlive } from "./process-alive.ts";
+import { RateLimiter, type BucketLimits } from "./rate-limit.ts";
 import {
   HOOK_MESSAGE_OVERHEAD,
   MAX_MESSAGE_BYTES,
@@ -29,6 +30,18 @@ export const ACK_WAIT_MS = 1000;
  */
 export const HOOK_LEASE_MS = 10_000;
 const MAX_NAME_SUFFIX = 999;
+/**
+ * A recipient holds at most this many unread (queued or delivered) messages; the next send is
+ * refused with mailbox_full until it reads some. Refused, not drop-oldest: "nothing is lost" means
+ * a stored message is never thrown away to make room, and the sender hears about it at once.
+ */
+export const MAX_UNREAD_PER_PEER = 10_000;
+/**
+ * Sends per sender (a peer id; the operator's CLI shares one bucket): a burst of 1,000, then 500
+ * a second. Twice what one sender drives in bench/throughput.ts (~50–250 msg/s), so only a
+ * runaway loop meets it, and its flood costs the other senders nothing.
+ */
+export const SEND_RATE: BucketLimits = { perSecond: 500, burst: 1000 };
 
 /** The part of a WebSocket the hub needs; lets tests and the server share one shape. */
 export interface PushSocket {
@@ -63,12 +76,14 @@ export class Hub {
   private readonly ackWaiters = new Map<string, () => void>();
   /** Message id → until when a hook holds it (see HOOK_LEASE_MS). */
   private readonly hookLeases = new Map<string, number>();
+  private readonly sendLimiter: RateLimiter;
 
   constructor(opts: HubOptions) {
     this.store = opts.store;
     this.mailboxTtlMs = opts.mailboxTtlMs;
     this.now = opts.now ?? Date.now;
     this.pidAlive = opts.pidAlive ?? processAlive;
+    this.sendLimiter = new RateLimiter(SEND_RATE, this.now);
   }
 
   // ---- identity -------------------------------------------------------------------------------
@@ -284,11 +299,19 @@ export class Hub {
   // ---- messages -------------------------------------------------------------------------------
 
   async send(sender: Sender, body: SendBody): Promise<Message> {
+    const fromId = sender.kind === "peer" ? sender.row.id : "cli";
+    // First, before any work: a flood is refused for the price of a map lookup.
+    const waitMs = this.sendLimiter.take(fromId);
+    if (waitMs > 0) {
+      throw new WireError(
+        "rate_limited",
+        `too many messages from this sender (over ${SEND_RATE.burst} at once or ${SEND_RATE.perSecond} a second); nothing was sent, retry in ${(Math.ceil(waitMs / 100) / 10).toFixed(1)} s`,
+      );
+    }
     if (Buffer.byteLength(body.text, "utf8") > MAX_MESSAGE_BYTES) {
       throw new WireError("payload_too_large", `message: over ${MAX_MESSAGE_BYTES / 1024} KiB; split it or send a file path instead`);
     }
     const now = this.now();
-    const fromId = sender.kind === "peer" ? sender.row.id : "cli";
     if (body.idempotency_key !== undefined) {
       const earlier = await this.store.messageBySendKey(fromId, body.idempotency_key);
       if (earlier) return toWireMessage(earlier); // a resend: the first request got through
@@ -303,6 +326,7 @@ export class Hub {
       if (sender.kind === "peer" && original.toId === fromId) await this.markRead(sender.row, [original.id]);
     }
 
+    await this.assertRoomFor(target);
     const from = sender.kind === "peer" ? sender.row : undefined;
     const row = await this.store.insertMessage({
       id: newMessageId(),
@@ -324,6 +348,16 @@ export class Hub {
       return toWireMessage((await this.store.getMessage(row.id)) ?? row);
     }
     return toWireMessage(row);
+  }
+
+  /** Refuses a message the recipient has no room for (MAX_UNREAD_PER_PEER); nothing is dropped. */
+  private async assertRoomFor(target: { id: string | null; name: string }): Promise<void> {
+    const unread = target.id ? await this.store.countUnread(target.id) : await this.store.countUnreadNamed(target.name);
+    if (unread < MAX_UNREAD_PER_PEER) return;
+    throw new WireError(
+      "mailbox_full",
+      `to: ${target.name} has ${unread} unread messages, the most a mailbox holds; nothing was sent, retry after it reads some (check_messages)`,
+    );
   }
 
   /** An id or a name; a known but offline name gets mail in its mailbox. */

@@ -10,6 +10,7 @@ export type WireErrorCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "rate_limited"
+  | "mailbox_full"
   | "unavailable"
   | "internal";
 
@@ -23,6 +24,7 @@ const STATUS: Record<WireErrorCode, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
+  mailbox_full: 429,
   unavailable: 503,
   internal: 500,
 };

@@ -221,6 +221,7 @@ class SqliteStore implements Store {
       queuedFor: db.query<MessageRecord, [string]>("SELECT * FROM messages WHERE to_id = ? AND state = 'queued' ORDER BY seq"),
       unreadFor: db.query<MessageRecord, [string]>(`SELECT * FROM messages WHERE to_id = ? AND ${UNREAD} ORDER BY seq`),
       countUnread: db.query<{ n: number }, [string]>(`SELECT count(*) AS n FROM messages WHERE to_id = ? AND ${UNREAD}`),
+      countUnreadNamed: db.query<{ n: number }, [string]>(`SELECT count(*) AS n FROM messages WHERE to_name = ? AND ${UNREAD}`),
       markDelivered: db.query<{ id: string }, [number, string, string]>(
         "UPDATE messages SET state = 'delivered', delivered_at = ? WHERE to_id = ? AND id = ? AND state = 'queued' RETURNING id",
       ),
@@ -344,6 +345,10 @@ class SqliteStore implements Store {
 
   async countUnread(peerId: string): Promise<number> {
     return this.q.countUnread.get(peerId)!.n;
+  }
+
+  async countUnreadNamed(name: string): Promise<number> {
+    return this.q.countUnreadNamed.get(name)!.n;
   }
 
   async markDelivered(peerId: string, ids: readonly string[], now: number): Promise<string[]> {

@@ -83,6 +83,8 @@ export interface Store {
   /** Messages for this peer not yet read (queued or delivered), oldest first. */
   unreadFor(peerId: string): Promise<MessageRow[]>;
   countUnread(peerId: string): Promise<number>;
+  /** Unread messages addressed to this name (a mailbox), whichever session they wait for. */
+  countUnreadNamed(name: string): Promise<number>;
   /** queued → delivered for the given ids addressed to peerId; returns the ids that changed. */
   markDelivered(peerId: string, ids: readonly string[], now: number): Promise<string[]>;
   /** queued|delivered → read for the given ids addressed to peerId; returns the ids that changed. */

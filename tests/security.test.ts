@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { statSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { runningBroker, startBroker, type TestBroker } from "./helpers/broker.ts";
+import { peerRegistration, runningBroker, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectNoCors, expectWireError, rawRequest } from "./helpers/http.ts";
 import { killAndConfirm, waitFor } from "./helpers/wait.ts";
@@ -23,16 +23,7 @@ interface Peer {
   name: string;
 }
 
-const registration = (name: string, extra: Record<string, unknown> = {}) => ({
-  name,
-  pid: process.pid,
-  cwd: `/tmp/${name}`,
-  git_root: null,
-  git_common_dir: null,
-  git_branch: null,
-  summary: `${name} at work`,
-  ...extra,
-});
+const registration = peerRegistration;
 
 async function json<T = Record<string, any>>(res: Response): Promise<T> {
   const text = await res.text();

@@ -57,6 +57,18 @@ function brokerHandle(t: TestEnv, pid: number): TestBroker {
   };
 }
 
+/** A /register body for a peer named `name` that lives in this test process (so it counts as alive). */
+export const peerRegistration = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  pid: process.pid,
+  cwd: `/tmp/${name}`,
+  git_root: null,
+  git_common_dir: null,
+  git_branch: null,
+  summary: `${name} at work`,
+  ...extra,
+});
+
 function safeRead(path: string): string {
   try {
     return readFileSync(path, "utf8");

@@ -1,0 +1,276 @@
+/**
+ * Abuse of a real broker process: property-based fuzzing (fast-check) of every route and of
+ * WebSocket frames, a flood from one sender, and 10,000 unread messages piled on one peer.
+ * security.test.ts holds the hand-written cases (tokens, Origin/Host, size limits); this file
+ * throws generated input at the same surface and checks the answers keep their shape.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import fc from "fast-check";
+import { MAX_UNREAD_PER_PEER, SEND_RATE } from "../shared/broker-hub.ts";
+import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
+import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
+import { expectWireError } from "./helpers/http.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
+
+const SECRET = "x-claude-peers-secret";
+/** Every POST route but /shutdown, which a valid request would obey. */
+const ROUTES = ["/register", "/unregister", "/peers", "/send", "/summary", "/inbox", "/ack", "/poll", "/whoami", "/status", "/history", "/hook", "/hook/read"];
+/** Cases per property; FUZZ_RUNS raises it for a long soak (see README, Reliability and security). */
+const RUNS = Number(process.env.FUZZ_RUNS ?? 500);
+/** No answer may take longer than this: the "never a hang" bound. */
+const ANSWER_WITHIN_MS = 5000;
+
+interface Peer {
+  peer_id: string;
+  secret: string;
+  name: string;
+}
+
+const registration = (name: string) => peerRegistration(name);
+
+async function json<T = Record<string, any>>(res: Response): Promise<T> {
+  const text = await res.text();
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${text}`);
+  return JSON.parse(text) as T;
+}
+
+/** Values of every JSON type, unicode and null bytes included, plus the route fields with wrong types. */
+const anyValue = fc.oneof(
+  fc.jsonValue(),
+  fc.string({ unit: "binary" }),
+  fc.string({ unit: fc.constantFrom("\0", "\u202e", "\ud800", "😀", "\ufeff", "\\", '"') }),
+  fc.integer(),
+  fc.double(),
+  fc.constant(null),
+);
+const fieldNames = ["to", "text", "in_reply_to", "idempotency_key", "name", "pid", "parent_pid", "cwd", "git_root", "git_common_dir", "git_branch", "summary", "peer_id", "secret", "scope", "ids", "state", "mark_read", "limit", "peer", "ancestors", "max_chars"];
+const routeShaped = fc.dictionary(fc.constantFrom(...fieldNames), anyValue, { maxKeys: 8 });
+
+/** A body as bytes: route-shaped JSON, any JSON, broken JSON, deep nesting, or raw bytes. */
+const bodyArb = fc.oneof(
+  routeShaped.map((v) => JSON.stringify(v)),
+  fc.jsonValue().map((v) => JSON.stringify(v)),
+  fc.string({ unit: "binary" }),
+  fc.integer({ min: 1, max: 20_000 }).map((depth) => "[".repeat(depth) + "]".repeat(depth)),
+  fc.integer({ min: 1, max: 20_000 }).map((depth) => '{"a":'.repeat(depth) + "1" + "}".repeat(depth)),
+  fc.uint8Array({ maxLength: 256 }),
+  fc.constantFrom("", "{", "nul\0l", '{"to":"a","text":"b"', "\xff\xfe", "[]", "true"),
+);
+
+describe("fuzzing the broker (fast-check, real broker process)", () => {
+  let t: TestEnv;
+  let broker: TestBroker;
+  let alice: Peer;
+  let bob: Peer;
+  const statuses = new Map<number, number>();
+  let cases = 0;
+
+  beforeAll(async () => {
+    t = makeTestEnv();
+    broker = await startBroker(t);
+    alice = await json<Peer>(await broker.post("/register", registration("alice")));
+    bob = await json<Peer>(await broker.post("/register", registration("bob")));
+  });
+
+  afterAll(async () => {
+    await broker?.stop();
+    t?.cleanup();
+    console.log(`fuzz: ${cases} HTTP and WebSocket cases; statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
+  });
+
+  /** Any answer: 2xx, or a 4xx JSON error; never a 5xx, never slower than ANSWER_WITHIN_MS. */
+  async function expectWellFormed(res: Response, what: string): Promise<void> {
+    cases++;
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    if (res.status < 300 || res.status === 101) return void (await res.arrayBuffer());
+    if (res.status >= 500 || res.status < 400) throw new Error(`${what}: HTTP ${res.status} ${await res.text()}`);
+    if (what.startsWith("HEAD ")) return void expect(res.headers.get("content-type") ?? "").toStartWith("application/json"); // HEAD has no body
+    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof body.error?.code !== "string" || typeof body.error.message !== "string") {
+      throw new Error(`${what}: HTTP ${res.status} without an error body: ${JSON.stringify(body)}`);
+    }
+  }
+
+  test("every route and method, with generated bodies and credentials: 2xx or a 4xx JSON error", async () => {
+    const pathArb = fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom(...ROUTES) },
+      { weight: 1, arbitrary: fc.constantFrom("/health", "/ws", "/", "//send", "/send/", "/SEND", "/send?x=1", "/%00", "/..%2f..%2fetc/passwd") },
+      { weight: 1, arbitrary: fc.webPath() },
+    );
+    const methodArb = fc.oneof({ weight: 5, arbitrary: fc.constant("POST") }, { weight: 1, arbitrary: fc.constantFrom("GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD") });
+    const credentialsArb = fc.constantFrom("peer", "operator", "none", "wrong-secret");
+    const typeArb = fc.oneof({ weight: 5, arbitrary: fc.constant("application/json") }, { weight: 1, arbitrary: fc.constantFrom("text/plain", "", "application/json; charset=latin1") });
+
+    await fc.assert(
+      fc.asyncProperty(pathArb, methodArb, credentialsArb, typeArb, bodyArb, async (path, method, credentials, type, body) => {
+        const headers: Record<string, string> = {};
+        if (credentials !== "none") headers.authorization = `Bearer ${broker.token}`;
+        if (credentials === "peer") headers[SECRET] = alice.secret;
+        if (credentials === "wrong-secret") headers[SECRET] = "s-not-a-real-secret";
+        if (type) headers["content-type"] = type;
+        let url: URL;
+        try {
+          url = new URL(broker.url + path);
+        } catch {
+          return; // not a URL fetch can send
+        }
+        if (url.host !== new URL(broker.url).host) return; // a path that moved the request elsewhere
+        const res = await fetch(url, {
+          method,
+          headers,
+          body: method === "GET" || method === "HEAD" ? undefined : body,
+          signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
+        });
+        await expectWellFormed(res, `${method} ${path} (${credentials}) ${String(body).slice(0, 80)}`);
+      }),
+      { numRuns: RUNS * 2 },
+    );
+  });
+
+  test("huge values: long strings, many keys, bodies over the limit", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...ROUTES),
+        fc.constantFrom(1000, 65_536, 70_000, 500_000, 600_000),
+        fc.constantFrom("a", "é", "😀", "\0", '"'),
+        async (path, size, ch) => {
+          const big = ch.repeat(size);
+          const body = JSON.stringify({ to: bob.peer_id, text: big, name: big, summary: big, ids: [big], ancestors: [size], limit: size });
+          const res = await broker.post(path, body, { [SECRET]: alice.secret });
+          await expectWellFormed(res, `${path} with ${size} × ${JSON.stringify(ch)}`);
+        },
+      ),
+      { numRuns: Math.ceil(RUNS / 10) },
+    );
+  });
+
+  test("WebSocket frames: generated text and binary frames never close the socket or the broker", async () => {
+    const ws = new WebSocket(`${broker.url.replace("http", "ws")}/ws`, {
+      headers: { authorization: `Bearer ${broker.token}`, [SECRET]: bob.secret },
+    } as unknown as string[]);
+    const frames: Array<Record<string, any>> = [];
+    ws.onmessage = (e) => frames.push(JSON.parse(String(e.data)));
+    let closed = false;
+    ws.onclose = () => (closed = true);
+    await new Promise<void>((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error("WebSocket did not open"));
+    });
+    const frameArb = fc.oneof(
+      bodyArb,
+      fc.record({ type: fc.oneof(fc.constant("ack"), fc.string()), ids: fc.oneof(fc.array(fc.string()), anyValue) }).map((v) => JSON.stringify(v)),
+      fc.array(fc.string({ unit: "binary" }), { maxLength: 50 }).map((ids) => JSON.stringify({ type: "ack", ids })),
+    );
+    let sent = 0;
+    try {
+      await fc.assert(
+        fc.property(frameArb, (frame) => {
+          ws.send(frame);
+          sent++;
+          cases++;
+        }),
+        { numRuns: RUNS },
+      );
+      // The broker answers bad frames with an error frame and valid acks with nothing; a sent
+      // message proves the socket still carries traffic after all of them.
+      const { message } = await json(await broker.post("/send", { to: bob.peer_id, text: "after the fuzz" }, { [SECRET]: alice.secret }));
+      await waitFor(() => frames.some((f) => f.type === "message" && f.message.id === message.id), "the message on the fuzzed socket");
+      expect(closed).toBe(false);
+      expect(frames.every((f) => f.type === "error" || f.type === "message")).toBe(true);
+      expect(sent).toBe(RUNS);
+    } finally {
+      ws.close();
+    }
+  });
+
+  test("afterwards the broker serves normal traffic", async () => {
+    expect((await fetch(`${broker.url}/health`)).status).toBe(200);
+    const { message } = await json(await broker.post("/send", { to: alice.peer_id, text: "business as usual" }, { [SECRET]: bob.secret }));
+    const inbox = await json(await broker.post("/inbox", {}, { [SECRET]: alice.secret }));
+    expect((inbox.messages as Array<{ id: string }>).map((m) => m.id)).toContain(message.id);
+    expect(statuses.has(500)).toBe(false);
+  });
+});
+
+describe("floods and full mailboxes (real broker process)", () => {
+  let t: TestEnv;
+  let broker: TestBroker;
+
+  beforeAll(async () => {
+    t = makeTestEnv();
+    broker = await startBroker(t);
+  });
+
+  afterAll(async () => {
+    await broker?.stop();
+    t?.cleanup();
+  });
+
+  const register = async (name: string) => json<Peer>(await broker.post("/register", registration(name)));
+  const send = (from: Peer | null, to: string, text: string) => broker.post("/send", { to, text }, from ? { [SECRET]: from.secret } : {});
+
+  /** Runs `n` calls of `fn`, `width` at a time. */
+  async function inWaves<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+    const out: T[] = [];
+    for (let i = 0; i < n; i += width) out.push(...(await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, j) => fn(i + j)))));
+    return out;
+  }
+
+  test("a flood from one sender is refused with rate_limited and a retry time; other senders are unaffected", async () => {
+    const [flooder, calm, sink] = await Promise.all([register("flooder"), register("calm"), register("sink")]);
+    const FLOOD = 3 * SEND_RATE.burst;
+    const started = performance.now();
+    const statuses = await inWaves(FLOOD, 100, async (i) => {
+      const res = await send(flooder, sink.peer_id, `flood ${i}`);
+      if (res.status === 429) await expectWireError(res, 429, /too many messages from this sender.*nothing was sent, retry in \d+\.\d s/);
+      else await res.arrayBuffer();
+      return res.status;
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const accepted = statuses.filter((s) => s === 200).length;
+    const refused = statuses.filter((s) => s === 429).length;
+    expect(accepted + refused).toBe(FLOOD);
+    expect(accepted).toBeGreaterThanOrEqual(SEND_RATE.burst);
+    expect(accepted).toBeLessThanOrEqual(SEND_RATE.burst + Math.ceil(SEND_RATE.perSecond * seconds) + 1);
+    console.log(`flood: ${FLOOD} sends from one sender in ${seconds.toFixed(2)} s, ${accepted} accepted, ${refused} refused with 429`);
+
+    // Right after, while the flooder's bucket is empty, another sender goes through at once.
+    for (let i = 0; i < 20; i++) expect((await send(calm, sink.peer_id, `calm ${i}`)).status).toBe(200);
+    // Every accepted message is stored (a refusal stored nothing), and the flooder may send again later.
+    const status = await json(await broker.post("/status", {}));
+    expect(status.messages.queued).toBe(accepted + 20);
+    await waitFor(async () => (await send(flooder, sink.peer_id, "after waiting")).status === 200, "the flooder's bucket to refill");
+  });
+
+  test(`${MAX_UNREAD_PER_PEER.toLocaleString("en")} unread messages to one peer: the next is refused with mailbox_full, none is dropped`, async () => {
+    const target = await register("target");
+    const before = await json(await broker.post("/status", {}));
+    const SENDERS = 20;
+    const senders = await Promise.all(Array.from({ length: SENDERS }, (_, i) => register(`filler-${i}`)));
+    const perSender = MAX_UNREAD_PER_PEER / SENDERS; // each within its burst, so the rate limit stays out of it
+    expect(perSender).toBeLessThanOrEqual(SEND_RATE.burst);
+    const statuses = await inWaves(MAX_UNREAD_PER_PEER, 50, async (i) => {
+      const res = await send(senders[i % SENDERS]!, target.peer_id, `fill ${i}`);
+      await res.arrayBuffer();
+      return res.status;
+    });
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+
+    // Full: by id and by name, from a peer and from the operator.
+    await expectWireError(await send(senders[0]!, target.peer_id, "one too many"), 429, /target has 10000 unread messages.*nothing was sent/);
+    await expectWireError(await send(null, "target", "one too many"), 429, /mailbox|unread/);
+    const full = await json(await broker.post("/status", {}));
+    expect(full.messages.queued - before.messages.queued).toBe(MAX_UNREAD_PER_PEER);
+    expect(full.messages.expired).toBe(0);
+
+    // Reading makes room; the oldest were never dropped to make it.
+    const inbox = await json(await broker.post("/inbox", { mark_read: true }, { [SECRET]: target.secret }));
+    const texts = (inbox.messages as Array<{ text: string }>).map((m) => m.text);
+    expect(texts.length).toBe(MAX_UNREAD_PER_PEER);
+    expect(new Set(texts).size).toBe(MAX_UNREAD_PER_PEER);
+    expect((await send(senders[1]!, target.peer_id, "room again")).status).toBe(200);
+  });
+});
