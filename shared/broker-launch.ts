@@ -97,7 +97,14 @@ function takeLock(path: string): boolean {
     closeSync(fd);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") return false;
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
+      // A read-only or missing folder: no broker could write its DB there either, so say so now
+      // instead of waiting START_TIMEOUT_MS for a broker nobody started.
+      throw new PeersError(
+        "broker_start_failed",
+        `cannot start the broker: ${(err as Error).message}; the folder of the database must be writable, or set CLAUDE_PEERS_DB to a file in a writable folder`,
+      );
+    }
     if (lockIsStale(path)) rmLock(path);
     return false;
   }

@@ -1,0 +1,172 @@
+/**
+ * Faults with real processes and real signals: the broker killed -9 under a stream of 1,000
+ * messages, a recipient killed -9 between push and ack, and a database folder the user cannot
+ * write. lifecycle.test.ts and liveness.test.ts hold the single-message crash cases.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { probeBroker } from "../shared/broker-probe.ts";
+import { StatusResultSchema } from "../shared/protocol.ts";
+import { messageState, runningBroker } from "./helpers/broker.ts";
+import { ROOT, makeTestEnv } from "./helpers/env.ts";
+import { sentMessageId, whoami } from "./helpers/server.ts";
+import { killAndConfirm, waitFor } from "./helpers/wait.ts";
+import { suiteWorld } from "./helpers/world.ts";
+
+// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
+setDefaultTimeout(60_000);
+
+/** The contract's bound for a new broker after a crash. */
+const BACK_WITHIN_MS = 2000;
+
+describe("kill -9 of the broker while 1,000 messages stream from A to B", () => {
+  const world = suiteWorld();
+  const TOTAL = Number(process.env.CHAOS_MESSAGES ?? 1000);
+  const IN_FLIGHT = 4;
+
+  test("a new broker is up within 2 s, ids are kept, and B gets every message exactly once", async () => {
+    const [a, b] = await Promise.all([world.start({ name: "stream-a" }), world.start({ name: "stream-b" })]);
+    const before = await Promise.all([whoami(a), whoami(b)]);
+    const old = await runningBroker(world.t);
+
+    const sent = new Map<number, string>(); // sequence number → message id
+    const failures: string[] = [];
+    let next = 0;
+    let done = 0;
+    let recovery: Promise<number> | undefined;
+    let killedAt = Infinity;
+    let backAt = Infinity;
+    let acrossTheGap = 0; // calls made before the new broker was up that returned after it was
+    const killBroker = async (): Promise<number> => {
+      killedAt = performance.now();
+      process.kill(old.pid, "SIGKILL");
+      await waitFor(async () => {
+        const probe = await probeBroker(world.t.port);
+        return probe.kind === "broker" && probe.health.pid !== old.pid;
+      }, "a new broker on the port", 10_000);
+      backAt = performance.now();
+      return backAt - killedAt;
+    };
+    // Sends as Claude would: a call that fails with an error is sent again.
+    const sender = async () => {
+      while (next < TOTAL) {
+        const seq = next++;
+        while (true) {
+          const callStarted = performance.now();
+          const r = await a.call("send_message", { to: "stream-b", message: `stream ${seq}` });
+          if (callStarted < backAt && performance.now() > backAt) acrossTheGap++;
+          if (!r.isError) {
+            sent.set(seq, sentMessageId(r.text));
+            break;
+          }
+          failures.push(r.text);
+        }
+        if (++done === Math.floor(TOTAL * 0.3)) recovery = killBroker();
+      }
+    };
+    const started = performance.now();
+    await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
+    const backInMs = await recovery!;
+
+    await waitFor(() => [...sent.values()].every((id) => b.channel.some((m) => m.meta.message_id === id)), "B to receive every message", 30_000);
+    // Every one is acknowledged in the new broker's store, too: nothing left queued.
+    const broker = await runningBroker(world.t);
+    await waitFor(async () => StatusResultSchema.parse(await (await broker.post("/status", {})).json()).messages.queued === 0, "no message left queued");
+    const seconds = (performance.now() - started) / 1000;
+
+    const ids = b.channel.map((m) => m.meta.message_id!);
+    const byText = new Map<string, Set<string>>();
+    for (const m of b.channel) byText.set(m.content, (byText.get(m.content) ?? new Set()).add(m.meta.message_id!));
+    const received = new Set(ids).size;
+    const lost = [...sent.values()].filter((id) => !ids.includes(id)).length;
+    const duplicatedById = ids.length - received;
+    const duplicatedByText = [...byText.values()].reduce((n, set) => n + set.size - 1, 0);
+    console.log(
+      `chaos stream: sent ${sent.size}, received ${received}, lost ${lost}, duplicated ${duplicatedById} (by id) / ${duplicatedByText} (by text); ` +
+        `${acrossTheGap} calls in flight across the gap, ${failures.length} failed with an error and were sent again; broker back in ${Math.round(backInMs)} ms; ${seconds.toFixed(1)} s in all`,
+    );
+
+    expect(sent.size).toBe(TOTAL);
+    expect(received).toBe(TOTAL);
+    expect([lost, duplicatedById, duplicatedByText]).toEqual([0, 0, 0]);
+    expect(backInMs).toBeLessThan(BACK_WITHIN_MS);
+    expect(acrossTheGap).toBeGreaterThan(0); // the kill landed mid-stream, not between calls
+    // A failed call is never silent: it says the broker is away and to try again.
+    for (const text of failures) expect(text).toMatch(/^send_message failed: .*(try again|retry)/);
+    expect(await Promise.all([whoami(a), whoami(b)])).toEqual(before);
+    expect(broker.pid).not.toBe(old.pid);
+  });
+});
+
+describe("kill -9 of the recipient between push and ack", () => {
+  const world = suiteWorld();
+
+  test("the unacknowledged message goes to the next session with the same name", async () => {
+    // "victim" registers and holds its push socket, but cannot hand anything to Claude (so never
+    // acks) until initialize, which never comes: it dies first.
+    const [sender, victim] = await Promise.all([world.start({ name: "sender" }), world.start({ name: "victim", deferInitialize: true })]);
+    await whoami(sender);
+    const listsVictim = async () => /^- victim \(id .*\n.*; reachable by push$/m.test((await sender.call("list_peers")).text);
+    await waitFor(listsVictim, "victim to register");
+    const id = sentMessageId((await sender.call("send_message", { to: "victim", message: "pushed, never acknowledged" })).text);
+    expect(await messageState(world.t, id)).toBe("queued");
+
+    process.kill(victim.pid, "SIGKILL");
+    await victim.stop();
+    const heir = await world.start({ name: "victim" });
+    expect((await whoami(heir)).name).toBe("victim");
+    await heir.waitForChannel((m) => m.meta.message_id === id, "the message on the next victim's channel");
+    await waitFor(async () => (await messageState(world.t, id)) === "delivered", "the heir's ack");
+    expect(heir.channel.filter((m) => m.meta.message_id === id).length).toBe(1);
+  });
+});
+
+describe("a database folder the user cannot write", () => {
+  // As root, chmod stops nothing, so the server runs as the unprivileged user nobody (setpriv)
+  // against a root-owned folder of mode 0555: a real EACCES, as a user with a read-only home gets.
+  const canDropPrivileges = process.getuid?.() === 0 && Bun.which("setpriv") !== null;
+
+  test.skipIf(!canDropPrivileges)("tool calls fail at once naming the folder and CLAUDE_PEERS_DB; no broker, no retry loop, nothing written", async () => {
+    const t = makeTestEnv();
+    const readOnly = join(t.dir, "read-only");
+    mkdirSync(readOnly);
+    chmodSync(readOnly, 0o555);
+    chmodSync(t.dir, 0o755);
+    chmodSync(t.home, 0o777);
+    const transport = new StdioClientTransport({
+      command: "setpriv",
+      args: ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, join(ROOT, "server.ts")],
+      env: { ...t.env, CLAUDE_PEERS_DB: join(readOnly, "peers.db"), CLAUDE_PEERS_NAME: "read-only" },
+      cwd: t.home,
+      stderr: "pipe",
+    });
+    let stderr = "";
+    transport.stderr?.on("data", (chunk) => (stderr += String(chunk)));
+    const client = new Client({ name: "claude-peers-test", version: "0.0.0" });
+    try {
+      await client.connect(transport);
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        const result = await client.callTool({ name: "whoami", arguments: {} });
+        const text = (result.content as Array<{ text: string }>)[0]!.text;
+        expect(result.isError).toBe(true);
+        expect(text).toContain(`EACCES: permission denied`);
+        expect(text).toContain(readOnly);
+        expect(text).toContain("set CLAUDE_PEERS_DB to a file in a writable folder");
+        expect(performance.now() - started).toBeLessThan(1000); // nothing hangs
+      }
+      expect(readdirSync(readOnly)).toEqual([]);
+      expect((await probeBroker(t.port)).kind).toBe("none");
+      expect(stderr.match(/cannot start the broker/g)?.length).toBe(1); // logged once, not once per retry
+      expect(stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      const pid = transport.pid;
+      await client.close().catch(() => {});
+      if (pid) await killAndConfirm(pid, "SIGTERM");
+      t.cleanup();
+    }
+  });
+});
