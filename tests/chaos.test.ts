@@ -14,13 +14,21 @@ import { messageState, runningBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv } from "./helpers/env.ts";
 import { sentMessageId, whoami } from "./helpers/server.ts";
 import { killAndConfirm, waitFor } from "./helpers/wait.ts";
-import { suiteWorld } from "./helpers/world.ts";
+import { suiteWorld, type World } from "./helpers/world.ts";
 
 // Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
 setDefaultTimeout(60_000);
 
 /** The contract's bound for a new broker after a crash. */
 const BACK_WITHIN_MS = 2000;
+
+/** Waits until the servers have brought up a broker other than `oldPid`. */
+async function newBroker(world: World, oldPid: number): Promise<void> {
+  await waitFor(async () => {
+    const probe = await probeBroker(world.t.port);
+    return probe.kind === "broker" && probe.health.pid !== oldPid;
+  }, "the servers to bring up a new broker", 10_000);
+}
 
 describe("kill -9 of the broker while 1,000 messages stream from A to B", () => {
   const world = suiteWorld();
@@ -43,10 +51,7 @@ describe("kill -9 of the broker while 1,000 messages stream from A to B", () => 
     const killBroker = async (): Promise<number> => {
       killedAt = performance.now();
       process.kill(old.pid, "SIGKILL");
-      await waitFor(async () => {
-        const probe = await probeBroker(world.t.port);
-        return probe.kind === "broker" && probe.health.pid !== old.pid;
-      }, "a new broker on the port", 10_000);
+      await newBroker(world, old.pid);
       backAt = performance.now();
       return backAt - killedAt;
     };
@@ -121,6 +126,28 @@ describe("kill -9 of the recipient between push and ack", () => {
     await heir.waitForChannel((m) => m.meta.message_id === id, "the message on the next victim's channel");
     await waitFor(async () => (await messageState(world.t, id)) === "delivered", "the heir's ack");
     expect(heir.channel.filter((m) => m.meta.message_id === id).length).toBe(1);
+  });
+});
+
+describe("a session killed -9 while the broker is down", () => {
+  const world = suiteWorld();
+
+  test("leaves only a stale row: the next broker never lists it, and its name is free for the next session", async () => {
+    const [survivor, ghost] = await Promise.all([world.start({ name: "survivor" }), world.start({ name: "ghost" })]);
+    await Promise.all([whoami(survivor), whoami(ghost)]);
+    const old = await runningBroker(world.t);
+    // Both at once: the ghost never learns the broker died, so it never unregisters or comes back.
+    process.kill(old.pid, "SIGKILL");
+    process.kill(ghost.pid, "SIGKILL");
+    await ghost.stop();
+    await newBroker(world, old.pid);
+    const listed = await waitFor(async () => {
+      const r = await survivor.call("list_peers");
+      return r.isError ? null : r.text;
+    }, "list_peers through the new broker");
+    expect(listed).toStartWith("No other peers");
+    const next = await world.start({ name: "ghost" });
+    expect((await whoami(next)).name).toBe("ghost"); // not ghost-2: the stale row holds no name
   });
 });
 

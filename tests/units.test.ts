@@ -12,6 +12,7 @@ import type { GitInfo } from "../shared/git.ts";
 import { deriveName, sanitizeName } from "../shared/identity.ts";
 import { channelMeta } from "../shared/mcp-server.ts";
 import { PeerNameSchema, type Message, type MessageState } from "../shared/protocol.ts";
+import { RateLimiter } from "../shared/rate-limit.ts";
 import { loadOrCreateToken } from "../shared/token.ts";
 import { describeSent, unreadFooter } from "../shared/tool-text.ts";
 import { ROOT } from "./helpers/env.ts";
@@ -325,6 +326,28 @@ describe("request guards", () => {
       expect(err.status).toBe(413);
       expect(pulled).toBeLessThan(20); // it stopped reading, it did not buffer everything first
     });
+  });
+});
+
+describe("RateLimiter", () => {
+  const limiter = (clock: { now: number }) => new RateLimiter({ perSecond: 10, burst: 3 }, () => clock.now);
+
+  test.each([
+    // [ms since start of each take, expected wait (0 = granted)]
+    ["a burst is granted, the next waits for one token", [0, 0, 0, 0], [0, 0, 0, 100]],
+    ["tokens come back at the sustained rate", [0, 0, 0, 100, 100], [0, 0, 0, 0, 100]],
+    ["a quiet sender gets its whole burst back, never more", [0, 0, 0, 10_000, 10_000, 10_000, 10_000], [0, 0, 0, 0, 0, 0, 100]],
+  ] as const)("%s", (_, times, waits) => {
+    const clock = { now: 0 };
+    const l = limiter(clock);
+    expect(times.map((t) => ((clock.now = t), l.take("a")))).toEqual([...waits]);
+  });
+
+  test("senders have separate buckets", () => {
+    const l = limiter({ now: 0 });
+    for (let i = 0; i < 3; i++) l.take("flooder");
+    expect(l.take("flooder")).toBeGreaterThan(0);
+    expect(l.take("calm")).toBe(0);
   });
 });
 

@@ -209,6 +209,16 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(await store.countUnread("p-nobody")).toBe(0);
       });
 
+      test("countUnreadNamed counts the unread mail addressed to a name, whichever session it waits for", async () => {
+        const [m1] = await insert({ toId: null }, { toId: "p-bob" }, { toId: "p-old-bob" }, { toId: "p-carol", toName: "carol" });
+        expect(await store.countUnreadNamed("bob")).toBe(3);
+        await store.markRead("p-bob", [m1!], T0 + 10); // addressed to no id: not markable by p-bob
+        await store.claimMailbox("bob", "p-bob", new Set(), T0 + 10);
+        await store.markRead("p-bob", [m1!], T0 + 11);
+        expect(await store.countUnreadNamed("bob")).toBe(2);
+        expect(await store.countUnreadNamed("nobody")).toBe(0);
+      });
+
       test("expired messages are neither queued, unread nor markable", async () => {
         const [m] = await insert({ expiresAt: T0 + MINUTE });
         await store.prune({ now: T0 + 2 * MINUTE, keepReadMs: 7 * DAY, keepPeersMs: 30 * DAY, liveIds: new Set() });
