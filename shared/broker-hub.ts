@@ -2,6 +2,7 @@
 import { WireError } from "./errors.ts";
 import { newMessageId, newPeerId } from "./ids.ts";
 import { processAlive } from "./process-alive.ts";
+import { MailboxRoom } from "./mailbox-room.ts";
 import { RateLimiter, type BucketLimits } from "./rate-limit.ts";
 import {
   HOOK_MESSAGE_OVERHEAD,
@@ -30,12 +31,6 @@ export const ACK_WAIT_MS = 1000;
  */
 export const HOOK_LEASE_MS = 10_000;
 const MAX_NAME_SUFFIX = 999;
-/**
- * A recipient holds at most this many unread (queued or delivered) messages; the next send is
- * refused with mailbox_full until it reads some. Refused, not drop-oldest: "nothing is lost" means
- * a stored message is never thrown away to make room, and the sender hears about it at once.
- */
-export const MAX_UNREAD_PER_PEER = 10_000;
 /**
  * Sends per sender (a peer id; the operator's CLI shares one bucket): a burst of 1,000, then 500
  * a second. Twice what one sender drives in bench/throughput.ts (~50–250 msg/s), so only a
@@ -77,6 +72,7 @@ export class Hub {
   /** Message id → until when a hook holds it (see HOOK_LEASE_MS). */
   private readonly hookLeases = new Map<string, number>();
   private readonly sendLimiter: RateLimiter;
+  private readonly mailboxRoom: MailboxRoom;
 
   constructor(opts: HubOptions) {
     this.store = opts.store;
@@ -84,6 +80,7 @@ export class Hub {
     this.now = opts.now ?? Date.now;
     this.pidAlive = opts.pidAlive ?? processAlive;
     this.sendLimiter = new RateLimiter(SEND_RATE, this.now);
+    this.mailboxRoom = new MailboxRoom(this.store);
   }
 
   // ---- identity -------------------------------------------------------------------------------
@@ -119,6 +116,7 @@ export class Hub {
       throw err;
     }
     await this.store.claimMailbox(row.name, id, new Set(this.live.keys()), now);
+    this.mailboxRoom.forget(id); // the claimed mailbox now counts toward this id
     this.broadcast({ type: "event", event: "joined", peer: this.peerInfo(entry) });
     if (entry.socket) await this.pushQueued(id);
     return { peer_id: id, secret, name: row.name, unread: await this.store.countUnread(id) };
@@ -326,38 +324,33 @@ export class Hub {
       if (sender.kind === "peer" && original.toId === fromId) await this.markRead(sender.row, [original.id]);
     }
 
-    await this.assertRoomFor(target);
+    const release = await this.mailboxRoom.reserve(target);
     const from = sender.kind === "peer" ? sender.row : undefined;
-    const row = await this.store.insertMessage({
-      id: newMessageId(),
-      fromId,
-      fromName: from?.name ?? "cli",
-      fromSummary: from?.summary ?? "a person at the terminal (claude-peers CLI)",
-      fromCwd: from?.cwd ?? "",
-      toId: target.id,
-      toName: target.name,
-      text: body.text,
-      inReplyTo: body.in_reply_to ?? null,
-      createdAt: now,
-      expiresAt: now + this.mailboxTtlMs,
-      sendKey: body.idempotency_key ?? null,
-    });
+    let row: MessageRow;
+    try {
+      row = await this.store.insertMessage({
+        id: newMessageId(),
+        fromId,
+        fromName: from?.name ?? "cli",
+        fromSummary: from?.summary ?? "a person at the terminal (claude-peers CLI)",
+        fromCwd: from?.cwd ?? "",
+        toId: target.id,
+        toName: target.name,
+        text: body.text,
+        inReplyTo: body.in_reply_to ?? null,
+        createdAt: now,
+        expiresAt: now + this.mailboxTtlMs,
+        sendKey: body.idempotency_key ?? null,
+      });
+    } finally {
+      release();
+    }
     this.broadcast({ type: "event", event: "sent", message: toWireMessage(row) });
     if (target.id && this.push(target.id, row)) {
       await this.waitForAck(row.id);
       return toWireMessage((await this.store.getMessage(row.id)) ?? row);
     }
     return toWireMessage(row);
-  }
-
-  /** Refuses a message the recipient has no room for (MAX_UNREAD_PER_PEER); nothing is dropped. */
-  private async assertRoomFor(target: { id: string | null; name: string }): Promise<void> {
-    const unread = target.id ? await this.store.countUnread(target.id) : await this.store.countUnreadNamed(target.name);
-    if (unread < MAX_UNREAD_PER_PEER) return;
-    throw new WireError(
-      "mailbox_full",
-      `to: ${target.name} has ${unread} unread messages, the most a mailbox holds; nothing was sent, retry after it reads some (check_messages)`,
-    );
   }
 
   /** An id or a name; a known but offline name gets mail in its mailbox. */

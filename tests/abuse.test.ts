@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import fc from "fast-check";
-import { MAX_UNREAD_PER_PEER, SEND_RATE } from "../shared/broker-hub.ts";
+import { SEND_RATE } from "../shared/broker-hub.ts";
+import { MAX_UNREAD_PER_PEER } from "../shared/mailbox-room.ts";
 import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectWireError } from "./helpers/http.ts";
