@@ -34,10 +34,10 @@ export class MailboxRoom {
 
   /**
    * Refuses a message the recipient has no room for (MAX_UNREAD_PER_PEER); nothing is dropped.
-   * Counting a recipient's unread mail on every send cost a fifth of the broker's throughput once
-   * a few thousand delivered-but-unread messages piled up, so a count buys an allowance of sends
-   * that surely fit: reading only makes room, so an allowance never overstates it. Returns the
-   * release to call once the message is stored (or failed to be).
+   * A count walks every unread index entry of the recipient, thousands once channel-delivered
+   * mail piles up unread (as in bench/throughput.ts), so one count buys an allowance of sends that
+   * surely fit: reading only makes room, so an allowance never overstates it. Returns the release
+   * to call once the message is stored (or failed to be).
    */
   async reserve(target: Recipient): Promise<() => void> {
     const key = target.id ? `id:${target.id}` : `name:${target.name}`;
