@@ -246,6 +246,17 @@ describe("floods and full mailboxes (real broker process)", () => {
     await waitFor(async () => (await send(flooder, sink.peer_id, "after waiting")).status === 200, "the flooder's bucket to refill");
   });
 
+  test("the operator (the CLI, no peer secret) has one bucket of its own, whoever runs it", async () => {
+    const [peer, sink] = await Promise.all([register("peer-beside-cli"), register("cli-sink")]);
+    const statuses = await inWaves(SEND_RATE.burst + 500, 100, async (i) => {
+      const res = await send(null, sink.peer_id, `cli ${i}`);
+      await res.arrayBuffer();
+      return res.status;
+    });
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    expect((await send(peer, sink.peer_id, "a peer is not held by the CLI's bucket")).status).toBe(200);
+  });
+
   test(`${MAX_UNREAD_PER_PEER.toLocaleString("en")} unread messages to one peer: the next is refused with mailbox_full, none is dropped`, async () => {
     const target = await register("target");
     const before = await json(await broker.post("/status", {}));
