@@ -2,6 +2,7 @@
 import type { Server, ServerWebSocket } from "bun";
 import type { z } from "zod";
 import { Hub } from "./broker-hub.ts";
+import { HookDesk } from "./broker-hooks.ts";
 import { assertJsonRequest, assertLocalRequest, assertToken, readJson } from "./broker-guard.ts";
 import { brokerUrl } from "./config.ts";
 import { WireError, errorMessage } from "./errors.ts";
@@ -62,6 +63,7 @@ export function createBroker(opts: BrokerOptions): Broker {
   const { store, token } = opts;
   const log = opts.log ?? (() => {});
   const hub = new Hub({ store, mailboxTtlMs: opts.mailboxTtlMs });
+  const hooks = new HookDesk(hub, store);
   const startedAt = Date.now();
   const health = (): Health => ({
     service: BROKER_SERVICE,
@@ -115,11 +117,11 @@ export function createBroker(opts: BrokerOptions): Broker {
     // Hooks hold the token but no peer secret: they name their session by process ancestry.
     "/hook": async (ctx) => {
       const b = await body(ctx, HookBodySchema);
-      return hub.hookMail(b.ancestors, b.max_chars);
+      return hooks.mail(b.ancestors, b.max_chars);
     },
     "/hook/read": async (ctx) => {
       const b = await body(ctx, HookReadBodySchema);
-      return hub.hookRead(b.peer_id, b.ids);
+      return hooks.read(b.peer_id, b.ids);
     },
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);

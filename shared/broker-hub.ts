@@ -5,10 +5,8 @@ import { processAlive } from "./process-alive.ts";
 import { MailboxRoom } from "./mailbox-room.ts";
 import { RateLimiter, type BucketLimits } from "./rate-limit.ts";
 import {
-  HOOK_MESSAGE_OVERHEAD,
   MAX_MESSAGE_BYTES,
   type BrokerFrame,
-  type HookResult,
   type Message,
   type PeerInfo,
   type RegisterBody,
@@ -24,12 +22,6 @@ import { toWireMessage, toWirePeer } from "./wire.ts";
 export const POLL_GRACE_MS = 2500;
 /** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
 export const ACK_WAIT_MS = 1000;
-/**
- * A message handed to a hook is held back from other hooks this long, unless read sooner: Claude
- * Code runs the PostToolUse hooks of parallel tool calls at once, and each would print it. A hook
- * that dies before /hook/read (hooks time out after 5 s) only delays it.
- */
-export const HOOK_LEASE_MS = 10_000;
 const MAX_NAME_SUFFIX = 999;
 /**
  * Sends per sender (a peer id; the operator's CLI shares one bucket): a burst of 1,000, then 500
@@ -69,8 +61,6 @@ export class Hub {
   private readonly live = new Map<string, LivePeer>();
   private readonly watchers = new Set<PushSocket>();
   private readonly ackWaiters = new Map<string, () => void>();
-  /** Message id → until when a hook holds it (see HOOK_LEASE_MS). */
-  private readonly hookLeases = new Map<string, number>();
   private readonly sendLimiter: RateLimiter;
   private readonly mailboxRoom: MailboxRoom;
 
@@ -428,50 +418,16 @@ export class Hub {
    * is a live peer's parent names it; nearest first, because a Claude Code may run inside another
    * one's shell. Two servers in one session (plugin and `claude mcp add`): the newer one.
    */
-  private peerForAncestors(ancestors: readonly number[]): { entry: LivePeer; parentPid: number } | null {
+  peerForAncestors(ancestors: readonly number[]): { peer: PeerInfo; parentPid: number } | null {
     for (const pid of ancestors) {
       let best: LivePeer | undefined;
       for (const p of this.live.values()) {
         if (p.row.parentPid !== pid || !this.isLive(p)) continue;
         if (!best || p.row.registeredAt > best.row.registeredAt) best = p;
       }
-      if (best) return { entry: best, parentPid: pid };
+      if (best) return { peer: this.peerInfo(best), parentPid: pid };
     }
     return null;
-  }
-
-  /**
-   * The hook's session and its oldest unread messages that fit in `maxChars` (each counts its text
-   * plus its header line), in order: a message too long to fit stops the list, and it and the
-   * rest stay unread. The returned ones are leased to this hook (HOOK_LEASE_MS); `unread` counts
-   * what no other hook holds. The hook marks what it printed read with hookRead().
-   */
-  async hookMail(ancestors: readonly number[], maxChars: number): Promise<HookResult> {
-    const found = this.peerForAncestors(ancestors);
-    if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
-    const stored = await this.store.unreadFor(found.entry.row.id);
-    // From here to the return nothing awaits, so two concurrent hooks never lease the same message.
-    const now = this.now();
-    for (const [id, until] of this.hookLeases) if (until <= now) this.hookLeases.delete(id);
-    const unread = stored.filter((m) => !this.hookLeases.has(m.id));
-    const messages: Message[] = [];
-    let used = 0;
-    for (const m of unread) {
-      used += m.text.length + HOOK_MESSAGE_OVERHEAD;
-      if (used > maxChars) break;
-      messages.push(toWireMessage(m));
-      this.hookLeases.set(m.id, now + HOOK_LEASE_MS);
-    }
-    return { peer: this.peerInfo(found.entry), parent_pid: found.parentPid, messages, unread: unread.length };
-  }
-
-  /** Marks read what a hook showed; only messages addressed to `peerId` change. */
-  async hookRead(peerId: string, ids: readonly string[]): Promise<{ updated: string[]; unread: number }> {
-    const row = this.live.get(peerId)?.row ?? (await this.store.getPeer(peerId));
-    if (!row) throw new WireError("not_found", `peer_id: no peer ${peerId}`);
-    const updated = await this.markRead(row, ids);
-    for (const id of ids) this.hookLeases.delete(id);
-    return { updated, unread: await this.unreadCount(row) };
   }
 }
 
