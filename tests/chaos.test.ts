@@ -10,11 +10,11 @@ import { chmodSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { probeBroker } from "../shared/broker-probe.ts";
 import { StatusResultSchema } from "../shared/protocol.ts";
-import { messageState, runningBroker } from "./helpers/broker.ts";
+import { awaitNewBroker, messageState, runningBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv } from "./helpers/env.ts";
-import { sentMessageId, whoami } from "./helpers/server.ts";
+import { listsAsPush, sentMessageId, whoami } from "./helpers/server.ts";
 import { killAndConfirm, waitFor } from "./helpers/wait.ts";
-import { suiteWorld, type World } from "./helpers/world.ts";
+import { suiteWorld } from "./helpers/world.ts";
 
 // Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
 setDefaultTimeout(60_000);
@@ -23,13 +23,6 @@ setDefaultTimeout(60_000);
 const BACK_WITHIN_MS = 2000;
 
 /** Waits until the servers have brought up a broker other than `oldPid`. */
-async function newBroker(world: World, oldPid: number): Promise<void> {
-  await waitFor(async () => {
-    const probe = await probeBroker(world.t.port);
-    return probe.kind === "broker" && probe.health.pid !== oldPid;
-  }, "the servers to bring up a new broker", 10_000);
-}
-
 describe("kill -9 of the broker while 1,000 messages stream from A to B", () => {
   const world = suiteWorld();
   const TOTAL = Number(process.env.CHAOS_MESSAGES ?? 1000);
@@ -51,7 +44,7 @@ describe("kill -9 of the broker while 1,000 messages stream from A to B", () => 
     const killBroker = async (): Promise<number> => {
       killedAt = performance.now();
       process.kill(old.pid, "SIGKILL");
-      await newBroker(world, old.pid);
+      await awaitNewBroker(world.t, old.pid);
       backAt = performance.now();
       return backAt - killedAt;
     };
@@ -114,7 +107,7 @@ describe("kill -9 of the recipient between push and ack", () => {
     // acks) until initialize, which never comes: it dies first.
     const [sender, victim] = await Promise.all([world.start({ name: "sender" }), world.start({ name: "victim", deferInitialize: true })]);
     await whoami(sender);
-    const listsVictim = async () => /^- victim \(id .*\n.*; reachable by push$/m.test((await sender.call("list_peers")).text);
+    const listsVictim = () => listsAsPush(sender, "victim");
     await waitFor(listsVictim, "victim to register");
     const id = sentMessageId((await sender.call("send_message", { to: "victim", message: "pushed, never acknowledged" })).text);
     expect(await messageState(world.t, id)).toBe("queued");
@@ -140,7 +133,7 @@ describe("a session killed -9 while the broker is down", () => {
     process.kill(old.pid, "SIGKILL");
     process.kill(ghost.pid, "SIGKILL");
     await ghost.stop();
-    await newBroker(world, old.pid);
+    await awaitNewBroker(world.t, old.pid);
     const listed = await waitFor(async () => {
       const r = await survivor.call("list_peers");
       return r.isError ? null : r.text;

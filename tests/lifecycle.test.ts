@@ -1,10 +1,9 @@
 /** The broker's life: servers bring it back after a crash with ids and mail intact; a cold start makes one. */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
-import { probeBroker } from "../shared/broker-probe.ts";
 import type { Health } from "../shared/protocol.ts";
-import { brokerPids, messageState, runningBroker } from "./helpers/broker.ts";
-import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { awaitNewBroker, brokerPids, messageState, runningBroker } from "./helpers/broker.ts";
+import { listsAsPush, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld, type World } from "./helpers/world.ts";
 
@@ -27,10 +26,7 @@ function sessionOf(pid: number): number {
 async function crashBroker(world: World): Promise<Health> {
   const old = await runningBroker(world.t);
   process.kill(old.pid, "SIGKILL");
-  return waitFor(async () => {
-    const probe = await probeBroker(world.t.port);
-    return probe.kind === "broker" && probe.health.pid !== old.pid ? probe.health : null;
-  }, "a new broker on the port");
+  return awaitNewBroker(world.t, old.pid);
 }
 
 describe("broker crash", () => {
@@ -99,7 +95,7 @@ describe("an unacknowledged push across a broker crash", () => {
     const [sender, slow] = await Promise.all([world.start({ name: "sender" }), world.start({ name: "slow", deferInitialize: true })]);
     await whoami(sender);
     // Listed as reachable by push: its socket is up, so the broker pushes to it at once.
-    const listsSlow = async () => /^- slow \(id .*\n.*; reachable by push$/m.test((await sender.call("list_peers")).text);
+    const listsSlow = () => listsAsPush(sender, "slow");
     await waitFor(listsSlow, "slow to register before initialize");
     const sent = await sender.call("send_message", { to: "slow", message: "pushed before you were ready" });
     expect(sent.text).toMatch(/^Message m-\S+ queued for slow/);

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { probeBroker } from "../../shared/broker-probe.ts";
-import { HistoryResultSchema, type MessageState } from "../../shared/protocol.ts";
+import { HistoryResultSchema, type Health, type MessageState } from "../../shared/protocol.ts";
 import { ROOT, type TestEnv } from "./env.ts";
 import { killAndConfirm, waitFor } from "./wait.ts";
 
@@ -103,4 +103,12 @@ export async function messageState(t: TestEnv, messageId: string): Promise<Messa
   const res = await (await runningBroker(t)).post("/history", { limit: 1000 });
   const { messages } = HistoryResultSchema.parse(await res.json());
   return messages.find((m) => m.id === messageId)?.state;
+}
+
+/** Waits until the servers have brought up a broker other than `oldPid` on the port; returns its health. */
+export function awaitNewBroker(t: TestEnv, oldPid: number, timeoutMs = 10_000): Promise<Health> {
+  return waitFor(async () => {
+    const probe = await probeBroker(t.port);
+    return probe.kind === "broker" && probe.health.pid !== oldPid ? probe.health : null;
+  }, "the servers to bring up a new broker", timeoutMs);
 }

@@ -108,3 +108,8 @@ export function sentMessageId(text: string): string {
 
 /** The trailing line every tool result carries while unread messages wait. */
 export const UNREAD_LINE = /\n\n\((\d+) unread peer messages? waiting: call check_messages\.\)$/;
+
+/** Whether `viewer`'s list_peers shows `name` as reachable by push (its socket is up). */
+export async function listsAsPush(viewer: TestServer, name: string): Promise<boolean> {
+  return new RegExp(`^- ${name} \\(id .*\\n.*; reachable by push$`, "m").test((await viewer.call("list_peers")).text);
+}
