@@ -1,23 +1,42 @@
 #!/usr/bin/env bun
-/** The claude-peers broker daemon: one per user, on 127.0.0.1, state in SQLite. */
+/** The claude-peers broker daemon: one per user per machine, on 127.0.0.1; state in SQLite or a shared PostgreSQL. */
 import { createBroker, type Broker } from "./shared/broker-app.ts";
+import { BrokerNetwork } from "./shared/broker-network.ts";
 import { probeBroker } from "./shared/broker-probe.ts";
-import { ConfigError, loadConfig } from "./shared/config.ts";
+import { ConfigError, loadConfig, type Config } from "./shared/config.ts";
 import { errorMessage } from "./shared/errors.ts";
 import { createLog } from "./shared/log.ts";
+import { StoreOpenError, type Store } from "./shared/store.ts";
+import { openPostgresStore } from "./shared/store-postgres.ts";
 import { openSqliteStore } from "./shared/store-sqlite.ts";
 import { loadOrCreateToken } from "./shared/token.ts";
 
 const FORCED_EXIT_MS = 2000;
 const log = createLog("claude-peers broker"); // stderr, which the launcher points at the log file
 
+/** SQLite for one machine; with a postgres:// URL, the store plus the network of other hosts' brokers. */
+async function openStorage(config: Config): Promise<{ store: Store; network?: BrokerNetwork }> {
+  if (!config.shared) return { store: openSqliteStore(config.db) };
+  const store = await openPostgresStore(config.db);
+  return { store, network: new BrokerNetwork(store.sql, store, config.host, config.hostTimeoutMs, log) };
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
-  const store = openSqliteStore(config.dbPath);
+  const { store, network } = await openStorage(config);
   const token = loadOrCreateToken(config.tokenPath);
   let broker: Broker;
   try {
-    broker = createBroker({ store, token, port: config.port, mailboxTtlMs: config.mailboxTtlMs, log, onShutdownRequest: () => shutdown("kill-broker") });
+    broker = await createBroker({
+      store,
+      network,
+      host: config.host,
+      token,
+      port: config.port,
+      mailboxTtlMs: config.mailboxTtlMs,
+      log,
+      onShutdownRequest: () => shutdown("kill-broker"),
+    });
   } catch (err) {
     await store.close();
     if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
@@ -30,7 +49,7 @@ async function main(): Promise<void> {
     log(`port ${config.port} is taken by another program; set CLAUDE_PEERS_PORT to a free port`);
     process.exit(1);
   }
-  log(`listening on ${broker.url} (pid ${process.pid}), database ${config.dbPath}`);
+  log(`listening on ${broker.url} (pid ${process.pid}) as host ${config.host}, database ${store.location}`);
 
   let stopping = false;
   async function shutdown(why: string): Promise<void> {
@@ -46,7 +65,7 @@ async function main(): Promise<void> {
 
 if (import.meta.main) {
   main().catch((err) => {
-    log(err instanceof ConfigError ? err.message : `cannot start: ${errorMessage(err)}`);
+    log(err instanceof ConfigError || err instanceof StoreOpenError ? err.message : `cannot start: ${errorMessage(err)}`);
     process.exit(1);
   });
 }

@@ -18,9 +18,12 @@ export interface LatencyRun {
   roundTrip: Distribution;
 }
 
-/** Sends `count` messages from A to B one at a time, in a world whose broker is already up. */
-export async function measureLatency(world: World, count = MESSAGES): Promise<LatencyRun> {
-  const [a, b] = await Promise.all([world.start({ name: "bench-a" }), world.start({ name: "bench-b" })]);
+/**
+ * Sends `count` messages from A to B one at a time. A runs in `world`, B in `other` (another host
+ * sharing a PostgreSQL, bench/network.ts) or the same world; its broker is already up.
+ */
+export async function measureLatency(world: World, count = MESSAGES, other: World = world): Promise<LatencyRun> {
+  const [a, b] = await Promise.all([world.start({ name: "bench-a" }), other.start({ name: "bench-b" })]);
   const [, bId] = await Promise.all([whoami(a), whoami(b).then((w) => w.id)]);
   const arrival = channelListener(b);
   const push: number[] = [];
@@ -43,7 +46,7 @@ export async function measureLatency(world: World, count = MESSAGES): Promise<La
   return { push: distribution(push), roundTrip: distribution(roundTrip) };
 }
 
-function report(runs: LatencyRun[]): void {
+export function report(runs: LatencyRun[]): void {
   for (const key of ["push", "roundTrip"] as const) {
     const label = key === "push" ? "push latency (send_message call → channel notification at B)" : "send_message round trip (call → result, includes B's ack)";
     console.log(`\n${label}, ms, ${runs[0]![key].n} messages per run: median over runs (min–max)`);

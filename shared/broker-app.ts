@@ -2,6 +2,7 @@
 import type { Server, ServerWebSocket } from "bun";
 import type { z } from "zod";
 import { Hub } from "./broker-hub.ts";
+import type { BrokerNetwork } from "./broker-network.ts";
 import { HookDesk } from "./broker-hooks.ts";
 import { assertJsonRequest, assertLocalRequest, assertToken, readJson } from "./broker-guard.ts";
 import { brokerUrl } from "./config.ts";
@@ -23,7 +24,7 @@ import {
   type Health,
   type Status,
 } from "./protocol.ts";
-import type { PeerRow, Store } from "./store.ts";
+import { StoreUnavailableError, type PeerRow, type Store } from "./store.ts";
 import { toWireMessage } from "./wire.ts";
 import { VERSION } from "./version.ts";
 
@@ -37,6 +38,10 @@ export interface BrokerOptions {
   token: string;
   port: number;
   mailboxTtlMs: number;
+  /** This machine's name (CLAUDE_PEERS_HOST, else the hostname). */
+  host: string;
+  /** Brokers on other hosts sharing the PostgreSQL store; started here, stopped with the broker. */
+  network?: BrokerNetwork;
   log?: (line: string) => void;
   /** Called when an authenticated client asks the broker to stop (kill-broker). */
   onShutdownRequest?: () => void;
@@ -59,10 +64,10 @@ interface Context {
 type Handler = (ctx: Context) => Promise<unknown>;
 
 /** Starts listening on 127.0.0.1:`port`; throws if the port is taken. */
-export function createBroker(opts: BrokerOptions): Broker {
-  const { store, token } = opts;
+export async function createBroker(opts: BrokerOptions): Promise<Broker> {
+  const { store, token, network } = opts;
   const log = opts.log ?? (() => {});
-  const hub = new Hub({ store, mailboxTtlMs: opts.mailboxTtlMs });
+  const hub = new Hub({ store, mailboxTtlMs: opts.mailboxTtlMs, host: opts.host, network, log });
   const hooks = new HookDesk(hub, store);
   const startedAt = Date.now();
   const health = (): Health => ({
@@ -88,9 +93,9 @@ export function createBroker(opts: BrokerOptions): Broker {
     "/peers": async (ctx) => {
       const b = await body(ctx, ListPeersBodySchema);
       const viewer = ctx.peer
-        ? { id: ctx.peer.id, cwd: ctx.peer.cwd, gitCommonDir: ctx.peer.gitCommonDir }
-        : { cwd: b.cwd, gitCommonDir: b.git_common_dir };
-      return { peers: hub.listPeers(b.scope, viewer), ...(await unread(ctx)) };
+        ? { id: ctx.peer.id, cwd: ctx.peer.cwd, gitCommonDir: ctx.peer.gitCommonDir, repoKey: ctx.peer.repoKey }
+        : { cwd: b.cwd, gitCommonDir: b.git_common_dir, repoKey: b.repo_key };
+      return { peers: await hub.listPeers(b.scope, viewer), ...(await unread(ctx)) };
     },
     "/send": async (ctx) => {
       const b = await body(ctx, SendBodySchema);
@@ -129,8 +134,8 @@ export function createBroker(opts: BrokerOptions): Broker {
     },
     "/status": async () =>
       ({
-        broker: { ...health(), url: brokerUrl(opts.port), db: store.location, uptime_s: Math.round((Date.now() - startedAt) / 1000) },
-        peers: hub.counts(),
+        broker: { ...health(), url: brokerUrl(opts.port), db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) },
+        peers: { ...hub.counts(), other_hosts: network ? (await network.remotePeers()).length : 0 },
         messages: await store.countByState(),
       }) satisfies Status,
     "/history": async (ctx) => {
@@ -191,6 +196,7 @@ export function createBroker(opts: BrokerOptions): Broker {
         return await handle(req, server);
       } catch (err) {
         if (err instanceof WireError) return err.toResponse();
+        if (err instanceof StoreUnavailableError) return new WireError("unavailable", err.message).toResponse();
         log(`internal error on ${req.method} ${new URL(req.url).pathname}: ${errorMessage(err)}`);
         return new WireError("internal", "the broker failed on this request; see its log file").toResponse();
       }
@@ -215,6 +221,18 @@ export function createBroker(opts: BrokerOptions): Broker {
       },
     },
   });
+
+  try {
+    await network?.start({
+      onMessage: (peerId, messageId) => void hub.pushStored(peerId, messageId).catch((err) => log(`push of ${messageId} failed: ${errorMessage(err)}`)),
+      onAck: (ids) => hub.ackedElsewhere(ids),
+      onSubscribed: () => void hub.pushAllQueued().catch((err) => log(`re-push after resubscribe failed: ${errorMessage(err)}`)),
+      localPeers: () => hub.localPeers(),
+    });
+  } catch (err) {
+    server.stop(true);
+    throw err;
+  }
 
   const sweeper = setInterval(() => hub.sweep(), SWEEP_INTERVAL_MS);
   const prune = async () => {
@@ -241,6 +259,7 @@ export function createBroker(opts: BrokerOptions): Broker {
         clearInterval(sweeper);
         clearInterval(pruner);
         hub.closeAll();
+        await network?.stop();
         // Let in-flight answers (such as /shutdown's own) finish, but never wait on idle keep-alives.
         await Promise.race([server.stop(), Bun.sleep(300)]);
         await server.stop(true);

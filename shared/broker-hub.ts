@@ -1,5 +1,6 @@
 /** The broker's brain: who is live, who gets which message, and when a message changes state. */
-import { WireError } from "./errors.ts";
+import type { BrokerNetwork, LocalPeer, RemotePeer } from "./broker-network.ts";
+import { WireError, errorMessage } from "./errors.ts";
 import { newMessageId, newPeerId } from "./ids.ts";
 import { processAlive } from "./process-alive.ts";
 import { MailboxRoom } from "./mailbox-room.ts";
@@ -45,9 +46,29 @@ interface LivePeer {
 /** Who is sending: a registered peer, or the operator through the CLI. */
 export type Sender = { kind: "peer"; row: PeerRow } | { kind: "operator" };
 
+/** Where list_peers is looked at from: a peer, or the CLI in some folder. */
+export interface Viewer {
+  id?: string;
+  cwd?: string;
+  gitCommonDir?: string | null;
+  repoKey?: string | null;
+}
+
+/** A message's recipient: a live peer (here or, with `brokerId`, on another host) or a mailbox. */
+interface Recipient {
+  id: string | null;
+  name: string;
+  brokerId?: string;
+}
+
 export interface HubOptions {
   store: Store;
   mailboxTtlMs: number;
+  /** This machine's name, stamped on every peer that registers here. */
+  host: string;
+  /** The other hosts' brokers, through a shared PostgreSQL; absent on SQLite (one machine). */
+  network?: BrokerNetwork;
+  log?: (line: string) => void;
   now?: () => number;
   /** Whether a local process still exists; a crashed poll-mode peer is dropped at once. */
   pidAlive?: (pid: number) => boolean;
@@ -56,6 +77,9 @@ export interface HubOptions {
 export class Hub {
   private readonly store: Store;
   private readonly mailboxTtlMs: number;
+  private readonly host: string;
+  private readonly network: BrokerNetwork | undefined;
+  private readonly log: (line: string) => void;
   private readonly now: () => number;
   private readonly pidAlive: (pid: number) => boolean;
   private readonly live = new Map<string, LivePeer>();
@@ -67,6 +91,9 @@ export class Hub {
   constructor(opts: HubOptions) {
     this.store = opts.store;
     this.mailboxTtlMs = opts.mailboxTtlMs;
+    this.host = opts.host;
+    this.network = opts.network;
+    this.log = opts.log ?? (() => {});
     this.now = opts.now ?? Date.now;
     this.pidAlive = opts.pidAlive ?? processAlive;
     this.sendLimiter = new RateLimiter(SEND_RATE, this.now);
@@ -81,16 +108,21 @@ export class Hub {
     const id = claimed?.id ?? newPeerId();
     const secret = claimed?.secret ?? randomToken();
     const previous = this.live.get(id);
+    // Names are unique on the whole network: those live elsewhere are taken too.
+    const remote = this.network ? await this.network.remotePeers() : [];
+    const taken = new Set(remote.map((p) => p.row.name));
     const row: PeerRow = {
       id,
       secretHash: sha256(secret),
-      name: this.allocateName(body.name, id),
+      name: this.allocateName(body.name, id, taken),
       pid: body.pid,
       parentPid: body.parent_pid ?? null,
       cwd: body.cwd,
       gitRoot: body.git_root,
       gitCommonDir: body.git_common_dir,
       gitBranch: body.git_branch,
+      repoKey: body.repo_key ?? null,
+      host: this.host,
       summary: body.summary,
       registeredAt: claimed?.registeredAt ?? now,
       lastSeen: now,
@@ -99,17 +131,26 @@ export class Hub {
     const entry: LivePeer = { row, socket: previous?.socket ?? null, lastSeen: now };
     this.live.set(id, entry);
     try {
-      await this.store.savePeer(row);
+      if (this.network) await this.claimNetworkName(entry, body.name, taken);
+      await this.store.savePeer(entry.row);
     } catch (err) {
       if (previous) this.live.set(id, previous);
       else this.live.delete(id);
       throw err;
     }
-    await this.store.claimMailbox(row.name, id, new Set(this.live.keys()), now);
+    await this.store.claimMailbox(entry.row.name, id, await this.networkLiveIds(), now);
     this.mailboxRoom.forget(id); // the claimed mailbox now counts toward this id
     this.broadcast({ type: "event", event: "joined", peer: this.peerInfo(entry) });
     if (entry.socket) await this.pushQueued(id);
-    return { peer_id: id, secret, name: row.name, unread: await this.store.countUnread(id) };
+    return { peer_id: id, secret, name: entry.row.name, unread: await this.store.countUnread(id) };
+  }
+
+  /** Another host may have taken the name a moment ago: then the next free one, until one holds. */
+  private async claimNetworkName(entry: LivePeer, wanted: string, taken: Set<string>): Promise<void> {
+    while (!(await this.network!.claimName(this.localPeer(entry)))) {
+      taken.add(entry.row.name);
+      entry.row = { ...entry.row, name: this.allocateName(wanted, entry.row.id, taken) };
+    }
   }
 
   /** A re-registering peer (after a broker restart) proves its id with the secret it was given. */
@@ -127,8 +168,8 @@ export class Hub {
   }
 
   /** The first free name among `wanted`, `wanted-2`, `wanted-3`… held by no other live peer. */
-  private allocateName(wanted: string, selfId: string): string {
-    const taken = new Set<string>();
+  private allocateName(wanted: string, selfId: string, takenElsewhere: ReadonlySet<string>): string {
+    const taken = new Set(takenElsewhere);
     for (const [id, p] of this.live) if (id !== selfId && this.isLive(p)) taken.add(p.row.name);
     if (!taken.has(wanted)) return wanted;
     const base = wanted.slice(0, 58);
@@ -151,6 +192,7 @@ export class Hub {
   async unregister(peer: PeerRow): Promise<void> {
     const entry = this.live.get(peer.id);
     this.live.delete(peer.id);
+    this.network?.release(peer.id);
     await this.store.touchPeer(peer.id, this.now());
     entry?.socket?.close(1000, "unregistered");
     if (entry) this.broadcast({ type: "event", event: "left", peer: this.peerInfo(entry) });
@@ -175,6 +217,7 @@ export class Hub {
     for (const [id, p] of this.live) {
       if (this.isLive(p)) continue;
       this.live.delete(id);
+      this.network?.release(id);
       this.touchLater(id, p.lastSeen);
       this.broadcast({ type: "event", event: "left", peer: this.peerInfo(p) });
       gone++;
@@ -191,6 +234,23 @@ export class Hub {
     return new Set(this.live.keys());
   }
 
+  /** Live peers here and on every other host: their mail stays theirs. */
+  private async networkLiveIds(): Promise<Set<string>> {
+    const ids = this.liveIds();
+    if (this.network) for (const p of await this.network.remotePeers()) ids.add(p.row.id);
+    return ids;
+  }
+
+  /** This broker's live peers, as its heartbeat reports them to the network. */
+  localPeers(): LocalPeer[] {
+    this.sweep();
+    return [...this.live.values()].map((p) => this.localPeer(p));
+  }
+
+  private localPeer(p: LivePeer): LocalPeer {
+    return { id: p.row.id, name: p.row.name, push: p.socket !== null };
+  }
+
   /** Records a heartbeat (a poll) and returns the peer's unacknowledged messages. */
   async poll(peer: PeerRow): Promise<{ messages: Message[]; unread: number }> {
     const entry = this.live.get(peer.id);
@@ -200,16 +260,13 @@ export class Hub {
     return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
   }
 
-  listPeers(scope: Scope, viewer: { id?: string; cwd?: string; gitCommonDir?: string | null }): PeerInfo[] {
+  async listPeers(scope: Scope, viewer: Viewer): Promise<PeerInfo[]> {
     this.sweep();
+    const visible = (row: PeerRow) => row.id !== viewer.id && inScope(scope, row, viewer, this.host);
     const peers: PeerInfo[] = [];
-    for (const p of this.live.values()) {
-      if (p.row.id === viewer.id) continue;
-      if (scope === "directory" && p.row.cwd !== viewer.cwd) continue;
-      if (scope === "repo" && !sameRepo(p.row, viewer)) continue;
-      peers.push(this.peerInfo(p));
-    }
-    return peers.sort((a, b) => a.name.localeCompare(b.name));
+    for (const p of this.live.values()) if (visible(p.row)) peers.push(this.peerInfo(p));
+    if (this.network) for (const p of await this.network.remotePeers()) if (visible(p.row)) peers.push(remoteInfo(p));
+    return peers.sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host));
   }
 
   peerInfo(p: LivePeer): PeerInfo {
@@ -247,6 +304,7 @@ export class Hub {
     const entry = this.live.get(peerId);
     if (!entry || entry.socket !== socket) return;
     this.live.delete(peerId);
+    this.network?.release(peerId);
     this.touchLater(peerId, this.now());
     this.broadcast({ type: "event", event: "left", peer: this.peerInfo({ ...entry, socket: null }) });
   }
@@ -336,31 +394,78 @@ export class Hub {
       release();
     }
     this.broadcast({ type: "event", event: "sent", message: toWireMessage(row) });
-    if (target.id && this.push(target.id, row)) {
+    if ((target.id && this.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
       await this.waitForAck(row.id);
       return toWireMessage((await this.store.getMessage(row.id)) ?? row);
     }
     return toWireMessage(row);
   }
 
-  /** An id or a name; a known but offline name gets mail in its mailbox. */
-  private async resolveRecipient(to: string): Promise<{ id: string | null; name: string }> {
+  /** Asks the recipient's broker on another host to push; the message is stored either way. */
+  private async wakeRemote(target: Recipient, messageId: string): Promise<boolean> {
+    if (!this.network || !target.brokerId || !target.id) return false;
+    try {
+      await this.network.wake(target.brokerId, target.id, messageId);
+      return true;
+    } catch (err) {
+      // Stored: that broker pushes it when its notifications resubscribe.
+      this.log(`could not wake the broker of ${target.name} for ${messageId}: ${errorMessage(err)}`);
+      return false;
+    }
+  }
+
+  /** Another host stored a message for a peer of this broker: push it, if still unacknowledged. */
+  async pushStored(peerId: string, messageId: string): Promise<void> {
+    if (!this.live.get(peerId)?.socket) return; // a polling peer picks it up on its next poll
+    const row = await this.store.getMessage(messageId);
+    if (row && row.state === "queued" && row.toId === peerId) this.push(peerId, row);
+  }
+
+  /** Pushes every live peer's unacknowledged mail (after notifications were down for a while). */
+  async pushAllQueued(): Promise<void> {
+    for (const [id, p] of this.live) if (p.socket) await this.pushQueued(id);
+  }
+
+  /** Acks and reads from another host end the wait of senders here. */
+  ackedElsewhere(ids: readonly string[]): void {
+    for (const id of ids) this.ackWaiters.get(id)?.();
+  }
+
+  /** An id, a name or name@host; a known but offline name gets mail in its mailbox. */
+  private async resolveRecipient(to: string): Promise<Recipient> {
+    const at = to.lastIndexOf("@");
+    const name = at > 0 ? to.slice(0, at) : to;
+    const host = at > 0 ? to.slice(at + 1) : undefined;
     const byId = this.live.get(to);
     if (byId && this.isLive(byId)) return { id: to, name: byId.row.name };
-    const byName = this.liveNamed(to);
-    if (byName) return { id: byName.row.id, name: byName.row.name };
-    const stored = (await this.store.getPeer(to)) ?? (await this.store.lastPeerNamed(to));
-    if (stored) {
+    const live = await this.liveNamed(name, host);
+    if (live) return live;
+    if (!host && this.network) {
+      const remote = await this.network.findRemote({ id: to });
+      if (remote) return { id: remote.row.id, name: remote.row.name, brokerId: remote.brokerId };
+    }
+    const stored = host ? await this.store.lastPeerNamed(name) : ((await this.store.getPeer(to)) ?? (await this.store.lastPeerNamed(to)));
+    if (stored && (!host || stored.host === host)) {
       // That session is gone; its mail follows its name, to whichever session holds it now.
-      const heir = this.liveNamed(stored.name);
-      if (heir) return { id: heir.row.id, name: heir.row.name };
+      const heir = await this.liveNamed(stored.name);
+      if (heir) return heir;
       return { id: stored.id === to ? stored.id : null, name: stored.name };
     }
-    const names = this.listPeers("machine", {}).map((p) => p.name);
+    const names = (await this.listPeers("network", {})).map((p) => (p.host === this.host ? p.name : `${p.name}@${p.host}`));
     throw new WireError("not_found", `to: no peer with id or name "${to}". ${names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live."}`);
   }
 
-  private liveNamed(name: string): LivePeer | undefined {
+  /** The live peer with this name, here or (names being unique on the network) on another host. */
+  private async liveNamed(name: string, host?: string): Promise<Recipient | null> {
+    if (!host || host === this.host) {
+      const here = this.localNamed(name);
+      if (here) return { id: here.row.id, name };
+    }
+    const remote = await this.network?.findRemote({ name, host });
+    return remote ? { id: remote.row.id, name, brokerId: remote.brokerId } : null;
+  }
+
+  private localNamed(name: string): LivePeer | undefined {
     for (const p of this.live.values()) if (p.row.name === name && this.isLive(p)) return p;
     return undefined;
   }
@@ -377,16 +482,29 @@ export class Hub {
 
   async acknowledge(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
     const updated = await this.store.markDelivered(peer.id, ids, this.now());
-    for (const id of ids) this.ackWaiters.get(id)?.();
+    this.endWaits(ids);
     await this.announce("delivered", updated);
     return updated;
   }
 
   async markRead(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
     const updated = await this.store.markRead(peer.id, ids, this.now());
-    for (const id of ids) this.ackWaiters.get(id)?.();
+    this.endWaits(ids);
     await this.announce("read", updated);
     return updated;
+  }
+
+  /** Ends senders' waits for these messages: here directly, on other hosts by a notice. */
+  private endWaits(ids: readonly string[]): void {
+    const elsewhere: string[] = [];
+    for (const id of ids) {
+      const wake = this.ackWaiters.get(id);
+      if (wake) wake();
+      else elsewhere.push(id); // a sender here is never the one waiting: tell the others
+    }
+    if (this.network && elsewhere.length > 0) {
+      this.network.acked(elsewhere).catch((err) => this.log(`could not announce acks: ${errorMessage(err)}`));
+    }
   }
 
   private async announce(event: "delivered" | "read", ids: string[]): Promise<void> {
@@ -431,7 +549,27 @@ export class Hub {
   }
 }
 
-function sameRepo(p: PeerRow, viewer: { cwd?: string; gitCommonDir?: string | null }): boolean {
+function remoteInfo(p: RemotePeer): PeerInfo {
+  return toWirePeer(p.row, p.push, p.seenAt);
+}
+
+function inScope(scope: Scope, row: PeerRow, viewer: Viewer, host: string): boolean {
+  switch (scope) {
+    case "network":
+      return true;
+    case "machine":
+      return row.host === host;
+    case "directory":
+      return row.host === host && row.cwd === viewer.cwd;
+    case "repo":
+      return sameRepo(row, viewer, host);
+  }
+}
+
+/** One repository on every host by its repo key (origin URL or root commit); else by its folders here. */
+function sameRepo(p: PeerRow, viewer: Viewer, host: string): boolean {
+  if (p.repoKey && viewer.repoKey) return p.repoKey === viewer.repoKey;
+  if (p.host !== host) return false;
   // Worktrees of one repository share the git common dir, not the top level.
   if (viewer.gitCommonDir) return p.gitCommonDir === viewer.gitCommonDir;
   return p.cwd === viewer.cwd;

@@ -60,7 +60,7 @@ async function startBroker(config: Config, onFailure: (why: string) => void): Pr
     child = spawn(process.execPath, [BROKER_SCRIPT], {
       detached: true,
       stdio: ["ignore", logFd, logFd],
-      env: { ...process.env, CLAUDE_PEERS_PORT: String(config.port), CLAUDE_PEERS_DB: config.dbPath },
+      env: { ...process.env, CLAUDE_PEERS_PORT: String(config.port), CLAUDE_PEERS_DB: config.db },
     });
   } finally {
     closeSync(logFd);

@@ -1,16 +1,27 @@
 /** Reads the environment once and turns it into the settings every entry point uses. */
-import { homedir } from "node:os";
+import { homedir, hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
 export const DEFAULT_PORT = 7899;
 export const DEFAULT_SUMMARY_MODEL = "gpt-4o-mini";
 export const DEFAULT_MAILBOX_DAYS = 7;
+/** Peers of a host whose broker stopped heartbeating read as offline after this long. */
+export const DEFAULT_HOST_TIMEOUT_S = 15;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface Config {
   port: number;
-  /** SQLite file; the token, log and lock files sit beside it. */
-  dbPath: string;
+  /**
+   * CLAUDE_PEERS_DB: a SQLite file (the token, log and lock files sit beside it), or a
+   * postgres:// URL shared by the brokers of several machines (those files then sit in HOME).
+   */
+  db: string;
+  /** True when `db` is a PostgreSQL URL. */
+  shared: boolean;
+  /** This machine's name on the network: CLAUDE_PEERS_HOST, else the hostname. */
+  host: string;
+  /** How long a silent broker's peers still read as live to the other hosts. */
+  hostTimeoutMs: number;
   tokenPath: string;
   logPath: string;
   lockPath: string;
@@ -30,14 +41,20 @@ export class ConfigError extends Error {}
 /** Builds the config from `env`; throws ConfigError naming the variable when a value is unusable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env, home = homedir()): Config {
   const port = parsePort(env.CLAUDE_PEERS_PORT);
-  const dbPath = resolve(expandHome(env.CLAUDE_PEERS_DB?.trim() || join(home, ".claude-peers.db"), home));
-  const base = join(dirname(dbPath), ".claude-peers");
+  const raw = env.CLAUDE_PEERS_DB?.trim() || join(home, ".claude-peers.db");
+  const shared = isPostgresUrl(raw);
+  const db = shared ? raw : resolve(expandHome(raw, home));
+  const files = shared ? join(home, ".claude-peers") : db; // token, log: <files>.token, <files>.log
+  const base = join(dirname(files), ".claude-peers");
   const mailboxDays = parsePositive(env.CLAUDE_PEERS_MAILBOX_DAYS, "CLAUDE_PEERS_MAILBOX_DAYS", DEFAULT_MAILBOX_DAYS);
   return {
     port,
-    dbPath,
-    tokenPath: `${dbPath}.token`,
-    logPath: `${dbPath}.log`,
+    db,
+    shared,
+    host: parseHost(env.CLAUDE_PEERS_HOST),
+    hostTimeoutMs: parsePositive(env.CLAUDE_PEERS_HOST_TIMEOUT, "CLAUDE_PEERS_HOST_TIMEOUT", DEFAULT_HOST_TIMEOUT_S) * 1000,
+    tokenPath: `${files}.token`,
+    logPath: `${files}.log`,
     lockPath: `${base}-${port}.lock`,
     peerName: env.CLAUDE_PEERS_NAME?.trim() || undefined,
     openaiApiKey: env.OPENAI_API_KEY?.trim() || undefined,
@@ -60,6 +77,24 @@ function parsePort(raw: string | undefined): number {
     throw new ConfigError(`CLAUDE_PEERS_PORT must be a port number from 1 to 65535, got "${raw}"`);
   }
   return port;
+}
+
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(db);
+}
+
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** One plain word without '@': it is typed in name@host and shown in tables. */
+function parseHost(raw: string | undefined): string {
+  if (raw?.trim()) {
+    if (!HOST_NAME.test(raw.trim())) {
+      throw new ConfigError(`CLAUDE_PEERS_HOST must be a host name (letters, digits, '.', '_', '-'; at most 63), got "${raw}"`);
+    }
+    return raw.trim();
+  }
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 63);
+  return HOST_NAME.test(host) ? host : "localhost";
 }
 
 function parsePositive(raw: string | undefined, name: string, fallback: number): number {

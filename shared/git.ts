@@ -10,6 +10,11 @@ export interface GitInfo {
   branch: string | null;
   /** true for a linked worktree (not the main checkout). */
   isWorktree: boolean;
+  /**
+   * The same repository on any machine, whatever the path: the normalized `origin` URL, else the
+   * root commit (`root:<sha>`); null for a repository with neither (no remote, no commit yet).
+   */
+  repoKey: string | null;
 }
 
 const GIT_TIMEOUT_MS = 3000;
@@ -26,9 +31,11 @@ async function git(cwd: string, args: string[]): Promise<string | null> {
 
 /** Returns null outside a git repository (or without git). */
 export async function readGitInfo(cwd: string): Promise<GitInfo | null> {
-  const [paths, branch] = await Promise.all([
+  const [paths, branch, origin, roots] = await Promise.all([
     git(cwd, ["rev-parse", "--show-toplevel", "--git-dir", "--git-common-dir"]),
     git(cwd, ["symbolic-ref", "--short", "-q", "HEAD"]),
+    git(cwd, ["config", "--get", "remote.origin.url"]),
+    git(cwd, ["rev-list", "--max-parents=0", "HEAD"]),
   ]);
   if (!paths) return null;
   const [root, gitDir, commonDir] = paths.split("\n");
@@ -39,7 +46,30 @@ export async function readGitInfo(cwd: string): Promise<GitInfo | null> {
     commonDir: absolute(commonDir),
     branch: branch || null,
     isWorktree: absolute(gitDir) !== absolute(commonDir),
+    repoKey: repoKeyOf(origin, roots),
   };
+}
+
+function repoKeyOf(origin: string | null, roots: string | null): string | null {
+  if (origin) return normalizeRemoteUrl(origin);
+  // A history may have several roots (merged-in projects): the smallest is stable.
+  const root = roots?.split("\n").filter(Boolean).sort()[0];
+  return root ? `root:${root}` : null;
+}
+
+/**
+ * One spelling per repository: `git@github.com:Acme/App.git`, `ssh://git@github.com/Acme/App`
+ * and `https://github.com/Acme/App.git/` all become `github.com/acme/app` (hosts and the big
+ * forges are case-insensitive). A local path stays a path.
+ */
+export function normalizeRemoteUrl(url: string): string {
+  let u = url.trim();
+  const scp = /^(?:[^@/]+@)?([^:/]+):(?!\/)(.+)$/.exec(u); // user@host:path, not a URL or a path
+  if (scp && !/^[a-z]+:\/\//i.test(u)) u = `${scp[1]}/${scp[2]}`;
+  else u = u.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").replace(/^[^@/]+@/, "");
+  u = u.replace(/\/+$/, "").replace(/\.git$/i, "").replace(/\/+$/, "");
+  if (u.startsWith("/")) return u; // file path remotes: case matters on most file systems
+  return u.replace(/^([^/:]+):\d+\//, "$1/").toLowerCase();
 }
 
 /** Recently touched files: uncommitted changes first, then those of the last commits. */

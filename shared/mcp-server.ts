@@ -9,6 +9,7 @@ import {
   SendResultSchema,
   WhoamiResultSchema,
   type Message,
+  type Scope,
 } from "./protocol.ts";
 import type { PeerLink } from "./peer-link.ts";
 import { describeInbox, describePeers, describeSent, unreadFooter } from "./tool-text.ts";
@@ -49,16 +50,18 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     "list_peers",
     {
       title: "List peers",
-      description: "List other live Claude Code sessions on this machine: id, name, summary, folder, branch, last seen.",
+      description: "List other live Claude Code sessions: id, name, host, summary, folder, branch, last seen.",
       inputSchema: {
         scope: z
-          .enum(["machine", "directory", "repo"])
+          .enum(["machine", "network", "directory", "repo"])
           .optional()
-          .describe("machine (default): all sessions; directory: same folder as you; repo: any worktree of your git repository"),
+          .describe(
+            "machine (default): sessions on this machine; network: on every machine sharing the peers database; directory: same folder as you; repo: your git repository, any worktree or machine",
+          ),
       },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    tool("list_peers", async ({ scope = "machine" }: { scope?: "machine" | "directory" | "repo" }) => {
+    tool("list_peers", async ({ scope = "machine" }: { scope?: Scope }) => {
       const result = await (await ctx.link()).call("/peers", { scope }, ListPeersResultSchema, { idempotent: true });
       return { text: describePeers(result.peers, scope), unread: result.unread };
     }),
@@ -70,7 +73,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       title: "Send a message to a peer",
       description: "Send a message to another session. It is stored until the peer reads it, even if the peer is offline.",
       inputSchema: {
-        to: z.string().min(1).describe("the peer's id (from list_peers or a message's from_id) or its name"),
+        to: z.string().min(1).describe("the peer's id (from list_peers or a message's from_id), its name, or name@host"),
         message: z.string().min(1).describe("the text to send; at most 64 KiB"),
         in_reply_to: z.string().optional().describe("the message_id you are answering, from the <channel> tag or check_messages"),
       },

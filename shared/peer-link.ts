@@ -89,6 +89,20 @@ export class PeerLink {
    * that cannot do anything twice: the request never left, or it is `idempotent`.
    */
   async call<S extends z.ZodType>(path: string, body: unknown, schema: S, opts: { idempotent?: boolean } = {}): Promise<z.infer<S>> {
+    const deadline = Date.now() + READY_WAIT_MS;
+    for (let backoff = 100; ; backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
+      try {
+        return await this.callOnce(path, body, schema, opts);
+      } catch (err) {
+        // The shared database is restarting (503): an idempotent call is safe to send again.
+        const retry = opts.idempotent && err instanceof WireError && err.code === "unavailable" && Date.now() + backoff < deadline;
+        if (!retry) throw err;
+        await Bun.sleep(backoff);
+      }
+    }
+  }
+
+  private async callOnce<S extends z.ZodType>(path: string, body: unknown, schema: S, opts: { idempotent?: boolean }): Promise<z.infer<S>> {
     try {
       return await (await this.ready()).call(path, body, schema);
     } catch (err) {

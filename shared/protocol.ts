@@ -22,7 +22,8 @@ export const PeerNameSchema = z
 const path = z.string().max(4096);
 const isoTime = z.string();
 
-export const ScopeSchema = z.enum(["machine", "directory", "repo"]);
+/** machine: this host; network: every host sharing the database (the same as machine on SQLite). */
+export const ScopeSchema = z.enum(["machine", "directory", "repo", "network"]);
 export type Scope = z.infer<typeof ScopeSchema>;
 
 export const MessageStateSchema = z.enum(["queued", "delivered", "read", "expired"]);
@@ -51,6 +52,8 @@ export const RegisterBodySchema = z.object({
   git_root: path.nullable(),
   git_common_dir: path.nullable(),
   git_branch: z.string().max(256).nullable(),
+  /** The repository across machines (git.ts repoKey); servers of 0.1 do not send it. */
+  repo_key: z.string().max(512).nullable().optional(),
   summary: z.string().max(MAX_SUMMARY_CHARS),
 });
 export type RegisterBody = z.infer<typeof RegisterBodySchema>;
@@ -71,6 +74,8 @@ export const PeerInfoSchema = z.object({
   cwd: z.string(),
   git_root: z.string().nullable(),
   git_branch: z.string().nullable(),
+  /** The machine the peer runs on (CLAUDE_PEERS_HOST of its broker, else the hostname). */
+  host: z.string(),
   registered_at: isoTime,
   last_seen: isoTime,
   /** true while the peer holds a push (WebSocket) connection; false while it polls. */
@@ -83,6 +88,7 @@ export const ListPeersBodySchema = z.object({
   /** For callers that are not peers (the CLI): where "directory" and "repo" are measured from. */
   cwd: path.optional(),
   git_common_dir: path.nullable().optional(),
+  repo_key: z.string().max(512).nullable().optional(),
 });
 export const ListPeersResultSchema = z.object({ peers: z.array(PeerInfoSchema), unread: z.number().optional() });
 export type ListPeersResult = z.infer<typeof ListPeersResultSchema>;
@@ -105,7 +111,8 @@ export const MessageSchema = z.object({
 export type Message = z.infer<typeof MessageSchema>;
 
 export const SendBodySchema = z.object({
-  to: z.string().trim().min(1, "must name a peer id or name").max(64),
+  /** A peer id, a name, or name@host. */
+  to: z.string().trim().min(1, "must name a peer id, a name or name@host").max(320),
   text: z.string().min(1, "must not be empty"),
   in_reply_to: id.optional(),
   /** Chosen by the sender per message: resending after a lost answer never stores it twice. */
@@ -172,8 +179,9 @@ export const HistoryBodySchema = z.object({
 export const HistoryResultSchema = z.object({ messages: z.array(MessageSchema) });
 
 export const StatusResultSchema = z.object({
-  broker: HealthSchema.extend({ url: z.string(), db: z.string(), uptime_s: z.number() }),
-  peers: z.object({ live: z.number(), push: z.number(), poll: z.number() }),
+  broker: HealthSchema.extend({ url: z.string(), db: z.string(), host: z.string(), uptime_s: z.number() }),
+  /** live/push/poll count this broker's peers; other_hosts, the live peers of the other hosts' brokers. */
+  peers: z.object({ live: z.number(), push: z.number(), poll: z.number(), other_hosts: z.number() }),
   messages: z.record(MessageStateSchema, z.number()),
 });
 export type Status = z.infer<typeof StatusResultSchema>;

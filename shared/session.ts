@@ -78,6 +78,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
         git_root: git?.root ?? null,
         git_common_dir: git?.commonDir ?? null,
         git_branch: git?.branch ?? null,
+        repo_key: git?.repoKey ?? null,
         summary: plainSummary({ cwd, git }),
       },
       deliver: async (message) => {

@@ -3,7 +3,7 @@ import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, existsSync, openSync, readSync } from "node:fs";
 import { GroupCommit } from "./group-commit.ts";
 import type { MessageState } from "./protocol.ts";
-import type { MessageRow, NewMessage, PeerRow, PruneLimits, PruneResult, Store } from "./store.ts";
+import { StoreOpenError, type MessageRow, type NewMessage, type PeerRow, type PruneLimits, type PruneResult, type Store } from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
 const MIGRATIONS: string[] = [
@@ -46,6 +46,8 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE messages ADD COLUMN send_key TEXT;
    CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;`,
   `ALTER TABLE peers ADD COLUMN parent_pid INTEGER;`,
+  `ALTER TABLE peers ADD COLUMN repo_key TEXT;
+   ALTER TABLE peers ADD COLUMN host TEXT NOT NULL DEFAULT '';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -60,6 +62,8 @@ interface PeerRecord {
   git_root: string | null;
   git_common_dir: string | null;
   git_branch: string | null;
+  repo_key: string | null;
+  host: string;
   summary: string;
   registered_at: number;
   last_seen: number;
@@ -93,6 +97,8 @@ const toPeer = (r: PeerRecord): PeerRow => ({
   gitRoot: r.git_root,
   gitCommonDir: r.git_common_dir,
   gitBranch: r.git_branch,
+  repoKey: r.repo_key,
+  host: r.host,
   summary: r.summary,
   registeredAt: r.registered_at,
   lastSeen: r.last_seen,
@@ -116,7 +122,8 @@ const toMessage = (r: MessageRecord): MessageRow => ({
   expiresAt: r.expires_at,
 });
 
-export class StoreOpenError extends Error {}
+// Defined beside the Store contract (every backend throws it); re-exported for existing imports.
+export { StoreOpenError } from "./store.ts";
 
 /**
  * Opens (creating if needed, mode 0600) and migrates the SQLite store at `path`.
@@ -194,11 +201,12 @@ class SqliteStore implements Store {
     this.writes = new GroupCommit(db);
     this.q = {
       savePeer: db.query(
-        `INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, summary, registered_at, last_seen)
-         VALUES ($id, $secret_hash, $name, $pid, $parent_pid, $cwd, $git_root, $git_common_dir, $git_branch, $summary, $registered_at, $last_seen)
+        `INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, summary, registered_at, last_seen)
+         VALUES ($id, $secret_hash, $name, $pid, $parent_pid, $cwd, $git_root, $git_common_dir, $git_branch, $repo_key, $host, $summary, $registered_at, $last_seen)
          ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name, pid = excluded.pid,
            parent_pid = excluded.parent_pid, cwd = excluded.cwd, git_root = excluded.git_root, git_common_dir = excluded.git_common_dir,
-           git_branch = excluded.git_branch, summary = excluded.summary, last_seen = excluded.last_seen`,
+           git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, summary = excluded.summary,
+           last_seen = excluded.last_seen`,
       ),
       getPeer: db.query<PeerRecord, [string]>("SELECT * FROM peers WHERE id = ?"),
       peerBySecret: db.query<PeerRecord, [string]>("SELECT * FROM peers WHERE secret_hash = ?"),
@@ -252,6 +260,8 @@ class SqliteStore implements Store {
       git_root: p.gitRoot,
       git_common_dir: p.gitCommonDir,
       git_branch: p.gitBranch,
+      repo_key: p.repoKey,
+      host: p.host,
       summary: p.summary,
       registered_at: p.registeredAt,
       last_seen: p.lastSeen,

@@ -12,6 +12,10 @@ export interface PeerRow {
   gitRoot: string | null;
   gitCommonDir: string | null;
   gitBranch: string | null;
+  /** The repository across machines: its normalized origin URL, else its root commit. */
+  repoKey: string | null;
+  /** The host whose broker the peer registered with (stamped by that broker, never by the peer). */
+  host: string;
   summary: string;
   registeredAt: number;
   lastSeen: number;
@@ -94,4 +98,12 @@ export interface Store {
   countByState(): Promise<Record<MessageState, number>>;
   prune(limits: PruneLimits): Promise<PruneResult>;
   close(): Promise<void>;
+}
+
+/** The store cannot be opened (bad file, bad URL, refused login, newer schema); the message says what to do. */
+export class StoreOpenError extends Error {}
+
+/** The shared database (PostgreSQL) cannot be reached right now: the broker answers 503, retryable. */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
 }

@@ -32,6 +32,7 @@ export function toWirePeer(p: PeerRow, push: boolean, lastSeen: number): PeerInf
     cwd: p.cwd,
     git_root: p.gitRoot,
     git_branch: p.gitBranch,
+    host: p.host,
     registered_at: iso(p.registeredAt),
     last_seen: iso(lastSeen),
     push,

@@ -73,7 +73,7 @@ describe("cli without a broker", () => {
     [["frobnicate"], 'unknown command "frobnicate"'],
     [["status", "--bogus"], "--bogus"],
     [["status", "--limit", "3"], "status does not take --limit"],
-    [["peers", "--scope", "galaxy"], "--scope must be machine, directory or repo"],
+    [["peers", "--scope", "galaxy"], "--scope must be machine, network, directory or repo"],
     [["history", "--limit", "0"], "--limit must be a whole number"],
     [["send", "bob"], "send needs a peer id or name and a message"],
   ])("%p is a usage error: exit 2, message and usage on stderr", async (args, message) => {
@@ -152,14 +152,14 @@ describe("cli with a broker and two live sessions", () => {
     expect(j.code).toBe(0);
     const status = StatusResultSchema.parse(JSON.parse(j.stdout));
     expect(status.broker.pid).toBe(broker.pid);
-    expect(status.peers).toEqual({ live: 2, push: 2, poll: 0 });
+    expect(status.peers).toEqual({ live: 2, push: 2, poll: 0, other_hosts: 0 });
   });
 
   test("peers prints an aligned table; --json lists both", async () => {
     const r = await cli(t, ["peers"]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^ID +NAME +PUSH +LAST SEEN +BRANCH +CWD +SUMMARY$/);
+    expect(lines[0]).toMatch(/^ID +NAME +HOST +PUSH +LAST SEEN +BRANCH +CWD +SUMMARY$/);
     expect(lines).toHaveLength(3);
     const nameAt = lines[0]!.indexOf("NAME");
     expect(lines[1]!.slice(nameAt)).toStartWith("alice ");

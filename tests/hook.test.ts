@@ -420,7 +420,7 @@ describe("hook units", () => {
   test("HookDesk: a message handed to a hook is held from other hooks until read, or until the lease runs out", async () => {
     let clock = 1_700_000_000_000;
     const store = openSqliteStore(":memory:");
-    const hub = new Hub({ store, mailboxTtlMs: 60_000, now: () => clock, pidAlive: () => true });
+    const hub = new Hub({ store, mailboxTtlMs: 60_000, host: "laptop", now: () => clock, pidAlive: () => true });
     const desk = new HookDesk(hub, store, () => clock);
     try {
       const reg = await hub.register({ name: "api", pid: 4242, parent_pid: 4241, cwd: "/w", git_root: null, git_common_dir: null, git_branch: null, summary: "" });

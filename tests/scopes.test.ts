@@ -89,6 +89,6 @@ describe("scopes and names", () => {
     const me = await worktree.call("whoami");
     expect(me.text).toContain(`repo: ${join(world.t.dir, "shop-feature-checkout")} on branch feature`);
     const listed = await main.call("list_peers", { scope: "repo" });
-    expect(listed.text).toMatch(/- shop-feature \(id p-\S+\): shop on branch feature\n {2}\S+shop-feature-checkout, branch feature;/);
+    expect(listed.text).toMatch(/- shop-feature \(id p-\S+, host \S+\): shop on branch feature\n {2}\S+shop-feature-checkout, branch feature;/);
   });
 });

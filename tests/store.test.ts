@@ -1,11 +1,22 @@
-/** The Store contract run against SQLite (a temp file and :memory:), plus what only a file can show. */
+/**
+ * The Store contract run against SQLite (a temp file and :memory:) and PostgreSQL (a fresh database
+ * per test), plus what only a file or only a server can show.
+ */
+import { SQL } from "bun";
 import { Database } from "bun:sqlite";
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PG_SCHEMA_VERSION, openPostgresStore, redactUrl, type PostgresStore } from "../shared/store-postgres.ts";
 import { SCHEMA_VERSION, StoreOpenError, openSqliteStore } from "../shared/store-sqlite.ts";
+import { StoreUnavailableError } from "../shared/store.ts";
+import { freePort } from "./helpers/env.ts";
+import { usePostgres } from "./helpers/postgres.ts";
 import { newMessage, peerRow, runStoreContract } from "./helpers/store-contract.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+setDefaultTimeout(60_000);
 
 const dir = mkdtempSync(join(tmpdir(), "claude-peers-store-"));
 let files = 0;
@@ -58,15 +69,16 @@ describe("SQLite file", () => {
     const first = openSqliteStore(path);
     await first.savePeer(peerRow("p-alice"));
     await first.close();
-    // Turn it back into what schema 2 left on disk: the same tables without the column.
+    // Turn it back into what schema 2 left on disk: the same tables without the later columns.
     const db = new Database(path);
-    db.exec("ALTER TABLE peers DROP COLUMN parent_pid; PRAGMA user_version = 2;");
+    db.exec(`ALTER TABLE peers DROP COLUMN parent_pid; ALTER TABLE peers DROP COLUMN repo_key;
+             ALTER TABLE peers DROP COLUMN host; PRAGMA user_version = 2;`);
     db.close();
 
     const second = openSqliteStore(path);
     try {
       expect(userVersion(path)).toBe(SCHEMA_VERSION);
-      expect(await second.getPeer("p-alice")).toEqual(peerRow("p-alice", { parentPid: null }));
+      expect(await second.getPeer("p-alice")).toEqual(peerRow("p-alice", { parentPid: null, repoKey: null, host: "" }));
     } finally {
       await second.close();
     }
@@ -124,5 +136,208 @@ describe("SQLite file", () => {
     expect(() => openSqliteStore(path)).toThrow(StoreOpenError);
     expect(() => openSqliteStore(path)).toThrow(path);
     expect(existsSync(path)).toBe(false);
+  });
+});
+
+// One cluster for the file; null (the Postgres tests skip) when PostgreSQL is not installed, off CI.
+const pg = await usePostgres();
+afterAll(() => pg?.stop());
+const NO_POSTGRES = "skipped: PostgreSQL server binaries not found (install postgresql to run the Postgres tests)";
+
+if (pg) runStoreContract("postgres", async () => openPostgresStore(await pg.createDatabase()));
+else test.skip(`Store contract: postgres (${NO_POSTGRES})`, () => {});
+
+/** The error a promise rejects with (fails the test if it resolves). */
+async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
+  const outcome = await promise.then(
+    () => null,
+    (err: Error) => err,
+  );
+  if (!outcome) throw new Error("expected a rejection, but the call succeeded");
+  return outcome;
+}
+
+/** A call's outcome while the server may be away: its value, or "unavailable"; any other error fails the test. */
+const unlessUnavailable = <T>(promise: Promise<T>): Promise<T | "unavailable"> =>
+  promise.catch((err) => {
+    if (err instanceof StoreUnavailableError) return "unavailable" as const;
+    throw err;
+  });
+
+describe("PostgreSQL without a server", () => {
+  test.each([
+    ["postgres://claude:s3cret@db.example.com:5432/peers", "postgres://claude:***@db.example.com:5432/peers"],
+    ["postgresql://claude:p%40ss@10.0.0.5/peers?sslmode=require", "postgresql://claude:***@10.0.0.5/peers?sslmode=require"],
+    ["postgres://claude@db.example.com/peers", "postgres://claude@db.example.com/peers"],
+    ["postgres://db.example.com/peers?password=s3cret", "postgres://db.example.com/peers?password=***"],
+    ["not a url //claude:s3cret@db", "not a url //claude:***@db"],
+  ])("redactUrl(%p) is %p", (url, redacted) => {
+    expect(redactUrl(url)).toBe(redacted);
+  });
+
+  test("a port nobody listens on is a StoreOpenError naming CLAUDE_PEERS_DB and saying what to check", async () => {
+    const url = `postgres://claude:s3cret-refused@127.0.0.1:${freePort()}/peers`;
+    const error = await rejectionOf(openPostgresStore(url));
+    expect(error).toBeInstanceOf(StoreOpenError);
+    expect(error.message).toContain(`CLAUDE_PEERS_DB=${redactUrl(url)}`);
+    expect(error.message).toMatch(/running/);
+    expect(error.message).not.toContain("s3cret-refused");
+  });
+});
+
+describe.skipIf(!pg)("PostgreSQL", () => {
+  const schemaVersions = async (store: PostgresStore) =>
+    (await store.sql<Array<{ version: number }>>`SELECT version FROM claude_peers_schema`).map((r) => r.version);
+
+  test("a fresh database is migrated to PG_SCHEMA_VERSION; reopening keeps the data and does not migrate again", async () => {
+    const url = await pg!.createDatabase();
+    const first = await openPostgresStore(url);
+    expect(PG_SCHEMA_VERSION).toBeGreaterThanOrEqual(1);
+    expect(await schemaVersions(first)).toEqual([PG_SCHEMA_VERSION]);
+    await first.savePeer(peerRow("p-alice"));
+    const m = await first.insertMessage(newMessage({ text: "survives a reopen" }));
+    await first.close();
+
+    // Migration 1 creates its tables without IF NOT EXISTS: running it again would fail the open.
+    const second = await openPostgresStore(url);
+    try {
+      expect(await schemaVersions(second)).toEqual([PG_SCHEMA_VERSION]);
+      expect(await second.getPeer("p-alice")).toEqual(peerRow("p-alice"));
+      expect(await second.getMessage(m.id)).toEqual(m);
+    } finally {
+      await second.close();
+    }
+  });
+
+  test("brokers opening a fresh database at once all succeed, and it is migrated once", async () => {
+    const url = await pg!.createDatabase();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(url)));
+    try {
+      expect(await schemaVersions(stores[0]!)).toEqual([PG_SCHEMA_VERSION]);
+      await stores[0]!.savePeer(peerRow("p-alice"));
+      expect((await stores[3]!.getPeer("p-alice"))?.id).toBe("p-alice");
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  test("a database from a newer claude-peers is refused with a StoreOpenError saying to update", async () => {
+    const url = await pg!.createDatabase();
+    const store = await openPostgresStore(url);
+    await store.sql`UPDATE claude_peers_schema SET version = 999`;
+    await store.close();
+    const error = await rejectionOf(openPostgresStore(url));
+    expect(error).toBeInstanceOf(StoreOpenError);
+    expect(error.message).toContain("CLAUDE_PEERS_DB");
+    expect(error.message).toMatch(/newer.*update claude-peers/);
+  });
+
+  test("a wrong password is a StoreOpenError naming CLAUDE_PEERS_DB, without the password", async () => {
+    const url = new URL(await pg!.createDatabase());
+    url.password = "wrong-password-0123";
+    const error = await rejectionOf(openPostgresStore(url.toString()));
+    expect(error).toBeInstanceOf(StoreOpenError);
+    expect(error.message).toContain(`CLAUDE_PEERS_DB=${redactUrl(url.toString())}`);
+    expect(error.message).toMatch(/password/);
+    expect(error.message).not.toContain("wrong-password-0123");
+    expect(error.message).not.toContain(new URL(pg!.adminUrl).password);
+  });
+
+  test("a database that does not exist is a StoreOpenError saying to create it", async () => {
+    const url = new URL(pg!.adminUrl);
+    url.pathname = "/t_no_such_database";
+    const error = await rejectionOf(openPostgresStore(url.toString()));
+    expect(error).toBeInstanceOf(StoreOpenError);
+    expect(error.message).toContain("CLAUDE_PEERS_DB");
+    expect(error.message).toMatch(/does not exist.*createdb/);
+    expect(error.message).not.toContain(url.password);
+  });
+
+  test("NUL and U+0001 round-trip through every text field and lookup; other text is stored as it is", async () => {
+    const store = await openPostgresStore(await pg!.createDatabase());
+    try {
+      const odd = "a\u0000b\u0001c\u00010d\u0001\u0001";
+      const peer = peerRow("p-odd", { name: odd, cwd: `/tmp/${odd}`, summary: odd, gitBranch: odd, host: odd });
+      await store.savePeer(peer);
+      expect(await store.getPeer("p-odd")).toEqual(peer);
+      expect(await store.lastPeerNamed(odd)).toEqual(peer);
+      expect(await store.lastPeerNamed("a")).toBeNull();
+      const m = await store.insertMessage(newMessage({ toId: null, toName: odd, text: odd }));
+      expect((await store.history(10, odd)).map((x) => x.text)).toEqual([odd]);
+      expect(await store.countUnreadNamed(odd)).toBe(1);
+      const plain = await store.insertMessage(newMessage({ text: "plain ünïcode 😀" }));
+      const raw = await store.sql<Array<{ text: string }>>`SELECT text FROM messages WHERE id = ${plain.id}`;
+      expect(raw[0]?.text).toBe("plain ünïcode 😀");
+      expect((await store.getMessage(m.id))?.text).toBe(odd);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a constraint violation rejects as itself, not as StoreUnavailableError", async () => {
+    const store = await openPostgresStore(await pg!.createDatabase());
+    try {
+      const m = newMessage();
+      await store.insertMessage(m);
+      const error = await rejectionOf(store.insertMessage(m));
+      expect(error).not.toBeInstanceOf(StoreUnavailableError);
+      expect(error.message).toMatch(/duplicate key/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a call whose connection the server ends mid-query rejects with StoreUnavailableError; the next works", async () => {
+    const url = await pg!.createDatabase();
+    const store = await openPostgresStore(url);
+    const m = await store.insertMessage(newMessage());
+    // Another session holds the message's row lock, so the store's markRead waits on it; then the server ends that wait's backend.
+    const other = new SQL({ url, max: 2 });
+    try {
+      const blocker = await other.reserve();
+      await blocker`BEGIN`;
+      await blocker`SELECT 1 FROM messages WHERE id = ${m.id} FOR UPDATE`;
+      const read = rejectionOf(store.markRead(m.toId!, [m.id], m.createdAt + 1));
+      const waiting = await waitFor(async () => {
+        const rows = await other<Array<{ pid: number }>>`
+          SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+        return rows[0]?.pid;
+      }, "the store's markRead to wait on the row lock");
+      await other`SELECT pg_terminate_backend(${waiting})`;
+      const error = await read;
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(error.message).toMatch(/unreachable.*retry in a few seconds/);
+      await blocker`ROLLBACK`;
+      blocker.release();
+      expect(await store.markRead(m.toId!, [m.id], m.createdAt + 2)).toEqual([m.id]);
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+
+  test("while the server restarts, calls reject with StoreUnavailableError (or succeed); then the same store works, data intact", async () => {
+    const store = await openPostgresStore(await pg!.createDatabase());
+    try {
+      const before = await store.insertMessage(newMessage({ text: "inserted before the restart" }));
+      let restarting = true;
+      const restart = pg!.restart().finally(() => (restarting = false));
+      // Calls all through the restart: each must succeed or be StoreUnavailableError (any other error fails the test).
+      await waitFor(async () => {
+        await unlessUnavailable(store.countByState());
+        return !restarting;
+      }, "the restart to finish", 60_000);
+      await restart;
+      await unlessUnavailable(store.countUnread("p-bob")); // right after
+      const after = await waitFor(async () => {
+        const found = await unlessUnavailable(store.getMessage(before.id));
+        return found === "unavailable" ? null : found;
+      }, "the store to answer again after the restart");
+      expect(after).toEqual(before);
+      await store.insertMessage(newMessage({ text: "inserted after the restart" }));
+      expect(await store.countUnread("p-bob")).toBe(2);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -46,7 +46,7 @@ describe("auto-summary", () => {
   /** The summary of `name` as the observer's list_peers shows it. */
   async function summaryOf(name: string): Promise<string | undefined> {
     const { text } = await observer.call("list_peers");
-    return new RegExp(`^- ${name} \\(id \\S+\\): (.*)$`, "m").exec(text)?.[1];
+    return new RegExp(`^- ${name} \\(id \\S+, host \\S+\\): (.*)$`, "m").exec(text)?.[1];
   }
 
   test("with a key, peers see the model's line; the request names the default model, folder and branch", async () => {

@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { MAX_BODY_BYTES, assertLocalRequest, assertToken, readJson } from "../shared/broker-guard.ts";
-import { ConfigError, DEFAULT_PORT, loadConfig } from "../shared/config.ts";
+import { ConfigError, DEFAULT_HOST_TIMEOUT_S, DEFAULT_PORT, loadConfig } from "../shared/config.ts";
 import { WireError } from "../shared/errors.ts";
-import type { GitInfo } from "../shared/git.ts";
+import { normalizeRemoteUrl, type GitInfo } from "../shared/git.ts";
 import { deriveName, sanitizeName } from "../shared/identity.ts";
 import { channelMeta } from "../shared/mcp-server.ts";
 import { PeerNameSchema, type Message, type MessageState } from "../shared/protocol.ts";
@@ -64,7 +64,7 @@ describe("sanitizeName", () => {
 });
 
 describe("deriveName", () => {
-  const git = (over: Partial<GitInfo>): GitInfo => ({ root: "/src/backend", commonDir: "/src/backend/.git", branch: "main", isWorktree: false, ...over });
+  const git = (over: Partial<GitInfo>): GitInfo => ({ root: "/src/backend", commonDir: "/src/backend/.git", branch: "main", isWorktree: false, repoKey: null, ...over });
 
   test.each<[string, Parameters<typeof deriveName>[0], string]>([
     ["an explicit name", { explicit: "reviewer", cwd: "/src/backend", git: git({}) }, "reviewer"],
@@ -114,7 +114,10 @@ describe("loadConfig", () => {
     const c = loadConfig({ HOME: "/not/this/one" }, HOME);
     expect(c).toEqual({
       port: DEFAULT_PORT,
-      dbPath: "/home/tester/.claude-peers.db",
+      db: "/home/tester/.claude-peers.db",
+      shared: false,
+      host: expect.any(String),
+      hostTimeoutMs: DEFAULT_HOST_TIMEOUT_S * 1000,
       tokenPath: "/home/tester/.claude-peers.db.token",
       logPath: "/home/tester/.claude-peers.db.log",
       lockPath: `/home/tester/.claude-peers-${DEFAULT_PORT}.lock`,
@@ -155,7 +158,8 @@ describe("loadConfig", () => {
     ["", "/home/tester/.claude-peers.db"],
   ])("CLAUDE_PEERS_DB=%p → %p, with the token and log beside it", (raw, dbPath) => {
     const c = loadConfig({ CLAUDE_PEERS_DB: raw, CLAUDE_PEERS_PORT: "9001" }, HOME);
-    expect(c.dbPath).toBe(dbPath);
+    expect(c.db).toBe(dbPath);
+    expect(c.shared).toBe(false);
     expect(c.tokenPath).toBe(`${dbPath}.token`);
     expect(c.logPath).toBe(`${dbPath}.log`);
     expect(c.lockPath).toBe(join(dbPath, "..", ".claude-peers-9001.lock"));
@@ -188,6 +192,45 @@ describe("loadConfig", () => {
     const err = await thrown(() => loadConfig({ CLAUDE_PEERS_MAILBOX_DAYS: raw }, HOME));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain("CLAUDE_PEERS_MAILBOX_DAYS");
+  });
+
+  test.each(["postgres://u:pw@db.example.com:5432/peers", "postgresql://db/peers?sslmode=require", "POSTGRES://db/x"])(
+    "CLAUDE_PEERS_DB=%p is a shared PostgreSQL URL, kept as given, with the token and log in HOME",
+    (url) => {
+      const c = loadConfig({ CLAUDE_PEERS_DB: ` ${url} ` }, HOME);
+      expect(c).toMatchObject({ db: url, shared: true, tokenPath: "/home/tester/.claude-peers.token", logPath: "/home/tester/.claude-peers.log" });
+      expect(c.lockPath).toBe(`/home/tester/.claude-peers-${DEFAULT_PORT}.lock`);
+    },
+  );
+
+  test("CLAUDE_PEERS_HOST names this machine; CLAUDE_PEERS_HOST_TIMEOUT is in seconds", () => {
+    expect(loadConfig({ CLAUDE_PEERS_HOST: " dev-box.lan ", CLAUDE_PEERS_HOST_TIMEOUT: "1.5" }, HOME)).toMatchObject({ host: "dev-box.lan", hostTimeoutMs: 1500 });
+    expect(loadConfig({}, HOME).host).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+  });
+
+  test.each([
+    ["CLAUDE_PEERS_HOST", "me@laptop"],
+    ["CLAUDE_PEERS_HOST", "-dash"],
+    ["CLAUDE_PEERS_HOST_TIMEOUT", "0"],
+    ["CLAUDE_PEERS_HOST_TIMEOUT", "soon"],
+  ])("%s=%p is a ConfigError naming the variable", async (name, raw) => {
+    const err = await thrown(() => loadConfig({ [name]: raw }, HOME));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain(name);
+  });
+});
+
+describe("normalizeRemoteUrl: one spelling per repository, so hosts agree on `repo`", () => {
+  test.each([
+    ["git@github.com:Acme/App.git", "github.com/acme/app"],
+    ["ssh://git@github.com/Acme/App", "github.com/acme/app"],
+    ["https://github.com/Acme/App.git/", "github.com/acme/app"],
+    ["https://user:secret@GitHub.com:443/acme/app", "github.com/acme/app"],
+    ["github.com:acme/app", "github.com/acme/app"],
+    ["/srv/git/Repo.git", "/srv/git/Repo"],
+    ["file:///srv/git/Repo.git", "/srv/git/Repo"],
+  ])("%p → %p", (url, key) => {
+    expect(normalizeRemoteUrl(url)).toBe(key);
   });
 });
 

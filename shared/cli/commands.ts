@@ -51,7 +51,8 @@ async function status(ctx: CliContext, values: CliOptions, positionals: string[]
     ["pid", String(s.broker.pid)],
     ["uptime", `${duration(s.broker.uptime_s)} (since ${s.broker.started_at})`],
     ["database", s.broker.db],
-    ["peers", `${s.peers.live} live (${s.peers.push} push, ${s.peers.poll} poll)`],
+    ["host", s.broker.host],
+    ["peers", `${s.peers.live} live (${s.peers.push} push, ${s.peers.poll} poll)${s.peers.other_hosts ? `, ${s.peers.other_hosts} on other hosts` : ""}`],
     ["messages", `${m.queued ?? 0} queued, ${m.delivered ?? 0} delivered, ${m.read ?? 0} read, ${m.expired ?? 0} expired`],
   ];
   for (const [key, value] of rows) ctx.out(`${ctx.paint("bold", key.padEnd(9))} ${value}`);
@@ -61,21 +62,23 @@ async function status(ctx: CliContext, values: CliOptions, positionals: string[]
 async function peers(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
   noPositionals("peers", positionals);
   const scope = ScopeSchema.safeParse(values.scope ?? "machine");
-  if (!scope.success) throw new CliError("usage", `--scope must be machine, directory or repo, got "${values.scope}"`);
+  if (!scope.success) throw new CliError("usage", `--scope must be machine, network, directory or repo, got "${values.scope}"`);
   const { client } = await connect(ctx);
-  const where = scope.data === "machine" ? {} : { cwd: ctx.cwd, git_common_dir: (await readGitInfo(ctx.cwd))?.commonDir ?? null };
+  const git = scope.data === "directory" || scope.data === "repo" ? await readGitInfo(ctx.cwd) : null;
+  const where = git || scope.data === "directory" ? { cwd: ctx.cwd, git_common_dir: git?.commonDir ?? null, repo_key: git?.repoKey ?? null } : {};
   const result = await client.call("/peers", { scope: scope.data, ...where }, ListPeersResultSchema);
   if (values.json) return printJson(ctx, result);
   if (result.peers.length === 0) {
-    const here = { machine: "", directory: ` in ${ctx.cwd}`, repo: ` in this repository (${ctx.cwd})` }[scope.data];
+    const here = { machine: " on this machine", network: "", directory: ` in ${ctx.cwd}`, repo: ` in this repository (${ctx.cwd})` }[scope.data];
     ctx.out(`no live peers${here}`);
     return 0;
   }
   const now = ctx.now();
-  const row = (p: PeerInfo) => [p.id, p.name, p.push ? "yes" : "no", ago(p.last_seen, now), p.git_branch ?? "-", shortenHome(p.cwd, ctx.home), oneLine(p.summary)];
+  const row = (p: PeerInfo) => [p.id, p.name, p.host, p.push ? "yes" : "no", ago(p.last_seen, now), p.git_branch ?? "-", shortenHome(p.cwd, ctx.home), oneLine(p.summary)];
   const columns = [
     { header: "ID" },
     { header: "NAME" }, // never cut: people type it into send
+    { header: "HOST", max: 24 },
     { header: "PUSH" },
     { header: "LAST SEEN" },
     { header: "BRANCH", max: 24 },

@@ -24,7 +24,7 @@ usage: bun cli.ts <command> [options]
 
 commands:
   status                           broker address, version, pid, uptime, database, peer and message counts
-  peers [--scope S]                live peers; S is machine (default), directory or repo, measured from here
+  peers [--scope S]                live peers; S is machine (default), network, directory or repo
   send <peer> <message...>         send a message to a peer id or name (it comes from "cli")
   history [--limit N] [--peer P]   recent messages, oldest first; N is 1 to 1000 (default 50), P an id or name
   watch                            print messages and peers joining or leaving as it happens, until Ctrl-C

@@ -78,19 +78,21 @@ function safeRead(path: string): string {
 }
 
 /**
- * Pids of every broker.ts process serving this test's database. The database path is only in the
+ * Pids of every broker.ts process serving this test's database and HOME. Both are only in the
  * environment (not in argv), so this reads /proc/<pid>/environ; zombies have none and drop out.
  * Without /proc (macOS) it finds nothing.
  */
 export function brokerPids(t: TestEnv): number[] {
-  const wanted = `CLAUDE_PEERS_DB=${t.dbPath}`;
+  // Hosts sharing one PostgreSQL share CLAUDE_PEERS_DB too: each test host has its own HOME.
+  const wanted = [`CLAUDE_PEERS_DB=${t.dbPath}`, `HOME=${t.home}`];
   const pids: number[] = [];
   for (const entry of existsSync("/proc") ? readdirSync("/proc") : []) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
       if (!argv.some((a) => a.endsWith("broker.ts"))) continue;
-      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(wanted)) pids.push(Number(entry));
+      const environ = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0");
+      if (wanted.every((w) => environ.includes(w))) pids.push(Number(entry));
     } catch {
       // exited while we looked, or not ours to read
     }

@@ -2,12 +2,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isPostgresUrl } from "../../shared/config.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 
 export interface TestEnv {
   dir: string;
   home: string;
+  /** CLAUDE_PEERS_DB: a SQLite file in `dir`, or the postgres:// URL given in `extra`. */
   dbPath: string;
   tokenPath: string;
   logPath: string;
@@ -29,22 +31,24 @@ export function makeTestEnv(extra: Record<string, string> = {}): TestEnv {
   const dir = mkdtempSync(join(tmpdir(), "claude-peers-test-"));
   const home = join(dir, "home");
   Bun.spawnSync(["mkdir", "-p", home]);
-  const dbPath = join(dir, "peers.db");
   const port = freePort();
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: home,
     USER: process.env.USER ?? "test",
     CLAUDE_PEERS_PORT: String(port),
-    CLAUDE_PEERS_DB: dbPath,
+    CLAUDE_PEERS_DB: join(dir, "peers.db"),
     ...extra,
   };
+  const dbPath = env.CLAUDE_PEERS_DB!;
+  // With a shared PostgreSQL the token and log live in HOME (config.ts).
+  const files = isPostgresUrl(dbPath) ? join(home, ".claude-peers") : dbPath;
   return {
     dir,
     home,
     dbPath,
-    tokenPath: `${dbPath}.token`,
-    logPath: `${dbPath}.log`,
+    tokenPath: `${files}.token`,
+    logPath: `${files}.log`,
     port,
     env,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),

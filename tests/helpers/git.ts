@@ -19,7 +19,8 @@ export function makeRepo(parent: string, name: string, files: Record<string, str
     writeFileSync(join(root, file), text);
   }
   git(root, "add", "-A");
-  git(root, "commit", "-q", "-m", "first commit");
+  // Named, so two repositories made in the same second never share a root commit (their repo key).
+  git(root, "commit", "-q", "-m", `first commit of ${name}`);
   return root;
 }
 

@@ -1,0 +1,447 @@
+/** The Store on PostgreSQL through Bun.SQL: one database that the brokers of several machines share. */
+import { SQL } from "bun";
+import type { MessageState } from "./protocol.ts";
+import { StoreOpenError, StoreUnavailableError, type MessageRow, type NewMessage, type PeerRow, type PruneLimits, type PruneResult, type Store } from "./store.ts";
+
+/** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE peers (
+     id text PRIMARY KEY,
+     secret_hash text NOT NULL UNIQUE,
+     name text NOT NULL,
+     pid integer NOT NULL,
+     parent_pid integer,
+     cwd text NOT NULL,
+     git_root text,
+     git_common_dir text,
+     git_branch text,
+     repo_key text,
+     host text NOT NULL DEFAULT '',
+     summary text NOT NULL DEFAULT '',
+     registered_at bigint NOT NULL,
+     last_seen bigint NOT NULL
+   );
+   CREATE INDEX peers_name ON peers (name, last_seen);
+   CREATE INDEX peers_last_seen ON peers (last_seen);
+   CREATE TABLE messages (
+     seq bigserial PRIMARY KEY,
+     id text NOT NULL UNIQUE,
+     from_id text NOT NULL,
+     from_name text NOT NULL,
+     from_summary text NOT NULL,
+     from_cwd text NOT NULL,
+     to_id text,
+     to_name text NOT NULL,
+     text text NOT NULL,
+     in_reply_to text,
+     state text NOT NULL CHECK (state IN ('queued', 'delivered', 'read', 'expired')),
+     created_at bigint NOT NULL,
+     delivered_at bigint,
+     read_at bigint,
+     expires_at bigint NOT NULL,
+     send_key text
+   );
+   CREATE INDEX messages_unread_by_peer ON messages (to_id, seq) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_unread_by_name ON messages (to_name, seq) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_created ON messages (created_at);
+   CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;
+   CREATE TABLE brokers (
+     id text PRIMARY KEY,
+     host text NOT NULL,
+     pid integer NOT NULL,
+     started_at timestamptz NOT NULL DEFAULT now(),
+     heartbeat_at timestamptz NOT NULL DEFAULT now()
+   );
+   CREATE TABLE presence (
+     peer_id text PRIMARY KEY,
+     name text NOT NULL UNIQUE,
+     broker_id text NOT NULL,
+     host text NOT NULL,
+     push boolean NOT NULL DEFAULT false,
+     since timestamptz NOT NULL DEFAULT now()
+   );
+   CREATE INDEX presence_broker ON presence (broker_id);`,
+];
+
+export const PG_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brokers on several machines may start at once on a fresh database: the first migrates, the rest wait. */
+const MIGRATION_LOCK = 0x636c617564655f70n; // "claude_p" in ASCII
+/** Every broker on every machine holds a pool: keep each one small. */
+const POOL_MAX = 4;
+const CONNECT_TIMEOUT_S = 5;
+/** Hand idle connections back to the server, which is shared by every broker. */
+const IDLE_TIMEOUT_S = 60;
+
+// PostgreSQL text cannot hold U+0000, which SQLite (and the contract) keeps. Every string goes in with
+// NUL written as U+0001 "0" and U+0001 itself doubled, and comes out unescaped: lossless, equality is
+// kept (lookups escape their parameters the same way), and text without U+0000/U+0001 (all real
+// names, paths and summaries) is stored as it is, readable by psql and the multi-host tables.
+const escapeNul = (s: string) => s.replace(/[\u0000\u0001]/g, (c) => (c === "\u0000" ? "\u00010" : "\u0001\u0001"));
+const unescapeNul = (s: string) => s.replace(/\u0001([0\u0001])/g, (_, c: string) => (c === "0" ? "\u0000" : "\u0001"));
+
+type Row = Record<string, unknown>;
+type Rows<T> = T[] & { count: number };
+type Query = <T = Row>(strings: TemplateStringsArray, ...values: unknown[]) => Promise<Rows<T>>;
+
+// Bun's own codes for a connection that could not open or died, and the server's SQLSTATEs for
+// "going away or not up yet": 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now,
+// 53300 too_many_connections, and class 08 (connection exception).
+const CONNECTION_CODES = new Set([
+  "ERR_POSTGRES_CONNECTION_CLOSED",
+  "ERR_POSTGRES_CONNECTION_FAILED",
+  "ERR_POSTGRES_CONNECTION_REFUSED",
+  "ERR_POSTGRES_CONNECTION_TIMEOUT",
+  "ERR_POSTGRES_IDLE_TIMEOUT",
+  "ERR_POSTGRES_LIFETIME_TIMEOUT",
+]);
+const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
+
+function isConnectionFailure(err: unknown): boolean {
+  if (!(err instanceof SQL.PostgresError)) return false;
+  const state = err.errno ?? "";
+  return CONNECTION_CODES.has(err.code) || UNAVAILABLE_SQLSTATES.has(state) || state.startsWith("08");
+}
+
+/** A connection failure becomes StoreUnavailableError (HTTP 503); anything else passes unchanged. */
+function unavailableOr(err: unknown, location: string): unknown {
+  if (!isConnectionFailure(err)) return err;
+  const reason = (err as Error).message;
+  return new StoreUnavailableError(`the shared database ${location} is unreachable (${reason}); retry in a few seconds`, { cause: err });
+}
+
+/** Queries on `tag` (the pool or a transaction): strings and string arrays escaped going in, rows decoded coming out. */
+function queryOn(tag: SQL, location: string): Query {
+  return async <T>(strings: TemplateStringsArray, ...values: unknown[]) => {
+    const params = values.map((v) =>
+      typeof v === "string" ? escapeNul(v) : Array.isArray(v) ? tag.array(v.map(escapeNul), "TEXT") : v,
+    );
+    try {
+      const rows = await tag(strings, ...params);
+      for (let i = 0; i < rows.length; i++) rows[i] = decodeRow(rows[i]);
+      return rows as Rows<T>;
+    } catch (err) {
+      throw unavailableOr(err, location);
+    }
+  };
+}
+
+/** int8 arrives as BigInt (bigint: true); every one we store (ms timestamps, seq, counts) is far below 2^53. */
+function decodeRow(row: Row): Row {
+  const out: Row = {};
+  for (const [key, v] of Object.entries(row)) {
+    out[key] = typeof v === "bigint" ? Number(v) : typeof v === "string" ? unescapeNul(v) : v;
+  }
+  return out;
+}
+
+interface PeerRecord {
+  id: string;
+  secret_hash: string;
+  name: string;
+  pid: number;
+  parent_pid: number | null;
+  cwd: string;
+  git_root: string | null;
+  git_common_dir: string | null;
+  git_branch: string | null;
+  repo_key: string | null;
+  host: string;
+  summary: string;
+  registered_at: number;
+  last_seen: number;
+}
+
+interface MessageRecord {
+  seq: number;
+  id: string;
+  from_id: string;
+  from_name: string;
+  from_summary: string;
+  from_cwd: string;
+  to_id: string | null;
+  to_name: string;
+  text: string;
+  in_reply_to: string | null;
+  state: MessageState;
+  created_at: number;
+  delivered_at: number | null;
+  read_at: number | null;
+  expires_at: number;
+}
+
+const toPeer = (r: PeerRecord): PeerRow => ({
+  id: r.id,
+  secretHash: r.secret_hash,
+  name: r.name,
+  pid: r.pid,
+  parentPid: r.parent_pid,
+  cwd: r.cwd,
+  gitRoot: r.git_root,
+  gitCommonDir: r.git_common_dir,
+  gitBranch: r.git_branch,
+  repoKey: r.repo_key,
+  host: r.host,
+  summary: r.summary,
+  registeredAt: r.registered_at,
+  lastSeen: r.last_seen,
+});
+
+const toMessage = (r: MessageRecord): MessageRow => ({
+  seq: r.seq,
+  id: r.id,
+  fromId: r.from_id,
+  fromName: r.from_name,
+  fromSummary: r.from_summary,
+  fromCwd: r.from_cwd,
+  toId: r.to_id,
+  toName: r.to_name,
+  text: r.text,
+  inReplyTo: r.in_reply_to,
+  state: r.state,
+  createdAt: r.created_at,
+  deliveredAt: r.delivered_at,
+  readAt: r.read_at,
+  expiresAt: r.expires_at,
+});
+
+/** The ids an UPDATE … RETURNING changed, in the caller's order and each once, as SQLite's per-id loop gives them. */
+function inCallerOrder(ids: readonly string[], changed: Array<{ id: string }>): string[] {
+  const hit = new Set(changed.map((r) => r.id));
+  return [...new Set(ids)].filter((id) => hit.has(id));
+}
+
+/** The URL with any password replaced by "***", for logs and status. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***");
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^/@:]*):[^@]*@/, "//$1:***@"); // unparseable: hide what sits between "user:" and "@"
+  }
+}
+
+/** Removes the URL's password from text we did not write (a driver message), in case it ever echoes it. */
+function scrubPassword(text: string, url: string): string {
+  let secrets: string[] = [];
+  try {
+    const parsed = new URL(url);
+    secrets = [parsed.password, decodeURIComponent(parsed.password), parsed.searchParams.get("password") ?? ""];
+  } catch {}
+  return secrets.filter(Boolean).reduce((out, secret) => out.replaceAll(secret, "***"), text);
+}
+
+/** What went wrong opening the store, and what to do about it. */
+function openAdvice(err: unknown): string {
+  const message = (err as Error).message;
+  const state = err instanceof SQL.PostgresError ? err.errno : undefined;
+  if (state === "28P01" || state === "28000") return `${message}. Check the user name and password in CLAUDE_PEERS_DB.`;
+  if (state === "3D000") return `${message}. Create it (createdb) or point CLAUDE_PEERS_DB at an existing database.`;
+  if (isConnectionFailure(err)) {
+    return `cannot reach the server (${message}). Check that PostgreSQL is running there and that CLAUDE_PEERS_DB names the right host and port.`;
+  }
+  return message;
+}
+
+async function migrate(sql: SQL): Promise<void> {
+  await sql.begin(async (tx) => {
+    // First, before the schema table exists: CREATE TABLE IF NOT EXISTS itself races without it.
+    await tx.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+    await tx.unsafe("CREATE TABLE IF NOT EXISTS claude_peers_schema (version integer NOT NULL)");
+    const [row] = await tx<Array<{ version: number }>>`SELECT version FROM claude_peers_schema`;
+    const version = row?.version ?? 0;
+    if (version > MIGRATIONS.length) {
+      throw new Error(`its schema version ${version} is newer than this claude-peers (${MIGRATIONS.length}); update claude-peers`);
+    }
+    if (version === MIGRATIONS.length) return;
+    for (const step of MIGRATIONS.slice(version)) await tx.unsafe(step);
+    if (row) await tx`UPDATE claude_peers_schema SET version = ${MIGRATIONS.length}`;
+    else await tx`INSERT INTO claude_peers_schema (version) VALUES (${MIGRATIONS.length})`;
+  });
+}
+
+/** Connects, checks, migrates; throws StoreOpenError naming CLAUDE_PEERS_DB and the redacted URL. */
+export async function openPostgresStore(url: string): Promise<PostgresStore> {
+  const location = redactUrl(url);
+  let sql: SQL | undefined;
+  try {
+    sql = new SQL({
+      url,
+      adapter: "postgres",
+      max: POOL_MAX,
+      connectionTimeout: CONNECT_TIMEOUT_S,
+      idleTimeout: IDLE_TIMEOUT_S,
+      bigint: true,
+    });
+    await migrate(sql);
+  } catch (err) {
+    await sql?.close().catch(() => {});
+    throw new StoreOpenError(`cannot open the database CLAUDE_PEERS_DB=${location}: ${scrubPassword(openAdvice(err), url)}`);
+  }
+  return new PostgresStore(sql, location);
+}
+
+export class PostgresStore implements Store {
+  private readonly q: Query;
+
+  constructor(
+    readonly sql: SQL,
+    /** The redacted URL. */
+    readonly location: string,
+  ) {
+    this.q = queryOn(sql, location);
+  }
+
+  private async transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {
+    try {
+      return await this.sql.begin((tx) => work(queryOn(tx, this.location)));
+    } catch (err) {
+      throw unavailableOr(err, this.location);
+    }
+  }
+
+  async savePeer(p: PeerRow): Promise<void> {
+    await this.q`
+      INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, summary, registered_at, last_seen)
+      VALUES (${p.id}, ${p.secretHash}, ${p.name}, ${p.pid}, ${p.parentPid}, ${p.cwd}, ${p.gitRoot}, ${p.gitCommonDir}, ${p.gitBranch},
+              ${p.repoKey}, ${p.host}, ${p.summary}, ${p.registeredAt}, ${p.lastSeen})
+      ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name, pid = excluded.pid,
+        parent_pid = excluded.parent_pid, cwd = excluded.cwd, git_root = excluded.git_root, git_common_dir = excluded.git_common_dir,
+        git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, summary = excluded.summary,
+        last_seen = excluded.last_seen`;
+  }
+
+  async getPeer(id: string): Promise<PeerRow | null> {
+    const [r] = await this.q<PeerRecord>`SELECT * FROM peers WHERE id = ${id}`;
+    return r ? toPeer(r) : null;
+  }
+
+  async peerBySecretHash(secretHash: string): Promise<PeerRow | null> {
+    const [r] = await this.q<PeerRecord>`SELECT * FROM peers WHERE secret_hash = ${secretHash}`;
+    return r ? toPeer(r) : null;
+  }
+
+  async peersByIds(ids: readonly string[]): Promise<PeerRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.q<PeerRecord>`SELECT * FROM peers WHERE id = ANY(${ids})`;
+    // Sorted here, not by ORDER BY, so names order as on SQLite whatever the database's collation.
+    return rows.map(toPeer).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async lastPeerNamed(name: string): Promise<PeerRow | null> {
+    const [r] = await this.q<PeerRecord>`SELECT * FROM peers WHERE name = ${name} ORDER BY last_seen DESC LIMIT 1`;
+    return r ? toPeer(r) : null;
+  }
+
+  async setSummary(id: string, summary: string): Promise<void> {
+    await this.q`UPDATE peers SET summary = ${summary} WHERE id = ${id}`;
+  }
+
+  async touchPeer(id: string, now: number): Promise<void> {
+    await this.q`UPDATE peers SET last_seen = ${now} WHERE id = ${id}`;
+  }
+
+  async insertMessage(m: NewMessage): Promise<MessageRow> {
+    const [r] = await this.q<MessageRecord>`
+      INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key)
+      VALUES (${m.id}, ${m.fromId}, ${m.fromName}, ${m.fromSummary}, ${m.fromCwd}, ${m.toId}, ${m.toName}, ${m.text}, ${m.inReplyTo},
+              'queued', ${m.createdAt}, ${m.expiresAt}, ${m.sendKey ?? null})
+      RETURNING *`;
+    return toMessage(r!);
+  }
+
+  async getMessage(id: string): Promise<MessageRow | null> {
+    const [r] = await this.q<MessageRecord>`SELECT * FROM messages WHERE id = ${id}`;
+    return r ? toMessage(r) : null;
+  }
+
+  async messageBySendKey(fromId: string, sendKey: string): Promise<MessageRow | null> {
+    const [r] = await this.q<MessageRecord>`SELECT * FROM messages WHERE from_id = ${fromId} AND send_key = ${sendKey}`;
+    return r ? toMessage(r) : null;
+  }
+
+  async claimMailbox(name: string, peerId: string, liveIds: ReadonlySet<string>, now: number): Promise<number> {
+    // One statement, so atomic without a transaction: mail never set, or waiting for a session that is
+    // neither this one nor live, moves to peerId.
+    const moved = await this.q`
+      UPDATE messages SET to_id = ${peerId}, state = 'queued', delivered_at = NULL
+      WHERE to_name = ${name} AND state IN ('queued', 'delivered') AND expires_at > ${now}
+        AND (to_id IS NULL OR NOT (to_id = ${peerId} OR to_id = ANY(${[...liveIds]})))`;
+    return moved.count;
+  }
+
+  async queuedFor(peerId: string): Promise<MessageRow[]> {
+    const rows = await this.q<MessageRecord>`SELECT * FROM messages WHERE to_id = ${peerId} AND state = 'queued' ORDER BY seq`;
+    return rows.map(toMessage);
+  }
+
+  async unreadFor(peerId: string): Promise<MessageRow[]> {
+    const rows = await this.q<MessageRecord>`
+      SELECT * FROM messages WHERE to_id = ${peerId} AND state IN ('queued', 'delivered') ORDER BY seq`;
+    return rows.map(toMessage);
+  }
+
+  async countUnread(peerId: string): Promise<number> {
+    const [r] = await this.q<{ n: number }>`
+      SELECT count(*) AS n FROM messages WHERE to_id = ${peerId} AND state IN ('queued', 'delivered')`;
+    return r!.n;
+  }
+
+  async countUnreadNamed(name: string): Promise<number> {
+    const [r] = await this.q<{ n: number }>`
+      SELECT count(*) AS n FROM messages WHERE to_name = ${name} AND state IN ('queued', 'delivered')`;
+    return r!.n;
+  }
+
+  async markDelivered(peerId: string, ids: readonly string[], now: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const changed = await this.q<{ id: string }>`
+      UPDATE messages SET state = 'delivered', delivered_at = ${now}
+      WHERE to_id = ${peerId} AND id = ANY(${ids}) AND state = 'queued' RETURNING id`;
+    return inCallerOrder(ids, changed);
+  }
+
+  async markRead(peerId: string, ids: readonly string[], now: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const changed = await this.q<{ id: string }>`
+      UPDATE messages SET state = 'read', read_at = ${now}, delivered_at = coalesce(delivered_at, ${now})
+      WHERE to_id = ${peerId} AND id = ANY(${ids}) AND state IN ('queued', 'delivered') RETURNING id`;
+    return inCallerOrder(ids, changed);
+  }
+
+  async history(limit: number, peer?: string): Promise<MessageRow[]> {
+    const rows = peer
+      ? await this.q<MessageRecord>`
+          SELECT * FROM messages WHERE from_id = ${peer} OR from_name = ${peer} OR to_id = ${peer} OR to_name = ${peer}
+          ORDER BY seq DESC LIMIT ${limit}`
+      : await this.q<MessageRecord>`SELECT * FROM messages ORDER BY seq DESC LIMIT ${limit}`;
+    return rows.map(toMessage);
+  }
+
+  async countByState(): Promise<Record<MessageState, number>> {
+    const counts: Record<MessageState, number> = { queued: 0, delivered: 0, read: 0, expired: 0 };
+    const rows = await this.q<{ state: MessageState; n: number }>`SELECT state, count(*) AS n FROM messages GROUP BY state`;
+    for (const { state, n } of rows) counts[state] = n;
+    return counts;
+  }
+
+  async prune(l: PruneLimits): Promise<PruneResult> {
+    // In order, in one transaction: mail expired by the first statement is old enough for the second.
+    return this.transaction(async (q) => {
+      const expired = await q`
+        UPDATE messages SET state = 'expired' WHERE state IN ('queued', 'delivered') AND expires_at <= ${l.now}`;
+      const deleted = await q`
+        DELETE FROM messages WHERE state IN ('read', 'expired') AND created_at < ${l.now - l.keepReadMs}`;
+      const peers = await q`
+        DELETE FROM peers WHERE last_seen < ${l.now - l.keepPeersMs} AND NOT (id = ANY(${[...l.liveIds]}))`;
+      return { expired: expired.count, deletedMessages: deleted.count, deletedPeers: peers.count };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.sql.close();
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * Several machines on one PostgreSQL. Each "host" is a world of its own (HOME, port, broker,
+ * CLAUDE_PEERS_HOST) and all share one database on a real PostgreSQL cluster: cross-host message
+ * and reply, network and repo scopes, name@host, a host going offline and coming back, and
+ * PostgreSQL restarted under a stream of messages.
+ */
+import { afterAll, afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { join } from "node:path";
+import { ROOT, type TestEnv } from "./helpers/env.ts";
+import { makeRepo } from "./helpers/git.ts";
+import { usePostgres } from "./helpers/postgres.ts";
+import { brokerPids, runningBroker } from "./helpers/broker.ts";
+import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { killAndConfirm, waitFor } from "./helpers/wait.ts";
+import { openWorld, type World } from "./helpers/world.ts";
+
+setDefaultTimeout(60_000);
+
+const cluster = await usePostgres();
+afterAll(() => cluster?.stop());
+if (!cluster) console.warn("network.test.ts: skipped, PostgreSQL is not installed (.ci/run installs it)");
+const describePg = cluster ? describe : describe.skip;
+
+/** Brokers declare a silent host offline after this long (CLAUDE_PEERS_HOST_TIMEOUT, seconds). */
+const HOST_TIMEOUT_S = "1";
+
+/** The peers a session lists in `scope`, as "name@host". */
+async function listed(server: TestServer, scope: string): Promise<string[]> {
+  const result = await server.call("list_peers", { scope });
+  expect(result.isError).toBe(false);
+  return [...result.text.matchAll(/^- (\S+) \(id \S+, host (\S+)\)/gm)].map((m) => `${m[1]}@${m[2]}`).sort();
+}
+
+/** Runs `bun cli.ts ...args` on a host. */
+async function cli(t: TestEnv, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "cli.ts"), ...args], { env: t.env, cwd: t.home, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+const signal = (pids: number[], sig: NodeJS.Signals) => pids.forEach((pid) => process.kill(pid, sig));
+
+describePg("several hosts sharing one PostgreSQL", () => {
+  let url: string;
+  let hosts: World[] = [];
+
+  /** A machine: its own HOME, port and broker, the shared database, and a name. */
+  const host = (name: string, extra: Record<string, string> = {}): World => {
+    const world = openWorld({ CLAUDE_PEERS_DB: url, CLAUDE_PEERS_HOST: name, CLAUDE_PEERS_HOST_TIMEOUT: HOST_TIMEOUT_S, ...extra });
+    hosts.push(world);
+    return world;
+  };
+
+  beforeEach(async () => {
+    url = await cluster!.createDatabase();
+  });
+
+  afterEach(async () => {
+    await Promise.all(hosts.map((h) => h.close()));
+    hosts = [];
+    await cluster!.dropDatabase(url);
+  });
+
+  test("a message and its reply cross hosts by channel push; machine and network scopes; the CLI shows hosts", async () => {
+    const laptop = host("laptop");
+    const devbox = host("devbox");
+    const [alice, bob] = await Promise.all([laptop.start({ name: "alice" }), devbox.start({ name: "bob" })]);
+    const bobId = (await whoami(bob)).id;
+    await whoami(alice);
+
+    await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "alice to see bob on the network");
+    expect(await listed(alice, "machine")).toEqual([]);
+    expect(await listed(bob, "network")).toEqual(["alice@laptop"]);
+
+    const sent = await alice.call("send_message", { to: "bob", message: "which port does the API use?" });
+    expect(sent.isError).toBe(false);
+    // The ack crossed back through PostgreSQL before send_message returned.
+    expect(sent.text).toContain(`delivered to bob (${bobId})`);
+    const question = await bob.waitForChannel((m) => m.content === "which port does the API use?", "bob's channel push");
+    expect(question.meta).toMatchObject({ from_name: "alice", message_id: sentMessageId(sent.text) });
+
+    const reply = await bob.call("send_message", { to: question.meta.from_id!, message: "8080", in_reply_to: question.meta.message_id! });
+    expect(reply.isError).toBe(false);
+    const answer = await alice.waitForChannel((m) => m.content === "8080", "alice's channel push");
+    expect(answer.meta).toMatchObject({ from_name: "bob", in_reply_to: question.meta.message_id });
+
+    const table = await cli(laptop.t, ["peers", "--scope", "network"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/HOST/);
+    expect(table.stdout).toMatch(/bob\s+devbox/);
+    const status = await cli(laptop.t, ["status"]);
+    expect(status.stdout).toMatch(/host\s+laptop/);
+    expect(status.stdout).toContain("1 on other hosts");
+    expect(status.stdout).not.toContain(cluster!.adminUrl.split(":")[2]!.split("@")[0]!); // no password
+  });
+
+  test("names are unique on the network, and name@host addresses one host", async () => {
+    const laptop = host("laptop");
+    const devbox = host("devbox");
+    const first = await laptop.start({ name: "api" });
+    expect((await whoami(first)).name).toBe("api");
+    const second = await devbox.start({ name: "api" });
+    expect((await whoami(second)).name).toBe("api-2");
+    const caller = await devbox.start({ name: "caller" });
+    await whoami(caller);
+
+    expect((await caller.call("send_message", { to: "api@laptop", message: "to the laptop" })).isError).toBe(false);
+    await first.waitForChannel((m) => m.content === "to the laptop", "api@laptop's push");
+    const wrongHost = await caller.call("send_message", { to: "api@devbox", message: "nobody" });
+    expect(wrongHost.isError).toBe(true);
+    expect(wrongHost.text).toContain('no peer with id or name "api@devbox"');
+    expect(wrongHost.text).toContain("api@laptop"); // the hint lists peers of other hosts with their host
+  });
+
+  test("scope repo finds the same repository on another host by its origin URL, not its path", async () => {
+    const laptop = host("laptop");
+    const devbox = host("devbox");
+    const origin = (root: string, url: string) => Bun.spawnSync(["git", "remote", "add", "origin", url], { cwd: root });
+    const here = makeRepo(laptop.t.home, "app");
+    origin(here, "git@github.com:Acme/App.git");
+    const there = makeRepo(devbox.t.home, "checkout-elsewhere");
+    origin(there, "https://github.com/acme/app");
+    const unrelated = makeRepo(devbox.t.home, "other");
+    origin(unrelated, "git@github.com:acme/other.git");
+
+    const a = await laptop.start({ name: "a", cwd: here });
+    const b = await devbox.start({ name: "b", cwd: there });
+    const c = await devbox.start({ name: "c", cwd: unrelated });
+    await Promise.all([a, b, c].map(whoami));
+    await waitFor(async () => (await listed(a, "network")).length === 2, "a to see both devbox sessions");
+    expect(await listed(a, "repo")).toEqual(["b@devbox"]);
+    expect(await listed(b, "repo")).toEqual(["a@laptop"]);
+    expect(await listed(c, "repo")).toEqual([]);
+  });
+
+  test("a host whose broker stops heartbeating goes offline for the others, then comes back", async () => {
+    const laptop = host("laptop");
+    const devbox = host("devbox");
+    const alice = await laptop.start({ name: "alice" });
+    const bob = await devbox.start({ name: "bob" });
+    await Promise.all([whoami(alice), whoami(bob)]);
+    await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "bob to be listed");
+
+    // A frozen broker (a laptop asleep): no heartbeats, its sockets still open.
+    const broker = await runningBroker(devbox.t);
+    process.kill(broker.pid, "SIGSTOP");
+    try {
+      await waitFor(async () => (await listed(alice, "network")).length === 0, "bob to read as offline");
+    } finally {
+      process.kill(broker.pid, "SIGCONT");
+    }
+    await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "bob to come back");
+  });
+
+  test("a host's broker killed while its sessions sleep: offline, mail waits, and all returns when they wake", async () => {
+    const laptop = host("laptop");
+    const devbox = host("devbox");
+    const alice = await laptop.start({ name: "alice" });
+    const bob = await devbox.start({ name: "bob" });
+    await Promise.all([whoami(alice), whoami(bob)]);
+    await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "bob to be listed");
+
+    // Frozen sessions cannot start a new broker, so the host stays dark until they wake.
+    signal([bob.pid], "SIGSTOP");
+    try {
+      await killAndConfirm((await runningBroker(devbox.t)).pid, "SIGKILL");
+      await waitFor(async () => (await listed(alice, "network")).length === 0, "bob to read as offline");
+      const queued = await alice.call("send_message", { to: "bob", message: "for when you wake" });
+      expect(queued.isError).toBe(false);
+      expect(queued.text).toContain("mailbox");
+    } finally {
+      signal([bob.pid], "SIGCONT");
+    }
+    await bob.waitForChannel((m) => m.content === "for when you wake", "the mailbox message, pushed once bob is back");
+    await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "bob to come back");
+    expect(brokerPids(devbox.t)).toHaveLength(1);
+  });
+
+  test("PostgreSQL restarted mid-stream: every acknowledged message arrives exactly once", async () => {
+    const laptop = host("laptop");
+    const devbox = host("devbox");
+    const alice = await laptop.start({ name: "alice" });
+    const bob = await devbox.start({ name: "bob" });
+    await Promise.all([whoami(alice), whoami(bob)]);
+    await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "bob to be listed");
+
+    const total = 120;
+    const acknowledged: string[] = [];
+    const refused: string[] = [];
+    let restart: Promise<void> | undefined;
+    for (let i = 0; i < total; i++) {
+      if (i === total / 3) restart = cluster!.restart(); // the stream goes on while it restarts
+      const text = `stream ${i}`;
+      const r = await alice.call("send_message", { to: "bob", message: text });
+      if (!r.isError) acknowledged.push(text);
+      else {
+        // Refused sends must say so plainly and be safe to retry.
+        expect(r.text).toMatch(/retry|try again/i);
+        refused.push(text);
+      }
+    }
+    await restart;
+    await waitFor(() => acknowledged.every((text) => bob.channel.some((m) => m.content === text)), "every acknowledged message at bob", 30_000);
+    const received = bob.channel.map((m) => m.content).filter((c) => c.startsWith("stream "));
+    expect(new Set(received).size).toBe(received.length); // no duplicates
+    console.log(`PostgreSQL restart mid-stream: ${acknowledged.length}/${total} acknowledged, ${refused.length} refused (retryable), ${received.length} received, 0 duplicated`);
+  });
+
+  test("a wrong password or an unreachable URL: the session's tools say what is wrong, naming CLAUDE_PEERS_DB", async () => {
+    const wrong = url.replace(/:\/\/([^:]+):[^@]+@/, "://$1:not-the-password@");
+    const laptop = host("laptop", { CLAUDE_PEERS_DB: wrong });
+    const s = await laptop.start({ name: "alice" });
+    const r = await waitFor(async () => {
+      const result = await s.call("list_peers");
+      return result.isError && /CLAUDE_PEERS_DB/.test(result.text) ? result : null;
+    }, "list_peers to report the database error");
+    expect(r.text).toMatch(/password|authentication/i);
+    expect(r.text).not.toContain("not-the-password");
+
+    const nowhere = host("devbox", { CLAUDE_PEERS_DB: "postgres://postgres:secret@127.0.0.1:1/peers" });
+    const t = await nowhere.start({ name: "bob" });
+    const r2 = await waitFor(async () => {
+      const result = await t.call("list_peers");
+      return result.isError && /CLAUDE_PEERS_DB/.test(result.text) ? result : null;
+    }, "list_peers to report the unreachable database");
+    expect(r2.text).not.toContain("secret");
+  });
+});
