@@ -1,47 +1,61 @@
 /**
- * The delivery contract, written once and run for every path a message can take:
- * push (WebSocket) or the poll fallback, addressed by peer id or by name.
+ * The delivery contract, written once and run for every path a message can take: push (WebSocket)
+ * or the poll fallback, addressed by peer id or by name, on one machine or across two hosts whose
+ * brokers share a PostgreSQL.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { messageState } from "./helpers/broker.ts";
+import { sharedDatabase } from "./helpers/hosts.ts";
+import { usePostgres } from "./helpers/postgres.ts";
 import { UNREAD_LINE, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
-import { suiteWorld } from "./helpers/world.ts";
+import { openWorld, type World } from "./helpers/world.ts";
 
 // Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
 setDefaultTimeout(60_000);
 
 // bunfig's [test] timeout is not read by bun test; these suites start real processes.
 
+/** Where the sender and the recipient run; close() stops everything they started. */
+interface Machines {
+  sender: World;
+  recipient: World;
+  close(): Promise<void>;
+}
+
 interface DeliveryPath {
   label: string;
+  machines: () => Promise<Machines>;
   /** Extra environment for the recipient's server. */
   recipientEnv: Record<string, string>;
   /** How the sender names the recipient in send_message. */
-  address: (recipient: { id: string; name: string }) => string;
+  address: (recipient: { id: string; name: string; host: string }) => string;
   /** What send_message reports for a live recipient on this path. */
   sentState: RegExp;
 }
 
 const SENDER_SUMMARY = "testing the delivery contract";
 
-function runDeliveryContract(path: DeliveryPath): void {
-  describe(`delivery: ${path.label}`, () => {
-    const world = suiteWorld();
+function runDeliveryContract(path: DeliveryPath, run = describe): void {
+  run(`delivery: ${path.label}`, () => {
+    let machines: Machines;
     let sender: TestServer;
     let recipient: TestServer;
     let senderId: string;
     let to: string;
 
     beforeAll(async () => {
+      machines = await path.machines();
       [sender, recipient] = await Promise.all([
-        world.start({ name: "sender" }),
-        world.start({ name: "recipient", env: path.recipientEnv }),
+        machines.sender.start({ name: "sender" }),
+        machines.recipient.start({ name: "recipient", env: path.recipientEnv }),
       ]);
       const [s, r] = await Promise.all([whoami(sender), whoami(recipient)]);
       senderId = s.id;
-      to = path.address(r);
+      to = path.address({ ...r, host: machines.recipient.t.env.CLAUDE_PEERS_HOST ?? "" });
       expect((await sender.call("set_summary", { summary: SENDER_SUMMARY })).isError).toBe(false);
     });
+
+    afterAll(() => machines?.close());
 
     /** Sends `text` from sender to recipient and waits until the recipient's channel shows it. */
     async function deliver(text: string) {
@@ -62,7 +76,7 @@ function runDeliveryContract(path: DeliveryPath): void {
         from_id: senderId,
         from_name: "sender",
         from_summary: SENDER_SUMMARY,
-        from_cwd: world.t.home,
+        from_cwd: machines.sender.t.home,
         sent_at: shown.meta.sent_at!,
       });
       expect(new Date(shown.meta.sent_at!).toISOString()).toBe(shown.meta.sent_at!);
@@ -74,7 +88,7 @@ function runDeliveryContract(path: DeliveryPath): void {
       expect(first.isError).toBe(false);
       expect(first.text).toContain(id);
       expect(first.text).toContain("the build is green");
-      expect(await messageState(world.t, id)).toBe("read");
+      expect(await messageState(machines.sender.t, id)).toBe("read");
       const second = await recipient.call("check_messages");
       expect(second.text).toBe("No unread messages.");
     });
@@ -108,7 +122,7 @@ function runDeliveryContract(path: DeliveryPath): void {
       const back = await sender.waitForChannel((m) => m.meta.message_id === replyId, "the reply on the sender's channel");
       expect(back.content).toBe("8080");
       expect(back.meta.in_reply_to).toBe(id);
-      expect(await messageState(world.t, id)).toBe("read");
+      expect(await messageState(machines.sender.t, id)).toBe("read");
       expect((await recipient.call("check_messages")).text).toBe("No unread messages.");
     });
 
@@ -121,6 +135,18 @@ function runDeliveryContract(path: DeliveryPath): void {
     });
   });
 }
+
+const oneMachine = async (): Promise<Machines> => {
+  const world = openWorld();
+  return { sender: world, recipient: world, close: () => world.close() };
+};
+
+const cluster = await usePostgres();
+afterAll(() => cluster?.stop());
+const twoHosts = async (): Promise<Machines> => {
+  const db = await sharedDatabase(cluster!);
+  return { sender: db.host("laptop"), recipient: db.host("devbox"), close: () => db.close() };
+};
 
 const transports: Array<{ label: string; recipientEnv: Record<string, string>; state: RegExp }> = [
   { label: "push", recipientEnv: {}, state: /^Message m-\S+ delivered to recipient/ },
@@ -136,9 +162,27 @@ for (const transport of transports) {
   for (const addressing of addressings) {
     runDeliveryContract({
       label: `${transport.label}, ${addressing.label}`,
+      machines: oneMachine,
       recipientEnv: transport.recipientEnv,
       address: addressing.address,
       sentState: transport.state,
     });
+  }
+}
+
+// Across hosts: the recipient's broker is woken through PostgreSQL; acks travel back the same way.
+const acrossHosts = [...addressings, { label: "by name@host", address: (r: { name: string; host: string }) => `${r.name}@${r.host}` }];
+for (const transport of transports) {
+  for (const addressing of acrossHosts) {
+    runDeliveryContract(
+      {
+        label: `across two hosts on PostgreSQL, ${transport.label}, ${addressing.label}`,
+        machines: twoHosts,
+        recipientEnv: transport.recipientEnv,
+        address: addressing.address,
+        sentState: transport.state,
+      },
+      cluster ? describe : describe.skip,
+    );
   }
 }

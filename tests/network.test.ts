@@ -8,11 +8,11 @@ import { afterAll, afterEach, beforeEach, describe, expect, setDefaultTimeout, t
 import { join } from "node:path";
 import { ROOT, type TestEnv } from "./helpers/env.ts";
 import { makeRepo } from "./helpers/git.ts";
+import { sharedDatabase, type SharedDatabase } from "./helpers/hosts.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { brokerPids, runningBroker } from "./helpers/broker.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { killAndConfirm, waitFor } from "./helpers/wait.ts";
-import { openWorld, type World } from "./helpers/world.ts";
 
 setDefaultTimeout(60_000);
 
@@ -20,9 +20,6 @@ const cluster = await usePostgres();
 afterAll(() => cluster?.stop());
 if (!cluster) console.warn("network.test.ts: skipped, PostgreSQL is not installed (.ci/run installs it)");
 const describePg = cluster ? describe : describe.skip;
-
-/** Brokers declare a silent host offline after this long (CLAUDE_PEERS_HOST_TIMEOUT, seconds). */
-const HOST_TIMEOUT_S = "1";
 
 /** The peers a session lists in `scope`, as "name@host". */
 async function listed(server: TestServer, scope: string): Promise<string[]> {
@@ -41,34 +38,28 @@ async function cli(t: TestEnv, args: string[]): Promise<{ code: number; stdout: 
 const signal = (pids: number[], sig: NodeJS.Signals) => pids.forEach((pid) => process.kill(pid, sig));
 
 describePg("several hosts sharing one PostgreSQL", () => {
-  let url: string;
-  let hosts: World[] = [];
+  let db: SharedDatabase;
+  const host = (name: string, extraEnv?: Record<string, string>) => db.host(name, extraEnv);
 
-  /** A machine: its own HOME, port and broker, the shared database, and a name. */
-  const host = (name: string, extra: Record<string, string> = {}): World => {
-    const world = openWorld({ CLAUDE_PEERS_DB: url, CLAUDE_PEERS_HOST: name, CLAUDE_PEERS_HOST_TIMEOUT: HOST_TIMEOUT_S, ...extra });
-    hosts.push(world);
-    return world;
-  };
-
-  beforeEach(async () => {
-    url = await cluster!.createDatabase();
-  });
-
-  afterEach(async () => {
-    await Promise.all(hosts.map((h) => h.close()));
-    hosts = [];
-    await cluster!.dropDatabase(url);
-  });
-
-  test("a message and its reply cross hosts by channel push; machine and network scopes; the CLI shows hosts", async () => {
+  /** alice on host laptop and bob on host devbox, each registered and seeing the other. */
+  async function aliceAndBob() {
     const laptop = host("laptop");
     const devbox = host("devbox");
     const [alice, bob] = await Promise.all([laptop.start({ name: "alice" }), devbox.start({ name: "bob" })]);
-    const bobId = (await whoami(bob)).id;
-    await whoami(alice);
-
+    await Promise.all([whoami(alice), whoami(bob)]);
     await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "alice to see bob on the network");
+    return { laptop, devbox, alice, bob };
+  }
+
+  beforeEach(async () => {
+    db = await sharedDatabase(cluster!);
+  });
+
+  afterEach(() => db.close());
+
+  test("a message and its reply cross hosts by channel push; machine and network scopes; the CLI shows hosts", async () => {
+    const { laptop, alice, bob } = await aliceAndBob();
+    const bobId = (await whoami(bob)).id;
     expect(await listed(alice, "machine")).toEqual([]);
     expect(await listed(bob, "network")).toEqual(["alice@laptop"]);
 
@@ -134,12 +125,7 @@ describePg("several hosts sharing one PostgreSQL", () => {
   });
 
   test("a host whose broker stops heartbeating goes offline for the others, then comes back", async () => {
-    const laptop = host("laptop");
-    const devbox = host("devbox");
-    const alice = await laptop.start({ name: "alice" });
-    const bob = await devbox.start({ name: "bob" });
-    await Promise.all([whoami(alice), whoami(bob)]);
-    await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "bob to be listed");
+    const { devbox, alice, bob } = await aliceAndBob();
 
     // A frozen broker (a laptop asleep): no heartbeats, its sockets still open.
     const broker = await runningBroker(devbox.t);
@@ -153,12 +139,7 @@ describePg("several hosts sharing one PostgreSQL", () => {
   });
 
   test("a host's broker killed while its sessions sleep: offline, mail waits, and all returns when they wake", async () => {
-    const laptop = host("laptop");
-    const devbox = host("devbox");
-    const alice = await laptop.start({ name: "alice" });
-    const bob = await devbox.start({ name: "bob" });
-    await Promise.all([whoami(alice), whoami(bob)]);
-    await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "bob to be listed");
+    const { devbox, alice, bob } = await aliceAndBob();
 
     // Frozen sessions cannot start a new broker, so the host stays dark until they wake.
     signal([bob.pid], "SIGSTOP");
@@ -177,12 +158,7 @@ describePg("several hosts sharing one PostgreSQL", () => {
   });
 
   test("PostgreSQL restarted mid-stream: every acknowledged message arrives exactly once", async () => {
-    const laptop = host("laptop");
-    const devbox = host("devbox");
-    const alice = await laptop.start({ name: "alice" });
-    const bob = await devbox.start({ name: "bob" });
-    await Promise.all([whoami(alice), whoami(bob)]);
-    await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "bob to be listed");
+    const { alice, bob } = await aliceAndBob();
 
     const total = 120;
     const acknowledged: string[] = [];
@@ -207,7 +183,7 @@ describePg("several hosts sharing one PostgreSQL", () => {
   });
 
   test("a wrong password or an unreachable URL: the session's tools say what is wrong, naming CLAUDE_PEERS_DB", async () => {
-    const wrong = url.replace(/:\/\/([^:]+):[^@]+@/, "://$1:not-the-password@");
+    const wrong = db.url.replace(/:\/\/([^:]+):[^@]+@/, "://$1:not-the-password@");
     const laptop = host("laptop", { CLAUDE_PEERS_DB: wrong });
     const s = await laptop.start({ name: "alice" });
     const r = await waitFor(async () => {
