@@ -1,5 +1,6 @@
-/** The broker's brain: who is live, who gets which message, and when a message changes state. */
-import type { BrokerNetwork, LocalPeer, RemotePeer } from "./broker-network.ts";
+/** The broker's brain: registration, who gets which message, and when a message changes state. */
+import type { BrokerNetwork, LocalPeer } from "./broker-network.ts";
+import { Presence, parseAddress, type LiveAddress, type LivePeer, type PushSocket, type Viewer } from "./broker-presence.ts";
 import { WireError, errorMessage } from "./errors.ts";
 import { newMessageId, newPeerId } from "./ids.ts";
 import { processAlive } from "./process-alive.ts";
@@ -19,11 +20,10 @@ import type { MessageRow, PeerRow, Store } from "./store.ts";
 import { randomToken, sha256 } from "./token.ts";
 import { toWireMessage, toWirePeer } from "./wire.ts";
 
-/** A peer without a push connection (poll fallback) stays live this long after its last poll. */
-export const POLL_GRACE_MS = 2500;
+export { POLL_GRACE_MS, type PushSocket, type Viewer } from "./broker-presence.ts";
+
 /** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
 export const ACK_WAIT_MS = 1000;
-const MAX_NAME_SUFFIX = 999;
 /**
  * Sends per sender (a peer id; the operator's CLI shares one bucket): a burst of 1,000, then 500
  * a second. Twice what one sender drives in bench/throughput.ts (~50–250 msg/s), so only a
@@ -31,35 +31,11 @@ const MAX_NAME_SUFFIX = 999;
  */
 export const SEND_RATE: BucketLimits = { perSecond: 500, burst: 1000 };
 
-/** The part of a WebSocket the hub needs; lets tests and the server share one shape. */
-export interface PushSocket {
-  send(data: string): unknown;
-  close(code?: number, reason?: string): void;
-}
-
-interface LivePeer {
-  row: PeerRow;
-  socket: PushSocket | null;
-  lastSeen: number;
-}
-
 /** Who is sending: a registered peer, or the operator through the CLI. */
 export type Sender = { kind: "peer"; row: PeerRow } | { kind: "operator" };
 
-/** Where list_peers is looked at from: a peer, or the CLI in some folder. */
-export interface Viewer {
-  id?: string;
-  cwd?: string;
-  gitCommonDir?: string | null;
-  repoKey?: string | null;
-}
-
-/** A message's recipient: a live peer (here or, with `brokerId`, on another host) or a mailbox. */
-interface Recipient {
-  id: string | null;
-  name: string;
-  brokerId?: string;
-}
+/** A message's recipient: a live peer (here or on another host), or a name's mailbox (no id). */
+type Recipient = LiveAddress | { id: string | null; name: string; brokerId?: undefined };
 
 export interface HubOptions {
   store: Store;
@@ -77,12 +53,10 @@ export interface HubOptions {
 export class Hub {
   private readonly store: Store;
   private readonly mailboxTtlMs: number;
-  private readonly host: string;
   private readonly network: BrokerNetwork | undefined;
   private readonly log: (line: string) => void;
   private readonly now: () => number;
-  private readonly pidAlive: (pid: number) => boolean;
-  private readonly live = new Map<string, LivePeer>();
+  private readonly presence: Presence;
   private readonly watchers = new Set<PushSocket>();
   private readonly ackWaiters = new Map<string, () => void>();
   private readonly sendLimiter: RateLimiter;
@@ -91,11 +65,16 @@ export class Hub {
   constructor(opts: HubOptions) {
     this.store = opts.store;
     this.mailboxTtlMs = opts.mailboxTtlMs;
-    this.host = opts.host;
     this.network = opts.network;
     this.log = opts.log ?? (() => {});
     this.now = opts.now ?? Date.now;
-    this.pidAlive = opts.pidAlive ?? processAlive;
+    this.presence = new Presence({
+      host: opts.host,
+      network: opts.network,
+      now: this.now,
+      pidAlive: opts.pidAlive ?? processAlive,
+      onGone: (p) => this.departed(p),
+    });
     this.sendLimiter = new RateLimiter(SEND_RATE, this.now);
     this.mailboxRoom = new MailboxRoom(this.store);
   }
@@ -107,14 +86,10 @@ export class Hub {
     const claimed = body.peer_id === undefined ? undefined : await this.verifyClaim(body.peer_id, body.secret);
     const id = claimed?.id ?? newPeerId();
     const secret = claimed?.secret ?? randomToken();
-    const previous = this.live.get(id);
-    // Names are unique on the whole network: those live elsewhere are taken too.
-    const remote = this.network ? await this.network.remotePeers() : [];
-    const taken = new Set(remote.map((p) => p.row.name));
     const row: PeerRow = {
       id,
       secretHash: sha256(secret),
-      name: this.allocateName(body.name, id, taken),
+      name: body.name, // the wish: admit() picks the first free one from it
       pid: body.pid,
       parentPid: body.parent_pid ?? null,
       cwd: body.cwd,
@@ -122,35 +97,17 @@ export class Hub {
       gitCommonDir: body.git_common_dir,
       gitBranch: body.git_branch,
       repoKey: body.repo_key ?? null,
-      host: this.host,
+      host: this.presence.host,
       summary: body.summary,
       registeredAt: claimed?.registeredAt ?? now,
       lastSeen: now,
     };
-    // Reserve the name before the first await, so concurrent registrations never share one.
-    const entry: LivePeer = { row, socket: previous?.socket ?? null, lastSeen: now };
-    this.live.set(id, entry);
-    try {
-      if (this.network) await this.claimNetworkName(entry, body.name, taken);
-      await this.store.savePeer(entry.row);
-    } catch (err) {
-      if (previous) this.live.set(id, previous);
-      else this.live.delete(id);
-      throw err;
-    }
-    await this.store.claimMailbox(entry.row.name, id, await this.networkLiveIds(), now);
+    const entry = await this.presence.admit(row, (final) => this.store.savePeer(final));
+    await this.store.claimMailbox(entry.row.name, id, await this.presence.networkLiveIds(), now);
     this.mailboxRoom.forget(id); // the claimed mailbox now counts toward this id
-    this.broadcast({ type: "event", event: "joined", peer: this.peerInfo(entry) });
+    this.broadcast({ type: "event", event: "joined", peer: this.presence.info(entry) });
     if (entry.socket) await this.pushQueued(id);
     return { peer_id: id, secret, name: entry.row.name, unread: await this.store.countUnread(id) };
-  }
-
-  /** Another host may have taken the name a moment ago: then the next free one, until one holds. */
-  private async claimNetworkName(entry: LivePeer, wanted: string, taken: Set<string>): Promise<void> {
-    while (!(await this.network!.claimName(this.localPeer(entry)))) {
-      taken.add(entry.row.name);
-      entry.row = { ...entry.row, name: this.allocateName(wanted, entry.row.id, taken) };
-    }
   }
 
   /** A re-registering peer (after a broker restart) proves its id with the secret it was given. */
@@ -167,129 +124,79 @@ export class Hub {
     return { id, secret, registeredAt: existing?.registeredAt };
   }
 
-  /** The first free name among `wanted`, `wanted-2`, `wanted-3`… held by no other live peer. */
-  private allocateName(wanted: string, selfId: string, takenElsewhere: ReadonlySet<string>): string {
-    const taken = new Set(takenElsewhere);
-    for (const [id, p] of this.live) if (id !== selfId && this.isLive(p)) taken.add(p.row.name);
-    if (!taken.has(wanted)) return wanted;
-    const base = wanted.slice(0, 58);
-    for (let n = 2; n <= MAX_NAME_SUFFIX; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
-    throw new WireError("conflict", `name: every name from ${base} to ${base}-${MAX_NAME_SUFFIX} is taken`);
-  }
-
   /** Identifies a peer by its secret, live or not (a swept peer may still read its mail). */
   async authenticate(secret: string): Promise<PeerRow | null> {
     const hash = sha256(secret);
-    for (const p of this.live.values()) if (p.row.secretHash === hash) return p.row;
-    return this.store.peerBySecretHash(hash);
+    return this.presence.bySecretHash(hash) ?? this.store.peerBySecretHash(hash);
   }
 
   /** The row of a live peer, for frames on its already-authenticated socket. */
   liveRow(peerId: string): PeerRow | null {
-    return this.live.get(peerId)?.row ?? null;
+    return this.presence.get(peerId)?.row ?? null;
   }
 
   async unregister(peer: PeerRow): Promise<void> {
-    const entry = this.live.get(peer.id);
-    this.live.delete(peer.id);
-    this.network?.release(peer.id);
+    const entry = this.presence.remove(peer.id);
     await this.store.touchPeer(peer.id, this.now());
     entry?.socket?.close(1000, "unregistered");
-    if (entry) this.broadcast({ type: "event", event: "left", peer: this.peerInfo(entry) });
+    if (entry) this.broadcast({ type: "event", event: "left", peer: this.presence.info(entry) });
   }
 
   async setSummary(peer: PeerRow, summary: string): Promise<void> {
     await this.store.setSummary(peer.id, summary);
-    const entry = this.live.get(peer.id);
+    const entry = this.presence.get(peer.id);
     if (entry) entry.row = { ...entry.row, summary };
   }
 
   // ---- liveness -------------------------------------------------------------------------------
 
-  private isLive(p: LivePeer): boolean {
-    if (p.socket) return true;
-    return this.now() - p.lastSeen < POLL_GRACE_MS && this.pidAlive(p.row.pid);
-  }
-
   /** Drops peers whose poll grace ran out or whose process died; returns how many left. */
   sweep(): number {
-    let gone = 0;
-    for (const [id, p] of this.live) {
-      if (this.isLive(p)) continue;
-      this.live.delete(id);
-      this.network?.release(id);
-      this.touchLater(id, p.lastSeen);
-      this.broadcast({ type: "event", event: "left", peer: this.peerInfo(p) });
-      gone++;
-    }
-    return gone;
+    return this.presence.sweep();
   }
 
-  /** Records when a departed peer was last seen; best effort, as nothing waits on it. */
-  private touchLater(id: string, at: number): void {
-    this.store.touchPeer(id, at).catch(() => {}); // the store may already be closed at shutdown
+  /** A peer left this broker: remember when it was last seen, and tell the watchers. */
+  private departed(p: LivePeer): void {
+    this.store.touchPeer(p.row.id, p.lastSeen).catch(() => {}); // best effort: the store may be closed at shutdown
+    this.broadcast({ type: "event", event: "left", peer: this.presence.info(p) });
   }
 
   liveIds(): Set<string> {
-    return new Set(this.live.keys());
-  }
-
-  /** Live peers here and on every other host: their mail stays theirs. */
-  private async networkLiveIds(): Promise<Set<string>> {
-    const ids = this.liveIds();
-    if (this.network) for (const p of await this.network.remotePeers()) ids.add(p.row.id);
-    return ids;
+    return this.presence.liveIds();
   }
 
   /** This broker's live peers, as its heartbeat reports them to the network. */
   localPeers(): LocalPeer[] {
-    this.sweep();
-    return [...this.live.values()].map((p) => this.localPeer(p));
-  }
-
-  private localPeer(p: LivePeer): LocalPeer {
-    return { id: p.row.id, name: p.row.name, push: p.socket !== null };
+    return this.presence.localPeers();
   }
 
   /** Records a heartbeat (a poll) and returns the peer's unacknowledged messages. */
   async poll(peer: PeerRow): Promise<{ messages: Message[]; unread: number }> {
-    const entry = this.live.get(peer.id);
+    const entry = this.presence.get(peer.id);
     if (!entry) throw new WireError("not_found", "peer: not registered with this broker; register again");
     entry.lastSeen = this.now();
     const queued = await this.store.queuedFor(peer.id);
     return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
   }
 
-  async listPeers(scope: Scope, viewer: Viewer): Promise<PeerInfo[]> {
-    this.sweep();
-    const visible = (row: PeerRow) => row.id !== viewer.id && inScope(scope, row, viewer, this.host);
-    const peers: PeerInfo[] = [];
-    for (const p of this.live.values()) if (visible(p.row)) peers.push(this.peerInfo(p));
-    if (this.network) for (const p of await this.network.remotePeers()) if (visible(p.row)) peers.push(remoteInfo(p));
-    return peers.sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host));
-  }
-
-  peerInfo(p: LivePeer): PeerInfo {
-    return toWirePeer(p.row, p.socket !== null, p.socket ? this.now() : p.lastSeen);
+  listPeers(scope: Scope, viewer: Viewer): Promise<PeerInfo[]> {
+    return this.presence.list(scope, viewer);
   }
 
   whoami(peer: PeerRow): PeerInfo {
-    const entry = this.live.get(peer.id);
-    return entry ? this.peerInfo(entry) : toWirePeer(peer, false, peer.lastSeen);
+    const entry = this.presence.get(peer.id);
+    return entry ? this.presence.info(entry) : toWirePeer(peer, false, peer.lastSeen);
   }
 
   counts(): { live: number; push: number; poll: number } {
-    this.sweep();
-    let push = 0;
-    for (const p of this.live.values()) if (p.socket) push++;
-    return { live: this.live.size, push, poll: this.live.size - push };
+    return this.presence.counts();
   }
 
   // ---- push connections -----------------------------------------------------------------------
 
   /** Attaches a peer's WebSocket and pushes everything it has not acknowledged. */
   async attach(peerId: string, socket: PushSocket): Promise<boolean> {
-    const entry = this.live.get(peerId);
+    const entry = this.presence.get(peerId);
     if (!entry) return false;
     const previous = entry.socket;
     entry.socket = socket;
@@ -301,19 +208,17 @@ export class Hub {
 
   /** A closed push connection takes the peer offline, unless a newer socket replaced it. */
   detach(peerId: string, socket: PushSocket): void {
-    const entry = this.live.get(peerId);
+    const entry = this.presence.get(peerId);
     if (!entry || entry.socket !== socket) return;
-    this.live.delete(peerId);
-    this.network?.release(peerId);
-    this.touchLater(peerId, this.now());
-    this.broadcast({ type: "event", event: "left", peer: this.peerInfo({ ...entry, socket: null }) });
+    this.presence.remove(peerId);
+    this.departed({ ...entry, socket: null, lastSeen: this.now() });
   }
 
   /** Closes every socket (broker shutdown); peers reconnect to the next broker by themselves. */
   closeAll(): void {
-    for (const p of this.live.values()) p.socket?.close(1001, "broker stopping");
+    for (const p of this.presence.entries()) p.socket?.close(1001, "broker stopping");
     for (const w of this.watchers) w.close(1001, "broker stopping");
-    this.live.clear();
+    this.presence.clear();
     this.watchers.clear();
   }
 
@@ -330,7 +235,7 @@ export class Hub {
   }
 
   private push(peerId: string, m: MessageRow): boolean {
-    const socket = this.live.get(peerId)?.socket;
+    const socket = this.presence.get(peerId)?.socket;
     if (!socket) return false;
     socket.send(JSON.stringify({ type: "message", message: toWireMessage(m) } satisfies BrokerFrame));
     return true;
@@ -416,14 +321,14 @@ export class Hub {
 
   /** Another host stored a message for a peer of this broker: push it, if still unacknowledged. */
   async pushStored(peerId: string, messageId: string): Promise<void> {
-    if (!this.live.get(peerId)?.socket) return; // a polling peer picks it up on its next poll
+    if (!this.presence.get(peerId)?.socket) return; // a polling peer picks it up on its next poll
     const row = await this.store.getMessage(messageId);
     if (row && row.state === "queued" && row.toId === peerId) this.push(peerId, row);
   }
 
   /** Pushes every live peer's unacknowledged mail (after notifications were down for a while). */
   async pushAllQueued(): Promise<void> {
-    for (const [id, p] of this.live) if (p.socket) await this.pushQueued(id);
+    for (const p of [...this.presence.entries()]) if (p.socket) await this.pushQueued(p.row.id);
   }
 
   /** Acks and reads from another host end the wait of senders here. */
@@ -433,41 +338,19 @@ export class Hub {
 
   /** An id, a name or name@host; a known but offline name gets mail in its mailbox. */
   private async resolveRecipient(to: string): Promise<Recipient> {
-    const at = to.lastIndexOf("@");
-    const name = at > 0 ? to.slice(0, at) : to;
-    const host = at > 0 ? to.slice(at + 1) : undefined;
-    const byId = this.live.get(to);
-    if (byId && this.isLive(byId)) return { id: to, name: byId.row.name };
-    const live = await this.liveNamed(name, host);
+    const live = await this.presence.find(to);
     if (live) return live;
-    if (!host && this.network) {
-      const remote = await this.network.findRemote({ id: to });
-      if (remote) return { id: remote.row.id, name: remote.row.name, brokerId: remote.brokerId };
-    }
+    const { name, host } = parseAddress(to);
     const stored = host ? await this.store.lastPeerNamed(name) : ((await this.store.getPeer(to)) ?? (await this.store.lastPeerNamed(to)));
     if (stored && (!host || stored.host === host)) {
       // That session is gone; its mail follows its name, to whichever session holds it now.
-      const heir = await this.liveNamed(stored.name);
+      const heir = await this.presence.named(stored.name);
       if (heir) return heir;
       return { id: stored.id === to ? stored.id : null, name: stored.name };
     }
-    const names = (await this.listPeers("network", {})).map((p) => (p.host === this.host ? p.name : `${p.name}@${p.host}`));
+    const here = this.presence.host;
+    const names = (await this.presence.list("network", {})).map((p) => (p.host === here ? p.name : `${p.name}@${p.host}`));
     throw new WireError("not_found", `to: no peer with id or name "${to}". ${names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live."}`);
-  }
-
-  /** The live peer with this name, here or (names being unique on the network) on another host. */
-  private async liveNamed(name: string, host?: string): Promise<Recipient | null> {
-    if (!host || host === this.host) {
-      const here = this.localNamed(name);
-      if (here) return { id: here.row.id, name };
-    }
-    const remote = await this.network?.findRemote({ name, host });
-    return remote ? { id: remote.row.id, name, brokerId: remote.brokerId } : null;
-  }
-
-  private localNamed(name: string): LivePeer | undefined {
-    for (const p of this.live.values()) if (p.row.name === name && this.isLive(p)) return p;
-    return undefined;
   }
 
   private waitForAck(messageId: string): Promise<void> {
@@ -530,47 +413,8 @@ export class Hub {
 
   // ---- hooks ----------------------------------------------------------------------------------
 
-  /**
-   * The live peer a Claude Code hook belongs to. A hook and the session's MCP server are both
-   * children of one Claude Code process, so the first of the hook's ancestors (nearest first) that
-   * is a live peer's parent names it; nearest first, because a Claude Code may run inside another
-   * one's shell. Two servers in one session (plugin and `claude mcp add`): the newer one.
-   */
+  /** The live peer a Claude Code hook belongs to, found through the hook's process ancestors. */
   peerForAncestors(ancestors: readonly number[]): { peer: PeerInfo; parentPid: number } | null {
-    for (const pid of ancestors) {
-      let best: LivePeer | undefined;
-      for (const p of this.live.values()) {
-        if (p.row.parentPid !== pid || !this.isLive(p)) continue;
-        if (!best || p.row.registeredAt > best.row.registeredAt) best = p;
-      }
-      if (best) return { peer: this.peerInfo(best), parentPid: pid };
-    }
-    return null;
+    return this.presence.forAncestors(ancestors);
   }
-}
-
-function remoteInfo(p: RemotePeer): PeerInfo {
-  return toWirePeer(p.row, p.push, p.seenAt);
-}
-
-function inScope(scope: Scope, row: PeerRow, viewer: Viewer, host: string): boolean {
-  switch (scope) {
-    case "network":
-      return true;
-    case "machine":
-      return row.host === host;
-    case "directory":
-      return row.host === host && row.cwd === viewer.cwd;
-    case "repo":
-      return sameRepo(row, viewer, host);
-  }
-}
-
-/** One repository on every host by its repo key (origin URL or root commit); else by its folders here. */
-function sameRepo(p: PeerRow, viewer: Viewer, host: string): boolean {
-  if (p.repoKey && viewer.repoKey) return p.repoKey === viewer.repoKey;
-  if (p.host !== host) return false;
-  // Worktrees of one repository share the git common dir, not the top level.
-  if (viewer.gitCommonDir) return p.gitCommonDir === viewer.gitCommonDir;
-  return p.cwd === viewer.cwd;
 }

@@ -1,0 +1,265 @@
+/**
+ * Who is live: this broker's peers (a push socket, or polls within the grace while the process
+ * runs) and, through a shared PostgreSQL, the peers of the other hosts' brokers. Names are unique
+ * among all of them; list_peers scopes and the live part of addressing are answered here.
+ */
+import type { BrokerNetwork, LocalPeer, RemotePeer } from "./broker-network.ts";
+import { WireError } from "./errors.ts";
+import type { PeerInfo, Scope } from "./protocol.ts";
+import type { PeerRow } from "./store.ts";
+import { toWirePeer } from "./wire.ts";
+
+/** A peer without a push connection (poll fallback) stays live this long after its last poll. */
+export const POLL_GRACE_MS = 2500;
+const MAX_NAME_SUFFIX = 999;
+
+/** The part of a WebSocket the broker needs; lets tests and the server share one shape. */
+export interface PushSocket {
+  send(data: string): unknown;
+  close(code?: number, reason?: string): void;
+}
+
+export interface LivePeer {
+  row: PeerRow;
+  socket: PushSocket | null;
+  lastSeen: number;
+}
+
+/** Where list_peers is looked at from: a peer, or the CLI in some folder. */
+export interface Viewer {
+  id?: string;
+  cwd?: string;
+  gitCommonDir?: string | null;
+  repoKey?: string | null;
+}
+
+/** A live peer found by id or name: on this broker, or (with `brokerId`) on another host's. */
+export interface LiveAddress {
+  id: string;
+  name: string;
+  brokerId?: string;
+}
+
+export interface PresenceOptions {
+  /** This machine's name, stamped on every peer that registers here. */
+  host: string;
+  network?: BrokerNetwork;
+  now: () => number;
+  /** Whether a local process still exists; a crashed poll-mode peer is dropped at once. */
+  pidAlive: (pid: number) => boolean;
+  /** Called for each peer the sweep finds gone. */
+  onGone: (peer: LivePeer) => void;
+}
+
+export class Presence {
+  readonly host: string;
+  private readonly network: BrokerNetwork | undefined;
+  private readonly now: () => number;
+  private readonly pidAlive: (pid: number) => boolean;
+  private readonly onGone: (peer: LivePeer) => void;
+  private readonly live = new Map<string, LivePeer>();
+
+  constructor(opts: PresenceOptions) {
+    this.host = opts.host;
+    this.network = opts.network;
+    this.now = opts.now;
+    this.pidAlive = opts.pidAlive;
+    this.onGone = opts.onGone;
+  }
+
+  /** This broker's entry for `id`, live or not yet swept. */
+  get(id: string): LivePeer | undefined {
+    return this.live.get(id);
+  }
+
+  entries(): IterableIterator<LivePeer> {
+    return this.live.values();
+  }
+
+  /**
+   * Makes `row` live here under the first free name from `row.name` (`api`, `api-2`…), free on the
+   * whole network, and keeps the push socket of an earlier registration of the same id. `save`
+   * stores the final row; if it fails, the earlier entry is put back.
+   */
+  async admit(row: PeerRow, save: (row: PeerRow) => Promise<void>): Promise<LivePeer> {
+    const remote = this.network ? await this.network.remotePeers() : [];
+    const taken = new Set(remote.map((p) => p.row.name));
+    const previous = this.live.get(row.id);
+    // Reserve the name before the next await, so concurrent registrations never share one.
+    const entry: LivePeer = { row: { ...row, name: this.freeName(row.name, row.id, taken) }, socket: previous?.socket ?? null, lastSeen: row.lastSeen };
+    this.live.set(row.id, entry);
+    try {
+      if (this.network) await this.claimOnNetwork(entry, row.name, taken);
+      await save(entry.row);
+    } catch (err) {
+      if (previous) this.live.set(row.id, previous);
+      else this.live.delete(row.id);
+      throw err;
+    }
+    return entry;
+  }
+
+  /** Another host may have taken the name a moment ago: then the next free one, until one holds. */
+  private async claimOnNetwork(entry: LivePeer, wanted: string, taken: Set<string>): Promise<void> {
+    while (!(await this.network!.claimName(localPeer(entry)))) {
+      taken.add(entry.row.name);
+      entry.row = { ...entry.row, name: this.freeName(wanted, entry.row.id, taken) };
+    }
+  }
+
+  /** The first free name among `wanted`, `wanted-2`, `wanted-3`… held by no other live peer. */
+  private freeName(wanted: string, selfId: string, takenElsewhere: ReadonlySet<string>): string {
+    const taken = new Set(takenElsewhere);
+    for (const [id, p] of this.live) if (id !== selfId && this.isLive(p)) taken.add(p.row.name);
+    if (!taken.has(wanted)) return wanted;
+    const base = wanted.slice(0, 58);
+    for (let n = 2; n <= MAX_NAME_SUFFIX; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+    throw new WireError("conflict", `name: every name from ${base} to ${base}-${MAX_NAME_SUFFIX} is taken`);
+  }
+
+  /** Takes a peer off this broker (and its name off the network); returns its last entry. */
+  remove(id: string): LivePeer | undefined {
+    const entry = this.live.get(id);
+    this.live.delete(id);
+    this.network?.release(id);
+    return entry;
+  }
+
+  /** Forgets every peer at once (broker shutdown); the caller closes their sockets. */
+  clear(): void {
+    this.live.clear();
+  }
+
+  bySecretHash(hash: string): PeerRow | null {
+    for (const p of this.live.values()) if (p.row.secretHash === hash) return p.row;
+    return null;
+  }
+
+  isLive(p: LivePeer): boolean {
+    if (p.socket) return true;
+    return this.now() - p.lastSeen < POLL_GRACE_MS && this.pidAlive(p.row.pid);
+  }
+
+  /** Drops peers whose poll grace ran out or whose process died; returns how many left. */
+  sweep(): number {
+    let gone = 0;
+    for (const [id, p] of this.live) {
+      if (this.isLive(p)) continue;
+      this.remove(id);
+      this.onGone(p);
+      gone++;
+    }
+    return gone;
+  }
+
+  liveIds(): Set<string> {
+    return new Set(this.live.keys());
+  }
+
+  /** Live peers here and on every other host. */
+  async networkLiveIds(): Promise<Set<string>> {
+    const ids = this.liveIds();
+    if (this.network) for (const p of await this.network.remotePeers()) ids.add(p.row.id);
+    return ids;
+  }
+
+  /** This broker's live peers, as its heartbeat reports them to the network. */
+  localPeers(): LocalPeer[] {
+    this.sweep();
+    return [...this.live.values()].map(localPeer);
+  }
+
+  counts(): { live: number; push: number; poll: number } {
+    this.sweep();
+    let push = 0;
+    for (const p of this.live.values()) if (p.socket) push++;
+    return { live: this.live.size, push, poll: this.live.size - push };
+  }
+
+  info(p: LivePeer): PeerInfo {
+    return toWirePeer(p.row, p.socket !== null, p.socket ? this.now() : p.lastSeen);
+  }
+
+  async list(scope: Scope, viewer: Viewer): Promise<PeerInfo[]> {
+    this.sweep();
+    const visible = (row: PeerRow) => row.id !== viewer.id && inScope(scope, row, viewer, this.host);
+    const peers: PeerInfo[] = [];
+    for (const p of this.live.values()) if (visible(p.row)) peers.push(this.info(p));
+    if (this.network) for (const p of await this.network.remotePeers()) if (visible(p.row)) peers.push(remoteInfo(p));
+    return peers.sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host));
+  }
+
+  /** The live peer `to` names: an id, a name (unique on the network), or name@host. */
+  async find(to: string): Promise<LiveAddress | null> {
+    const { name, host } = parseAddress(to);
+    const byId = this.live.get(to);
+    if (!host && byId && this.isLive(byId)) return { id: to, name: byId.row.name };
+    const byName = await this.named(name, host);
+    if (byName || host || !this.network) return byName;
+    const remote = await this.network.findRemote({ id: to });
+    return remote ? { id: remote.row.id, name: remote.row.name, brokerId: remote.brokerId } : null;
+  }
+
+  /** The live peer with this name, here or on another host (on `host` only, if given). */
+  async named(name: string, host?: string): Promise<LiveAddress | null> {
+    if (!host || host === this.host) {
+      for (const p of this.live.values()) if (p.row.name === name && this.isLive(p)) return { id: p.row.id, name };
+    }
+    const remote = await this.network?.findRemote({ name, host });
+    return remote ? { id: remote.row.id, name, brokerId: remote.brokerId } : null;
+  }
+
+  /**
+   * The live peer a Claude Code hook belongs to. A hook and the session's MCP server are both
+   * children of one Claude Code process, so the first of the hook's ancestors (nearest first) that
+   * is a live peer's parent names it; nearest first, because a Claude Code may run inside another
+   * one's shell. Two servers in one session (plugin and `claude mcp add`): the newer one.
+   */
+  forAncestors(ancestors: readonly number[]): { peer: PeerInfo; parentPid: number } | null {
+    for (const pid of ancestors) {
+      let best: LivePeer | undefined;
+      for (const p of this.live.values()) {
+        if (p.row.parentPid !== pid || !this.isLive(p)) continue;
+        if (!best || p.row.registeredAt > best.row.registeredAt) best = p;
+      }
+      if (best) return { peer: this.info(best), parentPid: pid };
+    }
+    return null;
+  }
+}
+
+/** `name@host` → both parts; anything else is an id or a name. */
+export function parseAddress(to: string): { name: string; host?: string } {
+  const at = to.lastIndexOf("@");
+  return at > 0 ? { name: to.slice(0, at), host: to.slice(at + 1) } : { name: to };
+}
+
+function localPeer(p: LivePeer): LocalPeer {
+  return { id: p.row.id, name: p.row.name, push: p.socket !== null };
+}
+
+function remoteInfo(p: RemotePeer): PeerInfo {
+  return toWirePeer(p.row, p.push, p.seenAt);
+}
+
+function inScope(scope: Scope, row: PeerRow, viewer: Viewer, host: string): boolean {
+  switch (scope) {
+    case "network":
+      return true;
+    case "machine":
+      return row.host === host;
+    case "directory":
+      return row.host === host && row.cwd === viewer.cwd;
+    case "repo":
+      return sameRepo(row, viewer, host);
+  }
+}
+
+/** One repository on every host by its repo key (origin URL or root commit); else by its folders here. */
+function sameRepo(p: PeerRow, viewer: Viewer, host: string): boolean {
+  if (p.repoKey && viewer.repoKey) return p.repoKey === viewer.repoKey;
+  if (p.host !== host) return false;
+  // Worktrees of one repository share the git common dir, not the top level.
+  if (viewer.gitCommonDir) return p.gitCommonDir === viewer.gitCommonDir;
+  return p.cwd === viewer.cwd;
+}
