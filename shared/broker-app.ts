@@ -213,7 +213,13 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         const frame = PeerFrameSchema.safeParse(safeJson(String(raw)));
         if (!frame.success) return void ws.send(JSON.stringify({ type: "error", message: "frame must be {type:'ack', ids:[...]}" }));
         const peer = hub.liveRow(ws.data.peerId);
-        if (peer) await hub.acknowledge(peer, frame.data.ids);
+        try {
+          if (peer) await hub.acknowledge(peer, frame.data.ids);
+        } catch (err) {
+          // Still queued: pushed again once the store answers, and acked again (shown once).
+          log(`ack from ${ws.data.peerId} not recorded: ${errorMessage(err)}`);
+          hub.repushAll();
+        }
       },
       close(ws: ServerWebSocket<SocketData>) {
         if (ws.data.kind === "watch") hub.removeWatcher(ws);
@@ -224,9 +230,13 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
 
   try {
     await network?.start({
-      onMessage: (peerId, messageId) => void hub.pushStored(peerId, messageId).catch((err) => log(`push of ${messageId} failed: ${errorMessage(err)}`)),
+      onMessage: (peerId, messageId) => void hub.pushStored(peerId, messageId),
+      onMailbox: (peerId) => void hub.claimMailboxOf(peerId).catch((err) => log(`claiming ${peerId}'s mailbox failed: ${errorMessage(err)}`)),
       onAck: (ids) => hub.ackedElsewhere(ids),
-      onSubscribed: () => void hub.pushAllQueued().catch((err) => log(`re-push after resubscribe failed: ${errorMessage(err)}`)),
+      onSubscribed: () => {
+        log("subscribed to wake-ups from other hosts; pushing unacknowledged mail");
+        hub.repushAll();
+      },
       localPeers: () => hub.localPeers(),
     });
   } catch (err) {

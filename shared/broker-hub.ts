@@ -24,6 +24,10 @@ export { POLL_GRACE_MS, type PushSocket, type Viewer } from "./broker-presence.t
 
 /** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
 export const ACK_WAIT_MS = 1000;
+/** After the store failed on the push path, unacknowledged mail is pushed again this often until it works. */
+const REPUSH_RETRY_MS = 500;
+/** A failed cross-host wake-up is retried this many times, REPUSH_RETRY_MS apart. */
+const WAKE_RETRIES = 20;
 /**
  * Sends per sender (a peer id; the operator's CLI shares one bucket): a burst of 1,000, then 500
  * a second. Twice what one sender drives in bench/throughput.ts (~50–250 msg/s), so only a
@@ -61,6 +65,8 @@ export class Hub {
   private readonly ackWaiters = new Map<string, () => void>();
   private readonly sendLimiter: RateLimiter;
   private readonly mailboxRoom: MailboxRoom;
+  private repushTimer: Timer | undefined;
+  private repushFailing = false;
 
   constructor(opts: HubOptions) {
     this.store = opts.store;
@@ -202,7 +208,7 @@ export class Hub {
     entry.socket = socket;
     entry.lastSeen = this.now();
     if (previous && previous !== socket) previous.close(4000, "replaced by a newer connection");
-    await this.pushQueued(peerId);
+    await this.pushQueued(peerId).catch(() => this.repushAll());
     return true;
   }
 
@@ -216,6 +222,7 @@ export class Hub {
 
   /** Closes every socket (broker shutdown); peers reconnect to the next broker by themselves. */
   closeAll(): void {
+    clearTimeout(this.repushTimer);
     for (const p of this.presence.entries()) p.socket?.close(1001, "broker stopping");
     for (const w of this.watchers) w.close(1001, "broker stopping");
     this.presence.clear();
@@ -308,13 +315,18 @@ export class Hub {
 
   /** Asks the recipient's broker on another host to push; the message is stored either way. */
   private async wakeRemote(target: Recipient, messageId: string): Promise<boolean> {
-    if (!this.network || !target.brokerId || !target.id) return false;
+    const { network } = this;
+    if (!network || !target.brokerId || !target.id) return false;
+    const wake = () => network.wake(target.brokerId!, target.id!, messageId);
     try {
-      await this.network.wake(target.brokerId, target.id, messageId);
+      await wake();
       return true;
     } catch (err) {
-      // Stored: that broker pushes it when its notifications resubscribe.
-      this.log(`could not wake the broker of ${target.name} for ${messageId}: ${errorMessage(err)}`);
+      // Stored and queued: keep knocking for a while (that broker also re-pushes all after an outage).
+      this.log(`could not wake the broker of ${target.name} for ${messageId} (${errorMessage(err)}); retrying`);
+      let tries = WAKE_RETRIES;
+      const retry = () => wake().catch(() => --tries > 0 && setTimeout(retry, REPUSH_RETRY_MS));
+      setTimeout(retry, REPUSH_RETRY_MS);
       return false;
     }
   }
@@ -322,13 +334,41 @@ export class Hub {
   /** Another host stored a message for a peer of this broker: push it, if still unacknowledged. */
   async pushStored(peerId: string, messageId: string): Promise<void> {
     if (!this.presence.get(peerId)?.socket) return; // a polling peer picks it up on its next poll
-    const row = await this.store.getMessage(messageId);
-    if (row && row.state === "queued" && row.toId === peerId) this.push(peerId, row);
+    try {
+      const row = await this.store.getMessage(messageId);
+      if (row && row.state === "queued" && row.toId === peerId) this.push(peerId, row);
+    } catch {
+      this.repushAll(); // the store is away: the message waits in it, queued
+    }
   }
 
-  /** Pushes every live peer's unacknowledged mail (after notifications were down for a while). */
-  async pushAllQueued(): Promise<void> {
-    for (const p of [...this.presence.entries()]) if (p.socket) await this.pushQueued(p.row.id);
+  /**
+   * Pushes every live peer's unacknowledged mail: after notifications were cut, or a push or an
+   * ack failed because the store was away. Retries until the store answers; servers drop repeats.
+   */
+  repushAll(): void {
+    clearTimeout(this.repushTimer);
+    this.repushTimer = undefined;
+    const pushAll = async () => {
+      for (const p of [...this.presence.entries()]) if (p.socket) await this.pushQueued(p.row.id);
+    };
+    pushAll().then(
+      () => (this.repushFailing = false),
+      (err) => {
+        if (!this.repushFailing) this.log(`pushing unacknowledged mail failed (${errorMessage(err)}); retrying every ${REPUSH_RETRY_MS} ms`);
+        this.repushFailing = true;
+        this.repushTimer = setTimeout(() => this.repushAll(), REPUSH_RETRY_MS);
+      },
+    );
+  }
+
+  /** Mail waits in the mailbox of a name this peer holds (sent while it looked offline elsewhere). */
+  async claimMailboxOf(peerId: string): Promise<void> {
+    const entry = this.presence.get(peerId);
+    if (!entry) return;
+    await this.store.claimMailbox(entry.row.name, peerId, await this.presence.networkLiveIds(), this.now());
+    this.mailboxRoom.forget(peerId);
+    if (entry.socket) await this.pushQueued(peerId);
   }
 
   /** Acks and reads from another host end the wait of senders here. */

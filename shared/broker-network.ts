@@ -6,6 +6,7 @@
 import type { SQL } from "bun";
 import { randomBytes } from "node:crypto";
 import { errorMessage } from "./errors.ts";
+import { unavailableOr } from "./store-postgres.ts";
 import type { PeerRow, Store } from "./store.ts";
 
 const CHANNEL = "claude_peers";
@@ -32,6 +33,8 @@ export interface LocalPeer {
 export interface NetworkHandlers {
   /** A message for one of this broker's peers was stored by another broker. */
   onMessage(peerId: string, messageId: string): void;
+  /** Mail waits in the mailbox of a name one of this broker's peers holds. */
+  onMailbox(peerId: string): void;
   /** Messages were acknowledged or read at another broker (a sender here may be waiting). */
   onAck(ids: readonly string[]): void;
   /** Notifications were (re)subscribed: anything sent while they were down must be pushed now. */
@@ -91,31 +94,39 @@ export class BrokerNetwork {
   }
 
   /** Live peers held by the other brokers whose heartbeat is recent. */
-  async remotePeers(): Promise<RemotePeer[]> {
-    return this.withRows(
-      await this.sql<PresenceRecord[]>`
+  remotePeers(): Promise<RemotePeer[]> {
+    return this.guard(async () =>
+      this.withRows(
+        await this.sql<PresenceRecord[]>`
         SELECT pr.peer_id, pr.broker_id, pr.push, (extract(epoch FROM b.heartbeat_at) * 1000)::float8 AS seen_at
         FROM presence pr JOIN brokers b ON b.id = pr.broker_id
         WHERE pr.broker_id <> ${this.brokerId} AND b.heartbeat_at > now() - make_interval(secs => ${this.offlineAfterS})`,
+      ),
     );
   }
 
   /** The live remote peer with this id, or this name (on `host`, if given). */
-  async findRemote(to: { id?: string; name?: string; host?: string }): Promise<RemotePeer | null> {
-    const rows = await this.sql<PresenceRecord[]>`
+  findRemote(to: { id?: string; name?: string; host?: string }): Promise<RemotePeer | null> {
+    return this.guard(async () => {
+      const rows = await this.sql<PresenceRecord[]>`
       SELECT pr.peer_id, pr.broker_id, pr.push, (extract(epoch FROM b.heartbeat_at) * 1000)::float8 AS seen_at
       FROM presence pr JOIN brokers b ON b.id = pr.broker_id
       WHERE pr.broker_id <> ${this.brokerId} AND b.heartbeat_at > now() - make_interval(secs => ${this.offlineAfterS})
         AND (pr.peer_id = ${to.id ?? null} OR (pr.name = ${to.name ?? null} AND (${to.host ?? null}::text IS NULL OR pr.host = ${to.host ?? null})))
       LIMIT 1`;
-    return (await this.withRows(rows))[0] ?? null;
+      return (await this.withRows(rows))[0] ?? null;
+    });
   }
 
   /**
    * Takes `name` for the peer on the whole network; false when a live peer of another broker holds
    * it. The unique index on presence.name settles two hosts claiming one name at the same moment.
    */
-  async claimName(peer: LocalPeer): Promise<boolean> {
+  claimName(peer: LocalPeer): Promise<boolean> {
+    return this.guard(() => this.claimNameOnce(peer));
+  }
+
+  private async claimNameOnce(peer: LocalPeer): Promise<boolean> {
     try {
       await this.sql.begin(async (tx) => {
         // A holder whose broker stopped heartbeating, or one of ours (the hub found the name free
@@ -150,8 +161,38 @@ export class BrokerNetwork {
     for (let i = 0; i < ids.length; i += ACK_IDS_PER_NOTICE) await this.notify({ k: "ack", ids: ids.slice(i, i + ACK_IDS_PER_NOTICE) });
   }
 
-  private async notify(notice: Notice): Promise<void> {
-    await this.sql.notify(CHANNEL, JSON.stringify(notice));
+  private notify(notice: Notice): Promise<void> {
+    return this.guard(() => this.sql.notify(CHANNEL, JSON.stringify(notice)));
+  }
+
+  /**
+   * What a wake-up may have missed, handed over at every heartbeat (usually nothing: two indexed
+   * queries). NOTIFY is fire-and-forget: one sent while this broker's LISTEN connection was
+   * reconnecting is gone, so unacknowledged mail of its push peers is pushed again (servers drop
+   * repeats by id). And mail sent to a name while its session looked offline to the sender (this
+   * broker missed heartbeats) went to the name's mailbox, which that session now claims.
+   */
+  private async deliverWaiting(peers: LocalPeer[]): Promise<void> {
+    const pushIds = this.sql.array(peers.filter((p) => p.push).map((p) => p.id), "text");
+    const waiting = await this.sql<Array<{ id: string; to_id: string }>>`
+      SELECT id, to_id FROM messages WHERE state = 'queued' AND to_id = ANY(${pushIds}::text[]) ORDER BY seq`;
+    for (const m of waiting) this.handlers?.onMessage(m.to_id, m.id);
+    const names = this.sql.array(peers.map((p) => p.name), "text");
+    const mailboxes = await this.sql<Array<{ to_name: string }>>`
+      SELECT DISTINCT to_name FROM messages WHERE to_id IS NULL AND state IN ('queued', 'delivered') AND to_name = ANY(${names}::text[])`;
+    for (const { to_name } of mailboxes) {
+      const holder = peers.find((p) => p.name === to_name);
+      if (holder) this.handlers?.onMailbox(holder.id);
+    }
+  }
+
+  /** Connection failures become StoreUnavailableError (HTTP 503, retryable), like the store's own. */
+  private async guard<T>(query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (err) {
+      throw unavailableOr(err, this.store.location);
+    }
   }
 
   private onNotice(payload: string): void {
@@ -183,6 +224,7 @@ export class BrokerNetwork {
         SELECT x.id, x.name, ${this.brokerId}, ${this.host}, x.push
         FROM unnest(${ids}::text[], ${this.sql.array(peers.map((p) => p.name), "text")}::text[], ${pushes}::bool[]) AS x(id, name, push)
         ON CONFLICT DO NOTHING`;
+      await this.deliverWaiting(peers);
       if (this.failing) this.log("shared database reachable again; heartbeats resumed");
       this.failing = false;
     } catch (err) {

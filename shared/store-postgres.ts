@@ -106,7 +106,7 @@ function isConnectionFailure(err: unknown): boolean {
 }
 
 /** A connection failure becomes StoreUnavailableError (HTTP 503); anything else passes unchanged. */
-function unavailableOr(err: unknown, location: string): unknown {
+export function unavailableOr(err: unknown, location: string): unknown {
   if (!isConnectionFailure(err)) return err;
   const reason = (err as Error).message;
   return new StoreUnavailableError(`the shared database ${location} is unreachable (${reason}); retry in a few seconds`, { cause: err });

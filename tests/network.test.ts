@@ -5,6 +5,7 @@
  * PostgreSQL restarted under a stream of messages.
  */
 import { afterAll, afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, type TestEnv } from "./helpers/env.ts";
 import { makeRepo } from "./helpers/git.ts";
@@ -158,7 +159,7 @@ describePg("several hosts sharing one PostgreSQL", () => {
   });
 
   test("PostgreSQL restarted mid-stream: every acknowledged message arrives exactly once", async () => {
-    const { alice, bob } = await aliceAndBob();
+    const { laptop, devbox, alice, bob } = await aliceAndBob();
 
     const total = 120;
     const acknowledged: string[] = [];
@@ -176,7 +177,14 @@ describePg("several hosts sharing one PostgreSQL", () => {
       }
     }
     await restart;
-    await waitFor(() => acknowledged.every((text) => bob.channel.some((m) => m.content === text)), "every acknowledged message at bob", 30_000);
+    const missing = () => acknowledged.filter((text) => !bob.channel.some((m) => m.content === text));
+    await waitFor(() => missing().length === 0, "every acknowledged message at bob", 30_000).catch(async (err) => {
+      // Say which ones and where they are stuck, with both brokers' logs.
+      const res = await (await runningBroker(laptop.t)).post("/history", { limit: 1000 });
+      const states = ((await res.json()) as { messages: Array<{ text: string; state: string }> }).messages.filter((m: { text: string }) => missing().includes(m.text)).map((m: { text: string; state: string }) => `${m.text}: ${m.state}`);
+      const logs = [laptop, devbox].map((h) => `--- ${h.t.env.CLAUDE_PEERS_HOST} broker log:\n${readFileSync(h.t.logPath, "utf8")}`);
+      throw new Error(`${(err as Error).message}; missing ${missing().length}: ${states.join(", ")}\n${logs.join("\n")}`);
+    });
     const received = bob.channel.map((m) => m.content).filter((c) => c.startsWith("stream "));
     expect(new Set(received).size).toBe(received.length); // no duplicates
     console.log(`PostgreSQL restart mid-stream: ${acknowledged.length}/${total} acknowledged, ${refused.length} refused (retryable), ${received.length} received, 0 duplicated`);
