@@ -74,8 +74,8 @@ export const PeerInfoSchema = z.object({
   cwd: z.string(),
   git_root: z.string().nullable(),
   git_branch: z.string().nullable(),
-  /** The machine the peer runs on (CLAUDE_PEERS_HOST of its broker, else the hostname). */
-  host: z.string(),
+  /** The machine the peer runs on (CLAUDE_PEERS_HOST of its broker, else the hostname); "" from a 0.1 broker. */
+  host: z.string().default(""),
   registered_at: isoTime,
   last_seen: isoTime,
   /** true while the peer holds a push (WebSocket) connection; false while it polls. */
@@ -179,9 +179,10 @@ export const HistoryBodySchema = z.object({
 export const HistoryResultSchema = z.object({ messages: z.array(MessageSchema) });
 
 export const StatusResultSchema = z.object({
-  broker: HealthSchema.extend({ url: z.string(), db: z.string(), host: z.string(), uptime_s: z.number() }),
+  // Defaults: a 0.1 broker, still running after an upgrade, sends neither field.
+  broker: HealthSchema.extend({ url: z.string(), db: z.string(), host: z.string().default(""), uptime_s: z.number() }),
   /** live/push/poll count this broker's peers; other_hosts, the live peers of the other hosts' brokers. */
-  peers: z.object({ live: z.number(), push: z.number(), poll: z.number(), other_hosts: z.number() }),
+  peers: z.object({ live: z.number(), push: z.number(), poll: z.number(), other_hosts: z.number().default(0) }),
   messages: z.record(MessageStateSchema, z.number()),
 });
 export type Status = z.infer<typeof StatusResultSchema>;

@@ -14,7 +14,8 @@ export function describePeers(peers: PeerInfo[], scope: string): string {
   const lines = peers.map((p) => {
     const where = [p.cwd, p.git_branch ? `branch ${p.git_branch}` : null].filter(Boolean).join(", ");
     const reach = p.push ? "push" : "poll";
-    return `- ${p.name} (id ${p.id}, host ${p.host}): ${p.summary || "(no summary)"}\n  ${where}; seen ${ago(p.last_seen)}; reachable by ${reach}`;
+    const host = p.host ? `, host ${p.host}` : "";
+    return `- ${p.name} (id ${p.id}${host}): ${p.summary || "(no summary)"}\n  ${where}; seen ${ago(p.last_seen)}; reachable by ${reach}`;
   });
   return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${lines.join("\n")}`;
 }
