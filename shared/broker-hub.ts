@@ -1,4 +1,5 @@
 /** The broker's brain: registration, who gets which message, and when a message changes state. */
+import { AckWaits } from "./ack-waits.ts";
 import type { BrokerNetwork, LocalPeer } from "./broker-network.ts";
 import { Presence, parseAddress, type LiveAddress, type LivePeer, type PushSocket, type Viewer } from "./broker-presence.ts";
 import { WireError, errorMessage } from "./errors.ts";
@@ -62,7 +63,7 @@ export class Hub {
   private readonly now: () => number;
   private readonly presence: Presence;
   private readonly watchers = new Set<PushSocket>();
-  private readonly ackWaiters = new Map<string, () => void>();
+  private readonly acks = new AckWaits(ACK_WAIT_MS);
   private readonly sendLimiter: RateLimiter;
   private readonly mailboxRoom: MailboxRoom;
   private repushTimer: Timer | undefined;
@@ -307,7 +308,7 @@ export class Hub {
     }
     this.broadcast({ type: "event", event: "sent", message: toWireMessage(row) });
     if ((target.id && this.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
-      await this.waitForAck(row.id);
+      await this.acks.wait(row.id);
       return toWireMessage((await this.store.getMessage(row.id)) ?? row);
     }
     return toWireMessage(row);
@@ -373,7 +374,7 @@ export class Hub {
 
   /** Acks and reads from another host end the wait of senders here. */
   ackedElsewhere(ids: readonly string[]): void {
-    for (const id of ids) this.ackWaiters.get(id)?.();
+    this.acks.end(ids);
   }
 
   /** An id, a name or name@host; a known but offline name gets mail in its mailbox. */
@@ -393,16 +394,6 @@ export class Hub {
     throw new WireError("not_found", `to: no peer with id or name "${to}". ${names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live."}`);
   }
 
-  private waitForAck(messageId: string): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const timer = setTimeout(resolve, ACK_WAIT_MS);
-    this.ackWaiters.set(messageId, () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    return promise.finally(() => this.ackWaiters.delete(messageId));
-  }
-
   async acknowledge(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
     const updated = await this.store.markDelivered(peer.id, ids, this.now());
     this.endWaits(ids);
@@ -419,12 +410,7 @@ export class Hub {
 
   /** Ends senders' waits for these messages: here directly, on other hosts by a notice. */
   private endWaits(ids: readonly string[]): void {
-    const elsewhere: string[] = [];
-    for (const id of ids) {
-      const wake = this.ackWaiters.get(id);
-      if (wake) wake();
-      else elsewhere.push(id); // a sender here is never the one waiting: tell the others
-    }
+    const elsewhere = this.acks.end(ids); // their senders, if waiting, are on other hosts
     if (this.network && elsewhere.length > 0) {
       this.network.acked(elsewhere).catch((err) => this.log(`could not announce acks: ${errorMessage(err)}`));
     }
