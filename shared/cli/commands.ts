@@ -64,8 +64,9 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
   const scope = ScopeSchema.safeParse(values.scope ?? "machine");
   if (!scope.success) throw new CliError("usage", `--scope must be machine, network, directory or repo, got "${values.scope}"`);
   const { client } = await connect(ctx);
-  const git = scope.data === "directory" || scope.data === "repo" ? await readGitInfo(ctx.cwd) : null;
-  const where = git || scope.data === "directory" ? { cwd: ctx.cwd, git_common_dir: git?.commonDir ?? null, repo_key: git?.repoKey ?? null } : {};
+  const measured = scope.data === "directory" || scope.data === "repo"; // from the CLI's own folder
+  const git = measured ? await readGitInfo(ctx.cwd) : null;
+  const where = measured ? { cwd: ctx.cwd, git_common_dir: git?.commonDir ?? null, repo_key: git?.repoKey ?? null } : {};
   const result = await client.call("/peers", { scope: scope.data, ...where }, ListPeersResultSchema);
   if (values.json) return printJson(ctx, result);
   if (result.peers.length === 0) {

@@ -23,9 +23,9 @@ export const USAGE = `claude-peers: see and drive the network of Claude Code ses
 usage: bun cli.ts <command> [options]
 
 commands:
-  status                           broker address, version, pid, uptime, database, peer and message counts
+  status                           broker address, version, pid, uptime, database, host, peer and message counts
   peers [--scope S]                live peers; S is machine (default), network, directory or repo
-  send <peer> <message...>         send a message to a peer id or name (it comes from "cli")
+  send <peer> <message...>         send to a peer id, name or name@host (it comes from "cli")
   history [--limit N] [--peer P]   recent messages, oldest first; N is 1 to 1000 (default 50), P an id or name
   watch                            print messages and peers joining or leaving as it happens, until Ctrl-C
   kill-broker                      stop the broker; running sessions start a new one when they need it
