@@ -307,10 +307,13 @@ export class Hub {
       release();
     }
     this.broadcast({ type: "event", event: "sent", message: toWireMessage(row) });
+    // Wait first: an ack from another host can come back before wake()'s own answer does.
+    const acked = this.acks.wait(row.id);
     if ((target.id && this.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
-      await this.acks.wait(row.id);
+      await acked;
       return toWireMessage((await this.store.getMessage(row.id)) ?? row);
     }
+    this.acks.end([row.id]);
     return toWireMessage(row);
   }
 
