@@ -247,7 +247,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const sweeper = setInterval(() => hub.sweep(), SWEEP_INTERVAL_MS);
   const prune = async () => {
     try {
-      const r = await store.prune({ now: Date.now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: hub.liveIds() });
+      const r = await store.prune({ now: Date.now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await hub.liveIds() });
       if (r.expired || r.deletedMessages || r.deletedPeers) {
         log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
       }

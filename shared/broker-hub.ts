@@ -168,8 +168,9 @@ export class Hub {
     this.broadcast({ type: "event", event: "left", peer: this.presence.info(p) });
   }
 
-  liveIds(): Set<string> {
-    return this.presence.liveIds();
+  /** Live peers here and, with a shared database, on every other host (prune must keep them all). */
+  liveIds(): Promise<Set<string>> {
+    return this.presence.networkLiveIds();
   }
 
   /** This broker's live peers, as its heartbeat reports them to the network. */
