@@ -238,6 +238,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         hub.repushAll();
       },
       localPeers: () => hub.localPeers(),
+      onNamesLost: (ids) => hub.namesLost(ids),
     });
   } catch (err) {
     server.stop(true);

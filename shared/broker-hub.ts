@@ -376,6 +376,21 @@ export class Hub {
     if (entry.socket) await this.pushQueued(peerId);
   }
 
+  /**
+   * Another host took these peers' names while this broker was silent (asleep, cut off). Names are
+   * unique on the network, so they leave and their servers register again under a free name.
+   */
+  namesLost(peerIds: readonly string[]): void {
+    for (const id of peerIds) {
+      const entry = this.presence.get(id);
+      if (!entry || this.presence.isAdmitting(id)) continue;
+      this.log(`${entry.row.name} (${id}): the name was taken on another host while this one was away; it registers again`);
+      this.presence.remove(id);
+      entry.socket?.close(4003, "name taken on another host; register again");
+      this.departed({ ...entry, socket: null, lastSeen: this.now() });
+    }
+  }
+
   /** Acks and reads from another host end the wait of senders here. */
   ackedElsewhere(ids: readonly string[]): void {
     this.acks.end(ids);

@@ -41,6 +41,8 @@ export interface NetworkHandlers {
   onSubscribed(): void;
   /** This broker's live peers, re-asserted at every heartbeat. */
   localPeers(): LocalPeer[];
+  /** Another host took these peers' names while this broker was silent: they must register again. */
+  onNamesLost(peerIds: string[]): void;
 }
 
 type Notice = { k: "msg"; b: string; p: string; m: string } | { k: "ack"; ids: string[] };
@@ -218,12 +220,16 @@ export class BrokerNetwork {
       await this.sql`
         UPDATE presence SET push = x.push FROM unnest(${ids}::text[], ${pushes}::bool[]) AS x(id, push)
         WHERE presence.peer_id = x.id AND presence.broker_id = ${this.brokerId} AND presence.push <> x.push`;
-      // Rows lost meanwhile come back, unless another host took the name (then it stays theirs).
+      // Rows lost meanwhile come back, unless another host took the name: then it stays theirs, and
+      // ours register again under a free one.
       await this.sql`
         INSERT INTO presence (peer_id, name, broker_id, host, push)
         SELECT x.id, x.name, ${this.brokerId}, ${this.host}, x.push
         FROM unnest(${ids}::text[], ${this.sql.array(peers.map((p) => p.name), "text")}::text[], ${pushes}::bool[]) AS x(id, name, push)
         ON CONFLICT DO NOTHING`;
+      const lost = await this.sql<Array<{ id: string }>>`
+        SELECT x.id FROM unnest(${ids}::text[]) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.peer_id = x.id)`;
+      if (lost.length > 0) this.handlers?.onNamesLost(lost.map((r) => r.id));
       await this.deliverWaiting(peers);
       if (this.failing) this.log("shared database reachable again; heartbeats resumed");
       this.failing = false;

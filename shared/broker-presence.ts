@@ -58,6 +58,8 @@ export class Presence {
   private readonly pidAlive: (pid: number) => boolean;
   private readonly onGone: (peer: LivePeer) => void;
   private readonly live = new Map<string, LivePeer>();
+  /** Peers inside admit(): their network name is not settled yet. */
+  private readonly admitting = new Set<string>();
 
   constructor(opts: PresenceOptions) {
     this.host = opts.host;
@@ -88,6 +90,7 @@ export class Presence {
     // Reserve the name before the next await, so concurrent registrations never share one.
     const entry: LivePeer = { row: { ...row, name: this.freeName(row.name, row.id, taken) }, socket: previous?.socket ?? null, lastSeen: row.lastSeen };
     this.live.set(row.id, entry);
+    this.admitting.add(row.id);
     try {
       if (this.network) await this.claimOnNetwork(entry, row.name, taken);
       await save(entry.row);
@@ -95,8 +98,15 @@ export class Presence {
       if (previous) this.live.set(row.id, previous);
       else this.live.delete(row.id);
       throw err;
+    } finally {
+      this.admitting.delete(row.id);
     }
     return entry;
+  }
+
+  /** Whether a peer's network name is being settled right now (admit() has not finished). */
+  isAdmitting(id: string): boolean {
+    return this.admitting.has(id);
   }
 
   /** Another host may have taken the name a moment ago: then the next free one, until one holds. */

@@ -139,6 +139,23 @@ describePg("several hosts sharing one PostgreSQL", () => {
     await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "bob to come back");
   });
 
+  test("a host back from sleep finds its session's name taken: it takes a free one, names stay unique", async () => {
+    const { laptop, devbox, alice } = await aliceAndBob();
+    const broker = await runningBroker(devbox.t);
+    process.kill(broker.pid, "SIGSTOP");
+    let newBob: TestServer;
+    try {
+      await waitFor(async () => (await listed(alice, "network")).length === 0, "bob to read as offline");
+      newBob = await laptop.start({ name: "bob" });
+      expect((await whoami(newBob)).name).toBe("bob"); // free while devbox is away
+    } finally {
+      process.kill(broker.pid, "SIGCONT");
+    }
+    await waitFor(async () => (await listed(alice, "network")).join() === "bob-2@devbox,bob@laptop", "devbox's bob to come back as bob-2");
+    expect((await alice.call("send_message", { to: "bob", message: "for the bob on my host" })).isError).toBe(false);
+    await newBob.waitForChannel((m) => m.content === "for the bob on my host", "the new bob's push");
+  });
+
   test("a host's broker killed while its sessions sleep: offline, mail waits, and all returns when they wake", async () => {
     const { devbox, alice, bob } = await aliceAndBob();
 
