@@ -11,6 +11,7 @@ import { ROOT, type TestEnv } from "./helpers/env.ts";
 import { makeRepo } from "./helpers/git.ts";
 import { sharedDatabase, type SharedDatabase } from "./helpers/hosts.ts";
 import { usePostgres } from "./helpers/postgres.ts";
+import { startTcpProxy } from "./helpers/tcp-proxy.ts";
 import { brokerPids, runningBroker } from "./helpers/broker.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { killAndConfirm, waitFor } from "./helpers/wait.ts";
@@ -205,6 +206,33 @@ describePg("several hosts sharing one PostgreSQL", () => {
     const received = bob.channel.map((m) => m.content).filter((c) => c.startsWith("stream "));
     expect(new Set(received).size).toBe(received.length); // no duplicates
     console.log(`PostgreSQL restart mid-stream: ${acknowledged.length}/${total} acknowledged, ${refused.length} refused (retryable), ${received.length} received, 0 duplicated`);
+  });
+
+  test("the database out of reach: tools say to retry; brokers and servers carry on and work again once it is back", async () => {
+    const proxy = startTcpProxy(cluster!.port); // the hosts reach PostgreSQL only through it
+    try {
+      const viaProxy = db.url.replace(`:${cluster!.port}/`, `:${proxy.port}/`);
+      const laptop = host("laptop", { CLAUDE_PEERS_DB: viaProxy });
+      const devbox = host("devbox", { CLAUDE_PEERS_DB: viaProxy });
+      const [alice, bob] = await Promise.all([laptop.start({ name: "alice" }), devbox.start({ name: "bob" })]);
+      await Promise.all([whoami(alice), whoami(bob)]);
+      await waitFor(async () => (await listed(alice, "network")).includes("bob@devbox"), "alice to see bob");
+      const brokers = [...brokerPids(laptop.t), ...brokerPids(devbox.t)];
+
+      proxy.cut();
+      const refused = await alice.call("send_message", { to: "bob", message: "while cut off" });
+      expect(refused.isError).toBe(true);
+      expect(refused.text).toMatch(/the shared database postgres:\/\/postgres:\*\*\*@\S+ is unreachable .*retry in a few seconds/);
+      expect((await alice.call("list_peers", { scope: "network" })).text).toMatch(/unreachable .*retry/);
+
+      proxy.restore();
+      await waitFor(async () => !(await alice.call("send_message", { to: "bob", message: "back again" })).isError, "a send to go through again", 30_000);
+      await bob.waitForChannel((m) => m.content === "back again", "bob's push after the outage", 30_000);
+      await waitFor(async () => (await listed(bob, "network")).includes("alice@laptop"), "bob to see alice again", 30_000);
+      expect([...brokerPids(laptop.t), ...brokerPids(devbox.t)]).toEqual(brokers); // the same brokers, reconnected
+    } finally {
+      proxy.stop();
+    }
   });
 
   test("a wrong password or an unreachable URL: the session's tools say what is wrong, naming CLAUDE_PEERS_DB", async () => {
