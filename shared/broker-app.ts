@@ -218,7 +218,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         } catch (err) {
           // Still queued: pushed again once the store answers, and acked again (shown once).
           log(`ack from ${ws.data.peerId} not recorded: ${errorMessage(err)}`);
-          hub.repushAll();
+          hub.pusher.repushAll();
         }
       },
       close(ws: ServerWebSocket<SocketData>) {
@@ -230,12 +230,12 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
 
   try {
     await network?.start({
-      onMessage: (peerId, messageId) => void hub.pushStored(peerId, messageId),
+      onMessage: (peerId, messageId) => void hub.pusher.pushStored(peerId, messageId),
       onMailbox: (peerId) => void hub.claimMailboxOf(peerId).catch((err) => log(`claiming ${peerId}'s mailbox failed: ${errorMessage(err)}`)),
       onAck: (ids) => hub.ackedElsewhere(ids),
       onSubscribed: () => {
         log("subscribed to wake-ups from other hosts; pushing unacknowledged mail");
-        hub.repushAll();
+        hub.pusher.repushAll();
       },
       localPeers: () => hub.localPeers(),
       onNamesLost: (ids) => hub.namesLost(ids),

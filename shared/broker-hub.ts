@@ -1,5 +1,6 @@
 /** The broker's brain: registration, who gets which message, and when a message changes state. */
 import { AckWaits } from "./ack-waits.ts";
+import { Pusher, REPUSH_RETRY_MS } from "./broker-push.ts";
 import type { BrokerNetwork, LocalPeer } from "./broker-network.ts";
 import { Presence, parseAddress, type LiveAddress, type LivePeer, type PushSocket, type Viewer } from "./broker-presence.ts";
 import { WireError, errorMessage } from "./errors.ts";
@@ -25,8 +26,6 @@ export { POLL_GRACE_MS, type PushSocket, type Viewer } from "./broker-presence.t
 
 /** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
 export const ACK_WAIT_MS = 1000;
-/** After the store failed on the push path, unacknowledged mail is pushed again this often until it works. */
-const REPUSH_RETRY_MS = 500;
 /** A failed cross-host wake-up is retried this many times, REPUSH_RETRY_MS apart. */
 const WAKE_RETRIES = 20;
 /**
@@ -66,8 +65,8 @@ export class Hub {
   private readonly acks = new AckWaits(ACK_WAIT_MS);
   private readonly sendLimiter: RateLimiter;
   private readonly mailboxRoom: MailboxRoom;
-  private repushTimer: Timer | undefined;
-  private repushFailing = false;
+  /** Puts stored messages on sockets; broker-app hands it what other hosts store for our peers. */
+  readonly pusher: Pusher;
 
   constructor(opts: HubOptions) {
     this.store = opts.store;
@@ -82,6 +81,7 @@ export class Hub {
       pidAlive: opts.pidAlive ?? processAlive,
       onGone: (p) => this.departed(p),
     });
+    this.pusher = new Pusher(this.presence, this.store, this.log);
     this.sendLimiter = new RateLimiter(SEND_RATE, this.now);
     this.mailboxRoom = new MailboxRoom(this.store);
   }
@@ -113,7 +113,7 @@ export class Hub {
     await this.store.claimMailbox(entry.row.name, id, await this.presence.networkLiveIds(), now);
     this.mailboxRoom.forget(id); // the claimed mailbox now counts toward this id
     this.broadcast({ type: "event", event: "joined", peer: this.presence.info(entry) });
-    if (entry.socket) await this.pushQueued(id);
+    if (entry.socket) await this.pusher.pushQueued(id);
     return { peer_id: id, secret, name: entry.row.name, unread: await this.store.countUnread(id) };
   }
 
@@ -210,7 +210,7 @@ export class Hub {
     entry.socket = socket;
     entry.lastSeen = this.now();
     if (previous && previous !== socket) previous.close(4000, "replaced by a newer connection");
-    await this.pushQueued(peerId).catch(() => this.repushAll());
+    await this.pusher.pushQueued(peerId).catch(() => this.pusher.repushAll());
     return true;
   }
 
@@ -224,7 +224,7 @@ export class Hub {
 
   /** Closes every socket (broker shutdown); peers reconnect to the next broker by themselves. */
   closeAll(): void {
-    clearTimeout(this.repushTimer);
+    this.pusher.stop();
     for (const p of this.presence.entries()) p.socket?.close(1001, "broker stopping");
     for (const w of this.watchers) w.close(1001, "broker stopping");
     this.presence.clear();
@@ -237,17 +237,6 @@ export class Hub {
 
   removeWatcher(socket: PushSocket): void {
     this.watchers.delete(socket);
-  }
-
-  private async pushQueued(peerId: string): Promise<void> {
-    for (const m of await this.store.queuedFor(peerId)) this.push(peerId, m);
-  }
-
-  private push(peerId: string, m: MessageRow): boolean {
-    const socket = this.presence.get(peerId)?.socket;
-    if (!socket) return false;
-    socket.send(JSON.stringify({ type: "message", message: toWireMessage(m) } satisfies BrokerFrame));
-    return true;
   }
 
   private broadcast(frame: BrokerFrame): void {
@@ -310,7 +299,7 @@ export class Hub {
     this.broadcast({ type: "event", event: "sent", message: toWireMessage(row) });
     // Wait first: an ack from another host can come back before wake()'s own answer does.
     const acked = this.acks.wait(row.id);
-    if ((target.id && this.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
+    if ((target.id && this.pusher.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
       await acked;
       return toWireMessage((await this.store.getMessage(row.id)) ?? row);
     }
@@ -336,44 +325,13 @@ export class Hub {
     }
   }
 
-  /** Another host stored a message for a peer of this broker: push it, if still unacknowledged. */
-  async pushStored(peerId: string, messageId: string): Promise<void> {
-    if (!this.presence.get(peerId)?.socket) return; // a polling peer picks it up on its next poll
-    try {
-      const row = await this.store.getMessage(messageId);
-      if (row && row.state === "queued" && row.toId === peerId) this.push(peerId, row);
-    } catch {
-      this.repushAll(); // the store is away: the message waits in it, queued
-    }
-  }
-
-  /**
-   * Pushes every live peer's unacknowledged mail: after notifications were cut, or a push or an
-   * ack failed because the store was away. Retries until the store answers; servers drop repeats.
-   */
-  repushAll(): void {
-    clearTimeout(this.repushTimer);
-    this.repushTimer = undefined;
-    const pushAll = async () => {
-      for (const p of [...this.presence.entries()]) if (p.socket) await this.pushQueued(p.row.id);
-    };
-    pushAll().then(
-      () => (this.repushFailing = false),
-      (err) => {
-        if (!this.repushFailing) this.log(`pushing unacknowledged mail failed (${errorMessage(err)}); retrying every ${REPUSH_RETRY_MS} ms`);
-        this.repushFailing = true;
-        this.repushTimer = setTimeout(() => this.repushAll(), REPUSH_RETRY_MS);
-      },
-    );
-  }
-
   /** Mail waits in the mailbox of a name this peer holds (sent while it looked offline elsewhere). */
   async claimMailboxOf(peerId: string): Promise<void> {
     const entry = this.presence.get(peerId);
     if (!entry) return;
     await this.store.claimMailbox(entry.row.name, peerId, await this.presence.networkLiveIds(), this.now());
     this.mailboxRoom.forget(peerId);
-    if (entry.socket) await this.pushQueued(peerId);
+    if (entry.socket) await this.pusher.pushQueued(peerId);
   }
 
   /**

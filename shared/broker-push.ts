@@ -1,0 +1,73 @@
+/**
+ * Puts stored messages on peers' push sockets: one at once, a peer's unacknowledged mail when it
+ * (re)connects, one another host stored, or everyone's again after the store was away. Servers
+ * drop a message they already showed, so pushing again is always safe; losing a push is not.
+ */
+import type { Presence } from "./broker-presence.ts";
+import { errorMessage } from "./errors.ts";
+import type { BrokerFrame } from "./protocol.ts";
+import type { MessageRow, Store } from "./store.ts";
+import { toWireMessage } from "./wire.ts";
+
+/** After the store failed on the push path, unacknowledged mail is pushed again this often until it works. */
+export const REPUSH_RETRY_MS = 500;
+
+export class Pusher {
+  private repushTimer: Timer | undefined;
+  private repushFailing = false;
+
+  constructor(
+    private readonly presence: Presence,
+    private readonly store: Store,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Sends `m` on the peer's socket; false when it has none (it polls, or left). */
+  push(peerId: string, m: MessageRow): boolean {
+    const socket = this.presence.get(peerId)?.socket;
+    if (!socket) return false;
+    socket.send(JSON.stringify({ type: "message", message: toWireMessage(m) } satisfies BrokerFrame));
+    return true;
+  }
+
+  /** Everything the peer has not acknowledged, oldest first. */
+  async pushQueued(peerId: string): Promise<void> {
+    for (const m of await this.store.queuedFor(peerId)) this.push(peerId, m);
+  }
+
+  /** Another host stored a message for a peer of this broker: push it, if still unacknowledged. */
+  async pushStored(peerId: string, messageId: string): Promise<void> {
+    if (!this.presence.get(peerId)?.socket) return; // a polling peer picks it up on its next poll
+    try {
+      const row = await this.store.getMessage(messageId);
+      if (row && row.state === "queued" && row.toId === peerId) this.push(peerId, row);
+    } catch {
+      this.repushAll(); // the store is away: the message waits in it, queued
+    }
+  }
+
+  /**
+   * Pushes every live peer's unacknowledged mail: after notifications were cut, or a push or an
+   * ack failed because the store was away. Retries until the store answers.
+   */
+  repushAll(): void {
+    clearTimeout(this.repushTimer);
+    this.repushTimer = undefined;
+    const pushAll = async () => {
+      for (const p of [...this.presence.entries()]) if (p.socket) await this.pushQueued(p.row.id);
+    };
+    pushAll().then(
+      () => (this.repushFailing = false),
+      (err) => {
+        if (!this.repushFailing) this.log(`pushing unacknowledged mail failed (${errorMessage(err)}); retrying every ${REPUSH_RETRY_MS} ms`);
+        this.repushFailing = true;
+        this.repushTimer = setTimeout(() => this.repushAll(), REPUSH_RETRY_MS);
+      },
+    );
+  }
+
+  /** Broker shutdown: no more retries. */
+  stop(): void {
+    clearTimeout(this.repushTimer);
+  }
+}
