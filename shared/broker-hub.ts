@@ -1,6 +1,6 @@
 /** The broker's brain: registration, who gets which message, and when a message changes state. */
 import { AckWaits } from "./ack-waits.ts";
-import { Pusher, REPUSH_RETRY_MS } from "./broker-push.ts";
+import { Pusher } from "./broker-push.ts";
 import type { BrokerNetwork, LocalPeer } from "./broker-network.ts";
 import { Presence, parseAddress, type LiveAddress, type LivePeer, type PushSocket, type Viewer } from "./broker-presence.ts";
 import { WireError, errorMessage } from "./errors.ts";
@@ -26,8 +26,6 @@ export { POLL_GRACE_MS, type PushSocket, type Viewer } from "./broker-presence.t
 
 /** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
 export const ACK_WAIT_MS = 1000;
-/** A failed cross-host wake-up is retried this many times, REPUSH_RETRY_MS apart. */
-const WAKE_RETRIES = 20;
 /**
  * Sends per sender (a peer id; the operator's CLI shares one bucket): a burst of 1,000, then 500
  * a second. Twice what one sender drives in bench/throughput.ts (~50–250 msg/s), so only a
@@ -224,7 +222,6 @@ export class Hub {
 
   /** Closes every socket (broker shutdown); peers reconnect to the next broker by themselves. */
   closeAll(): void {
-    this.pusher.stop();
     for (const p of this.presence.entries()) p.socket?.close(1001, "broker stopping");
     for (const w of this.watchers) w.close(1001, "broker stopping");
     this.presence.clear();
@@ -309,18 +306,13 @@ export class Hub {
 
   /** Asks the recipient's broker on another host to push; the message is stored either way. */
   private async wakeRemote(target: Recipient, messageId: string): Promise<boolean> {
-    const { network } = this;
-    if (!network || !target.brokerId || !target.id) return false;
-    const wake = () => network.wake(target.brokerId!, target.id!, messageId);
+    if (!this.network || !target.brokerId || !target.id) return false;
     try {
-      await wake();
+      await this.network.wake(target.brokerId, target.id, messageId);
       return true;
     } catch (err) {
-      // Stored and queued: keep knocking for a while (that broker also re-pushes all after an outage).
-      this.log(`could not wake the broker of ${target.name} for ${messageId} (${errorMessage(err)}); retrying`);
-      let tries = WAKE_RETRIES;
-      const retry = () => wake().catch(() => --tries > 0 && setTimeout(retry, REPUSH_RETRY_MS));
-      setTimeout(retry, REPUSH_RETRY_MS);
+      // Stored and queued: that broker's next heartbeat hands it over (BrokerNetwork.deliverWaiting).
+      this.log(`could not wake the broker of ${target.name} for ${messageId}: ${errorMessage(err)}`);
       return false;
     }
   }

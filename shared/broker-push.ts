@@ -9,13 +9,7 @@ import type { BrokerFrame } from "./protocol.ts";
 import type { MessageRow, Store } from "./store.ts";
 import { toWireMessage } from "./wire.ts";
 
-/** After the store failed on the push path, unacknowledged mail is pushed again this often until it works. */
-export const REPUSH_RETRY_MS = 500;
-
 export class Pusher {
-  private repushTimer: Timer | undefined;
-  private repushFailing = false;
-
   constructor(
     private readonly presence: Presence,
     private readonly store: Store,
@@ -47,27 +41,14 @@ export class Pusher {
   }
 
   /**
-   * Pushes every live peer's unacknowledged mail: after notifications were cut, or a push or an
-   * ack failed because the store was away. Retries until the store answers.
+   * Pushes every live peer's unacknowledged mail once: after notifications were cut, or a push or
+   * an ack failed because the store was away. Best effort: with a shared database each heartbeat
+   * hands over what is still waiting (BrokerNetwork.deliverWaiting), so nothing depends on this.
    */
   repushAll(): void {
-    clearTimeout(this.repushTimer);
-    this.repushTimer = undefined;
     const pushAll = async () => {
       for (const p of [...this.presence.entries()]) if (p.socket) await this.pushQueued(p.row.id);
     };
-    pushAll().then(
-      () => (this.repushFailing = false),
-      (err) => {
-        if (!this.repushFailing) this.log(`pushing unacknowledged mail failed (${errorMessage(err)}); retrying every ${REPUSH_RETRY_MS} ms`);
-        this.repushFailing = true;
-        this.repushTimer = setTimeout(() => this.repushAll(), REPUSH_RETRY_MS);
-      },
-    );
-  }
-
-  /** Broker shutdown: no more retries. */
-  stop(): void {
-    clearTimeout(this.repushTimer);
+    pushAll().catch((err) => this.log(`pushing unacknowledged mail failed: ${errorMessage(err)}`));
   }
 }

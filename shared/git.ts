@@ -31,13 +31,14 @@ async function git(cwd: string, args: string[]): Promise<string | null> {
 
 /** Returns null outside a git repository (or without git). */
 export async function readGitInfo(cwd: string): Promise<GitInfo | null> {
-  const [paths, branch, origin, roots] = await Promise.all([
+  const [paths, branch, origin] = await Promise.all([
     git(cwd, ["rev-parse", "--show-toplevel", "--git-dir", "--git-common-dir"]),
     git(cwd, ["symbolic-ref", "--short", "-q", "HEAD"]),
     git(cwd, ["config", "--get", "remote.origin.url"]),
-    git(cwd, ["rev-list", "--max-parents=0", "HEAD"]),
   ]);
   if (!paths) return null;
+  // Only without a remote: finding the root commit walks the whole history.
+  const roots = origin ? null : await git(cwd, ["rev-list", "--max-parents=0", "HEAD"]);
   const [root, gitDir, commonDir] = paths.split("\n");
   if (!root || !gitDir || !commonDir) return null;
   const absolute = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
