@@ -163,25 +163,33 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
 
   async function handle(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
     assertLocalRequest(req);
-    const path = new URL(req.url).pathname;
-    if (path === "/health") {
-      if (req.method !== "GET") throw new WireError("method_not_allowed", "use GET /health");
-      return Response.json(health());
-    }
+    const path = requestPath(req.url);
+    if (path === "/health" && req.method === "GET") return Response.json(health());
+    // Every other request proves the token before anything else is looked at: without it, the
+    // answer is 401 whatever the route, method or body, so it learns nothing about them.
+    assertToken(req, token);
+    if (path === null) throw new WireError("bad_request", `request target "${printable(req.url)}" is not a path; send POST /<route>`);
+    if (path === "/health") throw new WireError("method_not_allowed", "use GET /health");
     if (path === "/ws") {
       if (req.method !== "GET") throw new WireError("method_not_allowed", "use GET /ws with a WebSocket upgrade");
-      assertToken(req, token);
       const peer = await identify(req);
       const data: SocketData = peer ? { kind: "peer", peerId: peer.id } : { kind: "watch" };
       if (server.upgrade(req, { data })) return undefined;
       throw new WireError("bad_request", "expected a WebSocket upgrade");
     }
-    const route = routes[path];
-    if (!route) throw new WireError("not_found", `no route ${path}; see README.md for the broker API`);
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (!route) throw new WireError("not_found", `no route ${printable(path)}; see README.md for the broker API`);
     if (req.method !== "POST") throw new WireError("method_not_allowed", `use POST ${path} with a JSON body`);
-    assertToken(req, token);
     assertJsonRequest(req);
     return Response.json(await route({ req, peer: await identify(req) }));
+  }
+
+  /** The one place a throw becomes an answer: always a JSON error, whatever the request was. */
+  function failure(err: unknown, req: Request): Response {
+    if (err instanceof WireError) return err.toResponse();
+    if (err instanceof StoreUnavailableError) return new WireError("unavailable", err.message).toResponse();
+    log(`internal error on ${printable(req.method)} ${printable(req.url)}: ${errorMessage(err)}`);
+    return new WireError("internal", "the broker failed on this request; see its log file").toResponse();
   }
 
   const server = Bun.serve<SocketData>({
@@ -195,11 +203,13 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
       try {
         return await handle(req, server);
       } catch (err) {
-        if (err instanceof WireError) return err.toResponse();
-        if (err instanceof StoreUnavailableError) return new WireError("unavailable", err.message).toResponse();
-        log(`internal error on ${req.method} ${new URL(req.url).pathname}: ${errorMessage(err)}`);
-        return new WireError("internal", "the broker failed on this request; see its log file").toResponse();
+        return failure(err, req);
       }
+    },
+    // The last net: whatever escapes fetch still gets a JSON answer, never Bun's HTML error page.
+    error(err) {
+      log(`unhandled error: ${errorMessage(err)}`);
+      return new WireError("internal", "the broker failed on this request; see its log file").toResponse();
     },
     websocket: {
       idleTimeout: 60,
@@ -279,6 +289,22 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
       return stopped;
     },
   };
+}
+
+/**
+ * The path of a request target, or null when it has none. Bun hands the target to fetch as it came:
+ * origin and absolute form arrive as a full URL, but authority form (CONNECT host:port) arrives
+ * bare and would make `new URL` throw.
+ */
+export function requestPath(target: string): string | null {
+  const url = URL.parse(target);
+  return url && (url.protocol === "http:" || url.protocol === "https:") ? url.pathname : null;
+}
+
+/** Request text for a log line or an error: bounded, and with control characters shown escaped. */
+function printable(text: string): string {
+  const short = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return JSON.stringify(short).slice(1, -1);
 }
 
 function safeJson(text: string): unknown {

@@ -10,7 +10,7 @@ import { SEND_RATE } from "../shared/broker-hub.ts";
 import { MAX_UNREAD_PER_PEER } from "../shared/mailbox-room.ts";
 import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
-import { expectWireError } from "./helpers/http.ts";
+import { expectWireError, rawAnswer } from "./helpers/http.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 // Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
@@ -128,6 +128,49 @@ describe("fuzzing the broker (fast-check, real broker process)", () => {
         await expectWellFormed(res, `${method} ${path} (${credentials}) ${String(body).slice(0, 80)}`);
       }),
       { numRuns: RUNS * 2 },
+    );
+  });
+
+  test("request targets fetch() never sends (authority, asterisk, absolute form) and any method: a 4xx JSON error, never a 5xx or HTML", async () => {
+    const port = new URL(broker.url).port;
+    const targetArb = fc.oneof(
+      { weight: 2, arbitrary: fc.constantFrom(...ROUTES, "/health", "/ws", "/nope") },
+      { weight: 2, arbitrary: fc.constantFrom("127.0.0.1:1", `127.0.0.1:${port}`, "localhost:80", "[::1]:443", "evil.example:443", "a:b") },
+      { weight: 1, arbitrary: fc.constant("*") },
+      { weight: 2, arbitrary: fc.constantFrom(...ROUTES, "/health", "/").map((p) => `http://127.0.0.1:${port}${p}`) },
+      { weight: 1, arbitrary: fc.constantFrom("https://127.0.0.1/peers", "http://evil.example/send", "ftp://127.0.0.1/status", "mailto:x@y", "x", "%", "?a") },
+    );
+    const methodArb = fc.oneof(
+      fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "CONNECT", "TRACE"),
+      fc.constantFrom("get", "post", "connect", "Post", "PROPFIND", "MKCOL", "FOO", "BREW", "M-SEARCH"),
+    );
+    const credentialsArb = fc.constantFrom("token", "none");
+    await fc.assert(
+      fc.asyncProperty(methodArb, targetArb, credentialsArb, fc.constantFrom("", "{}", '{"to":"x","text":"y"}'), async (method, target, credentials, body) => {
+        const head = [
+          `${method} ${target} HTTP/1.1`,
+          `Host: 127.0.0.1:${port}`,
+          ...(credentials === "token" ? [`Authorization: Bearer ${broker.token}`] : []),
+          "Content-Type: application/json",
+          `Content-Length: ${body.length}`,
+          "Connection: close",
+        ].join("\n");
+        const res = await rawAnswer(Number(port), head, body);
+        cases++;
+        const what = `${method} ${target} (${credentials})`;
+        // Bun's HTTP parser refuses a few request lines (lowercase or unknown methods, OPTIONS *)
+        // before any broker code runs: it closes the connection or sends a bare 400, never a 5xx.
+        if (res === null) return;
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status >= 500 || res.status < 100) throw new Error(`${what}: HTTP ${res.status} ${res.body}`);
+        expect(res.headers.get("content-type") ?? "").not.toContain("html");
+        if (res.status === 400 && res.body === "" && !res.headers.has("content-type")) return; // the parser's bare 400
+        if (res.status < 300 || method.toUpperCase() === "HEAD") return;
+        const error = await expectWireError(res, res.status);
+        // Without the token, nothing but the Host rule and GET /health answers before authentication.
+        if (credentials === "none" && res.status !== 403) expect(`${what}: ${res.status} ${error.code}`).toBe(`${what}: 401 unauthorized`);
+      }),
+      { numRuns: RUNS },
     );
   });
 

@@ -71,6 +71,35 @@ describe("broker security (real broker process)", () => {
     });
 
     test.each([
+      ["POST", "/ws", "application/json"],
+      ["GET", "/ws", ""],
+      ["PUT", "/send", "application/json"],
+      ["GET", "/peers", ""],
+      ["POST", "/nope", "application/json"],
+      ["DELETE", "/", ""],
+      ["POST", "/health", "application/json"],
+      ["POST", "/send", "text/plain"],
+      ["OPTIONS", "/send", ""],
+    ])("without a token, %s %s (%s) is 401 before any route, method or type check", async (method, path, type) => {
+      const headers: Record<string, string> = type ? { "content-type": type } : {};
+      const res = await fetch(url(path), { method, headers, ...(method === "GET" ? {} : { body: "{}" }) });
+      await expectWireError(res, 401, /Authorization: Bearer/);
+    });
+
+    test.each([
+      ["CONNECT 127.0.0.1:1", 401, /Authorization/],
+      ["GET http://127.0.0.1:PORT/status", 401, /Authorization/],
+      ["CONNECT 127.0.0.1:1 (with the token)", 400, /not a path/],
+      ["POST http://127.0.0.1:PORT/status (with the token)", 200, null],
+    ] as const)("%s: the target's form is no way around the rules", async (what, status, mentions) => {
+      const [method, target] = what.replace("PORT", String(t.port)).split(" ");
+      const auth = what.includes("with the token") ? `\nAuthorization: Bearer ${broker.token}` : "";
+      const res = await rawRequest(t.port, `${method} ${target} HTTP/1.1\nHost: 127.0.0.1:${t.port}${auth}\nContent-Type: application/json\nContent-Length: 2\nConnection: close`, "{}");
+      if (mentions) await expectWireError(res, status, mentions);
+      else expect(res.status).toBe(status);
+    });
+
+    test.each([
       ["a wrong token", "Bearer not-the-token-at-all-0123456789"],
       ["an empty bearer", "Bearer "],
       ["another scheme", "Basic YWxpY2U6c2VjcmV0"],
@@ -140,7 +169,7 @@ describe("broker security (real broker process)", () => {
         "access-control-request-headers": "authorization, content-type",
       };
       await expectWireError(await fetch(url("/send"), { method: "OPTIONS", headers: { origin: "https://evil.example", ...preflight } }), 403);
-      await expectWireError(await fetch(url("/send"), { method: "OPTIONS", headers: preflight }), 405);
+      await expectWireError(await fetch(url("/send"), { method: "OPTIONS", headers: preflight }), 401);
     });
 
     test.each(["evil.example", "evil.example:PORT", "localhost.evil.example", "127.0.0.1.nip.io:PORT", "127.0.0.2:PORT", "[::2]:PORT"])(
