@@ -5,14 +5,28 @@
  * (acknowledged); lost and duplicated messages are counted, not assumed away.
  *
  * - end to end: 20 real server.ts driven over MCP stdio, as Claude Code drives them;
- * - broker alone: 20 HTTP + WebSocket clients in this process (no MCP, no server.ts), the ceiling.
+ * - broker alone: 20 HTTP + WebSocket clients in this process (no MCP, no server.ts), the ceiling;
+ * - burst: one session's 2,000 sends, 20 in flight, to one session, with a second sender sampled.
  */
 import { parseArgs } from "node:util";
 import { startBroker, type TestBroker } from "../tests/helpers/broker.ts";
-import { sentMessageId, whoami } from "../tests/helpers/server.ts";
+import { sentMessageId, whoami, type TestServer } from "../tests/helpers/server.ts";
 import type { World } from "../tests/helpers/world.ts";
 import { SendResultSchema } from "../shared/protocol.ts";
-import { awaitQuiet, cpuSeconds, formatSpread, header, inWorld, machineBusyDuring, runsArg, spread, storedStates } from "./lib.ts";
+import {
+  awaitQuiet,
+  channelListener,
+  cpuSeconds,
+  distribution,
+  formatSpread,
+  header,
+  inWorld,
+  machineBusyDuring,
+  runsArg,
+  spread,
+  storedStates,
+  type Distribution,
+} from "./lib.ts";
 import { connectRawPeer } from "./raw-peer.ts";
 
 const SESSIONS = 20;
@@ -151,6 +165,94 @@ export async function brokerAlone(world: World, broker: TestBroker, inflight = 1
   }
 }
 
+// ---- one session's burst ------------------------------------------------------------------------
+
+const BURST = 2000;
+const BURST_INFLIGHT = 20;
+/** The second sender sends one message at a time, this often, while the burst runs. */
+const SAMPLE_EVERY_MS = 10;
+/** C's sends to B before the burst, one at a time: the floor for its latency during it. */
+const QUIET_SAMPLES = 50;
+
+export interface BurstRun {
+  perSecond: number;
+  lost: number;
+  duplicated: number;
+  failed: number;
+  /** The second sender's push latency (its send_message call → the recipient's notification), ms. */
+  other: Distribution;
+  /** The same, with no burst running: the floor, in the same run. */
+  quiet: Distribution;
+}
+
+/**
+ * One session (A) calls send_message BURST times, BURST_INFLIGHT at a time, to one recipient (B),
+ * as a script or a session fanning out work does; meanwhile another session (C) sends B one
+ * message at a time and its push latency is sampled. Every A message must arrive once.
+ */
+export async function burst(world: World): Promise<BurstRun> {
+  const [a, b, c] = await Promise.all(["burst-a", "burst-b", "burst-c"].map((name) => world.start({ name })));
+  const bId = (await whoami(b!)).id;
+  const ledger = new Ledger();
+  const heard = channelListener(b!);
+  const recorded = b!.client.fallbackNotificationHandler;
+  b!.client.fallbackNotificationHandler = async (n) => {
+    await recorded?.(n);
+    if (n.method === "notifications/claude/channel") ledger.receive((n.params as { meta: { message_id: string } }).meta.message_id);
+  };
+  const send = async (from: TestServer, text: string) => {
+    const r = await from.call("send_message", { to: bId, message: text });
+    if (r.isError) throw new Error(r.text);
+    return sentMessageId(r.text);
+  };
+  for (let i = 0; i < WARMUP; i++) await send(a!, `warm-up ${i}`);
+  /** C's send_message call → B's notification of it. */
+  const sample = async (text: string) => {
+    const arrived = heard((m) => m.content === text, 30_000);
+    const sentAt = performance.now();
+    await send(c!, text);
+    return (await arrived) - sentAt;
+  };
+  const quiet: number[] = [];
+  for (let k = 0; k < QUIET_SAMPLES; k++) quiet.push(await sample(`quiet ${k}`));
+
+  let next = 0;
+  let running = true;
+  const t0 = performance.now();
+  const flood = Promise.all(Array.from({ length: BURST_INFLIGHT }, async () => {
+    for (let k = next++; k < BURST; k = next++) {
+      try {
+        ledger.sent.add(await send(a!, `burst ${k}`));
+      } catch {
+        ledger.failed++;
+      }
+    }
+  })).then(() => performance.now() - t0);
+  const latencies: number[] = [];
+  const sampler = (async () => {
+    for (let k = 0; running; k++) {
+      latencies.push(await sample(`second sender ${k}`));
+      await Bun.sleep(SAMPLE_EVERY_MS);
+    }
+  })();
+  const floodMs = await flood;
+  running = false;
+  await sampler;
+  await ledger.drain();
+  const tally = ledger.tally(storedStates(world.t.dbPath));
+  return { perSecond: (BURST / floodMs) * 1000, lost: tally.lost, duplicated: tally.duplicated, failed: ledger.failed, other: distribution(latencies), quiet: distribution(quiet) };
+}
+
+function reportBurst(runs: BurstRun[]): void {
+  console.log(`\none session's burst: ${BURST} send_message calls, ${BURST_INFLIGHT} in flight, to one session; median over runs (min–max)`);
+  console.log(`  sent/s          ${formatSpread(spread(runs.map((r) => r.perSecond)), 0)}`);
+  console.log(`  lost            ${runs.map((r) => r.lost).join(", ")}`);
+  console.log(`  duplicated      ${runs.map((r) => r.duplicated).join(", ")}`);
+  console.log(`  failed sends    ${runs.map((r) => r.failed).join(", ")}`);
+  console.log(`  second sender   p50 ${formatSpread(spread(runs.map((r) => r.other.p50)), 2, " ms")}, p99 ${formatSpread(spread(runs.map((r) => r.other.p99)), 2, " ms")}, samples ${runs.map((r) => r.other.n).join(", ")}`);
+  console.log(`  floor (no burst) p50 ${formatSpread(spread(runs.map((r) => r.quiet.p50)), 2, " ms")}, p99 ${formatSpread(spread(runs.map((r) => r.quiet.p99)), 2, " ms")}, the same sends before the burst`);
+}
+
 function report(label: string, runs: ThroughputRun[]): void {
   console.log(`\n${label}: median over runs (min–max)`);
   console.log(`  delivered/s     ${formatSpread(spread(runs.map((r) => r.perSecond)), 0)}`);
@@ -172,6 +274,16 @@ async function main(): Promise<void> {
     { key: "e2e", label: `end to end (${SESSIONS} server.ts over MCP stdio)`, run: endToEnd },
     { key: "broker", label: `broker alone (${SESSIONS} HTTP + WebSocket clients in one process)`, run: brokerAlone },
   ].filter((m) => !values.only || values.only === m.key);
+  if (!values.only || values.only === "burst") {
+    const results: BurstRun[] = [];
+    for (let i = 0; i < runs; i++) {
+      await awaitQuiet();
+      const r = await inWorld(async (world) => (await startBroker(world.t), burst(world)));
+      console.log(`burst run ${i + 1}: ${r.perSecond.toFixed(0)} sent/s, lost ${r.lost}, duplicated ${r.duplicated}, failed ${r.failed}; second sender p50 ${r.other.p50.toFixed(2)} ms, p99 ${r.other.p99.toFixed(2)} ms (${r.other.n} samples; with no burst p50 ${r.quiet.p50.toFixed(2)}, p99 ${r.quiet.p99.toFixed(2)})`);
+      results.push(r);
+    }
+    reportBurst(results);
+  }
   for (const mode of modes) {
     const results: ThroughputRun[] = [];
     for (let i = 0; i < runs; i++) {

@@ -26,6 +26,7 @@ import {
 } from "./protocol.ts";
 import { StoreUnavailableError, type PeerRow, type Store } from "./store.ts";
 import { toWireMessage } from "./wire.ts";
+import type { PaceLimits } from "./rate-limit.ts";
 import { VERSION } from "./version.ts";
 
 const SWEEP_INTERVAL_MS = 500;
@@ -45,6 +46,10 @@ export interface BrokerOptions {
   log?: (line: string) => void;
   /** Called when an authenticated client asks the broker to stop (kill-broker). */
   onShutdownRequest?: () => void;
+  /** The senders' pace; SEND_RATE unless a test sets its own. */
+  sendRate?: PaceLimits;
+  /** The clock the broker's state runs on (tests inject one). */
+  now?: () => number;
 }
 
 export interface Broker {
@@ -67,7 +72,7 @@ type Handler = (ctx: Context) => Promise<unknown>;
 export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const { store, token, network } = opts;
   const log = opts.log ?? (() => {});
-  const hub = new Hub({ store, mailboxTtlMs: opts.mailboxTtlMs, host: opts.host, network, log });
+  const hub = new Hub({ store, mailboxTtlMs: opts.mailboxTtlMs, host: opts.host, network, log, sendRate: opts.sendRate, now: opts.now });
   const hooks = new HookDesk(hub, store);
   const startedAt = Date.now();
   const health = (): Health => ({
@@ -240,7 +245,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
 
   try {
     await network?.start({
-      onMessage: (peerId, messageId) => void hub.pusher.pushStored(peerId, messageId),
+      onMessage: (peerId, messageId) => void hub.deliverFromElsewhere(peerId, messageId),
       onMailbox: (peerId) => void hub.claimMailboxOf(peerId).catch((err) => log(`claiming ${peerId}'s mailbox failed: ${errorMessage(err)}`)),
       onAck: (ids) => hub.ackedElsewhere(ids),
       onSubscribed: () => {

@@ -5,6 +5,11 @@ import { PeersError, WireError, type WireErrorCode } from "./errors.ts";
 import { ErrorBodySchema, PEER_SECRET_HEADER } from "./protocol.ts";
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * How long a call turned away by the broker's pace (rate_limited) keeps trying before it fails:
+ * the broker already holds a sender up to 1 s, so this is only met by a sender far over its pace.
+ */
+export const PACED_WITHIN_MS = 30_000;
 
 export interface BrokerClientOptions {
   port: number;
@@ -12,6 +17,8 @@ export interface BrokerClientOptions {
   /** The peer secret from /register; absent for the CLI. */
   secret?: string;
   fetch?: typeof fetch;
+  /** PACED_WITHIN_MS unless a test sets its own. */
+  pacedWithinMs?: number;
 }
 
 export class BrokerClient {
@@ -19,12 +26,14 @@ export class BrokerClient {
   secret: string | undefined;
   private readonly token: string;
   private readonly fetchFn: typeof fetch;
+  private readonly pacedWithinMs: number;
 
   constructor(opts: BrokerClientOptions) {
     this.url = brokerUrl(opts.port);
     this.token = opts.token;
     this.secret = opts.secret;
     this.fetchFn = opts.fetch ?? fetch;
+    this.pacedWithinMs = opts.pacedWithinMs ?? PACED_WITHIN_MS;
   }
 
   headers(): Record<string, string> {
@@ -33,8 +42,32 @@ export class BrokerClient {
     return headers;
   }
 
-  /** POSTs `body` to `path` and parses the answer with `schema`. */
+  /**
+   * POSTs `body` to `path` and parses the answer with `schema`. A call the broker turns away for
+   * its pace waits the time it names and goes again (it stored nothing), for up to pacedWithinMs.
+   */
   async call<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.infer<S>> {
+    const deadline = Date.now() + this.pacedWithinMs;
+    for (;;) {
+      try {
+        return await this.callOnce(path, body, schema);
+      } catch (err) {
+        if (!(err instanceof WireError && err.code === "rate_limited" && err.retryAfterMs !== undefined)) throw err;
+        // A little spread, so calls turned away together do not all come back in the same instant.
+        const waitMs = err.retryAfterMs + Math.random() * Math.min(50, err.retryAfterMs);
+        if (Date.now() + waitMs > deadline) {
+          throw new WireError(
+            "rate_limited",
+            `the broker is still pacing this sender after ${this.pacedWithinMs / 1000} s (it is far over its rate); nothing was sent, try again in a few seconds`,
+            { retryAfterMs: err.retryAfterMs },
+          );
+        }
+        await Bun.sleep(waitMs);
+      }
+    }
+  }
+
+  private async callOnce<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.infer<S>> {
     let res: Response;
     try {
       res = await this.fetchFn(`${this.url}${path}`, {
@@ -56,7 +89,8 @@ export class BrokerClient {
     if (!res.ok) {
       const parsed = ErrorBodySchema.safeParse(data);
       const code = (parsed.success ? parsed.data.error.code : "internal") as WireErrorCode;
-      throw new WireError(code, parsed.success ? parsed.data.error.message : `HTTP ${res.status} from the broker`);
+      if (!parsed.success) throw new WireError(code, `HTTP ${res.status} from the broker`);
+      throw new WireError(code, parsed.data.error.message, { retryAfterMs: parsed.data.error.retry_after_ms });
     }
     const parsed = schema.safeParse(data);
     if (!parsed.success) throw new PeersError("broker_foreign", `unexpected answer from ${this.url}${path}; is the broker the same version?`);

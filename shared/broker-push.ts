@@ -29,15 +29,19 @@ export class Pusher {
     for (const m of await this.store.queuedFor(peerId)) this.push(peerId, m);
   }
 
-  /** Another host stored a message for a peer of this broker: push it, if still unacknowledged. */
-  async pushStored(peerId: string, messageId: string): Promise<void> {
-    if (!this.presence.get(peerId)?.socket) return; // a polling peer picks it up on its next poll
+  /**
+   * Another host stored a message for a peer of this broker: push it, if still unacknowledged.
+   * False when the peer has no socket (it polls, or left): its next poll picks the message up.
+   */
+  async pushStored(peerId: string, messageId: string): Promise<boolean> {
+    if (!this.presence.get(peerId)?.socket) return false;
     try {
       const row = await this.store.getMessage(messageId);
       if (row && row.state === "queued" && row.toId === peerId) this.push(peerId, row);
     } catch {
       this.repushAll(); // the store is away: the message waits in it, queued
     }
+    return true;
   }
 
   /**

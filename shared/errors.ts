@@ -32,17 +32,25 @@ const STATUS: Record<WireErrorCode, number> = {
 /** An error the broker answers with, and the broker client turns back into. */
 export class WireError extends Error {
   readonly status: number;
+  /** With rate_limited: how long until the same request may be sent again. */
+  readonly retryAfterMs: number | undefined;
   constructor(
     readonly code: WireErrorCode,
     message: string,
+    opts: { retryAfterMs?: number } = {},
   ) {
     super(message);
     this.name = "WireError";
     this.status = STATUS[code];
+    this.retryAfterMs = opts.retryAfterMs;
   }
 
   toResponse(): Response {
-    return Response.json({ error: { code: this.code, message: this.message } }, { status: this.status });
+    if (this.retryAfterMs === undefined) return Response.json({ error: { code: this.code, message: this.message } }, { status: this.status });
+    return Response.json(
+      { error: { code: this.code, message: this.message, retry_after_ms: this.retryAfterMs } },
+      { status: this.status, headers: { "retry-after": String(Math.ceil(this.retryAfterMs / 1000)) } },
+    );
   }
 }
 

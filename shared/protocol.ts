@@ -38,7 +38,9 @@ export const HealthSchema = z.object({
 });
 export type Health = z.infer<typeof HealthSchema>;
 
-export const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export const ErrorBodySchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), retry_after_ms: z.number().nonnegative().optional() }),
+});
 
 export const RegisterBodySchema = z.object({
   /** Set when re-registering (after a broker restart) so the peer keeps its id. */

@@ -1,13 +1,23 @@
-/** Per-sender token buckets: a flood from one sender is refused without slowing anyone else. */
+/**
+ * Per-sender token buckets that pace instead of refusing: a sender over its burst borrows tokens
+ * from the near future and waits for them, so a burst is carried at the sustained rate; only a
+ * sender already that far ahead is turned away, with the time after which it may try again.
+ */
 
-export interface BucketLimits {
+export interface PaceLimits {
   /** Tokens added per second: the sustained rate a sender may keep up forever. */
   perSecond: number;
   /** Bucket size: how many a sender may send at once after being quiet. */
   burst: number;
+  /** How far ahead a sender may borrow: the longest one call is made to wait. */
+  maxWaitMs: number;
 }
 
+/** A token taken (use it after `waitMs`), or none (the sender is too far ahead; try after `retryAfterMs`). */
+export type Pace = { waitMs: number } | { retryAfterMs: number };
+
 interface Bucket {
+  /** Below zero while the sender is borrowing: each waiting call holds one token it does not have yet. */
   tokens: number;
   at: number;
 }
@@ -19,21 +29,20 @@ export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(
-    private readonly limits: BucketLimits,
+    private readonly limits: PaceLimits,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Takes one token for `key`; returns 0 if granted, else the milliseconds until one is free. */
-  take(key: string): number {
+  /** Takes one token for `key`. Calls are served in the order they take: each waits behind the earlier ones. */
+  take(key: string): Pace {
     const now = this.now();
     const bucket = this.refill(this.buckets.get(key), now);
     this.buckets.set(key, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      if (this.buckets.size > FORGET_ABOVE) this.forgetIdle(now);
-      return 0;
-    }
-    return Math.ceil(((1 - bucket.tokens) / this.limits.perSecond) * 1000);
+    const waitMs = bucket.tokens >= 1 ? 0 : Math.ceil(((1 - bucket.tokens) / this.limits.perSecond) * 1000);
+    if (waitMs > this.limits.maxWaitMs) return { retryAfterMs: waitMs - this.limits.maxWaitMs };
+    bucket.tokens -= 1;
+    if (this.buckets.size > FORGET_ABOVE) this.forgetIdle(now);
+    return { waitMs };
   }
 
   private refill(bucket: Bucket | undefined, now: number): Bucket {

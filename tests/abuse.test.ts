@@ -266,47 +266,30 @@ describe("floods and full mailboxes (real broker process)", () => {
     return out;
   }
 
-  test("a flood from one sender is refused with rate_limited and a retry time; other senders are unaffected", async () => {
+  test("a flood of 3,000 sends from one sender, 100 in flight, is carried whole at its pace; another sender goes through meanwhile", async () => {
     const [flooder, calm, sink] = await Promise.all([register("flooder"), register("calm"), register("sink")]);
     const FLOOD = 3 * SEND_RATE.burst;
+    const before = await json(await broker.post("/status", {}));
     const started = performance.now();
+    let calmSent = 0;
+    const calmWhile = (async () => {
+      // One send at a time beside the flood: each is answered though the flooder is over its pace.
+      for (; calmSent < 20; calmSent++) expect((await send(calm, sink.peer_id, `calm ${calmSent}`)).status).toBe(200);
+    })();
     const statuses = await inWaves(FLOOD, 100, async (i) => {
       const res = await send(flooder, sink.peer_id, `flood ${i}`);
-      if (res.status === 429) await expectWireError(res, 429, /too many messages from this sender.*nothing was sent, retry in \d+\.\d s/);
-      else await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`flood ${i}: HTTP ${res.status} ${await res.text()}`);
+      await res.arrayBuffer();
       return res.status;
     });
     const seconds = (performance.now() - started) / 1000;
-    const accepted = statuses.filter((s) => s === 200).length;
-    const refused = statuses.filter((s) => s === 429).length;
-    expect(accepted + refused).toBe(FLOOD);
-    expect(accepted).toBeGreaterThanOrEqual(SEND_RATE.burst);
-    expect(accepted).toBeLessThanOrEqual(SEND_RATE.burst + Math.ceil(SEND_RATE.perSecond * seconds) + 1);
-    console.log(`flood: ${FLOOD} sends from one sender in ${seconds.toFixed(2)} s, ${accepted} accepted, ${refused} refused with 429`);
-
-    // Right after, while the flooder's bucket is empty, another sender goes through at once.
-    for (let i = 0; i < 20; i++) expect((await send(calm, sink.peer_id, `calm ${i}`)).status).toBe(200);
-    // Every accepted message is stored (a refusal stored nothing), and the flooder may send again later.
-    const status = await json(await broker.post("/status", {}));
-    expect(status.messages.queued).toBe(accepted + 20);
-    await waitFor(async () => (await send(flooder, sink.peer_id, "after waiting")).status === 200, "the flooder's bucket to refill");
-  });
-
-  test("the operator (the CLI, no peer secret) has one bucket of its own, whoever runs it", async () => {
-    const [peer, sink] = await Promise.all([register("peer-beside-cli"), register("cli-sink")]);
-    // Waves until the first refusal: on a busy machine a fixed count may take long enough to refill.
-    // At most 5,000, well under the sink's mailbox cap, so any refusal is the rate limit's.
-    let refused = 0;
-    for (let sent = 0; refused === 0 && sent < 5 * SEND_RATE.burst; sent += 100) {
-      const codes = await inWaves(100, 100, async (i) => {
-        const res = await send(null, sink.peer_id, `cli ${sent + i}`);
-        return res.ok ? (await res.arrayBuffer(), "ok") : ((await res.json()) as { error: { code: string } }).error.code;
-      });
-      refused = codes.filter((c) => c === "rate_limited").length;
-      expect(codes.filter((c) => c !== "ok" && c !== "rate_limited")).toEqual([]);
-    }
-    expect(refused).toBeGreaterThan(0);
-    expect((await send(peer, sink.peer_id, "a peer is not held by the CLI's bucket")).status).toBe(200);
+    await calmWhile;
+    expect(statuses).toHaveLength(FLOOD);
+    // Paced, not refused: the flood took at least the time its tokens needed.
+    expect(FLOOD).toBeLessThanOrEqual(SEND_RATE.burst + Math.ceil(SEND_RATE.perSecond * seconds) + 1);
+    console.log(`flood: ${FLOOD} sends from one sender, 100 in flight, all stored in ${seconds.toFixed(2)} s (${(FLOOD / seconds).toFixed(0)}/s)`);
+    const after = await json(await broker.post("/status", {}));
+    expect(after.messages.queued - before.messages.queued).toBe(FLOOD + 20);
   });
 
   test(`${MAX_UNREAD_PER_PEER.toLocaleString("en")} unread messages to one peer: the next is refused with mailbox_full, none is dropped`, async () => {

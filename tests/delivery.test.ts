@@ -4,10 +4,12 @@
  * brokers share a PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { SEND_RATE } from "../shared/broker-hub.ts";
 import { messageState } from "./helpers/broker.ts";
 import { sharedDatabase } from "./helpers/hosts.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { UNREAD_LINE, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { waitFor } from "./helpers/wait.ts";
 import { openWorld, type World } from "./helpers/world.ts";
 
 // Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
@@ -34,6 +36,9 @@ interface DeliveryPath {
 }
 
 const SENDER_SUMMARY = "testing the delivery contract";
+/** More than the broker's rate burst (SEND_RATE.burst), so the sender meets its pace. */
+const BURST = SEND_RATE.burst + 500;
+const BURST_INFLIGHT = 20;
 
 function runDeliveryContract(path: DeliveryPath, run = describe): void {
   run(`delivery: ${path.label}`, () => {
@@ -124,6 +129,26 @@ function runDeliveryContract(path: DeliveryPath, run = describe): void {
       expect(back.meta.in_reply_to).toBe(id);
       expect(await messageState(machines.sender.t, id)).toBe("read");
       expect((await recipient.call("check_messages")).text).toBe("No unread messages.");
+    });
+
+    test(`a burst of ${BURST} send_message calls, ${BURST_INFLIGHT} in flight, past the sender's rate burst: none fails, each shown once`, async () => {
+      let next = 0;
+      const ids: string[] = [];
+      const failures: string[] = [];
+      await Promise.all(Array.from({ length: BURST_INFLIGHT }, async () => {
+        for (let k = next++; k < BURST; k = next++) {
+          const sent = await sender.call("send_message", { to, message: `burst ${k}` });
+          if (sent.isError) failures.push(sent.text);
+          else ids.push(sentMessageId(sent.text));
+        }
+      }));
+      expect(failures).toEqual([]);
+      const shown = () => new Set(recipient.channel.map((m) => m.meta.message_id));
+      await waitFor(() => ids.every((id) => shown().has(id)), `all ${BURST} burst messages on the recipient's channel`, 30_000);
+      const texts = recipient.channel.filter((m) => m.content.startsWith("burst ")).map((m) => m.content);
+      expect(texts.length).toBe(BURST);
+      expect(new Set(texts).size).toBe(BURST);
+      await recipient.call("check_messages"); // read them, so the tests after this start from an empty inbox
     });
 
     test("no message is shown twice on a channel", () => {

@@ -14,7 +14,7 @@ import { StoreUnavailableError } from "../shared/store.ts";
 import { freePort } from "./helpers/env.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { newMessage, peerRow, runStoreContract } from "./helpers/store-contract.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { thrown, waitFor } from "./helpers/wait.ts";
 
 setDefaultTimeout(60_000);
 
@@ -147,16 +147,6 @@ const NO_POSTGRES = "skipped: PostgreSQL server binaries not found (install post
 if (pg) runStoreContract("postgres", async () => openPostgresStore(await pg.createDatabase()));
 else test.skip(`Store contract: postgres (${NO_POSTGRES})`, () => {});
 
-/** The error a promise rejects with (fails the test if it resolves). */
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  const outcome = await promise.then(
-    () => null,
-    (err: Error) => err,
-  );
-  if (!outcome) throw new Error("expected a rejection, but the call succeeded");
-  return outcome;
-}
-
 /** A call's outcome while the server may be away: its value, or "unavailable"; any other error fails the test. */
 const unlessUnavailable = <T>(promise: Promise<T>): Promise<T | "unavailable"> =>
   promise.catch((err) => {
@@ -177,7 +167,7 @@ describe("PostgreSQL without a server", () => {
 
   test("a port nobody listens on is a StoreOpenError naming CLAUDE_PEERS_DB and saying what to check", async () => {
     const url = `postgres://claude:s3cret-refused@127.0.0.1:${freePort()}/peers`;
-    const error = await rejectionOf(openPostgresStore(url));
+    const error = await thrown(openPostgresStore(url));
     expect(error).toBeInstanceOf(StoreOpenError);
     expect(error.message).toContain(`CLAUDE_PEERS_DB=${redactUrl(url)}`);
     expect(error.message).toMatch(/running/);
@@ -226,7 +216,7 @@ describe.skipIf(!pg)("PostgreSQL", () => {
     const store = await openPostgresStore(url);
     await store.sql`UPDATE claude_peers_schema SET version = 999`;
     await store.close();
-    const error = await rejectionOf(openPostgresStore(url));
+    const error = await thrown(openPostgresStore(url));
     expect(error).toBeInstanceOf(StoreOpenError);
     expect(error.message).toContain("CLAUDE_PEERS_DB");
     expect(error.message).toMatch(/newer.*update claude-peers/);
@@ -235,7 +225,7 @@ describe.skipIf(!pg)("PostgreSQL", () => {
   test("a wrong password is a StoreOpenError naming CLAUDE_PEERS_DB, without the password", async () => {
     const url = new URL(await pg!.createDatabase());
     url.password = "wrong-password-0123";
-    const error = await rejectionOf(openPostgresStore(url.toString()));
+    const error = await thrown(openPostgresStore(url.toString()));
     expect(error).toBeInstanceOf(StoreOpenError);
     expect(error.message).toContain(`CLAUDE_PEERS_DB=${redactUrl(url.toString())}`);
     expect(error.message).toMatch(/password/);
@@ -246,7 +236,7 @@ describe.skipIf(!pg)("PostgreSQL", () => {
   test("a database that does not exist is a StoreOpenError saying to create it", async () => {
     const url = new URL(pg!.adminUrl);
     url.pathname = "/t_no_such_database";
-    const error = await rejectionOf(openPostgresStore(url.toString()));
+    const error = await thrown(openPostgresStore(url.toString()));
     expect(error).toBeInstanceOf(StoreOpenError);
     expect(error.message).toContain("CLAUDE_PEERS_DB");
     expect(error.message).toMatch(/does not exist.*createdb/);
@@ -279,7 +269,7 @@ describe.skipIf(!pg)("PostgreSQL", () => {
     try {
       const m = newMessage();
       await store.insertMessage(m);
-      const error = await rejectionOf(store.insertMessage(m));
+      const error = await thrown(store.insertMessage(m));
       expect(error).not.toBeInstanceOf(StoreUnavailableError);
       expect(error.message).toMatch(/duplicate key/);
     } finally {
@@ -297,7 +287,7 @@ describe.skipIf(!pg)("PostgreSQL", () => {
       const blocker = await other.reserve();
       await blocker`BEGIN`;
       await blocker`SELECT 1 FROM messages WHERE id = ${m.id} FOR UPDATE`;
-      const read = rejectionOf(store.markRead(m.toId!, [m.id], m.createdAt + 1));
+      const read = thrown(store.markRead(m.toId!, [m.id], m.createdAt + 1));
       const waiting = await waitFor(async () => {
         const rows = await other<Array<{ pid: number }>>`
           SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;

@@ -16,16 +16,7 @@ import { RateLimiter } from "../shared/rate-limit.ts";
 import { loadOrCreateToken } from "../shared/token.ts";
 import { describePeers, describeSent, unreadFooter } from "../shared/tool-text.ts";
 import { ROOT } from "./helpers/env.ts";
-
-/** Runs `fn` and returns what it threw (sync or async), failing if it did not throw. */
-async function thrown(fn: () => unknown): Promise<Error> {
-  try {
-    await fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected a throw");
-}
+import { thrown } from "./helpers/wait.ts";
 
 function tempDir(): { dir: string; [Symbol.dispose](): void } {
   const dir = mkdtempSync(join(tmpdir(), "claude-peers-units-"));
@@ -391,24 +382,32 @@ describe("request guards", () => {
 });
 
 describe("RateLimiter", () => {
-  const limiter = (clock: { now: number }) => new RateLimiter({ perSecond: 10, burst: 3 }, () => clock.now);
+  // 10 a second (a token every 100 ms), a burst of 3, and a sender may borrow up to 250 ms ahead.
+  const limiter = (clock: { now: number }) => new RateLimiter({ perSecond: 10, burst: 3, maxWaitMs: 250 }, () => clock.now);
 
   test.each([
-    // [ms since start of each take, expected wait (0 = granted)]
-    ["a burst is granted, the next waits for one token", [0, 0, 0, 0], [0, 0, 0, 100]],
+    // [ms since start of each take, expected pace]
+    ["a burst is granted at once, then calls wait their turn in order", [0, 0, 0, 0, 0], [0, 0, 0, 100, 200]],
     ["tokens come back at the sustained rate", [0, 0, 0, 100, 100], [0, 0, 0, 0, 100]],
     ["a quiet sender gets its whole burst back, never more", [0, 0, 0, 10_000, 10_000, 10_000, 10_000], [0, 0, 0, 0, 0, 0, 100]],
-  ] as const)("%s", (_, times, waits) => {
+    ["past the longest wait a call is turned away, taking nothing", [0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 100, 200, "retry 50", "retry 50"]],
+    ["a turned-away sender that waits as told is taken again", [0, 0, 0, 0, 0, 0, 50], [0, 0, 0, 100, 200, "retry 50", 250]],
+  ] as const)("%s", (_, times, paces) => {
     const clock = { now: 0 };
     const l = limiter(clock);
-    expect(times.map((t) => ((clock.now = t), l.take("a")))).toEqual([...waits]);
+    const seen = times.map((t) => {
+      clock.now = t;
+      const pace = l.take("a");
+      return "waitMs" in pace ? pace.waitMs : `retry ${pace.retryAfterMs}`;
+    });
+    expect(seen).toEqual([...paces]);
   });
 
   test("senders have separate buckets", () => {
     const l = limiter({ now: 0 });
     for (let i = 0; i < 3; i++) l.take("flooder");
-    expect(l.take("flooder")).toBeGreaterThan(0);
-    expect(l.take("calm")).toBe(0);
+    expect(l.take("flooder")).toEqual({ waitMs: 100 });
+    expect(l.take("calm")).toEqual({ waitMs: 0 });
   });
 });
 

@@ -17,6 +17,16 @@ export async function waitFor<T>(
   }
 }
 
+/** The error `fn` throws or rejects with (sync or async); fails the test if it does not. */
+export async function thrown(fn: Promise<unknown> | (() => unknown)): Promise<Error> {
+  try {
+    await (typeof fn === "function" ? fn() : fn);
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error("expected a throw or a rejection, but the call succeeded");
+}
+
 /** Whether `pid` is still running (a zombie counts as exited): the product's own check. */
 export const pidAlive = processAlive;
 

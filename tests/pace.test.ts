@@ -1,0 +1,129 @@
+/**
+ * Bursts carried, not refused: the broker's pace (borrowed tokens, waits in order, a bounded wait)
+ * and the client's patience (BrokerClient waits the time the broker names and goes again). In
+ * process: createBroker on an in-memory store, on port 0, with small limits so a test takes a second.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { createBroker, type Broker } from "../shared/broker-app.ts";
+import { BrokerClient } from "../shared/broker-client.ts";
+import { WireError } from "../shared/errors.ts";
+import { InboxResultSchema, RegisterResultSchema, SendResultSchema, StatusResultSchema } from "../shared/protocol.ts";
+import type { PaceLimits } from "../shared/rate-limit.ts";
+import { openSqliteStore } from "../shared/store-sqlite.ts";
+import { peerRegistration } from "./helpers/broker.ts";
+import { thrown } from "./helpers/wait.ts";
+
+const TOKEN = "pace-test-token-0123456789abcdef";
+let broker: Broker | undefined;
+
+afterEach(async () => {
+  await broker?.stop();
+  broker = undefined;
+});
+
+async function start(sendRate: PaceLimits, now?: () => number): Promise<{ port: number }> {
+  broker = await createBroker({ store: openSqliteStore(":memory:"), token: TOKEN, port: 0, mailboxTtlMs: 60_000, host: "pace-host", sendRate, now });
+  return { port: Number(new URL(broker.url).port) };
+}
+
+/** A peer registered over HTTP (no socket: its mail stays queued, so a send never waits for an ack). */
+async function peer(port: number, name: string, opts: { fetch?: typeof fetch; pacedWithinMs?: number } = {}) {
+  const { secret, peer_id } = await new BrokerClient({ port, token: TOKEN }).call("/register", peerRegistration(name), RegisterResultSchema);
+  return { id: peer_id, client: new BrokerClient({ port, token: TOKEN, secret, ...opts }) };
+}
+
+/** A fetch that records the status of every answer. */
+function recordingFetch(statuses: number[]): typeof fetch {
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const res = await fetch(input, init);
+    statuses.push(res.status);
+    return res;
+  }) as typeof fetch;
+}
+
+describe("the broker paces a sender instead of refusing it", () => {
+  test("past its burst a sender's calls wait their turn; only one a whole wait ahead is turned away, with the time to come back", async () => {
+    // A frozen clock: no token comes back, so the figures are exact. 5 at once, then one every
+    // 20 ms, and a call may wait up to 100 ms: 5 go at once, 5 wait, the rest are turned away.
+    const { port } = await start({ perSecond: 50, burst: 5, maxWaitMs: 100 }, () => 1_700_000_000_000);
+    const sink = await peer(port, "sink");
+    const sender = await peer(port, "sender");
+    const { secret } = sender.client;
+    const answers = await Promise.all(
+      Array.from({ length: 14 }, (_, i) =>
+        fetch(`${sender.client.url}/send`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${TOKEN}`, "x-claude-peers-secret": secret!, "content-type": "application/json" },
+          body: JSON.stringify({ to: sink.id, text: `burst ${i}` }),
+        }).then(async (res) => ({ status: res.status, retryAfter: res.headers.get("retry-after"), body: (await res.json()) as any })),
+      ),
+    );
+    // Which calls are turned away depends on the order they reach the broker, not on the order sent.
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(10);
+    const refused = answers.filter((a) => a.status !== 200);
+    expect(refused).toHaveLength(4);
+    for (const r of refused) {
+      expect(r.status).toBe(429);
+      expect(r.body.error).toMatchObject({ code: "rate_limited", retry_after_ms: 20 });
+      expect(r.body.error.message).toMatch(/over 50 messages a second.*nothing was sent, retry in 0\.1 s/);
+      expect(r.retryAfter).toBe("1");
+    }
+    const status = await new BrokerClient({ port, token: TOKEN }).call("/status", {}, StatusResultSchema);
+    expect(status.messages.queued).toBe(10);
+  });
+
+  test("another sender is not held behind a sender that waits its turn", async () => {
+    const { port } = await start({ perSecond: 20, burst: 2, maxWaitMs: 1000 });
+    const sink = await peer(port, "sink");
+    const flooder = await peer(port, "flooder");
+    const calm = await peer(port, "calm");
+    const order: string[] = [];
+    const flood = Array.from({ length: 10 }, (_, i) => flooder.client.call("/send", { to: sink.id, text: `flood ${i}` }, SendResultSchema).then(() => order.push(`flood ${i}`)));
+    await calm.client.call("/send", { to: sink.id, text: "calm" }, SendResultSchema);
+    order.push("calm");
+    await Promise.all(flood);
+    // The flooder's last calls wait up to ~400 ms for tokens; the calm sender's answer comes first.
+    expect(order.indexOf("calm")).toBeLessThan(order.indexOf("flood 9"));
+    expect(order).toHaveLength(11);
+  });
+});
+
+describe("BrokerClient waits for the broker's pace", () => {
+  test("a burst far over the pace is carried whole: turned-away calls wait and go again, each stored once", async () => {
+    // 10 a second, a burst of 2, at most 100 ms of waiting in the broker: 20 calls at once cannot fit.
+    const { port } = await start({ perSecond: 10, burst: 2, maxWaitMs: 100 });
+    const reader = await peer(port, "reader");
+    const statuses: number[] = [];
+    const sender = await peer(port, "sender", { fetch: recordingFetch(statuses) });
+    const sent = await Promise.all(Array.from({ length: 20 }, (_, i) => sender.client.call("/send", { to: reader.id, text: `job ${i}` }, SendResultSchema)));
+    expect(new Set(sent.map((r) => r.message.id)).size).toBe(20);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0); // the broker did turn calls away
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    const { messages } = await reader.client.call("/inbox", { mark_read: false }, InboxResultSchema);
+    expect(messages.map((m) => m.text).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `job ${i}`).sort());
+  });
+
+  test("past its patience a call fails with a retryable rate_limited error, and nothing was sent", async () => {
+    const { port } = await start({ perSecond: 1, burst: 1, maxWaitMs: 0 });
+    const reader = await peer(port, "reader");
+    const sender = await peer(port, "sender", { pacedWithinMs: 300 });
+    await sender.client.call("/send", { to: reader.id, text: "first" }, SendResultSchema);
+    const err = await thrown(sender.client.call("/send", { to: reader.id, text: "second" }, SendResultSchema));
+    expect(err).toBeInstanceOf(WireError);
+    expect((err as WireError).code).toBe("rate_limited");
+    expect((err as WireError).message).toMatch(/still pacing this sender after 0\.3 s.*nothing was sent, try again/);
+    const { messages } = await reader.client.call("/inbox", { mark_read: false }, InboxResultSchema);
+    expect(messages.map((m) => m.text)).toEqual(["first"]);
+  });
+
+  test("the operator (no peer secret) has one bucket of its own: peers are not held by it", async () => {
+    const { port } = await start({ perSecond: 50, burst: 1, maxWaitMs: 0 }, () => 1_700_000_000_000);
+    const reader = await peer(port, "reader");
+    const first = new BrokerClient({ port, token: TOKEN, pacedWithinMs: 0 });
+    const second = new BrokerClient({ port, token: TOKEN, pacedWithinMs: 0 }); // another terminal
+    await first.call("/send", { to: reader.id, text: "from the cli" }, SendResultSchema);
+    expect(((await thrown(second.call("/send", { to: reader.id, text: "again" }, SendResultSchema))) as WireError).code).toBe("rate_limited");
+    const other = await peer(port, "other");
+    await other.client.call("/send", { to: reader.id, text: "a peer goes at once" }, SendResultSchema);
+  });
+});
