@@ -183,6 +183,8 @@ export interface BurstRun {
   other: Distribution;
   /** The same, with no burst running: the floor, in the same run. */
   quiet: Distribution;
+  /** Percent of one core during the burst: broker, A's and B's server.ts, this process (the MCP clients). */
+  cpu: { broker: number; sender: number; recipient: number; client: number };
 }
 
 /**
@@ -190,7 +192,7 @@ export interface BurstRun {
  * as a script or a session fanning out work does; meanwhile another session (C) sends B one
  * message at a time and its push latency is sampled. Every A message must arrive once.
  */
-export async function burst(world: World): Promise<BurstRun> {
+export async function burst(world: World, broker: TestBroker): Promise<BurstRun> {
   const [a, b, c] = await Promise.all(["burst-a", "burst-b", "burst-c"].map((name) => world.start({ name })));
   const bId = (await whoami(b!)).id;
   const ledger = new Ledger();
@@ -218,6 +220,9 @@ export async function burst(world: World): Promise<BurstRun> {
 
   let next = 0;
   let running = true;
+  const pids = [broker.pid, a!.pid, b!.pid];
+  const cpu0 = pids.map(cpuSeconds);
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   const flood = Promise.all(Array.from({ length: BURST_INFLIGHT }, async () => {
     for (let k = next++; k < BURST; k = next++) {
@@ -236,11 +241,14 @@ export async function burst(world: World): Promise<BurstRun> {
     }
   })();
   const floodMs = await flood;
+  const cpu = pids.map((pid, i) => ((cpuSeconds(pid) - cpu0[i]!) / floodMs) * 100_000);
+  const client = process.cpuUsage(client0);
   running = false;
   await sampler;
   await ledger.drain();
   const tally = ledger.tally(storedStates(world.t.dbPath));
-  return { perSecond: (BURST / floodMs) * 1000, lost: tally.lost, duplicated: tally.duplicated, failed: ledger.failed, other: distribution(latencies), quiet: distribution(quiet) };
+  return { perSecond: (BURST / floodMs) * 1000, lost: tally.lost, duplicated: tally.duplicated, failed: ledger.failed, other: distribution(latencies), quiet: distribution(quiet),
+    cpu: { broker: cpu[0]!, sender: cpu[1]!, recipient: cpu[2]!, client: ((client.user + client.system) / 1000 / floodMs) * 100 } };
 }
 
 function reportBurst(runs: BurstRun[]): void {
@@ -278,8 +286,8 @@ async function main(): Promise<void> {
     const results: BurstRun[] = [];
     for (let i = 0; i < runs; i++) {
       await awaitQuiet();
-      const r = await inWorld(async (world) => (await startBroker(world.t), burst(world)));
-      console.log(`burst run ${i + 1}: ${r.perSecond.toFixed(0)} sent/s, lost ${r.lost}, duplicated ${r.duplicated}, failed ${r.failed}; second sender p50 ${r.other.p50.toFixed(2)} ms, p99 ${r.other.p99.toFixed(2)} ms (${r.other.n} samples; with no burst p50 ${r.quiet.p50.toFixed(2)}, p99 ${r.quiet.p99.toFixed(2)})`);
+      const r = await inWorld(async (world) => burst(world, await startBroker(world.t)));
+      console.log(`burst run ${i + 1}: ${r.perSecond.toFixed(0)} sent/s, lost ${r.lost}, duplicated ${r.duplicated}, failed ${r.failed}; second sender p50 ${r.other.p50.toFixed(2)} ms, p99 ${r.other.p99.toFixed(2)} ms (${r.other.n} samples; with no burst p50 ${r.quiet.p50.toFixed(2)}, p99 ${r.quiet.p99.toFixed(2)}); CPU: broker ${r.cpu.broker.toFixed(0)} %, A ${r.cpu.sender.toFixed(0)} %, B ${r.cpu.recipient.toFixed(0)} %, clients ${r.cpu.client.toFixed(0)} %`);
       results.push(r);
     }
     reportBurst(results);
