@@ -3,7 +3,7 @@
 import { ConfigError, loadConfig } from "./shared/config.ts";
 import { errorMessage } from "./shared/errors.ts";
 import { createLog } from "./shared/log.ts";
-import { skipAjv } from "./shared/skip-ajv.ts";
+import { skipAjv } from "./shared/server/skip-ajv.ts";
 
 /** How often to check that Claude Code (our parent) is still alive. */
 const PARENT_CHECK_MS = 500;
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   skipAjv();
   const [{ StdioServerTransport }, { createSession }] = await Promise.all([
     import("@modelcontextprotocol/sdk/server/stdio.js"),
-    import("./shared/session.ts"),
+    import("./shared/server/session.ts"),
   ]);
   const session = createSession({ config, cwd: process.cwd(), log });
 

@@ -10,7 +10,7 @@ import { startBroker } from "../tests/helpers/broker.ts";
 import type { World } from "../tests/helpers/world.ts";
 import { whoami } from "../tests/helpers/server.ts";
 import { StatusResultSchema } from "../shared/protocol.ts";
-import { openSqliteStore } from "../shared/store-sqlite.ts";
+import { openSqliteStore } from "../shared/store/sqlite.ts";
 import { awaitQuiet, formatSpread, header, inWorld, runsArg, spread, timeCalls } from "./lib.ts";
 import { measureLatency } from "./latency.ts";
 

@@ -8,13 +8,13 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HookResultSchema, SendResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
-import { Hub } from "../shared/broker-hub.ts";
-import { HOOK_LEASE_MS, HookDesk } from "../shared/broker-hooks.ts";
+import { Hub } from "../shared/broker/hub.ts";
+import { HOOK_LEASE_MS, HookDesk } from "../shared/broker/hook-mail.ts";
 import { ancestorsFromPsTable, parentFromStat } from "../shared/hook/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
 import { describeHookMail, hookOutput } from "../shared/hook/output.ts";
 import { HOOK_EVENTS, channelsRequested, parseHookInput, type HookEvent } from "../shared/hook/run.ts";
-import { openSqliteStore } from "../shared/store-sqlite.ts";
+import { openSqliteStore } from "../shared/store/sqlite.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectWireError } from "./helpers/http.ts";

@@ -4,12 +4,12 @@
  * process: createBroker on an in-memory store, on port 0, with small limits so a test takes a second.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { createBroker, type Broker } from "../shared/broker-app.ts";
+import { createBroker, type Broker } from "../shared/broker/app.ts";
 import { BrokerClient } from "../shared/broker-client.ts";
 import { WireError } from "../shared/errors.ts";
 import { InboxResultSchema, RegisterResultSchema, SendResultSchema, StatusResultSchema } from "../shared/protocol.ts";
-import type { PaceLimits } from "../shared/rate-limit.ts";
-import { openSqliteStore } from "../shared/store-sqlite.ts";
+import type { PaceLimits } from "../shared/broker/send-pace.ts";
+import { openSqliteStore } from "../shared/store/sqlite.ts";
 import { peerRegistration } from "./helpers/broker.ts";
 import { thrown } from "./helpers/wait.ts";
 

@@ -5,14 +5,14 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { MAX_BODY_BYTES, assertLocalRequest, assertToken, readJson } from "../shared/broker-guard.ts";
+import { MAX_BODY_BYTES, assertLocalRequest, assertToken, readJson } from "../shared/broker/guard.ts";
 import { ConfigError, DEFAULT_HOST_TIMEOUT_S, DEFAULT_PORT, loadConfig } from "../shared/config.ts";
 import { WireError } from "../shared/errors.ts";
 import { normalizeRemoteUrl, type GitInfo } from "../shared/git.ts";
-import { deriveName, sanitizeName } from "../shared/identity.ts";
-import { channelMeta } from "../shared/mcp-server.ts";
+import { deriveName, sanitizeName } from "../shared/server/identity.ts";
+import { channelMeta } from "../shared/server/mcp-server.ts";
 import { PeerInfoSchema, PeerNameSchema, StatusResultSchema, type Message, type MessageState } from "../shared/protocol.ts";
-import { RateLimiter } from "../shared/rate-limit.ts";
+import { RateLimiter } from "../shared/broker/send-pace.ts";
 import { loadOrCreateToken } from "../shared/token.ts";
 import { describePeers, describeSent, unreadFooter } from "../shared/tool-text.ts";
 import { ROOT } from "./helpers/env.ts";

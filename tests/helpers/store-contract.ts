@@ -1,9 +1,9 @@
 /**
- * The Store contract (shared/store.ts) as one function over a factory, so every backend runs the
+ * The Store contract (shared/store/store.ts) as one function over a factory, so every backend runs the
  * same cases: `runStoreContract("sqlite", () => openSqliteStore(path))`, and later Postgres.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { NewMessage, PeerRow, Store } from "../../shared/store.ts";
+import type { NewMessage, PeerRow, Store } from "../../shared/store/store.ts";
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;

@@ -1,6 +1,6 @@
 /** The per-recipient cap on unread mail, counted cheaply: the broker refuses, never drops. */
-import { WireError } from "./errors.ts";
-import type { Store } from "./store.ts";
+import { WireError } from "../errors.ts";
+import type { Store } from "../store/store.ts";
 
 /**
  * A recipient holds at most this many unread (queued or delivered) messages; the next send is

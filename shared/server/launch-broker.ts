@@ -2,14 +2,14 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { probeBroker } from "./broker-probe.ts";
-import type { Config } from "./config.ts";
-import { PeersError } from "./errors.ts";
-import type { Health } from "./protocol.ts";
-import { processAlive } from "./process-alive.ts";
-import { readToken } from "./token.ts";
+import { probeBroker } from "../broker-probe.ts";
+import type { Config } from "../config.ts";
+import { PeersError } from "../errors.ts";
+import type { Health } from "../protocol.ts";
+import { processAlive } from "../process-alive.ts";
+import { readToken } from "../token.ts";
 
-export const BROKER_SCRIPT = join(import.meta.dir, "..", "broker.ts");
+export const BROKER_SCRIPT = join(import.meta.dir, "..", "..", "broker.ts");
 const START_TIMEOUT_MS = 8000;
 /** A start lock older than this belongs to a starter that died; take it over. */
 const STALE_LOCK_MS = 5000;

@@ -4,11 +4,11 @@
  * new broker if the old one died — keeping its peer id.
  */
 import type { z } from "zod";
-import { BrokerClient } from "./broker-client.ts";
-import { ensureBroker } from "./broker-launch.ts";
-import type { Config } from "./config.ts";
-import { PeersError, WireError, errorMessage } from "./errors.ts";
-import type { Log } from "./log.ts";
+import { BrokerClient } from "../broker-client.ts";
+import { ensureBroker } from "./launch-broker.ts";
+import type { Config } from "../config.ts";
+import { PeersError, WireError, errorMessage } from "../errors.ts";
+import type { Log } from "../log.ts";
 import {
   AckResultSchema,
   BrokerFrameSchema,
@@ -18,7 +18,7 @@ import {
   type Message,
   type PeerFrame,
   type RegisterBody,
-} from "./protocol.ts";
+} from "../protocol.ts";
 
 const POLL_INTERVAL_MS = 1000;
 /** After a failed WebSocket, poll this many times before trying push again. */

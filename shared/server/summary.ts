@@ -1,10 +1,10 @@
 /** The startup summary: one line from an OpenAI-compatible model, or a plain one from repo and branch. */
 import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import type { GitInfo } from "./git.ts";
-import { recentGitFiles } from "./git.ts";
+import type { GitInfo } from "../git.ts";
+import { recentGitFiles } from "../git.ts";
 import { repoName } from "./identity.ts";
-import { MAX_SUMMARY_CHARS } from "./protocol.ts";
+import { MAX_SUMMARY_CHARS } from "../protocol.ts";
 
 export const SUMMARY_TIMEOUT_MS = 10_000;
 const RECENT_FILES = 15;

@@ -1,9 +1,9 @@
 /** Mail for Claude Code hooks: finds a hook's session by process ancestry and leases what it shows. */
-import { WireError } from "./errors.ts";
-import type { Hub } from "./broker-hub.ts";
-import { HOOK_MESSAGE_OVERHEAD, type HookResult, type Message } from "./protocol.ts";
-import type { Store } from "./store.ts";
-import { toWireMessage } from "./wire.ts";
+import { WireError } from "../errors.ts";
+import type { Hub } from "./hub.ts";
+import { HOOK_MESSAGE_OVERHEAD, type HookResult, type Message } from "../protocol.ts";
+import type { Store } from "../store/store.ts";
+import { toWireMessage } from "./to-wire.ts";
 
 /**
  * A message handed to a hook is held back from other hooks this long, unless read sooner: Claude

@@ -1,6 +1,6 @@
 /** A session's readable name: CLAUDE_PEERS_NAME, else the repo or folder (plus branch in a worktree). */
 import { basename, dirname } from "node:path";
-import type { GitInfo } from "./git.ts";
+import type { GitInfo } from "../git.ts";
 
 const MAX_BASE_LENGTH = 48;
 

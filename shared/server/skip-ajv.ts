@@ -10,7 +10,7 @@ const AJV_PROVIDER = /[\\/]@modelcontextprotocol[\\/]sdk[\\/]dist[\\/](esm|cjs)[
 /** Constructed by the SDK's Server like the real one; fails loudly if ever asked to validate. */
 const STAND_IN = `export class AjvJsonSchemaValidator {
   getValidator() {
-    throw new Error("claude-peers loads no JSON Schema validator: it never elicits (see shared/skip-ajv.ts)");
+    throw new Error("claude-peers loads no JSON Schema validator: it never elicits (see shared/server/skip-ajv.ts)");
   }
 }`;
 

@@ -1,12 +1,12 @@
 /** The broker as a factory: routes, WebSocket push and housekeeping over a Hub and a Store. */
 import type { Server, ServerWebSocket } from "bun";
 import type { z } from "zod";
-import { Hub } from "./broker-hub.ts";
-import type { BrokerNetwork } from "./broker-network.ts";
-import { HookDesk } from "./broker-hooks.ts";
-import { assertJsonRequest, assertLocalRequest, assertToken, readJson } from "./broker-guard.ts";
-import { brokerUrl } from "./config.ts";
-import { WireError, errorMessage } from "./errors.ts";
+import { Hub } from "./hub.ts";
+import type { BrokerNetwork } from "./network.ts";
+import { HookDesk } from "./hook-mail.ts";
+import { assertJsonRequest, assertLocalRequest, assertToken, readJson } from "./guard.ts";
+import { brokerUrl } from "../config.ts";
+import { WireError, errorMessage } from "../errors.ts";
 import {
   AckBodySchema,
   BROKER_SERVICE,
@@ -23,11 +23,11 @@ import {
   SummaryBodySchema,
   type Health,
   type Status,
-} from "./protocol.ts";
-import { StoreUnavailableError, type PeerRow, type Store } from "./store.ts";
-import { toWireMessage } from "./wire.ts";
-import type { PaceLimits } from "./rate-limit.ts";
-import { VERSION } from "./version.ts";
+} from "../protocol.ts";
+import { StoreUnavailableError, type PeerRow, type Store } from "../store/store.ts";
+import { toWireMessage } from "./to-wire.ts";
+import type { PaceLimits } from "./send-pace.ts";
+import { VERSION } from "../version.ts";
 
 const SWEEP_INTERVAL_MS = 500;
 /** Also how late expired mailbox mail may still show as queued. */

@@ -1,5 +1,5 @@
 /** The rows both SQL stores read (snake_case, as in their schemas) and how they become store rows. */
-import type { MessageState } from "./protocol.ts";
+import type { MessageState } from "../protocol.ts";
 import type { MessageRow, PeerRow } from "./store.ts";
 
 export interface PeerRecord {

@@ -1,13 +1,13 @@
 /** The broker's brain: registration, who gets which message, and when a message changes state. */
 import { AckWaits } from "./ack-waits.ts";
-import { Pusher } from "./broker-push.ts";
-import type { BrokerNetwork, LocalPeer } from "./broker-network.ts";
-import { Presence, parseAddress, type LiveAddress, type LivePeer, type PushSocket, type Viewer } from "./broker-presence.ts";
-import { WireError, errorMessage } from "./errors.ts";
+import { Pusher } from "./push.ts";
+import type { BrokerNetwork, LocalPeer } from "./network.ts";
+import { Presence, parseAddress, type LiveAddress, type LivePeer, type PushSocket, type Viewer } from "./presence.ts";
+import { WireError, errorMessage } from "../errors.ts";
 import { newMessageId, newPeerId } from "./ids.ts";
-import { processAlive } from "./process-alive.ts";
-import { MailboxRoom } from "./mailbox-room.ts";
-import { RateLimiter, type PaceLimits } from "./rate-limit.ts";
+import { processAlive } from "../process-alive.ts";
+import { MailboxRoom } from "./mailbox-quota.ts";
+import { RateLimiter, type PaceLimits } from "./send-pace.ts";
 import {
   MAX_MESSAGE_BYTES,
   type BrokerFrame,
@@ -17,12 +17,12 @@ import {
   type RegisterResult,
   type Scope,
   type SendBody,
-} from "./protocol.ts";
-import type { MessageRow, PeerRow, Store } from "./store.ts";
-import { randomToken, sha256 } from "./token.ts";
-import { toWireMessage, toWirePeer } from "./wire.ts";
+} from "../protocol.ts";
+import type { MessageRow, PeerRow, Store } from "../store/store.ts";
+import { randomToken, sha256 } from "../token.ts";
+import { toWireMessage, toWirePeer } from "./to-wire.ts";
 
-export { POLL_GRACE_MS, type PushSocket, type Viewer } from "./broker-presence.ts";
+export { POLL_GRACE_MS, type PushSocket, type Viewer } from "./presence.ts";
 
 /** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
 export const ACK_WAIT_MS = 1000;

@@ -3,11 +3,11 @@
  * runs) and, through a shared PostgreSQL, the peers of the other hosts' brokers. Names are unique
  * among all of them; list_peers scopes and the live part of addressing are answered here.
  */
-import type { BrokerNetwork, LocalPeer, RemotePeer } from "./broker-network.ts";
-import { WireError } from "./errors.ts";
-import type { PeerInfo, Scope } from "./protocol.ts";
-import type { PeerRow } from "./store.ts";
-import { toWirePeer } from "./wire.ts";
+import type { BrokerNetwork, LocalPeer, RemotePeer } from "./network.ts";
+import { WireError } from "../errors.ts";
+import type { PeerInfo, Scope } from "../protocol.ts";
+import type { PeerRow } from "../store/store.ts";
+import { toWirePeer } from "./to-wire.ts";
 
 /** A peer without a push connection (poll fallback) stays live this long after its last poll. */
 export const POLL_GRACE_MS = 2500;

@@ -3,11 +3,11 @@
  * (re)connects, one another host stored, or everyone's again after the store was away. Servers
  * drop a message they already showed, so pushing again is always safe; losing a push is not.
  */
-import type { Presence } from "./broker-presence.ts";
-import { errorMessage } from "./errors.ts";
-import type { BrokerFrame } from "./protocol.ts";
-import type { MessageRow, Store } from "./store.ts";
-import { toWireMessage } from "./wire.ts";
+import type { Presence } from "./presence.ts";
+import { errorMessage } from "../errors.ts";
+import type { BrokerFrame } from "../protocol.ts";
+import type { MessageRow, Store } from "../store/store.ts";
+import { toWireMessage } from "./to-wire.ts";
 
 export class Pusher {
   constructor(

@@ -2,8 +2,8 @@
 import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, existsSync, openSync, readSync } from "node:fs";
 import { GroupCommit } from "./group-commit.ts";
-import type { MessageState } from "./protocol.ts";
-import { toMessage, toPeer, type MessageRecord, type PeerRecord } from "./store-rows.ts";
+import type { MessageState } from "../protocol.ts";
+import { toMessage, toPeer, type MessageRecord, type PeerRecord } from "./rows.ts";
 import { StoreOpenError, type MessageRow, type NewMessage, type PeerRow, type PruneLimits, type PruneResult, type Store } from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */

@@ -1,8 +1,8 @@
 /** Request checks every broker route shares: loopback Host, no browsers, bearer token, JSON bodies. */
 import type { z } from "zod";
-import { WireError } from "./errors.ts";
-import { describeZodError } from "./protocol.ts";
-import { sameSecret } from "./token.ts";
+import { WireError } from "../errors.ts";
+import { describeZodError } from "../protocol.ts";
+import { sameSecret } from "../token.ts";
 
 /** Bodies are small JSON; a 64 KiB message stays well under this even fully \u-escaped. */
 export const MAX_BODY_BYTES = 512 * 1024;

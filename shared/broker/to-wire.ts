@@ -1,6 +1,6 @@
 /** Converts store rows into the wire shapes of protocol.ts. */
-import type { Message, PeerInfo } from "./protocol.ts";
-import type { MessageRow, PeerRow } from "./store.ts";
+import type { Message, PeerInfo } from "../protocol.ts";
+import type { MessageRow, PeerRow } from "../store/store.ts";
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));

@@ -1,13 +1,13 @@
 /** One Claude Code session's peer: the MCP server, its broker link, and the background start-up. */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { Config } from "./config.ts";
-import { errorMessage } from "./errors.ts";
-import { readGitInfo } from "./git.ts";
+import type { Config } from "../config.ts";
+import { errorMessage } from "../errors.ts";
+import { readGitInfo } from "../git.ts";
 import { deriveName } from "./identity.ts";
-import type { Log } from "./log.ts";
+import type { Log } from "../log.ts";
 import { createMcpServer, pushToClaude } from "./mcp-server.ts";
 import type { PeerLink } from "./peer-link.ts";
-import { OkResultSchema, type OkResult } from "./protocol.ts";
+import { OkResultSchema, type OkResult } from "../protocol.ts";
 import { modelSummary, plainSummary } from "./summary.ts";
 
 /** The longest the background start-up waits for the client to finish initializing. */

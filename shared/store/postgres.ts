@@ -1,7 +1,7 @@
 /** The Store on PostgreSQL through Bun.SQL: one database that the brokers of several machines share. */
 import { SQL } from "bun";
-import type { MessageState } from "./protocol.ts";
-import { toMessage, toPeer, type MessageRecord, type PeerRecord } from "./store-rows.ts";
+import type { MessageState } from "../protocol.ts";
+import { toMessage, toPeer, type MessageRecord, type PeerRecord } from "./rows.ts";
 import { StoreOpenError, StoreUnavailableError, type MessageRow, type NewMessage, type PeerRow, type PruneLimits, type PruneResult, type Store } from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */

@@ -1,8 +1,8 @@
 /** The MCP face of a session: tool definitions, the channel push, and one place that shapes errors. */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
-import { WireError, errorMessage } from "./errors.ts";
-import { INSTRUCTIONS, SERVER_NAME } from "./instructions.ts";
+import { WireError, errorMessage } from "../errors.ts";
+import { INSTRUCTIONS, SERVER_NAME } from "../instructions.ts";
 import {
   InboxResultSchema,
   ListPeersResultSchema,
@@ -10,10 +10,10 @@ import {
   WhoamiResultSchema,
   type Message,
   type Scope,
-} from "./protocol.ts";
+} from "../protocol.ts";
 import type { PeerLink } from "./peer-link.ts";
-import { describeInbox, describePeers, describeSent, unreadFooter } from "./tool-text.ts";
-import { VERSION } from "./version.ts";
+import { describeInbox, describePeers, describeSent, unreadFooter } from "../tool-text.ts";
+import { VERSION } from "../version.ts";
 
 export const CHANNEL_METHOD = "notifications/claude/channel";
 

@@ -1,5 +1,5 @@
 /** The broker's storage contract: one async interface, one file per backend (SQLite now, Postgres next). */
-import type { MessageState } from "./protocol.ts";
+import type { MessageState } from "../protocol.ts";
 
 export interface PeerRow {
   id: string;

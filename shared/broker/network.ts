@@ -5,9 +5,9 @@
  */
 import type { SQL } from "bun";
 import { randomBytes } from "node:crypto";
-import { errorMessage } from "./errors.ts";
-import { unavailableOr } from "./store-postgres.ts";
-import type { PeerRow, Store } from "./store.ts";
+import { errorMessage } from "../errors.ts";
+import { unavailableOr } from "../store/postgres.ts";
+import type { PeerRow, Store } from "../store/store.ts";
 
 const CHANNEL = "claude_peers";
 /** NOTIFY payloads must stay under 8000 bytes: ack ids go out in chunks. */
