@@ -4,7 +4,7 @@
  * hundreds of these where a real server.ts costs ~40 MB each.
  */
 import { BrokerClient } from "../shared/broker-client.ts";
-import { BrokerFrameSchema, RegisterResultSchema, type Message, type PeerFrame } from "../shared/protocol.ts";
+import { BrokerFrameSchema, type Message, type PeerFrame } from "../shared/protocol.ts";
 
 const OPEN_TIMEOUT_MS = 5000;
 
@@ -28,7 +28,7 @@ export interface RawPeerOptions {
 export async function connectRawPeer(opts: RawPeerOptions): Promise<RawPeer> {
   const anonymous = new BrokerClient({ port: opts.port, token: opts.token });
   const registration = { name: opts.name, pid: process.pid, cwd: `/bench/${opts.name}`, git_root: null, git_common_dir: null, git_branch: null, summary: "benchmark peer" };
-  const { peer_id, secret, name } = await anonymous.call("/register", registration, RegisterResultSchema);
+  const { peer_id, secret, name } = await anonymous.call("/register", registration);
   const client = new BrokerClient({ port: opts.port, token: opts.token, secret });
   const socket = client.openSocket();
   socket.onmessage = (event) => {

@@ -12,7 +12,6 @@ import { parseArgs } from "node:util";
 import { startBroker, type TestBroker } from "../tests/helpers/broker.ts";
 import { sentMessageId, whoami, type TestServer } from "../tests/helpers/server.ts";
 import type { World } from "../tests/helpers/world.ts";
-import { SendResultSchema } from "../shared/protocol.ts";
 import {
   awaitQuiet,
   channelListener,
@@ -25,8 +24,7 @@ import {
   runsArg,
   spread,
   storedStates,
-  type Distribution,
-} from "./lib.ts";
+  type Distribution } from "./lib.ts";
 import { connectRawPeer } from "./raw-peer.ts";
 
 const SESSIONS = 20;
@@ -124,8 +122,7 @@ async function measure(world: World, broker: TestBroker, serverPids: number[], l
     brokerCpu: used[0]!,
     serversCpu: used.slice(1).reduce((a, b) => a + b, 0),
     clientCpu: ((client.user + client.system) / 1e6 / seconds) * 100,
-    machineBusy,
-  };
+    machineBusy };
 }
 
 /** 20 real server.ts processes over MCP stdio. */
@@ -156,7 +153,7 @@ export async function brokerAlone(world: World, broker: TestBroker, inflight = 1
   );
   try {
     const send: Send = async (from, to, text) => {
-      const { message } = await peers[from]!.client.call("/send", { to: peers[to]!.id, text }, SendResultSchema);
+      const { message } = await peers[from]!.client.call("/send", { to: peers[to]!.id, text });
       return message.id;
     };
     return await measure(world, broker, [], ledger, send, inflight);

@@ -1,8 +1,7 @@
 /** Typed HTTP calls to the broker: sends the token (and peer secret), turns non-2xx into WireError. */
-import type { z } from "zod";
 import { brokerUrl } from "./config.ts";
-import { PeersError, WireError, type WireErrorCode } from "./errors.ts";
-import { ErrorBodySchema, PEER_SECRET_HEADER } from "./protocol.ts";
+import { PeersError, WireError } from "./errors.ts";
+import { ErrorBodySchema, PEER_SECRET_HEADER, ROUTES, type RouteBody, type RoutePath, type RouteResult } from "./protocol.ts";
 
 const REQUEST_TIMEOUT_MS = 10_000;
 /**
@@ -43,14 +42,15 @@ export class BrokerClient {
   }
 
   /**
-   * POSTs `body` to `path` and parses the answer with `schema`. A call the broker turns away for
-   * its pace waits the time it names and goes again (it stored nothing), for up to pacedWithinMs.
+   * POSTs `body` to the route `path` and parses the answer as that route's result. A call the
+   * broker turns away for its pace waits the time it names and goes again (it stored nothing),
+   * for up to pacedWithinMs.
    */
-  async call<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.infer<S>> {
+  async call<P extends RoutePath>(path: P, body: RouteBody<P>): Promise<RouteResult<P>> {
     const deadline = Date.now() + this.pacedWithinMs;
     for (;;) {
       try {
-        return await this.callOnce(path, body, schema);
+        return await this.callOnce(path, body);
       } catch (err) {
         if (!(err instanceof WireError && err.code === "rate_limited" && err.retryAfterMs !== undefined)) throw err;
         // A little spread, so calls turned away together do not all come back in the same instant.
@@ -67,7 +67,7 @@ export class BrokerClient {
     }
   }
 
-  private async callOnce<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.infer<S>> {
+  private async callOnce<P extends RoutePath>(path: P, body: RouteBody<P>): Promise<RouteResult<P>> {
     let res: Response;
     try {
       res = await this.fetchFn(`${this.url}${path}`, {
@@ -88,13 +88,13 @@ export class BrokerClient {
     const data = await res.json().catch(() => undefined);
     if (!res.ok) {
       const parsed = ErrorBodySchema.safeParse(data);
-      const code = (parsed.success ? parsed.data.error.code : "internal") as WireErrorCode;
-      if (!parsed.success) throw new WireError(code, `HTTP ${res.status} from the broker`);
-      throw new WireError(code, parsed.data.error.message, { retryAfterMs: parsed.data.error.retry_after_ms });
+      if (!parsed.success) throw new WireError("internal", `HTTP ${res.status} from the broker`);
+      const { code, message, field, retry_after_ms } = parsed.data.error;
+      throw new WireError(code, message, { field, retryAfterMs: retry_after_ms });
     }
-    const parsed = schema.safeParse(data);
+    const parsed = ROUTES[path].result.safeParse(data);
     if (!parsed.success) throw new PeersError("broker_foreign", `unexpected answer from ${this.url}${path}; is the broker the same version?`);
-    return parsed.data;
+    return parsed.data as RouteResult<P>;
   }
 
   /** A WebSocket to /ws with the same credentials (Bun's client accepts headers). */

@@ -1,18 +1,21 @@
 /** The two kinds of error: WireError crosses HTTP (status + JSON body), PeersError stays local. */
+import { z } from "zod";
 
-export type WireErrorCode =
-  | "bad_request"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "method_not_allowed"
-  | "conflict"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "rate_limited"
-  | "mailbox_full"
-  | "unavailable"
-  | "internal";
+export const WireErrorCodeSchema = z.enum([
+  "bad_request",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "method_not_allowed",
+  "conflict",
+  "payload_too_large",
+  "unsupported_media_type",
+  "rate_limited",
+  "mailbox_full",
+  "unavailable",
+  "internal",
+]);
+export type WireErrorCode = z.infer<typeof WireErrorCodeSchema>;
 
 const STATUS: Record<WireErrorCode, number> = {
   bad_request: 400,
@@ -29,28 +32,34 @@ const STATUS: Record<WireErrorCode, number> = {
   internal: 500,
 };
 
+export interface WireErrorDetails {
+  /** The body field the error is about: clients add their hints by it, never by message text. */
+  field?: string;
+  /** With rate_limited: how long until the same request may be sent again. */
+  retryAfterMs?: number;
+}
+
 /** An error the broker answers with, and the broker client turns back into. */
 export class WireError extends Error {
   readonly status: number;
-  /** With rate_limited: how long until the same request may be sent again. */
+  readonly field: string | undefined;
   readonly retryAfterMs: number | undefined;
   constructor(
     readonly code: WireErrorCode,
     message: string,
-    opts: { retryAfterMs?: number } = {},
+    details: WireErrorDetails = {},
   ) {
     super(message);
     this.name = "WireError";
     this.status = STATUS[code];
-    this.retryAfterMs = opts.retryAfterMs;
+    this.field = details.field;
+    this.retryAfterMs = details.retryAfterMs;
   }
 
   toResponse(): Response {
-    if (this.retryAfterMs === undefined) return Response.json({ error: { code: this.code, message: this.message } }, { status: this.status });
-    return Response.json(
-      { error: { code: this.code, message: this.message, retry_after_ms: this.retryAfterMs } },
-      { status: this.status, headers: { "retry-after": String(Math.ceil(this.retryAfterMs / 1000)) } },
-    );
+    const error = { code: this.code, message: this.message, field: this.field, retry_after_ms: this.retryAfterMs };
+    const headers: Record<string, string> = this.retryAfterMs === undefined ? {} : { "retry-after": String(Math.ceil(this.retryAfterMs / 1000)) };
+    return Response.json({ error }, { status: this.status, headers });
   }
 }
 

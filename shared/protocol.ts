@@ -1,5 +1,6 @@
 /** Every shape that crosses the broker's HTTP and WebSocket wire, as zod schemas with inferred types. */
 import { z } from "zod";
+import { WireErrorCodeSchema } from "./errors.ts";
 
 export const BROKER_SERVICE = "claude-peers-broker";
 export const PROTOCOL_VERSION = 1;
@@ -39,7 +40,14 @@ export const HealthSchema = z.object({
 export type Health = z.infer<typeof HealthSchema>;
 
 export const ErrorBodySchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), retry_after_ms: z.number().nonnegative().optional() }),
+  error: z.object({
+    // A code this version does not know (a newer broker's) reads as internal.
+    code: WireErrorCodeSchema.catch("internal"),
+    message: z.string(),
+    /** The body field the error is about, when it is about one (say, "to"). */
+    field: z.string().optional(),
+    retry_after_ms: z.number().nonnegative().optional(),
+  }),
 });
 
 export const RegisterBodySchema = z.object({
@@ -189,6 +197,42 @@ export const StatusResultSchema = z.object({
 });
 export type Status = z.infer<typeof StatusResultSchema>;
 
+/** Routes that take no fields: any JSON object (or an empty body) will do. */
+export const NoBodySchema = z.object({});
+
+/**
+ * Every POST route: the body the broker parses (once, in its router, before the handler runs) and
+ * the result the client parses. The broker's handlers are typed against it, and BrokerClient.call
+ * infers a route's result from its path.
+ */
+export const ROUTES = {
+  "/register": { body: RegisterBodySchema, result: RegisterResultSchema },
+  "/unregister": { body: NoBodySchema, result: OkResultSchema },
+  "/peers": { body: ListPeersBodySchema, result: ListPeersResultSchema },
+  "/send": { body: SendBodySchema, result: SendResultSchema },
+  "/summary": { body: SummaryBodySchema, result: OkResultSchema },
+  "/inbox": { body: InboxBodySchema, result: InboxResultSchema },
+  "/ack": { body: AckBodySchema, result: AckResultSchema },
+  "/poll": { body: NoBodySchema, result: PollResultSchema },
+  "/hook": { body: HookBodySchema, result: HookResultSchema },
+  "/hook/read": { body: HookReadBodySchema, result: AckResultSchema },
+  "/whoami": { body: NoBodySchema, result: WhoamiResultSchema },
+  "/status": { body: NoBodySchema, result: StatusResultSchema },
+  "/history": { body: HistoryBodySchema, result: HistoryResultSchema },
+  "/shutdown": { body: NoBodySchema, result: OkResultSchema },
+} as const satisfies Record<string, { body: z.ZodType; result: z.ZodType }>;
+
+export type RoutePath = keyof typeof ROUTES;
+/** What a client sends: fields with defaults may be left out. */
+export type RouteBody<P extends RoutePath> = z.input<(typeof ROUTES)[P]["body"]>;
+/** What the handler gets: the body after parsing, defaults filled in. */
+export type ParsedBody<P extends RoutePath> = z.output<(typeof ROUTES)[P]["body"]>;
+export type RouteResult<P extends RoutePath> = z.output<(typeof ROUTES)[P]["result"]>;
+
+export function isRoute(path: string): path is RoutePath {
+  return Object.hasOwn(ROUTES, path);
+}
+
 /** Frames the broker sends on a WebSocket. */
 export const BrokerFrameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("message"), message: MessageSchema }),
@@ -207,10 +251,16 @@ export const PeerFrameSchema = z.discriminatedUnion("type", [
 ]);
 export type PeerFrame = z.infer<typeof PeerFrameSchema>;
 
-/** Formats the first zod issue as "field: problem" for error messages. */
+/** Formats the first zod issues as "field: problem" for error messages. */
 export function describeZodError(error: z.ZodError): string {
   return error.issues
     .slice(0, 3)
     .map((issue) => `${issue.path.length ? issue.path.join(".") : "body"}: ${issue.message}`)
     .join("; ");
+}
+
+/** The field the first zod issue is about ("to", "ids.0"), if it names one. */
+export function zodErrorField(error: z.ZodError): string | undefined {
+  const path = error.issues[0]?.path;
+  return path?.length ? path.join(".") : undefined;
 }

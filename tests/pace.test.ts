@@ -7,7 +7,6 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { createBroker, type Broker } from "../shared/broker/app.ts";
 import { BrokerClient } from "../shared/broker-client.ts";
 import { WireError } from "../shared/errors.ts";
-import { InboxResultSchema, RegisterResultSchema, SendResultSchema, StatusResultSchema } from "../shared/protocol.ts";
 import type { PaceLimits } from "../shared/broker/send-pace.ts";
 import { openSqliteStore } from "../shared/store/sqlite.ts";
 import { peerRegistration } from "./helpers/broker.ts";
@@ -28,7 +27,7 @@ async function start(sendRate: PaceLimits, now?: () => number): Promise<{ port: 
 
 /** A peer registered over HTTP (no socket: its mail stays queued, so a send never waits for an ack). */
 async function peer(port: number, name: string, opts: { fetch?: typeof fetch; pacedWithinMs?: number } = {}) {
-  const { secret, peer_id } = await new BrokerClient({ port, token: TOKEN }).call("/register", peerRegistration(name), RegisterResultSchema);
+  const { secret, peer_id } = await new BrokerClient({ port, token: TOKEN }).call("/register", peerRegistration(name));
   return { id: peer_id, client: new BrokerClient({ port, token: TOKEN, secret, ...opts }) };
 }
 
@@ -54,8 +53,7 @@ describe("the broker paces a sender instead of refusing it", () => {
         fetch(`${sender.client.url}/send`, {
           method: "POST",
           headers: { authorization: `Bearer ${TOKEN}`, "x-claude-peers-secret": secret!, "content-type": "application/json" },
-          body: JSON.stringify({ to: sink.id, text: `burst ${i}` }),
-        }).then(async (res) => ({ status: res.status, retryAfter: res.headers.get("retry-after"), body: (await res.json()) as any })),
+          body: JSON.stringify({ to: sink.id, text: `burst ${i}` }) }).then(async (res) => ({ status: res.status, retryAfter: res.headers.get("retry-after"), body: (await res.json()) as any })),
       ),
     );
     // Which calls are turned away depends on the order they reach the broker, not on the order sent.
@@ -68,7 +66,7 @@ describe("the broker paces a sender instead of refusing it", () => {
       expect(r.body.error.message).toMatch(/over 50 messages a second.*nothing was sent, retry in 0\.1 s/);
       expect(r.retryAfter).toBe("1");
     }
-    const status = await new BrokerClient({ port, token: TOKEN }).call("/status", {}, StatusResultSchema);
+    const status = await new BrokerClient({ port, token: TOKEN }).call("/status", {});
     expect(status.messages.queued).toBe(10);
   });
 
@@ -78,8 +76,8 @@ describe("the broker paces a sender instead of refusing it", () => {
     const flooder = await peer(port, "flooder");
     const calm = await peer(port, "calm");
     const order: string[] = [];
-    const flood = Array.from({ length: 10 }, (_, i) => flooder.client.call("/send", { to: sink.id, text: `flood ${i}` }, SendResultSchema).then(() => order.push(`flood ${i}`)));
-    await calm.client.call("/send", { to: sink.id, text: "calm" }, SendResultSchema);
+    const flood = Array.from({ length: 10 }, (_, i) => flooder.client.call("/send", { to: sink.id, text: `flood ${i}` }).then(() => order.push(`flood ${i}`)));
+    await calm.client.call("/send", { to: sink.id, text: "calm" });
     order.push("calm");
     await Promise.all(flood);
     // The flooder's last calls wait up to ~400 ms for tokens; the calm sender's answer comes first.
@@ -95,11 +93,11 @@ describe("BrokerClient waits for the broker's pace", () => {
     const reader = await peer(port, "reader");
     const statuses: number[] = [];
     const sender = await peer(port, "sender", { fetch: recordingFetch(statuses) });
-    const sent = await Promise.all(Array.from({ length: 20 }, (_, i) => sender.client.call("/send", { to: reader.id, text: `job ${i}` }, SendResultSchema)));
+    const sent = await Promise.all(Array.from({ length: 20 }, (_, i) => sender.client.call("/send", { to: reader.id, text: `job ${i}` })));
     expect(new Set(sent.map((r) => r.message.id)).size).toBe(20);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0); // the broker did turn calls away
     expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
-    const { messages } = await reader.client.call("/inbox", { mark_read: false }, InboxResultSchema);
+    const { messages } = await reader.client.call("/inbox", { mark_read: false });
     expect(messages.map((m) => m.text).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `job ${i}`).sort());
   });
 
@@ -107,12 +105,12 @@ describe("BrokerClient waits for the broker's pace", () => {
     const { port } = await start({ perSecond: 1, burst: 1, maxWaitMs: 0 });
     const reader = await peer(port, "reader");
     const sender = await peer(port, "sender", { pacedWithinMs: 300 });
-    await sender.client.call("/send", { to: reader.id, text: "first" }, SendResultSchema);
-    const err = await thrown(sender.client.call("/send", { to: reader.id, text: "second" }, SendResultSchema));
+    await sender.client.call("/send", { to: reader.id, text: "first" });
+    const err = await thrown(sender.client.call("/send", { to: reader.id, text: "second" }));
     expect(err).toBeInstanceOf(WireError);
     expect((err as WireError).code).toBe("rate_limited");
     expect((err as WireError).message).toMatch(/still pacing this sender after 0\.3 s.*nothing was sent, try again/);
-    const { messages } = await reader.client.call("/inbox", { mark_read: false }, InboxResultSchema);
+    const { messages } = await reader.client.call("/inbox", { mark_read: false });
     expect(messages.map((m) => m.text)).toEqual(["first"]);
   });
 
@@ -121,9 +119,25 @@ describe("BrokerClient waits for the broker's pace", () => {
     const reader = await peer(port, "reader");
     const first = new BrokerClient({ port, token: TOKEN, pacedWithinMs: 0 });
     const second = new BrokerClient({ port, token: TOKEN, pacedWithinMs: 0 }); // another terminal
-    await first.call("/send", { to: reader.id, text: "from the cli" }, SendResultSchema);
-    expect(((await thrown(second.call("/send", { to: reader.id, text: "again" }, SendResultSchema))) as WireError).code).toBe("rate_limited");
+    await first.call("/send", { to: reader.id, text: "from the cli" });
+    expect(((await thrown(second.call("/send", { to: reader.id, text: "again" }))) as WireError).code).toBe("rate_limited");
     const other = await peer(port, "other");
-    await other.client.call("/send", { to: reader.id, text: "a peer goes at once" }, SendResultSchema);
+    await other.client.call("/send", { to: reader.id, text: "a peer goes at once" });
+  });
+});
+
+describe("BrokerClient reads the broker's errors by their parts", () => {
+  test("code, field and retry time come from the error body; a code it does not know reads as internal", async () => {
+    const bodies = [
+      { status: 404, error: { code: "not_found", message: "to: no peer", field: "to" } },
+      { status: 418, error: { code: "teapot", message: "from a newer broker" } },
+    ];
+    let next = 0;
+    using other = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => { const b = bodies[next++]!; return Response.json({ error: b.error }, { status: b.status }); } });
+    const client = new BrokerClient({ port: other.port!, token: TOKEN });
+    const notFound = (await thrown(client.call("/send", { to: "x", text: "y" }))) as WireError;
+    expect([notFound.code, notFound.field, notFound.message]).toEqual(["not_found", "to", "to: no peer"]);
+    const unknown = (await thrown(client.call("/status", {}))) as WireError;
+    expect([unknown.code, unknown.message]).toEqual(["internal", "from a newer broker"]);
   });
 });

@@ -1,28 +1,22 @@
 /** The broker as a factory: routes, WebSocket push and housekeeping over a Hub and a Store. */
 import type { Server, ServerWebSocket } from "bun";
-import type { z } from "zod";
 import { Hub } from "./hub.ts";
 import type { BrokerNetwork } from "./network.ts";
 import { HookDesk } from "./hook-mail.ts";
-import { assertJsonRequest, assertLocalRequest, assertToken, readJson } from "./guard.ts";
+import { assertLocalRequest, assertToken, readJson } from "./guard.ts";
 import { brokerUrl } from "../config.ts";
 import { WireError, errorMessage } from "../errors.ts";
 import {
-  AckBodySchema,
   BROKER_SERVICE,
-  HistoryBodySchema,
-  HookBodySchema,
-  HookReadBodySchema,
-  InboxBodySchema,
-  ListPeersBodySchema,
   PEER_SECRET_HEADER,
   PROTOCOL_VERSION,
   PeerFrameSchema,
-  RegisterBodySchema,
-  SendBodySchema,
-  SummaryBodySchema,
+  ROUTES,
+  isRoute,
   type Health,
-  type Status,
+  type ParsedBody,
+  type RoutePath,
+  type RouteResult,
 } from "../protocol.ts";
 import { StoreUnavailableError, type PeerRow, type Store } from "../store/store.ts";
 import { toWireMessage } from "./to-wire.ts";
@@ -60,13 +54,16 @@ export interface Broker {
 
 type SocketData = { kind: "peer"; peerId: string } | { kind: "watch" };
 
-interface Context {
+interface Context<P extends RoutePath> {
   req: Request;
   /** The calling peer, when the request carries a valid peer secret. */
   peer: PeerRow | null;
+  /** The body, parsed against ROUTES[path].body by the router. */
+  body: ParsedBody<P>;
 }
 
-type Handler = (ctx: Context) => Promise<unknown>;
+/** One handler per route of ROUTES, typed by its body and result. */
+type Handlers = { [P in RoutePath]: (ctx: Context<P>) => Promise<RouteResult<P>> };
 
 /** Starts listening on 127.0.0.1:`port`; throws if the port is taken. */
 export async function createBroker(opts: BrokerOptions): Promise<Broker> {
@@ -83,70 +80,58 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     started_at: new Date(startedAt).toISOString(),
   });
 
-  const requirePeer = (ctx: Context): PeerRow => {
+  const requirePeer = (ctx: { peer: PeerRow | null }): PeerRow => {
     if (!ctx.peer) throw new WireError("unauthorized", `this route needs the peer secret (${PEER_SECRET_HEADER}) from /register`);
     return ctx.peer;
   };
-  const body = <S extends z.ZodType>(ctx: Context, schema: S) => readJson(ctx.req, schema);
 
-  const routes: Record<string, Handler> = {
-    "/register": async (ctx) => hub.register(await body(ctx, RegisterBodySchema)),
+  const routes: Handlers = {
+    "/register": async ({ body }) => hub.register(body),
     "/unregister": async (ctx) => {
       await hub.unregister(requirePeer(ctx));
       return { ok: true };
     },
     "/peers": async (ctx) => {
-      const b = await body(ctx, ListPeersBodySchema);
+      const b = ctx.body;
       const viewer = ctx.peer
         ? { id: ctx.peer.id, cwd: ctx.peer.cwd, gitCommonDir: ctx.peer.gitCommonDir, repoKey: ctx.peer.repoKey }
         : { cwd: b.cwd, gitCommonDir: b.git_common_dir, repoKey: b.repo_key };
       return { peers: await hub.listPeers(b.scope, viewer), ...(await unread(ctx)) };
     },
     "/send": async (ctx) => {
-      const b = await body(ctx, SendBodySchema);
-      const message = await hub.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, b);
+      const message = await hub.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
       return { message, ...(await unread(ctx)) };
     },
     "/summary": async (ctx) => {
       const peer = requirePeer(ctx);
-      await hub.setSummary(peer, (await body(ctx, SummaryBodySchema)).summary);
+      await hub.setSummary(peer, ctx.body.summary);
       return { ok: true, ...(await unread(ctx)) };
     },
     "/inbox": async (ctx) => {
       const peer = requirePeer(ctx);
-      const messages = await hub.inbox(peer, (await body(ctx, InboxBodySchema)).mark_read);
+      const messages = await hub.inbox(peer, ctx.body.mark_read);
       return { messages, unread: await hub.unreadCount(peer) };
     },
     "/ack": async (ctx) => {
       const peer = requirePeer(ctx);
-      const b = await body(ctx, AckBodySchema);
-      const updated = b.state === "read" ? await hub.markRead(peer, b.ids) : await hub.acknowledge(peer, b.ids);
+      const { ids, state } = ctx.body;
+      const updated = state === "read" ? await hub.markRead(peer, ids) : await hub.acknowledge(peer, ids);
       return { updated, unread: await hub.unreadCount(peer) };
     },
     "/poll": async (ctx) => hub.poll(requirePeer(ctx)),
     // Hooks hold the token but no peer secret: they name their session by process ancestry.
-    "/hook": async (ctx) => {
-      const b = await body(ctx, HookBodySchema);
-      return hooks.mail(b.ancestors, b.max_chars);
-    },
-    "/hook/read": async (ctx) => {
-      const b = await body(ctx, HookReadBodySchema);
-      return hooks.read(b.peer_id, b.ids);
-    },
+    "/hook": async ({ body }) => hooks.mail(body.ancestors, body.max_chars),
+    "/hook/read": async ({ body }) => hooks.read(body.peer_id, body.ids),
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);
       return { peer: hub.whoami(peer), unread: await hub.unreadCount(peer) };
     },
-    "/status": async () =>
-      ({
-        broker: { ...health(), url: brokerUrl(opts.port), db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) },
-        peers: { ...hub.counts(), other_hosts: network ? (await network.remotePeers()).length : 0 },
-        messages: await store.countByState(),
-      }) satisfies Status,
-    "/history": async (ctx) => {
-      const b = await body(ctx, HistoryBodySchema);
-      return { messages: (await store.history(b.limit, b.peer)).map(toWireMessage) };
-    },
+    "/status": async () => ({
+      broker: { ...health(), url: brokerUrl(opts.port), db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) },
+      peers: { ...hub.counts(), other_hosts: network ? (await network.remotePeers()).length : 0 },
+      messages: await store.countByState(),
+    }),
+    "/history": async ({ body }) => ({ messages: (await store.history(body.limit, body.peer)).map(toWireMessage) }),
     "/shutdown": async () => {
       // Let this response leave before the listener goes away.
       setTimeout(() => opts.onShutdownRequest?.(), 0);
@@ -154,7 +139,15 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     },
   };
 
-  async function unread(ctx: Context): Promise<{ unread?: number }> {
+  /** Parses the body against the route's schema, then runs its handler: one place for both. */
+  async function dispatch<P extends RoutePath>(path: P, req: Request): Promise<RouteResult<P>> {
+    const peer = await identify(req); // an unknown peer secret is 401 before the body is looked at
+    const body = (await readJson(req, ROUTES[path].body)) as ParsedBody<P>;
+    const handler = routes[path] as (ctx: Context<P>) => Promise<RouteResult<P>>;
+    return handler({ req, peer, body });
+  }
+
+  async function unread(ctx: { peer: PeerRow | null }): Promise<{ unread?: number }> {
     return ctx.peer ? { unread: await hub.unreadCount(ctx.peer) } : {};
   }
 
@@ -182,11 +175,9 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
       if (server.upgrade(req, { data })) return undefined;
       throw new WireError("bad_request", "expected a WebSocket upgrade");
     }
-    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
-    if (!route) throw new WireError("not_found", `no route ${printable(path)}; see README.md for the broker API`);
+    if (!isRoute(path)) throw new WireError("not_found", `no route ${printable(path)}; see README.md for the broker API`);
     if (req.method !== "POST") throw new WireError("method_not_allowed", `use POST ${path} with a JSON body`);
-    assertJsonRequest(req);
-    return Response.json(await route({ req, peer: await identify(req) }));
+    return Response.json(await dispatch(path, req));
   }
 
   /** The one place a throw becomes an answer: always a JSON error, whatever the request was. */

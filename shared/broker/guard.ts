@@ -1,7 +1,7 @@
 /** Request checks every broker route shares: loopback Host, no browsers, bearer token, JSON bodies. */
 import type { z } from "zod";
 import { WireError } from "../errors.ts";
-import { describeZodError } from "../protocol.ts";
+import { describeZodError, zodErrorField } from "../protocol.ts";
 import { sameSecret } from "../token.ts";
 
 /** Bodies are small JSON; a 64 KiB message stays well under this even fully \u-escaped. */
@@ -59,7 +59,7 @@ export async function readJson<S extends z.ZodType>(req: Request, schema: S): Pr
     throw new WireError("bad_request", "body is not valid UTF-8 JSON");
   }
   const parsed = schema.safeParse(data);
-  if (!parsed.success) throw new WireError("bad_request", describeZodError(parsed.error));
+  if (!parsed.success) throw new WireError("bad_request", describeZodError(parsed.error), { field: zodErrorField(parsed.error) });
   return parsed.data;
 }
 

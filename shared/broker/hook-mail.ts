@@ -50,7 +50,7 @@ export class HookDesk {
   /** Marks read what a hook showed; only messages addressed to `peerId` change. */
   async read(peerId: string, ids: readonly string[]): Promise<{ updated: string[]; unread: number }> {
     const row = this.hub.liveRow(peerId) ?? (await this.store.getPeer(peerId));
-    if (!row) throw new WireError("not_found", `peer_id: no peer ${peerId}`);
+    if (!row) throw new WireError("not_found", `peer_id: no peer ${peerId}`, { field: "peer_id" });
     const updated = await this.hub.markRead(row, ids);
     for (const id of ids) this.leases.delete(id);
     return { updated, unread: await this.hub.unreadCount(row) };

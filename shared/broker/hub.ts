@@ -122,14 +122,14 @@ export class Hub {
 
   /** A re-registering peer (after a broker restart) proves its id with the secret it was given. */
   private async verifyClaim(id: string, secret: string | undefined): Promise<{ id: string; secret: string; registeredAt?: number }> {
-    if (secret === undefined) throw new WireError("bad_request", "secret: required together with peer_id");
+    if (secret === undefined) throw new WireError("bad_request", "secret: required together with peer_id", { field: "secret" });
     const hash = sha256(secret);
     const existing = await this.store.getPeer(id);
     if (existing && existing.secretHash !== hash) {
-      throw new WireError("forbidden", `peer_id: ${id} belongs to another session; register without peer_id`);
+      throw new WireError("forbidden", `peer_id: ${id} belongs to another session; register without peer_id`, { field: "peer_id" });
     }
     if (!existing && (await this.store.peerBySecretHash(hash))) {
-      throw new WireError("conflict", "secret: already used by another peer; register without peer_id and secret");
+      throw new WireError("conflict", "secret: already used by another peer; register without peer_id and secret", { field: "secret" });
     }
     return { id, secret, registeredAt: existing?.registeredAt };
   }
@@ -263,7 +263,7 @@ export class Hub {
     }
     if (pace.waitMs > 0) await Bun.sleep(pace.waitMs);
     if (Buffer.byteLength(body.text, "utf8") > MAX_MESSAGE_BYTES) {
-      throw new WireError("payload_too_large", `message: over ${MAX_MESSAGE_BYTES / 1024} KiB; split it or send a file path instead`);
+      throw new WireError("payload_too_large", `message: over ${MAX_MESSAGE_BYTES / 1024} KiB; split it or send a file path instead`, { field: "text" });
     }
     const now = this.now();
     if (body.idempotency_key !== undefined) {
@@ -271,11 +271,11 @@ export class Hub {
       if (earlier) return toWireMessage(earlier); // a resend: the first request got through
     }
     const target = await this.resolveRecipient(body.to);
-    if (target.id === fromId) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers");
+    if (target.id === fromId) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers", { field: "to" });
 
     if (body.in_reply_to !== undefined) {
       const original = await this.store.getMessage(body.in_reply_to);
-      if (!original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`);
+      if (!original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
       // Replying to a message is proof it was read.
       if (sender.kind === "peer" && original.toId === fromId) await this.markRead(sender.row, [original.id]);
     }
@@ -378,7 +378,8 @@ export class Hub {
     }
     const here = this.presence.host;
     const names = (await this.presence.list("network", {})).map((p) => (p.host === here ? p.name : `${p.name}@${p.host}`));
-    throw new WireError("not_found", `to: no peer with id or name "${to}". ${names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live."}`);
+    const known = names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live.";
+    throw new WireError("not_found", `to: no peer with id or name "${to}". ${known}`, { field: "to" });
   }
 
   async acknowledge(peer: PeerRow, ids: readonly string[]): Promise<string[]> {

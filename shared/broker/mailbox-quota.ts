@@ -74,6 +74,7 @@ export class MailboxRoom {
         throw new WireError(
           "mailbox_full",
           `to: ${target.name} has ${unread} unread messages, the most a mailbox holds; nothing was sent, retry after it reads some (check_messages)`,
+          { field: "to" },
         );
       }
       // Half of what is left (mail claimed from a mailbox may add to it), and near the cap nothing,

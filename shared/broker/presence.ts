@@ -124,7 +124,7 @@ export class Presence {
     if (!taken.has(wanted)) return wanted;
     const base = wanted.slice(0, 58);
     for (let n = 2; n <= MAX_NAME_SUFFIX; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
-    throw new WireError("conflict", `name: every name from ${base} to ${base}-${MAX_NAME_SUFFIX} is taken`);
+    throw new WireError("conflict", `name: every name from ${base} to ${base}-${MAX_NAME_SUFFIX} is taken`, { field: "name" });
   }
 
   /** Takes a peer off this broker (and its name off the network); returns its last entry. */

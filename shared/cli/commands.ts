@@ -1,15 +1,6 @@
 /** The request/answer commands (status, peers, send, history) and the table of every command. */
 import { readGitInfo } from "../git.ts";
-import {
-  HistoryResultSchema,
-  ListPeersResultSchema,
-  ScopeSchema,
-  SendResultSchema,
-  StatusResultSchema,
-  type Message,
-  type PeerInfo,
-  type Status,
-} from "../protocol.ts";
+import { ScopeSchema, type Message, type PeerInfo, type Status } from "../protocol.ts";
 import { connect, type CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { ago, clock, deliveryLabel, describeSent, duration, oneLine, shortenHome } from "./format.ts";
@@ -43,7 +34,7 @@ function noPositionals(name: string, positionals: string[]): void {
 async function status(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
   noPositionals("status", positionals);
   const { client } = await connect(ctx);
-  const s: Status = await client.call("/status", {}, StatusResultSchema);
+  const s: Status = await client.call("/status", {});
   if (values.json) return printJson(ctx, s);
   const m = s.messages;
   const rows: Array<[string, string]> = [
@@ -67,7 +58,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
   const measured = scope.data === "directory" || scope.data === "repo"; // from the CLI's own folder
   const git = measured ? await readGitInfo(ctx.cwd) : null;
   const where = measured ? { cwd: ctx.cwd, git_common_dir: git?.commonDir ?? null, repo_key: git?.repoKey ?? null } : {};
-  const result = await client.call("/peers", { scope: scope.data, ...where }, ListPeersResultSchema);
+  const result = await client.call("/peers", { scope: scope.data, ...where });
   if (values.json) return printJson(ctx, result);
   if (result.peers.length === 0) {
     const here = { machine: " on this machine", network: "", directory: ` in ${ctx.cwd}`, repo: ` in this repository (${ctx.cwd})` }[scope.data];
@@ -95,7 +86,7 @@ async function send(ctx: CliContext, values: CliOptions, positionals: string[]):
   const text = words.join(" ");
   if (!to || !text.trim()) throw new CliError("usage", "send needs a peer id or name and a message: bun cli.ts send <peer> <message...>");
   const { client } = await connect(ctx);
-  const result = await client.call("/send", { to, text }, SendResultSchema);
+  const result = await client.call("/send", { to, text });
   if (values.json) return printJson(ctx, result);
   ctx.out(describeSent(result.message));
   return 0;
@@ -108,7 +99,7 @@ async function history(ctx: CliContext, values: CliOptions, positionals: string[
     throw new CliError("usage", `--limit must be a whole number from 1 to ${MAX_HISTORY}, got "${values.limit}"`);
   }
   const { client } = await connect(ctx);
-  const result = await client.call("/history", { limit, peer: values.peer }, HistoryResultSchema);
+  const result = await client.call("/history", { limit, peer: values.peer });
   if (values.json) return printJson(ctx, result);
   if (result.messages.length === 0) {
     ctx.out(values.peer ? `no messages from or to ${values.peer}` : "no messages yet");
@@ -141,13 +132,10 @@ export const COMMANDS: Record<string, Command> = {
     run: (ctx, values, positionals) => {
       noPositionals("watch", positionals);
       return watch(ctx, { json: values.json === true });
-    },
-  },
+    } },
   "kill-broker": {
     options: [],
     run: (ctx, _values, positionals) => {
       noPositionals("kill-broker", positionals);
       return killBroker(ctx);
-    },
-  },
-};
+    } } };

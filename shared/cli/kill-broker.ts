@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import { probeBroker } from "../broker-probe.ts";
 import { PeersError } from "../errors.ts";
 import { processAlive } from "../process-alive.ts";
-import { OkResultSchema } from "../protocol.ts";
 import { clientFor, type CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 
@@ -20,7 +19,7 @@ export async function killBroker(ctx: CliContext): Promise<number> {
   }
   const { client, health } = clientFor(ctx, probe);
   try {
-    await client.call("/shutdown", {}, OkResultSchema);
+    await client.call("/shutdown", {});
   } catch (err) {
     // The broker may drop the connection as it goes down; the checks below tell.
     if (!(err instanceof PeersError && err.code === "broker_unreachable")) throw err;

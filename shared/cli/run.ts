@@ -82,7 +82,7 @@ function describeFailure(err: unknown, ctx: CliContext): string {
   if (err instanceof WireError && err.code === "unauthorized") {
     return `${err.message} (this CLI read ${ctx.config.tokenPath}; set CLAUDE_PEERS_DB to the broker's database if it uses another)`;
   }
-  if (err instanceof WireError && err.code === "not_found" && /^to:/.test(err.message)) {
+  if (err instanceof WireError && err.code === "not_found" && err.field === "to") {
     return `${err.message} See \`bun cli.ts peers\`.`;
   }
   if (err instanceof CliError || err instanceof WireError || err instanceof PeersError) return err.message;

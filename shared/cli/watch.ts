@@ -1,5 +1,5 @@
 /** watch: holds a watcher WebSocket to the broker and prints one line (or one JSON line) per event. */
-import { BrokerFrameSchema, StatusResultSchema } from "../protocol.ts";
+import { BrokerFrameSchema } from "../protocol.ts";
 import { connect, type CliContext } from "./context.ts";
 import { eventLine } from "./format.ts";
 
@@ -12,7 +12,7 @@ export interface WatchOptions {
 export async function watch(ctx: CliContext, opts: WatchOptions): Promise<number> {
   const { client, health } = await connect(ctx);
   // The WebSocket upgrade cannot carry the broker's error body, so check the token on a plain call first.
-  await client.call("/status", {}, StatusResultSchema);
+  await client.call("/status", {});
   const where = `127.0.0.1:${ctx.config.port}`;
   const socket = client.openSocket();
   const { promise, resolve } = Promise.withResolvers<number>();

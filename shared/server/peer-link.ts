@@ -3,22 +3,12 @@
  * when push is unavailable), acks what it handed to Claude, and comes back by itself — starting a
  * new broker if the old one died — keeping its peer id.
  */
-import type { z } from "zod";
 import { BrokerClient } from "../broker-client.ts";
 import { ensureBroker } from "./launch-broker.ts";
 import type { Config } from "../config.ts";
 import { PeersError, WireError, errorMessage } from "../errors.ts";
 import type { Log } from "../log.ts";
-import {
-  AckResultSchema,
-  BrokerFrameSchema,
-  OkResultSchema,
-  PollResultSchema,
-  RegisterResultSchema,
-  type Message,
-  type PeerFrame,
-  type RegisterBody,
-} from "../protocol.ts";
+import { BrokerFrameSchema, type Message, type PeerFrame, type RegisterBody, type RouteBody, type RoutePath, type RouteResult } from "../protocol.ts";
 
 const POLL_INTERVAL_MS = 1000;
 /** After a failed WebSocket, poll this many times before trying push again. */
@@ -88,11 +78,11 @@ export class PeerLink {
    * broker dies under the call, the link brings a new one up and the call is sent once more when
    * that cannot do anything twice: the request never left, or it is `idempotent`.
    */
-  async call<S extends z.ZodType>(path: string, body: unknown, schema: S, opts: { idempotent?: boolean } = {}): Promise<z.infer<S>> {
+  async call<P extends RoutePath>(path: P, body: RouteBody<P>, opts: { idempotent?: boolean } = {}): Promise<RouteResult<P>> {
     const deadline = Date.now() + READY_WAIT_MS;
     for (let backoff = 100; ; backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
       try {
-        return await this.callOnce(path, body, schema, opts);
+        return await this.callOnce(path, body, opts);
       } catch (err) {
         // The shared database is restarting (503): an idempotent call is safe to send again.
         const retry = opts.idempotent && err instanceof WireError && err.code === "unavailable" && Date.now() + backoff < deadline;
@@ -102,15 +92,15 @@ export class PeerLink {
     }
   }
 
-  private async callOnce<S extends z.ZodType>(path: string, body: unknown, schema: S, opts: { idempotent?: boolean }): Promise<z.infer<S>> {
+  private async callOnce<P extends RoutePath>(path: P, body: RouteBody<P>, opts: { idempotent?: boolean }): Promise<RouteResult<P>> {
     try {
-      return await (await this.ready()).call(path, body, schema);
+      return await (await this.ready()).call(path, body);
     } catch (err) {
       const lost = err instanceof PeersError && err.code === "broker_unreachable";
       if (!lost && !(err instanceof WireError && err.code === "unauthorized")) throw err;
       this.reconnect();
       if (!(lost && (err.nothingSent || opts.idempotent))) throw err;
-      return (await this.ready()).call(path, body, schema);
+      return (await this.ready()).call(path, body);
     }
   }
 
@@ -122,7 +112,7 @@ export class PeerLink {
     this.wake?.();
     this.socket?.close(1000, "session ended");
     if (client && registered) {
-      await Promise.race([client.call("/unregister", {}, OkResultSchema).catch(() => {}), Bun.sleep(500)]);
+      await Promise.race([client.call("/unregister", {}).catch(() => {}), Bun.sleep(500)]);
     }
   }
 
@@ -194,7 +184,7 @@ export class PeerLink {
       name: this.name ?? this.registration.name,
       ...(this.peerId && this.secret ? { peer_id: this.peerId, secret: this.secret } : {}),
     };
-    const result = await client.call("/register", body, RegisterResultSchema);
+    const result = await client.call("/register", body);
     if (this.peerId !== result.peer_id || this.name !== result.name || this.brokerPid !== health.pid) {
       this.opts.log(`registered as ${result.name} (${result.peer_id}) with broker pid ${health.pid}`);
     }
@@ -273,10 +263,10 @@ export class PeerLink {
     this.setState("poll");
     const polling = () => this.state === "poll";
     for (let i = 0; i < rounds && polling(); i++) {
-      const { messages } = await client.call("/poll", {}, PollResultSchema);
+      const { messages } = await client.call("/poll", {});
       for (const message of messages) {
         await this.enqueue(message, async () => {
-          await client.call("/ack", { ids: [message.id] }, AckResultSchema);
+          await client.call("/ack", { ids: [message.id] });
         });
       }
       await this.sleep(POLL_INTERVAL_MS);

@@ -7,7 +7,7 @@ import { deriveName } from "./identity.ts";
 import type { Log } from "../log.ts";
 import { createMcpServer, pushToClaude } from "./mcp-server.ts";
 import type { PeerLink } from "./peer-link.ts";
-import { OkResultSchema, type OkResult } from "../protocol.ts";
+import type { OkResult } from "../protocol.ts";
 import { modelSummary, plainSummary } from "./summary.ts";
 
 /** The longest the background start-up waits for the client to finish initializing. */
@@ -43,7 +43,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
       if (skip()) return null;
       const ready = await linkReady;
       ready.updateRegistration({ summary }); // re-registration after a broker restart carries it too
-      return ready.call("/summary", { summary }, OkResultSchema, { idempotent: true });
+      return ready.call("/summary", { summary }, { idempotent: true });
     });
     summaries = run.catch(() => {});
     return run;
@@ -54,8 +54,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     setSummary: async (summary) => {
       summarySetByClaude = true;
       return (await publishSummary(summary)) ?? {};
-    },
-  });
+    } });
   // Channel notifications sent before the client finished initializing may be dropped.
   server.server.oninitialized = () => markInitialized();
 
@@ -79,13 +78,11 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
         git_common_dir: git?.commonDir ?? null,
         git_branch: git?.branch ?? null,
         repo_key: git?.repoKey ?? null,
-        summary: plainSummary({ cwd, git }),
-      },
+        summary: plainSummary({ cwd, git }) },
       deliver: async (message) => {
         await initialized;
         await pushToClaude(server, message);
-      },
-    });
+      } });
     link.start();
     setLink(link);
     if (!config.openaiApiKey) return;
@@ -108,6 +105,5 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     async close() {
       await link?.stop();
       await server.close().catch(() => {});
-    },
-  };
+    } };
 }

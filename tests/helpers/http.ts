@@ -75,7 +75,7 @@ export async function expectWireError(
   res: Response | RawResponse,
   status: number,
   mentions?: RegExp,
-): Promise<{ code: string; message: string }> {
+): Promise<{ code: string; message: string; field?: string }> {
   const text = res instanceof Response ? await res.text() : res.body;
   const detail = `${res.status} ${text}`;
   expect(detail).toStartWith(String(status));
@@ -87,5 +87,5 @@ export async function expectWireError(
   expect(typeof body.error?.message).toBe("string");
   expect((body.error!.message as string).length).toBeGreaterThan(10);
   if (mentions) expect(body.error!.message as string).toMatch(mentions);
-  return body.error as { code: string; message: string };
+  return body.error as { code: string; message: string; field?: string };
 }
