@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import fc from "fast-check";
-import { SEND_RATE } from "../shared/broker/hub.ts";
+import { SEND_RATE } from "../shared/broker/send-pace.ts";
 import { MAX_UNREAD_PER_PEER } from "../shared/broker/mailbox-quota.ts";
 import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";

@@ -4,7 +4,7 @@
  * brokers share a PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { SEND_RATE } from "../shared/broker/hub.ts";
+import { SEND_RATE } from "../shared/broker/send-pace.ts";
 import { messageState } from "./helpers/broker.ts";
 import { sharedDatabase } from "./helpers/hosts.ts";
 import { usePostgres } from "./helpers/postgres.ts";

@@ -8,16 +8,15 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HookResultSchema, SendResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
-import { Hub } from "../shared/broker/hub.ts";
-import { HOOK_LEASE_MS, HookDesk } from "../shared/broker/hook-mail.ts";
+import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
 import { ancestorsFromPsTable, parentFromStat } from "../shared/hook/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
 import { describeHookMail, hookOutput } from "../shared/hook/output.ts";
 import { HOOK_EVENTS, channelsRequested, parseHookInput, type HookEvent } from "../shared/hook/run.ts";
-import { openSqliteStore } from "../shared/store/sqlite.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectWireError } from "./helpers/http.ts";
+import { inProcessServices, registration } from "./helpers/in-process.ts";
 import { whoami, type TestServer } from "./helpers/server.ts";
 import { pidAlive, waitFor } from "./helpers/wait.ts";
 import { openWorld, type World } from "./helpers/world.ts";
@@ -417,27 +416,23 @@ describe("hook units", () => {
   });
   const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
 
-  test("HookDesk: a message handed to a hook is held from other hooks until read, or until the lease runs out", async () => {
-    let clock = 1_700_000_000_000;
-    const store = openSqliteStore(":memory:");
-    const hub = new Hub({ store, mailboxTtlMs: 60_000, host: "laptop", now: () => clock, pidAlive: () => true });
-    const desk = new HookDesk(hub, store, () => clock);
+  test("hook mail: a message handed to a hook is held from other hooks until read, or until the lease runs out", async () => {
+    const s = inProcessServices();
     try {
-      const reg = await hub.register({ name: "api", pid: 4242, parent_pid: 4241, cwd: "/w", git_root: null, git_common_dir: null, git_branch: null, summary: "" });
-      const row = (await hub.authenticate(reg.secret))!;
-      const sent = await hub.send({ kind: "operator" }, { to: "api", text: "hello" });
-      const first = await desk.mail([9, 4241], 9000);
+      const reg = await s.registry.register(registration("api"));
+      const row = (await s.registry.authenticate(reg.secret))!;
+      const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" });
+      const first = await s.hookMail.lease([9, 4241], 9000);
       expect(first).toMatchObject({ parent_pid: 4241, unread: 1, messages: [{ id: sent.id }] });
-      expect(await desk.mail([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
+      expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
 
-      clock += HOOK_LEASE_MS; // the first hook died without marking it read
-      await hub.poll(row); // still live
-      expect(await desk.mail([4241], 9000)).toMatchObject({ unread: 1, messages: [{ id: sent.id }] });
-      expect(await desk.read(reg.peer_id, [sent.id])).toEqual({ updated: [sent.id], unread: 0 });
-      expect(await desk.mail([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
+      s.clock.advance(HOOK_LEASE_MS); // the first hook died without marking it read
+      await s.mail.poll(row); // still live
+      expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 1, messages: [{ id: sent.id }] });
+      expect(await s.hookMail.read(reg.peer_id, [sent.id])).toEqual({ updated: [sent.id], unread: 0 });
+      expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
     } finally {
-      hub.closeAll();
-      await store.close();
+      await s.close();
     }
   });
 

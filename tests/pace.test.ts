@@ -4,12 +4,12 @@
  * process: createBroker on an in-memory store, on port 0, with small limits so a test takes a second.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { createBroker, type Broker } from "../shared/broker/app.ts";
+import type { Broker } from "../shared/broker/app.ts";
 import { BrokerClient } from "../shared/broker-client.ts";
 import { WireError } from "../shared/errors.ts";
 import type { PaceLimits } from "../shared/broker/send-pace.ts";
-import { openSqliteStore } from "../shared/store/sqlite.ts";
 import { peerRegistration } from "./helpers/broker.ts";
+import { inProcessBroker } from "./helpers/in-process.ts";
 import { thrown } from "./helpers/wait.ts";
 
 const TOKEN = "pace-test-token-0123456789abcdef";
@@ -21,8 +21,8 @@ afterEach(async () => {
 });
 
 async function start(sendRate: PaceLimits, now?: () => number): Promise<{ port: number }> {
-  broker = await createBroker({ store: openSqliteStore(":memory:"), token: TOKEN, port: 0, mailboxTtlMs: 60_000, host: "pace-host", sendRate, now });
-  return { port: Number(new URL(broker.url).port) };
+  broker = await inProcessBroker({ token: TOKEN, sendRate, now });
+  return { port: broker.port };
 }
 
 /** A peer registered over HTTP (no socket: its mail stays queued, so a send never waits for an ack). */

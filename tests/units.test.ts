@@ -12,7 +12,7 @@ import { normalizeRemoteUrl, type GitInfo } from "../shared/git.ts";
 import { deriveName, sanitizeName } from "../shared/server/identity.ts";
 import { channelMeta } from "../shared/server/mcp-server.ts";
 import { PeerInfoSchema, PeerNameSchema, StatusResultSchema, type Message, type MessageState } from "../shared/protocol.ts";
-import { RateLimiter } from "../shared/broker/send-pace.ts";
+import { SendPace } from "../shared/broker/send-pace.ts";
 import { loadOrCreateToken } from "../shared/token.ts";
 import { describePeers, describeSent, unreadFooter } from "../shared/tool-text.ts";
 import { ROOT } from "./helpers/env.ts";
@@ -381,9 +381,9 @@ describe("request guards", () => {
   });
 });
 
-describe("RateLimiter", () => {
+describe("SendPace", () => {
   // 10 a second (a token every 100 ms), a burst of 3, and a sender may borrow up to 250 ms ahead.
-  const limiter = (clock: { now: number }) => new RateLimiter({ perSecond: 10, burst: 3, maxWaitMs: 250 }, () => clock.now);
+  const limiter = (clock: { now: number }) => new SendPace({ perSecond: 10, burst: 3, maxWaitMs: 250 }, () => clock.now);
 
   test.each([
     // [ms since start of each take, expected pace]

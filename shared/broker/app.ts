@@ -1,76 +1,104 @@
-/** The broker as a factory: routes, WebSocket push and housekeeping over a Hub and a Store. */
+/**
+ * The broker as a factory. It composes the services — presence (who is live), the pusher (stored
+ * messages onto sockets), watchers (the one place events come from), the registry (who the peers
+ * are), mail (the one place a message is stored and changes state), hook mail — each handed only
+ * the ones below it; then serves them on 127.0.0.1 (request checks, the route table in routes.ts,
+ * the push and watch WebSockets), binds the other hosts' notices to them (network-bridge.ts), and
+ * keeps house (sweeps and prunes).
+ */
 import type { Server, ServerWebSocket } from "bun";
-import { Hub } from "./hub.ts";
-import type { BrokerNetwork } from "./network.ts";
-import { HookDesk } from "./hook-mail.ts";
-import { assertLocalRequest, assertToken, readJson } from "./guard.ts";
 import { brokerUrl } from "../config.ts";
 import { WireError, errorMessage } from "../errors.ts";
-import {
-  BROKER_SERVICE,
-  PEER_SECRET_HEADER,
-  PROTOCOL_VERSION,
-  PeerFrameSchema,
-  ROUTES,
-  isRoute,
-  type Health,
-  type ParsedBody,
-  type RoutePath,
-  type RouteResult,
-} from "../protocol.ts";
-import { StoreUnavailableError, type PeerRow, type Store } from "../store/store.ts";
-import { toWireMessage } from "./to-wire.ts";
-import type { PaceLimits } from "./send-pace.ts";
+import { BROKER_SERVICE, PEER_SECRET_HEADER, PROTOCOL_VERSION, PeerFrameSchema, ROUTES, isRoute, type Health, type ParsedBody, type RoutePath, type RouteResult } from "../protocol.ts";
+import { StoreUnavailableError, type PeerRow } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import { assertLocalRequest, assertToken, readJson } from "./guard.ts";
+import { startNetworkBridge } from "./network-bridge.ts";
+import { routeHandlers, type RouteContext } from "./routes.ts";
+import { processAlive } from "../process-alive.ts";
+import type { Store } from "../store/store.ts";
+import { HookMail } from "./hook-mail.ts";
+import { Mail } from "./mail.ts";
+import { otherHostsOf } from "./network-bridge.ts";
+import type { BrokerNetwork } from "./network.ts";
+import { Presence } from "./presence.ts";
+import { Pusher } from "./push.ts";
+import { Registry } from "./registry.ts";
+import type { PaceLimits } from "./send-pace.ts";
+import { Watchers } from "./watchers.ts";
 
 const SWEEP_INTERVAL_MS = 500;
 /** Also how late expired mailbox mail may still show as queued. */
 const PRUNE_INTERVAL_MS = 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export interface BrokerOptions {
+export interface ServiceOptions {
   store: Store;
-  token: string;
-  port: number;
   mailboxTtlMs: number;
-  /** This machine's name (CLAUDE_PEERS_HOST, else the hostname). */
+  /** This machine's name, stamped on every peer that registers here. */
   host: string;
-  /** Brokers on other hosts sharing the PostgreSQL store; started here, stopped with the broker. */
+  /** The other hosts' brokers, through a shared PostgreSQL; absent on SQLite (one machine). */
   network?: BrokerNetwork;
-  log?: (line: string) => void;
-  /** Called when an authenticated client asks the broker to stop (kill-broker). */
-  onShutdownRequest?: () => void;
   /** The senders' pace; SEND_RATE unless a test sets its own. */
   sendRate?: PaceLimits;
+  log?: (line: string) => void;
   /** The clock the broker's state runs on (tests inject one). */
   now?: () => number;
+  /** Whether a local process still exists; a crashed poll-mode peer is dropped at once. */
+  pidAlive?: (pid: number) => boolean;
+}
+
+export interface Services {
+  store: Store;
+  presence: Presence;
+  pusher: Pusher;
+  watchers: Watchers;
+  mail: Mail;
+  registry: Registry;
+  hookMail: HookMail;
+}
+
+/** The services alone, with no HTTP in front (createBroker serves them; in-process tests drive them). */
+export function composeServices(opts: ServiceOptions): Services {
+  const { store, network } = opts;
+  const log = opts.log ?? (() => {});
+  const now = opts.now ?? Date.now;
+  // Presence tells the registry who the sweep found gone; the registry is made just below.
+  let registry: Registry | undefined;
+  const presence = new Presence({ host: opts.host, network, now, pidAlive: opts.pidAlive ?? processAlive, onGone: (p) => registry?.departed(p) });
+  const pusher = new Pusher(presence, store, log);
+  const watchers = new Watchers();
+  const otherHosts = network ? otherHostsOf(network) : undefined;
+  const mail = new Mail({ store, presence, pusher, watchers, mailboxTtlMs: opts.mailboxTtlMs, otherHosts, sendRate: opts.sendRate, now, log });
+  registry = new Registry({ store, presence, pusher, mail, watchers, now, log });
+  const hookMail = new HookMail({ presence, mail, store, now });
+  return { store, presence, pusher, watchers, mail, registry, hookMail };
+}
+
+export interface BrokerOptions extends ServiceOptions {
+  token: string;
+  /** 0 picks a free port (in-process tests). */
+  port: number;
+  /** Called when an authenticated client asks the broker to stop (kill-broker). */
+  onShutdownRequest?: () => void;
 }
 
 export interface Broker {
   url: string;
-  hub: Hub;
+  port: number;
+  /** The composed services, for in-process tests that drive state directly. */
+  services: Services;
   stop(): Promise<void>;
 }
 
 type SocketData = { kind: "peer"; peerId: string } | { kind: "watch" };
 
-interface Context<P extends RoutePath> {
-  req: Request;
-  /** The calling peer, when the request carries a valid peer secret. */
-  peer: PeerRow | null;
-  /** The body, parsed against ROUTES[path].body by the router. */
-  body: ParsedBody<P>;
-}
-
-/** One handler per route of ROUTES, typed by its body and result. */
-type Handlers = { [P in RoutePath]: (ctx: Context<P>) => Promise<RouteResult<P>> };
-
 /** Starts listening on 127.0.0.1:`port`; throws if the port is taken. */
 export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const { store, token, network } = opts;
   const log = opts.log ?? (() => {});
-  const hub = new Hub({ store, mailboxTtlMs: opts.mailboxTtlMs, host: opts.host, network, log, sendRate: opts.sendRate, now: opts.now });
-  const hooks = new HookDesk(hub, store);
+  const services = composeServices(opts);
+  const { presence, pusher, watchers, mail, registry } = services;
   const startedAt = Date.now();
   const health = (): Health => ({
     service: BROKER_SERVICE,
@@ -79,82 +107,24 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     pid: process.pid,
     started_at: new Date(startedAt).toISOString(),
   });
-
-  const requirePeer = (ctx: { peer: PeerRow | null }): PeerRow => {
-    if (!ctx.peer) throw new WireError("unauthorized", `this route needs the peer secret (${PEER_SECRET_HEADER}) from /register`);
-    return ctx.peer;
-  };
-
-  const routes: Handlers = {
-    "/register": async ({ body }) => hub.register(body),
-    "/unregister": async (ctx) => {
-      await hub.unregister(requirePeer(ctx));
-      return { ok: true };
-    },
-    "/peers": async (ctx) => {
-      const b = ctx.body;
-      const viewer = ctx.peer
-        ? { id: ctx.peer.id, cwd: ctx.peer.cwd, gitCommonDir: ctx.peer.gitCommonDir, repoKey: ctx.peer.repoKey }
-        : { cwd: b.cwd, gitCommonDir: b.git_common_dir, repoKey: b.repo_key };
-      return { peers: await hub.listPeers(b.scope, viewer), ...(await unread(ctx)) };
-    },
-    "/send": async (ctx) => {
-      const message = await hub.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
-      return { message, ...(await unread(ctx)) };
-    },
-    "/summary": async (ctx) => {
-      const peer = requirePeer(ctx);
-      await hub.setSummary(peer, ctx.body.summary);
-      return { ok: true, ...(await unread(ctx)) };
-    },
-    "/inbox": async (ctx) => {
-      const peer = requirePeer(ctx);
-      const messages = await hub.inbox(peer, ctx.body.mark_read);
-      return { messages, unread: await hub.unreadCount(peer) };
-    },
-    "/ack": async (ctx) => {
-      const peer = requirePeer(ctx);
-      const { ids, state } = ctx.body;
-      const updated = state === "read" ? await hub.markRead(peer, ids) : await hub.acknowledge(peer, ids);
-      return { updated, unread: await hub.unreadCount(peer) };
-    },
-    "/poll": async (ctx) => hub.poll(requirePeer(ctx)),
-    // Hooks hold the token but no peer secret: they name their session by process ancestry.
-    "/hook": async ({ body }) => hooks.mail(body.ancestors, body.max_chars),
-    "/hook/read": async ({ body }) => hooks.read(body.peer_id, body.ids),
-    "/whoami": async (ctx) => {
-      const peer = requirePeer(ctx);
-      return { peer: hub.whoami(peer), unread: await hub.unreadCount(peer) };
-    },
-    "/status": async () => ({
-      broker: { ...health(), url: brokerUrl(opts.port), db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) },
-      peers: { ...hub.counts(), other_hosts: network ? (await network.remotePeers()).length : 0 },
-      messages: await store.countByState(),
-    }),
-    "/history": async ({ body }) => ({ messages: (await store.history(body.limit, body.peer)).map(toWireMessage) }),
-    "/shutdown": async () => {
-      // Let this response leave before the listener goes away.
-      setTimeout(() => opts.onShutdownRequest?.(), 0);
-      return { ok: true };
-    },
-  };
+  const routes = routeHandlers({
+    ...services,
+    brokerStatus: () => ({ ...health(), url: brokerUrl(port), db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) }),
+    onShutdownRequest: opts.onShutdownRequest,
+  });
 
   /** Parses the body against the route's schema, then runs its handler: one place for both. */
   async function dispatch<P extends RoutePath>(path: P, req: Request): Promise<RouteResult<P>> {
     const peer = await identify(req); // an unknown peer secret is 401 before the body is looked at
     const body = (await readJson(req, ROUTES[path].body)) as ParsedBody<P>;
-    const handler = routes[path] as (ctx: Context<P>) => Promise<RouteResult<P>>;
+    const handler = routes[path] as (ctx: RouteContext<P>) => Promise<RouteResult<P>>;
     return handler({ req, peer, body });
-  }
-
-  async function unread(ctx: { peer: PeerRow | null }): Promise<{ unread?: number }> {
-    return ctx.peer ? { unread: await hub.unreadCount(ctx.peer) } : {};
   }
 
   async function identify(req: Request): Promise<PeerRow | null> {
     const secret = req.headers.get(PEER_SECRET_HEADER);
     if (secret === null) return null;
-    const peer = await hub.authenticate(secret);
+    const peer = await registry.authenticate(secret);
     if (!peer) throw new WireError("unauthorized", "unknown peer secret; register again");
     return peer;
   }
@@ -210,51 +180,42 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     websocket: {
       idleTimeout: 60,
       async open(ws: ServerWebSocket<SocketData>) {
-        if (ws.data.kind === "watch") return hub.addWatcher(ws);
+        if (ws.data.kind === "watch") return watchers.add(ws);
         // A peer must be registered (and not swept) before it may hold a push connection.
-        if (!(await hub.attach(ws.data.peerId, ws))) ws.close(4001, "register first");
+        if (!(await registry.attach(ws.data.peerId, ws))) ws.close(4001, "register first");
       },
       async message(ws: ServerWebSocket<SocketData>, raw) {
         if (ws.data.kind !== "peer") return;
         const frame = PeerFrameSchema.safeParse(safeJson(String(raw)));
         if (!frame.success) return void ws.send(JSON.stringify({ type: "error", message: "frame must be {type:'ack', ids:[...]}" }));
-        const peer = hub.liveRow(ws.data.peerId);
+        const peer = registry.liveRow(ws.data.peerId);
         try {
-          if (peer) await hub.acknowledge(peer, frame.data.ids);
+          if (peer) await mail.acknowledge(peer, frame.data.ids);
         } catch (err) {
           // Still queued: pushed again once the store answers, and acked again (shown once).
           log(`ack from ${ws.data.peerId} not recorded: ${errorMessage(err)}`);
-          hub.pusher.repushAll();
+          pusher.repushAll();
         }
       },
       close(ws: ServerWebSocket<SocketData>) {
-        if (ws.data.kind === "watch") hub.removeWatcher(ws);
-        else hub.detach(ws.data.peerId, ws);
+        if (ws.data.kind === "watch") watchers.remove(ws);
+        else registry.detach(ws.data.peerId, ws);
       },
     },
   });
 
+  const port = server.port ?? opts.port;
   try {
-    await network?.start({
-      onMessage: (peerId, messageId) => void hub.deliverFromElsewhere(peerId, messageId),
-      onMailbox: (peerId) => void hub.claimMailboxOf(peerId).catch((err) => log(`claiming ${peerId}'s mailbox failed: ${errorMessage(err)}`)),
-      onAck: (ids) => hub.ackedElsewhere(ids),
-      onSubscribed: () => {
-        log("subscribed to wake-ups from other hosts; pushing unacknowledged mail");
-        hub.pusher.repushAll();
-      },
-      localPeers: () => hub.localPeers(),
-      onNamesLost: (ids) => hub.namesLost(ids),
-    });
+    if (network) await startNetworkBridge(network, { ...services, log });
   } catch (err) {
     server.stop(true);
     throw err;
   }
 
-  const sweeper = setInterval(() => hub.sweep(), SWEEP_INTERVAL_MS);
+  const sweeper = setInterval(() => presence.sweep(), SWEEP_INTERVAL_MS);
   const prune = async () => {
     try {
-      const r = await store.prune({ now: Date.now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await hub.liveIds() });
+      const r = await store.prune({ now: Date.now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
       if (r.expired || r.deletedMessages || r.deletedPeers) {
         log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
       }
@@ -269,13 +230,15 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
 
   let stopped: Promise<void> | undefined;
   return {
-    url: brokerUrl(server.port ?? opts.port),
-    hub,
+    url: brokerUrl(port),
+    port,
+    services,
     stop() {
       stopped ??= (async () => {
         clearInterval(sweeper);
         clearInterval(pruner);
-        hub.closeAll();
+        registry.closeAll();
+        watchers.closeAll();
         await network?.stop();
         // Let in-flight answers (such as /shutdown's own) finish, but never wait on idle keep-alives.
         await Promise.race([server.stop(), Bun.sleep(300)]);

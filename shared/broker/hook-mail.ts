@@ -1,8 +1,9 @@
 /** Mail for Claude Code hooks: finds a hook's session by process ancestry and leases what it shows. */
 import { WireError } from "../errors.ts";
-import type { Hub } from "./hub.ts";
 import { HOOK_MESSAGE_OVERHEAD, type HookResult, type Message } from "../protocol.ts";
 import type { Store } from "../store/store.ts";
+import type { Mail } from "./mail.ts";
+import type { Presence } from "./presence.ts";
 import { toWireMessage } from "./to-wire.ts";
 
 /**
@@ -12,15 +13,27 @@ import { toWireMessage } from "./to-wire.ts";
  */
 export const HOOK_LEASE_MS = 10_000;
 
-export class HookDesk {
+export interface HookMailOptions {
+  presence: Presence;
+  mail: Mail;
+  store: Store;
+  now: () => number;
+}
+
+export class HookMail {
   /** Message id → until when a hook holds it. */
   private readonly leases = new Map<string, number>();
+  private readonly presence: Presence;
+  private readonly mail: Mail;
+  private readonly store: Store;
+  private readonly now: () => number;
 
-  constructor(
-    private readonly hub: Hub,
-    private readonly store: Store,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(opts: HookMailOptions) {
+    this.presence = opts.presence;
+    this.mail = opts.mail;
+    this.store = opts.store;
+    this.now = opts.now;
+  }
 
   /**
    * The hook's session and its oldest unread messages that fit in `maxChars` (each counts its text
@@ -28,8 +41,8 @@ export class HookDesk {
    * rest stay unread. The returned ones are leased to this hook; `unread` counts what no other
    * hook holds. The hook marks what it printed read with read().
    */
-  async mail(ancestors: readonly number[], maxChars: number): Promise<HookResult> {
-    const found = this.hub.peerForAncestors(ancestors);
+  async lease(ancestors: readonly number[], maxChars: number): Promise<HookResult> {
+    const found = this.presence.forAncestors(ancestors);
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
     const stored = await this.store.unreadFor(found.peer.id);
     // From here to the return nothing awaits, so two concurrent hooks never lease the same message.
@@ -49,10 +62,10 @@ export class HookDesk {
 
   /** Marks read what a hook showed; only messages addressed to `peerId` change. */
   async read(peerId: string, ids: readonly string[]): Promise<{ updated: string[]; unread: number }> {
-    const row = this.hub.liveRow(peerId) ?? (await this.store.getPeer(peerId));
+    const row = this.presence.get(peerId)?.row ?? (await this.store.getPeer(peerId));
     if (!row) throw new WireError("not_found", `peer_id: no peer ${peerId}`, { field: "peer_id" });
-    const updated = await this.hub.markRead(row, ids);
+    const updated = await this.mail.markRead(row, ids);
     for (const id of ids) this.leases.delete(id);
-    return { updated, unread: await this.hub.unreadCount(row) };
+    return { updated, unread: await this.mail.unreadCount(row) };
   }
 }

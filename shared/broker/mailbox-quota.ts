@@ -18,7 +18,7 @@ export interface Recipient {
   name: string;
 }
 
-export class MailboxRoom {
+export class MailboxQuota {
   /** Recipient ("id:…" or "name:…") → sends that surely fit (see reserve). */
   private readonly room = new Map<string, number>();
   private readonly counting = new Map<string, Promise<void>>();

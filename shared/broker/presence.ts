@@ -173,6 +173,11 @@ export class Presence {
     return ids;
   }
 
+  /** How many peers are live on the other hosts (0 on SQLite). */
+  async otherHostsCount(): Promise<number> {
+    return this.network ? (await this.network.remotePeers()).length : 0;
+  }
+
   /** This broker's live peers, as its heartbeat reports them to the network. */
   localPeers(): LocalPeer[] {
     this.sweep();

@@ -22,10 +22,18 @@ interface Bucket {
   at: number;
 }
 
+/**
+ * Sends per sender (a peer id; the operator's CLI shares one bucket): a burst of 1,000, then 2,000 a
+ * second, a sender ahead of that waiting up to 1 s for its turn. A script's or a fan-out's burst is
+ * carried at about what one sender can drive through the broker (bench/throughput.ts, burst), while
+ * a runaway loop is slowed to a rate that leaves the broker to everyone else.
+ */
+export const SEND_RATE: PaceLimits = { perSecond: 2000, burst: 1000, maxWaitMs: 1000 };
+
 /** Above this many senders, buckets that are full again (idle senders) are forgotten. */
 const FORGET_ABOVE = 1000;
 
-export class RateLimiter {
+export class SendPace {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(

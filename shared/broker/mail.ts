@@ -1,0 +1,266 @@
+/**
+ * The broker's mail: sending, acks, reads, inboxes, polls and mailboxes. The one place a message
+ * changes state (queued → delivered → read, a mailbox handed to its name's new session), and so
+ * the one place that tells watchers about messages and ends senders' waits for acks.
+ */
+import { WireError, errorMessage } from "../errors.ts";
+import { MAX_MESSAGE_BYTES, type Message, type SendBody } from "../protocol.ts";
+import type { MessageRow, PeerRow, Store } from "../store/store.ts";
+import { AckWaits } from "./ack-waits.ts";
+import { newMessageId } from "./ids.ts";
+import { MailboxQuota } from "./mailbox-quota.ts";
+import { parseAddress, type LiveAddress, type Presence } from "./presence.ts";
+import type { Pusher } from "./push.ts";
+import { SEND_RATE, SendPace, type PaceLimits } from "./send-pace.ts";
+import { toWireMessage } from "./to-wire.ts";
+import type { Watchers } from "./watchers.ts";
+
+/** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
+export const ACK_WAIT_MS = 1000;
+
+/** Who is sending: a registered peer, or the operator through the CLI. */
+export type Sender = { kind: "peer"; row: PeerRow } | { kind: "operator" };
+
+/** A message's recipient: a live peer (here or on another host), or a name's mailbox (no id). */
+type Recipient = LiveAddress | { id: string | null; name: string; brokerId?: undefined };
+
+/** How mail reaches the brokers of other hosts (through the shared PostgreSQL); absent on SQLite. */
+export interface OtherHosts {
+  /** Tells the broker holding `peerId` that message `messageId` waits for it. */
+  wake(brokerId: string, peerId: string, messageId: string): Promise<void>;
+  /** Tells every broker these messages were acknowledged or read (or will not be pushed). */
+  acked(ids: readonly string[]): Promise<void>;
+}
+
+export interface MailOptions {
+  store: Store;
+  presence: Presence;
+  pusher: Pusher;
+  watchers: Watchers;
+  mailboxTtlMs: number;
+  otherHosts?: OtherHosts;
+  sendRate?: PaceLimits;
+  now: () => number;
+  log: (line: string) => void;
+}
+
+export class Mail {
+  private readonly store: Store;
+  private readonly presence: Presence;
+  private readonly pusher: Pusher;
+  private readonly watchers: Watchers;
+  private readonly otherHosts: OtherHosts | undefined;
+  private readonly mailboxTtlMs: number;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly acks = new AckWaits(ACK_WAIT_MS);
+  private readonly sendRate: PaceLimits;
+  private readonly pace: SendPace;
+  private readonly quota: MailboxQuota;
+
+  constructor(opts: MailOptions) {
+    this.store = opts.store;
+    this.presence = opts.presence;
+    this.pusher = opts.pusher;
+    this.watchers = opts.watchers;
+    this.otherHosts = opts.otherHosts;
+    this.mailboxTtlMs = opts.mailboxTtlMs;
+    this.now = opts.now;
+    this.log = opts.log;
+    this.sendRate = opts.sendRate ?? SEND_RATE;
+    this.pace = new SendPace(this.sendRate, this.now);
+    this.quota = new MailboxQuota(this.store);
+  }
+
+  // ---- sending ----------------------------------------------------------------------------------
+
+  async send(sender: Sender, body: SendBody): Promise<Message> {
+    const fromId = sender.kind === "peer" ? sender.row.id : "cli";
+    // First, before any work: a sender ahead of its pace waits its turn (costing the broker a
+    // timer), and one too far ahead is turned away for the price of a map lookup.
+    const pace = this.pace.take(fromId);
+    if ("retryAfterMs" in pace) {
+      throw new WireError(
+        "rate_limited",
+        `this sender is over ${this.sendRate.perSecond} messages a second, ${this.sendRate.maxWaitMs / 1000} s ahead of its pace; nothing was sent, retry in ${(Math.ceil(pace.retryAfterMs / 100) / 10).toFixed(1)} s`,
+        { retryAfterMs: pace.retryAfterMs },
+      );
+    }
+    if (pace.waitMs > 0) await Bun.sleep(pace.waitMs);
+    if (Buffer.byteLength(body.text, "utf8") > MAX_MESSAGE_BYTES) {
+      throw new WireError("payload_too_large", `message: over ${MAX_MESSAGE_BYTES / 1024} KiB; split it or send a file path instead`, { field: "text" });
+    }
+    const now = this.now();
+    if (body.idempotency_key !== undefined) {
+      const earlier = await this.store.messageBySendKey(fromId, body.idempotency_key);
+      if (earlier) return toWireMessage(earlier); // a resend: the first request got through
+    }
+    const target = await this.resolveRecipient(body.to);
+    if (target.id === fromId) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers", { field: "to" });
+
+    if (body.in_reply_to !== undefined) {
+      const original = await this.store.getMessage(body.in_reply_to);
+      if (!original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
+      // Replying to a message is proof it was read.
+      if (sender.kind === "peer" && original.toId === fromId) await this.markRead(sender.row, [original.id]);
+    }
+
+    const release = await this.quota.reserve(target);
+    const from = sender.kind === "peer" ? sender.row : undefined;
+    let row: MessageRow;
+    try {
+      row = await this.store.insertMessage({
+        id: newMessageId(),
+        fromId,
+        fromName: from?.name ?? "cli",
+        fromSummary: from?.summary ?? "a person at the terminal (claude-peers CLI)",
+        fromCwd: from?.cwd ?? "",
+        toId: target.id,
+        toName: target.name,
+        text: body.text,
+        inReplyTo: body.in_reply_to ?? null,
+        createdAt: now,
+        expiresAt: now + this.mailboxTtlMs,
+        sendKey: body.idempotency_key ?? null,
+      });
+    } finally {
+      release();
+    }
+    this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
+    // Wait first: an ack from another host can come back before wake()'s own answer does.
+    const acked = this.acks.wait(row.id);
+    if ((target.id && this.pusher.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
+      await acked;
+      return toWireMessage((await this.store.getMessage(row.id)) ?? row);
+    }
+    this.acks.end([row.id]);
+    return toWireMessage(row);
+  }
+
+  /** An id, a name or name@host; a known but offline name gets mail in its mailbox. */
+  private async resolveRecipient(to: string): Promise<Recipient> {
+    const live = await this.presence.find(to);
+    if (live) return live;
+    const { name, host } = parseAddress(to);
+    const stored = host ? await this.store.lastPeerNamed(name) : ((await this.store.getPeer(to)) ?? (await this.store.lastPeerNamed(to)));
+    if (stored && (!host || stored.host === host)) {
+      // That session is gone; its mail follows its name, to whichever session holds it now.
+      const heir = await this.presence.named(stored.name);
+      if (heir) return heir;
+      return { id: stored.id === to ? stored.id : null, name: stored.name };
+    }
+    const here = this.presence.host;
+    const names = (await this.presence.list("network", {})).map((p) => (p.host === here ? p.name : `${p.name}@${p.host}`));
+    const known = names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live.";
+    throw new WireError("not_found", `to: no peer with id or name "${to}". ${known}`, { field: "to" });
+  }
+
+  /** Asks the recipient's broker on another host to push; the message is stored either way. */
+  private async wakeRemote(target: Recipient, messageId: string): Promise<boolean> {
+    if (!this.otherHosts || !target.brokerId || !target.id) return false;
+    try {
+      await this.otherHosts.wake(target.brokerId, target.id, messageId);
+      return true;
+    } catch (err) {
+      // Stored and queued: that broker's next heartbeat hands it over (BrokerNetwork.deliverWaiting).
+      this.log(`could not wake the broker of ${target.name} for ${messageId}: ${errorMessage(err)}`);
+      return false;
+    }
+  }
+
+  // ---- from other hosts -------------------------------------------------------------------------
+
+  /**
+   * Another host stored a message for a peer of this broker. Pushed, its ack ends the sender's wait;
+   * a peer that polls picks it up on its next poll, so the sender is told at once not to wait for
+   * an ack (as a sender on this host is not), instead of waiting out ACK_WAIT_MS.
+   */
+  async deliverFromElsewhere(peerId: string, messageId: string): Promise<void> {
+    if (await this.pusher.pushStored(peerId, messageId)) return;
+    this.otherHosts?.acked([messageId]).catch((err) => this.log(`could not end the wait for ${messageId}: ${errorMessage(err)}`));
+  }
+
+  /** Acks and reads from another host end the wait of senders here. */
+  ackedElsewhere(ids: readonly string[]): void {
+    this.acks.end(ids);
+  }
+
+  // ---- mailboxes --------------------------------------------------------------------------------
+
+  /**
+   * Mail waiting in the mailbox of the name this live peer holds (sent while no session had it, or
+   * while it looked offline elsewhere) becomes the peer's, queued, and is pushed if it can be.
+   */
+  async claimMailbox(peerId: string): Promise<void> {
+    const entry = this.presence.get(peerId);
+    if (!entry) return;
+    await this.store.claimMailbox(entry.row.name, peerId, await this.presence.networkLiveIds(), this.now());
+    this.quota.forget(peerId); // the claimed mail now counts toward this id
+    if (entry.socket) await this.pusher.pushQueued(peerId);
+  }
+
+  // ---- acks and reads ---------------------------------------------------------------------------
+
+  async acknowledge(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
+    const updated = await this.store.markDelivered(peer.id, ids, this.now());
+    this.endWaits(ids);
+    await this.announce("delivered", updated);
+    return updated;
+  }
+
+  async markRead(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
+    const updated = await this.store.markRead(peer.id, ids, this.now());
+    this.endWaits(ids);
+    await this.announce("read", updated);
+    return updated;
+  }
+
+  /** Ends senders' waits for these messages: here directly, on other hosts by a notice. */
+  private endWaits(ids: readonly string[]): void {
+    const elsewhere = this.acks.end(ids); // their senders, if waiting, are on other hosts
+    if (this.otherHosts && elsewhere.length > 0) {
+      this.otherHosts.acked(elsewhere).catch((err) => this.log(`could not announce acks: ${errorMessage(err)}`));
+    }
+  }
+
+  private async announce(event: "delivered" | "read", ids: string[]): Promise<void> {
+    if (!this.watchers.watched) return;
+    for (const id of ids) {
+      const row = await this.store.getMessage(id);
+      if (row) this.watchers.emit({ type: "event", event, message: toWireMessage(row) });
+    }
+  }
+
+  // ---- reading ----------------------------------------------------------------------------------
+
+  /** Every unread message, oldest first; with markRead they become read (check_messages). */
+  async inbox(peer: PeerRow, markRead: boolean): Promise<Message[]> {
+    const unread = await this.store.unreadFor(peer.id);
+    if (!markRead || unread.length === 0) return unread.map(toWireMessage);
+    const readAt = this.now();
+    const updated = new Set(await this.markRead(peer, unread.map((m) => m.id)));
+    return unread.map((m) => toWireMessage(updated.has(m.id) ? { ...m, state: "read", readAt, deliveredAt: m.deliveredAt ?? readAt } : m));
+  }
+
+  /** Records a heartbeat (a poll) and returns the peer's unacknowledged messages. */
+  async poll(peer: PeerRow): Promise<{ messages: Message[]; unread: number }> {
+    const entry = this.presence.get(peer.id);
+    if (!entry) throw new WireError("not_found", "peer: not registered with this broker; register again");
+    entry.lastSeen = this.now();
+    const queued = await this.store.queuedFor(peer.id);
+    return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
+  }
+
+  unreadCount(peer: PeerRow): Promise<number> {
+    return this.store.countUnread(peer.id);
+  }
+
+  /** Newest first; `peer` filters on sender or recipient id or name. */
+  async history(limit: number, peer?: string): Promise<Message[]> {
+    return (await this.store.history(limit, peer)).map(toWireMessage);
+  }
+
+  countByState(): ReturnType<Store["countByState"]> {
+    return this.store.countByState();
+  }
+}

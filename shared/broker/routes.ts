@@ -1,0 +1,92 @@
+/** What each route of ROUTES does, in terms of the services: the broker's HTTP API. */
+import { WireError } from "../errors.ts";
+import { PEER_SECRET_HEADER, type ParsedBody, type RoutePath, type RouteResult, type Status } from "../protocol.ts";
+import type { PeerRow } from "../store/store.ts";
+import type { HookMail } from "./hook-mail.ts";
+import type { Mail } from "./mail.ts";
+import type { Presence } from "./presence.ts";
+import type { Registry } from "./registry.ts";
+
+export interface RouteContext<P extends RoutePath> {
+  req: Request;
+  /** The calling peer, when the request carries a valid peer secret. */
+  peer: PeerRow | null;
+  /** The body, parsed against ROUTES[path].body by the router. */
+  body: ParsedBody<P>;
+}
+
+/** One handler per route, typed by its body and result. */
+export type RouteHandlers = { [P in RoutePath]: (ctx: RouteContext<P>) => Promise<RouteResult<P>> };
+
+export interface RouteDeps {
+  presence: Presence;
+  registry: Registry;
+  mail: Mail;
+  hookMail: HookMail;
+  /** The broker's own part of /status. */
+  brokerStatus: () => Status["broker"];
+  /** Asked by /shutdown (kill-broker), after the answer has left. */
+  onShutdownRequest?: () => void;
+}
+
+export function routeHandlers(s: RouteDeps): RouteHandlers {
+  const requirePeer = (ctx: { peer: PeerRow | null }): PeerRow => {
+    if (!ctx.peer) throw new WireError("unauthorized", `this route needs the peer secret (${PEER_SECRET_HEADER}) from /register`);
+    return ctx.peer;
+  };
+  /** A peer's calls also say how much mail waits for it (the tool results' unread line). */
+  const unread = async (ctx: { peer: PeerRow | null }): Promise<{ unread?: number }> => (ctx.peer ? { unread: await s.mail.unreadCount(ctx.peer) } : {});
+
+  return {
+    "/register": ({ body }) => s.registry.register(body),
+    "/unregister": async (ctx) => {
+      await s.registry.unregister(requirePeer(ctx));
+      return { ok: true };
+    },
+    "/peers": async (ctx) => {
+      const b = ctx.body;
+      const viewer = ctx.peer
+        ? { id: ctx.peer.id, cwd: ctx.peer.cwd, gitCommonDir: ctx.peer.gitCommonDir, repoKey: ctx.peer.repoKey }
+        : { cwd: b.cwd, gitCommonDir: b.git_common_dir, repoKey: b.repo_key };
+      return { peers: await s.presence.list(b.scope, viewer), ...(await unread(ctx)) };
+    },
+    "/send": async (ctx) => {
+      const message = await s.mail.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
+      return { message, ...(await unread(ctx)) };
+    },
+    "/summary": async (ctx) => {
+      await s.registry.setSummary(requirePeer(ctx), ctx.body.summary);
+      return { ok: true, ...(await unread(ctx)) };
+    },
+    "/inbox": async (ctx) => {
+      const peer = requirePeer(ctx);
+      const messages = await s.mail.inbox(peer, ctx.body.mark_read);
+      return { messages, unread: await s.mail.unreadCount(peer) };
+    },
+    "/ack": async (ctx) => {
+      const peer = requirePeer(ctx);
+      const { ids, state } = ctx.body;
+      const updated = state === "read" ? await s.mail.markRead(peer, ids) : await s.mail.acknowledge(peer, ids);
+      return { updated, unread: await s.mail.unreadCount(peer) };
+    },
+    "/poll": (ctx) => s.mail.poll(requirePeer(ctx)),
+    // Hooks hold the token but no peer secret: they name their session by process ancestry.
+    "/hook": ({ body }) => s.hookMail.lease(body.ancestors, body.max_chars),
+    "/hook/read": ({ body }) => s.hookMail.read(body.peer_id, body.ids),
+    "/whoami": async (ctx) => {
+      const peer = requirePeer(ctx);
+      return { peer: s.registry.whoami(peer), unread: await s.mail.unreadCount(peer) };
+    },
+    "/status": async () => ({
+      broker: s.brokerStatus(),
+      peers: { ...s.presence.counts(), other_hosts: await s.presence.otherHostsCount() },
+      messages: await s.mail.countByState(),
+    }),
+    "/history": async ({ body }) => ({ messages: await s.mail.history(body.limit, body.peer) }),
+    "/shutdown": async () => {
+      // Let this response leave before the listener goes away.
+      setTimeout(() => s.onShutdownRequest?.(), 0);
+      return { ok: true };
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * The broker's own code in this test process, for pure state logic: its services over an in-memory
+ * SQLite store with an injected clock, or the whole broker (createBroker) on a free port.
+ */
+import { composeServices, createBroker, type Broker, type BrokerOptions, type ServiceOptions, type Services } from "../../shared/broker/app.ts";
+import { openSqliteStore } from "../../shared/store/sqlite.ts";
+import type { RegisterBody } from "../../shared/protocol.ts";
+
+/** A clock that moves only when a test moves it. */
+export class TestClock {
+  constructor(public ms = 1_700_000_000_000) {}
+  readonly now = () => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export interface InProcessServices extends Services {
+  clock: TestClock;
+  /** Closes every socket the services hold and the store. */
+  close(): Promise<void>;
+}
+
+/** The services with no HTTP in front: every peer counts as a live process, time is the test's. */
+export function inProcessServices(opts: Partial<ServiceOptions> = {}): InProcessServices {
+  const clock = new TestClock();
+  const services = composeServices({ store: openSqliteStore(":memory:"), mailboxTtlMs: 60_000, host: "laptop", now: clock.now, pidAlive: () => true, ...opts });
+  return {
+    ...services,
+    clock,
+    async close() {
+      services.registry.closeAll();
+      services.watchers.closeAll();
+      await services.store.close();
+    },
+  };
+}
+
+/** createBroker on an in-memory store and a free port; the test stops it. */
+export function inProcessBroker(opts: Partial<BrokerOptions> & { token: string }): Promise<Broker> {
+  return createBroker({ store: openSqliteStore(":memory:"), port: 0, mailboxTtlMs: 60_000, host: "laptop", ...opts });
+}
+
+/** A /register body (what server.ts sends), with a parent pid for hook pairing. */
+export function registration(name: string, extra: Partial<RegisterBody> = {}): RegisterBody {
+  return { name, pid: 4242, parent_pid: 4241, cwd: `/w/${name}`, git_root: null, git_common_dir: null, git_branch: null, summary: "", ...extra };
+}
