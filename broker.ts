@@ -1,25 +1,22 @@
 #!/usr/bin/env bun
 /** The claude-peers broker daemon: one per user per machine, on 127.0.0.1; state in SQLite or a shared PostgreSQL. */
 import { createBroker, type Broker } from "./shared/broker/app.ts";
-import type { BrokerNetwork } from "./shared/broker/network.ts";
+import { BrokerNetwork } from "./shared/broker/network.ts";
 import { probeBroker } from "./shared/broker-probe.ts";
 import { ConfigError, loadConfig, type Config } from "./shared/config.ts";
 import { errorMessage } from "./shared/errors.ts";
 import { createLog } from "./shared/log.ts";
 import { StoreOpenError, type Store } from "./shared/store/store.ts";
-import { openSqliteStore } from "./shared/store/sqlite.ts";
+import { openStore } from "./shared/store/open.ts";
 import { loadOrCreateToken } from "./shared/token.ts";
 
 const FORCED_EXIT_MS = 2000;
 const log = createLog("claude-peers broker"); // stderr, which the launcher points at the log file
 
-/** SQLite for one machine; with a postgres:// URL, the store plus the network of other hosts' brokers. */
+/** The store CLAUDE_PEERS_DB names and, on a shared database, the network of other hosts' brokers. */
 async function openStorage(config: Config): Promise<{ store: Store; network?: BrokerNetwork }> {
-  if (!config.shared) return { store: openSqliteStore(config.db) };
-  // Loaded only here: a broker on SQLite never needs them.
-  const [{ openPostgresStore }, { BrokerNetwork }] = await Promise.all([import("./shared/store/postgres.ts"), import("./shared/broker/network.ts")]);
-  const store = await openPostgresStore(config.db);
-  return { store, network: new BrokerNetwork(store.sql, store, config.host, config.hostTimeoutMs, log) };
+  const { store, network } = await openStore(config);
+  return { store, network: network && new BrokerNetwork(network, store, config.host, config.hostTimeoutMs, log) };
 }
 
 async function main(): Promise<void> {

@@ -51,7 +51,7 @@ describe("SQLite file", () => {
     const first = openSqliteStore(path);
     await first.savePeer(peerRow("p-alice"));
     const m = await first.insertMessage(newMessage({ text: "survives a restart" }));
-    await first.markDelivered("p-bob", [m.id], m.createdAt + 1);
+    await first.markDelivered("p-bob", [m.id], m.created_at + 1);
     await first.close();
 
     const second = openSqliteStore(path);
@@ -64,7 +64,7 @@ describe("SQLite file", () => {
     }
   });
 
-  test("a database from before parent_pid (schema 2) is migrated; its peers read parentPid null", async () => {
+  test("a database from before parent_pid (schema 2) is migrated; its peers read parent_pid null", async () => {
     const path = freshPath();
     const first = openSqliteStore(path);
     await first.savePeer(peerRow("p-alice"));
@@ -78,7 +78,7 @@ describe("SQLite file", () => {
     const second = openSqliteStore(path);
     try {
       expect(userVersion(path)).toBe(SCHEMA_VERSION);
-      expect(await second.getPeer("p-alice")).toEqual(peerRow("p-alice", { parentPid: null, repoKey: null, host: "" }));
+      expect(await second.getPeer("p-alice")).toEqual(peerRow("p-alice", { parent_pid: null, repo_key: null, host: "" }));
     } finally {
       await second.close();
     }
@@ -247,12 +247,12 @@ describe.skipIf(!pg)("PostgreSQL", () => {
     const store = await openPostgresStore(await pg!.createDatabase());
     try {
       const odd = "a\u0000b\u0001c\u00010d\u0001\u0001";
-      const peer = peerRow("p-odd", { name: odd, cwd: `/tmp/${odd}`, summary: odd, gitBranch: odd, host: odd });
+      const peer = peerRow("p-odd", { name: odd, cwd: `/tmp/${odd}`, summary: odd, git_branch: odd, host: odd });
       await store.savePeer(peer);
       expect(await store.getPeer("p-odd")).toEqual(peer);
       expect(await store.lastPeerNamed(odd)).toEqual(peer);
       expect(await store.lastPeerNamed("a")).toBeNull();
-      const m = await store.insertMessage(newMessage({ toId: null, toName: odd, text: odd }));
+      const m = await store.insertMessage(newMessage({ to_id: null, to_name: odd, text: odd }));
       expect((await store.history(10, odd)).map((x) => x.text)).toEqual([odd]);
       expect(await store.countUnreadNamed(odd)).toBe(1);
       const plain = await store.insertMessage(newMessage({ text: "plain ünïcode 😀" }));
@@ -287,7 +287,7 @@ describe.skipIf(!pg)("PostgreSQL", () => {
       const blocker = await other.reserve();
       await blocker`BEGIN`;
       await blocker`SELECT 1 FROM messages WHERE id = ${m.id} FOR UPDATE`;
-      const read = thrown(store.markRead(m.toId!, [m.id], m.createdAt + 1));
+      const read = thrown(store.markRead(m.to_id!, [m.id], m.created_at + 1));
       const waiting = await waitFor(async () => {
         const rows = await other<Array<{ pid: number }>>`
           SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
@@ -299,7 +299,7 @@ describe.skipIf(!pg)("PostgreSQL", () => {
       expect(error.message).toMatch(/unreachable.*retry in a few seconds/);
       await blocker`ROLLBACK`;
       blocker.release();
-      expect(await store.markRead(m.toId!, [m.id], m.createdAt + 2)).toEqual([m.id]);
+      expect(await store.markRead(m.to_id!, [m.id], m.created_at + 2)).toEqual([m.id]);
     } finally {
       await other.close();
       await store.close();

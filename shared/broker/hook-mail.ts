@@ -57,7 +57,7 @@ export class HookMail {
       messages.push(toWireMessage(m));
       this.leases.set(m.id, now + HOOK_LEASE_MS);
     }
-    return { peer: found.peer, parent_pid: found.parentPid, messages, unread: unread.length };
+    return { peer: found.peer, parent_pid: found.parent_pid, messages, unread: unread.length };
   }
 
   /** Marks read what a hook showed; only messages addressed to `peerId` change. */

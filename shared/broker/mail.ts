@@ -75,10 +75,10 @@ export class Mail {
   // ---- sending ----------------------------------------------------------------------------------
 
   async send(sender: Sender, body: SendBody): Promise<Message> {
-    const fromId = sender.kind === "peer" ? sender.row.id : "cli";
+    const from_id = sender.kind === "peer" ? sender.row.id : "cli";
     // First, before any work: a sender ahead of its pace waits its turn (costing the broker a
     // timer), and one too far ahead is turned away for the price of a map lookup.
-    const pace = this.pace.take(fromId);
+    const pace = this.pace.take(from_id);
     if ("retryAfterMs" in pace) {
       throw new WireError(
         "rate_limited",
@@ -92,17 +92,17 @@ export class Mail {
     }
     const now = this.now();
     if (body.idempotency_key !== undefined) {
-      const earlier = await this.store.messageBySendKey(fromId, body.idempotency_key);
+      const earlier = await this.store.messageBySendKey(from_id, body.idempotency_key);
       if (earlier) return toWireMessage(earlier); // a resend: the first request got through
     }
     const target = await this.resolveRecipient(body.to);
-    if (target.id === fromId) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers", { field: "to" });
+    if (target.id === from_id) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers", { field: "to" });
 
     if (body.in_reply_to !== undefined) {
       const original = await this.store.getMessage(body.in_reply_to);
       if (!original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
       // Replying to a message is proof it was read.
-      if (sender.kind === "peer" && original.toId === fromId) await this.markRead(sender.row, [original.id]);
+      if (sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
     }
 
     const release = await this.quota.reserve(target);
@@ -111,22 +111,23 @@ export class Mail {
     try {
       row = await this.store.insertMessage({
         id: newMessageId(),
-        fromId,
-        fromName: from?.name ?? "cli",
-        fromSummary: from?.summary ?? "a person at the terminal (claude-peers CLI)",
-        fromCwd: from?.cwd ?? "",
-        toId: target.id,
-        toName: target.name,
+        from_id,
+        from_name: from?.name ?? "cli",
+        from_summary: from?.summary ?? "a person at the terminal (claude-peers CLI)",
+        from_cwd: from?.cwd ?? "",
+        to_id: target.id,
+        to_name: target.name,
         text: body.text,
-        inReplyTo: body.in_reply_to ?? null,
-        createdAt: now,
-        expiresAt: now + this.mailboxTtlMs,
-        sendKey: body.idempotency_key ?? null,
+        in_reply_to: body.in_reply_to ?? null,
+        created_at: now,
+        expires_at: now + this.mailboxTtlMs,
+        send_key: body.idempotency_key ?? null,
       });
     } finally {
       release();
     }
     this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
+    if (row.to_id === null) return this.toMailbox(row);
     // Wait first: an ack from another host can come back before wake()'s own answer does.
     const acked = this.acks.wait(row.id);
     if ((target.id && this.pusher.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
@@ -135,6 +136,18 @@ export class Mail {
     }
     this.acks.end([row.id]);
     return toWireMessage(row);
+  }
+
+  /**
+   * Mail stored in a name's mailbox. A session may have taken the name (and claimed its mailbox)
+   * while this send was on its way: then it claims again, or the message would wait for the next
+   * session of that name. A holder on another host claims it at its broker's next heartbeat.
+   */
+  private async toMailbox(row: MessageRow): Promise<Message> {
+    const holder = await this.presence.named(row.to_name);
+    if (!holder || holder.brokerId) return toWireMessage(row);
+    await this.claimMailbox(holder.id);
+    return toWireMessage((await this.store.getMessage(row.id)) ?? row);
   }
 
   /** An id, a name or name@host; a known but offline name gets mail in its mailbox. */
@@ -237,16 +250,16 @@ export class Mail {
   async inbox(peer: PeerRow, markRead: boolean): Promise<Message[]> {
     const unread = await this.store.unreadFor(peer.id);
     if (!markRead || unread.length === 0) return unread.map(toWireMessage);
-    const readAt = this.now();
+    const read_at = this.now();
     const updated = new Set(await this.markRead(peer, unread.map((m) => m.id)));
-    return unread.map((m) => toWireMessage(updated.has(m.id) ? { ...m, state: "read", readAt, deliveredAt: m.deliveredAt ?? readAt } : m));
+    return unread.map((m) => toWireMessage(updated.has(m.id) ? { ...m, state: "read", read_at, delivered_at: m.delivered_at ?? read_at } : m));
   }
 
   /** Records a heartbeat (a poll) and returns the peer's unacknowledged messages. */
   async poll(peer: PeerRow): Promise<{ messages: Message[]; unread: number }> {
     const entry = this.presence.get(peer.id);
     if (!entry) throw new WireError("not_found", "peer: not registered with this broker; register again");
-    entry.lastSeen = this.now();
+    entry.seenAt = this.now();
     const queued = await this.store.queuedFor(peer.id);
     return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
   }

@@ -22,15 +22,16 @@ export interface PushSocket {
 export interface LivePeer {
   row: PeerRow;
   socket: PushSocket | null;
-  lastSeen: number;
+  /** When it last showed it is alive: attached, polled, or now if it holds a socket. */
+  seenAt: number;
 }
 
 /** Where list_peers is looked at from: a peer, or the CLI in some folder. */
 export interface Viewer {
   id?: string;
   cwd?: string;
-  gitCommonDir?: string | null;
-  repoKey?: string | null;
+  git_common_dir?: string | null;
+  repo_key?: string | null;
 }
 
 /** A live peer found by id or name: on this broker, or (with `brokerId`) on another host's. */
@@ -88,7 +89,7 @@ export class Presence {
     const taken = new Set(remote.map((p) => p.row.name));
     const previous = this.live.get(row.id);
     // Reserve the name before the next await, so concurrent registrations never share one.
-    const entry: LivePeer = { row: { ...row, name: this.freeName(row.name, row.id, taken) }, socket: previous?.socket ?? null, lastSeen: row.lastSeen };
+    const entry: LivePeer = { row: { ...row, name: this.freeName(row.name, row.id, taken) }, socket: previous?.socket ?? null, seenAt: row.last_seen };
     this.live.set(row.id, entry);
     this.admitting.add(row.id);
     try {
@@ -141,13 +142,13 @@ export class Presence {
   }
 
   bySecretHash(hash: string): PeerRow | null {
-    for (const p of this.live.values()) if (p.row.secretHash === hash) return p.row;
+    for (const p of this.live.values()) if (p.row.secret_hash === hash) return p.row;
     return null;
   }
 
   isLive(p: LivePeer): boolean {
     if (p.socket) return true;
-    return this.now() - p.lastSeen < POLL_GRACE_MS && this.pidAlive(p.row.pid);
+    return this.now() - p.seenAt < POLL_GRACE_MS && this.pidAlive(p.row.pid);
   }
 
   /** Drops peers whose poll grace ran out or whose process died; returns how many left. */
@@ -192,7 +193,7 @@ export class Presence {
   }
 
   info(p: LivePeer): PeerInfo {
-    return toWirePeer(p.row, p.socket !== null, p.socket ? this.now() : p.lastSeen);
+    return toWirePeer(p.row, p.socket !== null, p.socket ? this.now() : p.seenAt);
   }
 
   async list(scope: Scope, viewer: Viewer): Promise<PeerInfo[]> {
@@ -230,14 +231,14 @@ export class Presence {
    * is a live peer's parent names it; nearest first, because a Claude Code may run inside another
    * one's shell. Two servers in one session (plugin and `claude mcp add`): the newer one.
    */
-  forAncestors(ancestors: readonly number[]): { peer: PeerInfo; parentPid: number } | null {
+  forAncestors(ancestors: readonly number[]): { peer: PeerInfo; parent_pid: number } | null {
     for (const pid of ancestors) {
       let best: LivePeer | undefined;
       for (const p of this.live.values()) {
-        if (p.row.parentPid !== pid || !this.isLive(p)) continue;
-        if (!best || p.row.registeredAt > best.row.registeredAt) best = p;
+        if (p.row.parent_pid !== pid || !this.isLive(p)) continue;
+        if (!best || p.row.registered_at > best.row.registered_at) best = p;
       }
-      if (best) return { peer: this.info(best), parentPid: pid };
+      if (best) return { peer: this.info(best), parent_pid: pid };
     }
     return null;
   }
@@ -272,9 +273,9 @@ function inScope(scope: Scope, row: PeerRow, viewer: Viewer, host: string): bool
 
 /** One repository on every host by its repo key (origin URL or root commit); else by its folders here. */
 function sameRepo(p: PeerRow, viewer: Viewer, host: string): boolean {
-  if (p.repoKey && viewer.repoKey) return p.repoKey === viewer.repoKey;
+  if (p.repo_key && viewer.repo_key) return p.repo_key === viewer.repo_key;
   if (p.host !== host) return false;
   // Worktrees of one repository share the git common dir, not the top level.
-  if (viewer.gitCommonDir) return p.gitCommonDir === viewer.gitCommonDir;
+  if (viewer.git_common_dir) return p.git_common_dir === viewer.git_common_dir;
   return p.cwd === viewer.cwd;
 }

@@ -37,7 +37,7 @@ export class Pusher {
     if (!this.presence.get(peerId)?.socket) return false;
     try {
       const row = await this.store.getMessage(messageId);
-      if (row && row.state === "queued" && row.toId === peerId) this.push(peerId, row);
+      if (row && row.state === "queued" && row.to_id === peerId) this.push(peerId, row);
     } catch {
       this.repushAll(); // the store is away: the message waits in it, queued
     }

@@ -35,19 +35,19 @@ export class Registry {
     const secret = claimed?.secret ?? randomToken();
     const row: PeerRow = {
       id,
-      secretHash: sha256(secret),
+      secret_hash: sha256(secret),
       name: body.name, // the wish: admit() picks the first free one from it
       pid: body.pid,
-      parentPid: body.parent_pid ?? null,
+      parent_pid: body.parent_pid ?? null,
       cwd: body.cwd,
-      gitRoot: body.git_root,
-      gitCommonDir: body.git_common_dir,
-      gitBranch: body.git_branch,
-      repoKey: body.repo_key ?? null,
+      git_root: body.git_root,
+      git_common_dir: body.git_common_dir,
+      git_branch: body.git_branch,
+      repo_key: body.repo_key ?? null,
       host: presence.host,
       summary: body.summary,
-      registeredAt: claimed?.registeredAt ?? at,
-      lastSeen: at,
+      registered_at: claimed?.registered_at ?? at,
+      last_seen: at,
     };
     const entry = await presence.admit(row, (final) => store.savePeer(final));
     await this.opts.mail.claimMailbox(id);
@@ -56,17 +56,17 @@ export class Registry {
   }
 
   /** A re-registering peer (after a broker restart) proves its id with the secret it was given. */
-  private async verifyClaim(id: string, secret: string | undefined): Promise<{ id: string; secret: string; registeredAt?: number }> {
+  private async verifyClaim(id: string, secret: string | undefined): Promise<{ id: string; secret: string; registered_at?: number }> {
     if (secret === undefined) throw new WireError("bad_request", "secret: required together with peer_id", { field: "secret" });
     const hash = sha256(secret);
     const existing = await this.opts.store.getPeer(id);
-    if (existing && existing.secretHash !== hash) {
+    if (existing && existing.secret_hash !== hash) {
       throw new WireError("forbidden", `peer_id: ${id} belongs to another session; register without peer_id`, { field: "peer_id" });
     }
     if (!existing && (await this.opts.store.peerBySecretHash(hash))) {
       throw new WireError("conflict", "secret: already used by another peer; register without peer_id and secret", { field: "secret" });
     }
-    return { id, secret, registeredAt: existing?.registeredAt };
+    return { id, secret, registered_at: existing?.registered_at };
   }
 
   /** Identifies a peer by its secret, live or not (a swept peer may still read its mail). */
@@ -95,12 +95,12 @@ export class Registry {
 
   whoami(peer: PeerRow): PeerInfo {
     const entry = this.opts.presence.get(peer.id);
-    return entry ? this.opts.presence.info(entry) : toWirePeer(peer, false, peer.lastSeen);
+    return entry ? this.opts.presence.info(entry) : toWirePeer(peer, false, peer.last_seen);
   }
 
   /** A peer left this broker (swept, detached, name lost): remember when it was last seen, and tell the watchers. */
   departed(p: LivePeer): void {
-    this.opts.store.touchPeer(p.row.id, p.lastSeen).catch(() => {}); // best effort: the store may be closed at shutdown
+    this.opts.store.touchPeer(p.row.id, p.seenAt).catch(() => {}); // best effort: the store may be closed at shutdown
     this.opts.watchers.emit({ type: "event", event: "left", peer: this.opts.presence.info(p) });
   }
 
@@ -112,7 +112,7 @@ export class Registry {
     if (!entry) return false;
     const previous = entry.socket;
     entry.socket = socket;
-    entry.lastSeen = this.opts.now();
+    entry.seenAt = this.opts.now();
     if (previous && previous !== socket) previous.close(4000, "replaced by a newer connection");
     await this.opts.pusher.pushQueued(peerId).catch(() => this.opts.pusher.repushAll());
     return true;
@@ -123,7 +123,7 @@ export class Registry {
     const entry = this.opts.presence.get(peerId);
     if (!entry || entry.socket !== socket) return;
     this.opts.presence.remove(peerId);
-    this.departed({ ...entry, socket: null, lastSeen: this.opts.now() });
+    this.departed({ ...entry, socket: null, seenAt: this.opts.now() });
   }
 
   /**
@@ -138,7 +138,7 @@ export class Registry {
       this.opts.log(`${entry.row.name} (${id}): the name was taken on another host while this one was away; it registers again`);
       presence.remove(id);
       entry.socket?.close(4003, "name taken on another host; register again");
-      this.departed({ ...entry, socket: null, lastSeen: this.opts.now() });
+      this.departed({ ...entry, socket: null, seenAt: this.opts.now() });
     }
   }
 

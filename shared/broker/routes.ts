@@ -46,8 +46,8 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     "/peers": async (ctx) => {
       const b = ctx.body;
       const viewer = ctx.peer
-        ? { id: ctx.peer.id, cwd: ctx.peer.cwd, gitCommonDir: ctx.peer.gitCommonDir, repoKey: ctx.peer.repoKey }
-        : { cwd: b.cwd, gitCommonDir: b.git_common_dir, repoKey: b.repo_key };
+        ? { id: ctx.peer.id, cwd: ctx.peer.cwd, git_common_dir: ctx.peer.git_common_dir, repo_key: ctx.peer.repo_key }
+        : { cwd: b.cwd, git_common_dir: b.git_common_dir, repo_key: b.repo_key };
       return { peers: await s.presence.list(b.scope, viewer), ...(await unread(ctx)) };
     },
     "/send": async (ctx) => {

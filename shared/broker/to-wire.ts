@@ -1,4 +1,7 @@
-/** Converts store rows into the wire shapes of protocol.ts. */
+/**
+ * Store rows as the wire shapes of protocol.ts. Both use the column names, so the only change is
+ * ms → ISO 8601 times, and leaving out what stays in the broker (seq, expiry, send keys, secrets).
+ */
 import type { Message, PeerInfo } from "../protocol.ts";
 import type { MessageRow, PeerRow } from "../store/store.ts";
 
@@ -6,35 +9,12 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 
 export function toWireMessage(m: MessageRow): Message {
-  return {
-    id: m.id,
-    from_id: m.fromId,
-    from_name: m.fromName,
-    from_summary: m.fromSummary,
-    from_cwd: m.fromCwd,
-    to_id: m.toId,
-    to_name: m.toName,
-    text: m.text,
-    in_reply_to: m.inReplyTo,
-    state: m.state,
-    sent_at: iso(m.createdAt),
-    delivered_at: isoOrNull(m.deliveredAt),
-    read_at: isoOrNull(m.readAt),
-  } satisfies Message;
+  const { seq: _seq, expires_at: _expires, send_key: _key, created_at, delivered_at, read_at, ...rest } = m;
+  return { ...rest, sent_at: iso(created_at), delivered_at: isoOrNull(delivered_at), read_at: isoOrNull(read_at) };
 }
 
-export function toWirePeer(p: PeerRow, push: boolean, lastSeen: number): PeerInfo {
-  return {
-    id: p.id,
-    name: p.name,
-    summary: p.summary,
-    pid: p.pid,
-    cwd: p.cwd,
-    git_root: p.gitRoot,
-    git_branch: p.gitBranch,
-    host: p.host,
-    registered_at: iso(p.registeredAt),
-    last_seen: iso(lastSeen),
-    push,
-  } satisfies PeerInfo;
+/** `seenAt`: the live entry's last sign of life, which is newer than the row's last_seen. */
+export function toWirePeer(p: PeerRow, push: boolean, seenAt: number): PeerInfo {
+  const { id, name, summary, pid, cwd, git_root, git_branch, host } = p; // never the secret hash
+  return { id, name, summary, pid, cwd, git_root, git_branch, host, registered_at: iso(p.registered_at), last_seen: iso(seenAt), push };
 }

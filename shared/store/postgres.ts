@@ -1,7 +1,6 @@
 /** The Store on PostgreSQL through Bun.SQL: one database that the brokers of several machines share. */
 import { SQL } from "bun";
 import type { MessageState } from "../protocol.ts";
-import { toMessage, toPeer, type MessageRecord, type PeerRecord } from "./rows.ts";
 import { StoreOpenError, StoreUnavailableError, type MessageRow, type NewMessage, type PeerRow, type PruneLimits, type PruneResult, type Store } from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
@@ -237,8 +236,8 @@ export class PostgresStore implements Store {
   async savePeer(p: PeerRow): Promise<void> {
     await this.q`
       INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, summary, registered_at, last_seen)
-      VALUES (${p.id}, ${p.secretHash}, ${p.name}, ${p.pid}, ${p.parentPid}, ${p.cwd}, ${p.gitRoot}, ${p.gitCommonDir}, ${p.gitBranch},
-              ${p.repoKey}, ${p.host}, ${p.summary}, ${p.registeredAt}, ${p.lastSeen})
+      VALUES (${p.id}, ${p.secret_hash}, ${p.name}, ${p.pid}, ${p.parent_pid}, ${p.cwd}, ${p.git_root}, ${p.git_common_dir}, ${p.git_branch},
+              ${p.repo_key}, ${p.host}, ${p.summary}, ${p.registered_at}, ${p.last_seen})
       ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name, pid = excluded.pid,
         parent_pid = excluded.parent_pid, cwd = excluded.cwd, git_root = excluded.git_root, git_common_dir = excluded.git_common_dir,
         git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, summary = excluded.summary,
@@ -246,25 +245,25 @@ export class PostgresStore implements Store {
   }
 
   async getPeer(id: string): Promise<PeerRow | null> {
-    const [r] = await this.q<PeerRecord>`SELECT * FROM peers WHERE id = ${id}`;
-    return r ? toPeer(r) : null;
+    const [r] = await this.q<PeerRow>`SELECT * FROM peers WHERE id = ${id}`;
+    return r ?? null;
   }
 
-  async peerBySecretHash(secretHash: string): Promise<PeerRow | null> {
-    const [r] = await this.q<PeerRecord>`SELECT * FROM peers WHERE secret_hash = ${secretHash}`;
-    return r ? toPeer(r) : null;
+  async peerBySecretHash(secret_hash: string): Promise<PeerRow | null> {
+    const [r] = await this.q<PeerRow>`SELECT * FROM peers WHERE secret_hash = ${secret_hash}`;
+    return r ?? null;
   }
 
   async peersByIds(ids: readonly string[]): Promise<PeerRow[]> {
     if (ids.length === 0) return [];
-    const rows = await this.q<PeerRecord>`SELECT * FROM peers WHERE id = ANY(${ids})`;
+    const rows = await this.q<PeerRow>`SELECT * FROM peers WHERE id = ANY(${ids})`;
     // Sorted here, not by ORDER BY, so names order as on SQLite whatever the database's collation.
-    return rows.map(toPeer).sort((a, b) => a.name.localeCompare(b.name));
+    return [...rows].sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async lastPeerNamed(name: string): Promise<PeerRow | null> {
-    const [r] = await this.q<PeerRecord>`SELECT * FROM peers WHERE name = ${name} ORDER BY last_seen DESC LIMIT 1`;
-    return r ? toPeer(r) : null;
+    const [r] = await this.q<PeerRow>`SELECT * FROM peers WHERE name = ${name} ORDER BY last_seen DESC LIMIT 1`;
+    return r ?? null;
   }
 
   async setSummary(id: string, summary: string): Promise<void> {
@@ -276,22 +275,22 @@ export class PostgresStore implements Store {
   }
 
   async insertMessage(m: NewMessage): Promise<MessageRow> {
-    const [r] = await this.q<MessageRecord>`
+    const [r] = await this.q<MessageRow>`
       INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key)
-      VALUES (${m.id}, ${m.fromId}, ${m.fromName}, ${m.fromSummary}, ${m.fromCwd}, ${m.toId}, ${m.toName}, ${m.text}, ${m.inReplyTo},
-              'queued', ${m.createdAt}, ${m.expiresAt}, ${m.sendKey ?? null})
+      VALUES (${m.id}, ${m.from_id}, ${m.from_name}, ${m.from_summary}, ${m.from_cwd}, ${m.to_id}, ${m.to_name}, ${m.text}, ${m.in_reply_to},
+              'queued', ${m.created_at}, ${m.expires_at}, ${m.send_key})
       RETURNING *`;
-    return toMessage(r!);
+    return r!;
   }
 
   async getMessage(id: string): Promise<MessageRow | null> {
-    const [r] = await this.q<MessageRecord>`SELECT * FROM messages WHERE id = ${id}`;
-    return r ? toMessage(r) : null;
+    const [r] = await this.q<MessageRow>`SELECT * FROM messages WHERE id = ${id}`;
+    return r ?? null;
   }
 
-  async messageBySendKey(fromId: string, sendKey: string): Promise<MessageRow | null> {
-    const [r] = await this.q<MessageRecord>`SELECT * FROM messages WHERE from_id = ${fromId} AND send_key = ${sendKey}`;
-    return r ? toMessage(r) : null;
+  async messageBySendKey(from_id: string, send_key: string): Promise<MessageRow | null> {
+    const [r] = await this.q<MessageRow>`SELECT * FROM messages WHERE from_id = ${from_id} AND send_key = ${send_key}`;
+    return r ?? null;
   }
 
   async claimMailbox(name: string, peerId: string, liveIds: ReadonlySet<string>, now: number): Promise<number> {
@@ -305,14 +304,14 @@ export class PostgresStore implements Store {
   }
 
   async queuedFor(peerId: string): Promise<MessageRow[]> {
-    const rows = await this.q<MessageRecord>`SELECT * FROM messages WHERE to_id = ${peerId} AND state = 'queued' ORDER BY seq`;
-    return rows.map(toMessage);
+    const rows = await this.q<MessageRow>`SELECT * FROM messages WHERE to_id = ${peerId} AND state = 'queued' ORDER BY seq`;
+    return rows;
   }
 
   async unreadFor(peerId: string): Promise<MessageRow[]> {
-    const rows = await this.q<MessageRecord>`
+    const rows = await this.q<MessageRow>`
       SELECT * FROM messages WHERE to_id = ${peerId} AND state IN ('queued', 'delivered') ORDER BY seq`;
-    return rows.map(toMessage);
+    return rows;
   }
 
   async countUnread(peerId: string): Promise<number> {
@@ -345,11 +344,11 @@ export class PostgresStore implements Store {
 
   async history(limit: number, peer?: string): Promise<MessageRow[]> {
     const rows = peer
-      ? await this.q<MessageRecord>`
+      ? await this.q<MessageRow>`
           SELECT * FROM messages WHERE from_id = ${peer} OR from_name = ${peer} OR to_id = ${peer} OR to_name = ${peer}
           ORDER BY seq DESC LIMIT ${limit}`
-      : await this.q<MessageRecord>`SELECT * FROM messages ORDER BY seq DESC LIMIT ${limit}`;
-    return rows.map(toMessage);
+      : await this.q<MessageRow>`SELECT * FROM messages ORDER BY seq DESC LIMIT ${limit}`;
+    return rows;
   }
 
   async countByState(): Promise<Record<MessageState, number>> {

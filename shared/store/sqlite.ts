@@ -3,7 +3,6 @@ import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, existsSync, openSync, readSync } from "node:fs";
 import { GroupCommit } from "./group-commit.ts";
 import type { MessageState } from "../protocol.ts";
-import { toMessage, toPeer, type MessageRecord, type PeerRecord } from "./rows.ts";
 import { StoreOpenError, type MessageRow, type NewMessage, type PeerRow, type PruneLimits, type PruneResult, type Store } from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
@@ -131,7 +130,7 @@ class SqliteStore implements Store {
   ) {
     this.writes = new GroupCommit(db);
     this.q = {
-      savePeer: db.query(
+      savePeer: db.query<void, PeerRow>(
         `INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, summary, registered_at, last_seen)
          VALUES ($id, $secret_hash, $name, $pid, $parent_pid, $cwd, $git_root, $git_common_dir, $git_branch, $repo_key, $host, $summary, $registered_at, $last_seen)
          ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name, pid = excluded.pid,
@@ -139,26 +138,26 @@ class SqliteStore implements Store {
            git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, summary = excluded.summary,
            last_seen = excluded.last_seen`,
       ),
-      getPeer: db.query<PeerRecord, [string]>("SELECT * FROM peers WHERE id = ?"),
-      peerBySecret: db.query<PeerRecord, [string]>("SELECT * FROM peers WHERE secret_hash = ?"),
-      lastPeerNamed: db.query<PeerRecord, [string]>("SELECT * FROM peers WHERE name = ? ORDER BY last_seen DESC LIMIT 1"),
+      getPeer: db.query<PeerRow, [string]>("SELECT * FROM peers WHERE id = ?"),
+      peerBySecret: db.query<PeerRow, [string]>("SELECT * FROM peers WHERE secret_hash = ?"),
+      lastPeerNamed: db.query<PeerRow, [string]>("SELECT * FROM peers WHERE name = ? ORDER BY last_seen DESC LIMIT 1"),
       setSummary: db.query<void, [string, string]>("UPDATE peers SET summary = ? WHERE id = ?"),
       touchPeer: db.query<void, [number, string]>("UPDATE peers SET last_seen = ? WHERE id = ?"),
-      insertMessage: db.query<MessageRecord, Record<string, string | number | null>>(
+      insertMessage: db.query<MessageRow, NewMessage>(
         `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key)
          VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, 'queued', $created_at, $expires_at, $send_key)
          RETURNING *`,
       ),
-      getMessage: db.query<MessageRecord, [string]>("SELECT * FROM messages WHERE id = ?"),
-      bySendKey: db.query<MessageRecord, [string, string]>("SELECT * FROM messages WHERE from_id = ? AND send_key = ?"),
+      getMessage: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE id = ?"),
+      bySendKey: db.query<MessageRow, [string, string]>("SELECT * FROM messages WHERE from_id = ? AND send_key = ?"),
       mailbox: db.query<{ id: string; to_id: string | null }, [string, number]>(
         `SELECT id, to_id FROM messages WHERE to_name = ? AND ${UNREAD} AND expires_at > ? ORDER BY seq`,
       ),
       claim: db.query<void, [string, string]>(
         "UPDATE messages SET to_id = ?, state = 'queued', delivered_at = NULL WHERE id = ?",
       ),
-      queuedFor: db.query<MessageRecord, [string]>("SELECT * FROM messages WHERE to_id = ? AND state = 'queued' ORDER BY seq"),
-      unreadFor: db.query<MessageRecord, [string]>(`SELECT * FROM messages WHERE to_id = ? AND ${UNREAD} ORDER BY seq`),
+      queuedFor: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE to_id = ? AND state = 'queued' ORDER BY seq"),
+      unreadFor: db.query<MessageRow, [string]>(`SELECT * FROM messages WHERE to_id = ? AND ${UNREAD} ORDER BY seq`),
       countUnread: db.query<{ n: number }, [string]>(`SELECT count(*) AS n FROM messages WHERE to_id = ? AND ${UNREAD}`),
       countUnreadNamed: db.query<{ n: number }, [string]>(`SELECT count(*) AS n FROM messages WHERE to_name = ? AND ${UNREAD}`),
       markDelivered: db.query<{ id: string }, [number, string, string]>(
@@ -168,8 +167,8 @@ class SqliteStore implements Store {
         `UPDATE messages SET state = 'read', read_at = ?, delivered_at = coalesce(delivered_at, ?)
          WHERE to_id = ? AND id = ? AND ${UNREAD} RETURNING id`,
       ),
-      history: db.query<MessageRecord, [number]>("SELECT * FROM messages ORDER BY seq DESC LIMIT ?"),
-      historyFor: db.query<MessageRecord, [string, string, string, string, number]>(
+      history: db.query<MessageRow, [number]>("SELECT * FROM messages ORDER BY seq DESC LIMIT ?"),
+      historyFor: db.query<MessageRow, [string, string, string, string, number]>(
         `SELECT * FROM messages WHERE from_id = ? OR from_name = ? OR to_id = ? OR to_name = ? ORDER BY seq DESC LIMIT ?`,
       ),
       countByState: db.query<{ state: MessageState; n: number }, []>("SELECT state, count(*) AS n FROM messages GROUP BY state"),
@@ -181,32 +180,17 @@ class SqliteStore implements Store {
   }
 
   async savePeer(p: PeerRow): Promise<void> {
-    this.q.savePeer.run({
-      id: p.id,
-      secret_hash: p.secretHash,
-      name: p.name,
-      pid: p.pid,
-      parent_pid: p.parentPid,
-      cwd: p.cwd,
-      git_root: p.gitRoot,
-      git_common_dir: p.gitCommonDir,
-      git_branch: p.gitBranch,
-      repo_key: p.repoKey,
-      host: p.host,
-      summary: p.summary,
-      registered_at: p.registeredAt,
-      last_seen: p.lastSeen,
-    });
+    this.q.savePeer.run(p);
   }
 
   async getPeer(id: string): Promise<PeerRow | null> {
     const r = this.q.getPeer.get(id);
-    return r ? toPeer(r) : null;
+    return r ?? null;
   }
 
-  async peerBySecretHash(secretHash: string): Promise<PeerRow | null> {
-    const r = this.q.peerBySecret.get(secretHash);
-    return r ? toPeer(r) : null;
+  async peerBySecretHash(secret_hash: string): Promise<PeerRow | null> {
+    const r = this.q.peerBySecret.get(secret_hash);
+    return r ?? null;
   }
 
   async peersByIds(ids: readonly string[]): Promise<PeerRow[]> {
@@ -216,14 +200,14 @@ class SqliteStore implements Store {
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
       const sql = `SELECT * FROM peers WHERE id IN (${chunk.map(() => "?").join(",")}) ORDER BY name`;
-      rows.push(...this.db.query<PeerRecord, string[]>(sql).all(...chunk).map(toPeer));
+      rows.push(...this.db.query<PeerRow, string[]>(sql).all(...chunk));
     }
     return rows.sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async lastPeerNamed(name: string): Promise<PeerRow | null> {
     const r = this.q.lastPeerNamed.get(name);
-    return r ? toPeer(r) : null;
+    return r ?? null;
   }
 
   async setSummary(id: string, summary: string): Promise<void> {
@@ -236,32 +220,19 @@ class SqliteStore implements Store {
 
   async insertMessage(m: NewMessage): Promise<MessageRow> {
     const row = await this.writes.run(() =>
-      this.q.insertMessage.get({
-        id: m.id,
-        from_id: m.fromId,
-        from_name: m.fromName,
-        from_summary: m.fromSummary,
-        from_cwd: m.fromCwd,
-        to_id: m.toId,
-        to_name: m.toName,
-        text: m.text,
-        in_reply_to: m.inReplyTo,
-        created_at: m.createdAt,
-        expires_at: m.expiresAt,
-        send_key: m.sendKey ?? null,
-      }),
+      this.q.insertMessage.get(m),
     );
-    return toMessage(row!);
+    return row!;
   }
 
   async getMessage(id: string): Promise<MessageRow | null> {
     const r = this.q.getMessage.get(id);
-    return r ? toMessage(r) : null;
+    return r ?? null;
   }
 
-  async messageBySendKey(fromId: string, sendKey: string): Promise<MessageRow | null> {
-    const r = this.q.bySendKey.get(fromId, sendKey);
-    return r ? toMessage(r) : null;
+  async messageBySendKey(from_id: string, send_key: string): Promise<MessageRow | null> {
+    const r = this.q.bySendKey.get(from_id, send_key);
+    return r ?? null;
   }
 
   async claimMailbox(name: string, peerId: string, liveIds: ReadonlySet<string>, now: number): Promise<number> {
@@ -277,11 +248,11 @@ class SqliteStore implements Store {
   }
 
   async queuedFor(peerId: string): Promise<MessageRow[]> {
-    return this.q.queuedFor.all(peerId).map(toMessage);
+    return this.q.queuedFor.all(peerId);
   }
 
   async unreadFor(peerId: string): Promise<MessageRow[]> {
-    return this.q.unreadFor.all(peerId).map(toMessage);
+    return this.q.unreadFor.all(peerId);
   }
 
   async countUnread(peerId: string): Promise<number> {
@@ -302,7 +273,7 @@ class SqliteStore implements Store {
 
   async history(limit: number, peer?: string): Promise<MessageRow[]> {
     const rows = peer ? this.q.historyFor.all(peer, peer, peer, peer, limit) : this.q.history.all(limit);
-    return rows.map(toMessage);
+    return rows;
   }
 
   async countByState(): Promise<Record<MessageState, number>> {

@@ -1,48 +1,51 @@
-/** The broker's storage contract: one async interface, one file per backend (SQLite now, Postgres next). */
+/**
+ * The broker's storage contract: one async interface, one file per backend (SQLite, PostgreSQL).
+ * Rows carry the column names, which are also the wire's (snake_case); times are ms since the epoch.
+ */
 import type { MessageState } from "../protocol.ts";
 
-export interface PeerRow {
+/** A type, not an interface: it binds as SQLite named parameters as it is. */
+export type PeerRow = {
   id: string;
-  secretHash: string;
+  secret_hash: string;
   name: string;
   pid: number;
   /** The server's parent (Claude Code); null for servers that did not say. */
-  parentPid: number | null;
+  parent_pid: number | null;
   cwd: string;
-  gitRoot: string | null;
-  gitCommonDir: string | null;
-  gitBranch: string | null;
+  git_root: string | null;
+  git_common_dir: string | null;
+  git_branch: string | null;
   /** The repository across machines: its normalized origin URL, else its root commit. */
-  repoKey: string | null;
+  repo_key: string | null;
   /** The host whose broker the peer registered with (stamped by that broker, never by the peer). */
   host: string;
   summary: string;
-  registeredAt: number;
-  lastSeen: number;
-}
+  registered_at: number;
+  last_seen: number;
+};
 
-export interface MessageRow {
+export type MessageRow = {
   seq: number;
   id: string;
-  fromId: string;
-  fromName: string;
-  fromSummary: string;
-  fromCwd: string;
-  toId: string | null;
-  toName: string;
+  from_id: string;
+  from_name: string;
+  from_summary: string;
+  from_cwd: string;
+  to_id: string | null;
+  to_name: string;
   text: string;
-  inReplyTo: string | null;
+  in_reply_to: string | null;
   state: MessageState;
-  createdAt: number;
-  deliveredAt: number | null;
-  readAt: number | null;
-  expiresAt: number;
-}
-
-export type NewMessage = Omit<MessageRow, "seq" | "state" | "deliveredAt" | "readAt"> & {
+  created_at: number;
+  delivered_at: number | null;
+  read_at: number | null;
+  expires_at: number;
   /** The sender's idempotency key: a resent request with the same key finds the first message. */
-  sendKey?: string | null;
+  send_key: string | null;
 };
+
+export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at">;
 
 export interface PruneLimits {
   now: number;
@@ -66,7 +69,7 @@ export interface Store {
 
   savePeer(peer: PeerRow): Promise<void>;
   getPeer(id: string): Promise<PeerRow | null>;
-  peerBySecretHash(secretHash: string): Promise<PeerRow | null>;
+  peerBySecretHash(secret_hash: string): Promise<PeerRow | null>;
   peersByIds(ids: readonly string[]): Promise<PeerRow[]>;
   /** The most recently seen peer that ever had this name (names are reusable, ids are not). */
   lastPeerNamed(name: string): Promise<PeerRow | null>;
@@ -76,7 +79,7 @@ export interface Store {
   insertMessage(message: NewMessage): Promise<MessageRow>;
   getMessage(id: string): Promise<MessageRow | null>;
   /** The message this sender already stored under this idempotency key, if any. */
-  messageBySendKey(fromId: string, sendKey: string): Promise<MessageRow | null>;
+  messageBySendKey(from_id: string, send_key: string): Promise<MessageRow | null>;
   /**
    * Hands the unread mail of `name` whose recipient is not live (or was never set) to `peerId`,
    * back in state queued so it is pushed to the new session. Returns how many moved.
@@ -98,6 +101,59 @@ export interface Store {
   countByState(): Promise<Record<MessageState, number>>;
   prune(limits: PruneLimits): Promise<PruneResult>;
   close(): Promise<void>;
+}
+
+/** A live peer as its broker reports it to the other hosts' brokers. */
+export interface PresenceClaim {
+  id: string;
+  name: string;
+  push: boolean;
+}
+
+/** A peer live on another host's broker, as the shared database has it. */
+export interface PresenceRow {
+  peer_id: string;
+  broker_id: string;
+  push: boolean;
+  /** That broker's last heartbeat (the database's clock), ms since the epoch. */
+  seen_at: number;
+}
+
+/** This broker, as the other hosts' brokers see it in the shared database. */
+export interface BrokerIdentity {
+  id: string;
+  host: string;
+  pid: number;
+  /** Brokers whose heartbeat is older than this read as gone. */
+  offlineAfterS: number;
+}
+
+/**
+ * What brokers on several hosts share besides the Store (PostgreSQL only): a row per broker with its
+ * heartbeat, presence rows with network-wide unique names, and notices (LISTEN/NOTIFY). Every
+ * connection failure is a StoreUnavailableError, as with the Store.
+ */
+export interface NetworkStore {
+  /** Adds this broker's row; forgets brokers gone for a day and the presence they left behind. */
+  join(self: BrokerIdentity): Promise<void>;
+  /** Removes this broker's row and its presence: its peers read as offline at once. */
+  leave(self: BrokerIdentity): Promise<void>;
+  /**
+   * Refreshes this broker's heartbeat and makes its presence rows equal to `peers`; returns the ids
+   * whose names another host took while this one was silent (their rows could not come back).
+   */
+  heartbeat(self: BrokerIdentity, peers: readonly PresenceClaim[]): Promise<string[]>;
+  /** Live peers of the other brokers (recent heartbeats), or the one with this id or name (on `host`). */
+  othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }): Promise<PresenceRow[]>;
+  /** Takes the peer's name on the whole network; false when a live peer of another broker holds it. */
+  claimName(self: BrokerIdentity, peer: PresenceClaim): Promise<boolean>;
+  /** The peer left this broker. */
+  releaseName(self: BrokerIdentity, peerId: string): Promise<void>;
+  /** Queued mail of these push peers, and the names among them with mail waiting in a mailbox. */
+  waitingMail(peers: readonly PresenceClaim[]): Promise<{ queued: Array<{ id: string; to_id: string }>; mailboxes: string[] }>;
+  /** Subscribes to notices; `onSubscribed` runs at every (re)subscription. Returns the unsubscribe. */
+  listen(onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>>;
+  notify(payload: string): Promise<void>;
 }
 
 /** The store cannot be opened (bad file, bad URL, refused login, newer schema); the message says what to do. */

@@ -12,19 +12,19 @@ const DAY = 24 * 60 * MINUTE;
 export function peerRow(id: string, over: Partial<PeerRow> = {}): PeerRow {
   return {
     id,
-    secretHash: `hash-of-${id}`,
+    secret_hash: `hash-of-${id}`,
     name: id.replace(/^p-/, ""),
     pid: 4242,
-    parentPid: 4241,
+    parent_pid: 4241,
     cwd: `/work/${id}`,
-    gitRoot: null,
-    gitCommonDir: null,
-    gitBranch: null,
-    repoKey: null,
+    git_root: null,
+    git_common_dir: null,
+    git_branch: null,
+    repo_key: null,
     host: "laptop",
     summary: "",
-    registeredAt: T0,
-    lastSeen: T0,
+    registered_at: T0,
+    last_seen: T0,
     ...over,
   };
 }
@@ -34,16 +34,17 @@ export function newMessage(over: Partial<NewMessage> = {}): NewMessage {
   counter++;
   return {
     id: `m-contract${counter}`,
-    fromId: "p-alice",
-    fromName: "alice",
-    fromSummary: "alice's summary",
-    fromCwd: "/work/alice",
-    toId: "p-bob",
-    toName: "bob",
+    from_id: "p-alice",
+    from_name: "alice",
+    from_summary: "alice's summary",
+    from_cwd: "/work/alice",
+    to_id: "p-bob",
+    to_name: "bob",
     text: `message ${counter}`,
-    inReplyTo: null,
-    createdAt: T0 + counter, // distinct and increasing, like a real clock
-    expiresAt: T0 + 7 * DAY,
+    in_reply_to: null,
+    send_key: null,
+    created_at: T0 + counter, // distinct and increasing, like a real clock
+    expires_at: T0 + 7 * DAY,
     ...over,
   };
 }
@@ -73,32 +74,32 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         const row = peerRow("p-alice", {
           name: "alice-feature",
           cwd: "/home/ünïcode/my project",
-          gitRoot: "/home/ünïcode/my project",
-          gitCommonDir: "/home/ünïcode/my project/.git",
-          gitBranch: "feature/x",
-          repoKey: "github.com/acme/app",
+          git_root: "/home/ünïcode/my project",
+          git_common_dir: "/home/ünïcode/my project/.git",
+          git_branch: "feature/x",
+          repo_key: "github.com/acme/app",
           host: "dev-box.example.com",
           summary: "refactoring auth ✓",
           pid: 99999,
-          parentPid: 99998,
-          registeredAt: T0 - DAY,
-          lastSeen: T0,
+          parent_pid: 99998,
+          registered_at: T0 - DAY,
+          last_seen: T0,
         });
         await store.savePeer(row);
         expect(await store.getPeer("p-alice")).toEqual(row);
         expect(await store.getPeer("p-nobody")).toBeNull();
       });
 
-      test("a peer whose server did not name its parent keeps parentPid null", async () => {
-        await store.savePeer(peerRow("p-alice", { parentPid: null }));
-        expect((await store.getPeer("p-alice"))?.parentPid).toBeNull();
+      test("a peer whose server did not name its parent keeps parent_pid null", async () => {
+        await store.savePeer(peerRow("p-alice", { parent_pid: null }));
+        expect((await store.getPeer("p-alice"))?.parent_pid).toBeNull();
       });
 
       test("savePeer on an existing id updates it in place", async () => {
         await store.savePeer(peerRow("p-alice"));
-        const updated = peerRow("p-alice", { secretHash: "new-hash", name: "alice-2", pid: 7, parentPid: 6, cwd: "/elsewhere", summary: "new", lastSeen: T0 + MINUTE });
+        const updated = peerRow("p-alice", { secret_hash: "new-hash", name: "alice-2", pid: 7, parent_pid: 6, cwd: "/elsewhere", summary: "new", last_seen: T0 + MINUTE });
         await store.savePeer(updated);
-        expect(await store.getPeer("p-alice")).toMatchObject({ ...updated, registeredAt: expect.any(Number) });
+        expect(await store.getPeer("p-alice")).toMatchObject({ ...updated, registered_at: expect.any(Number) });
         expect(await store.peerBySecretHash("hash-of-p-alice")).toBeNull();
         expect((await store.peerBySecretHash("new-hash"))?.id).toBe("p-alice");
       });
@@ -122,9 +123,9 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
 
       test("lastPeerNamed is the most recently seen peer that had the name", async () => {
         expect(await store.lastPeerNamed("bob")).toBeNull();
-        await store.savePeer(peerRow("p-old", { name: "bob", lastSeen: T0 }));
-        await store.savePeer(peerRow("p-new", { name: "bob", lastSeen: T0 + MINUTE }));
-        await store.savePeer(peerRow("p-other", { name: "bobby", lastSeen: T0 + DAY }));
+        await store.savePeer(peerRow("p-old", { name: "bob", last_seen: T0 }));
+        await store.savePeer(peerRow("p-new", { name: "bob", last_seen: T0 + MINUTE }));
+        await store.savePeer(peerRow("p-other", { name: "bobby", last_seen: T0 + DAY }));
         expect((await store.lastPeerNamed("bob"))?.id).toBe("p-new");
         await store.touchPeer("p-old", T0 + 2 * MINUTE);
         expect((await store.lastPeerNamed("bob"))?.id).toBe("p-old");
@@ -134,7 +135,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         await store.savePeer(peerRow("p-alice", { summary: "before" }));
         await store.setSummary("p-alice", "after: 日本語 ✓");
         await store.touchPeer("p-alice", T0 + DAY);
-        expect(await store.getPeer("p-alice")).toEqual(peerRow("p-alice", { summary: "after: 日本語 ✓", lastSeen: T0 + DAY }));
+        expect(await store.getPeer("p-alice")).toEqual(peerRow("p-alice", { summary: "after: 日本語 ✓", last_seen: T0 + DAY }));
         await store.setSummary("p-nobody", "x");
         await store.touchPeer("p-nobody", T0);
         expect(await store.getPeer("p-nobody")).toBeNull();
@@ -143,18 +144,18 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
 
     describe("messages", () => {
       test("insertMessage stores a queued message and returns it whole", async () => {
-        const m = newMessage({ inReplyTo: "m-earlier", text: "a\u0000b ünïcödé 😀 \n\t\"quoted\"" });
+        const m = newMessage({ in_reply_to: "m-earlier", text: "a\u0000b ünïcödé 😀 \n\t\"quoted\"" });
         const row = await store.insertMessage(m);
-        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", deliveredAt: null, readAt: null });
+        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null });
         expect(await store.getMessage(m.id)).toEqual(row);
         expect(await store.getMessage("m-nothing")).toBeNull();
       });
 
       test("a 64 KiB text and a mailbox message (no recipient id) round-trip", async () => {
         const text = "😀".repeat(16 * 1024);
-        const [big, mailbox] = await insert({ text }, { toId: null, toName: "carol" });
+        const [big, mailbox] = await insert({ text }, { to_id: null, to_name: "carol" });
         expect((await store.getMessage(big!))?.text).toBe(text);
-        expect(await store.getMessage(mailbox!)).toMatchObject({ toId: null, toName: "carol", state: "queued" });
+        expect(await store.getMessage(mailbox!)).toMatchObject({ to_id: null, to_name: "carol", state: "queued" });
       });
 
       test("a message id is unique", async () => {
@@ -165,44 +166,44 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       });
 
       test("messageBySendKey finds a sender's message by its idempotency key, and only that sender's", async () => {
-        const m = newMessage({ sendKey: "key-12345678" });
+        const m = newMessage({ send_key: "key-12345678" });
         await store.insertMessage(m);
-        expect((await store.messageBySendKey(m.fromId, "key-12345678"))?.id).toBe(m.id);
+        expect((await store.messageBySendKey(m.from_id, "key-12345678"))?.id).toBe(m.id);
         expect(await store.messageBySendKey("p-someone-else", "key-12345678")).toBeNull();
-        expect(await store.messageBySendKey(m.fromId, "key-other")).toBeNull();
-        await expect(store.insertMessage(newMessage({ sendKey: "key-12345678" }))).rejects.toThrow();
+        expect(await store.messageBySendKey(m.from_id, "key-other")).toBeNull();
+        await expect(store.insertMessage(newMessage({ send_key: "key-12345678" }))).rejects.toThrow();
         // Messages without a key never collide.
         await insert({}, {});
       });
 
       test("markDelivered moves only queued messages addressed to the peer", async () => {
-        const [queued, toRead, toOther] = await insert({}, {}, { toId: "p-carol", toName: "carol" });
+        const [queued, toRead, toOther] = await insert({}, {}, { to_id: "p-carol", to_name: "carol" });
         await store.markRead("p-bob", [toRead!], T0 + 1);
         const changed = await store.markDelivered("p-bob", [queued!, toRead!, toOther!, "m-unknown"], T0 + 2);
         expect(changed).toEqual([queued!]);
-        expect(await store.getMessage(queued!)).toMatchObject({ state: "delivered", deliveredAt: T0 + 2, readAt: null });
+        expect(await store.getMessage(queued!)).toMatchObject({ state: "delivered", delivered_at: T0 + 2, read_at: null });
         expect(await stateOf(toRead!)).toBe("read");
-        expect(await store.getMessage(toOther!)).toMatchObject({ state: "queued", deliveredAt: null });
+        expect(await store.getMessage(toOther!)).toMatchObject({ state: "queued", delivered_at: null });
         // Idempotent: a second ack (a re-push after reconnect) changes nothing.
         expect(await store.markDelivered("p-bob", [queued!], T0 + 3)).toEqual([]);
-        expect((await store.getMessage(queued!))?.deliveredAt).toBe(T0 + 2);
+        expect((await store.getMessage(queued!))?.delivered_at).toBe(T0 + 2);
       });
 
       test("markRead moves queued or delivered messages addressed to the peer", async () => {
-        const [queued, delivered, toOther] = await insert({}, {}, { toId: "p-carol", toName: "carol" });
+        const [queued, delivered, toOther] = await insert({}, {}, { to_id: "p-carol", to_name: "carol" });
         await store.markDelivered("p-bob", [delivered!], T0 + 1);
         const changed = await store.markRead("p-bob", [queued!, delivered!, toOther!, "m-unknown"], T0 + 5);
         expect(changed.toSorted()).toEqual([queued!, delivered!].toSorted());
         // Read implies delivered: a queued message read directly gets both times.
-        expect(await store.getMessage(queued!)).toMatchObject({ state: "read", deliveredAt: T0 + 5, readAt: T0 + 5 });
-        expect(await store.getMessage(delivered!)).toMatchObject({ state: "read", deliveredAt: T0 + 1, readAt: T0 + 5 });
-        expect(await store.getMessage(toOther!)).toMatchObject({ state: "queued", readAt: null });
+        expect(await store.getMessage(queued!)).toMatchObject({ state: "read", delivered_at: T0 + 5, read_at: T0 + 5 });
+        expect(await store.getMessage(delivered!)).toMatchObject({ state: "read", delivered_at: T0 + 1, read_at: T0 + 5 });
+        expect(await store.getMessage(toOther!)).toMatchObject({ state: "queued", read_at: null });
         expect(await store.markRead("p-bob", [queued!], T0 + 9)).toEqual([]);
         expect(await store.markDelivered("p-bob", [queued!], T0 + 9)).toEqual([]);
       });
 
       test("queuedFor and unreadFor list the peer's messages oldest first", async () => {
-        const [m1, m2, m3, m4, other] = await insert({ createdAt: T0 }, { createdAt: T0 }, { createdAt: T0 + 1 }, { createdAt: T0 + 2 }, { toId: "p-carol", toName: "carol" });
+        const [m1, m2, m3, m4, other] = await insert({ created_at: T0 }, { created_at: T0 }, { created_at: T0 + 1 }, { created_at: T0 + 2 }, { to_id: "p-carol", to_name: "carol" });
         await store.markDelivered("p-bob", [m2!], T0 + 10);
         await store.markRead("p-bob", [m3!], T0 + 10);
         expect((await store.queuedFor("p-bob")).map((m) => m.id)).toEqual([m1!, m4!]);
@@ -214,7 +215,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       });
 
       test("countUnreadNamed counts the unread mail addressed to a name, whichever session it waits for", async () => {
-        const [m1] = await insert({ toId: null }, { toId: "p-bob" }, { toId: "p-old-bob" }, { toId: "p-carol", toName: "carol" });
+        const [m1] = await insert({ to_id: null }, { to_id: "p-bob" }, { to_id: "p-old-bob" }, { to_id: "p-carol", to_name: "carol" });
         expect(await store.countUnreadNamed("bob")).toBe(3);
         await store.markRead("p-bob", [m1!], T0 + 10); // addressed to no id: not markable by p-bob
         await store.claimMailbox("bob", "p-bob", new Set(), T0 + 10);
@@ -224,7 +225,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       });
 
       test("expired messages are neither queued, unread nor markable", async () => {
-        const [m] = await insert({ expiresAt: T0 + MINUTE });
+        const [m] = await insert({ expires_at: T0 + MINUTE });
         await store.prune({ now: T0 + 2 * MINUTE, keepReadMs: 7 * DAY, keepPeersMs: 30 * DAY, liveIds: new Set() });
         expect(await stateOf(m!)).toBe("expired");
         expect(await store.queuedFor("p-bob")).toEqual([]);
@@ -236,33 +237,33 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
 
     describe("claimMailbox", () => {
       const NOW = T0 + DAY;
-      const mailbox = (over: Partial<NewMessage> = {}) => ({ toName: "bob", toId: null, createdAt: T0, expiresAt: T0 + 7 * DAY, ...over });
+      const mailbox = (over: Partial<NewMessage> = {}) => ({ to_name: "bob", to_id: null, created_at: T0, expires_at: T0 + 7 * DAY, ...over });
 
       test("moves a name's unread mail from absent or dead recipients to the new peer, queued again", async () => {
-        const [neverSet, dead, deadDelivered] = await insert(mailbox(), mailbox({ toId: "p-dead" }), mailbox({ toId: "p-dead2" }));
+        const [neverSet, dead, deadDelivered] = await insert(mailbox(), mailbox({ to_id: "p-dead" }), mailbox({ to_id: "p-dead2" }));
         await store.markDelivered("p-dead2", [deadDelivered!], T0 + 1);
         expect(await store.claimMailbox("bob", "p-new", new Set(["p-someone-else"]), NOW)).toBe(3);
         for (const id of [neverSet!, dead!, deadDelivered!]) {
-          expect(await store.getMessage(id)).toMatchObject({ toId: "p-new", toName: "bob", state: "queued", deliveredAt: null });
+          expect(await store.getMessage(id)).toMatchObject({ to_id: "p-new", to_name: "bob", state: "queued", delivered_at: null });
         }
         expect((await store.queuedFor("p-new")).map((m) => m.id)).toEqual([neverSet!, dead!, deadDelivered!]);
       });
 
       test("leaves mail whose recipient is live, read or expired mail, other names, and its own mail", async () => {
         const [live, read, expired, otherName, own] = await insert(
-          mailbox({ toId: "p-live" }),
-          mailbox({ toId: "p-dead" }),
-          mailbox({ expiresAt: NOW }),
-          mailbox({ toName: "bobby" }),
-          mailbox({ toId: "p-new" }),
+          mailbox({ to_id: "p-live" }),
+          mailbox({ to_id: "p-dead" }),
+          mailbox({ expires_at: NOW }),
+          mailbox({ to_name: "bobby" }),
+          mailbox({ to_id: "p-new" }),
         );
         await store.markRead("p-dead", [read!], T0 + 1);
         expect(await store.claimMailbox("bob", "p-new", new Set(["p-live", "p-new"]), NOW)).toBe(0);
-        expect((await store.getMessage(live!))?.toId).toBe("p-live");
-        expect(await store.getMessage(read!)).toMatchObject({ toId: "p-dead", state: "read" });
-        expect((await store.getMessage(expired!))?.toId).toBeNull();
-        expect((await store.getMessage(otherName!))?.toId).toBeNull();
-        expect(await store.getMessage(own!)).toMatchObject({ toId: "p-new", state: "queued" });
+        expect((await store.getMessage(live!))?.to_id).toBe("p-live");
+        expect(await store.getMessage(read!)).toMatchObject({ to_id: "p-dead", state: "read" });
+        expect((await store.getMessage(expired!))?.to_id).toBeNull();
+        expect((await store.getMessage(otherName!))?.to_id).toBeNull();
+        expect(await store.getMessage(own!)).toMatchObject({ to_id: "p-new", state: "queued" });
       });
     });
 
@@ -270,9 +271,9 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       test("history is newest first, limited, and filters on sender or recipient id or name", async () => {
         const [a2b, b2a, c2b, a2c] = await insert(
           {},
-          { fromId: "p-bob", fromName: "bob", toId: "p-alice", toName: "alice" },
-          { fromId: "p-carol", fromName: "carol" },
-          { toId: "p-carol", toName: "carol" },
+          { from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice" },
+          { from_id: "p-carol", from_name: "carol" },
+          { to_id: "p-carol", to_name: "carol" },
         );
         expect((await store.history(10)).map((m) => m.id)).toEqual([a2c!, c2b!, b2a!, a2b!]);
         expect((await store.history(2)).map((m) => m.id)).toEqual([a2c!, c2b!]);
@@ -284,13 +285,13 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       });
 
       test("history filters mailbox mail (no recipient id) by name", async () => {
-        const [m] = await insert({ toId: null, toName: "dora" });
+        const [m] = await insert({ to_id: null, to_name: "dora" });
         expect((await store.history(10, "dora")).map((x) => x.id)).toEqual([m!]);
       });
 
       test("countByState counts every state, zero included", async () => {
         expect(await store.countByState()).toEqual({ queued: 0, delivered: 0, read: 0, expired: 0 });
-        const [, delivered, read] = await insert({}, {}, {}, { expiresAt: T0 });
+        const [, delivered, read] = await insert({}, {}, {}, { expires_at: T0 });
         await store.markDelivered("p-bob", [delivered!], T0);
         await store.markRead("p-bob", [read!], T0);
         await store.prune({ now: T0 + 1, keepReadMs: 7 * DAY, keepPeersMs: 30 * DAY, liveIds: new Set() });
@@ -304,12 +305,12 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
 
       test("expires unread mail past expires_at and deletes old read and expired messages", async () => {
         const [unreadDue, deliveredDue, unreadLater, oldRead, recentRead, oldQueued] = await insert(
-          { createdAt: NOW - DAY, expiresAt: NOW },
-          { createdAt: NOW - DAY, expiresAt: NOW - 1 },
-          { createdAt: NOW - DAY, expiresAt: NOW + 1 },
-          { createdAt: NOW - 8 * DAY },
-          { createdAt: NOW - DAY },
-          { createdAt: NOW - 20 * DAY, expiresAt: NOW + 30 * DAY },
+          { created_at: NOW - DAY, expires_at: NOW },
+          { created_at: NOW - DAY, expires_at: NOW - 1 },
+          { created_at: NOW - DAY, expires_at: NOW + 1 },
+          { created_at: NOW - 8 * DAY },
+          { created_at: NOW - DAY },
+          { created_at: NOW - 20 * DAY, expires_at: NOW + 30 * DAY },
         );
         await store.markDelivered("p-bob", [deliveredDue!], NOW - DAY);
         await store.markRead("p-bob", [oldRead!, recentRead!], NOW - DAY);
@@ -329,9 +330,9 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       });
 
       test("deletes peers not seen for keepPeersMs, but never a live one", async () => {
-        await store.savePeer(peerRow("p-gone", { lastSeen: NOW - 15 * DAY }));
-        await store.savePeer(peerRow("p-live", { lastSeen: NOW - 15 * DAY }));
-        await store.savePeer(peerRow("p-recent", { lastSeen: NOW - 13 * DAY }));
+        await store.savePeer(peerRow("p-gone", { last_seen: NOW - 15 * DAY }));
+        await store.savePeer(peerRow("p-live", { last_seen: NOW - 15 * DAY }));
+        await store.savePeer(peerRow("p-recent", { last_seen: NOW - 13 * DAY }));
         expect(await store.prune({ ...limits, liveIds: new Set(["p-live"]) })).toEqual({ expired: 0, deletedMessages: 0, deletedPeers: 1 });
         expect(await store.getPeer("p-gone")).toBeNull();
         expect(await store.getPeer("p-live")).not.toBeNull();

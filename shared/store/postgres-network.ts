@@ -1,0 +1,131 @@
+/**
+ * The NetworkStore on the shared PostgreSQL: the brokers, presence and notice SQL that lets brokers
+ * on several hosts see each other's peers (BrokerNetwork in shared/broker keeps the timers and
+ * what a notice means). Ids and names are validated on the wire (no NUL), so they bind as they are.
+ */
+import type { SQL } from "bun";
+import { unavailableOr } from "./postgres.ts";
+import type { BrokerIdentity, NetworkStore, PresenceClaim, PresenceRow } from "./store.ts";
+
+const CHANNEL = "claude_peers";
+const UNIQUE_VIOLATION = "23505";
+
+export class PostgresNetworkStore implements NetworkStore {
+  constructor(
+    private readonly sql: SQL,
+    /** The redacted URL, for errors. */
+    private readonly location: string,
+  ) {}
+
+  join(self: BrokerIdentity): Promise<void> {
+    return this.guard(async () => {
+      await this.sql`INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})`;
+      await this.sql`DELETE FROM brokers WHERE heartbeat_at < now() - interval '1 day'`;
+      await this.sql`DELETE FROM presence WHERE broker_id NOT IN (SELECT id FROM brokers)`;
+    });
+  }
+
+  async leave(self: BrokerIdentity): Promise<void> {
+    await this.sql`DELETE FROM presence WHERE broker_id = ${self.id}`.catch(() => {});
+    await this.sql`DELETE FROM brokers WHERE id = ${self.id}`.catch(() => {});
+  }
+
+  heartbeat(self: BrokerIdentity, peers: readonly PresenceClaim[]): Promise<string[]> {
+    const ids = this.sql.array(peers.map((p) => p.id), "text");
+    const names = this.sql.array(peers.map((p) => p.name), "text");
+    const pushes = this.sql.array(peers.map((p) => p.push), "bool");
+    return this.guard(async () => {
+      const [alive] = await this.sql`UPDATE brokers SET heartbeat_at = now() WHERE id = ${self.id} RETURNING id`;
+      if (!alive) await this.sql`INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})`;
+      await this.sql`DELETE FROM presence WHERE broker_id = ${self.id} AND peer_id <> ALL(${ids}::text[])`;
+      await this.sql`
+        UPDATE presence SET push = x.push FROM unnest(${ids}::text[], ${pushes}::bool[]) AS x(id, push)
+        WHERE presence.peer_id = x.id AND presence.broker_id = ${self.id} AND presence.push <> x.push`;
+      // Rows lost meanwhile come back, unless another host took the name: then it stays theirs.
+      await this.sql`
+        INSERT INTO presence (peer_id, name, broker_id, host, push)
+        SELECT x.id, x.name, ${self.id}, ${self.host}, x.push
+        FROM unnest(${ids}::text[], ${names}::text[], ${pushes}::bool[]) AS x(id, name, push)
+        ON CONFLICT DO NOTHING`;
+      const lost = await this.sql<Array<{ id: string }>>`
+        SELECT x.id FROM unnest(${ids}::text[]) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.peer_id = x.id)`;
+      return lost.map((r) => r.id);
+    });
+  }
+
+  othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }): Promise<PresenceRow[]> {
+    return this.guard(async () => {
+      const rows = to
+        ? await this.sql<PresenceRow[]>`
+          SELECT pr.peer_id, pr.broker_id, pr.push, (extract(epoch FROM b.heartbeat_at) * 1000)::float8 AS seen_at
+          FROM presence pr JOIN brokers b ON b.id = pr.broker_id
+          WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})
+            AND (pr.peer_id = ${to.id ?? null} OR (pr.name = ${to.name ?? null} AND (${to.host ?? null}::text IS NULL OR pr.host = ${to.host ?? null})))
+          LIMIT 1`
+        : await this.sql<PresenceRow[]>`
+          SELECT pr.peer_id, pr.broker_id, pr.push, (extract(epoch FROM b.heartbeat_at) * 1000)::float8 AS seen_at
+          FROM presence pr JOIN brokers b ON b.id = pr.broker_id
+          WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})`;
+      return rows.map((r) => ({ ...r, seen_at: Number(r.seen_at) }));
+    });
+  }
+
+  /** The unique index on presence.name settles two hosts claiming one name at the same moment. */
+  claimName(self: BrokerIdentity, peer: PresenceClaim): Promise<boolean> {
+    return this.guard(async () => {
+      try {
+        await this.sql.begin(async (tx) => {
+          // A holder whose broker stopped heartbeating, or one of ours (presence here found the name
+          // free), is stale: its row gives way.
+          await tx`
+            DELETE FROM presence p WHERE p.name = ${peer.name} AND p.peer_id <> ${peer.id}
+              AND (p.broker_id = ${self.id} OR NOT EXISTS (SELECT 1 FROM brokers b WHERE b.id = p.broker_id AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})))`;
+          await tx`
+            INSERT INTO presence (peer_id, name, broker_id, host, push) VALUES (${peer.id}, ${peer.name}, ${self.id}, ${self.host}, ${peer.push})
+            ON CONFLICT (peer_id) DO UPDATE SET name = excluded.name, broker_id = excluded.broker_id, host = excluded.host,
+              push = excluded.push, since = now()`;
+        });
+        return true;
+      } catch (err) {
+        if ((err as { errno?: string }).errno === UNIQUE_VIOLATION || (err as { code?: string }).code === UNIQUE_VIOLATION) return false;
+        throw err;
+      }
+    });
+  }
+
+  async releaseName(self: BrokerIdentity, peerId: string): Promise<void> {
+    await this.guard(() => this.sql`DELETE FROM presence WHERE peer_id = ${peerId} AND broker_id = ${self.id}`);
+  }
+
+  waitingMail(peers: readonly PresenceClaim[]): Promise<{ queued: Array<{ id: string; to_id: string }>; mailboxes: string[] }> {
+    const pushIds = this.sql.array(peers.filter((p) => p.push).map((p) => p.id), "text");
+    const names = this.sql.array(peers.map((p) => p.name), "text");
+    return this.guard(async () => {
+      const queued = await this.sql<Array<{ id: string; to_id: string }>>`
+        SELECT id, to_id FROM messages WHERE state = 'queued' AND to_id = ANY(${pushIds}::text[]) ORDER BY seq`;
+      const mailboxes = await this.sql<Array<{ to_name: string }>>`
+        SELECT DISTINCT to_name FROM messages WHERE to_id IS NULL AND state IN ('queued', 'delivered') AND to_name = ANY(${names}::text[])`;
+      return { queued: [...queued], mailboxes: mailboxes.map((m) => m.to_name) };
+    });
+  }
+
+  listen(onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>> {
+    return this.guard(async () => {
+      const subscription = await this.sql.listen(CHANNEL, onNotice, onSubscribed);
+      return () => subscription.unlisten();
+    });
+  }
+
+  async notify(payload: string): Promise<void> {
+    await this.guard(() => this.sql.notify(CHANNEL, payload));
+  }
+
+  /** Connection failures become StoreUnavailableError (HTTP 503, retryable), like the store's own. */
+  private async guard<T>(query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (err) {
+      throw unavailableOr(err, this.location);
+    }
+  }
+}
