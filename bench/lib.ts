@@ -5,6 +5,7 @@
  */
 import { Database } from "bun:sqlite";
 import { readFileSync } from "node:fs";
+import { statFields } from "../shared/proc-stat.ts";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import type { ChannelMessage, TestServer } from "../tests/helpers/server.ts";
@@ -71,9 +72,7 @@ function ticksPerSecond(): number {
 
 /** CPU seconds (user + system) a process has used so far. */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after "(comm)": state is field 3, utime 14, stime 15; comm may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const fields = statFields(readFileSync(`/proc/${pid}/stat`, "utf8"));
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
 }
 

@@ -1,5 +1,6 @@
 /** Whether a local process exists (signal 0 checks without sending anything). */
 import { readFileSync } from "node:fs";
+import { statFields } from "./proc-stat.ts";
 
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false; // kill(0) would signal our own group
@@ -14,9 +15,7 @@ export function processAlive(pid: number): boolean {
 /** A zombie has exited but is not reaped yet (its parent is slow); kill(pid, 0) still succeeds. */
 function isZombie(pid: number): boolean {
   try {
-    // /proc/<pid>/stat: "pid (comm) S ..." where comm may contain spaces or parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+    return statFields(readFileSync(`/proc/${pid}/stat`, "utf8"))[0] === "Z";
   } catch {
     return false; // no /proc (macOS): trust kill(pid, 0)
   }

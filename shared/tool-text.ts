@@ -1,13 +1,6 @@
 /** Model-facing text for tool results: short, plain, one fact per line. */
+import { ago } from "./ago.ts";
 import type { Message, PeerInfo } from "./protocol.ts";
-
-export function ago(iso: string, now = Date.now()): string {
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.round(s / 60)}m ago`;
-  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
-  return `${Math.round(s / 86400)}d ago`;
-}
 
 export function describePeers(peers: PeerInfo[], scope: string): string {
   if (peers.length === 0) return `No other peers (scope: ${scope}).`;

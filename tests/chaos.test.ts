@@ -3,21 +3,16 @@
  * messages, a recipient killed -9 between push and ack, and a database folder the user cannot
  * write. lifecycle.test.ts and liveness.test.ts hold the single-message crash cases.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { probeBroker } from "../shared/broker-probe.ts";
 import { StatusResultSchema } from "../shared/protocol.ts";
 import { awaitNewBroker, messageState, runningBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv } from "./helpers/env.ts";
-import { listsAsPush, sentMessageId, whoami } from "./helpers/server.ts";
-import { killAndConfirm, waitFor } from "./helpers/wait.ts";
+import { listsAsPush, sentMessageId, startServer, whoami } from "./helpers/server.ts";
+import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
-
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
 
 /** The contract's bound for a new broker after a crash. */
 const BACK_WITHIN_MS = 2000;
@@ -161,34 +156,21 @@ describe("a database folder the user cannot write", () => {
     chmodSync(readOnly, 0o555);
     chmodSync(t.dir, 0o755);
     chmodSync(t.home, 0o777);
-    const transport = new StdioClientTransport({
-      command: "setpriv",
-      args: [...asNobody.slice(1), process.execPath, join(ROOT, "server.ts")],
-      env: { ...t.env, CLAUDE_PEERS_DB: join(readOnly, "peers.db"), CLAUDE_PEERS_NAME: "read-only" },
-      cwd: t.home,
-      stderr: "pipe",
-    });
-    let stderr = "";
-    transport.stderr?.on("data", (chunk) => (stderr += String(chunk)));
-    const client = new Client({ name: "claude-peers-test", version: "0.0.0" });
+    const server = await startServer(t, { runAs: asNobody, name: "read-only", env: { CLAUDE_PEERS_DB: join(readOnly, "peers.db") } });
     try {
-      await client.connect(transport);
       for (let i = 0; i < 3; i++) {
-        const result = await client.callTool({ name: "whoami", arguments: {} });
-        const text = (result.content as Array<{ text: string }>)[0]!.text;
-        expect(result.isError).toBe(true);
+        const { text, isError } = await server.call("whoami");
+        expect(isError).toBe(true);
         expect(text).toContain(`EACCES: permission denied`);
         expect(text).toContain(readOnly);
         expect(text).toContain("set CLAUDE_PEERS_DB to a file in a writable folder");
       }
       expect(readdirSync(readOnly)).toEqual([]);
       expect((await probeBroker(t.port)).kind).toBe("none");
-      expect(stderr.match(/cannot start the broker/g)?.length).toBe(1); // logged once, not once per retry
-      expect(stderr).not.toMatch(/^\s+at /m);
+      expect(server.stderr().match(/cannot start the broker/g)?.length).toBe(1); // logged once, not once per retry
+      expect(server.stderr()).not.toMatch(/^\s+at /m);
     } finally {
-      const pid = transport.pid;
-      await client.close().catch(() => {});
-      if (pid) await killAndConfirm(pid, "SIGTERM");
+      await server.stop();
       t.cleanup();
     }
   });

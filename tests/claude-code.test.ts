@@ -1,11 +1,8 @@
 /** The real Claude Code CLI (2.1.330, offline) registers our server and finds it Connected. */
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { suiteClaudeCli } from "./helpers/claude-cli.ts";
 import { ROOT } from "./helpers/env.ts";
-
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
 
 describe("Claude Code CLI", () => {
   const cli = suiteClaudeCli();

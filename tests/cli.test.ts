@@ -1,30 +1,15 @@
 /** The real CLI as a subprocess, against a real broker and real sessions: output, JSON and exit codes. */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { join } from "node:path";
 import { HistoryResultSchema, ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { startServer, whoami, type TestServer } from "./helpers/server.ts";
+import { CLI, runCli } from "./helpers/cli.ts";
 import { killAndConfirm, pidAlive, waitFor } from "./helpers/wait.ts";
 
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
-
-const CLI = join(ROOT, "cli.ts");
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `bun cli.ts ...args` to completion. */
-async function cli(t: TestEnv, args: string[], cwd = ROOT): Promise<Result> {
-  const proc = Bun.spawn([process.execPath, CLI, ...args], { env: t.env, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 interface Streaming {
   proc: Subprocess<"ignore", "pipe", "pipe">;

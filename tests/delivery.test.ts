@@ -3,7 +3,7 @@
  * or the poll fallback, addressed by peer id or by name, on one machine or across two hosts whose
  * brokers share a PostgreSQL.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SEND_RATE } from "../shared/broker/send-pace.ts";
 import { messageState } from "./helpers/broker.ts";
 import { sharedDatabase } from "./helpers/hosts.ts";
@@ -11,11 +11,6 @@ import { usePostgres } from "./helpers/postgres.ts";
 import { UNREAD_LINE, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { openWorld, type World } from "./helpers/world.ts";
-
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
-
-// bunfig's [test] timeout is not read by bun test; these suites start real processes.
 
 /** Where the sender and the recipient run; close() stops everything they started. */
 interface Machines {

@@ -4,7 +4,7 @@
  * children are the session's server.ts and every hook, the hook through `sh -c` as Claude Code
  * runs a hook command. The hook finds its session only through that ancestry, never by folder.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HookResultSchema, SendResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
@@ -21,15 +21,10 @@ import { whoami, type TestServer } from "./helpers/server.ts";
 import { pidAlive, waitFor } from "./helpers/wait.ts";
 import { openWorld, type World } from "./helpers/world.ts";
 
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
-
 const STAND_IN = join(ROOT, "tests", "helpers", "fake-claude-code.ts");
 const CLI = join(ROOT, "cli.ts");
 /** What hooks/hooks.json runs, with this bun and this checkout in place of `bun` and ${CLAUDE_PLUGIN_ROOT}. */
 const HOOK_COMMAND = `"${process.execPath}" "${CLI}" hook`;
-/** Far above the hook's tens of milliseconds, far below a 750 ms request timeout or a hang. */
-const FAST_MS = 500;
 
 /** The JSON Claude Code writes to a hook's stdin, per event (common fields added by run()). */
 const INPUTS: Record<HookEvent, Record<string, unknown>> = {
@@ -90,7 +85,6 @@ async function hookOutsideSessions(t: TestEnv, input: Record<string, unknown>): 
   return { code, stdout, stderr, ms: performance.now() - started };
 }
 
-const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 function context(run: HookRun, event: Exclude<HookEvent, "Stop">): string {
   expect(run.code).toBe(0);
@@ -134,16 +128,6 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
 
   test.each(HOOK_EVENTS)("%s with no mail: exit 0, nothing on stdout or stderr", async (event) => {
     expect(await alice.hook(INPUTS[event])).toMatchObject({ code: 0, stdout: "", stderr: "" });
-  });
-
-  test("no-mail fast path: a hook run (spawn to exit, through sh) takes tens of milliseconds, not a timeout", async () => {
-    const times: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const run = await alice.hook(INPUTS.PostToolUse);
-      expect(run.stdout).toBe("");
-      times.push(run.ms);
-    }
-    expect(median(times)).toBeLessThan(FAST_MS);
   });
 
   test.each(["SessionStart", "UserPromptSubmit", "PostToolUse"] as const)(
@@ -285,25 +269,23 @@ describe("hook without a usable broker: exit 0, nothing printed", () => {
   });
   afterAll(() => t.cleanup());
 
-  async function expectQuietAndFast() {
-    const runs: HookRun[] = [];
-    for (let i = 0; i < 3; i++) runs.push(await hookOutsideSessions(t, INPUTS.PostToolUse));
-    for (const run of runs) expect(run).toMatchObject({ code: 0, stdout: "", stderr: "" });
-    expect(median(runs.map((r) => r.ms))).toBeLessThan(FAST_MS);
+  // How fast these runs are is bench/hook.ts's figure, not an assertion here.
+  async function expectQuiet() {
+    expect(await hookOutsideSessions(t, INPUTS.PostToolUse)).toMatchObject({ code: 0, stdout: "", stderr: "" });
   }
 
-  test("no token file: no broker ever ran with this database", expectQuietAndFast);
+  test("no token file: no broker ever ran with this database", expectQuiet);
 
   test("a token file but nothing on the port (connection refused)", async () => {
     writeFileSync(t.tokenPath, `${"k".repeat(43)}\n`, { mode: 0o600 });
-    await expectQuietAndFast();
+    await expectQuiet();
   });
 
   test("a foreign program on the port", async () => {
     writeFileSync(t.tokenPath, `${"k".repeat(43)}\n`, { mode: 0o600 });
     const other = Bun.serve({ hostname: "127.0.0.1", port: t.port, fetch: () => new Response("<html>not a broker</html>", { status: 200 }) });
     try {
-      await expectQuietAndFast();
+      await expectQuiet();
     } finally {
       await other.stop(true);
     }

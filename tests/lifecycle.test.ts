@@ -1,25 +1,21 @@
 /** The broker's life: servers bring it back after a crash with ids and mail intact; a cold start makes one. */
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
+import { statFields } from "../shared/proc-stat.ts";
 import type { Health } from "../shared/protocol.ts";
 import { awaitNewBroker, brokerPids, messageState, runningBroker } from "./helpers/broker.ts";
 import { listsAsPush, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld, type World } from "./helpers/world.ts";
 
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
-
-
 /** What a server logged about the broker it registered with. */
 function brokerPidsLogged(server: TestServer): number[] {
   return [...server.stderr().matchAll(/with broker pid (\d+)/g)].map((m) => Number(m[1]));
 }
 
-/** The session id of a process: field 6 of /proc/<pid>/stat, counted after the "(comm)" field. */
+/** The session id of a process, from /proc/<pid>/stat. */
 function sessionOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
+  return Number(statFields(readFileSync(`/proc/${pid}/stat`, "utf8"))[3]);
 }
 
 /** SIGKILLs the running broker and waits for the servers to bring up the next one. */

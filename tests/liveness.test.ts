@@ -1,16 +1,11 @@
 /** A session is live exactly as long as its process: closed stdin, kill -9 and a dead parent all end it. */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./helpers/env.ts";
-import { whoami, type TestServer } from "./helpers/server.ts";
+import { listedPeers, whoami, type TestServer } from "./helpers/server.ts";
 import { killAndConfirm, pidAlive, waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
-
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
-
-// bunfig's [test] timeout is not read by bun test; these suites start real processes.
 
 /** The contract's bound: a dead session leaves list_peers (and its process is gone) within 2 s. */
 const GONE_WITHIN_MS = 2000;
@@ -24,10 +19,7 @@ describe("liveness", () => {
     await whoami(observer);
   });
 
-  async function listed(name: string): Promise<boolean> {
-    const { text } = await observer.call("list_peers");
-    return text.includes(`- ${name} (id `);
-  }
+  const listed = async (name: string) => (await listedPeers(observer)).includes(name);
 
   async function waitUnlisted(name: string): Promise<void> {
     await waitFor(async () => !(await listed(name)), `${name} to leave list_peers`, GONE_WITHIN_MS);

@@ -3,9 +3,13 @@
  * injected clock (tests/helpers/in-process.ts). No processes, no HTTP, no waiting on wall time.
  */
 import { describe, expect, test } from "bun:test";
+import { ACK_WAIT_MS } from "../shared/broker/mail.ts";
+import { MAX_UNREAD_PER_PEER } from "../shared/broker/mailbox-quota.ts";
+import type { WireError } from "../shared/errors.ts";
 import { openSqliteStore } from "../shared/store/sqlite.ts";
 import type { Store } from "../shared/store/store.ts";
 import { inProcessServices, registration } from "./helpers/in-process.ts";
+import { thrown } from "./helpers/wait.ts";
 
 /** A store whose next insertMessage waits at a gate the test opens: one interleaving, on purpose. */
 function gatedInserts(real: Store) {
@@ -43,6 +47,148 @@ describe("mail to a name", () => {
       await sending;
       const peer = (await s.registry.authenticate(next.secret))!;
       expect((await s.mail.inbox(peer, false)).map((m) => m.text)).toEqual(["in the gap"]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+/** A push socket that records what the broker sends it, and how it was closed. */
+function recordingSocket() {
+  const frames: any[] = [];
+  const closed: Array<{ code?: number; reason?: string }> = [];
+  return { frames, closed, send: (data: string) => void frames.push(JSON.parse(data)), close: (code?: number, reason?: string) => void closed.push({ code, reason }) };
+}
+
+describe("mailboxes on the clock", () => {
+  test("mail left longer than the mailbox time is not handed to a later session, and the prune marks it expired", async () => {
+    const s = inProcessServices({ mailboxTtlMs: 60_000 });
+    try {
+      const first = await s.registry.register(registration("late"));
+      await s.registry.unregister((await s.registry.authenticate(first.secret))!);
+      const sent = await s.mail.send({ kind: "operator" }, { to: "late", text: "too late" });
+      expect([sent.state, sent.to_id]).toEqual(["queued", null]); // in late's mailbox
+      s.clock.advance(60_000);
+
+      const next = await s.registry.register(registration("late"));
+      expect(next.unread).toBe(0);
+      const peer = (await s.registry.authenticate(next.secret))!;
+      expect(await s.mail.inbox(peer, false)).toEqual([]);
+      await s.store.prune({ now: s.clock.now(), keepReadMs: 86_400_000, keepPeersMs: 86_400_000, liveIds: new Set([next.peer_id]) });
+      expect((await s.store.getMessage(sent.id))?.state).toBe("expired");
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("mail within the mailbox time is handed over, queued, and pushed once the session's socket attaches", async () => {
+    const s = inProcessServices({ mailboxTtlMs: 60_000 });
+    try {
+      const first = await s.registry.register(registration("soon"));
+      await s.registry.unregister((await s.registry.authenticate(first.secret))!);
+      const sent = await s.mail.send({ kind: "operator" }, { to: "soon", text: "in time" });
+      s.clock.advance(59_999);
+      const next = await s.registry.register(registration("soon"));
+      expect(next.unread).toBe(1);
+      const socket = recordingSocket();
+      expect(await s.registry.attach(next.peer_id, socket)).toBe(true);
+      expect(socket.frames).toEqual([{ type: "message", message: expect.objectContaining({ id: sent.id, to_id: next.peer_id, state: "queued" }) }]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("the unread cap", () => {
+  test(`${MAX_UNREAD_PER_PEER.toLocaleString("en")} unread messages: the next is refused with mailbox_full naming the field, by id and by name; none is dropped`, async () => {
+    const s = inProcessServices({ sendRate: { perSecond: 1e9, burst: 1e9, maxWaitMs: 0 } });
+    try {
+      const target = await s.registry.register(registration("target"));
+      const texts = Array.from({ length: MAX_UNREAD_PER_PEER }, (_, i) => `fill ${i}`);
+      for (let i = 0; i < texts.length; i += 500) await Promise.all(texts.slice(i, i + 500).map((text) => s.mail.send({ kind: "operator" }, { to: target.peer_id, text })));
+      for (const to of [target.peer_id, "target"]) {
+        const err = (await thrown(s.mail.send({ kind: "operator" }, { to, text: "one too many" }))) as WireError;
+        expect([err.code, err.field]).toEqual(["mailbox_full", "to"]);
+        expect(err.message).toMatch(/target has 10000 unread messages.*nothing was sent/);
+      }
+      const peer = (await s.registry.authenticate(target.secret))!;
+      const inbox = await s.mail.inbox(peer, true);
+      expect(inbox.map((m) => m.text)).toEqual(texts); // oldest first, none dropped to make room
+      await s.mail.send({ kind: "operator" }, { to: target.peer_id, text: "room again" });
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("registry", () => {
+  test("a name lost to another host: the peer leaves (socket closed 4003, watchers told) and its name is free here", async () => {
+    const s = inProcessServices();
+    try {
+      const reg = await s.registry.register(registration("api"));
+      const socket = recordingSocket();
+      await s.registry.attach(reg.peer_id, socket);
+      const watcher = recordingSocket();
+      s.watchers.add(watcher);
+      s.registry.namesLost([reg.peer_id, "p-notapeer0"]);
+      expect(socket.closed).toEqual([{ code: 4003, reason: "name taken on another host; register again" }]);
+      expect(watcher.frames).toEqual([{ type: "event", event: "left", peer: expect.objectContaining({ id: reg.peer_id, name: "api" }) }]);
+      expect(s.presence.get(reg.peer_id)).toBeUndefined();
+      expect((await s.registry.register(registration("api"))).name).toBe("api");
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a newer push socket replaces the older one (closed 4000); closing the old one does not take the peer offline", async () => {
+    const s = inProcessServices();
+    try {
+      const reg = await s.registry.register(registration("api"));
+      const [older, newer] = [recordingSocket(), recordingSocket()];
+      await s.registry.attach(reg.peer_id, older);
+      await s.registry.attach(reg.peer_id, newer);
+      expect(older.closed).toEqual([{ code: 4000, reason: "replaced by a newer connection" }]);
+      s.registry.detach(reg.peer_id, older);
+      expect(s.presence.get(reg.peer_id)?.socket).toBe(newer);
+      s.registry.detach(reg.peer_id, newer);
+      expect(s.presence.get(reg.peer_id)).toBeUndefined();
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("acks", () => {
+  test("a send to a pushed peer waits for its ack and answers delivered; watchers see sent, then delivered", async () => {
+    const s = inProcessServices();
+    try {
+      const reg = await s.registry.register(registration("api"));
+      const peer = (await s.registry.authenticate(reg.secret))!;
+      // The socket acks each push as server.ts does, once it has handed the message to Claude.
+      const socket = { ...recordingSocket(), send: (data: string) => void s.mail.acknowledge(peer, [JSON.parse(data).message.id]) };
+      await s.registry.attach(reg.peer_id, socket);
+      const watcher = recordingSocket();
+      s.watchers.add(watcher);
+      const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" });
+      expect(sent.state).toBe("delivered");
+      expect(watcher.frames.map((f) => [f.event, f.message.state])).toEqual([["sent", "queued"], ["delivered", "delivered"]]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("an ack that never comes: the send answers queued after ACK_WAIT_MS, and the message stays for the next push", async () => {
+    const s = inProcessServices();
+    try {
+      const reg = await s.registry.register(registration("api"));
+      const socket = recordingSocket(); // pushes arrive, nothing acks
+      await s.registry.attach(reg.peer_id, socket);
+      const started = performance.now();
+      const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "unacked" });
+      expect(sent.state).toBe("queued");
+      expect(performance.now() - started).toBeGreaterThanOrEqual(ACK_WAIT_MS - 5); // it did wait
+      expect(socket.frames).toHaveLength(1);
+      expect((await s.store.queuedFor(reg.peer_id)).map((m) => m.id)).toEqual([sent.id]);
     } finally {
       await s.close();
     }

@@ -4,7 +4,7 @@
  * and reply, network and repo scopes, name@host, a host going offline and coming back, and
  * PostgreSQL restarted under a stream of messages.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, type TestEnv } from "./helpers/env.ts";
@@ -13,10 +13,9 @@ import { sharedDatabase, type SharedDatabase } from "./helpers/hosts.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { startTcpProxy } from "./helpers/tcp-proxy.ts";
 import { brokerPids, runningBroker } from "./helpers/broker.ts";
-import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { listedPeers, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { runCli } from "./helpers/cli.ts";
 import { killAndConfirm, waitFor } from "./helpers/wait.ts";
-
-setDefaultTimeout(60_000);
 
 const cluster = await usePostgres();
 afterAll(() => cluster?.stop());
@@ -24,18 +23,10 @@ if (!cluster) console.warn("network.test.ts: skipped, PostgreSQL is not installe
 const describePg = cluster ? describe : describe.skip;
 
 /** The peers a session lists in `scope`, as "name@host". */
-async function listed(server: TestServer, scope: string): Promise<string[]> {
-  const result = await server.call("list_peers", { scope });
-  expect(result.isError).toBe(false);
-  return [...result.text.matchAll(/^- (\S+) \(id \S+, host (\S+)\)/gm)].map((m) => `${m[1]}@${m[2]}`).sort();
-}
+const listed = (server: TestServer, scope: string) => listedPeers(server, scope, { withHost: true });
 
 /** Runs `bun cli.ts ...args` on a host. */
-async function cli(t: TestEnv, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "cli.ts"), ...args], { env: t.env, cwd: t.home, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const cli = (t: TestEnv, args: string[]) => runCli(t, args, t.home);
 
 const signal = (pids: number[], sig: NodeJS.Signals) => pids.forEach((pid) => process.kill(pid, sig));
 

@@ -5,7 +5,7 @@
  * (Connected), the four hooks and the skill, and in a real `claude -p` session (API-key auth, so
  * no channels; a local fake model API) the hooks bring peer mail into the model's context.
  */
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { HOOK_EVENTS, PLUGIN_NAME } from "../shared/hook/run.ts";
@@ -16,9 +16,6 @@ import { suiteClaudeCli } from "./helpers/claude-cli.ts";
 import { ROOT } from "./helpers/env.ts";
 import { startFakeAnthropic } from "./helpers/fake-anthropic.ts";
 import { pidAlive, waitFor } from "./helpers/wait.ts";
-
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
 
 const readJson = (path: string) => JSON.parse(readFileSync(join(ROOT, path), "utf8"));
 const MARKETPLACE = readJson(".claude-plugin/marketplace.json").name as string;

@@ -1,26 +1,12 @@
 /** list_peers scopes (machine, directory, repo across worktrees) and how peer names are derived. */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { addWorktree, makeRepo } from "./helpers/git.ts";
-import { whoami, type TestServer } from "./helpers/server.ts";
+import { listedPeers, whoami, type TestServer } from "./helpers/server.ts";
 import { suiteWorld, type World } from "./helpers/world.ts";
 
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
-
-// bunfig's [test] timeout is not read by bun test; these suites start real processes.
-
-/** The peer names in a list_peers result ("- name (id …): …" lines). */
-function listedNames(text: string): string[] {
-  return [...text.matchAll(/^- (\S+) \(id /gm)].map((m) => m[1]!).sort();
-}
-
-async function peersIn(server: TestServer, scope: "machine" | "directory" | "repo"): Promise<string[]> {
-  const result = await server.call("list_peers", { scope });
-  expect(result.isError).toBe(false);
-  return listedNames(result.text);
-}
+const peersIn = (server: TestServer, scope: "machine" | "directory" | "repo") => listedPeers(server, scope);
 
 describe("scopes and names", () => {
   const world = suiteWorld();

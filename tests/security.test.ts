@@ -2,17 +2,14 @@
  * The Security section of DESIGN.md against a real broker process: tokens, peer secrets, browsers
  * and DNS rebinding, body limits, bad input, the WebSocket surface, and file modes.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { statSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { peerRegistration, runningBroker, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
-import { expectNoCors, expectWireError, rawRequest } from "./helpers/http.ts";
+import { expectNoCors, expectWireError, okJson as json, rawRequest } from "./helpers/http.ts";
 import { killAndConfirm, waitFor } from "./helpers/wait.ts";
-
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
 
 const SECRET = "x-claude-peers-secret";
 const ROUTES = ["/register", "/unregister", "/peers", "/send", "/summary", "/inbox", "/ack", "/poll", "/whoami", "/status", "/history", "/shutdown", "/hook", "/hook/read"];
@@ -24,13 +21,6 @@ interface Peer {
 }
 
 const registration = peerRegistration;
-
-async function json<T = Record<string, any>>(res: Response): Promise<T> {
-  const text = await res.text();
-  if (!res.ok) throw new Error(`HTTP ${res.status}: ${text}`);
-  expectNoCors(res);
-  return JSON.parse(text) as T;
-}
 
 describe("broker security (real broker process)", () => {
   let t: TestEnv;

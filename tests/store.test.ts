@@ -4,7 +4,7 @@
  */
 import { SQL } from "bun";
 import { Database } from "bun:sqlite";
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,8 +15,6 @@ import { freePort } from "./helpers/env.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { newMessage, peerRow, runStoreContract } from "./helpers/store-contract.ts";
 import { thrown, waitFor } from "./helpers/wait.ts";
-
-setDefaultTimeout(60_000);
 
 const dir = mkdtempSync(join(tmpdir(), "claude-peers-store-"));
 let files = 0;
@@ -42,7 +40,6 @@ describe("SQLite file", () => {
     const store = openSqliteStore(path);
     await store.close();
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(1);
     expect(userVersion(path)).toBe(SCHEMA_VERSION);
   });
 
@@ -145,7 +142,7 @@ afterAll(() => pg?.stop());
 const NO_POSTGRES = "skipped: PostgreSQL server binaries not found (install postgresql to run the Postgres tests)";
 
 if (pg) runStoreContract("postgres", async () => openPostgresStore(await pg.createDatabase()));
-else test.skip(`Store contract: postgres (${NO_POSTGRES})`, () => {});
+else console.log(`Store contract: postgres ${NO_POSTGRES}`);
 
 /** A call's outcome while the server may be away: its value, or "unavailable"; any other error fails the test. */
 const unlessUnavailable = <T>(promise: Promise<T>): Promise<T | "unavailable"> =>
@@ -182,7 +179,6 @@ describe.skipIf(!pg)("PostgreSQL", () => {
   test("a fresh database is migrated to PG_SCHEMA_VERSION; reopening keeps the data and does not migrate again", async () => {
     const url = await pg!.createDatabase();
     const first = await openPostgresStore(url);
-    expect(PG_SCHEMA_VERSION).toBeGreaterThanOrEqual(1);
     expect(await schemaVersions(first)).toEqual([PG_SCHEMA_VERSION]);
     await first.savePeer(peerRow("p-alice"));
     const m = await first.insertMessage(newMessage({ text: "survives a reopen" }));

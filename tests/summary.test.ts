@@ -1,15 +1,10 @@
 /** The startup summary peers see: a model's line when OPENAI_API_KEY is set, else "<repo> on branch <branch>". */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startFakeModel, type FakeModel } from "./helpers/fake-openai.ts";
 import { makeRepo } from "./helpers/git.ts";
 import { whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
-
-// Real processes on two cores. Bun applies a default timeout file by file, so each file sets it.
-setDefaultTimeout(60_000);
-
-// bunfig's [test] timeout is not read by bun test; these suites start real processes.
 
 const PLAIN = "shop on branch main";
 

@@ -18,16 +18,6 @@ export function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\s]+/g, " ").trim();
 }
 
-/** "now", "42s ago", "5m ago", "3h ago", "2d ago". */
-export function ago(iso: string, now: number): string {
-  const s = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
-  if (s < 1) return "now";
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
-  return `${Math.floor(s / 86_400)}d ago`;
-}
-
 /** "42s", "5m 3s", "2h 5m", "3d 4h". */
 export function duration(totalSeconds: number): string {
   const s = Math.max(0, Math.round(totalSeconds));

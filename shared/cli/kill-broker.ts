@@ -1,5 +1,4 @@
 /** kill-broker: asks the broker to stop (POST /shutdown) and waits until its port and pid are gone. */
-import { readFileSync } from "node:fs";
 import { probeBroker } from "../broker-probe.ts";
 import { PeersError } from "../errors.ts";
 import { processAlive } from "../process-alive.ts";
@@ -39,7 +38,7 @@ async function waitUntilStopped(ctx: CliContext, pid: number): Promise<void> {
     const probe = await probeBroker(ctx.config.port, ctx.fetch);
     return probe.kind === "broker" && probe.health.pid === pid;
   };
-  while ((await stillServing()) || !hasExited(pid)) {
+  while ((await stillServing()) || processAlive(pid)) {
     if (Date.now() > deadline) {
       throw new CliError("stop_timeout", `the broker (pid ${pid}) did not stop within ${STOP_DEADLINE_MS / 1000} s; stop it with \`kill ${pid}\``);
     }
@@ -47,17 +46,3 @@ async function waitUntilStopped(ctx: CliContext, pid: number): Promise<void> {
   }
 }
 
-/**
- * A zombie has exited too: a detached broker is re-parented, and a slow init (a container's
- * pid 1) may never reap it, so signal 0 alone would wait for nothing.
- */
-function hasExited(pid: number): boolean {
-  if (!processAlive(pid)) return true;
-  try {
-    // "pid (comm) state ...": comm may itself hold spaces or parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return false; // no /proc (macOS): signal 0 is all there is
-  }
-}

@@ -6,6 +6,8 @@
  * Files are read with Bun.file, not node:fs: importing node:fs alone costs the hook ~7 ms.
  */
 
+import { statFields } from "../proc-stat.ts";
+
 export interface Ancestor {
   pid: number;
   /** The command line, arguments joined by spaces ("" when it cannot be read). */
@@ -37,10 +39,10 @@ async function ancestorsFromProc(first: number, firstStat: string): Promise<Ance
   return chain;
 }
 
-/** "pid (comm) state ppid …": comm may itself hold spaces and parentheses, so split after the last ")". */
+/** The parent pid in a /proc/<pid>/stat line. */
 export function parentFromStat(stat: string | undefined): number | undefined {
   if (!stat) return undefined;
-  const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  const ppid = Number(statFields(stat)[1]);
   return Number.isInteger(ppid) ? ppid : undefined;
 }
 

@@ -3,24 +3,24 @@
  * when push is unavailable), acks what it handed to Claude, and comes back by itself — starting a
  * new broker if the old one died — keeping its peer id.
  */
-import { BrokerClient } from "../broker-client.ts";
-import { ensureBroker } from "./launch-broker.ts";
+import { BrokerClient, type BrokerClientOptions } from "../broker-client.ts";
+import { ensureBroker, type RunningBroker } from "./launch-broker.ts";
 import type { Config } from "../config.ts";
 import { PeersError, WireError, errorMessage } from "../errors.ts";
 import type { Log } from "../log.ts";
 import { BrokerFrameSchema, type Message, type PeerFrame, type RegisterBody, type RouteBody, type RoutePath, type RouteResult } from "../protocol.ts";
 
-const POLL_INTERVAL_MS = 1000;
+export const POLL_INTERVAL_MS = 1000;
 /** After a failed WebSocket, poll this many times before trying push again. */
 const POLLS_BEFORE_PUSH_RETRY = 10;
-const MAX_BACKOFF_MS = 1000;
+export const MAX_BACKOFF_MS = 1000;
 /** Tool calls wait this long for a (re)connecting link before failing with a retryable error. */
 const READY_WAIT_MS = 5000;
 const SEEN_IDS_LIMIT = 10_000;
 /** Failures a retry will not fix soon: tool calls report these at once instead of waiting. */
 const LASTING_FAILURES: ReadonlySet<string> = new Set(["broker_foreign", "token_missing", "broker_start_failed"]);
 /** Each try at a broker that failed to start spawns a process: retry rarely, never in a tight loop. */
-const START_FAILURE_RETRY_MS = 15_000;
+export const START_FAILURE_RETRY_MS = 15_000;
 
 export type Registration = Omit<RegisterBody, "peer_id" | "secret">;
 
@@ -30,6 +30,16 @@ export interface PeerLinkOptions {
   /** Hands a message to Claude; resolves once written. The link acks it afterwards. */
   deliver: (message: Message) => Promise<void>;
   log: Log;
+  /** Finds the broker or starts one; a test passes a starter of its own. */
+  ensureBroker?: (config: Config) => Promise<RunningBroker>;
+  /** Builds the HTTP client of one registration; a test wraps it to cut requests short. */
+  createClient?: (opts: BrokerClientOptions) => BrokerClient;
+  /**
+   * Waits out a retry backoff or a poll interval, ending early when `signal` aborts (reconnect()
+   * and stop() cut the loop's waits short). A test passes one that records the delay and returns
+   * at once, so no test waits on the clock.
+   */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 export type LinkState = "connecting" | "push" | "poll" | "stopped";
@@ -49,9 +59,15 @@ export class PeerLink {
   private delivering: Promise<void> = Promise.resolve();
   private readyWaiters: Array<() => void> = [];
   private wake: (() => void) | undefined;
+  private readonly ensureBroker: (config: Config) => Promise<RunningBroker>;
+  private readonly createClient: (opts: BrokerClientOptions) => BrokerClient;
+  private readonly pause: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(private readonly opts: PeerLinkOptions) {
     this.registration = opts.registration;
+    this.ensureBroker = opts.ensureBroker ?? ensureBroker;
+    this.createClient = opts.createClient ?? ((clientOpts) => new BrokerClient(clientOpts));
+    this.pause = opts.sleep ?? sleepUnlessAborted;
   }
 
   get brokerUrl(): string | undefined {
@@ -87,7 +103,7 @@ export class PeerLink {
         // The shared database is restarting (503): an idempotent call is safe to send again.
         const retry = opts.idempotent && err instanceof WireError && err.code === "unavailable" && Date.now() + backoff < deadline;
         if (!retry) throw err;
-        await Bun.sleep(backoff);
+        await this.pause(backoff);
       }
     }
   }
@@ -176,8 +192,8 @@ export class PeerLink {
   }
 
   private async register(): Promise<BrokerClient> {
-    const { health, token } = await ensureBroker(this.opts.config);
-    const client = new BrokerClient({ port: this.opts.config.port, token });
+    const { health, token } = await this.ensureBroker(this.opts.config);
+    const client = this.createClient({ port: this.opts.config.port, token });
     const body: RegisterBody = {
       ...this.registration,
       // Ask for the name we had, so a broker restart does not shuffle names.
@@ -192,7 +208,7 @@ export class PeerLink {
     this.peerId = result.peer_id;
     this.secret = result.secret;
     this.name = result.name;
-    this.client = new BrokerClient({ port: this.opts.config.port, token, secret: result.secret });
+    this.client = this.createClient({ port: this.opts.config.port, token, secret: result.secret });
     this.lastError = undefined;
     this.lastErrorLasts = false;
     return this.client;
@@ -275,11 +291,20 @@ export class PeerLink {
 
   /** A sleep that reconnect() and stop() can cut short. */
   private async sleep(ms: number): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.wake = resolve;
-    const timer = setTimeout(resolve, ms);
-    await promise;
-    clearTimeout(timer);
+    const cutShort = new AbortController();
+    this.wake = () => cutShort.abort();
+    await this.pause(ms, cutShort.signal);
     this.wake = undefined;
   }
+}
+
+/** The default wait: a timer, cleared when `signal` aborts so a cut-short wait holds nothing open. */
+function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const timer = setTimeout(resolve, ms);
+  signal?.addEventListener("abort", () => {
+    clearTimeout(timer);
+    resolve();
+  }, { once: true });
+  return promise;
 }

@@ -65,6 +65,14 @@ export async function rawAnswer(port: number, head: string, body: Uint8Array | s
   }
 }
 
+/** The JSON of a 2xx answer (any other is a test failure naming the status), which carries no CORS header. */
+export async function okJson<T = Record<string, any>>(res: Response): Promise<T> {
+  const text = await res.text();
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${text}`);
+  expectNoCors(res);
+  return JSON.parse(text) as T;
+}
+
 export function expectNoCors(res: { headers: Headers }): void {
   const cors = [...res.headers.keys()].filter((k) => k.toLowerCase().startsWith("access-control-"));
   expect(cors).toEqual([]);

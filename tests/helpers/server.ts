@@ -36,13 +36,17 @@ export interface ServerOptions {
    * server itself (helpers/fake-claude-code.ts). pid is then the stand-in's.
    */
   via?: { script: string; args?: string[] };
+  /** A command that runs the server in its place (`setpriv --reuid=… `): it must exec, keeping the pid. */
+  runAs?: string[];
 }
 
 export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise<TestServer> {
   const env = { ...t.env, ...(opts.name ? { CLAUDE_PEERS_NAME: opts.name } : {}), ...opts.env };
+  const bunArgs = opts.via ? [opts.via.script, join(ROOT, "server.ts"), ...(opts.via.args ?? [])] : [join(ROOT, "server.ts")];
+  const [command, ...args] = [...(opts.runAs ?? []), process.execPath, ...bunArgs];
   const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: opts.via ? [opts.via.script, join(ROOT, "server.ts"), ...(opts.via.args ?? [])] : [join(ROOT, "server.ts")],
+    command: command!,
+    args,
     env,
     cwd: opts.cwd ?? t.home,
     stderr: "pipe",
@@ -85,6 +89,14 @@ export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise
   };
   if (!opts.deferInitialize) await server.initialize();
   return server;
+}
+
+/** The peers a session's list_peers shows in `scope`, sorted: "name", or "name@host" with `withHost`. */
+export async function listedPeers(server: TestServer, scope = "machine", opts: { withHost?: boolean } = {}): Promise<string[]> {
+  const result = await server.call("list_peers", { scope });
+  if (result.isError) throw new Error(`list_peers failed: ${result.text}`);
+  const lines = [...result.text.matchAll(/^- (\S+) \(id [^,)]+(?:, host ([^)]+))?\)/gm)];
+  return lines.map((m) => (opts.withHost ? `${m[1]}@${m[2] ?? ""}` : m[1]!)).sort();
 }
 
 /** Waits until the server is registered (whoami answers) and returns its id and name. */
