@@ -27,7 +27,15 @@ export interface RawPeerOptions {
 /** Registers `name` and resolves once its push socket is open. */
 export async function connectRawPeer(opts: RawPeerOptions): Promise<RawPeer> {
   const anonymous = new BrokerClient({ port: opts.port, token: opts.token });
-  const registration = { name: opts.name, pid: process.pid, cwd: `/bench/${opts.name}`, git_root: null, git_common_dir: null, git_branch: null, summary: "benchmark peer" };
+  const registration = {
+    name: opts.name,
+    pid: process.pid,
+    cwd: `/bench/${opts.name}`,
+    git_root: null,
+    git_common_dir: null,
+    git_branch: null,
+    summary: "benchmark peer",
+  };
   const { peer_id, secret, name } = await anonymous.call("/register", registration);
   const client = new BrokerClient({ port: opts.port, token: opts.token, secret });
   const socket = client.openSocket();

@@ -24,7 +24,8 @@ import {
   runsArg,
   spread,
   storedStates,
-  type Distribution } from "./lib.ts";
+  type Distribution,
+} from "./lib.ts";
 import { connectRawPeer } from "./raw-peer.ts";
 
 const SESSIONS = 20;
@@ -90,16 +91,20 @@ async function sendFlat(ledger: Ledger, senders: number, inflight: number, send:
       ledger.failed++;
     }
   };
-  await Promise.all(Array.from({ length: senders }, async (_, i) => {
-    for (let k = 0; k < WARMUP; k++) await once(i, `warm-up ${i}.${k}`, false);
-  }));
+  await Promise.all(
+    Array.from({ length: senders }, async (_, i) => {
+      for (let k = 0; k < WARMUP; k++) await once(i, `warm-up ${i}.${k}`, false);
+    }),
+  );
   const t0 = performance.now();
   const end = t0 + SECONDS * 1000;
   const loops = Array.from({ length: senders * inflight }, (_, j) => j);
-  await Promise.all(loops.map(async (j) => {
-    const i = j % senders;
-    for (let k = 0; performance.now() < end; k++) await once(i, `throughput ${j}.${k}`, true);
-  }));
+  await Promise.all(
+    loops.map(async (j) => {
+      const i = j % senders;
+      for (let k = 0; performance.now() < end; k++) await once(i, `throughput ${j}.${k}`, true);
+    }),
+  );
   return (performance.now() - t0) / 1000;
 }
 
@@ -122,7 +127,8 @@ async function measure(world: World, broker: TestBroker, serverPids: number[], l
     brokerCpu: used[0]!,
     serversCpu: used.slice(1).reduce((a, b) => a + b, 0),
     clientCpu: ((client.user + client.system) / 1e6 / seconds) * 100,
-    machineBusy };
+    machineBusy,
+  };
 }
 
 /** 20 real server.ts processes over MCP stdio. */
@@ -142,14 +148,23 @@ export async function endToEnd(world: World, broker: TestBroker, inflight = 1, s
     if (r.isError) throw new Error(r.text);
     return sentMessageId(r.text);
   };
-  return measure(world, broker, servers.map((s) => s.pid), ledger, send, inflight);
+  return measure(
+    world,
+    broker,
+    servers.map((s) => s.pid),
+    ledger,
+    send,
+    inflight,
+  );
 }
 
 /** The same traffic from HTTP + WebSocket clients in this process: no MCP, no server.ts. */
 export async function brokerAlone(world: World, broker: TestBroker, inflight = 1, sessions = SESSIONS): Promise<ThroughputRun> {
   const ledger = new Ledger();
   const peers = await Promise.all(
-    Array.from({ length: sessions }, (_, i) => connectRawPeer({ port: world.t.port, token: broker.token, name: `raw-${i}`, onMessage: (m) => ledger.receive(m.id) })),
+    Array.from({ length: sessions }, (_, i) =>
+      connectRawPeer({ port: world.t.port, token: broker.token, name: `raw-${i}`, onMessage: (m) => ledger.receive(m.id) }),
+    ),
   );
   try {
     const send: Send = async (from, to, text) => {
@@ -221,15 +236,17 @@ export async function burst(world: World, broker: TestBroker): Promise<BurstRun>
   const cpu0 = pids.map(cpuSeconds);
   const client0 = process.cpuUsage();
   const t0 = performance.now();
-  const flood = Promise.all(Array.from({ length: BURST_INFLIGHT }, async () => {
-    for (let k = next++; k < BURST; k = next++) {
-      try {
-        ledger.sent.add(await send(a!, `burst ${k}`));
-      } catch {
-        ledger.failed++;
+  const flood = Promise.all(
+    Array.from({ length: BURST_INFLIGHT }, async () => {
+      for (let k = next++; k < BURST; k = next++) {
+        try {
+          ledger.sent.add(await send(a!, `burst ${k}`));
+        } catch {
+          ledger.failed++;
+        }
       }
-    }
-  })).then(() => performance.now() - t0);
+    }),
+  ).then(() => performance.now() - t0);
   const latencies: number[] = [];
   const sampler = (async () => {
     for (let k = 0; running; k++) {
@@ -244,8 +261,15 @@ export async function burst(world: World, broker: TestBroker): Promise<BurstRun>
   await sampler;
   await ledger.drain();
   const tally = ledger.tally(storedStates(world.t.dbPath));
-  return { perSecond: (BURST / floodMs) * 1000, lost: tally.lost, duplicated: tally.duplicated, failed: ledger.failed, other: distribution(latencies), quiet: distribution(quiet),
-    cpu: { broker: cpu[0]!, sender: cpu[1]!, recipient: cpu[2]!, client: ((client.user + client.system) / 1000 / floodMs) * 100 } };
+  return {
+    perSecond: (BURST / floodMs) * 1000,
+    lost: tally.lost,
+    duplicated: tally.duplicated,
+    failed: ledger.failed,
+    other: distribution(latencies),
+    quiet: distribution(quiet),
+    cpu: { broker: cpu[0]!, sender: cpu[1]!, recipient: cpu[2]!, client: ((client.user + client.system) / 1000 / floodMs) * 100 },
+  };
 }
 
 function reportBurst(runs: BurstRun[]): void {
@@ -254,8 +278,12 @@ function reportBurst(runs: BurstRun[]): void {
   console.log(`  lost            ${runs.map((r) => r.lost).join(", ")}`);
   console.log(`  duplicated      ${runs.map((r) => r.duplicated).join(", ")}`);
   console.log(`  failed sends    ${runs.map((r) => r.failed).join(", ")}`);
-  console.log(`  second sender   p50 ${formatSpread(spread(runs.map((r) => r.other.p50)), 2, " ms")}, p99 ${formatSpread(spread(runs.map((r) => r.other.p99)), 2, " ms")}, samples ${runs.map((r) => r.other.n).join(", ")}`);
-  console.log(`  floor (no burst) p50 ${formatSpread(spread(runs.map((r) => r.quiet.p50)), 2, " ms")}, p99 ${formatSpread(spread(runs.map((r) => r.quiet.p99)), 2, " ms")}, the same sends before the burst`);
+  console.log(
+    `  second sender   p50 ${formatSpread(spread(runs.map((r) => r.other.p50)), 2, " ms")}, p99 ${formatSpread(spread(runs.map((r) => r.other.p99)), 2, " ms")}, samples ${runs.map((r) => r.other.n).join(", ")}`,
+  );
+  console.log(
+    `  floor (no burst) p50 ${formatSpread(spread(runs.map((r) => r.quiet.p50)), 2, " ms")}, p99 ${formatSpread(spread(runs.map((r) => r.quiet.p99)), 2, " ms")}, the same sends before the burst`,
+  );
 }
 
 function report(label: string, runs: ThroughputRun[]): void {
@@ -284,7 +312,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       await awaitQuiet();
       const r = await inWorld(async (world) => burst(world, await startBroker(world.t)));
-      console.log(`burst run ${i + 1}: ${r.perSecond.toFixed(0)} sent/s, lost ${r.lost}, duplicated ${r.duplicated}, failed ${r.failed}; second sender p50 ${r.other.p50.toFixed(2)} ms, p99 ${r.other.p99.toFixed(2)} ms (${r.other.n} samples; with no burst p50 ${r.quiet.p50.toFixed(2)}, p99 ${r.quiet.p99.toFixed(2)}); CPU: broker ${r.cpu.broker.toFixed(0)} %, A ${r.cpu.sender.toFixed(0)} %, B ${r.cpu.recipient.toFixed(0)} %, clients ${r.cpu.client.toFixed(0)} %`);
+      console.log(
+        `burst run ${i + 1}: ${r.perSecond.toFixed(0)} sent/s, lost ${r.lost}, duplicated ${r.duplicated}, failed ${r.failed}; second sender p50 ${r.other.p50.toFixed(2)} ms, p99 ${r.other.p99.toFixed(2)} ms (${r.other.n} samples; with no burst p50 ${r.quiet.p50.toFixed(2)}, p99 ${r.quiet.p99.toFixed(2)}); CPU: broker ${r.cpu.broker.toFixed(0)} %, A ${r.cpu.sender.toFixed(0)} %, B ${r.cpu.recipient.toFixed(0)} %, clients ${r.cpu.client.toFixed(0)} %`,
+      );
       results.push(r);
     }
     reportBurst(results);

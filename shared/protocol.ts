@@ -122,7 +122,12 @@ export type Message = z.infer<typeof MessageSchema>;
 
 export const SendBodySchema = z.object({
   /** A peer id, a name, or name@host. */
-  to: z.string().trim().min(1, "must name a peer id, a name or name@host").max(320),
+  to: z
+    .string()
+    .trim()
+    .min(1, "must name a peer id, a name or name@host")
+    .max(320)
+    .refine((to) => !/[\u0000-\u001f]/.test(to), "must not hold control characters"),
   text: z.string().min(1, "must not be empty"),
   in_reply_to: id.optional(),
   /** Chosen by the sender per message: resending after a lost answer never stores it twice. */

@@ -31,7 +31,10 @@ interface DeliveryPath {
 }
 
 const SENDER_SUMMARY = "testing the delivery contract";
-/** More than the broker's rate burst (SEND_RATE.burst), so the sender meets its pace. */
+/**
+ * More than the broker's rate burst (SEND_RATE.burst) from one session: the bulk a user scripts.
+ * Whether the pace then holds calls back depends on the machine's speed; tests/pace.test.ts makes it.
+ */
 const BURST = SEND_RATE.burst + 500;
 const BURST_INFLIGHT = 20;
 
@@ -126,7 +129,7 @@ function runDeliveryContract(path: DeliveryPath, run = describe): void {
       expect((await recipient.call("check_messages")).text).toBe("No unread messages.");
     });
 
-    test(`a burst of ${BURST} send_message calls, ${BURST_INFLIGHT} in flight, past the sender's rate burst: none fails, each shown once`, async () => {
+    test(`a burst of ${BURST} send_message calls, ${BURST_INFLIGHT} in flight, more than the rate burst: none fails, each shown once`, async () => {
       let next = 0;
       const ids: string[] = [];
       const failures: string[] = [];
@@ -138,8 +141,14 @@ function runDeliveryContract(path: DeliveryPath, run = describe): void {
         }
       }));
       expect(failures).toEqual([]);
-      const shown = () => new Set(recipient.channel.map((m) => m.meta.message_id));
-      await waitFor(() => ids.every((id) => shown().has(id)), `all ${BURST} burst messages on the recipient's channel`, 30_000);
+      await waitFor(
+        () => {
+          const shown = new Set(recipient.channel.map((m) => m.meta.message_id));
+          return ids.every((id) => shown.has(id));
+        },
+        `all ${BURST} burst messages on the recipient's channel`,
+        30_000,
+      );
       const texts = recipient.channel.filter((m) => m.content.startsWith("burst ")).map((m) => m.content);
       expect(texts.length).toBe(BURST);
       expect(new Set(texts).size).toBe(BURST);

@@ -1,6 +1,7 @@
 /**
  * The broker's mail as pure state, in process: services over an in-memory SQLite store with an
- * injected clock (tests/helpers/in-process.ts). No processes, no HTTP, no waiting on wall time.
+ * injected clock (tests/helpers/in-process.ts). No processes and no HTTP; only the ack-timeout
+ * case waits on the real clock, for ACK_WAIT_MS.
  */
 import { describe, expect, test } from "bun:test";
 import { ACK_WAIT_MS } from "../shared/broker/mail.ts";
@@ -31,15 +32,15 @@ function gatedInserts(real: Store) {
   return { store, reached: reached.promise, open: () => gate.resolve() };
 }
 
-describe("mail to a name", () => {
-  test("a send that found the name offline, stored after a new session took the name, goes to that session", async () => {
+describe("mail to a session that is gone", () => {
+  test.each(["by name", "by the old id"])("a send that found it offline (%s), stored after a new session took the name, goes to that session", async (how) => {
     const gated = gatedInserts(openSqliteStore(":memory:"));
     const s = inProcessServices({ store: gated.store });
     try {
       const first = await s.registry.register(registration("b"));
       await s.registry.unregister((await s.registry.authenticate(first.secret))!);
-      // The send resolves "b" to its mailbox while no session holds the name...
-      const sending = s.mail.send({ kind: "operator" }, { to: "b", text: "in the gap" });
+      // The send resolves "b" to its mailbox (or its gone id) while no session holds the name...
+      const sending = s.mail.send({ kind: "operator" }, { to: how === "by name" ? "b" : first.peer_id, text: "in the gap" });
       await gated.reached;
       // ...a new session takes the name and claims the mailbox before the message is stored.
       const next = await s.registry.register(registration("b"));

@@ -53,7 +53,8 @@ describe("the broker paces a sender instead of refusing it", () => {
         fetch(`${sender.client.url}/send`, {
           method: "POST",
           headers: { authorization: `Bearer ${TOKEN}`, "x-claude-peers-secret": secret!, "content-type": "application/json" },
-          body: JSON.stringify({ to: sink.id, text: `burst ${i}` }) }).then(async (res) => ({ status: res.status, retryAfter: res.headers.get("retry-after"), body: (await res.json()) as any })),
+          body: JSON.stringify({ to: sink.id, text: `burst ${i}` }),
+        }).then(async (res) => ({ status: res.status, retryAfter: res.headers.get("retry-after"), body: (await res.json()) as any })),
       ),
     );
     // Which calls are turned away depends on the order they reach the broker, not on the order sent.
@@ -133,7 +134,14 @@ describe("BrokerClient reads the broker's errors by their parts", () => {
       { status: 418, error: { code: "teapot", message: "from a newer broker" } },
     ];
     let next = 0;
-    using other = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => { const b = bodies[next++]!; return Response.json({ error: b.error }, { status: b.status }); } });
+    using other = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => {
+        const b = bodies[next++]!;
+        return Response.json({ error: b.error }, { status: b.status });
+      },
+    });
     const client = new BrokerClient({ port: other.port!, token: TOKEN });
     const notFound = (await thrown(client.call("/send", { to: "x", text: "y" }))) as WireError;
     expect([notFound.code, notFound.field, notFound.message]).toEqual(["not_found", "to", "to: no peer"]);

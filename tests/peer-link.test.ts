@@ -346,5 +346,5 @@ describe("lasting failures", () => {
     await starter.untilAttempt(3);
     await sleep.untilAsked(3);
     expect(sleep.asked).toEqual(waits);
-  }, 1000);
+  }, 4000);
 });

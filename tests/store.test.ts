@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PG_SCHEMA_VERSION, openPostgresStore, redactUrl, type PostgresStore } from "../shared/store/postgres.ts";
-import { SCHEMA_VERSION, StoreOpenError, openSqliteStore } from "../shared/store/sqlite.ts";
-import { StoreUnavailableError } from "../shared/store/store.ts";
+import { SCHEMA_VERSION, openSqliteStore } from "../shared/store/sqlite.ts";
+import { StoreOpenError, StoreUnavailableError } from "../shared/store/store.ts";
 import { freePort } from "./helpers/env.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { newMessage, peerRow, runStoreContract } from "./helpers/store-contract.ts";

@@ -9,21 +9,19 @@
 import type { Server, ServerWebSocket } from "bun";
 import { brokerUrl } from "../config.ts";
 import { WireError, errorMessage } from "../errors.ts";
+import { processAlive } from "../process-alive.ts";
 import { BROKER_SERVICE, PEER_SECRET_HEADER, PROTOCOL_VERSION, PeerFrameSchema, ROUTES, isRoute, type Health, type ParsedBody, type RoutePath, type RouteResult } from "../protocol.ts";
-import { StoreUnavailableError, type PeerRow } from "../store/store.ts";
+import { StoreUnavailableError, type PeerRow, type Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import { assertLocalRequest, assertToken, readJson } from "./guard.ts";
-import { startNetworkBridge } from "./network-bridge.ts";
-import { routeHandlers, type RouteContext } from "./routes.ts";
-import { processAlive } from "../process-alive.ts";
-import type { Store } from "../store/store.ts";
 import { HookMail } from "./hook-mail.ts";
 import { Mail } from "./mail.ts";
-import { otherHostsOf } from "./network-bridge.ts";
+import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
 import type { BrokerNetwork } from "./network.ts";
 import { Presence } from "./presence.ts";
 import { Pusher } from "./push.ts";
 import { Registry } from "./registry.ts";
+import { routeHandlers, type RouteContext } from "./routes.ts";
 import type { PaceLimits } from "./send-pace.ts";
 import { Watchers } from "./watchers.ts";
 
@@ -86,8 +84,6 @@ export interface BrokerOptions extends ServiceOptions {
 export interface Broker {
   url: string;
   port: number;
-  /** The composed services, for in-process tests that drive state directly. */
-  services: Services;
   stop(): Promise<void>;
 }
 
@@ -215,7 +211,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const sweeper = setInterval(() => presence.sweep(), SWEEP_INTERVAL_MS);
   const prune = async () => {
     try {
-      const r = await store.prune({ now: Date.now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
+      const r = await store.prune({ now: (opts.now ?? Date.now)(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
       if (r.expired || r.deletedMessages || r.deletedPeers) {
         log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
       }
@@ -232,7 +228,6 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   return {
     url: brokerUrl(port),
     port,
-    services,
     stop() {
       stopped ??= (async () => {
         clearInterval(sweeper);

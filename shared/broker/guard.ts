@@ -39,7 +39,7 @@ export function assertToken(req: Request, token: string): void {
  * The checks every POST gets before its route runs, whether or not the route reads a body: a
  * browser's form or text/plain POST needs no preflight, so it must be refused here, not later.
  */
-export function assertJsonRequest(req: Request): void {
+function assertJsonRequest(req: Request): void {
   const type = req.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new WireError("unsupported_media_type", `Content-Type must be application/json, got "${type || "none"}"`);

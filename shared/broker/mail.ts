@@ -21,8 +21,11 @@ export const ACK_WAIT_MS = 1000;
 /** Who is sending: a registered peer, or the operator through the CLI. */
 export type Sender = { kind: "peer"; row: PeerRow } | { kind: "operator" };
 
-/** A message's recipient: a live peer (here or on another host), or a name's mailbox (no id). */
-type Recipient = LiveAddress | { id: string | null; name: string; brokerId?: undefined };
+/**
+ * A message's recipient: a live peer (here or on another host), or, `offline`, a session that is
+ * gone (its id, when addressed by it) or a name's mailbox (no id).
+ */
+type Recipient = LiveAddress | { id: string | null; name: string; brokerId?: undefined; offline: true };
 
 /** How mail reaches the brokers of other hosts (through the shared PostgreSQL); absent on SQLite. */
 export interface OtherHosts {
@@ -127,7 +130,7 @@ export class Mail {
       release();
     }
     this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
-    if (row.to_id === null) return this.toMailbox(row);
+    if ("offline" in target) return this.toMailbox(row);
     // Wait first: an ack from another host can come back before wake()'s own answer does.
     const acked = this.acks.wait(row.id);
     if ((target.id && this.pusher.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
@@ -139,9 +142,10 @@ export class Mail {
   }
 
   /**
-   * Mail stored in a name's mailbox. A session may have taken the name (and claimed its mailbox)
-   * while this send was on its way: then it claims again, or the message would wait for the next
-   * session of that name. A holder on another host claims it at its broker's next heartbeat.
+   * Mail stored for a session that is gone, or in a name's mailbox. A session may have taken the
+   * name (and claimed its mailbox) while this send was on its way: then it claims again, or the
+   * message would wait for the next session of that name. A holder on another host claims mail
+   * without an id at its broker's next heartbeat.
    */
   private async toMailbox(row: MessageRow): Promise<Message> {
     const holder = await this.presence.named(row.to_name);
@@ -160,7 +164,7 @@ export class Mail {
       // That session is gone; its mail follows its name, to whichever session holds it now.
       const heir = await this.presence.named(stored.name);
       if (heir) return heir;
-      return { id: stored.id === to ? stored.id : null, name: stored.name };
+      return { id: stored.id === to ? stored.id : null, name: stored.name, offline: true };
     }
     const here = this.presence.host;
     const names = (await this.presence.list("network", {})).map((p) => (p.host === here ? p.name : `${p.name}@${p.host}`));
@@ -257,9 +261,8 @@ export class Mail {
 
   /** Records a heartbeat (a poll) and returns the peer's unacknowledged messages. */
   async poll(peer: PeerRow): Promise<{ messages: Message[]; unread: number }> {
-    const entry = this.presence.get(peer.id);
-    if (!entry) throw new WireError("not_found", "peer: not registered with this broker; register again");
-    entry.seenAt = this.now();
+    if (!this.presence.get(peer.id)) throw new WireError("not_found", "peer: not registered with this broker; register again");
+    this.presence.touch(peer.id);
     const queued = await this.store.queuedFor(peer.id);
     return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
   }

@@ -10,7 +10,7 @@ import type { PeerRow } from "../store/store.ts";
 import { toWirePeer } from "./to-wire.ts";
 
 /** A peer without a push connection (poll fallback) stays live this long after its last poll. */
-export const POLL_GRACE_MS = 2500;
+const POLL_GRACE_MS = 2500;
 const MAX_NAME_SUFFIX = 999;
 
 /** The part of a WebSocket the broker needs; lets tests and the server share one shape. */
@@ -126,6 +126,27 @@ export class Presence {
     const base = wanted.slice(0, 58);
     for (let n = 2; n <= MAX_NAME_SUFFIX; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
     throw new WireError("conflict", `name: every name from ${base} to ${base}-${MAX_NAME_SUFFIX} is taken`, { field: "name" });
+  }
+
+  /** The peer showed it is alive (a poll). */
+  touch(id: string): void {
+    const entry = this.live.get(id);
+    if (entry) entry.seenAt = this.now();
+  }
+
+  /** Gives the peer its push socket; returns the one it replaces, if any. */
+  attachSocket(id: string, socket: PushSocket): PushSocket | null {
+    const entry = this.live.get(id);
+    if (!entry) return null;
+    const previous = entry.socket;
+    entry.socket = socket;
+    entry.seenAt = this.now();
+    return previous !== socket ? previous : null;
+  }
+
+  setSummary(id: string, summary: string): void {
+    const entry = this.live.get(id);
+    if (entry) entry.row = { ...entry.row, summary };
   }
 
   /** Takes a peer off this broker (and its name off the network); returns its last entry. */

@@ -89,8 +89,7 @@ export class Registry {
 
   async setSummary(peer: PeerRow, summary: string): Promise<void> {
     await this.opts.store.setSummary(peer.id, summary);
-    const entry = this.opts.presence.get(peer.id);
-    if (entry) entry.row = { ...entry.row, summary };
+    this.opts.presence.setSummary(peer.id, summary);
   }
 
   whoami(peer: PeerRow): PeerInfo {
@@ -108,12 +107,8 @@ export class Registry {
 
   /** Attaches a peer's WebSocket and pushes everything it has not acknowledged. */
   async attach(peerId: string, socket: PushSocket): Promise<boolean> {
-    const entry = this.opts.presence.get(peerId);
-    if (!entry) return false;
-    const previous = entry.socket;
-    entry.socket = socket;
-    entry.seenAt = this.opts.now();
-    if (previous && previous !== socket) previous.close(4000, "replaced by a newer connection");
+    if (!this.opts.presence.get(peerId)) return false;
+    this.opts.presence.attachSocket(peerId, socket)?.close(4000, "replaced by a newer connection");
     await this.opts.pusher.pushQueued(peerId).catch(() => this.opts.pusher.repushAll());
     return true;
   }

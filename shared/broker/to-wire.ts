@@ -1,6 +1,6 @@
 /**
  * Store rows as the wire shapes of protocol.ts. Both use the column names, so the only change is
- * ms → ISO 8601 times, and leaving out what stays in the broker (seq, expiry, send keys, secrets).
+ * ms → ISO 8601 times, and picking the wire's fields (seq, expiry, send keys and secrets stay here).
  */
 import type { Message, PeerInfo } from "../protocol.ts";
 import type { MessageRow, PeerRow } from "../store/store.ts";
@@ -9,8 +9,14 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 
 export function toWireMessage(m: MessageRow): Message {
-  const { seq: _seq, expires_at: _expires, send_key: _key, created_at, delivered_at, read_at, ...rest } = m;
-  return { ...rest, sent_at: iso(created_at), delivered_at: isoOrNull(delivered_at), read_at: isoOrNull(read_at) };
+  // The wire's fields by name: a column added to the table stays in the broker until listed here.
+  const { id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state } = m;
+  return {
+    ...{ id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state },
+    sent_at: iso(m.created_at),
+    delivered_at: isoOrNull(m.delivered_at),
+    read_at: isoOrNull(m.read_at),
+  };
 }
 
 /** `seenAt`: the live entry's last sign of life, which is newer than the row's last_seen. */

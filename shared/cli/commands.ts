@@ -67,7 +67,16 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
     return 0;
   }
   const now = ctx.now();
-  const row = (p: PeerInfo) => [p.id, p.name, p.host, p.push ? "yes" : "no", ago(p.last_seen, now), p.git_branch ?? "-", shortenHome(p.cwd, ctx.home), oneLine(p.summary)];
+  const row = (p: PeerInfo) => [
+    p.id,
+    p.name,
+    p.host,
+    p.push ? "yes" : "no",
+    ago(p.last_seen, now),
+    p.git_branch ?? "-",
+    shortenHome(p.cwd, ctx.home),
+    oneLine(p.summary),
+  ];
   const columns = [
     { header: "ID" },
     { header: "NAME" }, // never cut: people type it into send
@@ -109,14 +118,7 @@ async function history(ctx: CliContext, values: CliOptions, positionals: string[
   const now = ctx.now();
   // The broker answers newest first; people read top to bottom, so the newest goes last.
   const row = (m: Message) => [clock(m.sent_at, now), m.id, m.from_name, m.to_name, deliveryLabel(m), oneLine(m.text)];
-  const columns = [
-    { header: "TIME" },
-    { header: "ID" },
-    { header: "FROM" },
-    { header: "TO" },
-    { header: "STATE" },
-    { header: "TEXT", max: 80 },
-  ];
+  const columns = [{ header: "TIME" }, { header: "ID" }, { header: "FROM" }, { header: "TO" }, { header: "STATE" }, { header: "TEXT", max: 80 }];
   const rows = result.messages.toReversed().map(row);
   for (const line of renderTable(columns, rows, { width: ctx.columns, styleHeader: bold(ctx) })) ctx.out(line);
   return 0;
@@ -133,10 +135,13 @@ export const COMMANDS: Record<string, Command> = {
     run: (ctx, values, positionals) => {
       noPositionals("watch", positionals);
       return watch(ctx, { json: values.json === true });
-    } },
+    },
+  },
   "kill-broker": {
     options: [],
     run: (ctx, _values, positionals) => {
       noPositionals("kill-broker", positionals);
       return killBroker(ctx);
-    } } };
+    },
+  },
+};

@@ -45,4 +45,3 @@ async function waitUntilStopped(ctx: CliContext, pid: number): Promise<void> {
     await Bun.sleep(CHECK_EVERY_MS);
   }
 }
-

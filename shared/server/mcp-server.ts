@@ -50,8 +50,10 @@ export function createMcpServer(ctx: ToolContext): McpServer {
           .optional()
           .describe(
             "machine (default): sessions on this machine; network: on every machine sharing the peers database; directory: same folder as you; repo: your git repository, any worktree or machine",
-          ) },
-      annotations: { readOnlyHint: true, openWorldHint: false } },
+          ),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
     tool("list_peers", async ({ scope = "machine" }: { scope?: Scope }) => {
       const result = await (await ctx.link()).call("/peers", { scope }, { idempotent: true });
       return { text: describePeers(result.peers, scope), unread: result.unread };
@@ -66,21 +68,21 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       inputSchema: {
         to: z.string().min(1).describe("the peer's id (from list_peers or a message's from_id), its name, or name@host"),
         message: z.string().min(1).describe("the text to send; at most 64 KiB"),
-        in_reply_to: z.string().optional().describe("the message_id you are answering, from the <channel> tag or check_messages") },
-      annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false } },
+        in_reply_to: z.string().optional().describe("the message_id you are answering, from the <channel> tag or check_messages"),
+      },
+      annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+    },
     tool("send_message", async ({ to, message, in_reply_to }: { to: string; message: string; in_reply_to?: string }) => {
       // The key makes a resend after a broker crash safe: the broker stores the message once.
       // Web Crypto's global randomUUID: importing node:crypto would add ~8 ms to every server's start.
       const body = { to, text: message, idempotency_key: crypto.randomUUID(), ...(in_reply_to ? { in_reply_to } : {}) };
-      const result = await (await ctx.link())
-        .call("/send", body, { idempotent: true })
-        .catch((err: unknown) => {
-          // The broker names the problem; the next step depends on who asks (the CLI says `peers`).
-          if (err instanceof WireError && err.code === "not_found" && err.field === "to") {
-            throw new Error(`${err.message} Call list_peers for ids and names.`);
-          }
-          throw err;
-        });
+      const result = await (await ctx.link()).call("/send", body, { idempotent: true }).catch((err: unknown) => {
+        // The broker names the problem; the next step depends on who asks (the CLI says `peers`).
+        if (err instanceof WireError && err.code === "not_found" && err.field === "to") {
+          throw new Error(`${err.message} Call list_peers for ids and names.`);
+        }
+        throw err;
+      });
       return { text: describeSent(result.message), unread: result.unread };
     }),
   );
@@ -91,7 +93,8 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       title: "Set your summary",
       description: "Tell peers in one line what you are working on. Shown in their list_peers.",
       inputSchema: { summary: z.string().max(500).describe("one line, e.g. 'refactoring the auth middleware in api/'") },
-      annotations: { readOnlyHint: false, idempotentHint: true, openWorldHint: false } },
+      annotations: { readOnlyHint: false, idempotentHint: true, openWorldHint: false },
+    },
     tool("set_summary", async ({ summary }: { summary: string }) => {
       const { unread } = await ctx.setSummary(summary.trim());
       return { text: `Summary set: ${summary.trim() || "(empty)"}`, unread };
@@ -104,7 +107,8 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       title: "Check messages",
       description: "Return every peer message you have not read yet, oldest first, and mark them read.",
       inputSchema: {},
-      annotations: { readOnlyHint: false, openWorldHint: false } },
+      annotations: { readOnlyHint: false, openWorldHint: false },
+    },
     tool("check_messages", async () => {
       const link = await ctx.link();
       const result = await link.call("/inbox", { mark_read: true });
@@ -119,7 +123,8 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       title: "Who am I",
       description: "Your own peer id, name, summary, folder, repository and the broker's address.",
       inputSchema: {},
-      annotations: { readOnlyHint: true, openWorldHint: false } },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
     tool("whoami", async () => {
       const link = await ctx.link();
       const { peer, unread } = await link.call("/whoami", {}, { idempotent: true });
@@ -147,7 +152,8 @@ export function channelMeta(m: Message): Record<string, string> {
     from_summary: m.from_summary,
     from_cwd: m.from_cwd,
     sent_at: m.sent_at,
-    ...(m.in_reply_to ? { in_reply_to: m.in_reply_to } : {}) };
+    ...(m.in_reply_to ? { in_reply_to: m.in_reply_to } : {}),
+  };
 }
 
 /** Writes a peer message into Claude's context; resolves once it has been written to stdout. */

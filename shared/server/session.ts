@@ -54,7 +54,8 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     setSummary: async (summary) => {
       summarySetByClaude = true;
       return (await publishSummary(summary)) ?? {};
-    } });
+    },
+  });
   // Channel notifications sent before the client finished initializing may be dropped.
   server.server.oninitialized = () => markInitialized();
 
@@ -78,11 +79,13 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
         git_common_dir: git?.commonDir ?? null,
         git_branch: git?.branch ?? null,
         repo_key: git?.repoKey ?? null,
-        summary: plainSummary({ cwd, git }) },
+        summary: plainSummary({ cwd, git }),
+      },
       deliver: async (message) => {
         await initialized;
         await pushToClaude(server, message);
-      } });
+      },
+    });
     link.start();
     setLink(link);
     if (!config.openaiApiKey) return;
@@ -105,5 +108,6 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     async close() {
       await link?.stop();
       await server.close().catch(() => {});
-    } };
+    },
+  };
 }

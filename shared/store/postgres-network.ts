@@ -1,7 +1,8 @@
 /**
  * The NetworkStore on the shared PostgreSQL: the brokers, presence and notice SQL that lets brokers
  * on several hosts see each other's peers (BrokerNetwork in shared/broker keeps the timers and
- * what a notice means). Ids and names are validated on the wire (no NUL), so they bind as they are.
+ * what a notice means). Ids, names and addresses hold no NUL (the wire schemas refuse control
+ * characters in them), so they bind as they are, without the store's NUL escape.
  */
 import type { SQL } from "bun";
 import { unavailableOr } from "./postgres.ts";

@@ -52,8 +52,6 @@ const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-// Defined beside the Store contract (every backend throws it); re-exported for existing imports.
-export { StoreOpenError } from "./store.ts";
 
 /**
  * Opens (creating if needed, mode 0600) and migrates the SQLite store at `path`.

@@ -1,6 +1,7 @@
-/** Wire shapes: answers from an older broker still parse. */
+/** Wire shapes: answers from an older broker still parse; request targets and addresses are read safely. */
 import { describe, expect, test } from "bun:test";
-import { PeerInfoSchema, StatusResultSchema } from "../../shared/protocol.ts";
+import { requestPath } from "../../shared/broker/app.ts";
+import { PeerInfoSchema, SendBodySchema, StatusResultSchema } from "../../shared/protocol.ts";
 import { describePeers } from "../../shared/tool-text.ts";
 
 describe("answers from a 0.1 broker (still running after an upgrade) still parse", () => {
@@ -18,5 +19,24 @@ describe("answers from a 0.1 broker (still running after an upgrade) still parse
     const status = StatusResultSchema.parse({ broker: { ...health, url: "http://127.0.0.1:7899", db: "/x.db", uptime_s: 1 }, peers: { live: 1, push: 1, poll: 0 }, messages: { queued: 0, delivered: 0, read: 0, expired: 0 } });
     expect(status.broker.host).toBe("");
     expect(status.peers.other_hosts).toBe(0);
+  });
+});
+
+describe("request targets and addresses", () => {
+  test.each([
+    ["http://127.0.0.1/send", "/send"], // origin form, as Bun hands it over
+    ["http://127.0.0.1:7899/peers?x=1", "/peers"], // absolute form
+    ["127.0.0.1:1", null], // authority form (CONNECT): no path
+    ["localhost:80", null], // parses as a URL of scheme "localhost:", still no path
+    ["*", null],
+    ["ftp://127.0.0.1/status", null],
+  ])("requestPath(%p) is %p", (target, path) => {
+    expect(requestPath(target)).toBe(path);
+  });
+
+  test.each(["a\u0000b", "bo\nb", "\u001b[2J"])("send_message's `to` refuses control characters (%j), naming the field", (to) => {
+    const parsed = SendBodySchema.safeParse({ to, text: "hi" });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues[0]!.path).toEqual(["to"]);
   });
 });
