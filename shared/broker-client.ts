@@ -10,6 +10,11 @@ const REQUEST_TIMEOUT_MS = 10_000;
  */
 export const PACED_WITHIN_MS = 30_000;
 
+export interface CallOptions {
+  /** How long the broker may hold this call on purpose (a waiting check_messages), on top of the usual timeout. */
+  waitMs?: number;
+}
+
 export interface BrokerClientOptions {
   port: number;
   token: string;
@@ -46,11 +51,11 @@ export class BrokerClient {
    * broker turns away for its pace waits the time it names and goes again (it stored nothing),
    * for up to pacedWithinMs.
    */
-  async call<P extends RoutePath>(path: P, body: RouteBody<P>): Promise<RouteResult<P>> {
+  async call<P extends RoutePath>(path: P, body: RouteBody<P>, opts: CallOptions = {}): Promise<RouteResult<P>> {
     const deadline = Date.now() + this.pacedWithinMs;
     for (;;) {
       try {
-        return await this.callOnce(path, body);
+        return await this.callOnce(path, body, opts);
       } catch (err) {
         if (!(err instanceof WireError && err.code === "rate_limited" && err.retryAfterMs !== undefined)) throw err;
         // A little spread, so calls turned away together do not all come back in the same instant.
@@ -67,14 +72,16 @@ export class BrokerClient {
     }
   }
 
-  private async callOnce<P extends RoutePath>(path: P, body: RouteBody<P>): Promise<RouteResult<P>> {
+  private async callOnce<P extends RoutePath>(path: P, body: RouteBody<P>, opts: CallOptions): Promise<RouteResult<P>> {
     let res: Response;
     try {
       res = await this.fetchFn(`${this.url}${path}`, {
         method: "POST",
         headers: { ...this.headers(), "content-type": "application/json" },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS + (opts.waitMs ?? 0)),
+        // Bun's own idle timer (5 min) would cut a long wait short; the signal above bounds it.
+        ...(opts.waitMs ? { timeout: false } : {}),
       });
     } catch (err) {
       const code = (err as { code?: string }).code;

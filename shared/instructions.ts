@@ -8,4 +8,5 @@ export const INSTRUCTIONS = [
   "To answer, call this server's send_message with to=<from_id> and in_reply_to=<message_id>. Do not use Claude Code's built-in SendMessage tool for peers. Reply when a peer asks you something; keep replies short and concrete.",
   "Call set_summary early with one line about what you are working on, and again when that changes, so peers know whom to ask.",
   "Use list_peers to find sessions (scope repo = this repository on any worktree or machine; network = every machine). If a tool result mentions unread messages, or channel messages may be off, call check_messages.",
+  "To wait for an answer in the same turn, call check_messages with reply_to=<your message id> and wait_s (seconds, at most 600): it returns the reply as soon as it arrives.",
 ].join("\n\n");

@@ -141,7 +141,15 @@ export const SummaryBodySchema = z.object({ summary: z.string().trim().max(MAX_S
 export const OkResultSchema = z.object({ ok: z.literal(true), unread: z.number().optional() });
 export type OkResult = z.infer<typeof OkResultSchema>;
 
-export const InboxBodySchema = z.object({ mark_read: z.boolean().default(false) });
+/** The longest check_messages may wait for mail, in seconds (README: Awaited replies). */
+export const MAX_WAIT_S = 600;
+export const InboxBodySchema = z.object({
+  mark_read: z.boolean().default(false),
+  /** With nothing unread, wait up to this long for mail to arrive (0: answer at once). */
+  wait_s: z.number().min(0).max(MAX_WAIT_S).default(0),
+  /** Only replies to this message (in_reply_to); other mail stays unread. */
+  reply_to: id.optional(),
+});
 export const InboxResultSchema = z.object({ messages: z.array(MessageSchema), unread: z.number() });
 export type InboxResult = z.infer<typeof InboxResultSchema>;
 

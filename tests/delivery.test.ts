@@ -155,6 +155,24 @@ function runDeliveryContract(path: DeliveryPath, run = describe): void {
       await recipient.call("check_messages"); // read them, so the tests after this start from an empty inbox
     });
 
+    test("check_messages with wait_s returns the message that arrives while it waits, and marks it read", async () => {
+      const waiting = recipient.call("check_messages", { wait_s: 30 });
+      const sent = await sender.call("send_message", { to, message: "while you wait" });
+      const id = sentMessageId(sent.text);
+      const { text, isError } = await waiting;
+      expect(isError).toBe(false);
+      expect(text).toContain(`[${id}]`);
+      expect(text).toContain("while you wait");
+      await waitFor(async () => (await messageState(machines.sender.t, id)) === "read", "the waited-for message to be read");
+    });
+
+    test("check_messages with a short wait_s and nothing arriving says so", async () => {
+      expect(await recipient.call("check_messages", { wait_s: 0.2 })).toEqual({ text: "No message within 0.2 s.", isError: false });
+      const bad = await recipient.call("check_messages", { wait_s: 601 });
+      expect(bad.isError).toBe(true);
+      expect(bad.text).toContain("wait_s");
+    });
+
     test("no message is shown twice on a channel", () => {
       for (const server of [sender, recipient]) {
         const ids = server.channel.map((m) => m.meta.message_id);

@@ -47,7 +47,7 @@ describe("mail to a session that is gone", () => {
       gated.open();
       await sending;
       const peer = (await s.registry.authenticate(next.secret))!;
-      expect((await s.mail.inbox(peer, false)).map((m) => m.text)).toEqual(["in the gap"]);
+      expect((await s.mail.inbox(peer, { markRead: false })).map((m) => m.text)).toEqual(["in the gap"]);
     } finally {
       await s.close();
     }
@@ -74,7 +74,7 @@ describe("mailboxes on the clock", () => {
       const next = await s.registry.register(registration("late"));
       expect(next.unread).toBe(0);
       const peer = (await s.registry.authenticate(next.secret))!;
-      expect(await s.mail.inbox(peer, false)).toEqual([]);
+      expect(await s.mail.inbox(peer, { markRead: false })).toEqual([]);
       await s.store.prune({ now: s.clock.now(), keepReadMs: 86_400_000, keepPeersMs: 86_400_000, liveIds: new Set([next.peer_id]) });
       expect((await s.store.getMessage(sent.id))?.state).toBe("expired");
     } finally {
@@ -113,7 +113,7 @@ describe("the unread cap", () => {
         expect(err.message).toMatch(/target has 10000 unread messages.*nothing was sent/);
       }
       const peer = (await s.registry.authenticate(target.secret))!;
-      const inbox = await s.mail.inbox(peer, true);
+      const inbox = await s.mail.inbox(peer, { markRead: true });
       expect(inbox.map((m) => m.text)).toEqual(texts); // oldest first, none dropped to make room
       await s.mail.send({ kind: "operator" }, { to: target.peer_id, text: "room again" });
     } finally {
@@ -190,6 +190,70 @@ describe("acks", () => {
       expect(performance.now() - started).toBeGreaterThanOrEqual(ACK_WAIT_MS - 5); // it did wait
       expect(socket.frames).toHaveLength(1);
       expect((await s.store.queuedFor(reg.peer_id)).map((m) => m.id)).toEqual([sent.id]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("awaited replies: check_messages that waits", () => {
+  test("with nothing unread it waits, and returns the moment a message arrives", async () => {
+    const s = inProcessServices();
+    try {
+      const reg = await s.registry.register(registration("asker"));
+      const peer = (await s.registry.authenticate(reg.secret))!;
+      let settled = false;
+      const waiting = s.mail.inbox(peer, { markRead: true, waitMs: 30_000 }).finally(() => (settled = true));
+      await Bun.sleep(0); // let the wait start: nothing is there yet
+      expect(settled).toBe(false);
+      await s.mail.send({ kind: "operator" }, { to: "asker", text: "here you are" });
+      expect((await waiting).map((m) => [m.text, m.state])).toEqual([["here you are", "read"]]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("with reply_to it returns only replies to that message and leaves other mail unread", async () => {
+    const s = inProcessServices();
+    try {
+      const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
+      const [askerRow, apiRow] = await Promise.all([s.registry.authenticate(asker.secret), s.registry.authenticate(api.secret)]);
+      const question = await s.mail.send({ kind: "peer", row: askerRow! }, { to: "api", text: "which port?" });
+      await s.mail.send({ kind: "operator" }, { to: "asker", text: "unrelated" });
+      const waiting = s.mail.inbox(askerRow!, { markRead: true, waitMs: 30_000, replyTo: question.id });
+      await s.mail.send({ kind: "peer", row: apiRow! }, { to: "asker", text: "also unrelated" });
+      await s.mail.send({ kind: "peer", row: apiRow! }, { to: "asker", text: "7899", in_reply_to: question.id });
+      expect((await waiting).map((m) => m.text)).toEqual(["7899"]);
+      expect((await s.mail.inbox(askerRow!, { markRead: false })).map((m) => m.text)).toEqual(["unrelated", "also unrelated"]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a wait that runs out returns nothing, and leaves no waiter behind", async () => {
+    const s = inProcessServices();
+    try {
+      const reg = await s.registry.register(registration("asker"));
+      const peer = (await s.registry.authenticate(reg.secret))!;
+      expect(await s.mail.inbox(peer, { markRead: true, waitMs: 20 })).toEqual([]);
+      // Mail after the wait is an ordinary unread message, not swallowed by a stale waiter.
+      await s.mail.send({ kind: "operator" }, { to: "asker", text: "later" });
+      expect((await s.mail.inbox(peer, { markRead: false })).map((m) => m.text)).toEqual(["later"]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("mail to the old id of a session whose name a new session holds wakes the new one's wait", async () => {
+    const s = inProcessServices();
+    try {
+      const first = await s.registry.register(registration("b"));
+      await s.registry.unregister((await s.registry.authenticate(first.secret))!);
+      const next = await s.registry.register(registration("b"));
+      const peer = (await s.registry.authenticate(next.secret))!;
+      const waiting = s.mail.inbox(peer, { markRead: true, waitMs: 30_000 });
+      await s.mail.send({ kind: "operator" }, { to: first.peer_id, text: "to the old id" }); // its mail follows the name
+      expect((await waiting).map((m) => m.text)).toEqual(["to the old id"]);
     } finally {
       await s.close();
     }

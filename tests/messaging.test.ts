@@ -42,6 +42,8 @@ describe("messaging between two sessions", () => {
       }
     }
     expect(tools.find((t) => t.name === "send_message")!.inputSchema.required?.sort()).toEqual(["message", "to"]);
+    // The whole model-facing surface stays small: tools/list as JSON plus the instructions.
+    expect(JSON.stringify({ tools }).length + Buffer.byteLength(instructions)).toBeLessThan(5000);
   });
 
   test("a bad argument is a tool error that names the field", async () => {

@@ -149,3 +149,22 @@ describe("BrokerClient reads the broker's errors by their parts", () => {
     expect([unknown.code, unknown.message]).toEqual(["internal", "from a newer broker"]);
   });
 });
+
+describe("a waiting check_messages over HTTP", () => {
+  test("outlives the server's 10 s idle timeout, and returns the message that arrives after it", async () => {
+    const { port } = await start({ perSecond: 100, burst: 100, maxWaitMs: 0 });
+    const asker = await peer(port, "asker");
+    // A session holds its push socket while it waits (without one, or polls, it would be swept as gone).
+    const socket = asker.client.openSocket();
+    await new Promise((resolve, reject) => ((socket.onopen = resolve), (socket.onerror = reject)));
+    // The wait must pass Bun's idle timeout (10 s, checked every few seconds) before anything arrives: time has to go by here.
+    const later = setTimeout(() => void new BrokerClient({ port, token: TOKEN }).call("/send", { to: "asker", text: "after 15 s" }), 15_000);
+    try {
+      const { messages } = await asker.client.call("/inbox", { mark_read: true, wait_s: 30 }, { waitMs: 30_000 });
+      expect(messages.map((m) => m.text)).toEqual(["after 15 s"]);
+    } finally {
+      clearTimeout(later);
+      socket.close();
+    }
+  }, 40_000);
+});

@@ -110,11 +110,11 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   });
 
   /** Parses the body against the route's schema, then runs its handler: one place for both. */
-  async function dispatch<P extends RoutePath>(path: P, req: Request): Promise<RouteResult<P>> {
+  async function dispatch<P extends RoutePath>(path: P, req: Request, server: Server<SocketData>): Promise<RouteResult<P>> {
     const peer = await identify(req); // an unknown peer secret is 401 before the body is looked at
     const body = (await readJson(req, ROUTES[path].body)) as ParsedBody<P>;
     const handler = routes[path] as (ctx: RouteContext<P>) => Promise<RouteResult<P>>;
-    return handler({ req, peer, body });
+    return handler({ req, peer, body, holdOpen: () => server.timeout(req, 0) });
   }
 
   async function identify(req: Request): Promise<PeerRow | null> {
@@ -143,7 +143,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     }
     if (!isRoute(path)) throw new WireError("not_found", `no route ${printable(path)}; see README.md for the broker API`);
     if (req.method !== "POST") throw new WireError("method_not_allowed", `use POST ${path} with a JSON body`);
-    return Response.json(await dispatch(path, req));
+    return Response.json(await dispatch(path, req, server));
   }
 
   /** The one place a throw becomes an answer: always a JSON error, whatever the request was. */

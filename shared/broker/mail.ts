@@ -57,6 +57,8 @@ export class Mail {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly acks = new AckWaits(ACK_WAIT_MS);
+  /** Peer id → check_messages calls waiting for its next mail. */
+  private readonly arrivals = new Map<string, Set<() => void>>();
   private readonly sendRate: PaceLimits;
   private readonly pace: SendPace;
   private readonly quota: MailboxQuota;
@@ -130,6 +132,7 @@ export class Mail {
       release();
     }
     this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
+    this.arrived(row.to_id);
     if ("offline" in target) return this.toMailbox(row);
     // Wait first: an ack from another host can come back before wake()'s own answer does.
     const acked = this.acks.wait(row.id);
@@ -193,6 +196,7 @@ export class Mail {
    * an ack (as a sender on this host is not), instead of waiting out ACK_WAIT_MS.
    */
   async deliverFromElsewhere(peerId: string, messageId: string): Promise<void> {
+    this.arrived(peerId);
     if (await this.pusher.pushStored(peerId, messageId)) return;
     this.otherHosts?.acked([messageId]).catch((err) => this.log(`could not end the wait for ${messageId}: ${errorMessage(err)}`));
   }
@@ -213,6 +217,7 @@ export class Mail {
     if (!entry) return;
     await this.store.claimMailbox(entry.row.name, peerId, await this.presence.networkLiveIds(), this.now());
     this.quota.forget(peerId); // the claimed mail now counts toward this id
+    this.arrived(peerId);
     if (entry.socket) await this.pusher.pushQueued(peerId);
   }
 
@@ -250,10 +255,26 @@ export class Mail {
 
   // ---- reading ----------------------------------------------------------------------------------
 
-  /** Every unread message, oldest first; with markRead they become read (check_messages). */
-  async inbox(peer: PeerRow, markRead: boolean): Promise<Message[]> {
-    const unread = await this.store.unreadFor(peer.id);
-    if (!markRead || unread.length === 0) return unread.map(toWireMessage);
+  /**
+   * Every unread message, oldest first (with `replyTo`, only the replies to that message); with
+   * markRead they become read (check_messages). With nothing to return and `waitMs`, waits until
+   * mail arrives for the peer, or the time is up: woken by each arrival, never polling.
+   */
+  async inbox(peer: PeerRow, opts: { markRead: boolean; waitMs?: number; replyTo?: string }): Promise<Message[]> {
+    const until = performance.now() + (opts.waitMs ?? 0);
+    let unread: MessageRow[];
+    for (;;) {
+      // Listen before reading, so mail stored between the read and the wait still wakes it.
+      const arrival = this.nextArrival(peer.id);
+      unread = (await this.store.unreadFor(peer.id)).filter((m) => opts.replyTo === undefined || m.in_reply_to === opts.replyTo);
+      const left = until - performance.now();
+      if (unread.length > 0 || left <= 0) {
+        arrival.cancel();
+        break;
+      }
+      await arrival.within(left);
+    }
+    if (!opts.markRead || unread.length === 0) return unread.map(toWireMessage);
     const read_at = this.now();
     const updated = new Set(await this.markRead(peer, unread.map((m) => m.id)));
     return unread.map((m) => toWireMessage(updated.has(m.id) ? { ...m, state: "read", read_at, delivered_at: m.delivered_at ?? read_at } : m));
@@ -265,6 +286,34 @@ export class Mail {
     this.presence.touch(peer.id);
     const queued = await this.store.queuedFor(peer.id);
     return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
+  }
+
+  /** A wake-up for the next mail that becomes unread for `peerId`. */
+  private nextArrival(peerId: string): { within(ms: number): Promise<void>; cancel(): void } {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const waiters = this.arrivals.get(peerId) ?? new Set<() => void>();
+    this.arrivals.set(peerId, waiters.add(resolve));
+    const cancel = () => {
+      waiters.delete(resolve);
+      if (waiters.size === 0 && this.arrivals.get(peerId) === waiters) this.arrivals.delete(peerId);
+    };
+    return {
+      cancel,
+      within: async (ms) => {
+        const timer = setTimeout(resolve, ms);
+        await promise;
+        clearTimeout(timer);
+        cancel();
+      },
+    };
+  }
+
+  /** Mail became unread for this peer (stored for it, claimed, or stored by another host): wake its waits. */
+  private arrived(peerId: string | null): void {
+    const waiters = peerId === null ? undefined : this.arrivals.get(peerId);
+    if (!waiters) return;
+    this.arrivals.delete(peerId!);
+    for (const wake of waiters) wake();
   }
 
   unreadCount(peer: PeerRow): Promise<number> {

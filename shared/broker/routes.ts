@@ -13,6 +13,8 @@ export interface RouteContext<P extends RoutePath> {
   peer: PeerRow | null;
   /** The body, parsed against ROUTES[path].body by the router. */
   body: ParsedBody<P>;
+  /** Lifts the server's idle timeout (10 s) for this request: the route holds it open on purpose. */
+  holdOpen: () => void;
 }
 
 /** One handler per route, typed by its body and result. */
@@ -60,7 +62,9 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     "/inbox": async (ctx) => {
       const peer = requirePeer(ctx);
-      const messages = await s.mail.inbox(peer, ctx.body.mark_read);
+      const { mark_read, wait_s, reply_to } = ctx.body;
+      if (wait_s > 0) ctx.holdOpen();
+      const messages = await s.mail.inbox(peer, { markRead: mark_read, waitMs: wait_s * 1000, replyTo: reply_to });
       return { messages, unread: await s.mail.unreadCount(peer) };
     },
     "/ack": async (ctx) => {

@@ -3,12 +3,13 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import { WireError, errorMessage } from "../errors.ts";
 import { INSTRUCTIONS, SERVER_NAME } from "../instructions.ts";
-import type { Message, Scope } from "../protocol.ts";
+import { MAX_WAIT_S, type Message, type Scope } from "../protocol.ts";
 import type { PeerLink } from "./peer-link.ts";
 import { describeInbox, describePeers, describeSent, unreadFooter } from "../tool-text.ts";
 import { VERSION } from "../version.ts";
 
 export const CHANNEL_METHOD = "notifications/claude/channel";
+const PROGRESS_EVERY_MS = 10_000;
 
 export interface ToolContext {
   link: () => Promise<PeerLink>;
@@ -21,11 +22,17 @@ interface ToolOutcome {
   unread?: number;
 }
 
+/** What a tool body may use of its request: the progress token, and a way to notify about it. */
+type ToolExtra = {
+  _meta?: { progressToken?: string | number };
+  sendNotification: (n: { method: "notifications/progress"; params: { progressToken: string | number; progress: number; total?: number; message?: string } }) => Promise<void>;
+};
+
 /** Runs a tool body; any throw becomes an isError result prefixed with the tool name. */
-function tool<A>(name: string, run: (args: A) => Promise<ToolOutcome>) {
-  return async (args: A) => {
+function tool<A>(name: string, run: (args: A, extra: ToolExtra) => Promise<ToolOutcome>) {
+  return async (args: A, extra: ToolExtra) => {
     try {
-      const { text, unread } = await run(args);
+      const { text, unread } = await run(args, extra);
       return { content: [{ type: "text" as const, text: text + unreadFooter(unread) }] };
     } catch (err) {
       return { content: [{ type: "text" as const, text: `${name} failed: ${errorMessage(err)}` }], isError: true };
@@ -105,15 +112,29 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     "check_messages",
     {
       title: "Check messages",
-      description: "Return every peer message you have not read yet, oldest first, and mark them read.",
-      inputSchema: {},
+      description: "Return every peer message you have not read yet, oldest first, and mark them read. Can wait for mail to arrive.",
+      inputSchema: {
+        wait_s: z
+          .number()
+          .min(0)
+          .max(MAX_WAIT_S)
+          .optional()
+          .describe(`if nothing is unread, wait up to this many seconds (max ${MAX_WAIT_S}) and return as soon as a message arrives`),
+        reply_to: z.string().optional().describe("only replies to this message_id (one you sent); other mail stays unread"),
+      },
       annotations: { readOnlyHint: false, openWorldHint: false },
     },
-    tool("check_messages", async () => {
+    tool("check_messages", async ({ wait_s = 0, reply_to }: { wait_s?: number; reply_to?: string }, extra) => {
       const link = await ctx.link();
-      const result = await link.call("/inbox", { mark_read: true });
-      link.markSeen(result.messages.map((m) => m.id));
-      return { text: describeInbox(result.messages), unread: result.unread };
+      const stopProgress = wait_s > 0 ? reportProgress(extra, wait_s) : () => {};
+      try {
+        const result = await link.call("/inbox", { mark_read: true, wait_s, ...(reply_to ? { reply_to } : {}) }, { waitMs: wait_s * 1000 });
+        link.markSeen(result.messages.map((m) => m.id));
+        const text = result.messages.length || !wait_s ? describeInbox(result.messages) : `No ${reply_to ? `reply to ${reply_to}` : "message"} within ${wait_s} s.`;
+        return { text, unread: result.unread };
+      } finally {
+        stopProgress();
+      }
     }),
   );
 
@@ -141,6 +162,22 @@ export function createMcpServer(ctx: ToolContext): McpServer {
   );
 
   return server;
+}
+
+/**
+ * While check_messages waits, tells Claude Code every 10 s that it is still working (when the call
+ * carries a progress token): Claude Code aborts a tool call that is silent past its idle timeout
+ * (CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT), and a progress notification restarts that timer.
+ */
+function reportProgress(extra: ToolExtra, waitS: number): () => void {
+  const token = extra._meta?.progressToken;
+  if (token === undefined) return () => {};
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const waited = Math.round((Date.now() - started) / 1000);
+    extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: waited, total: waitS, message: "waiting for peer mail" } }).catch(() => {});
+  }, PROGRESS_EVERY_MS);
+  return () => clearInterval(timer);
 }
 
 /** The `meta` of a channel notification: identifier keys, string values (Claude Code drops others). */

@@ -3,7 +3,7 @@
  * when push is unavailable), acks what it handed to Claude, and comes back by itself — starting a
  * new broker if the old one died — keeping its peer id.
  */
-import { BrokerClient, type BrokerClientOptions } from "../broker-client.ts";
+import { BrokerClient, type BrokerClientOptions, type CallOptions } from "../broker-client.ts";
 import { ensureBroker, type RunningBroker } from "./launch-broker.ts";
 import type { Config } from "../config.ts";
 import { PeersError, WireError, errorMessage } from "../errors.ts";
@@ -94,7 +94,7 @@ export class PeerLink {
    * broker dies under the call, the link brings a new one up and the call is sent once more when
    * that cannot do anything twice: the request never left, or it is `idempotent`.
    */
-  async call<P extends RoutePath>(path: P, body: RouteBody<P>, opts: { idempotent?: boolean } = {}): Promise<RouteResult<P>> {
+  async call<P extends RoutePath>(path: P, body: RouteBody<P>, opts: { idempotent?: boolean } & CallOptions = {}): Promise<RouteResult<P>> {
     const deadline = Date.now() + READY_WAIT_MS;
     for (let backoff = 100; ; backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
       try {
@@ -108,15 +108,15 @@ export class PeerLink {
     }
   }
 
-  private async callOnce<P extends RoutePath>(path: P, body: RouteBody<P>, opts: { idempotent?: boolean }): Promise<RouteResult<P>> {
+  private async callOnce<P extends RoutePath>(path: P, body: RouteBody<P>, opts: { idempotent?: boolean } & CallOptions): Promise<RouteResult<P>> {
     try {
-      return await (await this.ready()).call(path, body);
+      return await (await this.ready()).call(path, body, opts);
     } catch (err) {
       const lost = err instanceof PeersError && err.code === "broker_unreachable";
       if (!lost && !(err instanceof WireError && err.code === "unauthorized")) throw err;
       this.reconnect();
       if (!(lost && (err.nothingSent || opts.idempotent))) throw err;
-      return (await this.ready()).call(path, body);
+      return (await this.ready()).call(path, body, opts);
     }
   }
 
