@@ -7,6 +7,8 @@ export const PROTOCOL_VERSION = 1;
 /** Message text limit, in UTF-8 bytes: bigger messages are refused (413), never truncated. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const MAX_SUMMARY_CHARS = 500;
+/** The longest reply_within_s: a day. */
+export const MAX_REPLY_WITHIN_S = 86_400;
 export const PEER_SECRET_HEADER = "x-claude-peers-secret";
 
 const id = z.string().regex(/^[a-z0-9_-]{1,64}$/i, "must be an id made of letters, digits, _ and -");
@@ -117,6 +119,9 @@ export const MessageSchema = z.object({
   sent_at: isoTime,
   delivered_at: isoTime.nullable(),
   read_at: isoTime.nullable(),
+  /** When the sender expects a reply by (send_message reply_within_s); a 0.2 broker sends neither field. */
+  reply_by: isoTime.nullable().default(null),
+  reply_status: z.enum(["awaiting", "answered", "overdue"]).nullable().default(null),
 });
 export type Message = z.infer<typeof MessageSchema>;
 
@@ -132,6 +137,8 @@ export const SendBodySchema = z.object({
   in_reply_to: id.optional(),
   /** Chosen by the sender per message: resending after a lost answer never stores it twice. */
   idempotency_key: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "must be 8 to 64 letters, digits, _ or -").optional(),
+  /** The sender expects a reply within this many seconds; else claude-peers tells it none came. */
+  reply_within_s: z.number().int().min(1).max(MAX_REPLY_WITHIN_S).optional(),
 });
 export type SendBody = z.infer<typeof SendBodySchema>;
 export const SendResultSchema = z.object({ message: MessageSchema, unread: z.number().optional() });

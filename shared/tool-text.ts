@@ -29,8 +29,13 @@ export function describeSent(m: Message): string {
   }
 }
 
+/** The send result's line, and what claude-peers will do about an awaited reply. */
+export function describeSentWithReply(m: Message): string {
+  return m.reply_by ? `${describeSent(m)} A reply is expected by ${m.reply_by}; if none comes, claude-peers tells you.` : describeSent(m);
+}
+
 export function describeMessage(m: Message): string {
-  const reply = m.in_reply_to ? `, in reply to ${m.in_reply_to}` : "";
+  const reply = (m.in_reply_to ? `, in reply to ${m.in_reply_to}` : "") + (m.reply_by ? `, reply expected by ${m.reply_by}` : "");
   return `[${m.id}] from ${m.from_name} (id ${m.from_id}) at ${m.sent_at}${reply}:\n${m.text}`;
 }
 

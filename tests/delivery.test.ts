@@ -173,6 +173,17 @@ function runDeliveryContract(path: DeliveryPath, run = describe): void {
       expect(bad.text).toContain("wait_s");
     });
 
+    test("reply_within_s: the recipient sees reply_by; with no reply in time the sender gets a notice from claude-peers", async () => {
+      const sent = await sender.call("send_message", { to, message: "answer within a second, please", reply_within_s: 1 });
+      expect(sent.text).toMatch(/A reply is expected by \S+Z; if none comes, claude-peers tells you\.$/m);
+      const id = sentMessageId(sent.text);
+      const shown = await recipient.waitForChannel((m) => m.meta.message_id === id, `channel message ${id}`);
+      expect(shown.meta.reply_by).toMatch(/^\d{4}-\d\d-\d\dT/);
+      const notice = await sender.waitForChannel((m) => m.meta.in_reply_to === id && m.meta.from_id === "claude-peers", "the overdue notice");
+      expect(notice.content).toStartWith(`No reply from recipient to ${id} after 1 s.`);
+      await Promise.all([sender.call("check_messages"), recipient.call("check_messages")]); // the next tests start from empty inboxes
+    });
+
     test("no message is shown twice on a channel", () => {
       for (const server of [sender, recipient]) {
         const ids = server.channel.map((m) => m.meta.message_id);

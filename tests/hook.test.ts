@@ -395,6 +395,8 @@ describe("hook units", () => {
     sent_at: "2026-01-01T00:00:00.000Z",
     delivered_at: null,
     read_at: null,
+    reply_by: null,
+    reply_status: null,
   });
   const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
 

@@ -259,3 +259,63 @@ describe("awaited replies: check_messages that waits", () => {
     }
   });
 });
+
+describe("awaited replies: reply_within_s", () => {
+  async function pair(s: ReturnType<typeof inProcessServices>) {
+    const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
+    return { askerRow: (await s.registry.authenticate(asker.secret))!, apiRow: (await s.registry.authenticate(api.secret))! };
+  }
+
+  test("no reply in time: the sender gets one notice from claude-peers itself, in reply to its message", async () => {
+    const s = inProcessServices();
+    try {
+      const { askerRow } = await pair(s);
+      const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 600 });
+      expect([question.reply_status, question.reply_by]).toEqual(["awaiting", new Date(s.clock.now() + 600_000).toISOString()]);
+      s.clock.advance(599_999);
+      await s.mail.noticeOverdue();
+      expect(await s.mail.inbox(askerRow, { markRead: false })).toEqual([]);
+      s.clock.advance(1);
+      await s.mail.noticeOverdue();
+      await s.mail.noticeOverdue(); // once, not once per sweep
+      const notices = await s.mail.inbox(askerRow, { markRead: false });
+      expect(notices.map((m) => [m.from_id, m.from_name, m.in_reply_to, m.text])).toEqual([
+        ["claude-peers", "claude-peers", question.id, `No reply from api to ${question.id} after 10 min. It may still answer; ask again, ask someone else, or go on without it.`],
+      ]);
+      expect((await s.store.getMessage(question.id))?.reply_status).toBe("overdue");
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a reply from the recipient in time answers it: no notice; a waiting check_messages(reply_to) gets the reply", async () => {
+    const s = inProcessServices();
+    try {
+      const { askerRow, apiRow } = await pair(s);
+      const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 60 });
+      const waiting = s.mail.inbox(askerRow, { markRead: true, waitMs: 30_000, replyTo: question.id });
+      await s.mail.send({ kind: "peer", row: apiRow }, { to: askerRow.id, text: "7899", in_reply_to: question.id });
+      expect((await waiting).map((m) => m.text)).toEqual(["7899"]);
+      expect((await s.store.getMessage(question.id))?.reply_status).toBe("answered");
+      s.clock.advance(120_000);
+      await s.mail.noticeOverdue();
+      expect(await s.mail.inbox(askerRow, { markRead: false })).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("the overdue notice also ends a check_messages waiting for that reply", async () => {
+    const s = inProcessServices();
+    try {
+      const { askerRow } = await pair(s);
+      const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "still there?", reply_within_s: 5 });
+      const waiting = s.mail.inbox(askerRow, { markRead: true, waitMs: 30_000, replyTo: question.id });
+      s.clock.advance(5000);
+      await s.mail.noticeOverdue();
+      expect((await waiting).map((m) => m.from_id)).toEqual(["claude-peers"]);
+    } finally {
+      await s.close();
+    }
+  });
+});

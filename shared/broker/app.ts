@@ -26,6 +26,8 @@ import type { PaceLimits } from "./send-pace.ts";
 import { Watchers } from "./watchers.ts";
 
 const SWEEP_INTERVAL_MS = 500;
+/** Also how late an overdue-reply notice may come. */
+const OVERDUE_CHECK_MS = 1000;
 /** Also how late expired mailbox mail may still show as queued. */
 const PRUNE_INTERVAL_MS = 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -209,6 +211,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   }
 
   const sweeper = setInterval(() => presence.sweep(), SWEEP_INTERVAL_MS);
+  const overdue = setInterval(() => void mail.noticeOverdue().catch((err) => log(`overdue notices failed: ${errorMessage(err)}`)), OVERDUE_CHECK_MS);
   const prune = async () => {
     try {
       const r = await store.prune({ now: (opts.now ?? Date.now)(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
@@ -222,6 +225,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   void prune();
   const pruner = setInterval(prune, PRUNE_INTERVAL_MS);
   sweeper.unref();
+  overdue.unref();
   pruner.unref();
 
   let stopped: Promise<void> | undefined;
@@ -231,6 +235,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     stop() {
       stopped ??= (async () => {
         clearInterval(sweeper);
+        clearInterval(overdue);
         clearInterval(pruner);
         registry.closeAll();
         watchers.closeAll();

@@ -18,8 +18,14 @@ import type { Watchers } from "./watchers.ts";
 /** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
 export const ACK_WAIT_MS = 1000;
 
-/** Who is sending: a registered peer, or the operator through the CLI. */
-export type Sender = { kind: "peer"; row: PeerRow } | { kind: "operator" };
+/** Who is sending: a registered peer, the operator through the CLI, or claude-peers itself (notices). */
+export type Sender = { kind: "peer"; row: PeerRow } | { kind: "operator" } | { kind: "system" };
+
+/** How each kind of sender appears to the recipient; peers' ids (p-…) can never be these. */
+const SENDER_OF = {
+  operator: { id: "cli", name: "cli", summary: "a person at the terminal (claude-peers CLI)" },
+  system: { id: "claude-peers", name: "claude-peers", summary: "claude-peers itself: a notice, not a message from a peer" },
+} as const;
 
 /**
  * A message's recipient: a live peer (here or on another host), or, `offline`, a session that is
@@ -80,7 +86,7 @@ export class Mail {
   // ---- sending ----------------------------------------------------------------------------------
 
   async send(sender: Sender, body: SendBody): Promise<Message> {
-    const from_id = sender.kind === "peer" ? sender.row.id : "cli";
+    const from_id = sender.kind === "peer" ? sender.row.id : SENDER_OF[sender.kind].id;
     // First, before any work: a sender ahead of its pace waits its turn (costing the broker a
     // timer), and one too far ahead is turned away for the price of a map lookup.
     const pace = this.pace.take(from_id);
@@ -106,8 +112,9 @@ export class Mail {
     if (body.in_reply_to !== undefined) {
       const original = await this.store.getMessage(body.in_reply_to);
       if (!original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
-      // Replying to a message is proof it was read.
+      // Replying to a message is proof it was read, and the reply its sender may be waiting for.
       if (sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
+      if (sender.kind === "peer" && original.reply_status !== null) await this.store.markAnswered(original.id, sender.row);
     }
 
     const release = await this.quota.reserve(target);
@@ -117,8 +124,8 @@ export class Mail {
       row = await this.store.insertMessage({
         id: newMessageId(),
         from_id,
-        from_name: from?.name ?? "cli",
-        from_summary: from?.summary ?? "a person at the terminal (claude-peers CLI)",
+        from_name: from?.name ?? SENDER_OF[sender.kind as "operator" | "system"].name,
+        from_summary: from?.summary ?? SENDER_OF[sender.kind as "operator" | "system"].summary,
         from_cwd: from?.cwd ?? "",
         to_id: target.id,
         to_name: target.name,
@@ -127,6 +134,7 @@ export class Mail {
         created_at: now,
         expires_at: now + this.mailboxTtlMs,
         send_key: body.idempotency_key ?? null,
+        reply_by: body.reply_within_s === undefined ? null : now + body.reply_within_s * 1000,
       });
     } finally {
       release();
@@ -185,6 +193,22 @@ export class Mail {
       // Stored and queued: that broker's next heartbeat hands it over (BrokerNetwork.deliverWaiting).
       this.log(`could not wake the broker of ${target.name} for ${messageId}: ${errorMessage(err)}`);
       return false;
+    }
+  }
+
+  /**
+   * Tells each sender whose awaited reply did not come in time, with a notice from claude-peers
+   * itself through the usual delivery paths. Called every sweep; with a shared database, the
+   * broker whose sweep takes an overdue message (each is taken once) sends its notice.
+   */
+  async noticeOverdue(): Promise<void> {
+    for (const m of await this.store.takeOverdue(this.now())) {
+      if (m.from_id === SENDER_OF.operator.id) continue; // nobody to tell: a person at a terminal
+      const waited = formatWait(m.reply_by! - m.created_at);
+      const text = `No reply from ${m.to_name} to ${m.id} after ${waited}. It may still answer; ask again, ask someone else, or go on without it.`;
+      await this.send({ kind: "system" }, { to: m.from_id, text, in_reply_to: m.id }).catch((err) =>
+        this.log(`could not tell ${m.from_name} that ${m.id} is overdue: ${errorMessage(err)}`),
+      );
     }
   }
 
@@ -328,4 +352,12 @@ export class Mail {
   countByState(): ReturnType<Store["countByState"]> {
     return this.store.countByState();
   }
+}
+
+/** "45 s", "10 min", "2 h": how long a sender waited, for its notice. */
+function formatWait(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 3600)} h`;
 }

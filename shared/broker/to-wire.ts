@@ -16,6 +16,8 @@ export function toWireMessage(m: MessageRow): Message {
     sent_at: iso(m.created_at),
     delivered_at: isoOrNull(m.delivered_at),
     read_at: isoOrNull(m.read_at),
+    reply_by: isoOrNull(m.reply_by),
+    reply_status: m.reply_status,
   };
 }
 

@@ -4,7 +4,7 @@ import { ScopeSchema, type Message, type PeerInfo, type Status } from "../protoc
 import { connect, type CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { ago } from "../ago.ts";
-import { clock, deliveryLabel, describeSent, duration, oneLine, shortenHome } from "./format.ts";
+import { clock, deliveryLabel, describeSent, duration, oneLine, replyLabel, shortenHome } from "./format.ts";
 import { killBroker } from "./kill-broker.ts";
 import { renderTable } from "./table.ts";
 import type { CliOptions, OptionName } from "./usage.ts";
@@ -117,7 +117,7 @@ async function history(ctx: CliContext, values: CliOptions, positionals: string[
   }
   const now = ctx.now();
   // The broker answers newest first; people read top to bottom, so the newest goes last.
-  const row = (m: Message) => [clock(m.sent_at, now), m.id, m.from_name, m.to_name, deliveryLabel(m), oneLine(m.text)];
+  const row = (m: Message) => [clock(m.sent_at, now), m.id, m.from_name, m.to_name, deliveryLabel(m) + (m.reply_status ? `, ${replyLabel(m)}` : ""), oneLine(m.text)];
   const columns = [{ header: "TIME" }, { header: "ID" }, { header: "FROM" }, { header: "TO" }, { header: "STATE" }, { header: "TEXT", max: 80 }];
   const rows = result.messages.toReversed().map(row);
   for (const line of renderTable(columns, rows, { width: ctx.columns, styleHeader: bold(ctx) })) ctx.out(line);

@@ -73,6 +73,11 @@ const EVENT_COLOR: Record<BrokerEventName, Parameters<Paint>[0]> = {
   left: "yellow",
 };
 
+/** An awaited reply's state: "reply awaiting until 12:10:00", "reply answered", "reply overdue". */
+export function replyLabel(m: Message): string {
+  return m.reply_status === "awaiting" && m.reply_by ? `reply awaiting until ${m.reply_by.slice(11, 19)}` : `reply ${m.reply_status}`;
+}
+
 /** One line per watch event: "12:00:01  sent       m-…  cli -> bob  hello". */
 export function eventLine(frame: BrokerFrame, now: number, home: string, paint: Paint): string | null {
   if (frame.type !== "event") return null;
@@ -82,6 +87,7 @@ export function eventLine(frame: BrokerFrame, now: number, home: string, paint: 
   if (frame.message) {
     const m = frame.message;
     parts.push(m.id, `${m.from_name} -> ${m.to_name}`);
+    if (m.reply_status) parts.push(replyLabel(m));
     if (frame.event === "sent") parts.push(truncate(oneLine(m.text), EVENT_TEXT_MAX));
   } else if (frame.peer) {
     const p = frame.peer;

@@ -3,9 +3,9 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import { WireError, errorMessage } from "../errors.ts";
 import { INSTRUCTIONS, SERVER_NAME } from "../instructions.ts";
-import { MAX_WAIT_S, type Message, type Scope } from "../protocol.ts";
+import { MAX_REPLY_WITHIN_S, MAX_WAIT_S, type Message, type Scope } from "../protocol.ts";
 import type { PeerLink } from "./peer-link.ts";
-import { describeInbox, describePeers, describeSent, unreadFooter } from "../tool-text.ts";
+import { describeInbox, describePeers, describeSentWithReply, unreadFooter } from "../tool-text.ts";
 import { VERSION } from "../version.ts";
 
 export const CHANNEL_METHOD = "notifications/claude/channel";
@@ -76,13 +76,20 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         to: z.string().min(1).describe("the peer's id (from list_peers or a message's from_id), its name, or name@host"),
         message: z.string().min(1).describe("the text to send; at most 64 KiB"),
         in_reply_to: z.string().optional().describe("the message_id you are answering, from the <channel> tag or check_messages"),
+        reply_within_s: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_REPLY_WITHIN_S)
+          .optional()
+          .describe("you expect a reply within this many seconds; if none comes, claude-peers tells you"),
       },
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
     },
-    tool("send_message", async ({ to, message, in_reply_to }: { to: string; message: string; in_reply_to?: string }) => {
+    tool("send_message", async ({ to, message, in_reply_to, reply_within_s }: { to: string; message: string; in_reply_to?: string; reply_within_s?: number }) => {
       // The key makes a resend after a broker crash safe: the broker stores the message once.
       // Web Crypto's global randomUUID: importing node:crypto would add ~8 ms to every server's start.
-      const body = { to, text: message, idempotency_key: crypto.randomUUID(), ...(in_reply_to ? { in_reply_to } : {}) };
+      const body = { to, text: message, idempotency_key: crypto.randomUUID(), ...(in_reply_to ? { in_reply_to } : {}), ...(reply_within_s ? { reply_within_s } : {}) };
       const result = await (await ctx.link()).call("/send", body, { idempotent: true }).catch((err: unknown) => {
         // The broker names the problem; the next step depends on who asks (the CLI says `peers`).
         if (err instanceof WireError && err.code === "not_found" && err.field === "to") {
@@ -90,7 +97,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         }
         throw err;
       });
-      return { text: describeSent(result.message), unread: result.unread };
+      return { text: describeSentWithReply(result.message), unread: result.unread };
     }),
   );
 
@@ -190,6 +197,7 @@ export function channelMeta(m: Message): Record<string, string> {
     from_cwd: m.from_cwd,
     sent_at: m.sent_at,
     ...(m.in_reply_to ? { in_reply_to: m.in_reply_to } : {}),
+    ...(m.reply_by ? { reply_by: m.reply_by } : {}),
   };
 }
 

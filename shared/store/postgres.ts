@@ -62,6 +62,9 @@ const MIGRATIONS: string[] = [
      since timestamptz NOT NULL DEFAULT now()
    );
    CREATE INDEX presence_broker ON presence (broker_id);`,
+  `ALTER TABLE messages ADD COLUMN reply_by bigint;
+   ALTER TABLE messages ADD COLUMN reply_status text CHECK (reply_status IN ('awaiting', 'answered', 'overdue'));
+   CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';`,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
@@ -276,9 +279,10 @@ export class PostgresStore implements Store {
 
   async insertMessage(m: NewMessage): Promise<MessageRow> {
     const [r] = await this.q<MessageRow>`
-      INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key)
+      INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
+                            reply_by, reply_status)
       VALUES (${m.id}, ${m.from_id}, ${m.from_name}, ${m.from_summary}, ${m.from_cwd}, ${m.to_id}, ${m.to_name}, ${m.text}, ${m.in_reply_to},
-              'queued', ${m.created_at}, ${m.expires_at}, ${m.send_key})
+              'queued', ${m.created_at}, ${m.expires_at}, ${m.send_key}, ${m.reply_by}, ${m.reply_by === null ? null : "awaiting"})
       RETURNING *`;
     return r!;
   }
@@ -340,6 +344,18 @@ export class PostgresStore implements Store {
       UPDATE messages SET state = 'read', read_at = ${now}, delivered_at = coalesce(delivered_at, ${now})
       WHERE to_id = ${peerId} AND id = ANY(${ids}) AND state IN ('queued', 'delivered') RETURNING id`;
     return inCallerOrder(ids, changed);
+  }
+
+  async markAnswered(originalId: string, replier: { id: string; name: string }): Promise<boolean> {
+    const changed = await this.q`
+      UPDATE messages SET reply_status = 'answered'
+      WHERE id = ${originalId} AND reply_status IN ('awaiting', 'overdue') AND (to_id = ${replier.id} OR to_name = ${replier.name})`;
+    return changed.count > 0;
+  }
+
+  async takeOverdue(now: number): Promise<MessageRow[]> {
+    // One statement: two brokers polling at once never both take a row.
+    return this.q<MessageRow>`UPDATE messages SET reply_status = 'overdue' WHERE reply_status = 'awaiting' AND reply_by <= ${now} RETURNING *`;
   }
 
   async history(limit: number, peer?: string): Promise<MessageRow[]> {

@@ -48,6 +48,9 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE peers ADD COLUMN parent_pid INTEGER;`,
   `ALTER TABLE peers ADD COLUMN repo_key TEXT;
    ALTER TABLE peers ADD COLUMN host TEXT NOT NULL DEFAULT '';`,
+  `ALTER TABLE messages ADD COLUMN reply_by INTEGER;
+   ALTER TABLE messages ADD COLUMN reply_status TEXT CHECK (reply_status IN ('awaiting', 'answered', 'overdue'));
+   CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -142,8 +145,9 @@ class SqliteStore implements Store {
       setSummary: db.query<void, [string, string]>("UPDATE peers SET summary = ? WHERE id = ?"),
       touchPeer: db.query<void, [number, string]>("UPDATE peers SET last_seen = ? WHERE id = ?"),
       insertMessage: db.query<MessageRow, NewMessage>(
-        `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key)
-         VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, 'queued', $created_at, $expires_at, $send_key)
+        `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key, reply_by, reply_status)
+         VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, 'queued', $created_at, $expires_at, $send_key,
+                 $reply_by, CASE WHEN $reply_by IS NULL THEN NULL ELSE 'awaiting' END)
          RETURNING *`,
       ),
       getMessage: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE id = ?"),
@@ -164,6 +168,12 @@ class SqliteStore implements Store {
       markRead: db.query<{ id: string }, [number, number, string, string]>(
         `UPDATE messages SET state = 'read', read_at = ?, delivered_at = coalesce(delivered_at, ?)
          WHERE to_id = ? AND id = ? AND ${UNREAD} RETURNING id`,
+      ),
+      markAnswered: db.query<{ id: string }, [string, string, string]>(
+        `UPDATE messages SET reply_status = 'answered' WHERE id = ? AND reply_status IN ('awaiting', 'overdue') AND (to_id = ? OR to_name = ?) RETURNING id`,
+      ),
+      takeOverdue: db.query<MessageRow, [number]>(
+        "UPDATE messages SET reply_status = 'overdue' WHERE reply_status = 'awaiting' AND reply_by <= ? RETURNING *",
       ),
       history: db.query<MessageRow, [number]>("SELECT * FROM messages ORDER BY seq DESC LIMIT ?"),
       historyFor: db.query<MessageRow, [string, string, string, string, number]>(
@@ -267,6 +277,14 @@ class SqliteStore implements Store {
 
   async markRead(peerId: string, ids: readonly string[], now: number): Promise<string[]> {
     return this.writes.run(() => ids.filter((id) => this.q.markRead.get(now, now, peerId, id) !== null));
+  }
+
+  async markAnswered(originalId: string, replier: { id: string; name: string }): Promise<boolean> {
+    return this.writes.run(() => this.q.markAnswered.get(originalId, replier.id, replier.name) !== null);
+  }
+
+  async takeOverdue(now: number): Promise<MessageRow[]> {
+    return this.writes.run(() => this.q.takeOverdue.all(now));
   }
 
   async history(limit: number, peer?: string): Promise<MessageRow[]> {

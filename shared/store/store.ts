@@ -43,9 +43,16 @@ export type MessageRow = {
   expires_at: number;
   /** The sender's idempotency key: a resent request with the same key finds the first message. */
   send_key: string | null;
+  /** When the sender expects a reply by (send_message reply_within_s), else null. */
+  reply_by: number | null;
+  /** With reply_by: awaiting until the recipient replies (answered) or the time runs out (overdue). */
+  reply_status: ReplyStatus | null;
 };
 
-export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at">;
+export type ReplyStatus = "awaiting" | "answered" | "overdue";
+
+/** A message as send stores it: queued, and awaiting a reply when it has reply_by. */
+export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at" | "reply_status">;
 
 export interface PruneLimits {
   now: number;
@@ -96,6 +103,16 @@ export interface Store {
   markDelivered(peerId: string, ids: readonly string[], now: number): Promise<string[]>;
   /** queued|delivered → read for the given ids addressed to peerId; returns the ids that changed. */
   markRead(peerId: string, ids: readonly string[], now: number): Promise<string[]>;
+  /**
+   * A reply to `originalId` came from its recipient (`replier` id or name): an awaited reply is
+   * answered (an overdue one too, late). Returns whether the message was awaiting or overdue.
+   */
+  markAnswered(originalId: string, replier: { id: string; name: string }): Promise<boolean>;
+  /**
+   * Awaited replies whose time ran out become overdue, each once across every broker sharing the
+   * store (the one that takes a row tells its sender); returns the rows this call took.
+   */
+  takeOverdue(now: number): Promise<MessageRow[]>;
   /** Newest first; `peer` filters on sender or recipient id/name. */
   history(limit: number, peer?: string): Promise<MessageRow[]>;
   countByState(): Promise<Record<MessageState, number>>;

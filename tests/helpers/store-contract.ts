@@ -43,6 +43,7 @@ export function newMessage(over: Partial<NewMessage> = {}): NewMessage {
     text: `message ${counter}`,
     in_reply_to: null,
     send_key: null,
+    reply_by: null,
     created_at: T0 + counter, // distinct and increasing, like a real clock
     expires_at: T0 + 7 * DAY,
     ...over,
@@ -146,9 +147,25 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       test("insertMessage stores a queued message and returns it whole", async () => {
         const m = newMessage({ in_reply_to: "m-earlier", text: "a\u0000b ünïcödé 😀 \n\t\"quoted\"" });
         const row = await store.insertMessage(m);
-        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null });
+        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null });
         expect(await store.getMessage(m.id)).toEqual(row);
         expect(await store.getMessage("m-nothing")).toBeNull();
+      });
+
+      test("awaited replies: awaiting until answered by the recipient, or taken as overdue once", async () => {
+        const [answered, late, never, plain] = await insert({ reply_by: T0 + 1000 }, { reply_by: T0 + 1000 }, { reply_by: T0 + 2000 }, {});
+        expect(await store.getMessage(answered!)).toMatchObject({ reply_by: T0 + 1000, reply_status: "awaiting" });
+        expect((await store.getMessage(plain!))?.reply_status).toBeNull();
+        expect(await store.markAnswered(answered!, { id: "p-alice", name: "alice" })).toBe(false); // the sender's own reply does not count
+        expect(await store.markAnswered(answered!, { id: "p-bob", name: "bob" })).toBe(true);
+        expect(await store.markAnswered(plain!, { id: "p-bob", name: "bob" })).toBe(false); // no reply was awaited
+
+        expect(await store.takeOverdue(T0 + 999)).toEqual([]);
+        expect((await store.takeOverdue(T0 + 1000)).map((m) => [m.id, m.reply_status])).toEqual([[late!, "overdue"]]);
+        expect(await store.takeOverdue(T0 + 1000)).toEqual([]); // each once
+        expect(await store.markAnswered(late!, { id: "p-x", name: "bob" })).toBe(true); // answered late, by name
+        expect((await store.takeOverdue(T0 + 5000)).map((m) => m.id)).toEqual([never!]);
+        expect((await store.getMessage(late!))?.reply_status).toBe("answered");
       });
 
       test("a 64 KiB text and a mailbox message (no recipient id) round-trip", async () => {

@@ -28,6 +28,8 @@ describe("tool text", () => {
     sent_at: "2026-01-02T03:04:05.000Z",
     delivered_at: null,
     read_at: null,
+    reply_by: null,
+    reply_status: null,
     ...over,
   });
 
