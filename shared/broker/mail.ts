@@ -86,7 +86,8 @@ export class Mail {
   // ---- sending ----------------------------------------------------------------------------------
 
   async send(sender: Sender, body: SendBody): Promise<Message> {
-    const from_id = sender.kind === "peer" ? sender.row.id : SENDER_OF[sender.kind].id;
+    const from = sender.kind === "peer" ? sender.row : { ...SENDER_OF[sender.kind], cwd: "" };
+    const from_id = from.id;
     // First, before any work: a sender ahead of its pace waits its turn (costing the broker a
     // timer), and one too far ahead is turned away for the price of a map lookup.
     const pace = this.pace.take(from_id);
@@ -109,24 +110,20 @@ export class Mail {
     const target = await this.resolveRecipient(body.to);
     if (target.id === from_id) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers", { field: "to" });
 
-    if (body.in_reply_to !== undefined) {
-      const original = await this.store.getMessage(body.in_reply_to);
-      if (!original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
-      // Replying to a message is proof it was read, and the reply its sender may be waiting for.
-      if (sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
-      if (sender.kind === "peer" && original.reply_status !== null) await this.store.markAnswered(original.id, sender.row);
-    }
+    const original = body.in_reply_to === undefined ? null : await this.store.getMessage(body.in_reply_to);
+    if (body.in_reply_to !== undefined && !original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
+    // Replying to a message is proof it was read.
+    if (original && sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
 
     const release = await this.quota.reserve(target);
-    const from = sender.kind === "peer" ? sender.row : undefined;
     let row: MessageRow;
     try {
       row = await this.store.insertMessage({
         id: newMessageId(),
         from_id,
-        from_name: from?.name ?? SENDER_OF[sender.kind as "operator" | "system"].name,
-        from_summary: from?.summary ?? SENDER_OF[sender.kind as "operator" | "system"].summary,
-        from_cwd: from?.cwd ?? "",
+        from_name: from.name,
+        from_summary: from.summary,
+        from_cwd: from.cwd,
         to_id: target.id,
         to_name: target.name,
         text: body.text,
@@ -139,6 +136,8 @@ export class Mail {
     } finally {
       release();
     }
+    // A stored reply is the one its original's sender may be waiting for (reply_within_s).
+    if (original?.reply_status && sender.kind === "peer") await this.store.markAnswered(original.id, sender.row);
     this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
     this.arrived(row.to_id);
     if ("offline" in target) return this.toMailbox(row);
