@@ -29,7 +29,8 @@ const isoTime = z.string();
 export const ScopeSchema = z.enum(["machine", "directory", "repo", "network"]);
 export type Scope = z.infer<typeof ScopeSchema>;
 
-export const MessageStateSchema = z.enum(["queued", "delivered", "read", "expired"]);
+/** retracted: withdrawn by its sender while unread (retract_message, or send_message replaces). */
+export const MessageStateSchema = z.enum(["queued", "delivered", "read", "expired", "retracted"]);
 export type MessageState = z.infer<typeof MessageStateSchema>;
 
 export const HealthSchema = z.object({
@@ -122,6 +123,8 @@ export const MessageSchema = z.object({
   /** When the sender expects a reply by (send_message reply_within_s); a 0.2 broker sends neither field. */
   reply_by: isoTime.nullable().default(null),
   reply_status: z.enum(["awaiting", "answered", "overdue"]).nullable().default(null),
+  /** The message this one replaces (send_message replaces); that one is retracted. */
+  replaces: z.string().nullable().default(null),
 });
 export type Message = z.infer<typeof MessageSchema>;
 
@@ -137,6 +140,8 @@ export const SendBodySchema = z.object({
   in_reply_to: id.optional(),
   /** Chosen by the sender per message: resending after a lost answer never stores it twice. */
   idempotency_key: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "must be 8 to 64 letters, digits, _ or -").optional(),
+  /** Retracts this earlier message of the sender's (unread) and sends this one in its place. */
+  replaces: id.optional(),
   /** The sender expects a reply within this many seconds; else claude-peers tells it none came. */
   reply_within_s: z.number().int().min(1).max(MAX_REPLY_WITHIN_S).optional(),
 });
@@ -201,6 +206,9 @@ export const PollResultSchema = z.object({ messages: z.array(MessageSchema), unr
 
 export const WhoamiResultSchema = z.object({ peer: PeerInfoSchema, unread: z.number() });
 
+export const RetractBodySchema = z.object({ message_id: id });
+export const RetractResultSchema = z.object({ message: MessageSchema, unread: z.number().optional() });
+
 export const HistoryBodySchema = z.object({
   limit: z.number().int().min(1).max(1000).default(50),
   /** Only messages from or to this peer id or name. */
@@ -213,7 +221,8 @@ export const StatusResultSchema = z.object({
   broker: HealthSchema.extend({ url: z.string(), db: z.string(), host: z.string().default(""), uptime_s: z.number() }),
   /** live/push/poll count this broker's peers; other_hosts, the live peers of the other hosts' brokers. */
   peers: z.object({ live: z.number(), push: z.number(), poll: z.number(), other_hosts: z.number().default(0) }),
-  messages: z.record(MessageStateSchema, z.number()),
+  /** Messages per state; any state name, so an older or newer broker's answer still parses. */
+  messages: z.record(z.string(), z.number()),
 });
 export type Status = z.infer<typeof StatusResultSchema>;
 
@@ -239,6 +248,7 @@ export const ROUTES = {
   "/whoami": { body: NoBodySchema, result: WhoamiResultSchema },
   "/status": { body: NoBodySchema, result: StatusResultSchema },
   "/history": { body: HistoryBodySchema, result: HistoryResultSchema },
+  "/retract": { body: RetractBodySchema, result: RetractResultSchema },
   "/shutdown": { body: NoBodySchema, result: OkResultSchema },
 } as const satisfies Record<string, { body: z.ZodType; result: z.ZodType }>;
 
@@ -258,7 +268,7 @@ export const BrokerFrameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("message"), message: MessageSchema }),
   z.object({
     type: z.literal("event"),
-    event: z.enum(["sent", "delivered", "read", "joined", "left"]),
+    event: z.enum(["sent", "delivered", "read", "retracted", "joined", "left"]),
     message: MessageSchema.optional(),
     peer: PeerInfoSchema.optional(),
   }),

@@ -26,6 +26,8 @@ export function describeSent(m: Message): string {
         : `Message ${m.id} queued in ${to}'s mailbox: no session named ${m.to_name} is live; it is delivered when one starts.`;
     case "expired":
       return `Message ${m.id} expired before ${to} read it.`;
+    case "retracted":
+      return `Message ${m.id} to ${to} is retracted: it will not be shown or returned to them.`;
   }
 }
 
@@ -35,7 +37,8 @@ export function describeSentWithReply(m: Message): string {
 }
 
 export function describeMessage(m: Message): string {
-  const reply = (m.in_reply_to ? `, in reply to ${m.in_reply_to}` : "") + (m.reply_by ? `, reply expected by ${m.reply_by}` : "");
+  const reply =
+    (m.in_reply_to ? `, in reply to ${m.in_reply_to}` : "") + (m.replaces ? `, replacing ${m.replaces} (withdrawn)` : "") + (m.reply_by ? `, reply expected by ${m.reply_by}` : "");
   return `[${m.id}] from ${m.from_name} (id ${m.from_id}) at ${m.sent_at}${reply}:\n${m.text}`;
 }
 

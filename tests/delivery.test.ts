@@ -184,6 +184,22 @@ function runDeliveryContract(path: DeliveryPath, run = describe): void {
       await Promise.all([sender.call("check_messages"), recipient.call("check_messages")]); // the next tests start from empty inboxes
     });
 
+    test("retract_message after the recipient was shown it: a withdrawn notice from claude-peers, and check_messages leaves it out", async () => {
+      const { id } = await deliver("deploy to production now");
+      await waitFor(async () => (await messageState(machines.sender.t, id)) === "delivered", "the recipient's ack");
+      const retracted = await sender.call("retract_message", { message_id: id });
+      expect(retracted).toEqual({ text: expect.stringMatching(new RegExp(`^Message ${id} to recipient .*is retracted`)), isError: false });
+      const notice = await recipient.waitForChannel((m) => m.meta.in_reply_to === id && m.meta.from_id === "claude-peers", "the withdrawn notice");
+      expect(notice.content).toBe(`Message ${id} from sender was withdrawn by its sender: disregard it.`);
+      const inbox = await recipient.call("check_messages");
+      expect(inbox.text).not.toContain("deploy to production now");
+      expect(inbox.text).toContain("was withdrawn by its sender");
+      expect(await messageState(machines.sender.t, id)).toBe("retracted");
+      const again = await sender.call("retract_message", { message_id: id });
+      expect(again.isError).toBe(true);
+      expect(again.text).toContain("is retracted already");
+    });
+
     test("no message is shown twice on a channel", () => {
       for (const server of [sender, recipient]) {
         const ids = server.channel.map((m) => m.meta.message_id);

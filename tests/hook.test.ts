@@ -397,6 +397,7 @@ describe("hook units", () => {
     read_at: null,
     reply_by: null,
     reply_status: null,
+    replaces: null,
   });
   const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
 

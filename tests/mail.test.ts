@@ -319,3 +319,73 @@ describe("awaited replies: reply_within_s", () => {
     }
   });
 });
+
+describe("retraction", () => {
+  async function pair(s: ReturnType<typeof inProcessServices>) {
+    const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
+    return { askerRow: (await s.registry.authenticate(asker.secret))!, apiRow: (await s.registry.authenticate(api.secret))! };
+  }
+
+  test("a queued message nobody was shown: retracted, never returned, no notice", async () => {
+    const s = inProcessServices();
+    try {
+      const { askerRow, apiRow } = await pair(s);
+      const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
+      expect((await s.mail.retract(askerRow, m.id)).state).toBe("retracted");
+      expect(await s.mail.inbox(apiRow, { markRead: false })).toEqual([]);
+      expect(await s.store.queuedFor(apiRow.id)).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a message already pushed: the recipient gets one notice from claude-peers that it is withdrawn", async () => {
+    const s = inProcessServices();
+    try {
+      const { askerRow, apiRow } = await pair(s);
+      const socket = { frames: [] as any[], send(data: string) { this.frames.push(JSON.parse(data)); }, close() {} };
+      await s.registry.attach(apiRow.id, socket); // pushed, never acked: it may be on the screen
+      const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
+      await s.mail.retract(askerRow, m.id);
+      const notices = socket.frames.filter((f) => f.message.from_id === "claude-peers").map((f) => [f.message.in_reply_to, f.message.text]);
+      expect(notices).toEqual([[m.id, `Message ${m.id} from asker was withdrawn by its sender: disregard it.`]]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("refused with a clear error: someone else's message, an unknown one, one already read (send a correction), one retracted already", async () => {
+    const s = inProcessServices();
+    try {
+      const { askerRow, apiRow } = await pair(s);
+      const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
+      const fail = async (who: typeof askerRow, id: string) => {
+        const err = (await thrown(s.mail.retract(who, id))) as WireError;
+        return [err.code, err.field, err.message];
+      };
+      expect(await fail(apiRow, m.id)).toEqual(["not_found", "message_id", `message_id: no message ${m.id} of yours`]);
+      expect((await fail(askerRow, "m-nosuchmessage"))[0]).toBe("not_found");
+      await s.mail.inbox(apiRow, { markRead: true });
+      expect(await fail(askerRow, m.id)).toEqual(["conflict", "message_id", `message_id: ${m.id} was already read by api; send a correction instead (send_message with in_reply_to=${m.id})`]);
+      const other = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "second thoughts" });
+      await s.mail.retract(askerRow, other.id);
+      expect((await fail(askerRow, other.id))[2]).toMatch(/is retracted already/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("replaces: the old message is retracted and the new one names it; the recipient sees only the new one", async () => {
+    const s = inProcessServices();
+    try {
+      const { askerRow, apiRow } = await pair(s);
+      const old = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 80" });
+      const fixed = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 8080", replaces: old.id });
+      expect(fixed.replaces).toBe(old.id);
+      expect((await s.mail.inbox(apiRow, { markRead: false })).map((m) => [m.text, m.replaces])).toEqual([["use port 8080", old.id]]);
+      expect((await s.store.getMessage(old.id))?.state).toBe("retracted");
+    } finally {
+      await s.close();
+    }
+  });
+});

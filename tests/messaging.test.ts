@@ -34,7 +34,7 @@ describe("messaging between two sessions", () => {
     expect(instructions).toContain("set_summary");
 
     const { tools } = await alice.client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["check_messages", "list_peers", "send_message", "set_summary", "whoami"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["check_messages", "list_peers", "retract_message", "send_message", "set_summary", "whoami"]);
     for (const tool of tools) {
       expect(tool.description!.length).toBeLessThan(200);
       for (const [field, schema] of Object.entries(tool.inputSchema.properties ?? {})) {

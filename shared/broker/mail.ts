@@ -115,6 +115,12 @@ export class Mail {
     // Replying to a message is proof it was read.
     if (original && sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
 
+    // The message this one replaces is withdrawn first: the new one is what the recipient should act on.
+    if (body.replaces !== undefined) {
+      if (sender.kind !== "peer") throw new WireError("forbidden", "replaces: only a peer can replace its own messages", { field: "replaces" });
+      await this.retract(sender.row, body.replaces, { replaced: true });
+    }
+
     const release = await this.quota.reserve(target);
     let row: MessageRow;
     try {
@@ -132,6 +138,7 @@ export class Mail {
         expires_at: now + this.mailboxTtlMs,
         send_key: body.idempotency_key ?? null,
         reply_by: body.reply_within_s === undefined ? null : now + body.reply_within_s * 1000,
+        replaces: body.replaces ?? null,
       });
     } finally {
       release();
@@ -209,6 +216,35 @@ export class Mail {
         this.log(`could not tell ${m.from_name} that ${m.id} is overdue: ${errorMessage(err)}`),
       );
     }
+  }
+
+  /**
+   * The sender withdraws a message not yet read: it is never pushed or returned again. If the
+   * recipient may already have been shown it (delivered, or pushed and not yet acknowledged), it
+   * gets a notice from claude-peers that the message is withdrawn, unless a replacement says so.
+   */
+  async retract(sender: PeerRow, messageId: string, opts: { replaced?: boolean } = {}): Promise<Message> {
+    const field = opts.replaced ? "replaces" : "message_id";
+    const before = await this.store.retract(sender.id, messageId, this.now());
+    if (!before) {
+      const m = await this.store.getMessage(messageId);
+      if (!m || m.from_id !== sender.id) throw new WireError("not_found", `${field}: no message ${messageId} of yours`, { field });
+      if (m.state === "read") {
+        throw new WireError("conflict", `${field}: ${messageId} was already read by ${m.to_name}; send a correction instead (send_message with in_reply_to=${messageId})`, { field });
+      }
+      throw new WireError("conflict", `${field}: ${messageId} is ${m.state} already; there is nothing to take back`, { field });
+    }
+    const row = (await this.store.getMessage(messageId)) ?? { ...before, state: "retracted" as const };
+    this.acks.end([messageId]);
+    this.watchers.emit({ type: "event", event: "retracted", message: toWireMessage(row) });
+    const mayHaveSeen = before.state === "delivered" || (before.to_id !== null && this.presence.get(before.to_id)?.socket);
+    if (mayHaveSeen && !opts.replaced && before.to_id) {
+      const text = `Message ${messageId} from ${before.from_name} was withdrawn by its sender: disregard it.`;
+      await this.send({ kind: "system" }, { to: before.to_id, text, in_reply_to: messageId }).catch((err) =>
+        this.log(`could not tell ${before.to_name} that ${messageId} is withdrawn: ${errorMessage(err)}`),
+      );
+    }
+    return toWireMessage(row);
   }
 
   // ---- from other hosts -------------------------------------------------------------------------

@@ -87,6 +87,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       messages: await s.mail.countByState(),
     }),
     "/history": async ({ body }) => ({ messages: await s.mail.history(body.limit, body.peer) }),
+    "/retract": async (ctx) => ({ message: await s.mail.retract(requirePeer(ctx), ctx.body.message_id), ...(await unread(ctx)) }),
     "/shutdown": async () => {
       // Let this response leave before the listener goes away.
       setTimeout(() => s.onShutdownRequest?.(), 0);

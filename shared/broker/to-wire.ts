@@ -18,6 +18,7 @@ export function toWireMessage(m: MessageRow): Message {
     read_at: isoOrNull(m.read_at),
     reply_by: isoOrNull(m.reply_by),
     reply_status: m.reply_status,
+    replaces: m.replaces,
   };
 }
 

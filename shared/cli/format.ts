@@ -69,6 +69,7 @@ const EVENT_COLOR: Record<BrokerEventName, Parameters<Paint>[0]> = {
   sent: "cyan",
   delivered: "green",
   read: "dim",
+  retracted: "yellow",
   joined: "green",
   left: "yellow",
 };

@@ -83,13 +83,14 @@ export function createMcpServer(ctx: ToolContext): McpServer {
           .max(MAX_REPLY_WITHIN_S)
           .optional()
           .describe("you expect a reply within this many seconds; if none comes, claude-peers tells you"),
+        replaces: z.string().optional().describe("a message_id of yours not yet read: it is retracted and this one sent instead"),
       },
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
     },
-    tool("send_message", async ({ to, message, in_reply_to, reply_within_s }: { to: string; message: string; in_reply_to?: string; reply_within_s?: number }) => {
+    tool("send_message", async ({ to, message, in_reply_to, reply_within_s, replaces }: { to: string; message: string; in_reply_to?: string; reply_within_s?: number; replaces?: string }) => {
       // The key makes a resend after a broker crash safe: the broker stores the message once.
       // Web Crypto's global randomUUID: importing node:crypto would add ~8 ms to every server's start.
-      const body = { to, text: message, idempotency_key: crypto.randomUUID(), ...(in_reply_to ? { in_reply_to } : {}), ...(reply_within_s ? { reply_within_s } : {}) };
+      const body = { to, text: message, idempotency_key: crypto.randomUUID(), ...(in_reply_to ? { in_reply_to } : {}), ...(reply_within_s ? { reply_within_s } : {}), ...(replaces ? { replaces } : {}) };
       const result = await (await ctx.link()).call("/send", body, { idempotent: true }).catch((err: unknown) => {
         // The broker names the problem; the next step depends on who asks (the CLI says `peers`).
         if (err instanceof WireError && err.code === "not_found" && err.field === "to") {
@@ -146,6 +147,20 @@ export function createMcpServer(ctx: ToolContext): McpServer {
   );
 
   server.registerTool(
+    "retract_message",
+    {
+      title: "Retract a message",
+      description: "Take back a message you sent that its recipient has not read yet.",
+      inputSchema: { message_id: z.string().describe("the message_id send_message returned") },
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    tool("retract_message", async ({ message_id }: { message_id: string }) => {
+      const { message, unread } = await (await ctx.link()).call("/retract", { message_id });
+      return { text: describeSentWithReply(message), unread };
+    }),
+  );
+
+  server.registerTool(
     "whoami",
     {
       title: "Who am I",
@@ -198,6 +213,7 @@ export function channelMeta(m: Message): Record<string, string> {
     sent_at: m.sent_at,
     ...(m.in_reply_to ? { in_reply_to: m.in_reply_to } : {}),
     ...(m.reply_by ? { reply_by: m.reply_by } : {}),
+    ...(m.replaces ? { replaces: m.replaces } : {}),
   };
 }
 

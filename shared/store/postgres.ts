@@ -65,6 +65,10 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE messages ADD COLUMN reply_by bigint;
    ALTER TABLE messages ADD COLUMN reply_status text CHECK (reply_status IN ('awaiting', 'answered', 'overdue'));
    CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';`,
+  `ALTER TABLE messages DROP CONSTRAINT messages_state_check;
+   ALTER TABLE messages ADD CONSTRAINT messages_state_check CHECK (state IN ('queued', 'delivered', 'read', 'expired', 'retracted', 'held'));
+   ALTER TABLE messages ADD COLUMN replaces text;
+   ALTER TABLE messages ADD COLUMN retracted_at bigint;`,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
@@ -280,9 +284,9 @@ export class PostgresStore implements Store {
   async insertMessage(m: NewMessage): Promise<MessageRow> {
     const [r] = await this.q<MessageRow>`
       INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
-                            reply_by, reply_status)
+                            reply_by, reply_status, replaces)
       VALUES (${m.id}, ${m.from_id}, ${m.from_name}, ${m.from_summary}, ${m.from_cwd}, ${m.to_id}, ${m.to_name}, ${m.text}, ${m.in_reply_to},
-              'queued', ${m.created_at}, ${m.expires_at}, ${m.send_key}, ${m.reply_by}, ${m.reply_by === null ? null : "awaiting"})
+              'queued', ${m.created_at}, ${m.expires_at}, ${m.send_key}, ${m.reply_by}, ${m.reply_by === null ? null : "awaiting"}, ${m.replaces})
       RETURNING *`;
     return r!;
   }
@@ -358,6 +362,16 @@ export class PostgresStore implements Store {
     return this.q<MessageRow>`UPDATE messages SET reply_status = 'overdue' WHERE reply_status = 'awaiting' AND reply_by <= ${now} RETURNING *`;
   }
 
+  async retract(fromId: string, id: string, now: number): Promise<MessageRow | null> {
+    // The row as it was: UPDATE … FROM a snapshot of it, in one statement.
+    const [before] = await this.q<MessageRow>`
+      UPDATE messages m SET state = 'retracted', retracted_at = ${now}
+      FROM (SELECT * FROM messages WHERE id = ${id} FOR UPDATE) old
+      WHERE m.id = old.id AND m.from_id = ${fromId} AND m.state IN ('queued', 'delivered')
+      RETURNING old.*`;
+    return before ?? null;
+  }
+
   async history(limit: number, peer?: string): Promise<MessageRow[]> {
     const rows = peer
       ? await this.q<MessageRow>`
@@ -368,7 +382,7 @@ export class PostgresStore implements Store {
   }
 
   async countByState(): Promise<Record<MessageState, number>> {
-    const counts: Record<MessageState, number> = { queued: 0, delivered: 0, read: 0, expired: 0 };
+    const counts: Record<MessageState, number> = { queued: 0, delivered: 0, read: 0, expired: 0, retracted: 0 };
     const rows = await this.q<{ state: MessageState; n: number }>`SELECT state, count(*) AS n FROM messages GROUP BY state`;
     for (const { state, n } of rows) counts[state] = n;
     return counts;

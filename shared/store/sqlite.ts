@@ -51,6 +51,42 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE messages ADD COLUMN reply_by INTEGER;
    ALTER TABLE messages ADD COLUMN reply_status TEXT CHECK (reply_status IN ('awaiting', 'answered', 'overdue'));
    CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';`,
+  // SQLite cannot change a CHECK constraint: the table is rebuilt with the new states (retracted,
+  // and held for the loop damping to come) and the replaces / retracted_at columns.
+  `CREATE TABLE messages_v6 (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     from_id TEXT NOT NULL,
+     from_name TEXT NOT NULL,
+     from_summary TEXT NOT NULL,
+     from_cwd TEXT NOT NULL,
+     to_id TEXT,
+     to_name TEXT NOT NULL,
+     text TEXT NOT NULL,
+     in_reply_to TEXT,
+     state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'read', 'expired', 'retracted', 'held')),
+     created_at INTEGER NOT NULL,
+     delivered_at INTEGER,
+     read_at INTEGER,
+     expires_at INTEGER NOT NULL,
+     send_key TEXT,
+     reply_by INTEGER,
+     reply_status TEXT CHECK (reply_status IN ('awaiting', 'answered', 'overdue')),
+     replaces TEXT,
+     retracted_at INTEGER
+   );
+   INSERT INTO messages_v6 (seq, id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state,
+                            created_at, delivered_at, read_at, expires_at, send_key, reply_by, reply_status)
+     SELECT seq, id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state,
+            created_at, delivered_at, read_at, expires_at, send_key, reply_by, reply_status FROM messages;
+   DROP TABLE messages;
+   ALTER TABLE messages_v6 RENAME TO messages;
+   CREATE INDEX messages_unread_by_peer ON messages (to_id, seq) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_unread_by_name ON messages (to_name, seq) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_created ON messages (created_at);
+   CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;
+   CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -145,9 +181,10 @@ class SqliteStore implements Store {
       setSummary: db.query<void, [string, string]>("UPDATE peers SET summary = ? WHERE id = ?"),
       touchPeer: db.query<void, [number, string]>("UPDATE peers SET last_seen = ? WHERE id = ?"),
       insertMessage: db.query<MessageRow, NewMessage>(
-        `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key, reply_by, reply_status)
+        `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
+                               reply_by, reply_status, replaces)
          VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, 'queued', $created_at, $expires_at, $send_key,
-                 $reply_by, CASE WHEN $reply_by IS NULL THEN NULL ELSE 'awaiting' END)
+                 $reply_by, CASE WHEN $reply_by IS NULL THEN NULL ELSE 'awaiting' END, $replaces)
          RETURNING *`,
       ),
       getMessage: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE id = ?"),
@@ -174,6 +211,9 @@ class SqliteStore implements Store {
       ),
       takeOverdue: db.query<MessageRow, [number]>(
         "UPDATE messages SET reply_status = 'overdue' WHERE reply_status = 'awaiting' AND reply_by <= ? RETURNING *",
+      ),
+      retract: db.query<{ id: string }, [number, string, string]>(
+        `UPDATE messages SET state = 'retracted', retracted_at = ? WHERE from_id = ? AND id = ? AND ${UNREAD} RETURNING id`,
       ),
       history: db.query<MessageRow, [number]>("SELECT * FROM messages ORDER BY seq DESC LIMIT ?"),
       historyFor: db.query<MessageRow, [string, string, string, string, number]>(
@@ -287,13 +327,20 @@ class SqliteStore implements Store {
     return this.writes.run(() => this.q.takeOverdue.all(now));
   }
 
+  async retract(fromId: string, id: string, now: number): Promise<MessageRow | null> {
+    return this.writes.run(() => {
+      const before = this.q.getMessage.get(id);
+      return before && this.q.retract.get(now, fromId, id) ? before : null;
+    });
+  }
+
   async history(limit: number, peer?: string): Promise<MessageRow[]> {
     const rows = peer ? this.q.historyFor.all(peer, peer, peer, peer, limit) : this.q.history.all(limit);
     return rows;
   }
 
   async countByState(): Promise<Record<MessageState, number>> {
-    const counts: Record<MessageState, number> = { queued: 0, delivered: 0, read: 0, expired: 0 };
+    const counts: Record<MessageState, number> = { queued: 0, delivered: 0, read: 0, expired: 0, retracted: 0 };
     for (const { state, n } of this.q.countByState.all()) counts[state] = n;
     return counts;
   }

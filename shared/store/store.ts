@@ -47,12 +47,15 @@ export type MessageRow = {
   reply_by: number | null;
   /** With reply_by: awaiting until the recipient replies (answered) or the time runs out (overdue). */
   reply_status: ReplyStatus | null;
+  /** The earlier message of the same sender this one replaces (that one is retracted). */
+  replaces: string | null;
+  retracted_at: number | null;
 };
 
 export type ReplyStatus = "awaiting" | "answered" | "overdue";
 
 /** A message as send stores it: queued, and awaiting a reply when it has reply_by. */
-export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at" | "reply_status">;
+export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at" | "reply_status" | "retracted_at">;
 
 export interface PruneLimits {
   now: number;
@@ -113,6 +116,11 @@ export interface Store {
    * store (the one that takes a row tells its sender); returns the rows this call took.
    */
   takeOverdue(now: number): Promise<MessageRow[]>;
+  /**
+   * queued|delivered → retracted for this sender's message; returns the row as it was before, or
+   * null when nothing changed (not the sender's, or no longer unread).
+   */
+  retract(fromId: string, id: string, now: number): Promise<MessageRow | null>;
   /** Newest first; `peer` filters on sender or recipient id/name. */
   history(limit: number, peer?: string): Promise<MessageRow[]>;
   countByState(): Promise<Record<MessageState, number>>;

@@ -44,6 +44,7 @@ export function newMessage(over: Partial<NewMessage> = {}): NewMessage {
     in_reply_to: null,
     send_key: null,
     reply_by: null,
+    replaces: null,
     created_at: T0 + counter, // distinct and increasing, like a real clock
     expires_at: T0 + 7 * DAY,
     ...over,
@@ -147,9 +148,24 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       test("insertMessage stores a queued message and returns it whole", async () => {
         const m = newMessage({ in_reply_to: "m-earlier", text: "a\u0000b ünïcödé 😀 \n\t\"quoted\"" });
         const row = await store.insertMessage(m);
-        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null });
+        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null, retracted_at: null });
         expect(await store.getMessage(m.id)).toEqual(row);
         expect(await store.getMessage("m-nothing")).toBeNull();
+      });
+
+      test("retract: only the sender's, only while unread; returns the row as it was, and the message is unread no more", async () => {
+        const [queued, delivered, read] = await insert({}, {}, {});
+        await store.markDelivered("p-bob", [delivered!], T0);
+        await store.markRead("p-bob", [read!], T0);
+        expect(await store.retract("p-bob", queued!, T0 + 5)).toBeNull(); // not the sender
+        expect((await store.retract("p-alice", queued!, T0 + 5))?.state).toBe("queued");
+        expect((await store.retract("p-alice", delivered!, T0 + 5))?.state).toBe("delivered");
+        expect(await store.retract("p-alice", read!, T0 + 5)).toBeNull(); // already read
+        expect(await store.retract("p-alice", queued!, T0 + 6)).toBeNull(); // once
+        expect(await store.getMessage(queued!)).toMatchObject({ state: "retracted", retracted_at: T0 + 5 });
+        expect((await store.unreadFor("p-bob")).map((m) => m.id)).toEqual([]);
+        expect(await store.queuedFor("p-bob")).toEqual([]);
+        expect(await store.countUnread("p-bob")).toBe(0);
       });
 
       test("awaited replies: awaiting until answered by the recipient, or taken as overdue once", async () => {
@@ -307,12 +323,13 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       });
 
       test("countByState counts every state, zero included", async () => {
-        expect(await store.countByState()).toEqual({ queued: 0, delivered: 0, read: 0, expired: 0 });
-        const [, delivered, read] = await insert({}, {}, {}, { expires_at: T0 });
+        expect(await store.countByState()).toEqual({ queued: 0, delivered: 0, read: 0, expired: 0, retracted: 0 });
+        const [, delivered, read, , retracted] = await insert({}, {}, {}, { expires_at: T0 }, {});
         await store.markDelivered("p-bob", [delivered!], T0);
         await store.markRead("p-bob", [read!], T0);
+        await store.retract("p-alice", retracted!, T0);
         await store.prune({ now: T0 + 1, keepReadMs: 7 * DAY, keepPeersMs: 30 * DAY, liveIds: new Set() });
-        expect(await store.countByState()).toEqual({ queued: 1, delivered: 1, read: 1, expired: 1 });
+        expect(await store.countByState()).toEqual({ queued: 1, delivered: 1, read: 1, expired: 1, retracted: 1 });
       });
     });
 

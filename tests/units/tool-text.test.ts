@@ -30,6 +30,7 @@ describe("tool text", () => {
     read_at: null,
     reply_by: null,
     reply_status: null,
+    replaces: null,
     ...over,
   });
 
