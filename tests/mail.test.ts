@@ -54,6 +54,12 @@ describe("mail to a session that is gone", () => {
   });
 });
 
+/** Two live peers, "asker" and "api", and their rows. */
+async function pair(s: ReturnType<typeof inProcessServices>) {
+  const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
+  return { askerRow: (await s.registry.authenticate(asker.secret))!, apiRow: (await s.registry.authenticate(api.secret))! };
+}
+
 /** A push socket that records what the broker sends it, and how it was closed. */
 function recordingSocket() {
   const frames: any[] = [];
@@ -261,11 +267,6 @@ describe("awaited replies: check_messages that waits", () => {
 });
 
 describe("awaited replies: reply_within_s", () => {
-  async function pair(s: ReturnType<typeof inProcessServices>) {
-    const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
-    return { askerRow: (await s.registry.authenticate(asker.secret))!, apiRow: (await s.registry.authenticate(api.secret))! };
-  }
-
   test("no reply in time: the sender gets one notice from claude-peers itself, in reply to its message", async () => {
     const s = inProcessServices();
     try {
@@ -321,11 +322,6 @@ describe("awaited replies: reply_within_s", () => {
 });
 
 describe("retraction", () => {
-  async function pair(s: ReturnType<typeof inProcessServices>) {
-    const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
-    return { askerRow: (await s.registry.authenticate(asker.secret))!, apiRow: (await s.registry.authenticate(api.secret))! };
-  }
-
   test("a queued message nobody was shown: retracted, never returned, no notice", async () => {
     const s = inProcessServices();
     try {
