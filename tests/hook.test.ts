@@ -402,23 +402,19 @@ describe("hook units", () => {
   const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
 
   test("hook mail: a message handed to a hook is held from other hooks until read, or until the lease runs out", async () => {
-    const s = inProcessServices();
-    try {
-      const reg = await s.registry.register(registration("api"));
-      const row = (await s.registry.authenticate(reg.secret))!;
-      const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" });
-      const first = await s.hookMail.lease([9, 4241], 9000);
-      expect(first).toMatchObject({ parent_pid: 4241, unread: 1, messages: [{ id: sent.id }] });
-      expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
+    await using s = inProcessServices();
+    const reg = await s.registry.register(registration("api"));
+    const row = (await s.registry.authenticate(reg.secret))!;
+    const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" });
+    const first = await s.hookMail.lease([9, 4241], 9000);
+    expect(first).toMatchObject({ parent_pid: 4241, unread: 1, messages: [{ id: sent.id }] });
+    expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
 
-      s.clock.advance(HOOK_LEASE_MS); // the first hook died without marking it read
-      await s.mail.poll(row); // still live
-      expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 1, messages: [{ id: sent.id }] });
-      expect(await s.hookMail.read(reg.peer_id, [sent.id])).toEqual({ updated: [sent.id], unread: 0 });
-      expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
-    } finally {
-      await s.close();
-    }
+    s.clock.advance(HOOK_LEASE_MS); // the first hook died without marking it read
+    await s.mail.poll(row); // still live
+    expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 1, messages: [{ id: sent.id }] });
+    expect(await s.hookMail.read(reg.peer_id, [sent.id])).toEqual({ updated: [sent.id], unread: 0 });
+    expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
   });
 
   test("hookOutput: nothing without unread mail; additionalContext per event; block for Stop", () => {

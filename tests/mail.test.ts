@@ -9,7 +9,7 @@ import { MAX_UNREAD_PER_PEER } from "../shared/broker/mailbox-quota.ts";
 import type { WireError } from "../shared/errors.ts";
 import { openSqliteStore } from "../shared/store/sqlite.ts";
 import type { Store } from "../shared/store/store.ts";
-import { inProcessServices, registration } from "./helpers/in-process.ts";
+import { inProcessServices, registration, type InProcessServices } from "./helpers/in-process.ts";
 import { thrown } from "./helpers/wait.ts";
 
 /** A store whose next insertMessage waits at a gate the test opens: one interleaving, on purpose. */
@@ -35,27 +35,23 @@ function gatedInserts(real: Store) {
 describe("mail to a session that is gone", () => {
   test.each(["by name", "by the old id"])("a send that found it offline (%s), stored after a new session took the name, goes to that session", async (how) => {
     const gated = gatedInserts(openSqliteStore(":memory:"));
-    const s = inProcessServices({ store: gated.store });
-    try {
-      const first = await s.registry.register(registration("b"));
-      await s.registry.unregister((await s.registry.authenticate(first.secret))!);
-      // The send resolves "b" to its mailbox (or its gone id) while no session holds the name...
-      const sending = s.mail.send({ kind: "operator" }, { to: how === "by name" ? "b" : first.peer_id, text: "in the gap" });
-      await gated.reached;
-      // ...a new session takes the name and claims the mailbox before the message is stored.
-      const next = await s.registry.register(registration("b"));
-      gated.open();
-      await sending;
-      const peer = (await s.registry.authenticate(next.secret))!;
-      expect((await s.mail.inbox(peer, { markRead: false })).map((m) => m.text)).toEqual(["in the gap"]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices({ store: gated.store });
+    const first = await s.registry.register(registration("b"));
+    await s.registry.unregister((await s.registry.authenticate(first.secret))!);
+    // The send resolves "b" to its mailbox (or its gone id) while no session holds the name...
+    const sending = s.mail.send({ kind: "operator" }, { to: how === "by name" ? "b" : first.peer_id, text: "in the gap" });
+    await gated.reached;
+    // ...a new session takes the name and claims the mailbox before the message is stored.
+    const next = await s.registry.register(registration("b"));
+    gated.open();
+    await sending;
+    const peer = (await s.registry.authenticate(next.secret))!;
+    expect((await s.mail.inbox(peer, { markRead: false })).map((m) => m.text)).toEqual(["in the gap"]);
   });
 });
 
 /** Two live peers, "asker" and "api", and their rows. */
-async function pair(s: ReturnType<typeof inProcessServices>) {
+async function pair(s: InProcessServices) {
   const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
   return { askerRow: (await s.registry.authenticate(asker.secret))!, apiRow: (await s.registry.authenticate(api.secret))! };
 }
@@ -69,319 +65,247 @@ function recordingSocket() {
 
 describe("mailboxes on the clock", () => {
   test("mail left longer than the mailbox time is not handed to a later session, and the prune marks it expired", async () => {
-    const s = inProcessServices({ mailboxTtlMs: 60_000 });
-    try {
-      const first = await s.registry.register(registration("late"));
-      await s.registry.unregister((await s.registry.authenticate(first.secret))!);
-      const sent = await s.mail.send({ kind: "operator" }, { to: "late", text: "too late" });
-      expect([sent.state, sent.to_id]).toEqual(["queued", null]); // in late's mailbox
-      s.clock.advance(60_000);
+    await using s = inProcessServices({ mailboxTtlMs: 60_000 });
+    const first = await s.registry.register(registration("late"));
+    await s.registry.unregister((await s.registry.authenticate(first.secret))!);
+    const sent = await s.mail.send({ kind: "operator" }, { to: "late", text: "too late" });
+    expect([sent.state, sent.to_id]).toEqual(["queued", null]); // in late's mailbox
+    s.clock.advance(60_000);
 
-      const next = await s.registry.register(registration("late"));
-      expect(next.unread).toBe(0);
-      const peer = (await s.registry.authenticate(next.secret))!;
-      expect(await s.mail.inbox(peer, { markRead: false })).toEqual([]);
-      await s.store.prune({ now: s.clock.now(), keepReadMs: 86_400_000, keepPeersMs: 86_400_000, liveIds: new Set([next.peer_id]) });
-      expect((await s.store.getMessage(sent.id))?.state).toBe("expired");
-    } finally {
-      await s.close();
-    }
+    const next = await s.registry.register(registration("late"));
+    expect(next.unread).toBe(0);
+    const peer = (await s.registry.authenticate(next.secret))!;
+    expect(await s.mail.inbox(peer, { markRead: false })).toEqual([]);
+    await s.store.prune({ now: s.clock.now(), keepReadMs: 86_400_000, keepPeersMs: 86_400_000, liveIds: new Set([next.peer_id]) });
+    expect((await s.store.getMessage(sent.id))?.state).toBe("expired");
   });
 
   test("mail within the mailbox time is handed over, queued, and pushed once the session's socket attaches", async () => {
-    const s = inProcessServices({ mailboxTtlMs: 60_000 });
-    try {
-      const first = await s.registry.register(registration("soon"));
-      await s.registry.unregister((await s.registry.authenticate(first.secret))!);
-      const sent = await s.mail.send({ kind: "operator" }, { to: "soon", text: "in time" });
-      s.clock.advance(59_999);
-      const next = await s.registry.register(registration("soon"));
-      expect(next.unread).toBe(1);
-      const socket = recordingSocket();
-      expect(await s.registry.attach(next.peer_id, socket)).toBe(true);
-      expect(socket.frames).toEqual([{ type: "message", message: expect.objectContaining({ id: sent.id, to_id: next.peer_id, state: "queued" }) }]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices({ mailboxTtlMs: 60_000 });
+    const first = await s.registry.register(registration("soon"));
+    await s.registry.unregister((await s.registry.authenticate(first.secret))!);
+    const sent = await s.mail.send({ kind: "operator" }, { to: "soon", text: "in time" });
+    s.clock.advance(59_999);
+    const next = await s.registry.register(registration("soon"));
+    expect(next.unread).toBe(1);
+    const socket = recordingSocket();
+    expect(await s.registry.attach(next.peer_id, socket)).toBe(true);
+    expect(socket.frames).toEqual([{ type: "message", message: expect.objectContaining({ id: sent.id, to_id: next.peer_id, state: "queued" }) }]);
   });
 });
 
 describe("the unread cap", () => {
   test(`${MAX_UNREAD_PER_PEER.toLocaleString("en")} unread messages: the next is refused with mailbox_full naming the field, by id and by name; none is dropped`, async () => {
-    const s = inProcessServices({ sendRate: { perSecond: 1e9, burst: 1e9, maxWaitMs: 0 } });
-    try {
-      const target = await s.registry.register(registration("target"));
-      const texts = Array.from({ length: MAX_UNREAD_PER_PEER }, (_, i) => `fill ${i}`);
-      for (let i = 0; i < texts.length; i += 500) await Promise.all(texts.slice(i, i + 500).map((text) => s.mail.send({ kind: "operator" }, { to: target.peer_id, text })));
-      for (const to of [target.peer_id, "target"]) {
-        const err = (await thrown(s.mail.send({ kind: "operator" }, { to, text: "one too many" }))) as WireError;
-        expect([err.code, err.field]).toEqual(["mailbox_full", "to"]);
-        expect(err.message).toMatch(/target has 10000 unread messages.*nothing was sent/);
-      }
-      const peer = (await s.registry.authenticate(target.secret))!;
-      const inbox = await s.mail.inbox(peer, { markRead: true });
-      expect(inbox.map((m) => m.text)).toEqual(texts); // oldest first, none dropped to make room
-      await s.mail.send({ kind: "operator" }, { to: target.peer_id, text: "room again" });
-    } finally {
-      await s.close();
+    await using s = inProcessServices({ sendRate: { perSecond: 1e9, burst: 1e9, maxWaitMs: 0 } });
+    const target = await s.registry.register(registration("target"));
+    const texts = Array.from({ length: MAX_UNREAD_PER_PEER }, (_, i) => `fill ${i}`);
+    for (let i = 0; i < texts.length; i += 500) await Promise.all(texts.slice(i, i + 500).map((text) => s.mail.send({ kind: "operator" }, { to: target.peer_id, text })));
+    for (const to of [target.peer_id, "target"]) {
+      const err = (await thrown(s.mail.send({ kind: "operator" }, { to, text: "one too many" }))) as WireError;
+      expect([err.code, err.field]).toEqual(["mailbox_full", "to"]);
+      expect(err.message).toMatch(/target has 10000 unread messages.*nothing was sent/);
     }
+    const peer = (await s.registry.authenticate(target.secret))!;
+    const inbox = await s.mail.inbox(peer, { markRead: true });
+    expect(inbox.map((m) => m.text)).toEqual(texts); // oldest first, none dropped to make room
+    await s.mail.send({ kind: "operator" }, { to: target.peer_id, text: "room again" });
   });
 });
 
 describe("registry", () => {
   test("a name lost to another host: the peer leaves (socket closed 4003, watchers told) and its name is free here", async () => {
-    const s = inProcessServices();
-    try {
-      const reg = await s.registry.register(registration("api"));
-      const socket = recordingSocket();
-      await s.registry.attach(reg.peer_id, socket);
-      const watcher = recordingSocket();
-      s.watchers.add(watcher);
-      s.registry.namesLost([reg.peer_id, "p-notapeer0"]);
-      expect(socket.closed).toEqual([{ code: 4003, reason: "name taken on another host; register again" }]);
-      expect(watcher.frames).toEqual([{ type: "event", event: "left", peer: expect.objectContaining({ id: reg.peer_id, name: "api" }) }]);
-      expect(s.presence.get(reg.peer_id)).toBeUndefined();
-      expect((await s.registry.register(registration("api"))).name).toBe("api");
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const reg = await s.registry.register(registration("api"));
+    const socket = recordingSocket();
+    await s.registry.attach(reg.peer_id, socket);
+    const watcher = recordingSocket();
+    s.watchers.add(watcher);
+    s.registry.namesLost([reg.peer_id, "p-notapeer0"]);
+    expect(socket.closed).toEqual([{ code: 4003, reason: "name taken on another host; register again" }]);
+    expect(watcher.frames).toEqual([{ type: "event", event: "left", peer: expect.objectContaining({ id: reg.peer_id, name: "api" }) }]);
+    expect(s.presence.get(reg.peer_id)).toBeUndefined();
+    expect((await s.registry.register(registration("api"))).name).toBe("api");
   });
 
   test("a newer push socket replaces the older one (closed 4000); closing the old one does not take the peer offline", async () => {
-    const s = inProcessServices();
-    try {
-      const reg = await s.registry.register(registration("api"));
-      const [older, newer] = [recordingSocket(), recordingSocket()];
-      await s.registry.attach(reg.peer_id, older);
-      await s.registry.attach(reg.peer_id, newer);
-      expect(older.closed).toEqual([{ code: 4000, reason: "replaced by a newer connection" }]);
-      s.registry.detach(reg.peer_id, older);
-      expect(s.presence.get(reg.peer_id)?.socket).toBe(newer);
-      s.registry.detach(reg.peer_id, newer);
-      expect(s.presence.get(reg.peer_id)).toBeUndefined();
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const reg = await s.registry.register(registration("api"));
+    const [older, newer] = [recordingSocket(), recordingSocket()];
+    await s.registry.attach(reg.peer_id, older);
+    await s.registry.attach(reg.peer_id, newer);
+    expect(older.closed).toEqual([{ code: 4000, reason: "replaced by a newer connection" }]);
+    s.registry.detach(reg.peer_id, older);
+    expect(s.presence.get(reg.peer_id)?.socket).toBe(newer);
+    s.registry.detach(reg.peer_id, newer);
+    expect(s.presence.get(reg.peer_id)).toBeUndefined();
   });
 });
 
 describe("acks", () => {
   test("a send to a pushed peer waits for its ack and answers delivered; watchers see sent, then delivered", async () => {
-    const s = inProcessServices();
-    try {
-      const reg = await s.registry.register(registration("api"));
-      const peer = (await s.registry.authenticate(reg.secret))!;
-      // The socket acks each push as server.ts does, once it has handed the message to Claude.
-      const socket = { ...recordingSocket(), send: (data: string) => void s.mail.acknowledge(peer, [JSON.parse(data).message.id]) };
-      await s.registry.attach(reg.peer_id, socket);
-      const watcher = recordingSocket();
-      s.watchers.add(watcher);
-      const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" });
-      expect(sent.state).toBe("delivered");
-      expect(watcher.frames.map((f) => [f.event, f.message.state])).toEqual([["sent", "queued"], ["delivered", "delivered"]]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const reg = await s.registry.register(registration("api"));
+    const peer = (await s.registry.authenticate(reg.secret))!;
+    // The socket acks each push as server.ts does, once it has handed the message to Claude.
+    const socket = { ...recordingSocket(), send: (data: string) => void s.mail.acknowledge(peer, [JSON.parse(data).message.id]) };
+    await s.registry.attach(reg.peer_id, socket);
+    const watcher = recordingSocket();
+    s.watchers.add(watcher);
+    const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" });
+    expect(sent.state).toBe("delivered");
+    expect(watcher.frames.map((f) => [f.event, f.message.state])).toEqual([["sent", "queued"], ["delivered", "delivered"]]);
   });
 
   test("an ack that never comes: the send answers queued after ACK_WAIT_MS, and the message stays for the next push", async () => {
-    const s = inProcessServices();
-    try {
-      const reg = await s.registry.register(registration("api"));
-      const socket = recordingSocket(); // pushes arrive, nothing acks
-      await s.registry.attach(reg.peer_id, socket);
-      const started = performance.now();
-      const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "unacked" });
-      expect(sent.state).toBe("queued");
-      expect(performance.now() - started).toBeGreaterThanOrEqual(ACK_WAIT_MS - 5); // it did wait
-      expect(socket.frames).toHaveLength(1);
-      expect((await s.store.queuedFor(reg.peer_id)).map((m) => m.id)).toEqual([sent.id]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const reg = await s.registry.register(registration("api"));
+    const socket = recordingSocket(); // pushes arrive, nothing acks
+    await s.registry.attach(reg.peer_id, socket);
+    const started = performance.now();
+    const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "unacked" });
+    expect(sent.state).toBe("queued");
+    expect(performance.now() - started).toBeGreaterThanOrEqual(ACK_WAIT_MS - 5); // it did wait
+    expect(socket.frames).toHaveLength(1);
+    expect((await s.store.queuedFor(reg.peer_id)).map((m) => m.id)).toEqual([sent.id]);
   });
 });
 
 describe("awaited replies: check_messages that waits", () => {
   test("with nothing unread it waits, and returns the moment a message arrives", async () => {
-    const s = inProcessServices();
-    try {
-      const reg = await s.registry.register(registration("asker"));
-      const peer = (await s.registry.authenticate(reg.secret))!;
-      let settled = false;
-      const waiting = s.mail.inbox(peer, { markRead: true, waitMs: 30_000 }).finally(() => (settled = true));
-      await Bun.sleep(0); // let the wait start: nothing is there yet
-      expect(settled).toBe(false);
-      await s.mail.send({ kind: "operator" }, { to: "asker", text: "here you are" });
-      expect((await waiting).map((m) => [m.text, m.state])).toEqual([["here you are", "read"]]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const reg = await s.registry.register(registration("asker"));
+    const peer = (await s.registry.authenticate(reg.secret))!;
+    let settled = false;
+    const waiting = s.mail.inbox(peer, { markRead: true, waitMs: 30_000 }).finally(() => (settled = true));
+    await Bun.sleep(0); // let the wait start: nothing is there yet
+    expect(settled).toBe(false);
+    await s.mail.send({ kind: "operator" }, { to: "asker", text: "here you are" });
+    expect((await waiting).map((m) => [m.text, m.state])).toEqual([["here you are", "read"]]);
   });
 
   test("with reply_to it returns only replies to that message and leaves other mail unread", async () => {
-    const s = inProcessServices();
-    try {
-      const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
-      const [askerRow, apiRow] = await Promise.all([s.registry.authenticate(asker.secret), s.registry.authenticate(api.secret)]);
-      const question = await s.mail.send({ kind: "peer", row: askerRow! }, { to: "api", text: "which port?" });
-      await s.mail.send({ kind: "operator" }, { to: "asker", text: "unrelated" });
-      const waiting = s.mail.inbox(askerRow!, { markRead: true, waitMs: 30_000, replyTo: question.id });
-      await s.mail.send({ kind: "peer", row: apiRow! }, { to: "asker", text: "also unrelated" });
-      await s.mail.send({ kind: "peer", row: apiRow! }, { to: "asker", text: "7899", in_reply_to: question.id });
-      expect((await waiting).map((m) => m.text)).toEqual(["7899"]);
-      expect((await s.mail.inbox(askerRow!, { markRead: false })).map((m) => m.text)).toEqual(["unrelated", "also unrelated"]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
+    const [askerRow, apiRow] = await Promise.all([s.registry.authenticate(asker.secret), s.registry.authenticate(api.secret)]);
+    const question = await s.mail.send({ kind: "peer", row: askerRow! }, { to: "api", text: "which port?" });
+    await s.mail.send({ kind: "operator" }, { to: "asker", text: "unrelated" });
+    const waiting = s.mail.inbox(askerRow!, { markRead: true, waitMs: 30_000, replyTo: question.id });
+    await s.mail.send({ kind: "peer", row: apiRow! }, { to: "asker", text: "also unrelated" });
+    await s.mail.send({ kind: "peer", row: apiRow! }, { to: "asker", text: "7899", in_reply_to: question.id });
+    expect((await waiting).map((m) => m.text)).toEqual(["7899"]);
+    expect((await s.mail.inbox(askerRow!, { markRead: false })).map((m) => m.text)).toEqual(["unrelated", "also unrelated"]);
   });
 
   test("a wait that runs out returns nothing, and leaves no waiter behind", async () => {
-    const s = inProcessServices();
-    try {
-      const reg = await s.registry.register(registration("asker"));
-      const peer = (await s.registry.authenticate(reg.secret))!;
-      expect(await s.mail.inbox(peer, { markRead: true, waitMs: 20 })).toEqual([]);
-      // Mail after the wait is an ordinary unread message, not swallowed by a stale waiter.
-      await s.mail.send({ kind: "operator" }, { to: "asker", text: "later" });
-      expect((await s.mail.inbox(peer, { markRead: false })).map((m) => m.text)).toEqual(["later"]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const reg = await s.registry.register(registration("asker"));
+    const peer = (await s.registry.authenticate(reg.secret))!;
+    expect(await s.mail.inbox(peer, { markRead: true, waitMs: 20 })).toEqual([]);
+    // Mail after the wait is an ordinary unread message, not swallowed by a stale waiter.
+    await s.mail.send({ kind: "operator" }, { to: "asker", text: "later" });
+    expect((await s.mail.inbox(peer, { markRead: false })).map((m) => m.text)).toEqual(["later"]);
   });
 
   test("mail to the old id of a session whose name a new session holds wakes the new one's wait", async () => {
-    const s = inProcessServices();
-    try {
-      const first = await s.registry.register(registration("b"));
-      await s.registry.unregister((await s.registry.authenticate(first.secret))!);
-      const next = await s.registry.register(registration("b"));
-      const peer = (await s.registry.authenticate(next.secret))!;
-      const waiting = s.mail.inbox(peer, { markRead: true, waitMs: 30_000 });
-      await s.mail.send({ kind: "operator" }, { to: first.peer_id, text: "to the old id" }); // its mail follows the name
-      expect((await waiting).map((m) => m.text)).toEqual(["to the old id"]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const first = await s.registry.register(registration("b"));
+    await s.registry.unregister((await s.registry.authenticate(first.secret))!);
+    const next = await s.registry.register(registration("b"));
+    const peer = (await s.registry.authenticate(next.secret))!;
+    const waiting = s.mail.inbox(peer, { markRead: true, waitMs: 30_000 });
+    await s.mail.send({ kind: "operator" }, { to: first.peer_id, text: "to the old id" }); // its mail follows the name
+    expect((await waiting).map((m) => m.text)).toEqual(["to the old id"]);
   });
 });
 
 describe("awaited replies: reply_within_s", () => {
   test("no reply in time: the sender gets one notice from claude-peers itself, in reply to its message", async () => {
-    const s = inProcessServices();
-    try {
-      const { askerRow } = await pair(s);
-      const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 600 });
-      expect([question.reply_status, question.reply_by]).toEqual(["awaiting", new Date(s.clock.now() + 600_000).toISOString()]);
-      s.clock.advance(599_999);
-      await s.mail.noticeOverdue();
-      expect(await s.mail.inbox(askerRow, { markRead: false })).toEqual([]);
-      s.clock.advance(1);
-      await s.mail.noticeOverdue();
-      await s.mail.noticeOverdue(); // once, not once per sweep
-      const notices = await s.mail.inbox(askerRow, { markRead: false });
-      expect(notices.map((m) => [m.from_id, m.from_name, m.in_reply_to, m.text])).toEqual([
-        ["claude-peers", "claude-peers", question.id, `No reply from api to ${question.id} after 10 min. It may still answer; ask again, ask someone else, or go on without it.`],
-      ]);
-      expect((await s.store.getMessage(question.id))?.reply_status).toBe("overdue");
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const { askerRow } = await pair(s);
+    const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 600 });
+    expect([question.reply_status, question.reply_by]).toEqual(["awaiting", new Date(s.clock.now() + 600_000).toISOString()]);
+    s.clock.advance(599_999);
+    await s.mail.noticeOverdue();
+    expect(await s.mail.inbox(askerRow, { markRead: false })).toEqual([]);
+    s.clock.advance(1);
+    await s.mail.noticeOverdue();
+    await s.mail.noticeOverdue(); // once, not once per sweep
+    const notices = await s.mail.inbox(askerRow, { markRead: false });
+    expect(notices.map((m) => [m.from_id, m.from_name, m.in_reply_to, m.text])).toEqual([
+      ["claude-peers", "claude-peers", question.id, `No reply from api to ${question.id} after 10 min. It may still answer; ask again, ask someone else, or go on without it.`],
+    ]);
+    expect((await s.store.getMessage(question.id))?.reply_status).toBe("overdue");
   });
 
   test("a reply from the recipient in time answers it: no notice; a waiting check_messages(reply_to) gets the reply", async () => {
-    const s = inProcessServices();
-    try {
-      const { askerRow, apiRow } = await pair(s);
-      const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 60 });
-      const waiting = s.mail.inbox(askerRow, { markRead: true, waitMs: 30_000, replyTo: question.id });
-      await s.mail.send({ kind: "peer", row: apiRow }, { to: askerRow.id, text: "7899", in_reply_to: question.id });
-      expect((await waiting).map((m) => m.text)).toEqual(["7899"]);
-      expect((await s.store.getMessage(question.id))?.reply_status).toBe("answered");
-      s.clock.advance(120_000);
-      await s.mail.noticeOverdue();
-      expect(await s.mail.inbox(askerRow, { markRead: false })).toEqual([]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const { askerRow, apiRow } = await pair(s);
+    const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 60 });
+    const waiting = s.mail.inbox(askerRow, { markRead: true, waitMs: 30_000, replyTo: question.id });
+    await s.mail.send({ kind: "peer", row: apiRow }, { to: askerRow.id, text: "7899", in_reply_to: question.id });
+    expect((await waiting).map((m) => m.text)).toEqual(["7899"]);
+    expect((await s.store.getMessage(question.id))?.reply_status).toBe("answered");
+    s.clock.advance(120_000);
+    await s.mail.noticeOverdue();
+    expect(await s.mail.inbox(askerRow, { markRead: false })).toEqual([]);
   });
 
   test("the overdue notice also ends a check_messages waiting for that reply", async () => {
-    const s = inProcessServices();
-    try {
-      const { askerRow } = await pair(s);
-      const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "still there?", reply_within_s: 5 });
-      const waiting = s.mail.inbox(askerRow, { markRead: true, waitMs: 30_000, replyTo: question.id });
-      s.clock.advance(5000);
-      await s.mail.noticeOverdue();
-      expect((await waiting).map((m) => m.from_id)).toEqual(["claude-peers"]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const { askerRow } = await pair(s);
+    const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "still there?", reply_within_s: 5 });
+    const waiting = s.mail.inbox(askerRow, { markRead: true, waitMs: 30_000, replyTo: question.id });
+    s.clock.advance(5000);
+    await s.mail.noticeOverdue();
+    expect((await waiting).map((m) => m.from_id)).toEqual(["claude-peers"]);
   });
 });
 
 describe("retraction", () => {
   test("a queued message nobody was shown: retracted, never returned, no notice", async () => {
-    const s = inProcessServices();
-    try {
-      const { askerRow, apiRow } = await pair(s);
-      const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
-      expect((await s.mail.retract(askerRow, m.id)).state).toBe("retracted");
-      expect(await s.mail.inbox(apiRow, { markRead: false })).toEqual([]);
-      expect(await s.store.queuedFor(apiRow.id)).toEqual([]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const { askerRow, apiRow } = await pair(s);
+    const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
+    expect((await s.mail.retract(askerRow, m.id)).state).toBe("retracted");
+    expect(await s.mail.inbox(apiRow, { markRead: false })).toEqual([]);
+    expect(await s.store.queuedFor(apiRow.id)).toEqual([]);
   });
 
   test("a message already pushed: the recipient gets one notice from claude-peers that it is withdrawn", async () => {
-    const s = inProcessServices();
-    try {
-      const { askerRow, apiRow } = await pair(s);
-      const socket = { frames: [] as any[], send(data: string) { this.frames.push(JSON.parse(data)); }, close() {} };
-      await s.registry.attach(apiRow.id, socket); // pushed, never acked: it may be on the screen
-      const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
-      await s.mail.retract(askerRow, m.id);
-      const notices = socket.frames.filter((f) => f.message.from_id === "claude-peers").map((f) => [f.message.in_reply_to, f.message.text]);
-      expect(notices).toEqual([[m.id, `Message ${m.id} from asker was withdrawn by its sender: disregard it.`]]);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const { askerRow, apiRow } = await pair(s);
+    const socket = { frames: [] as any[], send(data: string) { this.frames.push(JSON.parse(data)); }, close() {} };
+    await s.registry.attach(apiRow.id, socket); // pushed, never acked: it may be on the screen
+    const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
+    await s.mail.retract(askerRow, m.id);
+    const notices = socket.frames.filter((f) => f.message.from_id === "claude-peers").map((f) => [f.message.in_reply_to, f.message.text]);
+    expect(notices).toEqual([[m.id, `Message ${m.id} from asker was withdrawn by its sender: disregard it.`]]);
   });
 
   test("refused with a clear error: someone else's message, an unknown one, one already read (send a correction), one retracted already", async () => {
-    const s = inProcessServices();
-    try {
-      const { askerRow, apiRow } = await pair(s);
-      const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
-      const fail = async (who: typeof askerRow, id: string) => {
-        const err = (await thrown(s.mail.retract(who, id))) as WireError;
-        return [err.code, err.field, err.message];
-      };
-      expect(await fail(apiRow, m.id)).toEqual(["not_found", "message_id", `message_id: no message ${m.id} of yours`]);
-      expect((await fail(askerRow, "m-nosuchmessage"))[0]).toBe("not_found");
-      await s.mail.inbox(apiRow, { markRead: true });
-      expect(await fail(askerRow, m.id)).toEqual(["conflict", "message_id", `message_id: ${m.id} was already read by api; send a correction instead (send_message with in_reply_to=${m.id})`]);
-      const other = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "second thoughts" });
-      await s.mail.retract(askerRow, other.id);
-      expect((await fail(askerRow, other.id))[2]).toMatch(/is retracted already/);
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const { askerRow, apiRow } = await pair(s);
+    const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
+    const fail = async (who: typeof askerRow, id: string) => {
+      const err = (await thrown(s.mail.retract(who, id))) as WireError;
+      return [err.code, err.field, err.message];
+    };
+    expect(await fail(apiRow, m.id)).toEqual(["not_found", "message_id", `message_id: no message ${m.id} of yours`]);
+    expect((await fail(askerRow, "m-nosuchmessage"))[0]).toBe("not_found");
+    await s.mail.inbox(apiRow, { markRead: true });
+    expect(await fail(askerRow, m.id)).toEqual(["conflict", "message_id", `message_id: ${m.id} was already read by api; send a correction instead (send_message with in_reply_to=${m.id})`]);
+    const other = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "second thoughts" });
+    await s.mail.retract(askerRow, other.id);
+    expect((await fail(askerRow, other.id))[2]).toMatch(/is retracted already/);
   });
 
   test("replaces: the old message is retracted and the new one names it; the recipient sees only the new one", async () => {
-    const s = inProcessServices();
-    try {
-      const { askerRow, apiRow } = await pair(s);
-      const old = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 80" });
-      const fixed = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 8080", replaces: old.id });
-      expect(fixed.replaces).toBe(old.id);
-      expect((await s.mail.inbox(apiRow, { markRead: false })).map((m) => [m.text, m.replaces])).toEqual([["use port 8080", old.id]]);
-      expect((await s.store.getMessage(old.id))?.state).toBe("retracted");
-    } finally {
-      await s.close();
-    }
+    await using s = inProcessServices();
+    const { askerRow, apiRow } = await pair(s);
+    const old = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 80" });
+    const fixed = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 8080", replaces: old.id });
+    expect(fixed.replaces).toBe(old.id);
+    expect((await s.mail.inbox(apiRow, { markRead: false })).map((m) => [m.text, m.replaces])).toEqual([["use port 8080", old.id]]);
+    expect((await s.store.getMessage(old.id))?.state).toBe("retracted");
   });
 });

@@ -95,6 +95,7 @@ type SocketData = { kind: "peer"; peerId: string } | { kind: "watch" };
 export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const { store, token, network } = opts;
   const log = opts.log ?? (() => {});
+  const now = opts.now ?? Date.now;
   const services = composeServices(opts);
   const { presence, pusher, watchers, mail, registry } = services;
   const startedAt = Date.now();
@@ -153,7 +154,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     if (err instanceof WireError) return err.toResponse();
     if (err instanceof StoreUnavailableError) return new WireError("unavailable", err.message).toResponse();
     log(`internal error on ${printable(req.method)} ${printable(req.url)}: ${errorMessage(err)}`);
-    return new WireError("internal", "the broker failed on this request; see its log file").toResponse();
+    return internalError();
   }
 
   const server = Bun.serve<SocketData>({
@@ -173,7 +174,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     // The last net: whatever escapes fetch still gets a JSON answer, never Bun's HTML error page.
     error(err) {
       log(`unhandled error: ${errorMessage(err)}`);
-      return new WireError("internal", "the broker failed on this request; see its log file").toResponse();
+      return internalError();
     },
     websocket: {
       idleTimeout: 60,
@@ -214,7 +215,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const overdue = setInterval(() => void mail.noticeOverdue().catch((err) => log(`overdue notices failed: ${errorMessage(err)}`)), OVERDUE_CHECK_MS);
   const prune = async () => {
     try {
-      const r = await store.prune({ now: (opts.now ?? Date.now)(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
+      const r = await store.prune({ now: now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
       if (r.expired || r.deletedMessages || r.deletedPeers) {
         log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
       }
@@ -258,6 +259,11 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
 export function requestPath(target: string): string | null {
   const url = URL.parse(target);
   return url && (url.protocol === "http:" || url.protocol === "https:") ? url.pathname : null;
+}
+
+/** A bug of the broker's own, never the request's fault: the details go to the log, not the client. */
+function internalError(): Response {
+  return new WireError("internal", "the broker failed on this request; see its log file").toResponse();
 }
 
 /** Request text for a log line or an error: bounded, and with control characters shown escaped. */

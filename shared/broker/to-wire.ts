@@ -12,7 +12,16 @@ export function toWireMessage(m: MessageRow): Message {
   // The wire's fields by name: a column added to the table stays in the broker until listed here.
   const { id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state } = m;
   return {
-    ...{ id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state },
+    id,
+    from_id,
+    from_name,
+    from_summary,
+    from_cwd,
+    to_id,
+    to_name,
+    text,
+    in_reply_to,
+    state,
     sent_at: iso(m.created_at),
     delivered_at: isoOrNull(m.delivered_at),
     read_at: isoOrNull(m.read_at),

@@ -1,5 +1,7 @@
 /** The MCP face of a session: tool definitions, the channel push, and one place that shapes errors. */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import type { ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { WireError, errorMessage } from "../errors.ts";
 import { INSTRUCTIONS, SERVER_NAME } from "../instructions.ts";
@@ -22,11 +24,8 @@ interface ToolOutcome {
   unread?: number;
 }
 
-/** What a tool body may use of its request: the progress token, and a way to notify about it. */
-type ToolExtra = {
-  _meta?: { progressToken?: string | number };
-  sendNotification: (n: { method: "notifications/progress"; params: { progressToken: string | number; progress: number; total?: number; message?: string } }) => Promise<void>;
-};
+/** What the SDK hands a tool body about its request: its progress token, and a way to notify. */
+type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** Runs a tool body; any throw becomes an isError result prefixed with the tool name. */
 function tool<A>(name: string, run: (args: A, extra: ToolExtra) => Promise<ToolOutcome>) {

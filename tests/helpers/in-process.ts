@@ -15,10 +15,9 @@ export class TestClock {
   }
 }
 
-export interface InProcessServices extends Services {
+/** `await using s = inProcessServices()`: leaving the scope closes its sockets and the store. */
+export interface InProcessServices extends Services, AsyncDisposable {
   clock: TestClock;
-  /** Closes every socket the services hold and the store. */
-  close(): Promise<void>;
 }
 
 /** The services with no HTTP in front: every peer counts as a live process, time is the test's. */
@@ -28,7 +27,7 @@ export function inProcessServices(opts: Partial<ServiceOptions> = {}): InProcess
   return {
     ...services,
     clock,
-    async close() {
+    async [Symbol.asyncDispose]() {
       services.registry.closeAll();
       services.watchers.closeAll();
       await services.store.close();
