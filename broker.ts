@@ -32,6 +32,11 @@ async function main(): Promise<void> {
       token,
       port: config.port,
       mailboxTtlMs: config.mailboxTtlMs,
+      damping: {
+        duplicateWindowMs: config.damping.duplicateWindowS * 1000,
+        pairLimit: config.damping.loopLimit,
+        pairWindowMs: config.damping.loopWindowS * 1000,
+      },
       log,
       onShutdownRequest: () => shutdown("kill-broker"),
     });

@@ -34,6 +34,16 @@ export interface Config {
   mailboxTtlMs: number;
   /** false only when CLAUDE_PEERS_PUSH=off: servers then use the 1 s poll fallback. */
   push: boolean;
+  /** CLAUDE_PEERS_GROUPS=ui,review: the groups a session joins at start. */
+  groups: string[];
+  /** Loop damping (the broker's): 0 turns a rule off. */
+  damping: {
+    /** CLAUDE_PEERS_DUPLICATE_WINDOW_S (60): the same text to the same recipient within it is refused. */
+    duplicateWindowS: number;
+    /** CLAUDE_PEERS_LOOP_LIMIT (30) messages between two peers within CLAUDE_PEERS_LOOP_WINDOW_S (600), no person in between: the rest are held. */
+    loopLimit: number;
+    loopWindowS: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -62,7 +72,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     summaryModel: env.CLAUDE_PEERS_SUMMARY_MODEL?.trim() || DEFAULT_SUMMARY_MODEL,
     mailboxTtlMs: mailboxDays * DAY_MS,
     push: env.CLAUDE_PEERS_PUSH?.trim().toLowerCase() !== "off",
+    groups: parseGroups(env.CLAUDE_PEERS_GROUPS),
+    damping: {
+      duplicateWindowS: parseNonNegative(env.CLAUDE_PEERS_DUPLICATE_WINDOW_S, "CLAUDE_PEERS_DUPLICATE_WINDOW_S", 60),
+      loopLimit: parseNonNegative(env.CLAUDE_PEERS_LOOP_LIMIT, "CLAUDE_PEERS_LOOP_LIMIT", 30),
+      loopWindowS: parseNonNegative(env.CLAUDE_PEERS_LOOP_WINDOW_S, "CLAUDE_PEERS_LOOP_WINDOW_S", 600),
+    },
   };
+}
+
+const GROUP_NAME = /^[a-z0-9_-]{1,40}$/;
+
+/** "ui, review" → ["ui", "review"]; a name that is not a group name stops the start with the variable named. */
+function parseGroups(raw: string | undefined): string[] {
+  const names = (raw ?? "").split(",").map((g) => g.trim().replace(/^#/, "")).filter(Boolean);
+  for (const name of names) {
+    if (!GROUP_NAME.test(name)) {
+      throw new ConfigError(`CLAUDE_PEERS_GROUPS: "${name}" is not a group name (1 to 40 lowercase letters, digits, - or _; comma-separated)`);
+    }
+  }
+  return [...new Set(names)];
 }
 
 export function brokerUrl(port: number): string {
@@ -101,6 +130,13 @@ function parsePositive(raw: string | undefined, name: string, fallback: number):
   if (raw === undefined || raw.trim() === "") return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number, got "${raw}"`);
+  return value;
+}
+
+function parseNonNegative(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new ConfigError(`${name} must be a number, 0 or more (0 turns it off), got "${raw}"`);
   return value;
 }
 

@@ -23,14 +23,23 @@ export const PeerNameSchema = z
   .max(64)
   .regex(/^[a-z0-9][a-z0-9._-]*$/, "must be lowercase letters, digits, '.', '_' or '-', starting with a letter or digit");
 const path = z.string().max(4096);
+/** A group's name, as join_group takes it and `#name` addresses it. */
+export const GroupNameSchema = z.string().regex(/^[a-z0-9_-]{1,40}$/, "must be 1 to 40 lowercase letters, digits, - or _");
+/** The most members a group holds: one send to it stores at most this many copies. */
+export const MAX_GROUP_MEMBERS = 100;
+/** The most groups one name may be in. */
+export const MAX_GROUPS_PER_PEER = 20;
 const isoTime = z.string();
 
 /** machine: this host; network: every host sharing the database (the same as machine on SQLite). */
 export const ScopeSchema = z.enum(["machine", "directory", "repo", "network"]);
 export type Scope = z.infer<typeof ScopeSchema>;
 
-/** retracted: withdrawn by its sender while unread (retract_message, or send_message replaces). */
-export const MessageStateSchema = z.enum(["queued", "delivered", "read", "expired", "retracted"]);
+/**
+ * retracted: withdrawn by its sender while unread (retract_message, or send_message replaces);
+ * held: between a runaway pair, stored until a person releases it (queued) or discards it.
+ */
+export const MessageStateSchema = z.enum(["queued", "delivered", "read", "expired", "retracted", "held", "discarded"]);
 export type MessageState = z.infer<typeof MessageStateSchema>;
 
 export const HealthSchema = z.object({
@@ -68,6 +77,8 @@ export const RegisterBodySchema = z.object({
   /** The repository across machines (git.ts repoKey); servers of 0.1 do not send it. */
   repo_key: z.string().max(512).nullable().optional(),
   summary: z.string().max(MAX_SUMMARY_CHARS),
+  /** Groups to join at registration (CLAUDE_PEERS_GROUPS); membership belongs to the name. */
+  groups: z.array(GroupNameSchema).max(MAX_GROUPS_PER_PEER).optional(),
 });
 export type RegisterBody = z.infer<typeof RegisterBodySchema>;
 
@@ -76,6 +87,8 @@ export const RegisterResultSchema = z.object({
   secret: z.string(),
   name: PeerNameSchema,
   unread: z.number(),
+  /** The name's groups (those of CLAUDE_PEERS_GROUPS it could join, and any it was in). */
+  groups: z.array(z.string()).default([]),
 });
 export type RegisterResult = z.infer<typeof RegisterResultSchema>;
 
@@ -93,6 +106,8 @@ export const PeerInfoSchema = z.object({
   last_seen: isoTime,
   /** true while the peer holds a push (WebSocket) connection; false while it polls. */
   push: z.boolean(),
+  /** The groups its name belongs to; a 0.3 broker sends none. */
+  groups: z.array(z.string()).default([]),
 });
 export type PeerInfo = z.infer<typeof PeerInfoSchema>;
 
@@ -125,17 +140,22 @@ export const MessageSchema = z.object({
   reply_status: z.enum(["awaiting", "answered", "overdue"]).nullable().default(null),
   /** The message this one replaces (send_message replaces); that one is retracted. */
   replaces: z.string().nullable().default(null),
+  /** Sent to a group ("ui" for #ui, "*" for every live session here): this is one member's copy. */
+  group: z.string().nullable().default(null),
+  /** With group: the id of the send's first copy, which names the whole send (retract, reply_to). */
+  fanout_id: z.string().nullable().default(null),
 });
 export type Message = z.infer<typeof MessageSchema>;
 
 export const SendBodySchema = z.object({
-  /** A peer id, a name, or name@host. */
+  /** A peer id, a name, name@host, #group (every member) or * (every live session on this machine). */
   to: z
     .string()
     .trim()
-    .min(1, "must name a peer id, a name or name@host")
+    .min(1, "must name a peer id, a name, name@host, #group or *")
     .max(320)
-    .refine((to) => !/[\u0000-\u001f]/.test(to), "must not hold control characters"),
+    .refine((to) => !/[\u0000-\u001f]/.test(to), "must not hold control characters")
+    .refine((to) => !to.startsWith("#") || GroupNameSchema.safeParse(to.slice(1)).success, "a #group name must be 1 to 40 lowercase letters, digits, - or _"),
   text: z.string().min(1, "must not be empty"),
   in_reply_to: id.optional(),
   /** Chosen by the sender per message: resending after a lost answer never stores it twice. */
@@ -146,7 +166,8 @@ export const SendBodySchema = z.object({
   reply_within_s: z.number().int().min(1).max(MAX_REPLY_WITHIN_S).optional(),
 });
 export type SendBody = z.infer<typeof SendBodySchema>;
-export const SendResultSchema = z.object({ message: MessageSchema, unread: z.number().optional() });
+/** message: the copy for a peer, or a group send's first copy; copies: every copy of a group send. */
+export const SendResultSchema = z.object({ message: MessageSchema, copies: z.array(MessageSchema).optional(), unread: z.number().optional() });
 export type SendResult = z.infer<typeof SendResultSchema>;
 
 export const SummaryBodySchema = z.object({ summary: z.string().trim().max(MAX_SUMMARY_CHARS) });
@@ -207,7 +228,31 @@ export const PollResultSchema = z.object({ messages: z.array(MessageSchema), unr
 export const WhoamiResultSchema = z.object({ peer: PeerInfoSchema, unread: z.number() });
 
 export const RetractBodySchema = z.object({ message_id: id });
-export const RetractResultSchema = z.object({ message: MessageSchema, unread: z.number().optional() });
+/** copies: for a group send, every copy (those read stay read; the rest are retracted). */
+export const RetractResultSchema = SendResultSchema;
+
+export const GroupBodySchema = z.object({ group: GroupNameSchema });
+/** The caller's groups after joining or leaving; changed is false when it was already so. */
+export const GroupResultSchema = z.object({ groups: z.array(z.string()), changed: z.boolean(), unread: z.number().optional() });
+export const GroupsResultSchema = z.object({
+  groups: z.array(
+    z.object({
+      name: z.string(),
+      /** By name; live says whether a session holds that name now (on any host). */
+      members: z.array(z.object({ name: z.string(), live: z.boolean(), host: z.string().nullable() })),
+    }),
+  ),
+});
+export type GroupsResult = z.infer<typeof GroupsResultSchema>;
+
+/** POST /release (a person, never a peer): the held mail between two peers, by name or id. */
+export const ReleaseBodySchema = z.object({
+  a: z.string().trim().min(1).max(64),
+  b: z.string().trim().min(1).max(64),
+  /** Throw the held mail away instead of delivering it. */
+  discard: z.boolean().default(false),
+});
+export const ReleaseResultSchema = z.object({ messages: z.array(MessageSchema) });
 
 export const HistoryBodySchema = z.object({
   limit: z.number().int().min(1).max(1000).default(50),
@@ -249,6 +294,10 @@ export const ROUTES = {
   "/status": { body: NoBodySchema, result: StatusResultSchema },
   "/history": { body: HistoryBodySchema, result: HistoryResultSchema },
   "/retract": { body: RetractBodySchema, result: RetractResultSchema },
+  "/groups/join": { body: GroupBodySchema, result: GroupResultSchema },
+  "/groups/leave": { body: GroupBodySchema, result: GroupResultSchema },
+  "/groups": { body: NoBodySchema, result: GroupsResultSchema },
+  "/release": { body: ReleaseBodySchema, result: ReleaseResultSchema },
   "/shutdown": { body: NoBodySchema, result: OkResultSchema },
 } as const satisfies Record<string, { body: z.ZodType; result: z.ZodType }>;
 
@@ -268,7 +317,7 @@ export const BrokerFrameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("message"), message: MessageSchema }),
   z.object({
     type: z.literal("event"),
-    event: z.enum(["sent", "delivered", "read", "retracted", "joined", "left"]),
+    event: z.enum(["sent", "delivered", "read", "retracted", "released", "joined", "left"]),
     message: MessageSchema.optional(),
     peer: PeerInfoSchema.optional(),
   }),

@@ -8,7 +8,8 @@ export function describePeers(peers: PeerInfo[], scope: string): string {
     const where = [p.cwd, p.git_branch ? `branch ${p.git_branch}` : null].filter(Boolean).join(", ");
     const reach = p.push ? "push" : "poll";
     const host = p.host ? `, host ${p.host}` : "";
-    return `- ${p.name} (id ${p.id}${host}): ${p.summary || "(no summary)"}\n  ${where}; seen ${ago(p.last_seen)}; reachable by ${reach}`;
+    const groups = p.groups.length ? `; in ${p.groups.map((g) => `#${g}`).join(" ")}` : "";
+    return `- ${p.name} (id ${p.id}${host}): ${p.summary || "(no summary)"}\n  ${where}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}`;
   });
   return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${lines.join("\n")}`;
 }
@@ -28,16 +29,32 @@ export function describeSent(m: Message): string {
       return `Message ${m.id} expired before ${to} read it.`;
     case "retracted":
       return `Message ${m.id} to ${to} is retracted: it will not be shown or returned to them.`;
+    case "held":
+      return `Message ${m.id} to ${to} is held, not delivered: you and ${m.to_name} have exchanged many messages with no person in between (a loop?). The user can release it: bun cli.ts release ${m.from_name} ${m.to_name} (in the claude-peers folder). Stop unless the user asked for this; do not answer acknowledgements.`;
+    case "discarded":
+      return `Message ${m.id} to ${to} was discarded by a person.`;
   }
 }
 
-/** The send result's line, and what claude-peers will do about an awaited reply. */
-export function describeSentWithReply(m: Message): string {
-  return m.reply_by ? `${describeSent(m)} A reply is expected by ${m.reply_by}; if none comes, claude-peers tells you.` : describeSent(m);
+/** A send's (or retraction's) result: one line for one peer; for a group, the copies by state. */
+export function describeSendResult({ message: m, copies }: { message: Message; copies?: Message[] }): string {
+  const reply = m.reply_by && m.state !== "retracted" ? ` A reply is expected by ${m.reply_by}; if none comes, claude-peers tells you.` : "";
+  if (!copies) return describeSent(m) + reply;
+  const byState = new Map<string, string[]>();
+  for (const c of copies) byState.set(stateLabel(c), [...(byState.get(stateLabel(c)) ?? []), c.to_name]);
+  const states = [...byState].map(([state, names]) => `${state} ${names.length} (${names.join(", ")})`).join("; ");
+  const group = m.group === "*" ? "every live session here (*)" : `#${m.group}`;
+  const held = byState.has("held") ? ` ${describeSent(copies.find((c) => c.state === "held")!).replace(/^.*? is held, not delivered: /, "Held: ")}` : "";
+  return `Message ${m.id} to ${group}: ${copies.length} cop${copies.length === 1 ? "y" : "ies"}; ${states}. retract_message and check_messages(reply_to) take ${m.id} for them all.${held}${reply}`;
+}
+
+function stateLabel(m: Message): string {
+  return m.state === "queued" && m.to_id === null ? "in mailbox" : m.state;
 }
 
 export function describeMessage(m: Message): string {
   const reply =
+    (m.group ? `, to ${m.group === "*" ? "everyone (*)" : `#${m.group}`}` : "") +
     (m.in_reply_to ? `, in reply to ${m.in_reply_to}` : "") + (m.replaces ? `, replacing ${m.replaces} (withdrawn)` : "") + (m.reply_by ? `, reply expected by ${m.reply_by}` : "");
   return `[${m.id}] from ${m.from_name} (id ${m.from_id}) at ${m.sent_at}${reply}:\n${m.text}`;
 }

@@ -398,6 +398,8 @@ describe("hook units", () => {
     reply_by: null,
     reply_status: null,
     replaces: null,
+    group: null,
+    fanout_id: null,
   });
   const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
 
@@ -405,7 +407,7 @@ describe("hook units", () => {
     await using s = inProcessServices();
     const reg = await s.registry.register(registration("api"));
     const row = (await s.registry.authenticate(reg.secret))!;
-    const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" });
+    const sent = (await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" })).message;
     const first = await s.hookMail.lease([9, 4241], 9000);
     expect(first).toMatchObject({ parent_pid: 4241, unread: 1, messages: [{ id: sent.id }] });
     expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });

@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { ACK_WAIT_MS } from "../shared/broker/mail.ts";
 import { MAX_UNREAD_PER_PEER } from "../shared/broker/mailbox-quota.ts";
+import { MAX_GROUP_MEMBERS, MAX_GROUPS_PER_PEER } from "../shared/protocol.ts";
 import type { WireError } from "../shared/errors.ts";
 import { openSqliteStore } from "../shared/store/sqlite.ts";
 import type { Store } from "../shared/store/store.ts";
@@ -68,7 +69,7 @@ describe("mailboxes on the clock", () => {
     await using s = inProcessServices({ mailboxTtlMs: 60_000 });
     const first = await s.registry.register(registration("late"));
     await s.registry.unregister((await s.registry.authenticate(first.secret))!);
-    const sent = await s.mail.send({ kind: "operator" }, { to: "late", text: "too late" });
+    const sent = (await s.mail.send({ kind: "operator" }, { to: "late", text: "too late" })).message;
     expect([sent.state, sent.to_id]).toEqual(["queued", null]); // in late's mailbox
     s.clock.advance(60_000);
 
@@ -84,7 +85,7 @@ describe("mailboxes on the clock", () => {
     await using s = inProcessServices({ mailboxTtlMs: 60_000 });
     const first = await s.registry.register(registration("soon"));
     await s.registry.unregister((await s.registry.authenticate(first.secret))!);
-    const sent = await s.mail.send({ kind: "operator" }, { to: "soon", text: "in time" });
+    const sent = (await s.mail.send({ kind: "operator" }, { to: "soon", text: "in time" })).message;
     s.clock.advance(59_999);
     const next = await s.registry.register(registration("soon"));
     expect(next.unread).toBe(1);
@@ -151,7 +152,7 @@ describe("acks", () => {
     await s.registry.attach(reg.peer_id, socket);
     const watcher = recordingSocket();
     s.watchers.add(watcher);
-    const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" });
+    const sent = (await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" })).message;
     expect(sent.state).toBe("delivered");
     expect(watcher.frames.map((f) => [f.event, f.message.state])).toEqual([["sent", "queued"], ["delivered", "delivered"]]);
   });
@@ -162,7 +163,7 @@ describe("acks", () => {
     const socket = recordingSocket(); // pushes arrive, nothing acks
     await s.registry.attach(reg.peer_id, socket);
     const started = performance.now();
-    const sent = await s.mail.send({ kind: "operator" }, { to: "api", text: "unacked" });
+    const sent = (await s.mail.send({ kind: "operator" }, { to: "api", text: "unacked" })).message;
     expect(sent.state).toBe("queued");
     expect(performance.now() - started).toBeGreaterThanOrEqual(ACK_WAIT_MS - 5); // it did wait
     expect(socket.frames).toHaveLength(1);
@@ -187,7 +188,7 @@ describe("awaited replies: check_messages that waits", () => {
     await using s = inProcessServices();
     const [asker, api] = await Promise.all([s.registry.register(registration("asker")), s.registry.register(registration("api", { parent_pid: 9 }))]);
     const [askerRow, apiRow] = await Promise.all([s.registry.authenticate(asker.secret), s.registry.authenticate(api.secret)]);
-    const question = await s.mail.send({ kind: "peer", row: askerRow! }, { to: "api", text: "which port?" });
+    const question = (await s.mail.send({ kind: "peer", row: askerRow! }, { to: "api", text: "which port?" })).message;
     await s.mail.send({ kind: "operator" }, { to: "asker", text: "unrelated" });
     const waiting = s.mail.inbox(askerRow!, { markRead: true, waitMs: 30_000, replyTo: question.id });
     await s.mail.send({ kind: "peer", row: apiRow! }, { to: "asker", text: "also unrelated" });
@@ -222,7 +223,7 @@ describe("awaited replies: reply_within_s", () => {
   test("no reply in time: the sender gets one notice from claude-peers itself, in reply to its message", async () => {
     await using s = inProcessServices();
     const { askerRow } = await pair(s);
-    const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 600 });
+    const question = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 600 })).message;
     expect([question.reply_status, question.reply_by]).toEqual(["awaiting", new Date(s.clock.now() + 600_000).toISOString()]);
     s.clock.advance(599_999);
     await s.mail.noticeOverdue();
@@ -240,7 +241,7 @@ describe("awaited replies: reply_within_s", () => {
   test("a reply from the recipient in time answers it: no notice; a waiting check_messages(reply_to) gets the reply", async () => {
     await using s = inProcessServices();
     const { askerRow, apiRow } = await pair(s);
-    const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 60 });
+    const question = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "which port?", reply_within_s: 60 })).message;
     const waiting = s.mail.inbox(askerRow, { markRead: true, waitMs: 30_000, replyTo: question.id });
     await s.mail.send({ kind: "peer", row: apiRow }, { to: askerRow.id, text: "7899", in_reply_to: question.id });
     expect((await waiting).map((m) => m.text)).toEqual(["7899"]);
@@ -253,7 +254,7 @@ describe("awaited replies: reply_within_s", () => {
   test("the overdue notice also ends a check_messages waiting for that reply", async () => {
     await using s = inProcessServices();
     const { askerRow } = await pair(s);
-    const question = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "still there?", reply_within_s: 5 });
+    const question = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "still there?", reply_within_s: 5 })).message;
     const waiting = s.mail.inbox(askerRow, { markRead: true, waitMs: 30_000, replyTo: question.id });
     s.clock.advance(5000);
     await s.mail.noticeOverdue();
@@ -265,8 +266,8 @@ describe("retraction", () => {
   test("a queued message nobody was shown: retracted, never returned, no notice", async () => {
     await using s = inProcessServices();
     const { askerRow, apiRow } = await pair(s);
-    const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
-    expect((await s.mail.retract(askerRow, m.id)).state).toBe("retracted");
+    const m = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" })).message;
+    expect(((await s.mail.retract(askerRow, m.id)).message).state).toBe("retracted");
     expect(await s.mail.inbox(apiRow, { markRead: false })).toEqual([]);
     expect(await s.store.queuedFor(apiRow.id)).toEqual([]);
   });
@@ -276,7 +277,7 @@ describe("retraction", () => {
     const { askerRow, apiRow } = await pair(s);
     const socket = { frames: [] as any[], send(data: string) { this.frames.push(JSON.parse(data)); }, close() {} };
     await s.registry.attach(apiRow.id, socket); // pushed, never acked: it may be on the screen
-    const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
+    const m = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" })).message;
     await s.mail.retract(askerRow, m.id);
     const notices = socket.frames.filter((f) => f.message.from_id === "claude-peers").map((f) => [f.message.in_reply_to, f.message.text]);
     expect(notices).toEqual([[m.id, `Message ${m.id} from asker was withdrawn by its sender: disregard it.`]]);
@@ -285,7 +286,7 @@ describe("retraction", () => {
   test("refused with a clear error: someone else's message, an unknown one, one already read (send a correction), one retracted already", async () => {
     await using s = inProcessServices();
     const { askerRow, apiRow } = await pair(s);
-    const m = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" });
+    const m = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "deploy now" })).message;
     const fail = async (who: typeof askerRow, id: string) => {
       const err = (await thrown(s.mail.retract(who, id))) as WireError;
       return [err.code, err.field, err.message];
@@ -294,7 +295,7 @@ describe("retraction", () => {
     expect((await fail(askerRow, "m-nosuchmessage"))[0]).toBe("not_found");
     await s.mail.inbox(apiRow, { markRead: true });
     expect(await fail(askerRow, m.id)).toEqual(["conflict", "message_id", `message_id: ${m.id} was already read by api; send a correction instead (send_message with in_reply_to=${m.id})`]);
-    const other = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "second thoughts" });
+    const other = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "second thoughts" })).message;
     await s.mail.retract(askerRow, other.id);
     expect((await fail(askerRow, other.id))[2]).toMatch(/is retracted already/);
   });
@@ -302,10 +303,183 @@ describe("retraction", () => {
   test("replaces: the old message is retracted and the new one names it; the recipient sees only the new one", async () => {
     await using s = inProcessServices();
     const { askerRow, apiRow } = await pair(s);
-    const old = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 80" });
-    const fixed = await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 8080", replaces: old.id });
+    const old = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 80" })).message;
+    const fixed = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "use port 8080", replaces: old.id })).message;
     expect(fixed.replaces).toBe(old.id);
     expect((await s.mail.inbox(apiRow, { markRead: false })).map((m) => [m.text, m.replaces])).toEqual([["use port 8080", old.id]]);
     expect((await s.store.getMessage(old.id))?.state).toBe("retracted");
+  });
+});
+
+/** Registers live peers by name (each its own Claude Code), returning their rows. */
+async function peers(s: InProcessServices, ...names: string[]) {
+  const rows = [];
+  for (const [i, name] of names.entries()) {
+    const reg = await s.registry.register(registration(name, { parent_pid: 100 + i }));
+    rows.push((await s.registry.authenticate(reg.secret))!);
+  }
+  return rows;
+}
+
+describe("groups", () => {
+  test("#group: every member but the sender gets one copy with its own state; a member with no session gets it in its mailbox", async () => {
+    await using s = inProcessServices();
+    const [web, api, docs] = await peers(s, "web", "api", "docs");
+    const apiSocket = recordingSocket();
+    await s.registry.attach(api!.id, apiSocket);
+    for (const name of ["web", "api", "docs", "review"]) await s.groups.join(name, "ui");
+    await s.registry.unregister(docs!); // docs' name stays in the group
+    const sent = await s.mail.send({ kind: "peer", row: web! }, { to: "#ui", text: "the button is blue now" });
+    // api was pushed its copy (this socket never acks, so it stays queued); docs and review have no session.
+    expect(sent.copies!.map((c) => [c.to_name, c.to_id === null ? "mailbox" : c.state, c.group, c.fanout_id])).toEqual([
+      ["api", "queued", "ui", sent.message.id],
+      ["docs", "mailbox", "ui", sent.message.id],
+      ["review", "mailbox", "ui", sent.message.id],
+    ]);
+    expect(apiSocket.frames.map((f) => [f.message.text, f.message.group])).toEqual([["the button is blue now", "ui"]]);
+    // docs comes back: its name's mailbox, the group copy in it, is its own again.
+    const [docsAgain] = await peers(s, "docs");
+    expect((await s.mail.inbox(docsAgain!, { markRead: false })).map((m) => [m.text, m.group])).toEqual([["the button is blue now", "ui"]]);
+    expect(await s.groups.of("docs")).toEqual(["ui"]);
+  });
+
+  test("a reply to any copy answers the group send: check_messages(reply_to=<first id>) returns it", async () => {
+    await using s = inProcessServices();
+    const [web, api, docs] = await peers(s, "web", "api", "docs");
+    for (const name of ["web", "api", "docs"]) await s.groups.join(name, "ui");
+    const sent = await s.mail.send({ kind: "peer", row: web! }, { to: "#ui", text: "who owns the login page?" });
+    const docsCopy = sent.copies!.find((c) => c.to_name === "docs")!;
+    const waiting = s.mail.inbox(web!, { markRead: true, waitMs: 30_000, replyTo: sent.message.id });
+    await s.mail.send({ kind: "peer", row: api! }, { to: "web", text: "not me" }); // not a reply: stays unread
+    await s.mail.send({ kind: "peer", row: docs! }, { to: "web", text: "I do", in_reply_to: docsCopy.id });
+    expect((await waiting).map((m) => m.text)).toEqual(["I do"]);
+  });
+
+  test("retracting a group send withdraws every copy not yet read; a read one stays read", async () => {
+    await using s = inProcessServices();
+    const [web, api, docs] = await peers(s, "web", "api", "docs");
+    for (const name of ["web", "api", "docs"]) await s.groups.join(name, "ui");
+    const sent = await s.mail.send({ kind: "peer", row: web! }, { to: "#ui", text: "freeze main" });
+    await s.mail.inbox(api!, { markRead: true });
+    const retracted = await s.mail.retract(web!, sent.message.id);
+    expect(retracted.copies!.map((c) => [c.to_name, c.state])).toEqual([
+      ["api", "read"],
+      ["docs", "retracted"],
+    ]);
+    expect(await s.mail.inbox(docs!, { markRead: false })).toEqual([]);
+  });
+
+  test("* reaches every other live session on this host once; with none, a clear error", async () => {
+    await using s = inProcessServices();
+    const [web, api, docs] = await peers(s, "web", "api", "docs");
+    const sent = await s.mail.send({ kind: "operator" }, { to: "*", text: "lunch" });
+    expect(sent.copies!.map((c) => [c.to_name, c.group])).toEqual([["api", "*"], ["docs", "*"], ["web", "*"]]);
+    const fromWeb = await s.mail.send({ kind: "peer", row: web! }, { to: "*", text: "tests are green" });
+    expect(fromWeb.copies!.map((c) => c.to_name)).toEqual(["api", "docs"]);
+    await s.registry.unregister(api!);
+    await s.registry.unregister(docs!);
+    const err = (await thrown(s.mail.send({ kind: "peer", row: web! }, { to: "*", text: "anyone?" }))) as WireError;
+    expect([err.code, err.field, err.message]).toEqual(["not_found", "to", "to: * reaches every other live session on this machine, and there is none"]);
+  });
+
+  test("unknown groups, a group of only the sender, a full group and too many groups are clear errors", async () => {
+    await using s = inProcessServices();
+    const [web] = await peers(s, "web");
+    const fail = async (p: Promise<unknown>) => {
+      const err = (await thrown(p)) as WireError;
+      return [err.code, err.field, err.message];
+    };
+    expect(await fail(s.mail.send({ kind: "peer", row: web! }, { to: "#nobody", text: "hi" }))).toEqual([
+      "not_found",
+      "to",
+      "to: no group #nobody (a group exists while someone is in it; join_group creates it)",
+    ]);
+    await s.groups.join("web", "solo");
+    expect((await fail(s.mail.send({ kind: "peer", row: web! }, { to: "#solo", text: "hi" })))[2]).toBe("to: you are the only member of #solo");
+    for (let i = 0; i < MAX_GROUP_MEMBERS; i++) await s.groups.join(`member-${i}`, "big");
+    expect(await fail(s.groups.join("web", "big"))).toEqual(["conflict", "group", `group: #big has ${MAX_GROUP_MEMBERS} members, the most a group holds; use another group`]);
+    for (let i = 1; i < MAX_GROUPS_PER_PEER; i++) await s.groups.join("web", `g-${i}`);
+    expect((await fail(s.groups.join("web", "one-more")))[2]).toMatch(/^group: web is in 20 groups, the most a name may be in/);
+    expect(await s.groups.join("web", "g-1")).toEqual({ groups: expect.any(Array), changed: false }); // already in: no error
+  });
+
+  test("a group send takes a token a copy from the sender's pace", async () => {
+    await using s = inProcessServices({ sendRate: { perSecond: 1, burst: 3, maxWaitMs: 0 } });
+    const [web] = await peers(s, "web", "a", "b", "c", "d");
+    for (const name of ["web", "a", "b", "c", "d"]) await s.groups.join(name, "ui");
+    const err = (await thrown(s.mail.send({ kind: "peer", row: web! }, { to: "#ui", text: "four copies, three tokens" }))) as WireError;
+    expect(err.code).toBe("rate_limited");
+    expect(await s.store.countByState()).toMatchObject({ queued: 0 }); // nothing stored
+  });
+
+  test("CLAUDE_PEERS_GROUPS (registration groups) joins a new session, not one coming back after a broker restart", async () => {
+    await using s = inProcessServices();
+    const first = await s.registry.register(registration("web", { groups: ["ui", "review"] }));
+    expect(first.groups).toEqual(["review", "ui"]);
+    await s.groups.leave("web", "review");
+    const again = await s.registry.register(registration("web", { groups: ["ui", "review"], peer_id: first.peer_id, secret: first.secret }));
+    expect(again.groups).toEqual(["ui"]);
+  });
+});
+
+describe("loop damping", () => {
+  test("the same text to the same recipient within the window is refused, naming the first; a resend of the same call is not", async () => {
+    await using s = inProcessServices();
+    const { askerRow } = await pair(s);
+    const first = (await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "ready?", idempotency_key: "key-00000001" })).message;
+    expect((await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "ready?", idempotency_key: "key-00000001" })).message.id).toBe(first.id);
+    const err = (await thrown(s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "ready?" }))) as WireError;
+    expect([err.code, err.field]).toEqual(["conflict", "text"]);
+    expect(err.message).toStartWith(`message: the same text went to api as ${first.id} (now queued) within the last 60 s, so this one was not sent.`);
+    s.clock.advance(60_001);
+    expect((await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "ready?" })).message.id).not.toBe(first.id);
+  });
+
+  test("a runaway pair is held after the limit, both ways; a person releases it in order, or discards it", async () => {
+    await using s = inProcessServices({ damping: { duplicateWindowMs: 60_000, pairLimit: 4, pairWindowMs: 600_000 } });
+    const { askerRow, apiRow } = await pair(s);
+    const socket = recordingSocket();
+    await s.registry.attach(askerRow.id, socket);
+    const states: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const [from, to] = i % 2 === 0 ? [askerRow, "api"] : [apiRow, "asker"];
+      states.push((await s.mail.send({ kind: "peer", row: from }, { to, text: `thanks #${i}` })).message.state);
+    }
+    expect(states.map((st) => (st === "held" ? "held" : "sent"))).toEqual(["sent", "sent", "sent", "sent", "held", "held"]);
+    expect(await s.mail.inbox(askerRow, { markRead: false })).toHaveLength(2); // thanks #1 and #3: held mail is not unread
+    expect(socket.frames.map((f) => f.message.text)).toEqual(["thanks #1", "thanks #3"]);
+    // Released by a person: queued again, in the order sent, and handed over (#5 pushed to asker).
+    const released = await s.mail.release("api", "asker", false);
+    expect(released.map((m) => [m.text, m.state])).toEqual([
+      ["thanks #4", "queued"],
+      ["thanks #5", "queued"],
+    ]);
+    expect(socket.frames.map((f) => f.message.text)).toEqual(["thanks #1", "thanks #3", "thanks #5"]);
+    expect((await s.mail.inbox(apiRow, { markRead: false })).map((m) => m.text)).toEqual(["thanks #0", "thanks #2", "thanks #4"]);
+    // The count starts again after a release.
+    expect((await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "one more" })).message.state).toBe("queued");
+    expect(await s.mail.release("asker", "api", false)).toEqual([]);
+  });
+
+  test("a person writing to either peer starts the pair's count again; discard throws held mail away", async () => {
+    await using s = inProcessServices({ damping: { duplicateWindowMs: 60_000, pairLimit: 2, pairWindowMs: 600_000 } });
+    const { askerRow, apiRow } = await pair(s);
+    await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "a" });
+    await s.mail.send({ kind: "peer", row: apiRow }, { to: "asker", text: "b" });
+    s.clock.advance(1);
+    await s.mail.send({ kind: "operator" }, { to: "api", text: "carry on" });
+    s.clock.advance(1);
+    expect((await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "c" })).message.state).toBe("queued");
+    expect((await s.mail.send({ kind: "peer", row: apiRow }, { to: "asker", text: "d" })).message.state).toBe("queued");
+    expect((await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "e" })).message.state).toBe("held");
+    expect((await s.mail.release("asker", apiRow.id, true)).map((m) => [m.text, m.state])).toEqual([["e", "discarded"]]);
+    const err = (await thrown(s.mail.release("asker", "nobody", false))) as WireError;
+    expect([err.code, err.field]).toEqual(["not_found", "b"]);
+  });
+
+  test("limits of 0 turn damping off", async () => {
+    await using s = inProcessServices({ damping: { duplicateWindowMs: 0, pairLimit: 0, pairWindowMs: 600_000 } });
+    const { askerRow } = await pair(s);
+    for (let i = 0; i < 40; i++) expect((await s.mail.send({ kind: "peer", row: askerRow }, { to: "api", text: "same" })).message.state).toBe("queued");
   });
 });

@@ -20,7 +20,7 @@ describe("messaging between two sessions", () => {
     t.cleanup();
   });
 
-  test("initialize declares the channel, short instructions, and the five tools with described fields", async () => {
+  test("initialize declares the channel, short instructions, and the eight tools with described fields", async () => {
     const capabilities = alice.client.getServerCapabilities()!;
     expect(capabilities.experimental).toEqual({ "claude/channel": {} }); // and not claude/channel/permission
     expect(Object.keys(capabilities).sort()).toEqual(["experimental", "tools"]); // no prompts, resources or logging
@@ -34,7 +34,7 @@ describe("messaging between two sessions", () => {
     expect(instructions).toContain("set_summary");
 
     const { tools } = await alice.client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["check_messages", "list_peers", "retract_message", "send_message", "set_summary", "whoami"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["check_messages", "join_group", "leave_group", "list_peers", "retract_message", "send_message", "set_summary", "whoami"]);
     for (const tool of tools) {
       expect(tool.description!.length).toBeLessThan(200);
       for (const [field, schema] of Object.entries(tool.inputSchema.properties ?? {})) {

@@ -70,7 +70,8 @@ describe("SQLite file", () => {
     const db = new Database(path);
     db.exec(`ALTER TABLE peers DROP COLUMN parent_pid; ALTER TABLE peers DROP COLUMN repo_key;
              ALTER TABLE peers DROP COLUMN host; DROP INDEX messages_awaiting;
-             ALTER TABLE messages DROP COLUMN reply_by; ALTER TABLE messages DROP COLUMN reply_status; PRAGMA user_version = 2;`);
+             ALTER TABLE messages DROP COLUMN reply_by; ALTER TABLE messages DROP COLUMN reply_status; DROP TABLE group_members;
+             PRAGMA user_version = 2;`);
     db.close();
 
     const second = openSqliteStore(path);

@@ -14,6 +14,8 @@ import { BROKER_SERVICE, PEER_SECRET_HEADER, PROTOCOL_VERSION, PeerFrameSchema, 
 import { StoreUnavailableError, type PeerRow, type Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import { assertLocalRequest, assertToken, readJson } from "./guard.ts";
+import type { DampingLimits } from "./damping.ts";
+import { Groups } from "./groups.ts";
 import { HookMail } from "./hook-mail.ts";
 import { Mail } from "./mail.ts";
 import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
@@ -41,6 +43,8 @@ export interface ServiceOptions {
   network?: BrokerNetwork;
   /** The senders' pace; SEND_RATE unless a test sets its own. */
   sendRate?: PaceLimits;
+  /** Loop damping; DAMPING unless the environment or a test sets its own. */
+  damping?: DampingLimits;
   log?: (line: string) => void;
   /** The clock the broker's state runs on (tests inject one). */
   now?: () => number;
@@ -53,6 +57,7 @@ export interface Services {
   presence: Presence;
   pusher: Pusher;
   watchers: Watchers;
+  groups: Groups;
   mail: Mail;
   registry: Registry;
   hookMail: HookMail;
@@ -69,10 +74,11 @@ export function composeServices(opts: ServiceOptions): Services {
   const pusher = new Pusher(presence, store, log);
   const watchers = new Watchers();
   const otherHosts = network ? otherHostsOf(network) : undefined;
-  const mail = new Mail({ store, presence, pusher, watchers, mailboxTtlMs: opts.mailboxTtlMs, otherHosts, sendRate: opts.sendRate, now, log });
-  registry = new Registry({ store, presence, pusher, mail, watchers, now, log });
+  const groups = new Groups(store, presence, now);
+  const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs: opts.mailboxTtlMs, otherHosts, sendRate: opts.sendRate, damping: opts.damping, now, log });
+  registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
   const hookMail = new HookMail({ presence, mail, store, now });
-  return { store, presence, pusher, watchers, mail, registry, hookMail };
+  return { store, presence, pusher, watchers, groups, mail, registry, hookMail };
 }
 
 export interface BrokerOptions extends ServiceOptions {

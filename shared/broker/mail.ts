@@ -4,9 +4,11 @@
  * the one place that tells watchers about messages and ends senders' waits for acks.
  */
 import { WireError, errorMessage } from "../errors.ts";
-import { MAX_MESSAGE_BYTES, type Message, type SendBody } from "../protocol.ts";
-import type { MessageRow, PeerRow, Store } from "../store/store.ts";
+import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, type Message, type SendBody } from "../protocol.ts";
+import type { MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
 import { AckWaits } from "./ack-waits.ts";
+import { DAMPING, LoopDamping, type DampingLimits } from "./damping.ts";
+import type { Groups } from "./groups.ts";
 import { newMessageId } from "./ids.ts";
 import { MailboxQuota } from "./mailbox-quota.ts";
 import { parseAddress, type LiveAddress, type Presence } from "./presence.ts";
@@ -27,6 +29,12 @@ const SENDER_OF = {
   system: { id: "claude-peers", name: "claude-peers", summary: "claude-peers itself: a notice, not a message from a peer" },
 } as const;
 
+/** What a send stored: the message, and for a group send (`#ui`, `*`) every copy, the first one first. */
+export interface Sent {
+  message: Message;
+  copies?: Message[];
+}
+
 /**
  * A message's recipient: a live peer (here or on another host), or, `offline`, a session that is
  * gone (its id, when addressed by it) or a name's mailbox (no id).
@@ -46,9 +54,11 @@ export interface MailOptions {
   presence: Presence;
   pusher: Pusher;
   watchers: Watchers;
+  groups: Groups;
   mailboxTtlMs: number;
   otherHosts?: OtherHosts;
   sendRate?: PaceLimits;
+  damping?: DampingLimits;
   now: () => number;
   log: (line: string) => void;
 }
@@ -58,6 +68,8 @@ export class Mail {
   private readonly presence: Presence;
   private readonly pusher: Pusher;
   private readonly watchers: Watchers;
+  private readonly groups: Groups;
+  private readonly damping: LoopDamping;
   private readonly otherHosts: OtherHosts | undefined;
   private readonly mailboxTtlMs: number;
   private readonly now: () => number;
@@ -74,6 +86,7 @@ export class Mail {
     this.presence = opts.presence;
     this.pusher = opts.pusher;
     this.watchers = opts.watchers;
+    this.groups = opts.groups;
     this.otherHosts = opts.otherHosts;
     this.mailboxTtlMs = opts.mailboxTtlMs;
     this.now = opts.now;
@@ -81,37 +94,37 @@ export class Mail {
     this.sendRate = opts.sendRate ?? SEND_RATE;
     this.pace = new SendPace(this.sendRate, this.now);
     this.quota = new MailboxQuota(this.store);
+    this.damping = new LoopDamping(this.store, opts.damping ?? DAMPING, this.now);
   }
 
   // ---- sending ----------------------------------------------------------------------------------
 
-  async send(sender: Sender, body: SendBody): Promise<Message> {
+  /**
+   * Stores a message for each recipient (one peer, or every member of a group but the sender) and
+   * hands each copy over: pushed, woken on another host, or left in a name's mailbox. A group's
+   * copies are stored all or none, so a broker that dies mid fan-out never leaves half a send for
+   * the sender's retry (same idempotency key) to double.
+   */
+  async send(sender: Sender, body: SendBody): Promise<Sent> {
     const from = sender.kind === "peer" ? sender.row : { ...SENDER_OF[sender.kind], cwd: "" };
     const from_id = from.id;
     // First, before any work: a sender ahead of its pace waits its turn (costing the broker a
     // timer), and one too far ahead is turned away for the price of a map lookup.
-    const pace = this.pace.take(from_id);
-    if ("retryAfterMs" in pace) {
-      throw new WireError(
-        "rate_limited",
-        `this sender is over ${this.sendRate.perSecond} messages a second, ${this.sendRate.maxWaitMs / 1000} s ahead of its pace; nothing was sent, retry in ${(Math.ceil(pace.retryAfterMs / 100) / 10).toFixed(1)} s`,
-        { retryAfterMs: pace.retryAfterMs },
-      );
-    }
-    if (pace.waitMs > 0) await Bun.sleep(pace.waitMs);
+    await this.keepPace(from_id, 1);
     if (Buffer.byteLength(body.text, "utf8") > MAX_MESSAGE_BYTES) {
       throw new WireError("payload_too_large", `message: over ${MAX_MESSAGE_BYTES / 1024} KiB; split it or send a file path instead`, { field: "text" });
     }
     const now = this.now();
     if (body.idempotency_key !== undefined) {
       const earlier = await this.store.messageBySendKey(from_id, body.idempotency_key);
-      if (earlier) return toWireMessage(earlier); // a resend: the first request got through
+      if (earlier) return this.sentOf(earlier); // a resend: the first request got through
     }
-    const target = await this.resolveRecipient(body.to);
-    if (target.id === from_id) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers", { field: "to" });
+    const { group, targets } = await this.resolveRecipients(body.to, from);
+    if (targets.length > 1) await this.keepPace(from_id, targets.length - 1); // each copy counts
 
     const original = body.in_reply_to === undefined ? null : await this.store.getMessage(body.in_reply_to);
     if (body.in_reply_to !== undefined && !original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
+    if (sender.kind !== "system") await this.damping.refuseDuplicate(from_id, { name: targets[0]!.name, group }, body.text);
     // Replying to a message is proof it was read.
     if (original && sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
 
@@ -121,41 +134,82 @@ export class Mail {
       await this.retract(sender.row, body.replaces, { replaced: true });
     }
 
-    const release = await this.quota.reserve(target);
-    let row: MessageRow;
+    // Between peers only: a person or a notice never starts or feeds a loop.
+    const held = await Promise.all(targets.map((t) => (sender.kind === "peer" ? this.damping.holds(from.name, t.name) : false)));
+    const releases: Array<() => void> = [];
+    let rows: MessageRow[];
     try {
-      row = await this.store.insertMessage({
-        id: newMessageId(),
+      for (const t of targets) releases.push(await this.quota.reserve(t));
+      const first = newMessageId();
+      const news = targets.map((t, i): NewMessage => ({
+        id: i === 0 ? first : newMessageId(),
         from_id,
         from_name: from.name,
         from_summary: from.summary,
         from_cwd: from.cwd,
-        to_id: target.id,
-        to_name: target.name,
+        to_id: t.id,
+        to_name: t.name,
         text: body.text,
         in_reply_to: body.in_reply_to ?? null,
+        state: held[i] ? "held" : "queued",
         created_at: now,
         expires_at: now + this.mailboxTtlMs,
-        send_key: body.idempotency_key ?? null,
+        send_key: i === 0 ? (body.idempotency_key ?? null) : null, // the first copy finds the others
         reply_by: body.reply_within_s === undefined ? null : now + body.reply_within_s * 1000,
         replaces: body.replaces ?? null,
-      });
+        to_group: group,
+        fanout_id: group === null ? null : first,
+      }));
+      rows = group === null ? [await this.store.insertMessage(news[0]!)] : await this.store.insertMessages(news);
     } finally {
-      release();
+      for (const release of releases) release();
     }
     // A stored reply is the one its original's sender may be waiting for (reply_within_s).
     if (original?.reply_status && sender.kind === "peer") await this.store.markAnswered(original.id, sender.row);
-    this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
-    this.arrived(row.to_id);
+    for (const row of rows) {
+      this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
+      if (row.state === "queued") this.arrived(row.to_id);
+    }
+    const handed = await Promise.all(rows.map((row, i) => this.handOver(row, targets[i]!)));
+    const messages = handed.map(toWireMessage);
+    return group === null ? { message: messages[0]! } : { message: messages[0]!, copies: messages };
+  }
+
+  /** Takes `n` of the sender's tokens: waits its turn when ahead of its pace, refuses when too far ahead. */
+  private async keepPace(fromId: string, n: number): Promise<void> {
+    const pace = this.pace.take(fromId, n);
+    if ("retryAfterMs" in pace) {
+      throw new WireError(
+        "rate_limited",
+        `this sender is over ${this.sendRate.perSecond} messages a second, ${this.sendRate.maxWaitMs / 1000} s ahead of its pace; nothing was sent, retry in ${(Math.ceil(pace.retryAfterMs / 100) / 10).toFixed(1)} s`,
+        { retryAfterMs: pace.retryAfterMs },
+      );
+    }
+    if (pace.waitMs > 0) await Bun.sleep(pace.waitMs);
+  }
+
+  /** A stored send as its sender sees it: the message, and for a group send every copy. */
+  private async sentOf(row: MessageRow): Promise<Sent> {
+    if (row.fanout_id === null) return { message: toWireMessage(row) };
+    const copies = (await this.store.copiesOf(row.fanout_id)).map(toWireMessage);
+    return { message: copies[0] ?? toWireMessage(row), copies };
+  }
+
+  /**
+   * Hands a stored copy to its recipient: pushed here (waiting briefly for the ack, so the sender
+   * usually sees "delivered"), woken on another host, or left in a mailbox. Held mail waits for a person.
+   */
+  private async handOver(row: MessageRow, target: Recipient): Promise<MessageRow> {
+    if (row.state === "held") return row;
     if ("offline" in target) return this.toMailbox(row);
     // Wait first: an ack from another host can come back before wake()'s own answer does.
     const acked = this.acks.wait(row.id);
     if ((target.id && this.pusher.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
       await acked;
-      return toWireMessage((await this.store.getMessage(row.id)) ?? row);
+      return (await this.store.getMessage(row.id)) ?? row;
     }
     this.acks.end([row.id]);
-    return toWireMessage(row);
+    return row;
   }
 
   /**
@@ -164,11 +218,39 @@ export class Mail {
    * message would wait for the next session of that name. A holder on another host claims mail
    * without an id at its broker's next heartbeat.
    */
-  private async toMailbox(row: MessageRow): Promise<Message> {
+  private async toMailbox(row: MessageRow): Promise<MessageRow> {
     const holder = await this.presence.named(row.to_name);
-    if (!holder || holder.brokerId) return toWireMessage(row);
+    if (!holder || holder.brokerId) return row;
     await this.claimMailbox(holder.id);
-    return toWireMessage((await this.store.getMessage(row.id)) ?? row);
+    return (await this.store.getMessage(row.id)) ?? row;
+  }
+
+  /**
+   * Whom `to` reaches: one peer; every member of `#group` but the sender, each live one where it
+   * is and the others by name, in their mailboxes; or with `*`, every other live session here.
+   */
+  private async resolveRecipients(to: string, from: { id: string; name: string }): Promise<{ group: string | null; targets: Recipient[] }> {
+    if (to === "*") {
+      const targets = this.presence.localLive(from.id).filter((p) => p.name !== from.name);
+      if (targets.length === 0) throw new WireError("not_found", "to: * reaches every other live session on this machine, and there is none", { field: "to" });
+      if (targets.length > MAX_GROUP_MEMBERS) {
+        throw new WireError("conflict", `to: * would reach ${targets.length} sessions, more than ${MAX_GROUP_MEMBERS} at once; send to a #group instead`, { field: "to" });
+      }
+      return { group: "*", targets };
+    }
+    if (to.startsWith("#")) {
+      const group = to.slice(1);
+      const names = await this.groups.members(group);
+      if (names.length === 0) throw new WireError("not_found", `to: no group #${group} (a group exists while someone is in it; join_group creates it)`, { field: "to" });
+      const others = names.filter((name) => name !== from.name);
+      if (others.length === 0) throw new WireError("not_found", `to: you are the only member of #${group}`, { field: "to" });
+      const live = await this.presence.liveByName();
+      const targets = others.map((name): Recipient => live.get(name) ?? { id: null, name, offline: true });
+      return { group, targets: targets.filter((t) => t.id !== from.id) };
+    }
+    const target = await this.resolveRecipient(to);
+    if (target.id === from.id) throw new WireError("bad_request", "to: that is this session itself; pick another peer from list_peers", { field: "to" });
+    return { group: null, targets: [target] };
   }
 
   /** An id, a name or name@host; a known but offline name gets mail in its mailbox. */
@@ -211,7 +293,8 @@ export class Mail {
     for (const m of await this.store.takeOverdue(this.now())) {
       if (m.from_id === SENDER_OF.operator.id) continue; // nobody to tell: a person at a terminal
       const waited = formatWait(m.reply_by! - m.created_at);
-      const text = `No reply from ${m.to_name} to ${m.id} after ${waited}. It may still answer; ask again, ask someone else, or go on without it.`;
+      const which = m.to_group && m.fanout_id !== m.id ? `${m.id} (its copy of ${m.fanout_id} to ${groupLabel(m.to_group)})` : m.id;
+      const text = `No reply from ${m.to_name} to ${which} after ${waited}. It may still answer; ask again, ask someone else, or go on without it.`;
       await this.send({ kind: "system" }, { to: m.from_id, text, in_reply_to: m.id }).catch((err) =>
         this.log(`could not tell ${m.from_name} that ${m.id} is overdue: ${errorMessage(err)}`),
       );
@@ -219,14 +302,15 @@ export class Mail {
   }
 
   /**
-   * The sender withdraws a message not yet read: it is never pushed or returned again. If the
-   * recipient may already have been shown it (delivered, or pushed and not yet acknowledged), it
-   * gets a notice from claude-peers that the message is withdrawn, unless a replacement says so.
+   * The sender withdraws a message not yet read (for a group send, every copy not yet read): it is
+   * never pushed or returned again. A recipient that may already have been shown it (delivered, or
+   * pushed and not yet acknowledged) gets a notice from claude-peers that it is withdrawn, unless a
+   * replacement says so.
    */
-  async retract(sender: PeerRow, messageId: string, opts: { replaced?: boolean } = {}): Promise<Message> {
+  async retract(sender: PeerRow, messageId: string, opts: { replaced?: boolean } = {}): Promise<Sent> {
     const field = opts.replaced ? "replaces" : "message_id";
     const before = await this.store.retract(sender.id, messageId, this.now());
-    if (!before) {
+    if (before.length === 0) {
       const m = await this.store.getMessage(messageId);
       if (!m || m.from_id !== sender.id) throw new WireError("not_found", `${field}: no message ${messageId} of yours`, { field });
       if (m.state === "read") {
@@ -234,17 +318,53 @@ export class Mail {
       }
       throw new WireError("conflict", `${field}: ${messageId} is ${m.state} already; there is nothing to take back`, { field });
     }
-    const row = (await this.store.getMessage(messageId)) ?? { ...before, state: "retracted" as const };
-    this.acks.end([messageId]);
-    this.watchers.emit({ type: "event", event: "retracted", message: toWireMessage(row) });
-    const mayHaveSeen = before.state === "delivered" || (before.to_id !== null && this.presence.get(before.to_id)?.socket);
-    if (mayHaveSeen && !opts.replaced && before.to_id) {
-      const text = `Message ${messageId} from ${before.from_name} was withdrawn by its sender: disregard it.`;
-      await this.send({ kind: "system" }, { to: before.to_id, text, in_reply_to: messageId }).catch((err) =>
-        this.log(`could not tell ${before.to_name} that ${messageId} is withdrawn: ${errorMessage(err)}`),
+    this.acks.end(before.map((m) => m.id));
+    for (const m of before) {
+      this.watchers.emit({ type: "event", event: "retracted", message: toWireMessage({ ...m, state: "retracted" }) });
+      // Queued to a peer with a push connection (here or on another host): the push may be on its screen.
+      const mayHaveSeen = m.state === "delivered" || (m.state === "queued" && m.to_id !== null && (await this.presence.hasPush(m.to_id)));
+      if (!mayHaveSeen || opts.replaced || !m.to_id) continue;
+      const text = `Message ${m.id} from ${m.from_name} was withdrawn by its sender: disregard it.`;
+      await this.send({ kind: "system" }, { to: m.to_id, text, in_reply_to: m.id }).catch((err) =>
+        this.log(`could not tell ${m.to_name} that ${m.id} is withdrawn: ${errorMessage(err)}`),
       );
     }
-    return toWireMessage(row);
+    return this.sentOf((await this.store.getMessage(messageId)) ?? { ...before[0]!, state: "retracted" });
+  }
+
+  // ---- held pairs -------------------------------------------------------------------------------
+
+  /**
+   * A person releases the mail held between two peers (by name or id): queued again and handed
+   * over in the order it was sent; or, with `discard`, thrown away. Either way the pair's count
+   * starts afresh. Returns the messages as they are now.
+   */
+  async release(a: string, b: string, discard: boolean): Promise<Message[]> {
+    const [nameA, nameB] = await Promise.all([this.peerName(a, "a"), this.peerName(b, "b")]);
+    const rows = await this.store.releaseHeld(nameA, nameB, this.now(), discard);
+    for (const row of rows) this.watchers.emit({ type: "event", event: "released", message: toWireMessage(row) });
+    const out: MessageRow[] = [];
+    for (const row of rows) out.push(row.state === "queued" ? await this.handOverStored(row) : row);
+    return out.map(toWireMessage);
+  }
+
+  /** The name of the peer `idOrName` stands for, live or once seen. */
+  private async peerName(idOrName: string, field: string): Promise<string> {
+    const live = await this.presence.find(idOrName);
+    if (live) return live.name;
+    const stored = (await this.store.getPeer(idOrName)) ?? (await this.store.lastPeerNamed(idOrName));
+    if (!stored) throw new WireError("not_found", `${field}: no peer with id or name "${idOrName}"`, { field });
+    return stored.name;
+  }
+
+  /** Hands over mail queued again (released): to its session, here or elsewhere, or its name's new one. */
+  private async handOverStored(row: MessageRow): Promise<MessageRow> {
+    const live = row.to_id ? await this.presence.find(row.to_id) : null;
+    if (live && live.id === row.to_id) {
+      this.arrived(live.id);
+      return this.handOver(row, live);
+    }
+    return this.toMailbox(row);
   }
 
   // ---- from other hosts -------------------------------------------------------------------------
@@ -321,11 +441,13 @@ export class Mail {
    */
   async inbox(peer: PeerRow, opts: { markRead: boolean; waitMs?: number; replyTo?: string }): Promise<Message[]> {
     const until = performance.now() + (opts.waitMs ?? 0);
+    // A reply to a group send answers one copy: any copy's id counts.
+    const replyTo = opts.replyTo === undefined ? null : new Set(await this.idsOfSend(opts.replyTo));
     let unread: MessageRow[];
     for (;;) {
       // Listen before reading, so mail stored between the read and the wait still wakes it.
       const arrival = this.nextArrival(peer.id);
-      unread = (await this.store.unreadFor(peer.id)).filter((m) => opts.replyTo === undefined || m.in_reply_to === opts.replyTo);
+      unread = (await this.store.unreadFor(peer.id)).filter((m) => replyTo === null || (m.in_reply_to !== null && replyTo.has(m.in_reply_to)));
       const left = until - performance.now();
       if (unread.length > 0 || left <= 0) {
         arrival.cancel();
@@ -337,6 +459,12 @@ export class Mail {
     const read_at = this.now();
     const updated = new Set(await this.markRead(peer, unread.map((m) => m.id)));
     return unread.map((m) => toWireMessage(updated.has(m.id) ? { ...m, state: "read", read_at, delivered_at: m.delivered_at ?? read_at } : m));
+  }
+
+  /** The ids of a send: the message itself, or every copy of the group send it belongs to. */
+  private async idsOfSend(id: string): Promise<string[]> {
+    const m = await this.store.getMessage(id);
+    return m?.fanout_id ? (await this.store.copiesOf(m.fanout_id)).map((c) => c.id) : [id];
   }
 
   /** Records a heartbeat (a poll) and returns the peer's unacknowledged messages. */
@@ -387,6 +515,11 @@ export class Mail {
   countByState(): ReturnType<Store["countByState"]> {
     return this.store.countByState();
   }
+}
+
+/** How a group is written in text: "#ui", or "*" for every live session on a host. */
+export function groupLabel(group: string): string {
+  return group === "*" ? "*" : `#${group}`;
 }
 
 /** "45 s", "10 min", "2 h": how long a sender waited, for its notice. */

@@ -226,6 +226,29 @@ export class Presence {
     return peers.sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host));
   }
 
+  /** Whether the peer holds a push connection, here or on another host's broker. */
+  async hasPush(id: string): Promise<boolean> {
+    if (this.live.get(id)?.socket) return true;
+    return (await this.network?.findRemote({ id }))?.push ?? false;
+  }
+
+  /** Every live peer here and on the other hosts, by name (names are unique on the network). */
+  async liveByName(): Promise<Map<string, LiveAddress & { host: string }>> {
+    this.sweep();
+    const byName = new Map<string, LiveAddress & { host: string }>();
+    if (this.network) for (const p of await this.network.remotePeers()) byName.set(p.row.name, { id: p.row.id, name: p.row.name, brokerId: p.brokerId, host: p.row.host });
+    for (const p of this.live.values()) byName.set(p.row.name, { id: p.row.id, name: p.row.name, host: this.host });
+    return byName;
+  }
+
+  /** The live peers of this host, other than `exceptId`: whom `*` reaches. */
+  localLive(exceptId?: string): LiveAddress[] {
+    this.sweep();
+    const out: LiveAddress[] = [];
+    for (const p of this.live.values()) if (p.row.id !== exceptId) out.push({ id: p.row.id, name: p.row.name });
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
   /** The live peer `to` names: an id, a name (unique on the network), or name@host. */
   async find(to: string): Promise<LiveAddress | null> {
     const { name, host } = parseAddress(to);

@@ -3,11 +3,12 @@
  * restart), leaving, push connections attached and detached, and names lost to another host.
  * Tells watchers who joined and who left; hands each newcomer its name's mailbox.
  */
-import { WireError } from "../errors.ts";
+import { WireError, errorMessage } from "../errors.ts";
 import type { PeerInfo, RegisterBody, RegisterResult } from "../protocol.ts";
 import type { PeerRow, Store } from "../store/store.ts";
 import { randomToken, sha256 } from "../token.ts";
 import { newPeerId } from "./ids.ts";
+import type { Groups } from "./groups.ts";
 import type { Mail } from "./mail.ts";
 import type { LivePeer, Presence, PushSocket } from "./presence.ts";
 import type { Pusher } from "./push.ts";
@@ -19,6 +20,7 @@ export interface RegistryOptions {
   presence: Presence;
   pusher: Pusher;
   mail: Mail;
+  groups: Groups;
   watchers: Watchers;
   now: () => number;
   log: (line: string) => void;
@@ -50,9 +52,19 @@ export class Registry {
       last_seen: at,
     };
     const entry = await presence.admit(row, (final) => store.savePeer(final));
+    // Only a new session joins CLAUDE_PEERS_GROUPS: one coming back after a broker restart may have left some since.
+    const groups = claimed ? await this.opts.groups.of(entry.row.name) : await this.joinAtStart(entry.row.name, body.groups ?? []);
     await this.opts.mail.claimMailbox(id);
-    this.opts.watchers.emit({ type: "event", event: "joined", peer: presence.info(entry) });
-    return { peer_id: id, secret, name: entry.row.name, unread: await store.countUnread(id) };
+    this.opts.watchers.emit({ type: "event", event: "joined", peer: { ...presence.info(entry), groups } });
+    return { peer_id: id, secret, name: entry.row.name, unread: await store.countUnread(id), groups };
+  }
+
+  /** CLAUDE_PEERS_GROUPS: joins what it can (a full group is logged, not fatal); returns the name's groups. */
+  private async joinAtStart(name: string, wanted: readonly string[]): Promise<string[]> {
+    for (const group of wanted) {
+      await this.opts.groups.join(name, group).catch((err) => this.opts.log(`${name} could not join #${group}: ${errorMessage(err)}`));
+    }
+    return this.opts.groups.of(name);
   }
 
   /** A re-registering peer (after a broker restart) proves its id with the secret it was given. */

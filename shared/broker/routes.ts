@@ -2,6 +2,7 @@
 import { WireError } from "../errors.ts";
 import { PEER_SECRET_HEADER, type ParsedBody, type RoutePath, type RouteResult, type Status } from "../protocol.ts";
 import type { PeerRow } from "../store/store.ts";
+import type { Groups } from "./groups.ts";
 import type { HookMail } from "./hook-mail.ts";
 import type { Mail } from "./mail.ts";
 import type { Presence } from "./presence.ts";
@@ -23,6 +24,7 @@ export type RouteHandlers = { [P in RoutePath]: (ctx: RouteContext<P>) => Promis
 export interface RouteDeps {
   presence: Presence;
   registry: Registry;
+  groups: Groups;
   mail: Mail;
   hookMail: HookMail;
   /** The broker's own part of /status. */
@@ -35,6 +37,10 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
   const requirePeer = (ctx: { peer: PeerRow | null }): PeerRow => {
     if (!ctx.peer) throw new WireError("unauthorized", `this route needs the peer secret (${PEER_SECRET_HEADER}) from /register`);
     return ctx.peer;
+  };
+  /** Routes for the person in charge: the token without a peer secret (the CLI), never a session's server. */
+  const requirePerson = (ctx: { peer: PeerRow | null }, what: string): void => {
+    if (ctx.peer) throw new WireError("forbidden", `${what} is for a person, not a peer session: run it from a terminal (bun cli.ts)`);
   };
   /** A peer's calls also say how much mail waits for it (the tool results' unread line). */
   const unread = async (ctx: { peer: PeerRow | null }): Promise<{ unread?: number }> => (ctx.peer ? { unread: await s.mail.unreadCount(ctx.peer) } : {});
@@ -50,11 +56,11 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       const viewer = ctx.peer
         ? { id: ctx.peer.id, cwd: ctx.peer.cwd, git_common_dir: ctx.peer.git_common_dir, repo_key: ctx.peer.repo_key }
         : { cwd: b.cwd, git_common_dir: b.git_common_dir, repo_key: b.repo_key };
-      return { peers: await s.presence.list(b.scope, viewer), ...(await unread(ctx)) };
+      return { peers: await s.groups.withGroups(await s.presence.list(b.scope, viewer)), ...(await unread(ctx)) };
     },
     "/send": async (ctx) => {
-      const message = await s.mail.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
-      return { message, ...(await unread(ctx)) };
+      const sent = await s.mail.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
+      return { ...sent, ...(await unread(ctx)) };
     },
     "/summary": async (ctx) => {
       await s.registry.setSummary(requirePeer(ctx), ctx.body.summary);
@@ -79,7 +85,8 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     "/hook/read": ({ body }) => s.hookMail.read(body.peer_id, body.ids),
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);
-      return { peer: s.registry.whoami(peer), unread: await s.mail.unreadCount(peer) };
+      const [self] = await s.groups.withGroups([s.registry.whoami(peer)]);
+      return { peer: self!, unread: await s.mail.unreadCount(peer) };
     },
     "/status": async () => ({
       broker: s.brokerStatus(),
@@ -87,7 +94,14 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       messages: await s.mail.countByState(),
     }),
     "/history": async ({ body }) => ({ messages: await s.mail.history(body.limit, body.peer) }),
-    "/retract": async (ctx) => ({ message: await s.mail.retract(requirePeer(ctx), ctx.body.message_id), ...(await unread(ctx)) }),
+    "/retract": async (ctx) => ({ ...(await s.mail.retract(requirePeer(ctx), ctx.body.message_id)), ...(await unread(ctx)) }),
+    "/groups/join": async (ctx) => ({ ...(await s.groups.join(requirePeer(ctx).name, ctx.body.group)), ...(await unread(ctx)) }),
+    "/groups/leave": async (ctx) => ({ ...(await s.groups.leave(requirePeer(ctx).name, ctx.body.group)), ...(await unread(ctx)) }),
+    "/groups": async () => ({ groups: await s.groups.list() }),
+    "/release": async (ctx) => {
+      requirePerson(ctx, "release");
+      return { messages: await s.mail.release(ctx.body.a, ctx.body.b, ctx.body.discard) };
+    },
     "/shutdown": async () => {
       // Let this response leave before the listener goes away.
       setTimeout(() => s.onShutdownRequest?.(), 0);

@@ -41,14 +41,14 @@ export class SendPace {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Takes one token for `key`. Calls are served in the order they take: each waits behind the earlier ones. */
-  take(key: string): Pace {
+  /** Takes `n` tokens for `key` (a group send takes one a copy). Calls are served in the order they take: each waits behind the earlier ones. */
+  take(key: string, n = 1): Pace {
     const now = this.now();
     const bucket = this.refill(this.buckets.get(key), now);
     this.buckets.set(key, bucket);
-    const waitMs = bucket.tokens >= 1 ? 0 : Math.ceil(((1 - bucket.tokens) / this.limits.perSecond) * 1000);
+    const waitMs = bucket.tokens >= n ? 0 : Math.ceil(((n - bucket.tokens) / this.limits.perSecond) * 1000);
     if (waitMs > this.limits.maxWaitMs) return { retryAfterMs: waitMs - this.limits.maxWaitMs };
-    bucket.tokens -= 1;
+    bucket.tokens -= n;
     if (this.buckets.size > FORGET_ABOVE) this.forgetIdle(now);
     return { waitMs };
   }

@@ -28,11 +28,16 @@ export function toWireMessage(m: MessageRow): Message {
     reply_by: isoOrNull(m.reply_by),
     reply_status: m.reply_status,
     replaces: m.replaces,
+    group: m.to_group,
+    fanout_id: m.fanout_id,
   };
 }
 
-/** `seenAt`: the live entry's last sign of life, which is newer than the row's last_seen. */
+/**
+ * `seenAt`: the live entry's last sign of life, which is newer than the row's last_seen. Groups live
+ * in their own table: the routes that show peers fill them in (Groups.withGroups).
+ */
 export function toWirePeer(p: PeerRow, push: boolean, seenAt: number): PeerInfo {
   const { id, name, summary, pid, cwd, git_root, git_branch, host } = p; // never the secret hash
-  return { id, name, summary, pid, cwd, git_root, git_branch, host, registered_at: iso(p.registered_at), last_seen: iso(seenAt), push };
+  return { id, name, summary, pid, cwd, git_root, git_branch, host, registered_at: iso(p.registered_at), last_seen: iso(seenAt), push, groups: [] };
 }

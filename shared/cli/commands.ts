@@ -1,10 +1,10 @@
 /** The request/answer commands (status, peers, send, history) and the table of every command. */
 import { readGitInfo } from "../git.ts";
-import { ScopeSchema, type Message, type PeerInfo, type Status } from "../protocol.ts";
+import { ScopeSchema, type GroupsResult, type Message, type PeerInfo, type Status } from "../protocol.ts";
 import { connect, type CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { ago } from "../ago.ts";
-import { clock, deliveryLabel, describeSent, duration, oneLine, replyLabel, shortenHome } from "./format.ts";
+import { clock, deliveryLabel, describeSent, duration, oneLine, recipientLabel, replyLabel, shortenHome } from "./format.ts";
 import { killBroker } from "./kill-broker.ts";
 import { renderTable } from "./table.ts";
 import type { CliOptions, OptionName } from "./usage.ts";
@@ -45,7 +45,7 @@ async function status(ctx: CliContext, values: CliOptions, positionals: string[]
     ["database", s.broker.db],
     ["host", s.broker.host],
     ["peers", `${s.peers.live} live (${s.peers.push} push, ${s.peers.poll} poll)${s.peers.other_hosts ? `, ${s.peers.other_hosts} on other hosts` : ""}`],
-    ["messages", `${m.queued ?? 0} queued, ${m.delivered ?? 0} delivered, ${m.read ?? 0} read, ${m.expired ?? 0} expired`],
+    ["messages", `${m.queued ?? 0} queued, ${m.delivered ?? 0} delivered, ${m.read ?? 0} read, ${m.expired ?? 0} expired, ${m.retracted ?? 0} retracted, ${m.held ?? 0} held`],
   ];
   for (const [key, value] of rows) ctx.out(`${ctx.paint("bold", key.padEnd(9))} ${value}`);
   return 0;
@@ -74,6 +74,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
     p.push ? "yes" : "no",
     ago(p.last_seen, now),
     p.git_branch ?? "-",
+    p.groups.map((g) => `#${g}`).join(" ") || "-",
     shortenHome(p.cwd, ctx.home),
     oneLine(p.summary),
   ];
@@ -84,6 +85,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
     { header: "PUSH" },
     { header: "LAST SEEN" },
     { header: "BRANCH", max: 24 },
+    { header: "GROUPS", max: 30 },
     { header: "CWD", max: 40, keep: "end" as const },
     { header: "SUMMARY", max: 60 },
   ];
@@ -94,11 +96,40 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
 async function send(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
   const [to, ...words] = positionals;
   const text = words.join(" ");
-  if (!to || !text.trim()) throw new CliError("usage", "send needs a peer id or name and a message: bun cli.ts send <peer> <message...>");
+  if (!to || !text.trim()) throw new CliError("usage", "send needs a peer id or name and a message (the peer may be '#group' or '*'): bun cli.ts send <peer> <message...>");
   const { client } = await connect(ctx);
   const result = await client.call("/send", { to, text });
   if (values.json) return printJson(ctx, result);
-  ctx.out(describeSent(result.message));
+  ctx.out(describeSent(result.message, result.copies));
+  return 0;
+}
+
+async function groups(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
+  noPositionals("groups", positionals);
+  const { client } = await connect(ctx);
+  const result = await client.call("/groups", {});
+  if (values.json) return printJson(ctx, result);
+  if (result.groups.length === 0) {
+    ctx.out("no groups yet (a session joins one with join_group, or CLAUDE_PEERS_GROUPS=ui,review at start)");
+    return 0;
+  }
+  const member = (m: GroupsResult["groups"][number]["members"][number]) => (m.live ? (m.host ? `${m.name}@${m.host}` : m.name) : `${m.name} (offline)`);
+  const rows = result.groups.map((g) => [`#${g.name}`, String(g.members.length), g.members.map(member).join(", ")]);
+  const columns = [{ header: "GROUP" }, { header: "MEMBERS" }, { header: "NAMES", max: 120 }];
+  for (const line of renderTable(columns, rows, { width: ctx.columns, styleHeader: bold(ctx) })) ctx.out(line);
+  return 0;
+}
+
+async function release(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
+  const [a, b, ...rest] = positionals;
+  if (!a || !b || rest.length) throw new CliError("usage", "release needs the two peers of a held pair: bun cli.ts release <peer> <peer> [--discard]");
+  const { client } = await connect(ctx);
+  const discard = values.discard === true;
+  const result = await client.call("/release", { a, b, discard });
+  if (values.json) return printJson(ctx, result);
+  const n = result.messages.length;
+  if (n === 0) ctx.out(`nothing is held between ${a} and ${b}`);
+  else ctx.out(`${discard ? "discarded" : "released"} ${n} held message${n === 1 ? "" : "s"} between ${a} and ${b}${discard ? "" : ", in the order they were sent"}`);
   return 0;
 }
 
@@ -117,7 +148,7 @@ async function history(ctx: CliContext, values: CliOptions, positionals: string[
   }
   const now = ctx.now();
   // The broker answers newest first; people read top to bottom, so the newest goes last.
-  const row = (m: Message) => [clock(m.sent_at, now), m.id, m.from_name, m.to_name, deliveryLabel(m) + (m.reply_status ? `, ${replyLabel(m)}` : ""), oneLine(m.text)];
+  const row = (m: Message) => [clock(m.sent_at, now), m.id, m.from_name, recipientLabel(m), deliveryLabel(m) + (m.reply_status ? `, ${replyLabel(m)}` : ""), oneLine(m.text)];
   const columns = [{ header: "TIME" }, { header: "ID" }, { header: "FROM" }, { header: "TO" }, { header: "STATE" }, { header: "TEXT", max: 80 }];
   const rows = result.messages.toReversed().map(row);
   for (const line of renderTable(columns, rows, { width: ctx.columns, styleHeader: bold(ctx) })) ctx.out(line);
@@ -129,6 +160,8 @@ export const COMMANDS: Record<string, Command> = {
   peers: { options: ["json", "scope"], run: peers },
   send: { options: ["json"], run: send },
   history: { options: ["json", "limit", "peer"], run: history },
+  groups: { options: ["json"], run: groups },
+  release: { options: ["json", "discard"], run: release },
   watch: {
     options: ["json"],
     streams: true,

@@ -51,8 +51,19 @@ export function deliveryLabel(m: Message): string {
   return m.state === "queued" && m.to_id === null ? "mailbox" : m.state;
 }
 
-/** What `send` prints once the broker accepted a message. */
-export function describeSent(m: Message): string {
+/** "api", or "api (#ui)" for a group send's copy. */
+export function recipientLabel(m: Message): string {
+  return m.group ? `${m.to_name} (${groupText(m.group)})` : m.to_name;
+}
+
+const groupText = (group: string) => (group === "*" ? "*" : `#${group}`);
+
+/** What `send` prints once the broker accepted a message: a line, or for a group a line per copy. */
+export function describeSent(m: Message, copies?: Message[]): string {
+  if (copies) {
+    const lines = copies.map((c) => `  ${c.id}  ${c.to_name}: ${deliveryLabel(c)}`);
+    return [`sent ${m.id} to ${groupText(m.group ?? "")}: ${copies.length} ${copies.length === 1 ? "copy" : "copies"}`, ...lines].join("\n");
+  }
   const to = m.to_id ? `${m.to_name} (${m.to_id})` : m.to_name;
   const note: Record<string, string> = {
     mailbox: `: waiting in the mailbox of ${m.to_name} until a session with that name starts`,
@@ -70,6 +81,7 @@ const EVENT_COLOR: Record<BrokerEventName, Parameters<Paint>[0]> = {
   delivered: "green",
   read: "dim",
   retracted: "yellow",
+  released: "magenta",
   joined: "green",
   left: "yellow",
 };
@@ -87,7 +99,8 @@ export function eventLine(frame: BrokerFrame, now: number, home: string, paint: 
   const parts = [time, name];
   if (frame.message) {
     const m = frame.message;
-    parts.push(m.id, `${m.from_name} -> ${m.to_name}`);
+    parts.push(m.id, `${m.from_name} -> ${recipientLabel(m)}`);
+    if (frame.event === "released" || m.state === "held") parts.push(m.state);
     if (m.reply_status) parts.push(replyLabel(m));
     if (frame.event === "sent") parts.push(truncate(oneLine(m.text), EVENT_TEXT_MAX));
   } else if (frame.peer) {

@@ -5,6 +5,7 @@ export const OPTIONS = {
   scope: { type: "string" },
   limit: { type: "string" },
   peer: { type: "string" },
+  discard: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -15,6 +16,7 @@ export interface CliOptions {
   scope?: string;
   limit?: string;
   peer?: string;
+  discard?: boolean;
   help?: boolean;
 }
 
@@ -25,7 +27,11 @@ usage: bun cli.ts <command> [options]
 commands:
   status                           broker address, version, pid, uptime, database, host, peer and message counts
   peers [--scope S]                live peers; S is machine (default), network, directory or repo
-  send <peer> <message...>         send to a peer id, name or name@host (it comes from "cli")
+  send <peer> <message...>         send to a peer id, name or name@host, '#group' (its members) or '*' (every
+                                   live session here); it comes from "cli"
+  groups                           every group and its members
+  release <a> <b> [--discard]      deliver, in order, the mail held between two peers that wrote to each other
+                                   too often with no person in between (--discard: throw it away)
   history [--limit N] [--peer P]   recent messages, oldest first; N is 1 to 1000 (default 50), P an id or name
   watch                            print messages and peers joining or leaving as it happens, until Ctrl-C
   kill-broker                      stop the broker; running sessions start a new one when they need it
@@ -34,7 +40,8 @@ commands:
   help                             this text
 
 options:
-  --json       machine-readable output on stdout (status, peers, history, send; watch: one JSON line per event)
+  --json       machine-readable output on stdout (status, peers, groups, history, send, release; watch: one
+               JSON line per event)
   -h, --help   this text
 
 environment:

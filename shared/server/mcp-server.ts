@@ -1,13 +1,13 @@
 /** The MCP face of a session: tool definitions, the channel push, and one place that shapes errors. */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
-import type { ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
+import { ListToolsRequestSchema, type ListToolsResult, type ServerNotification, type ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { WireError, errorMessage } from "../errors.ts";
 import { INSTRUCTIONS, SERVER_NAME } from "../instructions.ts";
-import { MAX_REPLY_WITHIN_S, MAX_WAIT_S, type Message, type Scope } from "../protocol.ts";
+import { GroupNameSchema, MAX_REPLY_WITHIN_S, MAX_WAIT_S, type Message, type Scope } from "../protocol.ts";
 import type { PeerLink } from "./peer-link.ts";
-import { describeInbox, describePeers, describeSentWithReply, unreadFooter } from "../tool-text.ts";
+import { describeInbox, describePeers, describeSendResult, unreadFooter } from "../tool-text.ts";
 import { VERSION } from "../version.ts";
 
 export const CHANNEL_METHOD = "notifications/claude/channel";
@@ -42,8 +42,10 @@ function tool<A>(name: string, run: (args: A, extra: ToolExtra) => Promise<ToolO
 export function createMcpServer(ctx: ToolContext): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: VERSION },
-    { capabilities: { tools: {}, experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
+    // No `tools` here: the SDK declares it when the first tool registers, after omitToolDefaults.
+    { capabilities: { experimental: { "claude/channel": {} } }, instructions: INSTRUCTIONS },
   );
+  omitToolDefaults(server);
 
   server.registerTool(
     "list_peers",
@@ -55,7 +57,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
           .enum(["machine", "network", "directory", "repo"])
           .optional()
           .describe(
-            "machine (default): sessions on this machine; network: on every machine sharing the peers database; directory: same folder as you; repo: your git repository, any worktree or machine",
+            "machine (default); network: every machine sharing the database; directory: your folder; repo: your repository, any worktree or machine",
           ),
       },
       annotations: { readOnlyHint: true, openWorldHint: false },
@@ -72,19 +74,19 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       title: "Send a message to a peer",
       description: "Send a message to another session. It is stored until the peer reads it, even if the peer is offline.",
       inputSchema: {
-        to: z.string().min(1).describe("the peer's id (from list_peers or a message's from_id), its name, or name@host"),
+        to: z.string().min(1).describe("a peer's id or name (or name@host); #group for its members; * for every session here"),
         message: z.string().min(1).describe("the text to send; at most 64 KiB"),
-        in_reply_to: z.string().optional().describe("the message_id you are answering, from the <channel> tag or check_messages"),
+        in_reply_to: z.string().optional().describe("the message_id you are answering"),
         reply_within_s: z
           .number()
           .int()
           .min(1)
           .max(MAX_REPLY_WITHIN_S)
           .optional()
-          .describe("you expect a reply within this many seconds; if none comes, claude-peers tells you"),
+          .describe("expect a reply within this many seconds; claude-peers tells you if none comes"),
         replaces: z.string().optional().describe("a message_id of yours not yet read: it is retracted and this one sent instead"),
       },
-      annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+      annotations: { destructiveHint: false, openWorldHint: false },
     },
     tool("send_message", async ({ to, message, in_reply_to, reply_within_s, replaces }: { to: string; message: string; in_reply_to?: string; reply_within_s?: number; replaces?: string }) => {
       // The key makes a resend after a broker crash safe: the broker stores the message once.
@@ -97,7 +99,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         }
         throw err;
       });
-      return { text: describeSentWithReply(result.message), unread: result.unread };
+      return { text: describeSendResult(result), unread: result.unread };
     }),
   );
 
@@ -107,7 +109,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       title: "Set your summary",
       description: "Tell peers in one line what you are working on. Shown in their list_peers.",
       inputSchema: { summary: z.string().max(500).describe("one line, e.g. 'refactoring the auth middleware in api/'") },
-      annotations: { readOnlyHint: false, idempotentHint: true, openWorldHint: false },
+      annotations: { idempotentHint: true, openWorldHint: false },
     },
     tool("set_summary", async ({ summary }: { summary: string }) => {
       const { unread } = await ctx.setSummary(summary.trim());
@@ -119,7 +121,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     "check_messages",
     {
       title: "Check messages",
-      description: "Return every peer message you have not read yet, oldest first, and mark them read. Can wait for mail to arrive.",
+      description: "Return your unread peer messages, oldest first, and mark them read. Can wait for mail.",
       inputSchema: {
         wait_s: z
           .number()
@@ -129,7 +131,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
           .describe(`if nothing is unread, wait up to this many seconds (max ${MAX_WAIT_S}) and return as soon as a message arrives`),
         reply_to: z.string().optional().describe("only replies to this message_id (one you sent); other mail stays unread"),
       },
-      annotations: { readOnlyHint: false, openWorldHint: false },
+      annotations: { openWorldHint: false },
     },
     tool("check_messages", async ({ wait_s = 0, reply_to }: { wait_s?: number; reply_to?: string }, extra) => {
       const link = await ctx.link();
@@ -151,13 +153,33 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       title: "Retract a message",
       description: "Take back a message you sent that its recipient has not read yet.",
       inputSchema: { message_id: z.string().describe("the message_id send_message returned") },
-      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+      annotations: { destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
     tool("retract_message", async ({ message_id }: { message_id: string }) => {
-      const { message, unread } = await (await ctx.link()).call("/retract", { message_id });
-      return { text: describeSentWithReply(message), unread };
+      const result = await (await ctx.link()).call("/retract", { message_id });
+      return { text: describeSendResult(result), unread: result.unread };
     }),
   );
+
+  for (const [name, path, verb] of [
+    ["join_group", "/groups/join", "Join"],
+    ["leave_group", "/groups/leave", "Leave"],
+  ] as const) {
+    server.registerTool(
+      name,
+      {
+        title: `${verb} a group`,
+        description: verb === "Join" ? 'Join a group: send_message(to="#group") reaches its members.' : "Leave a group.",
+        inputSchema: { group: GroupNameSchema.describe("e.g. ui") },
+        annotations: { idempotentHint: true, openWorldHint: false },
+      },
+      tool(name, async ({ group }: { group: string }) => {
+        const result = await (await ctx.link()).call(path, { group }, { idempotent: true });
+        const now = result.groups.length ? result.groups.map((g) => `#${g}`).join(" ") : "none";
+        return { text: `${result.changed ? `${verb === "Join" ? "Joined" : "Left"} #${group}.` : `Already ${verb === "Join" ? "in" : "out of"} #${group}.`} Your groups: ${now}.`, unread: result.unread };
+      }),
+    );
+  }
 
   server.registerTool(
     "whoami",
@@ -176,6 +198,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         `summary: ${peer.summary || "(none; call set_summary)"}`,
         `cwd: ${peer.cwd}`,
         `repo: ${peer.git_root ?? "(not a git repository)"}${peer.git_branch ? ` on branch ${peer.git_branch}` : ""}`,
+        `groups: ${peer.groups.length ? peer.groups.map((g) => `#${g}`).join(" ") : "(none)"}`,
         `broker: ${link.brokerUrl} (${link.state === "push" ? "push connected" : "polling"})`,
       ];
       return { text: lines.join("\n"), unread };
@@ -183,6 +206,32 @@ export function createMcpServer(ctx: ToolContext): McpServer {
   );
 
   return server;
+}
+
+/**
+ * tools/list without what the SDK repeats on every tool at its default value: "$schema" (MCP input
+ * schemas are JSON Schema draft-07 unless they say otherwise) and execution.taskSupport "forbidden"
+ * (the spec's default when absent). 92 bytes a tool of the 5,000 the model-facing surface may take.
+ */
+function omitToolDefaults(server: McpServer): void {
+  const inner = server.server;
+  const setRequestHandler = inner.setRequestHandler.bind(inner);
+  // The SDK sets its tools/list handler when the first tool registers: wrap that one as it is set.
+  inner.setRequestHandler = ((schema: unknown, handler: (...args: never[]) => unknown) =>
+    setRequestHandler(
+      schema as typeof ListToolsRequestSchema,
+      (schema === ListToolsRequestSchema
+        ? async (...args: never[]) => compactToolList((await handler(...args)) as ListToolsResult)
+        : handler) as Parameters<typeof setRequestHandler>[1],
+    )) as typeof inner.setRequestHandler;
+}
+
+function compactToolList(list: ListToolsResult): ListToolsResult {
+  const tools = list.tools.map(({ execution, inputSchema, ...tool }) => {
+    const { $schema: _, ...schema } = inputSchema as typeof inputSchema & { $schema?: string };
+    return { ...tool, inputSchema: schema, ...(execution && execution.taskSupport !== "forbidden" ? { execution } : {}) };
+  });
+  return { ...list, tools };
 }
 
 /**
@@ -213,6 +262,7 @@ export function channelMeta(m: Message): Record<string, string> {
     ...(m.in_reply_to ? { in_reply_to: m.in_reply_to } : {}),
     ...(m.reply_by ? { reply_by: m.reply_by } : {}),
     ...(m.replaces ? { replaces: m.replaces } : {}),
+    ...(m.group ? { group: m.group } : {}),
   };
 }
 

@@ -203,6 +203,8 @@ export class PeerLink {
     const result = await client.call("/register", body);
     if (this.peerId !== result.peer_id || this.name !== result.name || this.brokerPid !== health.pid) {
       this.opts.log(`registered as ${result.name} (${result.peer_id}) with broker pid ${health.pid}`);
+      const missing = (body.peer_id ? [] : (body.groups ?? [])).filter((g) => !result.groups.includes(g));
+      if (missing.length) this.opts.log(`could not join CLAUDE_PEERS_GROUPS ${missing.join(", ")} (see the broker's log)`);
     }
     this.brokerPid = health.pid;
     this.peerId = result.peer_id;

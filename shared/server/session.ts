@@ -80,6 +80,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
         git_branch: git?.branch ?? null,
         repo_key: git?.repoKey ?? null,
         summary: plainSummary({ cwd, git }),
+        ...(config.groups.length ? { groups: config.groups } : {}),
       },
       deliver: async (message) => {
         await initialized;

@@ -1,7 +1,20 @@
 /** The Store on PostgreSQL through Bun.SQL: one database that the brokers of several machines share. */
 import { SQL } from "bun";
 import type { MessageState } from "../protocol.ts";
-import { StoreOpenError, StoreUnavailableError, type MessageRow, type NewMessage, type PeerRow, type PruneLimits, type PruneResult, type Store } from "./store.ts";
+import {
+  StoreOpenError,
+  StoreUnavailableError,
+  zeroCounts,
+  type Membership,
+  type MessageRow,
+  type NewMessage,
+  type PairActivity,
+  type PairQuery,
+  type PeerRow,
+  type PruneLimits,
+  type PruneResult,
+  type Store,
+} from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
 const MIGRATIONS: string[] = [
@@ -69,6 +82,24 @@ const MIGRATIONS: string[] = [
    ALTER TABLE messages ADD CONSTRAINT messages_state_check CHECK (state IN ('queued', 'delivered', 'read', 'expired', 'retracted', 'held'));
    ALTER TABLE messages ADD COLUMN replaces text;
    ALTER TABLE messages ADD COLUMN retracted_at bigint;`,
+  `ALTER TABLE messages DROP CONSTRAINT messages_state_check;
+   ALTER TABLE messages ADD CONSTRAINT messages_state_check
+     CHECK (state IN ('queued', 'delivered', 'read', 'expired', 'retracted', 'held', 'discarded'));
+   ALTER TABLE messages ADD COLUMN to_group text;
+   ALTER TABLE messages ADD COLUMN fanout_id text;
+   ALTER TABLE messages ADD COLUMN released_at bigint;
+   CREATE INDEX messages_from ON messages (from_id, created_at);
+   CREATE INDEX messages_pair ON messages (from_name, to_name, created_at);
+   CREATE INDEX messages_released ON messages (from_name, to_name, released_at) WHERE released_at IS NOT NULL;
+   CREATE INDEX messages_held ON messages (from_name, to_name) WHERE state = 'held';
+   CREATE INDEX messages_fanout ON messages (fanout_id) WHERE fanout_id IS NOT NULL;
+   CREATE TABLE group_members (
+     group_name text NOT NULL,
+     peer_name text NOT NULL,
+     joined_at bigint NOT NULL,
+     PRIMARY KEY (group_name, peer_name)
+   );
+   CREATE INDEX group_members_name ON group_members (peer_name);`,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
@@ -147,6 +178,21 @@ function decodeRow(row: Row): Row {
 function inCallerOrder(ids: readonly string[], changed: Array<{ id: string }>): string[] {
   const hit = new Set(changed.map((r) => r.id));
   return [...new Set(ids)].filter((id) => hit.has(id));
+}
+
+/** SQLite's order (BINARY), whatever the database's collation. */
+const byCodePoint = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
+
+/** One message stored, on the pool or inside a transaction. */
+async function insertOn(q: Query, m: NewMessage): Promise<MessageRow> {
+  const [r] = await q<MessageRow>`
+    INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
+                          reply_by, reply_status, replaces, to_group, fanout_id)
+    VALUES (${m.id}, ${m.from_id}, ${m.from_name}, ${m.from_summary}, ${m.from_cwd}, ${m.to_id}, ${m.to_name}, ${m.text}, ${m.in_reply_to},
+            ${m.state}, ${m.created_at}, ${m.expires_at}, ${m.send_key}, ${m.reply_by}, ${m.reply_by === null ? null : "awaiting"}, ${m.replaces},
+            ${m.to_group}, ${m.fanout_id})
+    RETURNING *`;
+  return r!;
 }
 
 /** The URL with any password replaced by "***", for logs and status. */
@@ -282,13 +328,19 @@ export class PostgresStore implements Store {
   }
 
   async insertMessage(m: NewMessage): Promise<MessageRow> {
-    const [r] = await this.q<MessageRow>`
-      INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
-                            reply_by, reply_status, replaces)
-      VALUES (${m.id}, ${m.from_id}, ${m.from_name}, ${m.from_summary}, ${m.from_cwd}, ${m.to_id}, ${m.to_name}, ${m.text}, ${m.in_reply_to},
-              'queued', ${m.created_at}, ${m.expires_at}, ${m.send_key}, ${m.reply_by}, ${m.reply_by === null ? null : "awaiting"}, ${m.replaces})
-      RETURNING *`;
-    return r!;
+    return insertOn(this.q, m);
+  }
+
+  async insertMessages(ms: readonly NewMessage[]): Promise<MessageRow[]> {
+    return this.transaction(async (q) => {
+      const rows: MessageRow[] = [];
+      for (const m of ms) rows.push(await insertOn(q, m));
+      return rows;
+    });
+  }
+
+  async copiesOf(fanoutId: string): Promise<MessageRow[]> {
+    return this.q<MessageRow>`SELECT * FROM messages WHERE fanout_id = ${fanoutId} ORDER BY seq`;
   }
 
   async getMessage(id: string): Promise<MessageRow | null> {
@@ -362,14 +414,79 @@ export class PostgresStore implements Store {
     return this.q<MessageRow>`UPDATE messages SET reply_status = 'overdue' WHERE reply_status = 'awaiting' AND reply_by <= ${now} RETURNING *`;
   }
 
-  async retract(fromId: string, id: string, now: number): Promise<MessageRow | null> {
-    // The row as it was: UPDATE … FROM a snapshot of it, in one statement.
-    const [before] = await this.q<MessageRow>`
+  async retract(fromId: string, id: string, now: number): Promise<MessageRow[]> {
+    // The rows as they were: UPDATE … FROM a snapshot of them, in one statement.
+    const before = await this.q<MessageRow>`
       UPDATE messages m SET state = 'retracted', retracted_at = ${now}
-      FROM (SELECT * FROM messages WHERE id = ${id} FOR UPDATE) old
-      WHERE m.id = old.id AND m.from_id = ${fromId} AND m.state IN ('queued', 'delivered')
+      FROM (SELECT * FROM messages
+            WHERE id = ${id} OR fanout_id = (SELECT fanout_id FROM messages WHERE id = ${id} AND fanout_id IS NOT NULL)
+            FOR UPDATE) old
+      WHERE m.id = old.id AND m.from_id = ${fromId} AND m.state IN ('queued', 'delivered', 'held')
       RETURNING old.*`;
-    return before ?? null;
+    return [...before].sort((x, y) => x.seq - y.seq);
+  }
+
+  async duplicateOf(q: { from_id: string; to_name: string; to_group: string | null; text: string; since: number }): Promise<MessageRow | null> {
+    const [r] = q.to_group
+      ? await this.q<MessageRow>`
+          SELECT * FROM messages WHERE from_id = ${q.from_id} AND created_at > ${q.since} AND text = ${q.text} AND state <> 'retracted'
+            AND to_group = ${q.to_group} ORDER BY seq LIMIT 1`
+      : await this.q<MessageRow>`
+          SELECT * FROM messages WHERE from_id = ${q.from_id} AND created_at > ${q.since} AND text = ${q.text} AND state <> 'retracted'
+            AND to_group IS NULL AND to_name = ${q.to_name} ORDER BY seq LIMIT 1`;
+    return r ?? null;
+  }
+
+  async pairActivity({ a, b, since }: PairQuery): Promise<PairActivity> {
+    const [r] = await this.q<{ recent: number; held: boolean }>`
+      SELECT
+        (SELECT count(*) FROM messages
+          WHERE ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a})) AND from_id LIKE 'p-%'
+            AND created_at > GREATEST(${since}::bigint,
+              (SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN (${a}, ${b})),
+              (SELECT max(released_at) FROM messages
+                WHERE ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a})) AND released_at IS NOT NULL))
+        ) AS recent,
+        EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))) AS held`;
+    return { recent: r!.recent, held: r!.held };
+  }
+
+  async releaseHeld(a: string, b: string, now: number, discard: boolean): Promise<MessageRow[]> {
+    const rows = await this.q<MessageRow>`
+      UPDATE messages SET state = ${discard ? "discarded" : "queued"}, released_at = ${now}
+      WHERE state = 'held' AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a})) RETURNING *`;
+    return [...rows].sort((x, y) => x.seq - y.seq);
+  }
+
+  async joinGroup(group: string, name: string, now: number, max: number): Promise<"joined" | "already" | "full"> {
+    // One group at a time across every broker, so two joins never both take its last place.
+    return this.transaction(async (q) => {
+      await q`SELECT pg_advisory_xact_lock(hashtext(${`claude-peers group ${group}`}))`;
+      const [member] = await q`SELECT 1 FROM group_members WHERE group_name = ${group} AND peer_name = ${name}`;
+      if (member) return "already" as const;
+      const [count] = await q<{ n: number }>`SELECT count(*) AS n FROM group_members WHERE group_name = ${group}`;
+      if (count!.n >= max) return "full" as const;
+      await q`INSERT INTO group_members (group_name, peer_name, joined_at) VALUES (${group}, ${name}, ${now})`;
+      return "joined" as const;
+    });
+  }
+
+  async leaveGroup(group: string, name: string): Promise<boolean> {
+    const r = await this.q`DELETE FROM group_members WHERE group_name = ${group} AND peer_name = ${name}`;
+    return r.count > 0;
+  }
+
+  async memberships(names?: readonly string[]): Promise<Membership[]> {
+    // Sorted here, not by ORDER BY, so names order as on SQLite whatever the database's collation.
+    const rows = names
+      ? await this.q<Membership>`SELECT group_name, peer_name FROM group_members WHERE peer_name = ANY(${names})`
+      : await this.q<Membership>`SELECT group_name, peer_name FROM group_members`;
+    return [...rows].sort((x, y) => byCodePoint(x.group_name, y.group_name) || byCodePoint(x.peer_name, y.peer_name));
+  }
+
+  async groupMembers(group: string): Promise<string[]> {
+    const rows = await this.q<{ peer_name: string }>`SELECT peer_name FROM group_members WHERE group_name = ${group}`;
+    return rows.map((r) => r.peer_name).sort(byCodePoint);
   }
 
   async history(limit: number, peer?: string): Promise<MessageRow[]> {
@@ -382,7 +499,7 @@ export class PostgresStore implements Store {
   }
 
   async countByState(): Promise<Record<MessageState, number>> {
-    const counts: Record<MessageState, number> = { queued: 0, delivered: 0, read: 0, expired: 0, retracted: 0 };
+    const counts = zeroCounts();
     const rows = await this.q<{ state: MessageState; n: number }>`SELECT state, count(*) AS n FROM messages GROUP BY state`;
     for (const { state, n } of rows) counts[state] = n;
     return counts;
@@ -394,9 +511,11 @@ export class PostgresStore implements Store {
       const expired = await q`
         UPDATE messages SET state = 'expired' WHERE state IN ('queued', 'delivered') AND expires_at <= ${l.now}`;
       const deleted = await q`
-        DELETE FROM messages WHERE state IN ('read', 'expired') AND created_at < ${l.now - l.keepReadMs}`;
+        DELETE FROM messages WHERE state IN ('read', 'expired', 'retracted', 'discarded') AND created_at < ${l.now - l.keepReadMs}`;
       const peers = await q`
         DELETE FROM peers WHERE last_seen < ${l.now - l.keepPeersMs} AND NOT (id = ANY(${[...l.liveIds]}))`;
+      // A name's groups go with the last of its peers.
+      if (peers.count > 0) await q`DELETE FROM group_members WHERE peer_name NOT IN (SELECT name FROM peers)`;
       return { expired: expired.count, deletedMessages: deleted.count, deletedPeers: peers.count };
     });
   }

@@ -3,7 +3,19 @@ import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, existsSync, openSync, readSync } from "node:fs";
 import { GroupCommit } from "./group-commit.ts";
 import type { MessageState } from "../protocol.ts";
-import { StoreOpenError, type MessageRow, type NewMessage, type PeerRow, type PruneLimits, type PruneResult, type Store } from "./store.ts";
+import {
+  StoreOpenError,
+  zeroCounts,
+  type Membership,
+  type MessageRow,
+  type NewMessage,
+  type PairActivity,
+  type PairQuery,
+  type PeerRow,
+  type PruneLimits,
+  type PruneResult,
+  type Store,
+} from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
 const MIGRATIONS: string[] = [
@@ -87,6 +99,57 @@ const MIGRATIONS: string[] = [
    CREATE INDEX messages_created ON messages (created_at);
    CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;
    CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';`,
+  // Groups and loop damping: the discarded state (rebuilt again, as for v6), a group send's copies,
+  // held pairs released by a person, and the indexes damping asks on every send.
+  `CREATE TABLE messages_v7 (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     from_id TEXT NOT NULL,
+     from_name TEXT NOT NULL,
+     from_summary TEXT NOT NULL,
+     from_cwd TEXT NOT NULL,
+     to_id TEXT,
+     to_name TEXT NOT NULL,
+     text TEXT NOT NULL,
+     in_reply_to TEXT,
+     state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'read', 'expired', 'retracted', 'held', 'discarded')),
+     created_at INTEGER NOT NULL,
+     delivered_at INTEGER,
+     read_at INTEGER,
+     expires_at INTEGER NOT NULL,
+     send_key TEXT,
+     reply_by INTEGER,
+     reply_status TEXT CHECK (reply_status IN ('awaiting', 'answered', 'overdue')),
+     replaces TEXT,
+     retracted_at INTEGER,
+     to_group TEXT,
+     fanout_id TEXT,
+     released_at INTEGER
+   );
+   INSERT INTO messages_v7 (seq, id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state,
+                            created_at, delivered_at, read_at, expires_at, send_key, reply_by, reply_status, replaces, retracted_at)
+     SELECT seq, id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state,
+            created_at, delivered_at, read_at, expires_at, send_key, reply_by, reply_status, replaces, retracted_at FROM messages;
+   DROP TABLE messages;
+   ALTER TABLE messages_v7 RENAME TO messages;
+   CREATE INDEX messages_unread_by_peer ON messages (to_id, seq) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_unread_by_name ON messages (to_name, seq) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('queued', 'delivered');
+   CREATE INDEX messages_created ON messages (created_at);
+   CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;
+   CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';
+   CREATE INDEX messages_from ON messages (from_id, created_at);
+   CREATE INDEX messages_pair ON messages (from_name, to_name, created_at);
+   CREATE INDEX messages_released ON messages (from_name, to_name, released_at) WHERE released_at IS NOT NULL;
+   CREATE INDEX messages_held ON messages (from_name, to_name) WHERE state = 'held';
+   CREATE INDEX messages_fanout ON messages (fanout_id) WHERE fanout_id IS NOT NULL;
+   CREATE TABLE group_members (
+     group_name TEXT NOT NULL,
+     peer_name TEXT NOT NULL,
+     joined_at INTEGER NOT NULL,
+     PRIMARY KEY (group_name, peer_name)
+   );
+   CREATE INDEX group_members_name ON group_members (peer_name);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -182,11 +245,12 @@ class SqliteStore implements Store {
       touchPeer: db.query<void, [number, string]>("UPDATE peers SET last_seen = ? WHERE id = ?"),
       insertMessage: db.query<MessageRow, NewMessage>(
         `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
-                               reply_by, reply_status, replaces)
-         VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, 'queued', $created_at, $expires_at, $send_key,
-                 $reply_by, CASE WHEN $reply_by IS NULL THEN NULL ELSE 'awaiting' END, $replaces)
+                               reply_by, reply_status, replaces, to_group, fanout_id)
+         VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, $state, $created_at, $expires_at, $send_key,
+                 $reply_by, CASE WHEN $reply_by IS NULL THEN NULL ELSE 'awaiting' END, $replaces, $to_group, $fanout_id)
          RETURNING *`,
       ),
+      copiesOf: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE fanout_id = ? ORDER BY seq"),
       getMessage: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE id = ?"),
       bySendKey: db.query<MessageRow, [string, string]>("SELECT * FROM messages WHERE from_id = ? AND send_key = ?"),
       mailbox: db.query<{ id: string; to_id: string | null }, [string, number]>(
@@ -212,16 +276,49 @@ class SqliteStore implements Store {
       takeOverdue: db.query<MessageRow, [number]>(
         "UPDATE messages SET reply_status = 'overdue' WHERE reply_status = 'awaiting' AND reply_by <= ? RETURNING *",
       ),
-      retract: db.query<{ id: string }, [number, string, string]>(
-        `UPDATE messages SET state = 'retracted', retracted_at = ? WHERE from_id = ? AND id = ? AND ${UNREAD} RETURNING id`,
+      retractable: db.query<MessageRow, { from_id: string; id: string }>(
+        `SELECT * FROM messages WHERE from_id = $from_id AND state IN ('queued', 'delivered', 'held')
+           AND (id = $id OR fanout_id = (SELECT fanout_id FROM messages WHERE id = $id AND fanout_id IS NOT NULL)) ORDER BY seq`,
       ),
+      retract: db.query<void, [number, string]>("UPDATE messages SET state = 'retracted', retracted_at = ? WHERE id = ?"),
+      duplicateOf: db.query<MessageRow, { from_id: string; to_name: string; to_group: string | null; text: string; since: number }>(
+        `SELECT * FROM messages WHERE from_id = $from_id AND created_at > $since AND text = $text AND state != 'retracted'
+           AND (CASE WHEN $to_group IS NULL THEN to_group IS NULL AND to_name = $to_name ELSE to_group = $to_group END)
+         ORDER BY seq LIMIT 1`,
+      ),
+      pairActivity: db.query<{ recent: number; held: number }, { a: string; b: string; since: number }>(
+        `SELECT
+           (SELECT count(*) FROM messages
+             WHERE ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) AND from_id LIKE 'p-%'
+               AND created_at > max($since,
+                 coalesce((SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN ($a, $b)), 0),
+                 coalesce((SELECT max(released_at) FROM messages
+                           WHERE ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) AND released_at IS NOT NULL), 0))
+           ) AS recent,
+           EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a))) AS held`,
+      ),
+      releaseHeld: db.query<MessageRow, { a: string; b: string; now: number; state: string }>(
+        `UPDATE messages SET state = $state, released_at = $now
+         WHERE state = 'held' AND ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) RETURNING *`,
+      ),
+      joinGroup: db.query<void, { group: string; name: string; now: number; max: number }>(
+        `INSERT INTO group_members (group_name, peer_name, joined_at)
+         SELECT $group, $name, $now WHERE (SELECT count(*) FROM group_members WHERE group_name = $group) < $max
+         ON CONFLICT DO NOTHING`,
+      ),
+      isMember: db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM group_members WHERE group_name = ? AND peer_name = ?"),
+      leaveGroup: db.query<void, [string, string]>("DELETE FROM group_members WHERE group_name = ? AND peer_name = ?"),
+      allMemberships: db.query<Membership, []>("SELECT group_name, peer_name FROM group_members ORDER BY group_name, peer_name"),
+      groupMembers: db.query<{ peer_name: string }, [string]>("SELECT peer_name FROM group_members WHERE group_name = ? ORDER BY peer_name"),
       history: db.query<MessageRow, [number]>("SELECT * FROM messages ORDER BY seq DESC LIMIT ?"),
       historyFor: db.query<MessageRow, [string, string, string, string, number]>(
         `SELECT * FROM messages WHERE from_id = ? OR from_name = ? OR to_id = ? OR to_name = ? ORDER BY seq DESC LIMIT ?`,
       ),
       countByState: db.query<{ state: MessageState; n: number }, []>("SELECT state, count(*) AS n FROM messages GROUP BY state"),
       expire: db.query<void, [number]>(`UPDATE messages SET state = 'expired' WHERE ${UNREAD} AND expires_at <= ?`),
-      deleteOld: db.query<void, [number]>("DELETE FROM messages WHERE state IN ('read', 'expired') AND created_at < ?"),
+      deleteOld: db.query<void, [number]>("DELETE FROM messages WHERE state IN ('read', 'expired', 'retracted', 'discarded') AND created_at < ?"),
+      // A name's groups go with the last of its peers: a name nobody has had for 30 days.
+      deleteOrphanMemberships: db.query<void, []>("DELETE FROM group_members WHERE peer_name NOT IN (SELECT name FROM peers)"),
       oldPeers: db.query<{ id: string }, [number]>("SELECT id FROM peers WHERE last_seen < ?"),
       deletePeer: db.query<void, [string]>("DELETE FROM peers WHERE id = ?"),
     };
@@ -271,6 +368,14 @@ class SqliteStore implements Store {
       this.q.insertMessage.get(m),
     );
     return row!;
+  }
+
+  async insertMessages(ms: readonly NewMessage[]): Promise<MessageRow[]> {
+    return this.writes.run(() => ms.map((m) => this.q.insertMessage.get(m)!));
+  }
+
+  async copiesOf(fanoutId: string): Promise<MessageRow[]> {
+    return this.q.copiesOf.all(fanoutId);
   }
 
   async getMessage(id: string): Promise<MessageRow | null> {
@@ -327,11 +432,48 @@ class SqliteStore implements Store {
     return this.writes.run(() => this.q.takeOverdue.all(now));
   }
 
-  async retract(fromId: string, id: string, now: number): Promise<MessageRow | null> {
+  async retract(fromId: string, id: string, now: number): Promise<MessageRow[]> {
     return this.writes.run(() => {
-      const before = this.q.getMessage.get(id);
-      return before && this.q.retract.get(now, fromId, id) ? before : null;
+      const before = this.q.retractable.all({ from_id: fromId, id });
+      for (const m of before) this.q.retract.run(now, m.id);
+      return before;
     });
+  }
+
+  async duplicateOf(q: { from_id: string; to_name: string; to_group: string | null; text: string; since: number }): Promise<MessageRow | null> {
+    return this.q.duplicateOf.get(q) ?? null;
+  }
+
+  async pairActivity(q: PairQuery): Promise<PairActivity> {
+    const r = this.q.pairActivity.get(q)!;
+    return { recent: r.recent, held: r.held === 1 };
+  }
+
+  async releaseHeld(a: string, b: string, now: number, discard: boolean): Promise<MessageRow[]> {
+    const rows = await this.writes.run(() => this.q.releaseHeld.all({ a, b, now, state: discard ? "discarded" : "queued" }));
+    return rows.sort((x, y) => x.seq - y.seq);
+  }
+
+  async joinGroup(group: string, name: string, now: number, max: number): Promise<"joined" | "already" | "full"> {
+    return this.db.transaction(() => {
+      if (this.q.isMember.get(group, name)!.n > 0) return "already" as const;
+      return this.q.joinGroup.run({ group, name, now, max }).changes > 0 ? ("joined" as const) : ("full" as const);
+    })();
+  }
+
+  async leaveGroup(group: string, name: string): Promise<boolean> {
+    return this.q.leaveGroup.run(group, name).changes > 0;
+  }
+
+  async memberships(names?: readonly string[]): Promise<Membership[]> {
+    const all = this.q.allMemberships.all();
+    if (!names) return all;
+    const wanted = new Set(names);
+    return all.filter((m) => wanted.has(m.peer_name));
+  }
+
+  async groupMembers(group: string): Promise<string[]> {
+    return this.q.groupMembers.all(group).map((r) => r.peer_name);
   }
 
   async history(limit: number, peer?: string): Promise<MessageRow[]> {
@@ -340,7 +482,7 @@ class SqliteStore implements Store {
   }
 
   async countByState(): Promise<Record<MessageState, number>> {
-    const counts: Record<MessageState, number> = { queued: 0, delivered: 0, read: 0, expired: 0, retracted: 0 };
+    const counts = zeroCounts();
     for (const { state, n } of this.q.countByState.all()) counts[state] = n;
     return counts;
   }
@@ -355,6 +497,7 @@ class SqliteStore implements Store {
         this.q.deletePeer.run(id);
         deletedPeers++;
       }
+      if (deletedPeers > 0) this.q.deleteOrphanMemberships.run();
       return { expired, deletedMessages, deletedPeers };
     })();
   }

@@ -2,7 +2,7 @@
  * The broker's storage contract: one async interface, one file per backend (SQLite, PostgreSQL).
  * Rows carry the column names, which are also the wire's (snake_case); times are ms since the epoch.
  */
-import type { MessageState } from "../protocol.ts";
+import { MessageStateSchema, type MessageState } from "../protocol.ts";
 
 /** A type, not an interface: it binds as SQLite named parameters as it is. */
 export type PeerRow = {
@@ -50,12 +50,42 @@ export type MessageRow = {
   /** The earlier message of the same sender this one replaces (that one is retracted). */
   replaces: string | null;
   retracted_at: number | null;
+  /** A group send's copy: the group ("ui") or "*" (every live session of one host). */
+  to_group: string | null;
+  /** A group send's copy: the id of its first copy, shared by every copy of that send. */
+  fanout_id: string | null;
+  /** When a person released (or discarded) this held message; the pair's count starts again there. */
+  released_at: number | null;
 };
 
 export type ReplyStatus = "awaiting" | "answered" | "overdue";
 
-/** A message as send stores it: queued, and awaiting a reply when it has reply_by. */
-export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at" | "reply_status" | "retracted_at">;
+/** A message as send stores it: queued or held, and awaiting a reply when it has reply_by. */
+export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at" | "reply_status" | "retracted_at" | "released_at"> & {
+  state: "queued" | "held";
+};
+
+/** What loop damping asks before a peer's message to another peer is stored. */
+export interface PairQuery {
+  /** The two peers' names (a pair is a pair in either direction). */
+  a: string;
+  b: string;
+  /** Messages between them before this time do not count. */
+  since: number;
+}
+
+export interface PairActivity {
+  /** Messages between the two peers since `since`, and since a person last wrote to either or released them. */
+  recent: number;
+  /** Whether mail between them is held right now. */
+  held: boolean;
+}
+
+/** A name in a group. */
+export interface Membership {
+  group_name: string;
+  peer_name: string;
+}
 
 export interface PruneLimits {
   now: number;
@@ -87,6 +117,10 @@ export interface Store {
   touchPeer(id: string, now: number): Promise<void>;
 
   insertMessage(message: NewMessage): Promise<MessageRow>;
+  /** Stores the copies of one group send, all or none. */
+  insertMessages(messages: readonly NewMessage[]): Promise<MessageRow[]>;
+  /** Every copy of the group send whose first copy has this id, in order. */
+  copiesOf(fanoutId: string): Promise<MessageRow[]>;
   getMessage(id: string): Promise<MessageRow | null>;
   /** The message this sender already stored under this idempotency key, if any. */
   messageBySendKey(from_id: string, send_key: string): Promise<MessageRow | null>;
@@ -117,10 +151,28 @@ export interface Store {
    */
   takeOverdue(now: number): Promise<MessageRow[]>;
   /**
-   * queued|delivered → retracted for this sender's message; returns the row as it was before, or
-   * null when nothing changed (not the sender's, or no longer unread).
+   * queued|delivered|held → retracted for this sender's message and, for a copy of a group send,
+   * every other copy still unread; returns the rows as they were before (none: not the sender's,
+   * or no longer unread).
    */
-  retract(fromId: string, id: string, now: number): Promise<MessageRow | null>;
+  retract(fromId: string, id: string, now: number): Promise<MessageRow[]>;
+  /**
+   * The same text this sender sent to the same recipient (a name, or with `to_group` a group)
+   * since `since`, not retracted: the first such message, if any.
+   */
+  duplicateOf(q: { from_id: string; to_name: string; to_group: string | null; text: string; since: number }): Promise<MessageRow | null>;
+  /** Loop damping: how busy the pair has been between peers (not counting people or notices). */
+  pairActivity(q: PairQuery): Promise<PairActivity>;
+  /** held → queued (or discarded) for the mail between the two names; returns the rows after, in order. */
+  releaseHeld(a: string, b: string, now: number, discard: boolean): Promise<MessageRow[]>;
+
+  /** Adds the name to the group unless the group holds `max` names; false when it was full. */
+  joinGroup(group: string, name: string, now: number, max: number): Promise<"joined" | "already" | "full">;
+  /** false when the name was not in the group. */
+  leaveGroup(group: string, name: string): Promise<boolean>;
+  /** The groups of these names, or every membership when `names` is absent; by group, then name. */
+  memberships(names?: readonly string[]): Promise<Membership[]>;
+  groupMembers(group: string): Promise<string[]>;
   /** Newest first; `peer` filters on sender or recipient id/name. */
   history(limit: number, peer?: string): Promise<MessageRow[]>;
   countByState(): Promise<Record<MessageState, number>>;
@@ -179,6 +231,11 @@ export interface NetworkStore {
   /** Subscribes to notices; `onSubscribed` runs at every (re)subscription. Returns the unsubscribe. */
   listen(onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>>;
   notify(payload: string): Promise<void>;
+}
+
+/** Every state at zero: countByState's start. */
+export function zeroCounts(): Record<MessageState, number> {
+  return Object.fromEntries(MessageStateSchema.options.map((state) => [state, 0])) as Record<MessageState, number>;
 }
 
 /** The store cannot be opened (bad file, bad URL, refused login, newer schema); the message says what to do. */

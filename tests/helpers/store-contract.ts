@@ -45,6 +45,9 @@ export function newMessage(over: Partial<NewMessage> = {}): NewMessage {
     send_key: null,
     reply_by: null,
     replaces: null,
+    state: "queued",
+    to_group: null,
+    fanout_id: null,
     created_at: T0 + counter, // distinct and increasing, like a real clock
     expires_at: T0 + 7 * DAY,
     ...over,
@@ -148,7 +151,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       test("insertMessage stores a queued message and returns it whole", async () => {
         const m = newMessage({ in_reply_to: "m-earlier", text: "a\u0000b ünïcödé 😀 \n\t\"quoted\"" });
         const row = await store.insertMessage(m);
-        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null, retracted_at: null });
+        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null, retracted_at: null, released_at: null });
         expect(await store.getMessage(m.id)).toEqual(row);
         expect(await store.getMessage("m-nothing")).toBeNull();
       });
@@ -157,11 +160,11 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         const [queued, delivered, read] = await insert({}, {}, {});
         await store.markDelivered("p-bob", [delivered!], T0);
         await store.markRead("p-bob", [read!], T0);
-        expect(await store.retract("p-bob", queued!, T0 + 5)).toBeNull(); // not the sender
-        expect((await store.retract("p-alice", queued!, T0 + 5))?.state).toBe("queued");
-        expect((await store.retract("p-alice", delivered!, T0 + 5))?.state).toBe("delivered");
-        expect(await store.retract("p-alice", read!, T0 + 5)).toBeNull(); // already read
-        expect(await store.retract("p-alice", queued!, T0 + 6)).toBeNull(); // once
+        expect(await store.retract("p-bob", queued!, T0 + 5)).toEqual([]); // not the sender
+        expect((await store.retract("p-alice", queued!, T0 + 5)).map((m) => m.state)).toEqual(["queued"]);
+        expect((await store.retract("p-alice", delivered!, T0 + 5)).map((m) => m.state)).toEqual(["delivered"]);
+        expect(await store.retract("p-alice", read!, T0 + 5)).toEqual([]); // already read
+        expect(await store.retract("p-alice", queued!, T0 + 6)).toEqual([]); // once
         expect(await store.getMessage(queued!)).toMatchObject({ state: "retracted", retracted_at: T0 + 5 });
         expect((await store.unreadFor("p-bob")).map((m) => m.id)).toEqual([]);
         expect(await store.queuedFor("p-bob")).toEqual([]);
@@ -323,13 +326,131 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       });
 
       test("countByState counts every state, zero included", async () => {
-        expect(await store.countByState()).toEqual({ queued: 0, delivered: 0, read: 0, expired: 0, retracted: 0 });
+        expect(await store.countByState()).toEqual({ queued: 0, delivered: 0, read: 0, expired: 0, retracted: 0, held: 0, discarded: 0 });
         const [, delivered, read, , retracted] = await insert({}, {}, {}, { expires_at: T0 }, {});
         await store.markDelivered("p-bob", [delivered!], T0);
         await store.markRead("p-bob", [read!], T0);
         await store.retract("p-alice", retracted!, T0);
         await store.prune({ now: T0 + 1, keepReadMs: 7 * DAY, keepPeersMs: 30 * DAY, liveIds: new Set() });
-        expect(await store.countByState()).toEqual({ queued: 1, delivered: 1, read: 1, expired: 1, retracted: 1 });
+        expect(await store.countByState()).toEqual({ queued: 1, delivered: 1, read: 1, expired: 1, retracted: 1, held: 0, discarded: 0 });
+      });
+    });
+
+    describe("group sends", () => {
+      const copies = (fanout: string, ...to: string[]) =>
+        to.map((name, i) => newMessage({ id: i === 0 ? fanout : `${fanout}-${i}`, to_id: `p-${name}`, to_name: name, to_group: "ui", fanout_id: fanout, text: "to the group" }));
+
+      test("insertMessages stores every copy or none; copiesOf lists them in order", async () => {
+        const rows = await store.insertMessages(copies("m-fan1", "bob", "carol", "dave"));
+        expect(rows.map((r) => [r.id, r.to_name, r.to_group, r.fanout_id, r.state])).toEqual([
+          ["m-fan1", "bob", "ui", "m-fan1", "queued"],
+          ["m-fan1-1", "carol", "ui", "m-fan1", "queued"],
+          ["m-fan1-2", "dave", "ui", "m-fan1", "queued"],
+        ]);
+        expect((await store.copiesOf("m-fan1")).map((r) => r.id)).toEqual(["m-fan1", "m-fan1-1", "m-fan1-2"]);
+        // The third copy's id is taken: the whole send fails and nothing of it is stored.
+        const clash = [...copies("m-fan2", "bob", "carol"), newMessage({ id: "m-fan1", fanout_id: "m-fan2" })];
+        await expect(store.insertMessages(clash)).rejects.toThrow();
+        expect(await store.copiesOf("m-fan2")).toEqual([]);
+        expect(await store.getMessage("m-fan2")).toBeNull();
+      });
+
+      test("retracting any copy retracts every copy of the sender's that is still unread", async () => {
+        await store.insertMessages(copies("m-fan3", "bob", "carol", "dave"));
+        await store.markRead("p-carol", ["m-fan3-1"], T0);
+        expect(await store.retract("p-bob", "m-fan3", T0)).toEqual([]); // not the sender
+        const before = await store.retract("p-alice", "m-fan3-2", T0 + 1);
+        expect(before.map((m) => [m.id, m.state])).toEqual([
+          ["m-fan3", "queued"],
+          ["m-fan3-2", "queued"],
+        ]);
+        expect((await store.copiesOf("m-fan3")).map((m) => m.state)).toEqual(["retracted", "read", "retracted"]);
+      });
+    });
+
+    describe("loop damping", () => {
+      test("duplicateOf: the same text from the same sender to the same recipient since a time, the first one", async () => {
+        const [first, , , toGroup] = await insert(
+          { text: "deploy?", created_at: T0 + 10 },
+          { text: "deploy?", created_at: T0 + 20 },
+          { text: "deploy?", from_id: "p-carol", created_at: T0 + 30 },
+          { text: "deploy?", to_group: "ui", fanout_id: "m-x", created_at: T0 + 40 },
+        );
+        const q = { from_id: "p-alice", to_name: "bob", to_group: null, text: "deploy?", since: T0 };
+        expect((await store.duplicateOf(q))?.id).toBe(first!);
+        expect(await store.duplicateOf({ ...q, since: T0 + 20 })).toBeNull(); // too old: created_at must be after since
+        expect(await store.duplicateOf({ ...q, text: "deploy!" })).toBeNull();
+        expect(await store.duplicateOf({ ...q, to_name: "dora" })).toBeNull();
+        expect((await store.duplicateOf({ ...q, to_group: "ui" }))?.id).toBe(toGroup!);
+        expect(await store.duplicateOf({ ...q, to_group: "review" })).toBeNull();
+        await store.retract("p-alice", first!, T0 + 50);
+        expect((await store.duplicateOf(q))?.id).not.toBe(first!); // a retracted one is no duplicate
+      });
+
+      test("pairActivity counts peer mail both ways since the window, a person's message or a release", async () => {
+        const pair = { a: "alice", b: "bob", since: T0 };
+        await insert(
+          { created_at: T0 + 1 },
+          { from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice", created_at: T0 + 2 },
+          { from_id: "p-alice", to_name: "carol", to_id: "p-carol", created_at: T0 + 3 }, // another pair
+          { from_id: "claude-peers", from_name: "claude-peers", to_name: "bob", created_at: T0 + 4 }, // a notice, not a peer
+        );
+        expect(await store.pairActivity(pair)).toEqual({ recent: 2, held: false });
+        expect(await store.pairActivity({ ...pair, since: T0 + 1 })).toEqual({ recent: 1, held: false });
+        // A person writes to one of them: the count starts again after it.
+        await insert({ from_id: "cli", from_name: "cli", to_id: "p-bob", to_name: "bob", created_at: T0 + 5 }, { created_at: T0 + 6 });
+        expect(await store.pairActivity(pair)).toEqual({ recent: 1, held: false });
+        const [held1, held2] = await insert({ state: "held", created_at: T0 + 7 }, { state: "held", from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice", created_at: T0 + 8 });
+        expect(await store.pairActivity(pair)).toEqual({ recent: 3, held: true });
+        expect(await store.pairActivity({ a: "bob", b: "alice", since: T0 })).toEqual({ recent: 3, held: true }); // either way round
+
+        const released = await store.releaseHeld("bob", "alice", T0 + 100, false);
+        expect(released.map((m) => [m.id, m.state, m.released_at])).toEqual([
+          [held1!, "queued", T0 + 100],
+          [held2!, "queued", T0 + 100],
+        ]);
+        expect(await store.pairActivity(pair)).toEqual({ recent: 0, held: false }); // released: counted afresh
+        expect(await store.releaseHeld("alice", "bob", T0 + 101, false)).toEqual([]);
+      });
+
+      test("releaseHeld with discard throws the held mail away; held mail is not unread and cannot be read", async () => {
+        const [held] = await insert({ state: "held" });
+        expect(await store.unreadFor("p-bob")).toEqual([]);
+        expect(await store.queuedFor("p-bob")).toEqual([]);
+        expect(await store.markRead("p-bob", [held!], T0)).toEqual([]);
+        expect((await store.releaseHeld("alice", "bob", T0 + 1, true)).map((m) => m.state)).toEqual(["discarded"]);
+        expect(await store.countByState()).toMatchObject({ held: 0, discarded: 1 });
+      });
+    });
+
+    describe("groups", () => {
+      test("joinGroup: joined, already, or full at the bound; leaveGroup; memberships and members sorted", async () => {
+        expect(await store.joinGroup("ui", "web", T0, 2)).toBe("joined");
+        expect(await store.joinGroup("ui", "web", T0, 2)).toBe("already");
+        expect(await store.joinGroup("ui", "api", T0, 2)).toBe("joined");
+        expect(await store.joinGroup("ui", "docs", T0, 2)).toBe("full");
+        expect(await store.joinGroup("review", "web", T0, 2)).toBe("joined");
+        expect(await store.groupMembers("ui")).toEqual(["api", "web"]);
+        expect(await store.memberships()).toEqual([
+          { group_name: "review", peer_name: "web" },
+          { group_name: "ui", peer_name: "api" },
+          { group_name: "ui", peer_name: "web" },
+        ]);
+        expect(await store.memberships(["web"])).toEqual([
+          { group_name: "review", peer_name: "web" },
+          { group_name: "ui", peer_name: "web" },
+        ]);
+        expect(await store.leaveGroup("ui", "web")).toBe(true);
+        expect(await store.leaveGroup("ui", "web")).toBe(false);
+        expect(await store.groupMembers("ui")).toEqual(["api"]);
+        expect(await store.groupMembers("nobody")).toEqual([]);
+      });
+
+      test("two joins racing for a group's last place: one gets it", async () => {
+        await store.joinGroup("ui", "web", T0, 2);
+        const outcomes = await Promise.all([store.joinGroup("ui", "api", T0, 2), store.joinGroup("ui", "docs", T0, 2)]);
+        expect(outcomes.sort()).toEqual(["full", "joined"]);
+        expect(await store.groupMembers("ui")).toHaveLength(2);
       });
     });
 
@@ -371,6 +492,20 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(await store.getPeer("p-gone")).toBeNull();
         expect(await store.getPeer("p-live")).not.toBeNull();
         expect(await store.getPeer("p-recent")).not.toBeNull();
+      });
+
+      test("a name's groups go with the last of its peers; retracted and discarded mail goes when old", async () => {
+        await store.savePeer(peerRow("p-gone", { last_seen: NOW - 15 * DAY }));
+        await store.savePeer(peerRow("p-stays", { last_seen: NOW - DAY }));
+        await store.joinGroup("ui", "gone", T0, 100);
+        await store.joinGroup("ui", "stays", T0, 100);
+        const [retracted, held] = await insert({ created_at: NOW - 8 * DAY }, { created_at: NOW - 8 * DAY, state: "held" });
+        await store.retract("p-alice", retracted!, NOW - 8 * DAY);
+        await store.releaseHeld("alice", "bob", NOW - 8 * DAY, true);
+        await store.prune({ ...limits, liveIds: new Set() });
+        expect(await store.groupMembers("ui")).toEqual(["stays"]);
+        expect(await store.getMessage(retracted!)).toBeNull();
+        expect(await store.getMessage(held!)).toBeNull();
       });
     });
   });

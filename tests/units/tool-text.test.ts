@@ -31,6 +31,8 @@ describe("tool text", () => {
     reply_by: null,
     reply_status: null,
     replaces: null,
+    group: null,
+    fanout_id: null,
     ...over,
   });
 
