@@ -25,6 +25,10 @@ export const PeerNameSchema = z
 const path = z.string().max(4096);
 /** A group's name, as join_group takes it and `#name` addresses it. */
 export const GroupNameSchema = z.string().regex(/^[a-z0-9_-]{1,40}$/, "must be 1 to 40 lowercase letters, digits, - or _");
+/** How a send's group is written: "#ui", or "*" for every live session of one host. */
+export function groupLabel(group: string): string {
+  return group === "*" ? "*" : `#${group}`;
+}
 /** The most members a group holds: one send to it stores at most this many copies. */
 export const MAX_GROUP_MEMBERS = 100;
 /** The most groups one name may be in. */
@@ -106,7 +110,7 @@ export const PeerInfoSchema = z.object({
   last_seen: isoTime,
   /** true while the peer holds a push (WebSocket) connection; false while it polls. */
   push: z.boolean(),
-  /** The groups its name belongs to; a 0.3 broker sends none. */
+  /** The groups its name belongs to; a 0.2 broker sends none. */
   groups: z.array(z.string()).default([]),
 });
 export type PeerInfo = z.infer<typeof PeerInfoSchema>;

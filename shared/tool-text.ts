@@ -1,6 +1,6 @@
 /** Model-facing text for tool results: short, plain, one fact per line. */
 import { ago } from "./ago.ts";
-import type { Message, PeerInfo } from "./protocol.ts";
+import { groupLabel, type Message, type PeerInfo } from "./protocol.ts";
 
 export function describePeers(peers: PeerInfo[], scope: string): string {
   if (peers.length === 0) return `No other peers (scope: ${scope}).`;
@@ -30,7 +30,7 @@ export function describeSent(m: Message): string {
     case "retracted":
       return `Message ${m.id} to ${to} is retracted: it will not be shown or returned to them.`;
     case "held":
-      return `Message ${m.id} to ${to} is held, not delivered: you and ${m.to_name} have exchanged many messages with no person in between (a loop?). The user can release it: bun cli.ts release ${m.from_name} ${m.to_name} (in the claude-peers folder). Stop unless the user asked for this; do not answer acknowledgements.`;
+      return `Message ${m.id} to ${to} is held, not delivered. ${heldNote(m)}`;
     case "discarded":
       return `Message ${m.id} to ${to} was discarded by a person.`;
   }
@@ -43,9 +43,14 @@ export function describeSendResult({ message: m, copies }: { message: Message; c
   const byState = new Map<string, string[]>();
   for (const c of copies) byState.set(stateLabel(c), [...(byState.get(stateLabel(c)) ?? []), c.to_name]);
   const states = [...byState].map(([state, names]) => `${state} ${names.length} (${names.join(", ")})`).join("; ");
-  const group = m.group === "*" ? "every live session here (*)" : `#${m.group}`;
-  const held = byState.has("held") ? ` ${describeSent(copies.find((c) => c.state === "held")!).replace(/^.*? is held, not delivered: /, "Held: ")}` : "";
-  return `Message ${m.id} to ${group}: ${copies.length} cop${copies.length === 1 ? "y" : "ies"}; ${states}. retract_message and check_messages(reply_to) take ${m.id} for them all.${held}${reply}`;
+  const group = m.group === "*" ? "every live session here (*)" : groupLabel(m.group ?? "");
+  const held = copies.find((c) => c.state === "held");
+  return `Message ${m.id} to ${group}: ${copies.length} cop${copies.length === 1 ? "y" : "ies"}; ${states}. retract_message and check_messages(reply_to) take ${m.id} for them all.${held ? ` ${heldNote(held)}` : ""}${reply}`;
+}
+
+/** Why a message is held, and what the sender should do: stop. */
+function heldNote(m: Message): string {
+  return `You and ${m.to_name} have exchanged many messages with no person in between (a loop?). The user can release it: bun cli.ts release ${m.from_name} ${m.to_name} (in the claude-peers folder). Stop unless the user asked for this; do not answer acknowledgements.`;
 }
 
 function stateLabel(m: Message): string {
@@ -54,7 +59,7 @@ function stateLabel(m: Message): string {
 
 export function describeMessage(m: Message): string {
   const reply =
-    (m.group ? `, to ${m.group === "*" ? "everyone (*)" : `#${m.group}`}` : "") +
+    (m.group ? `, to ${groupLabel(m.group)}` : "") +
     (m.in_reply_to ? `, in reply to ${m.in_reply_to}` : "") + (m.replaces ? `, replacing ${m.replaces} (withdrawn)` : "") + (m.reply_by ? `, reply expected by ${m.reply_by}` : "");
   return `[${m.id}] from ${m.from_name} (id ${m.from_id}) at ${m.sent_at}${reply}:\n${m.text}`;
 }

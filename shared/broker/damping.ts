@@ -4,6 +4,7 @@
  * on a shared PostgreSQL, across hosts.
  */
 import { WireError } from "../errors.ts";
+import { groupLabel } from "../protocol.ts";
 import type { MessageRow, Store } from "../store/store.ts";
 
 export interface DampingLimits {
@@ -46,13 +47,13 @@ export class LoopDamping {
   async holds(fromName: string, toName: string): Promise<boolean> {
     const { pairLimit, pairWindowMs } = this.limits;
     if (pairLimit <= 0 || pairWindowMs <= 0 || fromName === toName) return false;
-    const { recent, held } = await this.store.pairActivity({ a: fromName, b: toName, since: this.now() - pairWindowMs });
+    const { recent, held } = await this.store.pairActivity({ a: fromName, b: toName, since: this.now() - pairWindowMs, upTo: pairLimit });
     return held || recent >= pairLimit;
   }
 }
 
 function duplicateMessage(first: MessageRow, to: DampedRecipient, windowMs: number): string {
-  const where = to.group ? (to.group === "*" ? "everyone (*)" : `#${to.group}`) : to.name;
+  const where = to.group ? groupLabel(to.group) : to.name;
   const s = Math.round(windowMs / 1000);
   return (
     `message: the same text went to ${where} as ${first.id} (now ${first.state}) within the last ${s} s, so this one was not sent. ` +

@@ -4,7 +4,7 @@
  * the one place that tells watchers about messages and ends senders' waits for acks.
  */
 import { WireError, errorMessage } from "../errors.ts";
-import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, type Message, type SendBody } from "../protocol.ts";
+import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, groupLabel, type Message, type SendBody } from "../protocol.ts";
 import type { MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
 import { AckWaits } from "./ack-waits.ts";
 import { DAMPING, LoopDamping, type DampingLimits } from "./damping.ts";
@@ -360,7 +360,7 @@ export class Mail {
   /** Hands over mail queued again (released): to its session, here or elsewhere, or its name's new one. */
   private async handOverStored(row: MessageRow): Promise<MessageRow> {
     const live = row.to_id ? await this.presence.find(row.to_id) : null;
-    if (live && live.id === row.to_id) {
+    if (live) {
       this.arrived(live.id);
       return this.handOver(row, live);
     }
@@ -515,11 +515,6 @@ export class Mail {
   countByState(): ReturnType<Store["countByState"]> {
     return this.store.countByState();
   }
-}
-
-/** How a group is written in text: "#ui", or "*" for every live session on a host. */
-export function groupLabel(group: string): string {
-  return group === "*" ? "*" : `#${group}`;
 }
 
 /** "45 s", "10 min", "2 h": how long a sender waited, for its notice. */

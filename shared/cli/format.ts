@@ -1,6 +1,6 @@
 /** Turns broker answers into short, safe text for a terminal: times, paths, one-line message text. */
 import { styleText } from "node:util";
-import type { BrokerFrame, Message } from "../protocol.ts";
+import { groupLabel, type BrokerFrame, type Message } from "../protocol.ts";
 import { truncate } from "./table.ts";
 
 export type Paint = (format: Parameters<typeof styleText>[0], text: string) => string;
@@ -53,16 +53,14 @@ export function deliveryLabel(m: Message): string {
 
 /** "api", or "api (#ui)" for a group send's copy. */
 export function recipientLabel(m: Message): string {
-  return m.group ? `${m.to_name} (${groupText(m.group)})` : m.to_name;
+  return m.group ? `${m.to_name} (${groupLabel(m.group)})` : m.to_name;
 }
-
-const groupText = (group: string) => (group === "*" ? "*" : `#${group}`);
 
 /** What `send` prints once the broker accepted a message: a line, or for a group a line per copy. */
 export function describeSent(m: Message, copies?: Message[]): string {
   if (copies) {
     const lines = copies.map((c) => `  ${c.id}  ${c.to_name}: ${deliveryLabel(c)}`);
-    return [`sent ${m.id} to ${groupText(m.group ?? "")}: ${copies.length} ${copies.length === 1 ? "copy" : "copies"}`, ...lines].join("\n");
+    return [`sent ${m.id} to ${groupLabel(m.group ?? "")}: ${copies.length} ${copies.length === 1 ? "copy" : "copies"}`, ...lines].join("\n");
   }
   const to = m.to_id ? `${m.to_name} (${m.to_id})` : m.to_name;
   const note: Record<string, string> = {

@@ -14,6 +14,7 @@ import {
   type PruneLimits,
   type PruneResult,
   type Store,
+  textCrc,
 } from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
@@ -88,7 +89,8 @@ const MIGRATIONS: string[] = [
    ALTER TABLE messages ADD COLUMN to_group text;
    ALTER TABLE messages ADD COLUMN fanout_id text;
    ALTER TABLE messages ADD COLUMN released_at bigint;
-   CREATE INDEX messages_from ON messages (from_id, created_at);
+   ALTER TABLE messages ADD COLUMN text_crc bigint;
+   CREATE INDEX messages_same_text ON messages (from_id, text_crc, created_at);
    CREATE INDEX messages_pair ON messages (from_name, to_name, created_at);
    CREATE INDEX messages_released ON messages (from_name, to_name, released_at) WHERE released_at IS NOT NULL;
    CREATE INDEX messages_held ON messages (from_name, to_name) WHERE state = 'held';
@@ -187,10 +189,10 @@ const byCodePoint = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 
 async function insertOn(q: Query, m: NewMessage): Promise<MessageRow> {
   const [r] = await q<MessageRow>`
     INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
-                          reply_by, reply_status, replaces, to_group, fanout_id)
+                          reply_by, reply_status, replaces, to_group, fanout_id, text_crc)
     VALUES (${m.id}, ${m.from_id}, ${m.from_name}, ${m.from_summary}, ${m.from_cwd}, ${m.to_id}, ${m.to_name}, ${m.text}, ${m.in_reply_to},
             ${m.state}, ${m.created_at}, ${m.expires_at}, ${m.send_key}, ${m.reply_by}, ${m.reply_by === null ? null : "awaiting"}, ${m.replaces},
-            ${m.to_group}, ${m.fanout_id})
+            ${m.to_group}, ${m.fanout_id}, ${textCrc(m.text)})
     RETURNING *`;
   return r!;
 }
@@ -429,23 +431,24 @@ export class PostgresStore implements Store {
   async duplicateOf(q: { from_id: string; to_name: string; to_group: string | null; text: string; since: number }): Promise<MessageRow | null> {
     const [r] = q.to_group
       ? await this.q<MessageRow>`
-          SELECT * FROM messages WHERE from_id = ${q.from_id} AND created_at > ${q.since} AND text = ${q.text} AND state <> 'retracted'
-            AND to_group = ${q.to_group} ORDER BY seq LIMIT 1`
+          SELECT * FROM messages WHERE from_id = ${q.from_id} AND text_crc = ${textCrc(q.text)} AND created_at > ${q.since} AND text = ${q.text}
+            AND state <> 'retracted' AND to_group = ${q.to_group} ORDER BY seq LIMIT 1`
       : await this.q<MessageRow>`
-          SELECT * FROM messages WHERE from_id = ${q.from_id} AND created_at > ${q.since} AND text = ${q.text} AND state <> 'retracted'
-            AND to_group IS NULL AND to_name = ${q.to_name} ORDER BY seq LIMIT 1`;
+          SELECT * FROM messages WHERE from_id = ${q.from_id} AND text_crc = ${textCrc(q.text)} AND created_at > ${q.since} AND text = ${q.text}
+            AND state <> 'retracted' AND to_group IS NULL AND to_name = ${q.to_name} ORDER BY seq LIMIT 1`;
     return r ?? null;
   }
 
-  async pairActivity({ a, b, since }: PairQuery): Promise<PairActivity> {
+  async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
     const [r] = await this.q<{ recent: number; held: boolean }>`
       SELECT
-        (SELECT count(*) FROM messages
+        (SELECT count(*) FROM (SELECT 1 FROM messages
           WHERE ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a})) AND from_id LIKE 'p-%'
             AND created_at > GREATEST(${since}::bigint,
               (SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN (${a}, ${b})),
               (SELECT max(released_at) FROM messages
                 WHERE ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a})) AND released_at IS NOT NULL))
+          LIMIT ${upTo}) counted
         ) AS recent,
         EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))) AS held`;
     return { recent: r!.recent, held: r!.held };

@@ -15,6 +15,7 @@ import {
   type PruneLimits,
   type PruneResult,
   type Store,
+  textCrc,
 } from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
@@ -124,7 +125,8 @@ const MIGRATIONS: string[] = [
      retracted_at INTEGER,
      to_group TEXT,
      fanout_id TEXT,
-     released_at INTEGER
+     released_at INTEGER,
+     text_crc INTEGER
    );
    INSERT INTO messages_v7 (seq, id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state,
                             created_at, delivered_at, read_at, expires_at, send_key, reply_by, reply_status, replaces, retracted_at)
@@ -138,7 +140,7 @@ const MIGRATIONS: string[] = [
    CREATE INDEX messages_created ON messages (created_at);
    CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;
    CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';
-   CREATE INDEX messages_from ON messages (from_id, created_at);
+   CREATE INDEX messages_same_text ON messages (from_id, text_crc, created_at);
    CREATE INDEX messages_pair ON messages (from_name, to_name, created_at);
    CREATE INDEX messages_released ON messages (from_name, to_name, released_at) WHERE released_at IS NOT NULL;
    CREATE INDEX messages_held ON messages (from_name, to_name) WHERE state = 'held';
@@ -243,11 +245,11 @@ class SqliteStore implements Store {
       lastPeerNamed: db.query<PeerRow, [string]>("SELECT * FROM peers WHERE name = ? ORDER BY last_seen DESC LIMIT 1"),
       setSummary: db.query<void, [string, string]>("UPDATE peers SET summary = ? WHERE id = ?"),
       touchPeer: db.query<void, [number, string]>("UPDATE peers SET last_seen = ? WHERE id = ?"),
-      insertMessage: db.query<MessageRow, NewMessage>(
+      insertMessage: db.query<MessageRow, NewMessage & { text_crc: number }>(
         `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
-                               reply_by, reply_status, replaces, to_group, fanout_id)
+                               reply_by, reply_status, replaces, to_group, fanout_id, text_crc)
          VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, $state, $created_at, $expires_at, $send_key,
-                 $reply_by, CASE WHEN $reply_by IS NULL THEN NULL ELSE 'awaiting' END, $replaces, $to_group, $fanout_id)
+                 $reply_by, CASE WHEN $reply_by IS NULL THEN NULL ELSE 'awaiting' END, $replaces, $to_group, $fanout_id, $text_crc)
          RETURNING *`,
       ),
       copiesOf: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE fanout_id = ? ORDER BY seq"),
@@ -281,19 +283,21 @@ class SqliteStore implements Store {
            AND (id = $id OR fanout_id = (SELECT fanout_id FROM messages WHERE id = $id AND fanout_id IS NOT NULL)) ORDER BY seq`,
       ),
       retract: db.query<void, [number, string]>("UPDATE messages SET state = 'retracted', retracted_at = ? WHERE id = ?"),
-      duplicateOf: db.query<MessageRow, { from_id: string; to_name: string; to_group: string | null; text: string; since: number }>(
-        `SELECT * FROM messages WHERE from_id = $from_id AND created_at > $since AND text = $text AND state != 'retracted'
+      duplicateOf: db.query<MessageRow, { from_id: string; to_name: string; to_group: string | null; text: string; text_crc: number; since: number }>(
+        `SELECT * FROM messages WHERE from_id = $from_id AND text_crc = $text_crc AND created_at > $since AND text = $text AND state != 'retracted'
            AND (CASE WHEN $to_group IS NULL THEN to_group IS NULL AND to_name = $to_name ELSE to_group = $to_group END)
          ORDER BY seq LIMIT 1`,
       ),
-      pairActivity: db.query<{ recent: number; held: number }, { a: string; b: string; since: number }>(
+      // Counted up to `upTo` rows only: damping asks whether the pair reached its limit, not how far past it.
+      pairActivity: db.query<{ recent: number; held: number }, { a: string; b: string; since: number; upTo: number }>(
         `SELECT
-           (SELECT count(*) FROM messages
+           (SELECT count(*) FROM (SELECT 1 FROM messages
              WHERE ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) AND from_id LIKE 'p-%'
                AND created_at > max($since,
                  coalesce((SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN ($a, $b)), 0),
                  coalesce((SELECT max(released_at) FROM messages
                            WHERE ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) AND released_at IS NOT NULL), 0))
+             LIMIT $upTo)
            ) AS recent,
            EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a))) AS held`,
       ),
@@ -364,14 +368,12 @@ class SqliteStore implements Store {
   }
 
   async insertMessage(m: NewMessage): Promise<MessageRow> {
-    const row = await this.writes.run(() =>
-      this.q.insertMessage.get(m),
-    );
+    const row = await this.writes.run(() => this.q.insertMessage.get({ ...m, text_crc: textCrc(m.text) }));
     return row!;
   }
 
   async insertMessages(ms: readonly NewMessage[]): Promise<MessageRow[]> {
-    return this.writes.run(() => ms.map((m) => this.q.insertMessage.get(m)!));
+    return this.writes.run(() => ms.map((m) => this.q.insertMessage.get({ ...m, text_crc: textCrc(m.text) })!));
   }
 
   async copiesOf(fanoutId: string): Promise<MessageRow[]> {
@@ -441,7 +443,7 @@ class SqliteStore implements Store {
   }
 
   async duplicateOf(q: { from_id: string; to_name: string; to_group: string | null; text: string; since: number }): Promise<MessageRow | null> {
-    return this.q.duplicateOf.get(q) ?? null;
+    return this.q.duplicateOf.get({ ...q, text_crc: textCrc(q.text) }) ?? null;
   }
 
   async pairActivity(q: PairQuery): Promise<PairActivity> {

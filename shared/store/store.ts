@@ -56,12 +56,14 @@ export type MessageRow = {
   fanout_id: string | null;
   /** When a person released (or discarded) this held message; the pair's count starts again there. */
   released_at: number | null;
+  /** CRC-32 of the text (textCrc): the duplicate lookup finds the same text by index, not by a scan. */
+  text_crc: number | null;
 };
 
 export type ReplyStatus = "awaiting" | "answered" | "overdue";
 
 /** A message as send stores it: queued or held, and awaiting a reply when it has reply_by. */
-export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at" | "reply_status" | "retracted_at" | "released_at"> & {
+export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at" | "reply_status" | "retracted_at" | "released_at" | "text_crc"> & {
   state: "queued" | "held";
 };
 
@@ -72,6 +74,8 @@ export interface PairQuery {
   b: string;
   /** Messages between them before this time do not count. */
   since: number;
+  /** Count at most this many: whether the pair reached its limit, not how far past it. */
+  upTo: number;
 }
 
 export interface PairActivity {
@@ -231,6 +235,11 @@ export interface NetworkStore {
   /** Subscribes to notices; `onSubscribed` runs at every (re)subscription. Returns the unsubscribe. */
   listen(onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>>;
   notify(payload: string): Promise<void>;
+}
+
+/** The text's CRC-32, stored beside it (text_crc) for the duplicate lookup; equal texts are still compared whole. */
+export function textCrc(text: string): number {
+  return Bun.hash.crc32(text);
 }
 
 /** Every state at zero: countByState's start. */

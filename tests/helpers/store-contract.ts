@@ -151,7 +151,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       test("insertMessage stores a queued message and returns it whole", async () => {
         const m = newMessage({ in_reply_to: "m-earlier", text: "a\u0000b ünïcödé 😀 \n\t\"quoted\"" });
         const row = await store.insertMessage(m);
-        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null, retracted_at: null, released_at: null });
+        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null, retracted_at: null, released_at: null, text_crc: expect.any(Number) });
         expect(await store.getMessage(m.id)).toEqual(row);
         expect(await store.getMessage("m-nothing")).toBeNull();
       });
@@ -388,7 +388,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       });
 
       test("pairActivity counts peer mail both ways since the window, a person's message or a release", async () => {
-        const pair = { a: "alice", b: "bob", since: T0 };
+        const pair = { a: "alice", b: "bob", since: T0, upTo: 100 };
         await insert(
           { created_at: T0 + 1 },
           { from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice", created_at: T0 + 2 },
@@ -402,7 +402,8 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(await store.pairActivity(pair)).toEqual({ recent: 1, held: false });
         const [held1, held2] = await insert({ state: "held", created_at: T0 + 7 }, { state: "held", from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice", created_at: T0 + 8 });
         expect(await store.pairActivity(pair)).toEqual({ recent: 3, held: true });
-        expect(await store.pairActivity({ a: "bob", b: "alice", since: T0 })).toEqual({ recent: 3, held: true }); // either way round
+        expect(await store.pairActivity({ ...pair, a: "bob", b: "alice" })).toEqual({ recent: 3, held: true }); // either way round
+        expect(await store.pairActivity({ ...pair, upTo: 2 })).toEqual({ recent: 2, held: true }); // counted only up to the limit
 
         const released = await store.releaseHeld("bob", "alice", T0 + 100, false);
         expect(released.map((m) => [m.id, m.state, m.released_at])).toEqual([
