@@ -141,7 +141,7 @@ const MIGRATIONS: string[] = [
    CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;
    CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';
    CREATE INDEX messages_same_text ON messages (from_id, text_crc, created_at);
-   CREATE INDEX messages_pair ON messages (from_name, to_name, created_at);
+   CREATE INDEX messages_pair ON messages (from_name, to_name, created_at, from_id);
    CREATE INDEX messages_released ON messages (from_name, to_name, released_at) WHERE released_at IS NOT NULL;
    CREATE INDEX messages_held ON messages (from_name, to_name) WHERE state = 'held';
    CREATE INDEX messages_fanout ON messages (fanout_id) WHERE fanout_id IS NOT NULL;
@@ -286,20 +286,23 @@ class SqliteStore implements Store {
       duplicateOf: db.query<MessageRow, { from_id: string; to_name: string; to_group: string | null; text: string; text_crc: number; since: number }>(
         `SELECT * FROM messages WHERE from_id = $from_id AND text_crc = $text_crc AND created_at > $since AND text = $text AND state != 'retracted'
            AND (CASE WHEN $to_group IS NULL THEN to_group IS NULL AND to_name = $to_name ELSE to_group = $to_group END)
-         ORDER BY seq LIMIT 1`,
+         ORDER BY created_at LIMIT 1`,
       ),
-      // Counted up to `upTo` rows only: damping asks whether the pair reached its limit, not how far past it.
-      pairActivity: db.query<{ recent: number; held: number }, { a: string; b: string; since: number; upTo: number }>(
+      // Loop damping, one direction of a pair at a time so every lookup is an index range: when a
+      // person last wrote to either, when the pair was last released, and its messages since then,
+      // counted up to `upTo` only (whether it reached its limit, not how far past it).
+      pairSince: db.query<{ t: number }, { a: string; b: string; since: number }>(
+        `SELECT max($since,
+           coalesce((SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN ($a, $b)), 0),
+           coalesce((SELECT max(released_at) FROM messages WHERE from_name = $a AND to_name = $b AND released_at IS NOT NULL), 0),
+           coalesce((SELECT max(released_at) FROM messages WHERE from_name = $b AND to_name = $a AND released_at IS NOT NULL), 0)) AS t`,
+      ),
+      pairCount: db.query<{ ab: number; ba: number; held: number }, { a: string; b: string; from: number; upTo: number }>(
         `SELECT
-           (SELECT count(*) FROM (SELECT 1 FROM messages
-             WHERE ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) AND from_id LIKE 'p-%'
-               AND created_at > max($since,
-                 coalesce((SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN ($a, $b)), 0),
-                 coalesce((SELECT max(released_at) FROM messages
-                           WHERE ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) AND released_at IS NOT NULL), 0))
-             LIMIT $upTo)
-           ) AS recent,
-           EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a))) AS held`,
+           (SELECT count(*) FROM (SELECT 1 FROM messages WHERE from_name = $a AND to_name = $b AND created_at > $from AND from_id LIKE 'p-%' LIMIT $upTo)) AS ab,
+           (SELECT count(*) FROM (SELECT 1 FROM messages WHERE from_name = $b AND to_name = $a AND created_at > $from AND from_id LIKE 'p-%' LIMIT $upTo)) AS ba,
+           EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $a AND to_name = $b)
+             OR EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $b AND to_name = $a) AS held`,
       ),
       releaseHeld: db.query<MessageRow, { a: string; b: string; now: number; state: string }>(
         `UPDATE messages SET state = $state, released_at = $now
@@ -446,9 +449,11 @@ class SqliteStore implements Store {
     return this.q.duplicateOf.get({ ...q, text_crc: textCrc(q.text) }) ?? null;
   }
 
-  async pairActivity(q: PairQuery): Promise<PairActivity> {
-    const r = this.q.pairActivity.get(q)!;
-    return { recent: r.recent, held: r.held === 1 };
+  async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
+    // Two statements: the start of the count first, so the count itself is an index range.
+    const from = this.q.pairSince.get({ a, b, since })!.t;
+    const r = this.q.pairCount.get({ a, b, from, upTo })!;
+    return { recent: Math.min(upTo, r.ab + r.ba), held: r.held === 1 };
   }
 
   async releaseHeld(a: string, b: string, now: number, discard: boolean): Promise<MessageRow[]> {
