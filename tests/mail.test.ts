@@ -10,7 +10,10 @@ import { MAX_GROUP_MEMBERS, MAX_GROUPS_PER_PEER } from "../shared/protocol.ts";
 import type { WireError } from "../shared/errors.ts";
 import { openSqliteStore } from "../shared/store/sqlite.ts";
 import type { Store } from "../shared/store/store.ts";
+import { join } from "node:path";
+import type { RegisterResult } from "../shared/protocol.ts";
 import { inProcessServices, registration, type InProcessServices } from "./helpers/in-process.ts";
+import { tempDir } from "./helpers/temp-dir.ts";
 import { thrown } from "./helpers/wait.ts";
 
 /** A store whose next insertMessage waits at a gate the test opens: one interleaving, on purpose. */
@@ -475,6 +478,25 @@ describe("loop damping", () => {
     expect((await s.mail.release("asker", apiRow.id, true)).map((m) => [m.text, m.state])).toEqual([["e", "discarded"]]);
     const err = (await thrown(s.mail.release("asker", "nobody", false))) as WireError;
     expect([err.code, err.field]).toEqual(["not_found", "b"]);
+  });
+
+  test("after a broker restart both rules answer from the store: the duplicate is refused, the pair still counted", async () => {
+    using tmp = tempDir();
+    const path = join(tmp.dir, "peers.db");
+    const damping = { duplicateWindowMs: 60_000, pairLimit: 2, pairWindowMs: 600_000 };
+    let regs: RegisterResult[];
+    {
+      await using s = inProcessServices({ store: openSqliteStore(path), damping });
+      regs = [await s.registry.register(registration("asker")), await s.registry.register(registration("api", { parent_pid: 9 }))];
+      const [asker, api] = await Promise.all(regs.map((r) => s.registry.authenticate(r.secret)));
+      await s.mail.send({ kind: "peer", row: asker! }, { to: "api", text: "ready?" });
+      await s.mail.send({ kind: "peer", row: api! }, { to: "asker", text: "yes" });
+    }
+    await using s = inProcessServices({ store: openSqliteStore(path), damping });
+    const [asker] = await Promise.all(regs.map(async (r) => s.registry.authenticate((await s.registry.register(registration(r.name, { peer_id: r.peer_id, secret: r.secret }))).secret)));
+    const err = (await thrown(s.mail.send({ kind: "peer", row: asker! }, { to: "api", text: "ready?" }))) as WireError;
+    expect(err.message).toStartWith("message: the same text went to api as");
+    expect((await s.mail.send({ kind: "peer", row: asker! }, { to: "api", text: "go" })).message.state).toBe("held");
   });
 
   test("limits of 0 turn damping off", async () => {

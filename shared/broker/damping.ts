@@ -1,11 +1,18 @@
 /**
  * Loop and noise damping: two AI sessions can thank each other forever, or resend the same request
- * in a retry loop. Each is caught on the send path from the store, so it holds across restarts and,
- * on a shared PostgreSQL, across hosts.
+ * in a retry loop. Both rules are answered from memory on the send path, seeded from the store the
+ * first time a sender or a pair comes up, so they hold across broker restarts:
+ *
+ * - duplicates: a sender's sends all go through its own host's broker, so that broker's memory of
+ *   the sender's last minute is the whole of it, on one host or several;
+ * - runaway pairs: a pair's two directions go through two brokers when the peers are on two hosts,
+ *   so with a shared database the store is asked on every send; a broker that stores every message
+ *   itself (SQLite: `exact`) sees both directions, every person's message and every release, and
+ *   keeps the count in memory.
  */
 import { WireError } from "../errors.ts";
 import { groupLabel } from "../protocol.ts";
-import type { MessageRow, Store } from "../store/store.ts";
+import { textCrc, type MessageRow, type Store } from "../store/store.ts";
 
 export interface DampingLimits {
   /** The same text from the same sender to the same recipient within this window is refused (0: off). */
@@ -24,33 +31,177 @@ export interface DampedRecipient {
   group: string | null;
 }
 
+/** One send the duplicate rule remembers: enough to find a candidate, whose text is then read whole. */
+interface RecentSend {
+  id: string;
+  /** The recipient and the text's CRC: what a duplicate shares with it. */
+  key: string;
+  at: number;
+}
+
+/** A sender's sends within the window: in the order sent (to expire them), and by key (to find one). */
+interface SenderMemory {
+  queue: RecentSend[];
+  byKey: Map<string, RecentSend[]>;
+}
+
+/** A pair's messages since its count last started: their times (oldest first), and whether mail between them is held. */
+interface PairState {
+  times: number[];
+  held: boolean;
+}
+
+/** Above this many senders or pairs, the ones with nothing left in their window are forgotten. */
+const FORGET_ABOVE = 10_000;
+
 export class LoopDamping {
+  /** Sender id → its sends within the duplicate window (a promise while it is read from the store). */
+  private readonly senders = new Map<string, Promise<SenderMemory>>();
+  /** "a\0b" (names in order) → the pair's state (a promise while it is read from the store); only when `exact`. */
+  private readonly pairs = new Map<string, Promise<PairState>>();
+
   constructor(
     private readonly store: Store,
     readonly limits: DampingLimits,
     private readonly now: () => number,
+    /** This broker stores every message (one host, SQLite): pair counts are kept in memory. */
+    private readonly exact: boolean,
   ) {}
+
+  // ---- duplicates --------------------------------------------------------------------------------
 
   /** Refuses the same text to the same recipient within the window, naming the first message. */
   async refuseDuplicate(fromId: string, to: DampedRecipient, text: string): Promise<void> {
     const window = this.limits.duplicateWindowMs;
     if (window <= 0) return;
-    const first = await this.store.duplicateOf({ from_id: fromId, to_name: to.name, to_group: to.group, text, since: this.now() - window });
-    if (!first) return;
-    throw new WireError("conflict", duplicateMessage(first, to, window), { field: "text" });
+    const memory = await this.senderMemory(fromId);
+    for (const s of memory.byKey.get(sendKey(to, textCrc(text))) ?? []) {
+      const first = await this.store.getMessage(s.id); // a CRC match: compare the text itself
+      if (first && first.text === text && first.state !== "retracted") {
+        throw new WireError("conflict", duplicateMessage(first, to, window), { field: "text" });
+      }
+    }
   }
+
+  /** The sender's sends within the window: from memory, or from the store once (after a restart). */
+  private async senderMemory(fromId: string): Promise<SenderMemory> {
+    let memory = this.senders.get(fromId);
+    if (!memory) {
+      memory = this.store.recentSends(fromId, this.now() - this.limits.duplicateWindowMs).then((rows) => {
+        const m: SenderMemory = { queue: [], byKey: new Map() };
+        for (const r of rows) remember(m, { id: r.id, key: sendKey({ name: r.to_name, group: r.to_group }, r.text_crc ?? -1), at: r.created_at });
+        return m;
+      });
+      this.senders.set(fromId, memory);
+      memory.catch(() => this.senders.delete(fromId)); // the store was away: ask it again next time
+    }
+    const m = await memory;
+    const since = this.now() - this.limits.duplicateWindowMs;
+    while (m.queue.length > 0 && m.queue[0]!.at <= since) {
+      const old = m.queue.shift()!;
+      const same = m.byKey.get(old.key)!;
+      same.shift(); // the oldest of its key too
+      if (same.length === 0) m.byKey.delete(old.key);
+    }
+    return m;
+  }
+
+  // ---- runaway pairs -----------------------------------------------------------------------------
 
   /**
    * Whether a peer's message to another peer is held: mail between them already is, or they have
    * exchanged pairLimit messages within the window since a person last wrote to either of them.
    */
   async holds(fromName: string, toName: string): Promise<boolean> {
-    const { pairLimit, pairWindowMs } = this.limits;
-    if (pairLimit <= 0 || pairWindowMs <= 0 || fromName === toName) return false;
-    const { recent, held } = await this.store.pairActivity({ a: fromName, b: toName, since: this.now() - pairWindowMs, upTo: pairLimit });
-    return held || recent >= pairLimit;
+    const { pairLimit } = this.limits;
+    if (pairLimit <= 0 || this.limits.pairWindowMs <= 0 || fromName === toName) return false;
+    const pair = this.exact ? await this.pairState(fromName, toName) : await this.fromStore(fromName, toName);
+    return pair.held || pair.times.length >= pairLimit;
+  }
+
+  private async fromStore(a: string, b: string): Promise<PairState> {
+    const since = this.now() - this.limits.pairWindowMs;
+    return this.store.pairActivity({ a, b, since, upTo: this.limits.pairLimit });
+  }
+
+  /** The pair's state in memory (seeded from the store), its times trimmed to the window. */
+  private async pairState(a: string, b: string): Promise<PairState> {
+    const key = pairKey(a, b);
+    let state = this.pairs.get(key);
+    if (!state) {
+      state = this.fromStore(a, b).then((stored) => ({ times: [...stored.times], held: stored.held }));
+      this.pairs.set(key, state);
+      state.catch(() => this.pairs.delete(key));
+    }
+    const pair = await state;
+    const since = this.now() - this.limits.pairWindowMs;
+    let old = 0;
+    while (old < pair.times.length && pair.times[old]! <= since) old++;
+    if (old > 0) pair.times.splice(0, old);
+    return pair;
+  }
+
+  // ---- what was stored ---------------------------------------------------------------------------
+
+  /**
+   * A send was stored: `rows` are its copies. Called by Mail after every insert, so memory stays
+   * what the store would answer.
+   */
+  stored(sender: { kind: "peer" | "operator" | "system"; id: string; name: string }, to: DampedRecipient, rows: readonly MessageRow[]): void {
+    const first = rows[0];
+    if (!first) return;
+    if (sender.kind !== "system" && this.limits.duplicateWindowMs > 0) {
+      // Asked first (refuseDuplicate), so the sender's memory is there unless the store failed.
+      void this.senders.get(sender.id)?.then((m) => remember(m, { id: first.id, key: sendKey(to, textCrc(first.text)), at: first.created_at }), () => {});
+      if (this.senders.size > FORGET_ABOVE) this.forgetIdle();
+    }
+    if (!this.exact) return;
+    for (const row of rows) {
+      if (sender.kind === "operator") {
+        // A person wrote to this peer: every pair it is in starts counting again.
+        for (const [key, state] of this.pairs) if (key.split("\0").includes(row.to_name)) void state.then((p) => (p.times = []), () => {});
+      } else if (sender.kind === "peer") {
+        // A pair not asked about yet has nothing to update: the store has the message when it is.
+        void this.pairs.get(pairKey(sender.name, row.to_name))?.then((p) => {
+          p.times.push(row.created_at);
+          if (row.state === "held") p.held = true;
+        }, () => {});
+      }
+    }
+    if (this.pairs.size > FORGET_ABOVE) this.forgetIdle();
+  }
+
+  /** A person released (or discarded) the pair's held mail: its count starts again. */
+  released(a: string, b: string): void {
+    this.pairs.set(pairKey(a, b), Promise.resolve({ times: [], held: false }));
+  }
+
+  /** Forgets senders and pairs with nothing in their window (their state is in the store if it comes up again). */
+  private forgetIdle(): void {
+    const now = this.now();
+    for (const [id, memory] of this.senders) {
+      void memory.then((m) => {
+        if (!m.queue.some((s) => s.at > now - this.limits.duplicateWindowMs)) this.senders.delete(id);
+      }, () => {});
+    }
+    for (const [key, state] of this.pairs) {
+      void state.then((p) => {
+        if (!p.held && !p.times.some((t) => t > now - this.limits.pairWindowMs)) this.pairs.delete(key);
+      }, () => {});
+    }
   }
 }
+
+function remember(m: SenderMemory, send: RecentSend): void {
+  m.queue.push(send);
+  const same = m.byKey.get(send.key);
+  if (same) same.push(send);
+  else m.byKey.set(send.key, [send]);
+}
+
+/** What a duplicate shares with the first: its recipient (a name or a group) and its text's CRC. */
+const sendKey = (to: DampedRecipient, crc: number): string => `${to.group ? `#${to.group}` : `@${to.name}`}\0${crc}`;
+const pairKey = (a: string, b: string): string => (a < b ? `${a}\0${b}` : `${b}\0${a}`);
 
 function duplicateMessage(first: MessageRow, to: DampedRecipient, windowMs: number): string {
   const where = to.group ? groupLabel(to.group) : to.name;

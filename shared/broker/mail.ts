@@ -94,7 +94,7 @@ export class Mail {
     this.sendRate = opts.sendRate ?? SEND_RATE;
     this.pace = new SendPace(this.sendRate, this.now);
     this.quota = new MailboxQuota(this.store);
-    this.damping = new LoopDamping(this.store, opts.damping ?? DAMPING, this.now);
+    this.damping = new LoopDamping(this.store, opts.damping ?? DAMPING, this.now, !opts.otherHosts);
   }
 
   // ---- sending ----------------------------------------------------------------------------------
@@ -124,7 +124,8 @@ export class Mail {
 
     const original = body.in_reply_to === undefined ? null : await this.store.getMessage(body.in_reply_to);
     if (body.in_reply_to !== undefined && !original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
-    if (sender.kind !== "system") await this.damping.refuseDuplicate(from_id, { name: targets[0]!.name, group }, body.text);
+    const dampedTo = { name: targets[0]!.name, group };
+    if (sender.kind !== "system") await this.damping.refuseDuplicate(from_id, dampedTo, body.text);
     // Replying to a message is proof it was read.
     if (original && sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
 
@@ -164,6 +165,7 @@ export class Mail {
     } finally {
       for (const release of releases) release();
     }
+    this.damping.stored({ kind: sender.kind, id: from_id, name: from.name }, dampedTo, rows);
     // A stored reply is the one its original's sender may be waiting for (reply_within_s).
     if (original?.reply_status && sender.kind === "peer") await this.store.markAnswered(original.id, sender.row);
     for (const row of rows) {
@@ -342,6 +344,7 @@ export class Mail {
   async release(a: string, b: string, discard: boolean): Promise<Message[]> {
     const [nameA, nameB] = await Promise.all([this.peerName(a, "a"), this.peerName(b, "b")]);
     const rows = await this.store.releaseHeld(nameA, nameB, this.now(), discard);
+    this.damping.released(nameA, nameB);
     for (const row of rows) this.watchers.emit({ type: "event", event: "released", message: toWireMessage(row) });
     const out: MessageRow[] = [];
     for (const row of rows) out.push(row.state === "queued" ? await this.handOverStored(row) : row);

@@ -36,6 +36,12 @@ export async function ensureBroker(config: Config): Promise<RunningBroker> {
     }
     if (startFailure) throw new PeersError("broker_start_failed", startFailure);
     if (takeLock(config.lockPath)) {
+      // Probe again with the lock held: another starter's broker may have come up and released the
+      // lock between our probe and our take, and a second broker would only start to exit again.
+      if ((await probeBroker(config.port)).kind === "broker") {
+        releaseLock(config.lockPath);
+        continue;
+      }
       startBroker(config, (failure) => (startFailure = failure)).finally(() => releaseLock(config.lockPath));
     }
     await Bun.sleep(PROBE_EVERY_MS);

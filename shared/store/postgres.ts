@@ -11,6 +11,7 @@ import {
   type PairActivity,
   type PairQuery,
   type PeerRow,
+  type RecentSend,
   type PruneLimits,
   type PruneResult,
   type Store,
@@ -90,7 +91,7 @@ const MIGRATIONS: string[] = [
    ALTER TABLE messages ADD COLUMN fanout_id text;
    ALTER TABLE messages ADD COLUMN released_at bigint;
    ALTER TABLE messages ADD COLUMN text_crc bigint;
-   CREATE INDEX messages_same_text ON messages (from_id, text_crc, created_at);
+   CREATE INDEX messages_from ON messages (from_id, created_at);
    CREATE INDEX messages_pair ON messages (from_name, to_name, created_at, from_id);
    CREATE INDEX messages_released ON messages (from_name, to_name, released_at) WHERE released_at IS NOT NULL;
    CREATE INDEX messages_held ON messages (from_name, to_name) WHERE state = 'held';
@@ -428,33 +429,33 @@ export class PostgresStore implements Store {
     return [...before].sort((x, y) => x.seq - y.seq);
   }
 
-  async duplicateOf(q: { from_id: string; to_name: string; to_group: string | null; text: string; since: number }): Promise<MessageRow | null> {
-    const [r] = q.to_group
-      ? await this.q<MessageRow>`
-          SELECT * FROM messages WHERE from_id = ${q.from_id} AND text_crc = ${textCrc(q.text)} AND created_at > ${q.since} AND text = ${q.text}
-            AND state <> 'retracted' AND to_group = ${q.to_group} ORDER BY created_at LIMIT 1`
-      : await this.q<MessageRow>`
-          SELECT * FROM messages WHERE from_id = ${q.from_id} AND text_crc = ${textCrc(q.text)} AND created_at > ${q.since} AND text = ${q.text}
-            AND state <> 'retracted' AND to_group IS NULL AND to_name = ${q.to_name} ORDER BY created_at LIMIT 1`;
-    return r ?? null;
+  async recentSends(fromId: string, since: number): Promise<RecentSend[]> {
+    return this.q<RecentSend>`
+      SELECT id, to_name, to_group, text_crc, created_at FROM messages
+      WHERE from_id = ${fromId} AND created_at > ${since} AND state <> 'retracted' ORDER BY created_at, seq`;
   }
 
   async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
     // One round trip; each lookup one direction of the pair, so each is an index range (as on SQLite).
-    const [r] = await this.q<{ recent: number; held: boolean }>`
+    const [row] = await this.q<{ times: Array<bigint | number>; held: boolean }>`
       WITH since AS (
         SELECT GREATEST(${since}::bigint,
           (SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN (${a}, ${b})),
           (SELECT max(released_at) FROM messages WHERE from_name = ${a} AND to_name = ${b} AND released_at IS NOT NULL),
           (SELECT max(released_at) FROM messages WHERE from_name = ${b} AND to_name = ${a} AND released_at IS NOT NULL)) AS t
+      ),
+      times AS (
+        (SELECT created_at FROM messages, since WHERE from_name = ${a} AND to_name = ${b} AND created_at > since.t AND from_id LIKE 'p-%'
+         ORDER BY created_at DESC LIMIT ${upTo})
+        UNION ALL
+        (SELECT created_at FROM messages, since WHERE from_name = ${b} AND to_name = ${a} AND created_at > since.t AND from_id LIKE 'p-%'
+         ORDER BY created_at DESC LIMIT ${upTo})
       )
-      SELECT LEAST(${upTo}::bigint,
-        (SELECT count(*) FROM (SELECT 1 FROM messages, since
-           WHERE from_name = ${a} AND to_name = ${b} AND created_at > since.t AND from_id LIKE 'p-%' LIMIT ${upTo}) ab)
-        + (SELECT count(*) FROM (SELECT 1 FROM messages, since
-           WHERE from_name = ${b} AND to_name = ${a} AND created_at > since.t AND from_id LIKE 'p-%' LIMIT ${upTo}) ba)) AS recent,
+      SELECT ARRAY(SELECT created_at FROM times ORDER BY created_at) AS times,
         EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))) AS held`;
-    return { recent: r!.recent, held: r!.held };
+    // int8[] elements arrive as BigInt (decodeRow turns only top-level values into numbers).
+    const times = (row!.times as Array<bigint | number>).map(Number);
+    return { times: times.slice(-upTo), held: row!.held };
   }
 
   async releaseHeld(a: string, b: string, now: number, discard: boolean): Promise<MessageRow[]> {

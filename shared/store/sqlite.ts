@@ -12,6 +12,7 @@ import {
   type PairActivity,
   type PairQuery,
   type PeerRow,
+  type RecentSend,
   type PruneLimits,
   type PruneResult,
   type Store,
@@ -140,7 +141,7 @@ const MIGRATIONS: string[] = [
    CREATE INDEX messages_created ON messages (created_at);
    CREATE UNIQUE INDEX messages_send_key ON messages (from_id, send_key) WHERE send_key IS NOT NULL;
    CREATE INDEX messages_awaiting ON messages (reply_by) WHERE reply_status = 'awaiting';
-   CREATE INDEX messages_same_text ON messages (from_id, text_crc, created_at);
+   CREATE INDEX messages_from ON messages (from_id, created_at);
    CREATE INDEX messages_pair ON messages (from_name, to_name, created_at, from_id);
    CREATE INDEX messages_released ON messages (from_name, to_name, released_at) WHERE released_at IS NOT NULL;
    CREATE INDEX messages_held ON messages (from_name, to_name) WHERE state = 'held';
@@ -283,10 +284,8 @@ class SqliteStore implements Store {
            AND (id = $id OR fanout_id = (SELECT fanout_id FROM messages WHERE id = $id AND fanout_id IS NOT NULL)) ORDER BY seq`,
       ),
       retract: db.query<void, [number, string]>("UPDATE messages SET state = 'retracted', retracted_at = ? WHERE id = ?"),
-      duplicateOf: db.query<MessageRow, { from_id: string; to_name: string; to_group: string | null; text: string; text_crc: number; since: number }>(
-        `SELECT * FROM messages WHERE from_id = $from_id AND text_crc = $text_crc AND created_at > $since AND text = $text AND state != 'retracted'
-           AND (CASE WHEN $to_group IS NULL THEN to_group IS NULL AND to_name = $to_name ELSE to_group = $to_group END)
-         ORDER BY created_at LIMIT 1`,
+      recentSends: db.query<RecentSend, [string, number]>(
+        "SELECT id, to_name, to_group, text_crc, created_at FROM messages WHERE from_id = ? AND created_at > ? AND state != 'retracted' ORDER BY created_at, seq",
       ),
       // Loop damping, one direction of a pair at a time so every lookup is an index range: when a
       // person last wrote to either, when the pair was last released, and its messages since then,
@@ -297,11 +296,15 @@ class SqliteStore implements Store {
            coalesce((SELECT max(released_at) FROM messages WHERE from_name = $a AND to_name = $b AND released_at IS NOT NULL), 0),
            coalesce((SELECT max(released_at) FROM messages WHERE from_name = $b AND to_name = $a AND released_at IS NOT NULL), 0)) AS t`,
       ),
-      pairCount: db.query<{ ab: number; ba: number; held: number }, { a: string; b: string; from: number; upTo: number }>(
-        `SELECT
-           (SELECT count(*) FROM (SELECT 1 FROM messages WHERE from_name = $a AND to_name = $b AND created_at > $from AND from_id LIKE 'p-%' LIMIT $upTo)) AS ab,
-           (SELECT count(*) FROM (SELECT 1 FROM messages WHERE from_name = $b AND to_name = $a AND created_at > $from AND from_id LIKE 'p-%' LIMIT $upTo)) AS ba,
-           EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $a AND to_name = $b)
+      pairTimes: db.query<{ created_at: number }, { a: string; b: string; from: number; upTo: number }>(
+        `SELECT created_at FROM (SELECT created_at FROM messages WHERE from_name = $a AND to_name = $b AND created_at > $from AND from_id LIKE 'p-%'
+                                 ORDER BY created_at DESC LIMIT $upTo)
+         UNION ALL
+         SELECT created_at FROM (SELECT created_at FROM messages WHERE from_name = $b AND to_name = $a AND created_at > $from AND from_id LIKE 'p-%'
+                                 ORDER BY created_at DESC LIMIT $upTo)`,
+      ),
+      pairHeld: db.query<{ held: number }, { a: string; b: string }>(
+        `SELECT EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $a AND to_name = $b)
              OR EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $b AND to_name = $a) AS held`,
       ),
       releaseHeld: db.query<MessageRow, { a: string; b: string; now: number; state: string }>(
@@ -445,15 +448,15 @@ class SqliteStore implements Store {
     });
   }
 
-  async duplicateOf(q: { from_id: string; to_name: string; to_group: string | null; text: string; since: number }): Promise<MessageRow | null> {
-    return this.q.duplicateOf.get({ ...q, text_crc: textCrc(q.text) }) ?? null;
+  async recentSends(fromId: string, since: number): Promise<RecentSend[]> {
+    return this.q.recentSends.all(fromId, since);
   }
 
   async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
-    // Two statements: the start of the count first, so the count itself is an index range.
+    // The start of the count first, so the count itself is an index range.
     const from = this.q.pairSince.get({ a, b, since })!.t;
-    const r = this.q.pairCount.get({ a, b, from, upTo })!;
-    return { recent: Math.min(upTo, r.ab + r.ba), held: r.held === 1 };
+    const times = this.q.pairTimes.all({ a, b, from, upTo }).map((r) => r.created_at);
+    return { times: times.sort((x, y) => x - y).slice(-upTo), held: this.q.pairHeld.get({ a, b })!.held === 1 };
   }
 
   async releaseHeld(a: string, b: string, now: number, discard: boolean): Promise<MessageRow[]> {

@@ -56,7 +56,7 @@ export type MessageRow = {
   fanout_id: string | null;
   /** When a person released (or discarded) this held message; the pair's count starts again there. */
   released_at: number | null;
-  /** CRC-32 of the text (textCrc): the duplicate lookup finds the same text by index, not by a scan. */
+  /** CRC-32 of the text (textCrc): the duplicate rule remembers sends by it, and reads a text only on a match. */
   text_crc: number | null;
 };
 
@@ -79,11 +79,17 @@ export interface PairQuery {
 }
 
 export interface PairActivity {
-  /** Messages between the two peers since `since`, and since a person last wrote to either or released them. */
-  recent: number;
+  /**
+   * When the messages between the two peers were sent (at most `upTo`, the newest, oldest first),
+   * since `since` and since a person last wrote to either of them or released the pair.
+   */
+  times: number[];
   /** Whether mail between them is held right now. */
   held: boolean;
 }
+
+/** A send as the duplicate rule remembers it. */
+export type RecentSend = Pick<MessageRow, "id" | "to_name" | "to_group" | "text_crc" | "created_at">;
 
 /** A name in a group. */
 export interface Membership {
@@ -160,11 +166,8 @@ export interface Store {
    * or no longer unread).
    */
   retract(fromId: string, id: string, now: number): Promise<MessageRow[]>;
-  /**
-   * The same text this sender sent to the same recipient (a name, or with `to_group` a group)
-   * since `since`, not retracted: the first such message, if any.
-   */
-  duplicateOf(q: { from_id: string; to_name: string; to_group: string | null; text: string; since: number }): Promise<MessageRow | null>;
+  /** This sender's messages since `since`, not retracted, oldest first: the duplicate rule's memory after a restart. */
+  recentSends(fromId: string, since: number): Promise<RecentSend[]>;
   /** Loop damping: how busy the pair has been between peers (not counting people or notices). */
   pairActivity(q: PairQuery): Promise<PairActivity>;
   /** held → queued (or discarded) for the mail between the two names; returns the rows after, in order. */
@@ -237,7 +240,7 @@ export interface NetworkStore {
   notify(payload: string): Promise<void>;
 }
 
-/** The text's CRC-32, stored beside it (text_crc) for the duplicate lookup; equal texts are still compared whole. */
+/** The text's CRC-32, stored beside it (text_crc) for the duplicate rule; equal CRCs are still compared whole. */
 export function textCrc(text: string): number {
   return Bun.hash.crc32(text);
 }

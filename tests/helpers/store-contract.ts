@@ -3,7 +3,7 @@
  * same cases: `runStoreContract("sqlite", () => openSqliteStore(path))`, and later Postgres.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { NewMessage, PeerRow, Store } from "../../shared/store/store.ts";
+import { textCrc, type NewMessage, type PeerRow, type Store } from "../../shared/store/store.ts";
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -369,22 +369,21 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
     });
 
     describe("loop damping", () => {
-      test("duplicateOf: the same text from the same sender to the same recipient since a time, the first one", async () => {
-        const [first, , , toGroup] = await insert(
+      test("recentSends: the sender's messages since a time, not retracted, oldest first, with the text's CRC", async () => {
+        const [first, second, , retracted] = await insert(
           { text: "deploy?", created_at: T0 + 10 },
-          { text: "deploy?", created_at: T0 + 20 },
+          { text: "deploy?", to_group: "ui", fanout_id: "m-x", created_at: T0 + 20 },
           { text: "deploy?", from_id: "p-carol", created_at: T0 + 30 },
-          { text: "deploy?", to_group: "ui", fanout_id: "m-x", created_at: T0 + 40 },
+          { text: "never mind", created_at: T0 + 40 },
         );
-        const q = { from_id: "p-alice", to_name: "bob", to_group: null, text: "deploy?", since: T0 };
-        expect((await store.duplicateOf(q))?.id).toBe(first!);
-        expect(await store.duplicateOf({ ...q, since: T0 + 20 })).toBeNull(); // too old: created_at must be after since
-        expect(await store.duplicateOf({ ...q, text: "deploy!" })).toBeNull();
-        expect(await store.duplicateOf({ ...q, to_name: "dora" })).toBeNull();
-        expect((await store.duplicateOf({ ...q, to_group: "ui" }))?.id).toBe(toGroup!);
-        expect(await store.duplicateOf({ ...q, to_group: "review" })).toBeNull();
-        await store.retract("p-alice", first!, T0 + 50);
-        expect((await store.duplicateOf(q))?.id).not.toBe(first!); // a retracted one is no duplicate
+        await store.retract("p-alice", retracted!, T0 + 50);
+        const sends = await store.recentSends("p-alice", T0);
+        expect(sends.map((r) => [r.id, r.to_name, r.to_group, r.created_at])).toEqual([
+          [first!, "bob", null, T0 + 10],
+          [second!, "bob", "ui", T0 + 20],
+        ]);
+        expect(sends[0]!.text_crc).toBe(textCrc("deploy?"));
+        expect((await store.recentSends("p-alice", T0 + 10)).map((r) => r.id)).toEqual([second!]); // after `since`, not at it
       });
 
       test("pairActivity counts peer mail both ways since the window, a person's message or a release", async () => {
@@ -395,22 +394,22 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
           { from_id: "p-alice", to_name: "carol", to_id: "p-carol", created_at: T0 + 3 }, // another pair
           { from_id: "claude-peers", from_name: "claude-peers", to_name: "bob", created_at: T0 + 4 }, // a notice, not a peer
         );
-        expect(await store.pairActivity(pair)).toEqual({ recent: 2, held: false });
-        expect(await store.pairActivity({ ...pair, since: T0 + 1 })).toEqual({ recent: 1, held: false });
+        expect(await store.pairActivity(pair)).toEqual({ times: [T0 + 1, T0 + 2], held: false });
+        expect(await store.pairActivity({ ...pair, since: T0 + 1 })).toEqual({ times: [T0 + 2], held: false });
         // A person writes to one of them: the count starts again after it.
         await insert({ from_id: "cli", from_name: "cli", to_id: "p-bob", to_name: "bob", created_at: T0 + 5 }, { created_at: T0 + 6 });
-        expect(await store.pairActivity(pair)).toEqual({ recent: 1, held: false });
+        expect(await store.pairActivity(pair)).toEqual({ times: [T0 + 6], held: false });
         const [held1, held2] = await insert({ state: "held", created_at: T0 + 7 }, { state: "held", from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice", created_at: T0 + 8 });
-        expect(await store.pairActivity(pair)).toEqual({ recent: 3, held: true });
-        expect(await store.pairActivity({ ...pair, a: "bob", b: "alice" })).toEqual({ recent: 3, held: true }); // either way round
-        expect(await store.pairActivity({ ...pair, upTo: 2 })).toEqual({ recent: 2, held: true }); // counted only up to the limit
+        expect(await store.pairActivity(pair)).toEqual({ times: [T0 + 6, T0 + 7, T0 + 8], held: true });
+        expect(await store.pairActivity({ ...pair, a: "bob", b: "alice" })).toEqual({ times: [T0 + 6, T0 + 7, T0 + 8], held: true }); // either way round
+        expect(await store.pairActivity({ ...pair, upTo: 2 })).toEqual({ times: [T0 + 7, T0 + 8], held: true }); // the newest, up to the limit
 
         const released = await store.releaseHeld("bob", "alice", T0 + 100, false);
         expect(released.map((m) => [m.id, m.state, m.released_at])).toEqual([
           [held1!, "queued", T0 + 100],
           [held2!, "queued", T0 + 100],
         ]);
-        expect(await store.pairActivity(pair)).toEqual({ recent: 0, held: false }); // released: counted afresh
+        expect(await store.pairActivity(pair)).toEqual({ times: [], held: false }); // released: counted afresh
         expect(await store.releaseHeld("alice", "bob", T0 + 101, false)).toEqual([]);
       });
 
