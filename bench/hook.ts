@@ -57,6 +57,7 @@ for (let run = 0; run < runs; run++) {
     mkdirSync(join(world.t.dir, "gone"));
     writeFileSync(join(world.t.dir, "gone", "peers.db.token"), `${broker.token}\n`, { mode: 0o600 });
     const env = world.t.env;
+    let notes = 0;
     const cases: Case[] = [
       { name: "bun on an empty script (floor)", cmd: [process.execPath, empty], env, mail: false },
       { name: "no token file (no broker ever ran)", cmd: HOOK, env: { ...env, CLAUDE_PEERS_DB: join(world.t.dir, "none", "peers.db") }, mail: false },
@@ -72,7 +73,8 @@ for (let run = 0; run < runs; run++) {
         cmd: HOOK,
         env,
         mail: true,
-        before: async () => void (await broker.post("/send", { to: "bench", text: "a short note from the bench" })),
+        // A new text each time: the same one within a minute is refused as a duplicate.
+        before: async () => void (await broker.post("/send", { to: "bench", text: `a short note from the bench (${++notes})` })),
       },
     ];
     const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));

@@ -34,6 +34,8 @@ export interface Config {
   mailboxTtlMs: number;
   /** false only when CLAUDE_PEERS_PUSH=off: servers then use the 1 s poll fallback. */
   push: boolean;
+  /** CLAUDE_CODE_SESSION_ID, which Claude Code (2.1.154+) gives its stdio MCP servers: hooks name their session by it. */
+  claudeSessionId: string | undefined;
   /** CLAUDE_PEERS_GROUPS=ui,review: the groups a session joins at start. */
   groups: string[];
   /** Loop damping (the broker's): 0 turns a rule off. */
@@ -72,6 +74,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     summaryModel: env.CLAUDE_PEERS_SUMMARY_MODEL?.trim() || DEFAULT_SUMMARY_MODEL,
     mailboxTtlMs: mailboxDays * DAY_MS,
     push: env.CLAUDE_PEERS_PUSH?.trim().toLowerCase() !== "off",
+    claudeSessionId: /^[A-Za-z0-9_-]{1,128}$/.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
     groups: parseGroups(env.CLAUDE_PEERS_GROUPS),
     damping: {
       duplicateWindowS: parseNonNegative(env.CLAUDE_PEERS_DUPLICATE_WINDOW_S, "CLAUDE_PEERS_DUPLICATE_WINDOW_S", 60),

@@ -25,10 +25,6 @@ export const PeerNameSchema = z
 const path = z.string().max(4096);
 /** A group's name, as join_group takes it and `#name` addresses it. */
 export const GroupNameSchema = z.string().regex(/^[a-z0-9_-]{1,40}$/, "must be 1 to 40 lowercase letters, digits, - or _");
-/** How a send's group is written: "#ui", or "*" for every live session of one host. */
-export function groupLabel(group: string): string {
-  return group === "*" ? "*" : `#${group}`;
-}
 /** The most members a group holds: one send to it stores at most this many copies. */
 export const MAX_GROUP_MEMBERS = 100;
 /** The most groups one name may be in. */
@@ -81,6 +77,8 @@ export const RegisterBodySchema = z.object({
   /** The repository across machines (git.ts repoKey); servers of 0.1 do not send it. */
   repo_key: z.string().max(512).nullable().optional(),
   summary: z.string().max(MAX_SUMMARY_CHARS),
+  /** CLAUDE_CODE_SESSION_ID: Claude Code's id of the session that started this server; its hooks send it too. */
+  session_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "must be a Claude Code session id").optional(),
   /** Groups to join at registration (CLAUDE_PEERS_GROUPS); membership belongs to the name. */
   groups: z.array(GroupNameSchema).max(MAX_GROUPS_PER_PEER).optional(),
 });
@@ -122,7 +120,12 @@ export const ListPeersBodySchema = z.object({
   git_common_dir: path.nullable().optional(),
   repo_key: z.string().max(512).nullable().optional(),
 });
-export const ListPeersResultSchema = z.object({ peers: z.array(PeerInfoSchema), unread: z.number().optional() });
+/**
+ * With `unread` in a peer's results: how many of those messages its server has not yet confirmed
+ * as written to Claude. A session whose Claude Code trusts channel push counts only these.
+ */
+const queued = z.number().optional();
+export const ListPeersResultSchema = z.object({ peers: z.array(PeerInfoSchema), unread: z.number().optional(), queued });
 export type ListPeersResult = z.infer<typeof ListPeersResultSchema>;
 
 export const MessageSchema = z.object({
@@ -171,11 +174,11 @@ export const SendBodySchema = z.object({
 });
 export type SendBody = z.infer<typeof SendBodySchema>;
 /** message: the copy for a peer, or a group send's first copy; copies: every copy of a group send. */
-export const SendResultSchema = z.object({ message: MessageSchema, copies: z.array(MessageSchema).optional(), unread: z.number().optional() });
+export const SendResultSchema = z.object({ message: MessageSchema, copies: z.array(MessageSchema).optional(), unread: z.number().optional(), queued });
 export type SendResult = z.infer<typeof SendResultSchema>;
 
 export const SummaryBodySchema = z.object({ summary: z.string().trim().max(MAX_SUMMARY_CHARS) });
-export const OkResultSchema = z.object({ ok: z.literal(true), unread: z.number().optional() });
+export const OkResultSchema = z.object({ ok: z.literal(true), unread: z.number().optional(), queued });
 export type OkResult = z.infer<typeof OkResultSchema>;
 
 /** The longest check_messages may wait for mail, in seconds (README: Awaited replies). */
@@ -187,7 +190,7 @@ export const InboxBodySchema = z.object({
   /** Only replies to this message (in_reply_to); other mail stays unread. */
   reply_to: id.optional(),
 });
-export const InboxResultSchema = z.object({ messages: z.array(MessageSchema), unread: z.number() });
+export const InboxResultSchema = z.object({ messages: z.array(MessageSchema), unread: z.number(), queued });
 export type InboxResult = z.infer<typeof InboxResultSchema>;
 
 export const AckBodySchema = z.object({
@@ -202,6 +205,8 @@ export const MAX_HOOK_CHARS = 9000;
 /** What a message's header line ("[m-…] from name (id p-…) at <time>, in reply to m-…:") may take. */
 export const HOOK_MESSAGE_OVERHEAD = 160;
 const pid = z.number().int().positive();
+/** Claude Code's session id (CLAUDE_CODE_SESSION_ID in its MCP servers, session_id in every hook's input). */
+const claudeSessionId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "must be a Claude Code session id");
 
 /**
  * POST /hook: a Claude Code hook asks for the unread mail of its session. It knows no peer secret;
@@ -210,6 +215,8 @@ const pid = z.number().int().positive();
  */
 export const HookBodySchema = z.object({
   ancestors: z.array(pid).min(1).max(64),
+  /** The hook input's session_id: it names the session before ancestry does (a server behind a wrapper). */
+  session_id: claudeSessionId.optional(),
   /** Message text budget: the oldest unread messages that fit together are returned. */
   max_chars: z.number().int().min(100).max(MAX_HOOK_CHARS).default(MAX_HOOK_CHARS),
 });
@@ -229,7 +236,7 @@ export const HookReadBodySchema = z.object({ peer_id: peerId, ids: z.array(id).m
 
 export const PollResultSchema = z.object({ messages: z.array(MessageSchema), unread: z.number() });
 
-export const WhoamiResultSchema = z.object({ peer: PeerInfoSchema, unread: z.number() });
+export const WhoamiResultSchema = z.object({ peer: PeerInfoSchema, unread: z.number(), queued });
 
 export const RetractBodySchema = z.object({ message_id: id });
 /** copies: for a group send, every copy (those read stay read; the rest are retracted). */
@@ -237,7 +244,7 @@ export const RetractResultSchema = SendResultSchema;
 
 export const GroupBodySchema = z.object({ group: GroupNameSchema });
 /** The caller's groups after joining or leaving; changed is false when it was already so. */
-export const GroupResultSchema = z.object({ groups: z.array(z.string()), changed: z.boolean(), unread: z.number().optional() });
+export const GroupResultSchema = z.object({ groups: z.array(z.string()), changed: z.boolean(), unread: z.number().optional(), queued });
 export const GroupsResultSchema = z.object({
   groups: z.array(
     z.object({

@@ -1,6 +1,12 @@
 /** Model-facing text for tool results: short, plain, one fact per line. */
 import { ago } from "./ago.ts";
-import { groupLabel, type Message, type PeerInfo } from "./protocol.ts";
+// Types only: the hook prints with this module, and protocol.ts's zod would cost every hook run ~40 ms.
+import type { Message, PeerInfo } from "./protocol.ts";
+
+/** How a send's group is written: "#ui", or "*" for every live session of one host. */
+export function groupLabel(group: string): string {
+  return group === "*" ? "*" : `#${group}`;
+}
 
 export function describePeers(peers: PeerInfo[], scope: string): string {
   if (peers.length === 0) return `No other peers (scope: ${scope}).`;

@@ -1,4 +1,4 @@
-/** The real Claude Code CLI (2.1.330, offline) registers our server and finds it Connected. */
+/** The real Claude Code CLI (2.1.332, offline) registers our server and finds it Connected. */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { suiteClaudeCli } from "./helpers/claude-cli.ts";

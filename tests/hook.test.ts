@@ -9,10 +9,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HookResultSchema, SendResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
 import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
-import { ancestorsFromPsTable, parentFromStat } from "../shared/hook/ancestry.ts";
+import { ancestorsFromPsTable, parentFromStat } from "../shared/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
 import { describeHookMail, hookOutput } from "../shared/hook/output.ts";
-import { HOOK_EVENTS, channelsRequested, parseHookInput, type HookEvent } from "../shared/hook/run.ts";
+import { channelsRequested } from "../shared/channel-flag.ts";
+import { HOOK_EVENTS, parseHookInput, type HookEvent } from "../shared/hook/run.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectWireError } from "./helpers/http.ts";
@@ -50,14 +51,19 @@ interface Session {
   hook(input: Record<string, unknown>): Promise<HookRun>;
 }
 
-function hookInput(input: Record<string, unknown>, cwd: string): string {
-  return JSON.stringify({ session_id: "0b1c2d3e-test", transcript_path: join(cwd, "transcript.jsonl"), cwd, permission_mode: "default", ...input });
+function hookInput(input: Record<string, unknown>, cwd: string, sessionId = "0b1c2d3e-test"): string {
+  return JSON.stringify({ session_id: sessionId, transcript_path: join(cwd, "transcript.jsonl"), cwd, permission_mode: "default", ...input });
 }
 
-/** A session under its own stand-in Claude Code; `claudeArgs` show in that process's command line. */
-async function openSession(world: World, name: string, claudeArgs: string[] = []): Promise<Session> {
+/**
+ * A session under its own stand-in Claude Code; `claudeArgs` show in that process's command line.
+ * Its server gets CLAUDE_CODE_SESSION_ID `session-<name>`, which its hooks' input carries; with
+ * `wrap` the server runs behind a shell that does not exec it.
+ */
+async function openSession(world: World, name: string, claudeArgs: string[] = [], opts: { wrap?: boolean } = {}): Promise<Session> {
   const control = join(world.t.dir, `${name}.sock`);
-  const server = await world.start({ name, env: { FAKE_CLAUDE_CONTROL: control }, via: { script: STAND_IN, args: claudeArgs } });
+  const env = { FAKE_CLAUDE_CONTROL: control, CLAUDE_CODE_SESSION_ID: `session-${name}`, ...(opts.wrap ? { FAKE_CLAUDE_WRAP: "1" } : {}) };
+  const server = await world.start({ name, env, via: { script: STAND_IN, args: claudeArgs } });
   const { id } = await whoami(server);
   const ask = async (path: string, body?: unknown) => {
     const res = await fetch(`http://localhost${path}`, { unix: control, method: body ? "POST" : "GET", body: body ? JSON.stringify(body) : undefined });
@@ -68,7 +74,7 @@ async function openSession(world: World, name: string, claudeArgs: string[] = []
     server,
     id,
     serverPid,
-    hook: (input) => ask("/hook", { input: hookInput(input, world.t.home), command: HOOK_COMMAND }),
+    hook: (input) => ask("/hook", { input: hookInput(input, world.t.home, `session-${name}`), command: HOOK_COMMAND }),
   };
 }
 
@@ -213,6 +219,40 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     await carol.server.waitForChannel((m) => m.meta.message_id === id, "carol's channel notification");
     for (const event of HOOK_EVENTS) expect(await carol.hook(INPUTS[event])).toMatchObject({ code: 0, stdout: "", stderr: "" });
     expect(await messageState(world.t, id)).toBe("delivered");
+  });
+
+  test("a server behind a wrapper (its parent a shell, not Claude Code) gets its mail through the session id", async () => {
+    const wrapped = await openSession(world, "dave", [], { wrap: true });
+    try {
+      const id = await send("dave", "for the wrapped server");
+      expect(context(await wrapped.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(`[${id}]`);
+      expect(await messageState(world.t, id)).toBe("read");
+    } finally {
+      await wrapped.server.stop();
+    }
+  });
+
+  test("after /clear (a session id the broker has not seen), ancestry finds the session and the new id names it from then on", async () => {
+    const id = await send("bob", "after the clear");
+    const cleared = await bob.hook({ ...INPUTS.SessionStart, source: "clear", session_id: "bob-after-clear" });
+    expect(context(cleared, "SessionStart")).toContain(`[${id}]`);
+    // The new id alone (ancestors that are no session's) now finds bob.
+    const res = await broker.post("/hook", { ancestors: [process.pid], session_id: "bob-after-clear" });
+    expect(HookResultSchema.parse(await res.json()).peer?.name).toBe("bob");
+  });
+
+  test("no nagging where push is trusted: a flagged session's tool results leave out mail already pushed to Claude; others count it", async () => {
+    for (const session of [alice, carol]) await session.server.call("check_messages"); // start from empty inboxes
+    const [forAlice, forCarol] = [await send("alice", "pushed to alice"), await send("carol", "pushed to carol")];
+    await alice.server.waitForChannel((m) => m.meta.message_id === forAlice, "alice's push");
+    await carol.server.waitForChannel((m) => m.meta.message_id === forCarol, "carol's push");
+    await waitFor(async () => (await messageState(world.t, forCarol)) === "delivered", "carol's ack");
+    await waitFor(async () => (await messageState(world.t, forAlice)) === "delivered", "alice's ack");
+    // alice's Claude Code has no channel flag: the push may not have reached the model, so it counts.
+    expect((await alice.server.call("whoami")).text).toEndWith("(1 unread peer message waiting: call check_messages.)");
+    expect((await carol.server.call("whoami")).text).not.toContain("unread peer message");
+    expect((await carol.server.call("check_messages")).text).toContain("pushed to carol"); // still unread: returned, then read
+    await alice.server.call("check_messages");
   });
 
   test("a hook whose ancestors are no session's Claude Code prints nothing and marks nothing", async () => {

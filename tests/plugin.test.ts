@@ -1,6 +1,6 @@
 /**
  * The Claude Code plugin in this repository (.claude-plugin/, hooks/hooks.json, skills/), checked
- * by the real Claude Code CLI (2.1.330, offline, its own config dir): `claude plugin validate`
+ * by the real Claude Code CLI (2.1.332, offline, its own config dir): `claude plugin validate`
  * passes with --strict, `plugin marketplace add` + `plugin install` give a session the MCP server
  * (Connected), the four hooks and the skill, and in a real `claude -p` session (API-key auth, so
  * no channels; a local fake model API) the hooks bring peer mail into the model's context.
@@ -8,7 +8,8 @@
 import { describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { HOOK_EVENTS, PLUGIN_NAME } from "../shared/hook/run.ts";
+import { PLUGIN_NAME } from "../shared/channel-flag.ts";
+import { HOOK_EVENTS } from "../shared/hook/run.ts";
 import { SERVER_NAME } from "../shared/instructions.ts";
 import { ListPeersResultSchema, SendResultSchema } from "../shared/protocol.ts";
 import { messageState, runningBroker } from "./helpers/broker.ts";

@@ -11,7 +11,7 @@
  *   keeps the count in memory.
  */
 import { WireError } from "../errors.ts";
-import { groupLabel } from "../protocol.ts";
+import { groupLabel } from "../tool-text.ts";
 import { textCrc, type MessageRow, type Store } from "../store/store.ts";
 
 export interface DampingLimits {

@@ -1,4 +1,4 @@
-/** Mail for Claude Code hooks: finds a hook's session by process ancestry and leases what it shows. */
+/** Mail for Claude Code hooks: finds a hook's session (by session id, then ancestry) and leases what it shows. */
 import { WireError } from "../errors.ts";
 import { HOOK_MESSAGE_OVERHEAD, type HookResult, type Message } from "../protocol.ts";
 import type { Store } from "../store/store.ts";
@@ -41,8 +41,8 @@ export class HookMail {
    * rest stay unread. The returned ones are leased to this hook; `unread` counts what no other
    * hook holds. The hook marks what it printed read with read().
    */
-  async lease(ancestors: readonly number[], maxChars: number): Promise<HookResult> {
-    const found = this.presence.forAncestors(ancestors);
+  async lease(ancestors: readonly number[], maxChars: number, sessionId?: string): Promise<HookResult> {
+    const found = this.presence.forHook(ancestors, sessionId);
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
     const stored = await this.store.unreadFor(found.peer.id);
     // From here to the return nothing awaits, so two concurrent hooks never lease the same message.

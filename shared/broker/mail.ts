@@ -4,7 +4,8 @@
  * the one place that tells watchers about messages and ends senders' waits for acks.
  */
 import { WireError, errorMessage } from "../errors.ts";
-import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, groupLabel, type Message, type SendBody } from "../protocol.ts";
+import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, type Message, type SendBody } from "../protocol.ts";
+import { groupLabel } from "../tool-text.ts";
 import type { MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
 import { AckWaits } from "./ack-waits.ts";
 import { DAMPING, LoopDamping, type DampingLimits } from "./damping.ts";
@@ -508,6 +509,11 @@ export class Mail {
 
   unreadCount(peer: PeerRow): Promise<number> {
     return this.store.countUnread(peer.id);
+  }
+
+  /** The peer's unread mail, and how much of it is not yet confirmed written to Claude (queued). */
+  unreadCounts(peer: PeerRow): Promise<{ unread: number; queued: number }> {
+    return this.store.unreadCounts(peer.id);
   }
 
   /** Newest first; `peer` filters on sender or recipient id or name. */

@@ -24,6 +24,11 @@ export interface LivePeer {
   socket: PushSocket | null;
   /** When it last showed it is alive: attached, polled, or now if it holds a socket. */
   seenAt: number;
+  /**
+   * The Claude Code session ids its hooks may send: the one its server started under
+   * (CLAUDE_CODE_SESSION_ID), and any a hook brought that ancestry tied to it (after /clear).
+   */
+  sessionIds: Set<string>;
 }
 
 /** Where list_peers is looked at from: a peer, or the CLI in some folder. */
@@ -84,12 +89,13 @@ export class Presence {
    * whole network, and keeps the push socket of an earlier registration of the same id. `save`
    * stores the final row; if it fails, the earlier entry is put back.
    */
-  async admit(row: PeerRow, save: (row: PeerRow) => Promise<void>): Promise<LivePeer> {
+  async admit(row: PeerRow, save: (row: PeerRow) => Promise<void>, sessionId?: string): Promise<LivePeer> {
     const remote = this.network ? await this.network.remotePeers() : [];
     const taken = new Set(remote.map((p) => p.row.name));
     const previous = this.live.get(row.id);
     // Reserve the name before the next await, so concurrent registrations never share one.
-    const entry: LivePeer = { row: { ...row, name: this.freeName(row.name, row.id, taken) }, socket: previous?.socket ?? null, seenAt: row.last_seen };
+    const sessionIds = new Set([...(previous?.sessionIds ?? []), ...(sessionId ? [sessionId] : [])]);
+    const entry: LivePeer = { row: { ...row, name: this.freeName(row.name, row.id, taken) }, socket: previous?.socket ?? null, seenAt: row.last_seen, sessionIds };
     this.live.set(row.id, entry);
     this.admitting.add(row.id);
     try {
@@ -270,22 +276,43 @@ export class Presence {
   }
 
   /**
-   * The live peer a Claude Code hook belongs to. A hook and the session's MCP server are both
-   * children of one Claude Code process, so the first of the hook's ancestors (nearest first) that
-   * is a live peer's parent names it; nearest first, because a Claude Code may run inside another
-   * one's shell. Two servers in one session (plugin and `claude mcp add`): the newer one.
+   * The live peer a Claude Code hook belongs to: first by the session id in the hook's input (its
+   * server got the same one as CLAUDE_CODE_SESSION_ID), which finds a server started through a
+   * wrapper too; then by process ancestry, which also ties a session id seen for the first time
+   * (after /clear, Claude Code's id changes while its servers keep running) to the peer it finds.
+   * Several peers for one session (plugin and `claude mcp add`, or one session resumed twice): the
+   * one its ancestry names, else the newest.
    */
-  forAncestors(ancestors: readonly number[]): { peer: PeerInfo; parent_pid: number } | null {
+  forHook(ancestors: readonly number[], sessionId?: string): { peer: PeerInfo; parent_pid: number | null } | null {
+    const owners = sessionId ? [...this.live.values()].filter((p) => p.sessionIds.has(sessionId) && this.isLive(p)) : [];
+    if (owners.length > 0) {
+      const named = this.byAncestry(ancestors, owners);
+      const peer = named?.entry ?? newest(owners);
+      return { peer: this.info(peer), parent_pid: named?.parent_pid ?? null };
+    }
+    const found = this.byAncestry(ancestors, [...this.live.values()].filter((p) => this.isLive(p)));
+    if (!found) return null;
+    if (sessionId) found.entry.sessionIds.add(sessionId);
+    return { peer: this.info(found.entry), parent_pid: found.parent_pid };
+  }
+
+  /**
+   * A hook and the session's MCP server are both children of one Claude Code process, so the first
+   * of the hook's ancestors (nearest first) that is a candidate's parent names it; nearest first,
+   * because a Claude Code may run inside another one's shell.
+   */
+  private byAncestry(ancestors: readonly number[], candidates: readonly LivePeer[]): { entry: LivePeer; parent_pid: number } | null {
     for (const pid of ancestors) {
-      let best: LivePeer | undefined;
-      for (const p of this.live.values()) {
-        if (p.row.parent_pid !== pid || !this.isLive(p)) continue;
-        if (!best || p.row.registered_at > best.row.registered_at) best = p;
-      }
-      if (best) return { peer: this.info(best), parent_pid: pid };
+      const children = candidates.filter((p) => p.row.parent_pid === pid);
+      if (children.length > 0) return { entry: newest(children), parent_pid: pid };
     }
     return null;
   }
+}
+
+/** Two servers in one session (plugin and `claude mcp add`): the newer one. */
+function newest(peers: readonly LivePeer[]): LivePeer {
+  return peers.reduce((best, p) => (p.row.registered_at > best.row.registered_at ? p : best));
 }
 
 /** `name@host` → both parts; anything else is an id or a name. */

@@ -51,7 +51,7 @@ export class Registry {
       registered_at: claimed?.registered_at ?? at,
       last_seen: at,
     };
-    const entry = await presence.admit(row, (final) => store.savePeer(final));
+    const entry = await presence.admit(row, (final) => store.savePeer(final), body.session_id);
     // Only a new session joins CLAUDE_PEERS_GROUPS: one coming back after a broker restart may have left some since.
     const groups = claimed ? await this.opts.groups.of(entry.row.name) : await this.joinAtStart(entry.row.name, body.groups ?? []);
     await this.opts.mail.claimMailbox(id);

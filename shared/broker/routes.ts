@@ -43,7 +43,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     if (ctx.peer) throw new WireError("forbidden", `${what} is for a person, not a peer session: run it from a terminal (bun cli.ts)`);
   };
   /** A peer's calls also say how much mail waits for it (the tool results' unread line). */
-  const unread = async (ctx: { peer: PeerRow | null }): Promise<{ unread?: number }> => (ctx.peer ? { unread: await s.mail.unreadCount(ctx.peer) } : {});
+  const unread = async (ctx: { peer: PeerRow | null }): Promise<{ unread?: number; queued?: number }> => (ctx.peer ? s.mail.unreadCounts(ctx.peer) : {});
 
   return {
     "/register": ({ body }) => s.registry.register(body),
@@ -71,7 +71,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       const { mark_read, wait_s, reply_to } = ctx.body;
       if (wait_s > 0) ctx.holdOpen();
       const messages = await s.mail.inbox(peer, { markRead: mark_read, waitMs: wait_s * 1000, replyTo: reply_to });
-      return { messages, unread: await s.mail.unreadCount(peer) };
+      return { messages, ...(await s.mail.unreadCounts(peer)) };
     },
     "/ack": async (ctx) => {
       const peer = requirePeer(ctx);
@@ -81,12 +81,12 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     "/poll": (ctx) => s.mail.poll(requirePeer(ctx)),
     // Hooks hold the token but no peer secret: they name their session by process ancestry.
-    "/hook": ({ body }) => s.hookMail.lease(body.ancestors, body.max_chars),
+    "/hook": ({ body }) => s.hookMail.lease(body.ancestors, body.max_chars, body.session_id),
     "/hook/read": ({ body }) => s.hookMail.read(body.peer_id, body.ids),
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);
       const [self] = await s.groups.withGroups([s.registry.whoami(peer)]);
-      return { peer: self!, unread: await s.mail.unreadCount(peer) };
+      return { peer: self!, ...(await s.mail.unreadCounts(peer)) };
     },
     "/status": async () => ({
       broker: s.brokerStatus(),

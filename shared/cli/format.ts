@@ -1,6 +1,7 @@
 /** Turns broker answers into short, safe text for a terminal: times, paths, one-line message text. */
 import { styleText } from "node:util";
-import { groupLabel, type BrokerFrame, type Message } from "../protocol.ts";
+import type { BrokerFrame, Message } from "../protocol.ts";
+import { groupLabel } from "../tool-text.ts";
 import { truncate } from "./table.ts";
 
 export type Paint = (format: Parameters<typeof styleText>[0], text: string) => string;

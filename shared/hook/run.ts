@@ -9,9 +9,9 @@
  * broker, no token, no peer or a foreign port all end in exit 0 with nothing printed.
  */
 import { loadConfig } from "../config.ts";
-import { SERVER_NAME } from "../instructions.ts";
+import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
+import { channelsRequested, channelsRequestedAbove } from "../channel-flag.ts";
 import type { HookResult } from "../protocol.ts";
-import { ancestorsOf, readOr, type Ancestor } from "./ancestry.ts";
 import { postJson } from "./post.ts";
 // output.ts (and the text it builds on) and errors.ts are imported only when needed: most runs
 // find no mail, and every module loaded costs every tool call.
@@ -22,8 +22,6 @@ export type HookEvent = (typeof HOOK_EVENTS)[number];
 
 /** A live broker answers in milliseconds; a refused connection fails at once. */
 const REQUEST_TIMEOUT_MS = 750;
-/** The plugin's name in .claude-plugin/plugin.json: channel flags name it plugin:peers@<marketplace>. */
-export const PLUGIN_NAME = "peers";
 
 export interface HookInput {
   event: HookEvent;
@@ -31,6 +29,8 @@ export interface HookInput {
   stopHookActive: boolean;
   /** The event comes from a subagent's tool call, not from the conversation the mail is for. */
   subagent: boolean;
+  /** Claude Code's session id: the broker finds the session by it first (its server got it too). */
+  sessionId: string | undefined;
 }
 
 export interface HookDeps {
@@ -58,22 +58,8 @@ export function parseHookInput(text: string): HookInput | null {
     event,
     stopHookActive: d.stop_hook_active === true,
     subagent: typeof d.agent_id === "string" && d.agent_id !== "",
+    sessionId: typeof d.session_id === "string" && /^[A-Za-z0-9_-]{1,128}$/.test(d.session_id) ? d.session_id : undefined,
   };
-}
-
-/**
- * Whether Claude Code was started with channel push for this server (`--channels` or
- * `--dangerously-load-development-channels` naming server:claude-peers or plugin:peers@…). Its
- * messages then arrive as <channel> notifications, and a hook printing them too would show each twice.
- */
-export function channelsRequested(command: string): boolean {
-  const words = command.split(/\s+/);
-  const flag = words.findIndex((w) => /^--(?:dangerously-load-development-channels|channels)(?:=|$)/.test(w));
-  if (flag < 0) return false;
-  return words
-    .slice(flag)
-    .flatMap((w) => w.split(/[=,]/))
-    .some((ref) => ref === `server:${SERVER_NAME}` || ref.startsWith(`plugin:${PLUGIN_NAME}@`));
 }
 
 /** Runs one hook invocation. Throws only on local problems (a bad config, a damaged token file). */
@@ -94,10 +80,12 @@ export async function runHook(deps: HookDeps): Promise<void> {
   // No broker, a stuck one, or something else on the port: undefined, and the hook stays quiet.
   const post = (path: string, body: unknown) => postJson(config.port, path, token, body, REQUEST_TIMEOUT_MS);
 
-  const result = await post("/hook", { ancestors: chain.map((a) => a.pid) });
+  const result = await post("/hook", { ancestors: chain.map((a) => a.pid), ...(input.sessionId ? { session_id: input.sessionId } : {}) });
   if (!isHookResult(result) || !result.peer || result.unread === 0) return;
-  const claude = chain.find((a) => a.pid === result.parent_pid);
-  if (claude && channelsRequested(await claude.command())) return;
+  // The Claude Code process: the ancestor the broker matched, or (matched by session id, the server
+  // behind a wrapper) one of the hook's nearest ancestors, which Claude Code runs through a shell.
+  const matched = chain.find((a) => a.pid === result.parent_pid);
+  if (matched ? channelsRequested(await matched.command()) : await channelsRequestedAbove(chain)) return;
   const { hookOutput } = await import("./output.ts");
   const output = hookOutput(input.event, result);
   if (!output) return;

@@ -16,30 +16,45 @@ const PROGRESS_EVERY_MS = 10_000;
 export interface ToolContext {
   link: () => Promise<PeerLink>;
   /** Publishes Claude's own summary; from then on the auto-summary never overwrites it. */
-  setSummary: (summary: string) => Promise<{ unread?: number }>;
+  setSummary: (summary: string) => Promise<MailCounts>;
+  /**
+   * Whether channel push is trusted to deliver: Claude Code was started with the channel flag for
+   * this server and the push connection is up. Then mail already written to Claude is not counted
+   * as waiting in the tool results; elsewhere everything unread is.
+   */
+  pushTrusted: () => boolean;
 }
 
-interface ToolOutcome {
-  text: string;
+/** What a broker result says of the session's mail: unread, and of that not yet written to Claude. */
+interface MailCounts {
   unread?: number;
+  queued?: number;
+}
+
+interface ToolOutcome extends MailCounts {
+  text: string;
 }
 
 /** What the SDK hands a tool body about its request: its progress token, and a way to notify. */
 type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
-/** Runs a tool body; any throw becomes an isError result prefixed with the tool name. */
-function tool<A>(name: string, run: (args: A, extra: ToolExtra) => Promise<ToolOutcome>) {
-  return async (args: A, extra: ToolExtra) => {
-    try {
-      const { text, unread } = await run(args, extra);
-      return { content: [{ type: "text" as const, text: text + unreadFooter(unread) }] };
-    } catch (err) {
-      return { content: [{ type: "text" as const, text: `${name} failed: ${errorMessage(err)}` }], isError: true };
-    }
-  };
-}
+/** Picks the counts out of a broker result. */
+const counts = ({ unread, queued }: MailCounts): MailCounts => ({ unread, queued });
 
 export function createMcpServer(ctx: ToolContext): McpServer {
+  /** Runs a tool body; any throw becomes an isError result prefixed with the tool name. */
+  function tool<A>(name: string, run: (args: A, extra: ToolExtra) => Promise<ToolOutcome>) {
+    return async (args: A, extra: ToolExtra) => {
+      try {
+        const { text, unread, queued } = await run(args, extra);
+        const waiting = ctx.pushTrusted() && queued !== undefined ? queued : unread;
+        return { content: [{ type: "text" as const, text: text + unreadFooter(waiting) }] };
+      } catch (err) {
+        return { content: [{ type: "text" as const, text: `${name} failed: ${errorMessage(err)}` }], isError: true };
+      }
+    };
+  }
+
   const server = new McpServer(
     { name: SERVER_NAME, version: VERSION },
     // No `tools` here: the SDK declares it when the first tool registers, after omitToolDefaults.
@@ -64,7 +79,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     },
     tool("list_peers", async ({ scope = "machine" }: { scope?: Scope }) => {
       const result = await (await ctx.link()).call("/peers", { scope }, { idempotent: true });
-      return { text: describePeers(result.peers, scope), unread: result.unread };
+      return { text: describePeers(result.peers, scope), ...counts(result) };
     }),
   );
 
@@ -99,7 +114,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         }
         throw err;
       });
-      return { text: describeSendResult(result), unread: result.unread };
+      return { text: describeSendResult(result), ...counts(result) };
     }),
   );
 
@@ -112,8 +127,8 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       annotations: { idempotentHint: true, openWorldHint: false },
     },
     tool("set_summary", async ({ summary }: { summary: string }) => {
-      const { unread } = await ctx.setSummary(summary.trim());
-      return { text: `Summary set: ${summary.trim() || "(empty)"}`, unread };
+      const result = await ctx.setSummary(summary.trim());
+      return { text: `Summary set: ${summary.trim() || "(empty)"}`, ...counts(result) };
     }),
   );
 
@@ -140,7 +155,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         const result = await link.call("/inbox", { mark_read: true, wait_s, ...(reply_to ? { reply_to } : {}) }, { waitMs: wait_s * 1000 });
         link.markSeen(result.messages.map((m) => m.id));
         const text = result.messages.length || !wait_s ? describeInbox(result.messages) : `No ${reply_to ? `reply to ${reply_to}` : "message"} within ${wait_s} s.`;
-        return { text, unread: result.unread };
+        return { text, ...counts(result) };
       } finally {
         stopProgress();
       }
@@ -157,7 +172,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     },
     tool("retract_message", async ({ message_id }: { message_id: string }) => {
       const result = await (await ctx.link()).call("/retract", { message_id });
-      return { text: describeSendResult(result), unread: result.unread };
+      return { text: describeSendResult(result), ...counts(result) };
     }),
   );
 
@@ -176,7 +191,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       tool(name, async ({ group }: { group: string }) => {
         const result = await (await ctx.link()).call(path, { group }, { idempotent: true });
         const now = result.groups.length ? result.groups.map((g) => `#${g}`).join(" ") : "none";
-        return { text: `${result.changed ? `${verb === "Join" ? "Joined" : "Left"} #${group}.` : `Already ${verb === "Join" ? "in" : "out of"} #${group}.`} Your groups: ${now}.`, unread: result.unread };
+        return { text: `${result.changed ? `${verb === "Join" ? "Joined" : "Left"} #${group}.` : `Already ${verb === "Join" ? "in" : "out of"} #${group}.`} Your groups: ${now}.`, ...counts(result) };
       }),
     );
   }
@@ -191,7 +206,8 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     },
     tool("whoami", async () => {
       const link = await ctx.link();
-      const { peer, unread } = await link.call("/whoami", {}, { idempotent: true });
+      const result = await link.call("/whoami", {}, { idempotent: true });
+      const { peer } = result;
       const lines = [
         `id: ${peer.id}`,
         `name: ${peer.name}`,
@@ -201,7 +217,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         `groups: ${peer.groups.length ? peer.groups.map((g) => `#${g}`).join(" ") : "(none)"}`,
         `broker: ${link.brokerUrl} (${link.state === "push" ? "push connected" : "polling"})`,
       ];
-      return { text: lines.join("\n"), unread };
+      return { text: lines.join("\n"), ...counts(result) };
     }),
   );
 

@@ -1,5 +1,7 @@
 /** One Claude Code session's peer: the MCP server, its broker link, and the background start-up. */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { ancestorsOf } from "../ancestry.ts";
+import { channelsRequestedAbove } from "../channel-flag.ts";
 import type { Config } from "../config.ts";
 import { errorMessage } from "../errors.ts";
 import { readGitInfo } from "../git.ts";
@@ -9,6 +11,15 @@ import { createMcpServer, pushToClaude } from "./mcp-server.ts";
 import type { PeerLink } from "./peer-link.ts";
 import type { OkResult } from "../protocol.ts";
 import { modelSummary, plainSummary } from "./summary.ts";
+
+/** Whether this server's Claude Code (its parent, or just above a wrapper) was started with channel push for claude-peers. */
+async function channelFlagAbove(): Promise<boolean> {
+  try {
+    return await channelsRequestedAbove(await ancestorsOf());
+  } catch {
+    return false; // no /proc and no ps: count everything unread, as without the flag
+  }
+}
 
 /** The longest the background start-up waits for the client to finish initializing. */
 const START_AFTER_MS = 100;
@@ -49,12 +60,15 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     return run;
   }
 
+  // Read once at start-up (a command line does not change): was Claude Code started with channel push for this server?
+  let channelFlag = false;
   const server = createMcpServer({
     link: () => linkReady,
     setSummary: async (summary) => {
       summarySetByClaude = true;
       return (await publishSummary(summary)) ?? {};
     },
+    pushTrusted: () => channelFlag && link?.state === "push",
   });
   // Channel notifications sent before the client finished initializing may be dropped.
   server.server.oninitialized = () => markInitialized();
@@ -64,7 +78,8 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     // perhaps a broker are spawned on the same cores. A client slow to initialize waits for nothing.
     await Promise.race([initialized, Bun.sleep(START_AFTER_MS)]);
     // Loaded only now: the broker link (HTTP, child_process, node:crypto) is not needed to initialize.
-    const [{ PeerLink }, git] = await Promise.all([import("./peer-link.ts"), readGitInfo(cwd)]);
+    const [{ PeerLink }, git, flag] = await Promise.all([import("./peer-link.ts"), readGitInfo(cwd), channelFlagAbove()]);
+    channelFlag = flag;
     const name = deriveName({ explicit: config.peerName, cwd, git });
     link = new PeerLink({
       config,
@@ -81,6 +96,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
         repo_key: git?.repoKey ?? null,
         summary: plainSummary({ cwd, git }),
         ...(config.groups.length ? { groups: config.groups } : {}),
+        ...(config.claudeSessionId ? { session_id: config.claudeSessionId } : {}),
       },
       deliver: async (message) => {
         await initialized;

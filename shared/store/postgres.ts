@@ -383,6 +383,13 @@ export class PostgresStore implements Store {
     return r!.n;
   }
 
+  async unreadCounts(peerId: string): Promise<{ unread: number; queued: number }> {
+    const [r] = await this.q<{ unread: number; queued: number }>`
+      SELECT count(*) AS unread, count(*) FILTER (WHERE state = 'queued') AS queued
+      FROM messages WHERE to_id = ${peerId} AND state IN ('queued', 'delivered')`;
+    return r!;
+  }
+
   async countUnreadNamed(name: string): Promise<number> {
     const [r] = await this.q<{ n: number }>`
       SELECT count(*) AS n FROM messages WHERE to_name = ${name} AND state IN ('queued', 'delivered')`;

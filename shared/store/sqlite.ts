@@ -265,6 +265,9 @@ class SqliteStore implements Store {
       queuedFor: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE to_id = ? AND state = 'queued' ORDER BY seq"),
       unreadFor: db.query<MessageRow, [string]>(`SELECT * FROM messages WHERE to_id = ? AND ${UNREAD} ORDER BY seq`),
       countUnread: db.query<{ n: number }, [string]>(`SELECT count(*) AS n FROM messages WHERE to_id = ? AND ${UNREAD}`),
+      unreadCounts: db.query<{ unread: number; queued: number }, [string]>(
+        `SELECT count(*) AS unread, coalesce(sum(state = 'queued'), 0) AS queued FROM messages WHERE to_id = ? AND ${UNREAD}`,
+      ),
       countUnreadNamed: db.query<{ n: number }, [string]>(`SELECT count(*) AS n FROM messages WHERE to_name = ? AND ${UNREAD}`),
       markDelivered: db.query<{ id: string }, [number, string, string]>(
         "UPDATE messages SET state = 'delivered', delivered_at = ? WHERE to_id = ? AND id = ? AND state = 'queued' RETURNING id",
@@ -418,6 +421,10 @@ class SqliteStore implements Store {
 
   async countUnread(peerId: string): Promise<number> {
     return this.q.countUnread.get(peerId)!.n;
+  }
+
+  async unreadCounts(peerId: string): Promise<{ unread: number; queued: number }> {
+    return this.q.unreadCounts.get(peerId)!;
   }
 
   async countUnreadNamed(name: string): Promise<number> {

@@ -144,6 +144,8 @@ export interface Store {
   /** Messages for this peer not yet read (queued or delivered), oldest first. */
   unreadFor(peerId: string): Promise<MessageRow[]>;
   countUnread(peerId: string): Promise<number>;
+  /** countUnread, and how many of those are still queued (not yet acknowledged as written to Claude). */
+  unreadCounts(peerId: string): Promise<{ unread: number; queued: number }>;
   /** Unread messages addressed to this name (a mailbox), whichever session they wait for. */
   countUnreadNamed(name: string): Promise<number>;
   /** queued → delivered for the given ids addressed to peerId; returns the ids that changed. */

@@ -1,4 +1,4 @@
-/** The real Claude Code CLI from devDependencies (2.1.330), run offline with its own config dir. */
+/** The real Claude Code CLI from devDependencies (2.1.332), run offline with its own config dir. */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, type TestEnv } from "./env.ts";

@@ -10,6 +10,9 @@
  * a Unix socket (FAKE_CLAUDE_CONTROL): POST /hook {input, command} runs one and answers
  * {code, stdout, stderr, ms}; GET /server answers the server's pid.
  *
+ * With FAKE_CLAUDE_WRAP=1 the server runs behind `sh -c` (a wrapper): then GET /server answers the
+ * shell's pid, and only the session id (CLAUDE_CODE_SESSION_ID, session_id) pairs the hook with it.
+ *
  * usage: bun fake-claude-code.ts <server.ts> [args...]   (the args only show in this process's
  * command line, as Claude Code's own flags do: the hook reads them there)
  */
@@ -22,7 +25,10 @@ if (!controlPath || !serverPath) {
   process.exit(2);
 }
 
-const server = Bun.spawn([process.execPath, serverPath], { stdio: ["inherit", "inherit", "inherit"], env: process.env });
+// FAKE_CLAUDE_WRAP=1: the server runs behind a shell that does not exec it (a wrapper script, a
+// version manager's shim), so its parent is that shell, not this process.
+const command = process.env.FAKE_CLAUDE_WRAP === "1" ? ["/bin/sh", "-c", `"${process.execPath}" "${serverPath}"; exit $?`] : [process.execPath, serverPath];
+const server = Bun.spawn(command, { stdio: ["inherit", "inherit", "inherit"], env: process.env });
 
 rmSync(controlPath, { force: true });
 const control = Bun.serve({

@@ -24,6 +24,7 @@ describe("loadConfig", () => {
       summaryModel: "gpt-4o-mini",
       mailboxTtlMs: 7 * 24 * 60 * 60 * 1000,
       push: true,
+      claudeSessionId: undefined,
       groups: [],
       damping: { duplicateWindowS: 60, loopLimit: 30, loopWindowS: 600 },
     });

@@ -6,7 +6,7 @@
  * Files are read with Bun.file, not node:fs: importing node:fs alone costs the hook ~7 ms.
  */
 
-import { statFields } from "../proc-stat.ts";
+import { statFields } from "./proc-stat.ts";
 
 export interface Ancestor {
   pid: number;

@@ -1,0 +1,29 @@
+/**
+ * Whether a Claude Code process was started with channel push for claude-peers, read from its
+ * command line: then its messages arrive as <channel> notifications. The hook stays quiet there
+ * (it would show each message twice), and the server stops counting pushed mail as unread.
+ */
+import type { Ancestor } from "./ancestry.ts";
+import { SERVER_NAME } from "./instructions.ts";
+
+/** The plugin's name in .claude-plugin/plugin.json: channel flags name it plugin:peers@<marketplace>. */
+export const PLUGIN_NAME = "peers";
+/** Claude Code runs hook commands through a shell and may run a server through a wrapper: it is within this many ancestors. */
+export const CLAUDE_WITHIN = 3;
+
+/** `--channels` or `--dangerously-load-development-channels` naming server:claude-peers or plugin:peers@…. */
+export function channelsRequested(command: string): boolean {
+  const words = command.split(/\s+/);
+  const flag = words.findIndex((w) => /^--(?:dangerously-load-development-channels|channels)(?:=|$)/.test(w));
+  if (flag < 0) return false;
+  return words
+    .slice(flag)
+    .flatMap((w) => w.split(/[=,]/))
+    .some((ref) => ref === `server:${SERVER_NAME}` || ref.startsWith(`plugin:${PLUGIN_NAME}@`));
+}
+
+/** Whether any of these ancestors (the nearest CLAUDE_WITHIN) is a Claude Code with channel push for claude-peers. */
+export async function channelsRequestedAbove(ancestors: readonly Ancestor[]): Promise<boolean> {
+  for (const a of ancestors.slice(0, CLAUDE_WITHIN)) if (channelsRequested(await a.command())) return true;
+  return false;
+}
