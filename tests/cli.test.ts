@@ -1,7 +1,7 @@
 /** The real CLI as a subprocess, against a real broker and real sessions: output, JSON and exit codes. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { HistoryResultSchema, ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
@@ -242,6 +242,28 @@ describe("cli with a broker and two live sessions", () => {
     expect(event).toMatchObject({ type: "event", event: "sent", message: { from_name: "cli", to_name: "alice" } });
     await killAndConfirm(w.proc.pid, "SIGTERM");
     expect(await w.proc.exited).toBe(0);
+  });
+});
+
+describe("the claude-peers command (package.json bin)", () => {
+  test("after bun link, claude-peers runs the CLI: status, peers and --help as bun cli.ts does", async () => {
+    const t = makeTestEnv();
+    const broker = await startBroker(t);
+    const bunDir = dirname(process.execPath);
+    try {
+      // BUN_INSTALL: bun link writes the bin link under it, not under the developer's ~/.bun.
+      const env = { ...t.env, BUN_INSTALL: join(t.dir, "bun"), PATH: `${join(t.dir, "bun", "bin")}:${bunDir}:/usr/bin:/bin` };
+      const link = Bun.spawnSync([process.execPath, "link"], { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
+      expect(link.exitCode).toBe(0);
+      const run = (...args: string[]) => Bun.spawnSync(["claude-peers", ...args], { cwd: t.home, env, stdout: "pipe", stderr: "pipe" });
+      const status = run("status");
+      expect({ code: status.exitCode, out: status.stdout.toString() }).toMatchObject({ code: 0, out: expect.stringContaining(`http://127.0.0.1:${t.port}`) });
+      expect(run("peers").stdout.toString()).toBe("no live peers on this machine\n");
+      expect(run("--help").stdout.toString()).toContain("claude-peers <command> [options]");
+    } finally {
+      await broker.stop();
+      t.cleanup();
+    }
   });
 });
 

@@ -155,6 +155,17 @@ async function history(ctx: CliContext, values: CliOptions, positionals: string[
   return 0;
 }
 
+const CHECK_COLOR = { ok: "green", info: "dim", warn: "yellow", fail: "red" } as const;
+
+function printChecks(ctx: CliContext, checks: Array<{ name: string; status: keyof typeof CHECK_COLOR; detail: string; fix?: string }>, failed: boolean): void {
+  const width = Math.max(...checks.map((c) => c.name.length));
+  for (const c of checks) {
+    ctx.out(`${ctx.paint(CHECK_COLOR[c.status], c.status.padEnd(4))}  ${c.name.padEnd(width)}  ${oneLine(c.detail)}`);
+    if (c.fix && c.status !== "ok") ctx.out(`${" ".repeat(6 + width)}  fix: ${c.fix}`);
+  }
+  ctx.out(failed ? "\nsomething needs fixing (see fix:)" : "\nall good");
+}
+
 export const COMMANDS: Record<string, Command> = {
   status: { options: ["json"], run: status },
   peers: { options: ["json", "scope"], run: peers },
@@ -168,6 +179,18 @@ export const COMMANDS: Record<string, Command> = {
     run: (ctx, values, positionals) => {
       noPositionals("watch", positionals);
       return watch(ctx, { json: values.json === true });
+    },
+  },
+  doctor: {
+    options: ["json"],
+    run: async (ctx, values, positionals) => {
+      noPositionals("doctor", positionals);
+      const { doctorFailed, runDoctor } = await import("./doctor.ts");
+      const checks = await runDoctor(ctx);
+      const failed = doctorFailed(checks);
+      if (values.json) ctx.out(JSON.stringify({ ok: !failed, checks }, null, 2));
+      else printChecks(ctx, checks, failed);
+      return failed ? 1 : 0;
     },
   },
   "kill-broker": {

@@ -22,7 +22,7 @@ export interface CliOptions {
 
 export const USAGE = `claude-peers: see and drive the network of Claude Code sessions from a terminal
 
-usage: bun cli.ts <command> [options]
+usage: bun cli.ts <command> [options]      (after \`bun link\` in the clone: claude-peers <command> [options])
 
 commands:
   status                           broker address, version, pid, uptime, database, host, peer and message counts
@@ -35,12 +35,14 @@ commands:
   history [--limit N] [--peer P]   recent messages, oldest first; N is 1 to 1000 (default 50), P an id or name
   watch                            print messages and peers joining or leaving as it happens, until Ctrl-C
   kill-broker                      stop the broker; running sessions start a new one when they need it
+  doctor                           check this install (Bun, Claude Code, registration, hooks, broker, file
+                                   modes, store, this shell's session) and say what to fix; exit 1 if wrong
   hook                             for Claude Code hooks: reads the hook's JSON on stdin, prints this session's
                                    unread peer mail as hook output and marks it read (see README.md)
   help                             this text
 
 options:
-  --json       machine-readable output on stdout (status, peers, groups, history, send, release; watch: one
+  --json       machine-readable output on stdout (status, peers, groups, history, send, release, doctor; watch: one
                JSON line per event)
   -h, --help   this text
 
