@@ -5,7 +5,8 @@
  * other users can read and a foreign program on the port are named, with the fix, and exit 1.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, cpSync, mkdirSync, symlinkSync } from "node:fs";
+import { chmodSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { CLAUDE, claudeCli, type ClaudeCli } from "./helpers/claude-cli.ts";
@@ -74,12 +75,10 @@ describe("doctor", () => {
   });
 
   test("the plugin as well, a token file others can read, a foreign program on the port: each named with its fix, exit 1", async () => {
-    const market = join(t.dir, "marketplace");
-    mkdirSync(market);
-    for (const dir of [".claude-plugin", "hooks", "skills"]) cpSync(join(ROOT, dir), join(market, dir), { recursive: true, dereference: true });
-    for (const entry of ["server.ts", "cli.ts", "shared", "package.json", "node_modules"]) symlinkSync(join(ROOT, entry), join(market, entry));
-    expect((await cli.run("plugin", "marketplace", "add", market)).code).toBe(0);
-    expect((await cli.run("plugin", "install", "peers@claude-peers")).code).toBe(0);
+    // The bun cache the repository's `bun install` filled serves the plugin's dependencies (no network).
+    const cache = { BUN_INSTALL_CACHE_DIR: process.env.BUN_INSTALL_CACHE_DIR || join(homedir(), ".bun", "install", "cache") };
+    expect((await cli.runWith(cache, "plugin", "marketplace", "add", ROOT)).code).toBe(0);
+    expect((await cli.runWith(cache, "plugin", "install", "peers@claude-peers")).code).toBe(0);
     chmodSync(t.tokenPath, 0o644);
     const foreign = Bun.serve({ hostname: "127.0.0.1", port: freePort(), fetch: () => new Response("not a broker", { status: 404 }) });
     try {

@@ -1,12 +1,14 @@
 /**
- * The Claude Code plugin in this repository (.claude-plugin/, hooks/hooks.json, skills/), checked
+ * The Claude Code plugin in this repository (plugin/: its manifest, hooks, skill and links to the code), checked
  * by the real Claude Code CLI (2.1.332, offline, its own config dir): `claude plugin validate`
  * passes with --strict, `plugin marketplace add` + `plugin install` give a session the MCP server
- * (Connected), the four hooks and the skill, and in a real `claude -p` session (API-key auth, so
+ * (Connected), the four hooks and the skill — from a local clone and from a git URL, copying and
+ * installing what runs (under 70 MB) — and in a real `claude -p` session (API-key auth, so
  * no channels; a local fake model API) the hooks bring peer mail into the model's context.
  */
 import { describe, expect, test } from "bun:test";
-import { cpSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { PLUGIN_NAME } from "../shared/channel-flag.ts";
 import { HOOK_EVENTS } from "../shared/hook/run.ts";
@@ -16,32 +18,55 @@ import { messageState, runningBroker } from "./helpers/broker.ts";
 import { suiteClaudeCli } from "./helpers/claude-cli.ts";
 import { ROOT } from "./helpers/env.ts";
 import { startFakeAnthropic } from "./helpers/fake-anthropic.ts";
+import { serveGit } from "./helpers/git-http.ts";
 import { pidAlive, waitFor } from "./helpers/wait.ts";
 
 const readJson = (path: string) => JSON.parse(readFileSync(join(ROOT, path), "utf8"));
 const MARKETPLACE = readJson(".claude-plugin/marketplace.json").name as string;
 const HOOK_COMMAND = 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook';
+/** The bun cache this repository's `bun install` filled: the plugin's pinned dependencies are in it. */
+const BUN_CACHE = process.env.BUN_INSTALL_CACHE_DIR || join(homedir(), ".bun", "install", "cache");
+/** A registry nobody answers on: proof that starting the server fetches nothing. */
+const NO_REGISTRY = { BUN_CONFIG_REGISTRY: "http://127.0.0.1:9/", NPM_CONFIG_REGISTRY: "http://127.0.0.1:9/" };
+
+/** Bytes of the files under `dir` (symlinks not followed). */
+function diskUsage(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += diskUsage(path);
+    else if (entry.isFile()) total += statSync(path).size;
+  }
+  return total;
+}
 
 describe("Claude Code plugin", () => {
   const cli = suiteClaudeCli();
   const claude = (...args: string[]) => cli.run(...args);
 
   test("the manifests name what the code expects: plugin peers, server claude-peers, the hook's events", () => {
-    const plugin = readJson(".claude-plugin/plugin.json");
+    const plugin = readJson("plugin/.claude-plugin/plugin.json");
     expect(plugin.name).toBe(PLUGIN_NAME);
     expect(plugin.version).toBe(readJson("package.json").version); // Claude Code caches installs by version
+    // The plugin's own package.json: the same version (shared/version.ts reads it in an install) and the runtime dependencies only.
+    const pluginPackage = readJson("plugin/package.json");
+    expect(pluginPackage.version).toBe(readJson("package.json").version);
+    expect(pluginPackage.dependencies).toEqual(readJson("package.json").dependencies);
+    expect(pluginPackage.devDependencies).toBeUndefined();
     expect(plugin.mcpServers).toEqual({ [SERVER_NAME]: { command: "bun", args: ["${CLAUDE_PLUGIN_ROOT}/server.ts"] } });
-    expect(readJson(".claude-plugin/marketplace.json").plugins).toEqual([expect.objectContaining({ name: PLUGIN_NAME, source: "./" })]);
-    const hooks = readJson("hooks/hooks.json").hooks as Record<string, Array<{ hooks: Array<{ type: string; command: string }> }>>;
+    expect(readJson(".claude-plugin/marketplace.json").plugins).toEqual([expect.objectContaining({ name: PLUGIN_NAME, source: "./plugin" })]);
+    const hooks = readJson("plugin/hooks/hooks.json").hooks as Record<string, Array<{ hooks: Array<{ type: string; command: string }> }>>;
     expect(Object.keys(hooks).sort()).toEqual([...HOOK_EVENTS].sort());
     for (const entries of Object.values(hooks)) expect(entries.flatMap((e) => e.hooks)).toEqual([{ type: "command", command: HOOK_COMMAND, timeout: 5 }] as never);
     // One skill text: the repository's SKILL.md is the plugin's skill.
-    expect(realpathSync(join(ROOT, "SKILL.md"))).toBe(realpathSync(join(ROOT, "skills", "claude-peers", "SKILL.md")));
+    expect(realpathSync(join(ROOT, "SKILL.md"))).toBe(realpathSync(join(ROOT, "plugin", "skills", "claude-peers", "SKILL.md")));
+    // What runs is linked from the plugin folder, so an install copies the code and nothing else.
+    for (const entry of ["server.ts", "cli.ts", "broker.ts", "shared"]) expect(realpathSync(join(ROOT, "plugin", entry))).toBe(realpathSync(join(ROOT, entry)));
   });
 
   test.each([
     ["the repository (its marketplace)", "", "marketplace"],
-    ["the plugin manifest", ".claude-plugin/plugin.json", "plugin"],
+    ["the plugin manifest", "plugin/.claude-plugin/plugin.json", "plugin"],
   ])("claude plugin validate --strict on %s passes: no errors, no warnings; it sees the server, the hooks and the skill", async (_, path, type) => {
     const r = await claude("plugin", "validate", "--strict", "--json", join(ROOT, path));
     expect(r.code).toBe(0);
@@ -54,25 +79,50 @@ describe("Claude Code plugin", () => {
     expect(report.provides.skills).toEqual([`${PLUGIN_NAME}:claude-peers`]);
   });
 
-  test("marketplace add + install, as README says: the plugin's server is Connected, its hooks and skill are loaded", async () => {
-    // The marketplace folder holds the manifests as they are and links the code: a local plugin
-    // is read in place, but install also copies its folder, and a checkout's node_modules is
-    // ~470 MB (the Claude Code binary among it) that this test need not copy each run.
-    const market = join(cli.t.dir, "marketplace");
-    mkdirSync(market);
-    for (const dir of [".claude-plugin", "hooks", "skills"]) cpSync(join(ROOT, dir), join(market, dir), { recursive: true, dereference: true });
-    for (const entry of ["server.ts", "cli.ts", "shared", "package.json", "node_modules"]) symlinkSync(join(ROOT, entry), join(market, entry));
+  test("from a git URL marketplace (a clone over smart HTTP): the cache holds what runs and only that, and the server starts from it offline", async () => {
+    // A fresh clone of this repository's HEAD, served by git http-backend: what `marketplace add
+    // https://github.com/…` fetches, with no network. Claude Code then installs the plugin folder's
+    // dependencies in its cache; the bun cache the repository's own `bun install` filled serves them.
+    const git = join(cli.t.dir, "git");
+    mkdirSync(git);
+    expect(Bun.spawnSync(["git", "clone", "-q", "--bare", ROOT, join(git, "claude-peers.git")]).exitCode).toBe(0);
+    const server = serveGit(git);
+    const config = join(cli.t.dir, "git-install");
+    const env = { CLAUDE_CONFIG_DIR: config, BUN_INSTALL_CACHE_DIR: BUN_CACHE };
+    try {
+      expect((await cli.runWith(env, "plugin", "marketplace", "add", server.url("claude-peers.git"))).code).toBe(0);
+      const install = await cli.runWith(env, "plugin", "install", `${PLUGIN_NAME}@${MARKETPLACE}`);
+      expect(install.out).toContain(`Successfully installed plugin: ${PLUGIN_NAME}@${MARKETPLACE}`);
+    } finally {
+      server.stop();
+    }
+    const cache = join(config, "plugins", "cache", MARKETPLACE, PLUGIN_NAME, readJson("package.json").version);
+    expect(readdirSync(cache).sort()).toEqual([".claude-plugin", "broker.ts", "bun.lock", "cli.ts", "hooks", "node_modules", "package.json", "server.ts", "shared", "skills"]);
+    expect(readdirSync(join(cache, "node_modules")).sort()).not.toEqual(expect.arrayContaining(["typescript", "fast-check", "@anthropic-ai"]));
+    const mb = diskUsage(join(config, "plugins")) / 2 ** 20;
+    console.log(`plugin install from a git URL: ${mb.toFixed(1)} MB in ${join(config, "plugins")} (cache ${(diskUsage(cache) / 2 ** 20).toFixed(1)} MB)`);
+    expect(mb).toBeLessThan(70);
+    // No registry reachable: a server that needed to fetch anything at start would fail here.
+    const list = await cli.runWith({ CLAUDE_CONFIG_DIR: config, ...NO_REGISTRY }, "mcp", "list");
+    expect(list.out).toContain(`plugin:${PLUGIN_NAME}:${SERVER_NAME}: bun ${cache}/server.ts - ✔ Connected`);
+  });
 
-    const add = await claude("plugin", "marketplace", "add", market);
+  test("from a local clone, as README says: only the plugin folder is copied; the server is Connected, its hooks and skill are loaded", async () => {
+    const add = await cli.runWith({ BUN_INSTALL_CACHE_DIR: BUN_CACHE }, "plugin", "marketplace", "add", ROOT);
     expect(add.out).toContain(`Successfully added marketplace: ${MARKETPLACE}`);
     expect(add.code).toBe(0);
-    const install = await claude("plugin", "install", `${PLUGIN_NAME}@${MARKETPLACE}`);
+    const install = await cli.runWith({ BUN_INSTALL_CACHE_DIR: BUN_CACHE }, "plugin", "install", `${PLUGIN_NAME}@${MARKETPLACE}`);
     expect(install.out).toContain(`Successfully installed plugin: ${PLUGIN_NAME}@${MARKETPLACE}`);
     expect(install.code).toBe(0);
+    const plugins = join(cli.env.CLAUDE_CONFIG_DIR!, "plugins");
+    const mb = diskUsage(plugins) / 2 ** 20;
+    console.log(`plugin install from a local clone: ${mb.toFixed(1)} MB in ${plugins}`);
+    expect(mb).toBeLessThan(70);
 
-    // `claude mcp list` exits 0 even when a server fails: the verdict is in the text.
-    const list = await claude("mcp", "list");
-    expect(list.out).toContain(`plugin:${PLUGIN_NAME}:${SERVER_NAME}: bun ${market}/server.ts - ✔ Connected`);
+    // `claude mcp list` exits 0 even when a server fails: the verdict is in the text. A local
+    // marketplace's plugin runs in place, from the clone's plugin folder.
+    const list = await cli.runWith(NO_REGISTRY, "mcp", "list");
+    expect(list.out).toContain(`plugin:${PLUGIN_NAME}:${SERVER_NAME}: bun ${join(ROOT, "plugin")}/server.ts - ✔ Connected`);
     expect(list.out).not.toMatch(/Failed/);
 
     const details = await claude("plugin", "details", `${PLUGIN_NAME}@${MARKETPLACE}`);
