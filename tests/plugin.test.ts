@@ -54,6 +54,8 @@ describe("Claude Code plugin", () => {
     expect(pluginPackage.dependencies).toEqual(readJson("package.json").dependencies);
     expect(pluginPackage.devDependencies).toBeUndefined();
     expect(plugin.mcpServers).toEqual({ [SERVER_NAME]: { command: "bun", args: ["${CLAUDE_PLUGIN_ROOT}/server.ts"] } });
+    // Claude Code 2.1.332's manifest schema takes channels: [{server, displayName?, userConfig?}].
+    expect(plugin.channels).toEqual([{ server: SERVER_NAME, displayName: SERVER_NAME }]);
     expect(readJson(".claude-plugin/marketplace.json").plugins).toEqual([expect.objectContaining({ name: PLUGIN_NAME, source: "./plugin" })]);
     const hooks = readJson("plugin/hooks/hooks.json").hooks as Record<string, Array<{ hooks: Array<{ type: string; command: string }> }>>;
     expect(Object.keys(hooks).sort()).toEqual([...HOOK_EVENTS].sort());
