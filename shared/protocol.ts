@@ -217,6 +217,8 @@ export const HookBodySchema = z.object({
   ancestors: z.array(pid).min(1).max(64),
   /** The hook input's session_id: it names the session before ancestry does (a server behind a wrapper). */
   session_id: claudeSessionId.optional(),
+  /** The hook's event: whether the session is in a turn (its hooks deliver) or idle (its waiter does). */
+  event: z.enum(["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"]).optional(),
   /** Message text budget: the oldest unread messages that fit together are returned. */
   max_chars: z.number().int().min(100).max(MAX_HOOK_CHARS).default(MAX_HOOK_CHARS),
 });
@@ -231,6 +233,15 @@ export const HookResultSchema = z.object({
   unread: z.number(),
 });
 export type HookResult = z.infer<typeof HookResultSchema>;
+/**
+ * POST /hook/wait (the waiter, `bun cli.ts hook --wait`, run by Claude Code in the background):
+ * answers once the session has mail (leased like /hook's), or when the wait ends without any.
+ */
+export const HookWaitResultSchema = HookResultSchema.extend({
+  /** mail: messages to hand over; gone: the session's server left; replaced: a newer waiter of the session took over; no_session: no live peer is the hook's. */
+  ended: z.enum(["mail", "gone", "replaced", "no_session"]),
+});
+export type HookWaitResult = z.infer<typeof HookWaitResultSchema>;
 /** POST /hook/read: the hook printed these messages; mark them read. */
 export const HookReadBodySchema = z.object({ peer_id: peerId, ids: z.array(id).min(1).max(1000) });
 
@@ -279,6 +290,8 @@ export const StatusResultSchema = z.object({
   peers: z.object({ live: z.number(), push: z.number(), poll: z.number(), other_hosts: z.number().default(0) }),
   /** Messages per state; any state name, so an older or newer broker's answer still parses. */
   messages: z.record(z.string(), z.number()),
+  /** Peers whose hook waiter (bun cli.ts hook --wait) is waiting for their mail now. */
+  hooks_waiting: z.array(z.string()).default([]),
 });
 export type Status = z.infer<typeof StatusResultSchema>;
 
@@ -301,6 +314,7 @@ export const ROUTES = {
   "/poll": { body: NoBodySchema, result: PollResultSchema },
   "/hook": { body: HookBodySchema, result: HookResultSchema },
   "/hook/read": { body: HookReadBodySchema, result: AckResultSchema },
+  "/hook/wait": { body: HookBodySchema, result: HookWaitResultSchema },
   "/whoami": { body: NoBodySchema, result: WhoamiResultSchema },
   "/status": { body: NoBodySchema, result: StatusResultSchema },
   "/history": { body: HistoryBodySchema, result: HistoryResultSchema },

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HookResultSchema, SendResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
+import { HookResultSchema, SendResultSchema, StatusResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
 import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
 import { ancestorsFromPsTable, parentFromStat } from "../shared/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
@@ -26,6 +26,8 @@ const STAND_IN = join(ROOT, "tests", "helpers", "fake-claude-code.ts");
 const CLI = join(ROOT, "cli.ts");
 /** What hooks/hooks.json runs, with this bun and this checkout in place of `bun` and ${CLAUDE_PLUGIN_ROOT}. */
 const HOOK_COMMAND = `"${process.execPath}" "${CLI}" hook`;
+/** The waiter, as hooks.json runs it in the background (asyncRewake) on SessionStart and Stop. */
+const WAIT_COMMAND = `"${process.execPath}" "${CLI}" hook --wait`;
 
 /** The JSON Claude Code writes to a hook's stdin, per event (common fields added by run()). */
 const INPUTS: Record<HookEvent, Record<string, unknown>> = {
@@ -49,6 +51,8 @@ interface Session {
   serverPid: number;
   /** Runs one hook as a child of this session's Claude Code, with `input` on its stdin. */
   hook(input: Record<string, unknown>): Promise<HookRun>;
+  /** Starts the waiter in the background, as Claude Code runs an asyncRewake hook; `done` is its outcome. */
+  startWaiter(): Promise<{ pid: number; done: Promise<HookRun> }>;
 }
 
 function hookInput(input: Record<string, unknown>, cwd: string, sessionId = "0b1c2d3e-test"): string {
@@ -75,6 +79,11 @@ async function openSession(world: World, name: string, claudeArgs: string[] = []
     id,
     serverPid,
     hook: (input) => ask("/hook", { input: hookInput(input, world.t.home, `session-${name}`), command: HOOK_COMMAND }),
+    startWaiter: async () => {
+      // Started as Claude Code starts it when a turn ends (Stop): the session is idle from then on.
+      const { pid } = (await ask("/hook/start", { input: hookInput(INPUTS.Stop, world.t.home, `session-${name}`), command: WAIT_COMMAND })) as { pid: number };
+      return { pid, done: ask("/hook/result", { pid }) };
+    },
   };
 }
 
@@ -253,6 +262,75 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     expect((await carol.server.call("whoami")).text).not.toContain("unread peer message");
     expect((await carol.server.call("check_messages")).text).toContain("pushed to carol"); // still unread: returned, then read
     await alice.server.call("check_messages");
+  });
+
+  describe("the waiter (bun cli.ts hook --wait, asyncRewake)", () => {
+    /** Until the broker holds this session's waiter (its /status lists the peers waited for). */
+    const hookWaiters = async () => StatusResultSchema.parse(await (await broker.post("/status", {})).json()).hooks_waiting;
+    const waiterHeld = (session: Session) => waitFor(async () => (await hookWaiters()).includes(session.id), `${session.id}'s waiter to be waiting`);
+
+    test("waits without a sound until a peer writes, then hands the mail to Claude on stderr with exit 2, marked read", async () => {
+      const waiter = await alice.startWaiter();
+      await waiterHeld(alice);
+      let settled = false;
+      void waiter.done.finally(() => (settled = true));
+      expect(settled).toBe(false);
+      const id = await send("alice", "wake up, the build is red");
+      const run = await waiter.done;
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe("");
+      expect(run.stderr).toContain(`[${id}] from cli (id cli) at `);
+      expect(run.stderr).toContain("wake up, the build is red");
+      expect(run.stderr).toContain("in_reply_to=<message id>");
+      expect(await messageState(world.t, id)).toBe("read");
+      expect(await hookWaiters()).not.toContain(alice.id);
+    });
+
+    test("one waiter per session: a newer one replaces the older, which leaves quietly", async () => {
+      const first = await alice.startWaiter();
+      await waiterHeld(alice);
+      const second = await alice.startWaiter();
+      expect(await first.done).toMatchObject({ code: 0, stdout: "", stderr: "" });
+      const id = await send("alice", "for the newer waiter");
+      expect((await second.done).stderr).toContain(`[${id}]`);
+    });
+
+    test("mail that comes during a turn is the hooks' to show: a turn beginning ends the waiter, and mail from before it stopped waiting is left to the Stop hook", async () => {
+      const waiter = await alice.startWaiter();
+      await waiterHeld(alice);
+      await alice.hook(INPUTS.UserPromptSubmit); // a turn begins
+      expect(await waiter.done).toMatchObject({ code: 0, stderr: "" });
+      const during = await send("alice", "sent during the turn");
+      const next = await alice.startWaiter(); // the turn ends: Stop starts a waiter, and runs the Stop hook
+      await waiterHeld(alice);
+      expect(context(await alice.hook(INPUTS.UserPromptSubmit), "UserPromptSubmit")).toContain(`[${during}]`);
+      expect(await next.done).toMatchObject({ code: 0, stderr: "" }); // ended by the new turn, having taken nothing
+    });
+
+    test("a Claude Code in print mode (-p) gets no waiter: it ends after its turn, and waits for background hooks first", async () => {
+      const printing = await openSession(world, "frank", ["-p", "do the thing"]);
+      try {
+        const waiter = await printing.startWaiter();
+        expect(await waiter.done).toMatchObject({ code: 0, stdout: "", stderr: "" });
+      } finally {
+        await printing.server.stop();
+      }
+    });
+
+    test("quiet where channels deliver: a Claude Code started with the channel flag gets no waiter", async () => {
+      const waiter = await carol.startWaiter();
+      expect(await waiter.done).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    });
+
+    test("it never outlives its session: when the session's server leaves, the waiter leaves too", async () => {
+      const dave = await openSession(world, "erin");
+      const waiter = await dave.startWaiter();
+      await waiterHeld(dave);
+      void waiter.done.catch(() => {}); // the stand-in that would report it is gone too
+      await dave.server.stop(); // Claude Code exits: the server goes, and with it the stand-in
+      await waitFor(() => !pidAlive(waiter.pid), "the waiter's process to be gone");
+      expect(await hookWaiters()).not.toContain(dave.id);
+    });
   });
 
   test("a hook whose ancestors are no session's Claude Code prints nothing and marks nothing", async () => {

@@ -24,6 +24,7 @@ import { pidAlive, waitFor } from "./helpers/wait.ts";
 const readJson = (path: string) => JSON.parse(readFileSync(join(ROOT, path), "utf8"));
 const MARKETPLACE = readJson(".claude-plugin/marketplace.json").name as string;
 const HOOK_COMMAND = 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook';
+const WAIT_COMMAND = 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook --wait';
 /** The bun cache this repository's `bun install` filled: the plugin's pinned dependencies are in it. */
 const BUN_CACHE = process.env.BUN_INSTALL_CACHE_DIR || join(homedir(), ".bun", "install", "cache");
 /** A registry nobody answers on: proof that starting the server fetches nothing. */
@@ -59,7 +60,12 @@ describe("Claude Code plugin", () => {
     expect(readJson(".claude-plugin/marketplace.json").plugins).toEqual([expect.objectContaining({ name: PLUGIN_NAME, source: "./plugin" })]);
     const hooks = readJson("plugin/hooks/hooks.json").hooks as Record<string, Array<{ hooks: Array<{ type: string; command: string }> }>>;
     expect(Object.keys(hooks).sort()).toEqual([...HOOK_EVENTS].sort());
-    for (const entries of Object.values(hooks)) expect(entries.flatMap((e) => e.hooks)).toEqual([{ type: "command", command: HOOK_COMMAND, timeout: 5 }] as never);
+    // Every event runs the hook; SessionStart and Stop also start the waiter in the background (asyncRewake), for idle sessions.
+    const waiter = { type: "command", command: WAIT_COMMAND, asyncRewake: true, timeout: 86_400 };
+    for (const [event, entries] of Object.entries(hooks)) {
+      const expected = [{ type: "command", command: HOOK_COMMAND, timeout: 5 }, ...(event === "SessionStart" || event === "Stop" ? [waiter] : [])];
+      expect(entries.flatMap((e) => e.hooks)).toEqual(expected as never);
+    }
     // One skill text: the repository's SKILL.md is the plugin's skill.
     expect(realpathSync(join(ROOT, "SKILL.md"))).toBe(realpathSync(join(ROOT, "plugin", "skills", "claude-peers", "SKILL.md")));
     // What runs is linked from the plugin folder, so an install copies the code and nothing else.
@@ -79,8 +85,8 @@ describe("Claude Code plugin", () => {
     expect(report.success).toBe(true);
     expect(report.manifest).toMatchObject({ type: "plugin", errors: [], warnings: [] });
     expect(report.provides.mcpServers).toEqual([{ name: SERVER_NAME, type: "stdio", target: "bun", args: ["${CLAUDE_PLUGIN_ROOT}/server.ts"] }]);
-    expect(report.provides.hooks.map((h: { event: string }) => h.event).sort()).toEqual([...HOOK_EVENTS].sort());
-    for (const hook of report.provides.hooks) expect(hook).toMatchObject({ type: "command", command: HOOK_COMMAND });
+    expect([...new Set(report.provides.hooks.map((h: { event: string }) => h.event))].sort()).toEqual([...HOOK_EVENTS].sort());
+    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, WAIT_COMMAND]).toContain(hook.command);
     expect(report.provides.skills).toEqual([`${PLUGIN_NAME}:claude-peers`]);
   });
 

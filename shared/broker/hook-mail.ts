@@ -1,6 +1,8 @@
 /** Mail for Claude Code hooks: finds a hook's session (by session id, then ancestry) and leases what it shows. */
 import { WireError } from "../errors.ts";
-import { HOOK_MESSAGE_OVERHEAD, type HookResult, type Message } from "../protocol.ts";
+import { HOOK_MESSAGE_OVERHEAD, type HookBody, type HookResult, type HookWaitResult, type Message } from "../protocol.ts";
+
+type HookEvent = NonNullable<HookBody["event"]>;
 import type { Store } from "../store/store.ts";
 import type { Mail } from "./mail.ts";
 import type { Presence } from "./presence.ts";
@@ -12,6 +14,8 @@ import { toWireMessage } from "./to-wire.ts";
  * that dies before /hook/read (hooks time out after 5 s) only delays it.
  */
 export const HOOK_LEASE_MS = 10_000;
+/** The longest a timer may be set for (about 24.8 days); a waiter simply looks again after it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface HookMailOptions {
   presence: Presence;
@@ -23,6 +27,10 @@ export interface HookMailOptions {
 export class HookMail {
   /** Message id → until when a hook holds it. */
   private readonly leases = new Map<string, number>();
+  /** Peer id → how to end its session's waiter (a newer one took over, or a turn began). */
+  private readonly waiters = new Map<string, () => void>();
+  /** Peer id → since when its session is idle (its last Stop or SessionStart), or null while a turn runs. */
+  private readonly idleSince = new Map<string, number | null>();
   private readonly presence: Presence;
   private readonly mail: Mail;
   private readonly store: Store;
@@ -41,10 +49,30 @@ export class HookMail {
    * rest stay unread. The returned ones are leased to this hook; `unread` counts what no other
    * hook holds. The hook marks what it printed read with read().
    */
-  async lease(ancestors: readonly number[], maxChars: number, sessionId?: string): Promise<HookResult> {
+  async lease(ancestors: readonly number[], maxChars: number, sessionId?: string, event?: HookEvent): Promise<HookResult> {
     const found = this.presence.forHook(ancestors, sessionId);
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
-    const stored = await this.store.unreadFor(found.peer.id);
+    if (event) this.observe(found.peer.id, event);
+    return { peer: found.peer, parent_pid: found.parent_pid, ...(await this.leaseFor(found.peer.id, maxChars)) };
+  }
+
+  /**
+   * What a hook's event says of its session: a turn runs from UserPromptSubmit (and every
+   * PostToolUse) until Stop, and mail that comes meanwhile is its hooks' to show; from Stop (or
+   * SessionStart) on the session is idle, and mail that comes then is its waiter's. A turn that
+   * starts ends the waiter: the hooks deliver from here.
+   */
+  private observe(peerId: string, event: HookEvent): void {
+    if (event === "Stop" || event === "SessionStart") this.idleSince.set(peerId, this.now());
+    else {
+      this.idleSince.set(peerId, null);
+      this.waiters.get(peerId)?.();
+    }
+  }
+
+  /** The peer's oldest unread messages that fit (stored since `since`, if given), leased to the caller (see lease). */
+  private async leaseFor(peerId: string, maxChars: number, since?: number): Promise<{ messages: Message[]; unread: number }> {
+    const stored = (await this.store.unreadFor(peerId)).filter((m) => since === undefined || m.created_at >= since);
     // From here to the return nothing awaits, so two concurrent hooks never lease the same message.
     const now = this.now();
     for (const [id, until] of this.leases) if (until <= now) this.leases.delete(id);
@@ -57,7 +85,49 @@ export class HookMail {
       messages.push(toWireMessage(m));
       this.leases.set(m.id, now + HOOK_LEASE_MS);
     }
-    return { peer: found.peer, parent_pid: found.parent_pid, messages, unread: unread.length };
+    return { messages, unread: unread.length };
+  }
+
+  /**
+   * The waiter of a session whose mail push cannot bring (no channels): holds the request until
+   * the session has mail, then leases it as lease() does; the waiter hands it to Claude and marks
+   * it read. One waiter per session: a newer one replaces the older, which answers `replaced`.
+   * Woken by each arrival and by the session leaving (`gone`), never by a clock.
+   */
+  async wait(ancestors: readonly number[], maxChars: number, sessionId?: string, signal?: AbortSignal, event?: HookEvent): Promise<HookWaitResult> {
+    const found = this.presence.forHook(ancestors, sessionId);
+    if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0, ended: "no_session" };
+    const { peer, parent_pid } = found;
+    // Claude Code starts the waiter on Stop (a turn ended: idle from now) and SessionStart (idle, unless
+    // a turn began before this waiter got here: a late SessionStart waiter must not undo it).
+    if (event === "Stop" || (event === "SessionStart" && !this.idleSince.has(peer.id))) this.idleSince.set(peer.id, this.now());
+    const startedAt = this.now();
+    const { promise: replaced, resolve: replace } = Promise.withResolvers<"replaced">();
+    // The waiter went away (its connection closed): stop, and lease nothing for it.
+    signal?.addEventListener("abort", () => replace("replaced"), { once: true });
+    this.waiters.get(peer.id)?.();
+    this.waiters.set(peer.id, () => replace("replaced"));
+    const mine = this.waiters.get(peer.id);
+    const ended = (why: HookWaitResult["ended"], counts = { messages: [] as Message[], unread: 0 }): HookWaitResult => ({ peer, parent_pid, ...counts, ended: why });
+    try {
+      for (;;) {
+        const arrival = this.mail.nextArrival(peer.id); // listen first: mail stored during the lease still wakes it
+        const entry = this.presence.get(peer.id);
+        if (!entry || !this.presence.isLive(entry)) return arrival.cancel(), ended("gone");
+        // Only mail that came while the session was idle: what came during a turn is its hooks' to show.
+        const idle = this.idleSince.has(peer.id) ? this.idleSince.get(peer.id)! : startedAt;
+        const leased = idle === null ? { messages: [], unread: 0 } : await this.leaseFor(peer.id, maxChars, idle);
+        if (leased.messages.length > 0) return arrival.cancel(), ended("mail", leased);
+        if ((await Promise.race([arrival.within(MAX_TIMER_MS), replaced])) === "replaced") return arrival.cancel(), ended("replaced");
+      }
+    } finally {
+      if (this.waiters.get(peer.id) === mine) this.waiters.delete(peer.id);
+    }
+  }
+
+  /** The peers whose session's waiter is waiting now. */
+  waitingPeers(): string[] {
+    return [...this.waiters.keys()];
   }
 
   /** Marks read what a hook showed; only messages addressed to `peerId` change. */

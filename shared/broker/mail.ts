@@ -479,8 +479,8 @@ export class Mail {
     return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
   }
 
-  /** A wake-up for the next mail that becomes unread for `peerId`. */
-  private nextArrival(peerId: string): { within(ms: number): Promise<void>; cancel(): void } {
+  /** A wake-up for the next mail that becomes unread for `peerId` (or for the peer leaving: wake()). */
+  nextArrival(peerId: string): { within(ms: number): Promise<void>; cancel(): void } {
     const { promise, resolve } = Promise.withResolvers<void>();
     const waiters = this.arrivals.get(peerId) ?? new Set<() => void>();
     this.arrivals.set(peerId, waiters.add(resolve));
@@ -497,6 +497,11 @@ export class Mail {
         cancel();
       },
     };
+  }
+
+  /** The peer left: its waits (check_messages, a hook's waiter) look again and find it gone. */
+  wake(peerId: string): void {
+    this.arrived(peerId);
   }
 
   /** Mail became unread for this peer (stored for it, claimed, or stored by another host): wake its waits. */

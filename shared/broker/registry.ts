@@ -96,6 +96,7 @@ export class Registry {
     const entry = this.opts.presence.remove(peer.id);
     await this.opts.store.touchPeer(peer.id, this.opts.now());
     entry?.socket?.close(1000, "unregistered");
+    this.opts.mail.wake(peer.id);
     if (entry) this.opts.watchers.emit({ type: "event", event: "left", peer: this.opts.presence.info(entry) });
   }
 
@@ -112,6 +113,7 @@ export class Registry {
   /** A peer left this broker (swept, detached, name lost): remember when it was last seen, and tell the watchers. */
   departed(p: LivePeer): void {
     this.opts.store.touchPeer(p.row.id, p.seenAt).catch(() => {}); // best effort: the store may be closed at shutdown
+    this.opts.mail.wake(p.row.id); // a hook's waiter for this session ends
     this.opts.watchers.emit({ type: "event", event: "left", peer: this.opts.presence.info(p) });
   }
 

@@ -81,8 +81,12 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     "/poll": (ctx) => s.mail.poll(requirePeer(ctx)),
     // Hooks hold the token but no peer secret: they name their session by process ancestry.
-    "/hook": ({ body }) => s.hookMail.lease(body.ancestors, body.max_chars, body.session_id),
+    "/hook": ({ body }) => s.hookMail.lease(body.ancestors, body.max_chars, body.session_id, body.event),
     "/hook/read": ({ body }) => s.hookMail.read(body.peer_id, body.ids),
+    "/hook/wait": (ctx) => {
+      ctx.holdOpen(); // answered when mail comes, however long that takes
+      return s.hookMail.wait(ctx.body.ancestors, ctx.body.max_chars, ctx.body.session_id, ctx.req.signal, ctx.body.event);
+    },
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);
       const [self] = await s.groups.withGroups([s.registry.whoami(peer)]);
@@ -92,6 +96,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       broker: s.brokerStatus(),
       peers: { ...s.presence.counts(), other_hosts: await s.presence.otherHostsCount() },
       messages: await s.mail.countByState(),
+      hooks_waiting: s.hookMail.waitingPeers(),
     }),
     "/history": async ({ body }) => ({ messages: await s.mail.history(body.limit, body.peer) }),
     "/retract": async (ctx) => ({ ...(await s.mail.retract(requirePeer(ctx), ctx.body.message_id)), ...(await unread(ctx)) }),

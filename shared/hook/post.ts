@@ -4,7 +4,7 @@
  * broker (Bun.serve) answers JSON with a Content-Length; "Connection: close" has it close after.
  */
 
-/** The parsed JSON of a 200 answer; undefined for anything else (refused, timed out, not ours). */
+/** The parsed JSON of a 200 answer; undefined for anything else (refused, timed out, not ours). `timeoutMs` 0: no limit. */
 export async function postJson(port: number, path: string, token: string, body: unknown, timeoutMs: number): Promise<unknown> {
   const payload = Buffer.from(JSON.stringify(body));
   const head =
@@ -13,7 +13,7 @@ export async function postJson(port: number, path: string, token: string, body: 
   let pending: Buffer = Buffer.concat([Buffer.from(head), payload]);
   const chunks: Buffer[] = [];
   const { promise, resolve } = Promise.withResolvers<boolean>();
-  const timer = setTimeout(() => resolve(false), timeoutMs);
+  const timer = timeoutMs > 0 ? setTimeout(() => resolve(false), timeoutMs) : undefined;
   const flush = (socket: Bun.Socket) => {
     const written = socket.write(pending);
     pending = pending.subarray(Math.max(0, written));

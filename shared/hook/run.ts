@@ -80,7 +80,7 @@ export async function runHook(deps: HookDeps): Promise<void> {
   // No broker, a stuck one, or something else on the port: undefined, and the hook stays quiet.
   const post = (path: string, body: unknown) => postJson(config.port, path, token, body, REQUEST_TIMEOUT_MS);
 
-  const result = await post("/hook", { ancestors: chain.map((a) => a.pid), ...(input.sessionId ? { session_id: input.sessionId } : {}) });
+  const result = await post("/hook", { ancestors: chain.map((a) => a.pid), event: input.event, ...(input.sessionId ? { session_id: input.sessionId } : {}) });
   if (!isHookResult(result) || !result.peer || result.unread === 0) return;
   // The Claude Code process: the ancestor the broker matched, or (matched by session id, the server
   // behind a wrapper) one of the hook's nearest ancestors, which Claude Code runs through a shell.

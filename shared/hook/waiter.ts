@@ -1,0 +1,91 @@
+/**
+ * `bun cli.ts hook --wait`, the waiter: Claude Code runs it in the background on SessionStart and
+ * Stop (`asyncRewake`), so that a session push cannot reach (no channels) is woken when a peer
+ * writes, even while idle. It holds one request to the broker (/hook/wait) until the session has
+ * mail, writes the mail to stderr and exits 2: Claude Code shows that to Claude and wakes it. The
+ * mail is marked read once written. One waiter per session (a newer one replaces it); quiet where
+ * channels deliver; and it never outlives its session: it leaves when the session's server does,
+ * when a newer waiter takes over, or when its Claude Code exits.
+ */
+import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
+import { CLAUDE_WITHIN, channelsRequestedAbove } from "../channel-flag.ts";
+import { loadConfig } from "../config.ts";
+import { processAlive } from "../process-alive.ts";
+import type { HookWaitResult } from "../protocol.ts";
+import { describeHookMail } from "./output.ts";
+import { postJson } from "./post.ts";
+import { parseHookInput } from "./run.ts";
+
+/** How often the waiter checks that its Claude Code still runs (a local syscall, not the broker). */
+const PARENT_CHECK_MS = 1000;
+/** After the broker went away mid-wait (a restart), try again this often, this many times. */
+const RETRY_MS = 1000;
+const RETRIES = 30;
+const REQUEST_TIMEOUT_MS = 750;
+
+export interface WaiterDeps {
+  readStdin: () => Promise<string>;
+  /** Writes to stderr (what Claude Code shows Claude on exit 2). */
+  writeErr: (text: string) => Promise<void>;
+  env?: Record<string, string | undefined>;
+  ancestors?: () => Promise<Ancestor[]>;
+}
+
+/** Runs one waiter; resolves with its exit code: 2 when it handed mail over, else 0. */
+export async function runWaiter(deps: WaiterDeps): Promise<number> {
+  const input = parseHookInput(await deps.readStdin());
+  if (!input || input.subagent) return 0;
+  const config = loadConfig(deps.env);
+  const token = (await readOr(config.tokenPath))?.trim();
+  if (!token || !/^[\w-]+$/.test(token)) return 0;
+  const chain = await (deps.ancestors ?? ancestorsOf)();
+  if (chain.length === 0) return 0;
+  if (await channelsRequestedAbove(chain)) return 0; // the channel delivers, and wakes an idle session itself
+  // `claude -p` ends after its turn and waits for background hooks before it exits: no idle to wake.
+  if (await printModeAbove(chain)) return 0;
+
+  // The shell Claude Code ran this through, and Claude Code above it: when either is gone, so is the session.
+  const watched = chain.slice(0, 2).map((a) => a.pid);
+  const { promise: orphaned, resolve: orphan } = Promise.withResolvers<undefined>();
+  const check = setInterval(() => {
+    if (watched.some((pid) => !processAlive(pid))) orphan(undefined);
+  }, PARENT_CHECK_MS);
+  try {
+    const body = { ancestors: chain.map((a) => a.pid), event: input.event, ...(input.sessionId ? { session_id: input.sessionId } : {}) };
+    let result: HookWaitResult | undefined;
+    for (let attempt = 0; attempt <= RETRIES; attempt++) {
+      result = await Promise.race([postJson(config.port, "/hook/wait", token, body, 0) as Promise<HookWaitResult | undefined>, orphaned]);
+      if (result !== undefined || watched.some((pid) => !processAlive(pid))) break;
+      await Promise.race([Bun.sleep(RETRY_MS), orphaned]);
+    }
+    if (!result || result.ended !== "mail" || !result.peer || result.messages.length === 0) return 0;
+    await deps.writeErr(describeHookMail(result.messages, result.unread));
+    // Marked read once written: a waiter killed before this leaves them for the next hook.
+    await postJson(config.port, "/hook/read", token, { peer_id: result.peer.id, ids: result.messages.map((m) => m.id) }, REQUEST_TIMEOUT_MS);
+    return 2;
+  } finally {
+    clearInterval(check);
+  }
+}
+
+/** Whether the Claude Code above (within CLAUDE_WITHIN ancestors) runs in print mode (-p, --print). */
+async function printModeAbove(chain: readonly Ancestor[]): Promise<boolean> {
+  for (const a of chain.slice(0, CLAUDE_WITHIN)) {
+    if ((await a.command()).split(/\s+/).some((word) => word === "-p" || word === "--print")) return true;
+  }
+  return false;
+}
+
+/** `bun cli.ts hook --wait` itself: stdin, stderr, and the exit code. */
+export async function runWaiterFromProcess(): Promise<void> {
+  let code = 0;
+  try {
+    const readStdin = () => new Response(Bun.stdin.stream()).text();
+    code = await runWaiter({ readStdin, writeErr: async (text) => void (await Bun.write(Bun.stderr, `${text}\n`)) });
+  } catch (err) {
+    const { errorMessage } = await import("../errors.ts");
+    process.stderr.write(`claude-peers waiter: ${errorMessage(err)}\n`);
+    code = 0; // never wake Claude with our own failure
+  }
+  process.exit(code);
+}
