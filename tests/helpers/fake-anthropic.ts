@@ -4,7 +4,7 @@
  * with what the test's script says: some text (ending the turn) or a call of one tool.
  */
 
-export type FakeTurn = { text: string } | { tool: string };
+export type FakeTurn = { text: string } | { tool: string; input?: Record<string, unknown> };
 
 export interface FakeAnthropic {
   /** The value for ANTHROPIC_BASE_URL. */
@@ -49,7 +49,7 @@ function stream(answer: FakeTurn): string {
   const event = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
   const [block, delta, stopReason] =
     "tool" in answer
-      ? [{ type: "tool_use", id: "toolu_fake_1", name: answer.tool, input: {} }, { type: "input_json_delta", partial_json: "{}" }, "tool_use"]
+      ? [{ type: "tool_use", id: "toolu_fake_1", name: answer.tool, input: {} }, { type: "input_json_delta", partial_json: JSON.stringify(answer.input ?? {}) }, "tool_use"]
       : [{ type: "text", text: "" }, { type: "text_delta", text: answer.text }, "end_turn"];
   return [
     event("message_start", { message: message() }),

@@ -1,0 +1,123 @@
+/**
+ * An idle interactive Claude Code session, woken by a peer's message without channels: the real
+ * Claude Code CLI (offline: API-key auth, a local fake model API, its own config dir) runs in a
+ * tmux pane with the plugin installed from this repository. After its first turn it sits at the
+ * prompt; a peer writes; the plugin's waiter (asyncRewake) wakes it, the model answers with
+ * send_message, and the answer reaches the peer. When Claude Code exits, the waiter is gone too.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
+import { runningBroker } from "./helpers/broker.ts";
+import { CLAUDE, claudeCli, type ClaudeCli } from "./helpers/claude-cli.ts";
+import { ROOT } from "./helpers/env.ts";
+import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.ts";
+import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { waitFor } from "./helpers/wait.ts";
+import { openWorld, type World } from "./helpers/world.ts";
+
+const TMUX = Bun.which("tmux");
+const SESSION = `claude-peers-idle-${process.pid}`;
+const SEND = "mcp__plugin_peers_claude-peers__send_message";
+/** Any key that looks like Claude Code's; the fake model API takes it. */
+const KEY = "sk-ant-api03-claude-peers-test-key-000000000000000000000000";
+
+/** Pids of waiters (`cli.ts hook --wait`) started for this test's HOME. */
+function waiterPids(home: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (!(argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--wait"))) continue;
+      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`HOME=${home}`)) pids.push(Number(entry));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return pids;
+}
+
+(TMUX ? describe : describe.skip)("an idle Claude Code session woken by peer mail (no channels)", () => {
+  let world: World;
+  let cli: ClaudeCli;
+  let model: FakeAnthropic;
+  let asker: TestServer;
+  const askerText = "what is 2+2? answer with send_message";
+  let question = "";
+
+  beforeAll(async () => {
+    world = openWorld();
+    cli = claudeCli(world.t);
+    asker = await world.start({ name: "asker" });
+    await whoami(asker);
+    // The plugin from this repository, as README says; first-run screens answered in its config.
+    const cache = { BUN_INSTALL_CACHE_DIR: process.env.BUN_INSTALL_CACHE_DIR || join(process.env.HOME ?? "", ".bun", "install", "cache") };
+    expect((await cli.runWith(cache, "plugin", "marketplace", "add", ROOT)).code).toBe(0);
+    expect((await cli.runWith(cache, "plugin", "install", "peers@claude-peers")).code).toBe(0);
+    const statePath = join(cli.env.CLAUDE_CONFIG_DIR!, ".claude.json");
+    const state = JSON.parse(readFileSync(statePath, "utf8"));
+    Object.assign(state, {
+      hasCompletedOnboarding: true,
+      theme: "dark",
+      customApiKeyResponses: { approved: [KEY.slice(-20)], rejected: [] },
+      projects: { [world.t.home]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true } },
+    });
+    writeFileSync(statePath, JSON.stringify(state));
+
+    model = startFakeAnthropic(async (n) => {
+      if (n === 1) return { text: "Ready." }; // the user's first prompt: a turn, then idle
+      if (n === 2) return { tool: SEND, input: { to: "asker", message: "4", in_reply_to: question } }; // woken by the mail
+      return { text: "Answered." };
+    });
+    const env = {
+      ...cli.env,
+      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+      ANTHROPIC_API_KEY: KEY,
+      ANTHROPIC_BASE_URL: model.baseUrl,
+      CLAUDE_PEERS_NAME: "idle",
+    };
+    const command = `env -i ${Object.entries(env).map(([k, v]) => `${k}='${v}'`).join(" ")} ${CLAUDE} --allowedTools ${SEND}`;
+    expect(Bun.spawnSync([TMUX!, "new-session", "-d", "-s", SESSION, "-x", "160", "-y", "40", "-c", world.t.home, command]).exitCode).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (TMUX) Bun.spawnSync([TMUX, "kill-session", "-t", SESSION]);
+    model?.stop();
+    await world?.close();
+  });
+
+  const screen = () => Bun.spawnSync([TMUX!, "capture-pane", "-p", "-t", SESSION]).stdout.toString();
+
+  test("after its turn it idles; a peer's message wakes it, and its answer reaches the peer", async () => {
+    const broker = await runningBroker(world.t);
+    const idle = await waitFor(async () => {
+      const { peers } = ListPeersResultSchema.parse(await (await broker.post("/peers", {})).json());
+      return peers.find((p) => p.name === "idle");
+    }, "the session's server to register", 30_000);
+    await waitFor(() => screen().includes("❯"), "Claude Code's prompt", 30_000);
+    Bun.spawnSync([TMUX!, "send-keys", "-t", SESSION, "hello", "Enter"]);
+    await waitFor(() => screen().includes("Ready."), "the first turn to end", 30_000);
+    // The turn ended: the Stop hook started the waiter, and the broker holds it.
+    await waitFor(async () => StatusResultSchema.parse(await (await broker.post("/status", {})).json()).hooks_waiting.includes(idle.id), "the waiter", 30_000);
+    expect(model.requests.length).toBe(1); // idle: nothing asks the model anything
+
+    const sent = await asker.call("send_message", { to: "idle", message: askerText });
+    question = sentMessageId(sent.text);
+    const answer = await asker.waitForChannel((m) => m.meta.in_reply_to === question, "the idle session's answer", 45_000);
+    expect(answer.content).toBe("4");
+    expect(answer.meta.from_name).toBe("idle");
+    // What woke the model: the waiter's stderr, with the message, in the request it answered.
+    expect(model.requests[1]).toContain(askerText);
+  });
+
+  test("the waiter is gone once Claude Code exits", async () => {
+    const home = world.t.home;
+    // The answering turn ended too: a new waiter holds the idle session again.
+    await waitFor(async () => StatusResultSchema.parse(await (await (await runningBroker(world.t)).post("/status", {})).json()).hooks_waiting.length === 1, "the next waiter", 30_000);
+    expect(waiterPids(home).length).toBe(1);
+    Bun.spawnSync([TMUX!, "kill-session", "-t", SESSION]); // the terminal closes: Claude Code ends
+    await waitFor(() => waiterPids(home).length === 0, "every waiter of this session to exit", 15_000);
+  });
+});
