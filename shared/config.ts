@@ -36,6 +36,8 @@ export interface Config {
   push: boolean;
   /** CLAUDE_CODE_SESSION_ID, which Claude Code (2.1.154+) gives its stdio MCP servers: hooks name their session by it. */
   claudeSessionId: string | undefined;
+  /** Where the broker keeps the mail flags the plugin's hooks test before starting Bun (broker/mail-flags.ts). */
+  mailFlagDir: string;
   /** CLAUDE_PEERS_GROUPS=ui,review: the groups a session joins at start. */
   groups: string[];
   /** Loop damping (the broker's): 0 turns a rule off. */
@@ -75,6 +77,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mailboxTtlMs: mailboxDays * DAY_MS,
     push: env.CLAUDE_PEERS_PUSH?.trim().toLowerCase() !== "off",
     claudeSessionId: /^[A-Za-z0-9_-]{1,128}$/.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
+    mailFlagDir: join(home, ".claude-peers-mail"),
     groups: parseGroups(env.CLAUDE_PEERS_GROUPS),
     damping: {
       duplicateWindowS: parseNonNegative(env.CLAUDE_PEERS_DUPLICATE_WINDOW_S, "CLAUDE_PEERS_DUPLICATE_WINDOW_S", 60),

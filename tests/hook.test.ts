@@ -5,7 +5,7 @@
  * runs a hook command. The hook finds its session only through that ancestry, never by folder.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HookResultSchema, SendResultSchema, StatusResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
 import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
@@ -23,6 +23,9 @@ import { pidAlive, waitFor } from "./helpers/wait.ts";
 import { openWorld, type World } from "./helpers/world.ts";
 
 const STAND_IN = join(ROOT, "tests", "helpers", "fake-claude-code.ts");
+/** The plugin's hooks.json, by event. */
+const readPluginHooks = () =>
+  JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hooks.json"), "utf8")).hooks as Record<string, Array<{ hooks: Array<{ command: string }> }>>;
 const CLI = join(ROOT, "cli.ts");
 /** What hooks/hooks.json runs, with this bun and this checkout in place of `bun` and ${CLAUDE_PLUGIN_ROOT}. */
 const HOOK_COMMAND = `"${process.execPath}" "${CLI}" hook`;
@@ -51,6 +54,8 @@ interface Session {
   serverPid: number;
   /** Runs one hook as a child of this session's Claude Code, with `input` on its stdin. */
   hook(input: Record<string, unknown>): Promise<HookRun>;
+  /** Runs `command` (not the hook's own) as a hook of this session. */
+  hookWith(input: Record<string, unknown>, command: string): Promise<HookRun>;
   /** Starts the waiter in the background, as Claude Code runs an asyncRewake hook; `done` is its outcome. */
   startWaiter(): Promise<{ pid: number; done: Promise<HookRun> }>;
 }
@@ -79,6 +84,7 @@ async function openSession(world: World, name: string, claudeArgs: string[] = []
     id,
     serverPid,
     hook: (input) => ask("/hook", { input: hookInput(input, world.t.home, `session-${name}`), command: HOOK_COMMAND }),
+    hookWith: (input, command) => ask("/hook", { input: hookInput(input, world.t.home, `session-${name}`), command }),
     startWaiter: async () => {
       // Started as Claude Code starts it when a turn ends (Stop): the session is idle from then on.
       const { pid } = (await ask("/hook/start", { input: hookInput(INPUTS.Stop, world.t.home, `session-${name}`), command: WAIT_COMMAND })) as { pid: number };
@@ -262,6 +268,28 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     expect((await carol.server.call("whoami")).text).not.toContain("unread peer message");
     expect((await carol.server.call("check_messages")).text).toContain("pushed to carol"); // still unread: returned, then read
     await alice.server.call("check_messages");
+  });
+
+  describe("mail flags: the plugin's frequent hooks start no Bun while no mail waits", () => {
+    const plugin = readPluginHooks().PostToolUse![0]!.hooks[0]!.command;
+    /** The plugin's hook command as Claude Code runs it; `root` stands for ${CLAUDE_PLUGIN_ROOT}. */
+    const flagged = (root: string) => plugin.replaceAll("${CLAUDE_PLUGIN_ROOT}", root);
+    const flag = (session: string) => join(world.t.home, ".claude-peers-mail", session);
+    const run = (s: Session, command: string) => s.hookWith(INPUTS.PostToolUse, command);
+
+    test("no mail: the shell exits 0 before Bun would start (a root where no cli.ts is shows it never ran)", async () => {
+      await alice.hook(INPUTS.PostToolUse); // a Bun hook run: the broker clears the flag of a session with nothing unread
+      expect(existsSync(flag("session-alice"))).toBe(false);
+      expect(await run(alice, flagged("/nonexistent"))).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    });
+
+    test("mail sets the flag; the hook then runs Bun, shows the mail, and the flag is cleared once it is read", async () => {
+      const id = await send("alice", "behind a flag");
+      expect(existsSync(flag("session-alice"))).toBe(true);
+      const out = await run(alice, flagged(join(ROOT, "plugin")));
+      expect(context(out, "PostToolUse")).toContain(`[${id}]`);
+      expect(existsSync(flag("session-alice"))).toBe(false);
+    });
   });
 
   describe("the waiter (bun cli.ts hook --wait, asyncRewake)", () => {

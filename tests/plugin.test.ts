@@ -25,6 +25,7 @@ const readJson = (path: string) => JSON.parse(readFileSync(join(ROOT, path), "ut
 const MARKETPLACE = readJson(".claude-plugin/marketplace.json").name as string;
 const HOOK_COMMAND = 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook';
 const WAIT_COMMAND = 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook --wait';
+const FLAGGED_HOOK_COMMAND = `[ -n "$CLAUDE_CODE_SESSION_ID" ] && [ ! -e "$HOME/.claude-peers-mail/$CLAUDE_CODE_SESSION_ID" ] && exit 0; exec ${HOOK_COMMAND}`;
 /** The bun cache this repository's `bun install` filled: the plugin's pinned dependencies are in it. */
 const BUN_CACHE = process.env.BUN_INSTALL_CACHE_DIR || join(homedir(), ".bun", "install", "cache");
 /** A registry nobody answers on: proof that starting the server fetches nothing. */
@@ -63,7 +64,9 @@ describe("Claude Code plugin", () => {
     // Every event runs the hook; SessionStart and Stop also start the waiter in the background (asyncRewake), for idle sessions.
     const waiter = { type: "command", command: WAIT_COMMAND, asyncRewake: true, timeout: 86_400 };
     for (const [event, entries] of Object.entries(hooks)) {
-      const expected = [{ type: "command", command: HOOK_COMMAND, timeout: 5 }, ...(event === "SessionStart" || event === "Stop" ? [waiter] : [])];
+      // The frequent events test the session's mail flag from the shell first; SessionStart always runs Bun (it ties a new session id, after /clear, to its session).
+      const command = event === "SessionStart" ? HOOK_COMMAND : FLAGGED_HOOK_COMMAND;
+      const expected = [{ type: "command", command, timeout: 5 }, ...(event === "SessionStart" || event === "Stop" ? [waiter] : [])];
       expect(entries.flatMap((e) => e.hooks)).toEqual(expected as never);
     }
     // One skill text: the repository's SKILL.md is the plugin's skill.
@@ -86,7 +89,7 @@ describe("Claude Code plugin", () => {
     expect(report.manifest).toMatchObject({ type: "plugin", errors: [], warnings: [] });
     expect(report.provides.mcpServers).toEqual([{ name: SERVER_NAME, type: "stdio", target: "bun", args: ["${CLAUDE_PLUGIN_ROOT}/server.ts"] }]);
     expect([...new Set(report.provides.hooks.map((h: { event: string }) => h.event))].sort()).toEqual([...HOOK_EVENTS].sort());
-    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, WAIT_COMMAND]).toContain(hook.command);
+    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, FLAGGED_HOOK_COMMAND, WAIT_COMMAND]).toContain(hook.command);
     expect(report.provides.skills).toEqual([`${PLUGIN_NAME}:claude-peers`]);
   });
 

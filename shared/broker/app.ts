@@ -17,6 +17,7 @@ import { assertLocalRequest, assertToken, readJson } from "./guard.ts";
 import type { DampingLimits } from "./damping.ts";
 import { Groups } from "./groups.ts";
 import { HookMail } from "./hook-mail.ts";
+import { MailFlags } from "./mail-flags.ts";
 import { Mail } from "./mail.ts";
 import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
 import type { BrokerNetwork } from "./network.ts";
@@ -45,6 +46,8 @@ export interface ServiceOptions {
   sendRate?: PaceLimits;
   /** Loop damping; DAMPING unless the environment or a test sets its own. */
   damping?: DampingLimits;
+  /** Where to keep the hooks' mail flags; none when absent (in-process tests). */
+  mailFlagDir?: string;
   log?: (line: string) => void;
   /** The clock the broker's state runs on (tests inject one). */
   now?: () => number;
@@ -75,9 +78,10 @@ export function composeServices(opts: ServiceOptions): Services {
   const watchers = new Watchers();
   const otherHosts = network ? otherHostsOf(network) : undefined;
   const groups = new Groups(store, presence, now);
-  const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs: opts.mailboxTtlMs, otherHosts, sendRate: opts.sendRate, damping: opts.damping, now, log });
+  const flags = opts.mailFlagDir ? new MailFlags(opts.mailFlagDir, log) : undefined;
+  const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs: opts.mailboxTtlMs, otherHosts, sendRate: opts.sendRate, damping: opts.damping, flags, now, log });
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
-  const hookMail = new HookMail({ presence, mail, store, now });
+  const hookMail = new HookMail({ presence, mail, store, flags, now });
   return { store, presence, pusher, watchers, groups, mail, registry, hookMail };
 }
 

@@ -5,6 +5,7 @@ import { HOOK_MESSAGE_OVERHEAD, type HookBody, type HookResult, type HookWaitRes
 type HookEvent = NonNullable<HookBody["event"]>;
 import type { Store } from "../store/store.ts";
 import type { Mail } from "./mail.ts";
+import type { MailFlags } from "./mail-flags.ts";
 import type { Presence } from "./presence.ts";
 import { toWireMessage } from "./to-wire.ts";
 
@@ -21,6 +22,7 @@ export interface HookMailOptions {
   presence: Presence;
   mail: Mail;
   store: Store;
+  flags?: MailFlags;
   now: () => number;
 }
 
@@ -35,8 +37,10 @@ export class HookMail {
   private readonly mail: Mail;
   private readonly store: Store;
   private readonly now: () => number;
+  private readonly flags: MailFlags | undefined;
 
   constructor(opts: HookMailOptions) {
+    this.flags = opts.flags;
     this.presence = opts.presence;
     this.mail = opts.mail;
     this.store = opts.store;
@@ -53,7 +57,12 @@ export class HookMail {
     const found = this.presence.forHook(ancestors, sessionId);
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
     if (event) this.observe(found.peer.id, event);
-    return { peer: found.peer, parent_pid: found.parent_pid, ...(await this.leaseFor(found.peer.id, maxChars)) };
+    const leased = await this.leaseFor(found.peer.id, maxChars);
+    // The flag of every id the session has (one just learned, after /clear) says whether mail waits,
+    // leased to another hook or not: a lease that runs out makes its mail unread again.
+    const entry = this.presence.get(found.peer.id);
+    if (entry && this.flags && entry.sessionIds.size > 0) this.flags.mark(entry.sessionIds, (await this.store.countUnread(found.peer.id)) > 0);
+    return { peer: found.peer, parent_pid: found.parent_pid, ...leased };
   }
 
   /**

@@ -10,6 +10,7 @@ import type { MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
 import { AckWaits } from "./ack-waits.ts";
 import { DAMPING, LoopDamping, type DampingLimits } from "./damping.ts";
 import type { Groups } from "./groups.ts";
+import type { MailFlags } from "./mail-flags.ts";
 import { newMessageId } from "./ids.ts";
 import { MailboxQuota } from "./mailbox-quota.ts";
 import { parseAddress, type LiveAddress, type Presence } from "./presence.ts";
@@ -60,6 +61,8 @@ export interface MailOptions {
   otherHosts?: OtherHosts;
   sendRate?: PaceLimits;
   damping?: DampingLimits;
+  /** The hooks' mail flags: set whenever mail arrives for a session. */
+  flags?: MailFlags;
   now: () => number;
   log: (line: string) => void;
 }
@@ -71,6 +74,7 @@ export class Mail {
   private readonly watchers: Watchers;
   private readonly groups: Groups;
   private readonly damping: LoopDamping;
+  private readonly flags: MailFlags | undefined;
   private readonly otherHosts: OtherHosts | undefined;
   private readonly mailboxTtlMs: number;
   private readonly now: () => number;
@@ -88,6 +92,7 @@ export class Mail {
     this.pusher = opts.pusher;
     this.watchers = opts.watchers;
     this.groups = opts.groups;
+    this.flags = opts.flags;
     this.otherHosts = opts.otherHosts;
     this.mailboxTtlMs = opts.mailboxTtlMs;
     this.now = opts.now;
@@ -417,7 +422,15 @@ export class Mail {
     const updated = await this.store.markRead(peer.id, ids, this.now());
     this.endWaits(ids);
     await this.announce("read", updated);
+    if (updated.length > 0) await this.unflagIfRead(peer.id);
     return updated;
+  }
+
+  /** Clears the session's mail flag once nothing unread waits for it (a hook then starts no Bun). */
+  async unflagIfRead(peerId: string): Promise<void> {
+    const entry = this.presence.get(peerId);
+    if (!entry || !this.flags || entry.sessionIds.size === 0) return;
+    if ((await this.store.countUnread(peerId)) === 0) this.flags.mark(entry.sessionIds, false);
   }
 
   /** Ends senders' waits for these messages: here directly, on other hosts by a notice. */
@@ -504,8 +517,10 @@ export class Mail {
     this.arrived(peerId);
   }
 
-  /** Mail became unread for this peer (stored for it, claimed, or stored by another host): wake its waits. */
+  /** Mail became unread for this peer (stored for it, claimed, or stored by another host): wake its waits, flag its session. */
   private arrived(peerId: string | null): void {
+    const entry = peerId === null ? undefined : this.presence.get(peerId);
+    if (entry && this.flags) this.flags.mark(entry.sessionIds, true);
     const waiters = peerId === null ? undefined : this.arrivals.get(peerId);
     if (!waiters) return;
     this.arrivals.delete(peerId!);

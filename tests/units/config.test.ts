@@ -25,6 +25,7 @@ describe("loadConfig", () => {
       mailboxTtlMs: 7 * 24 * 60 * 60 * 1000,
       push: true,
       claudeSessionId: undefined,
+      mailFlagDir: "/home/tester/.claude-peers-mail",
       groups: [],
       damping: { duplicateWindowS: 60, loopLimit: 30, loopWindowS: 600 },
     });
