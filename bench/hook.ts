@@ -62,6 +62,8 @@ for (let run = 0; run < runs; run++) {
     mkdirSync(join(world.t.dir, "gone"));
     writeFileSync(join(world.t.dir, "gone", "peers.db.token"), `${broker.token}\n`, { mode: 0o600 });
     const env = world.t.env;
+    // The flag folder exists once any mail came (the broker makes it): the steady state of a session.
+    mkdirSync(join(world.t.home, ".claude-peers-mail"), { recursive: true });
     let notes = 0;
     const cases: Case[] = [
       { name: "bun on an empty script (floor)", cmd: [process.execPath, empty], env, mail: false },

@@ -217,6 +217,8 @@ export const HookBodySchema = z.object({
   ancestors: z.array(pid).min(1).max(64),
   /** The hook input's session_id: it names the session before ancestry does (a server behind a wrapper). */
   session_id: claudeSessionId.optional(),
+  /** Only find the session and count its mail: lease nothing, change nothing (bun cli.ts doctor). */
+  peek: z.boolean().default(false),
   /** The hook's event: whether the session is in a turn (its hooks deliver) or idle (its waiter does). */
   event: z.enum(["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"]).optional(),
   /** Message text budget: the oldest unread messages that fit together are returned. */

@@ -323,16 +323,27 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       expect((await second.done).stderr).toContain(`[${id}]`);
     });
 
-    test("mail that comes during a turn is the hooks' to show: a turn beginning ends the waiter, and mail from before it stopped waiting is left to the Stop hook", async () => {
+    test("mail that comes during a turn is the hooks' to show: a turn beginning ends the waiter, and the Stop hook shows what came", async () => {
       const waiter = await alice.startWaiter();
       await waiterHeld(alice);
       await alice.hook(INPUTS.UserPromptSubmit); // a turn begins
       expect(await waiter.done).toMatchObject({ code: 0, stderr: "" });
       const during = await send("alice", "sent during the turn");
-      const next = await alice.startWaiter(); // the turn ends: Stop starts a waiter, and runs the Stop hook
+      const stop = await alice.hook(INPUTS.Stop); // the turn ends: the Stop hook shows it...
+      expect(JSON.parse(stop.stdout).reason).toContain(`[${during}]`);
+      const next = await alice.startWaiter(); // ...and the waiter Stop starts finds nothing of its own
       await waiterHeld(alice);
-      expect(context(await alice.hook(INPUTS.UserPromptSubmit), "UserPromptSubmit")).toContain(`[${during}]`);
-      expect(await next.done).toMatchObject({ code: 0, stderr: "" }); // ended by the new turn, having taken nothing
+      await alice.hook(INPUTS.UserPromptSubmit);
+      expect(await next.done).toMatchObject({ code: 0, stderr: "" });
+    });
+
+    test("mail that comes as the turn ends, before the waiter Stop started has asked, is the waiter's (no Stop hook showed it)", async () => {
+      await alice.hook(INPUTS.UserPromptSubmit); // a turn
+      const late = await send("alice", "sent as the turn ended");
+      const waiter = await alice.startWaiter(); // Stop: the waiter, with no Stop hook before it
+      const run = await waiter.done;
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`[${late}]`);
     });
 
     test("a Claude Code in print mode (-p) gets no waiter: it ends after its turn, and waits for background hooks first", async () => {

@@ -25,7 +25,7 @@ const readJson = (path: string) => JSON.parse(readFileSync(join(ROOT, path), "ut
 const MARKETPLACE = readJson(".claude-plugin/marketplace.json").name as string;
 const HOOK_COMMAND = 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook';
 const WAIT_COMMAND = 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook --wait';
-const FLAGGED_HOOK_COMMAND = `[ -n "$CLAUDE_CODE_SESSION_ID" ] && [ ! -e "$HOME/.claude-peers-mail/$CLAUDE_CODE_SESSION_ID" ] && exit 0; exec ${HOOK_COMMAND}`;
+const FLAGGED_HOOK_COMMAND = `[ -n "$CLAUDE_CODE_SESSION_ID" ] && [ -d "$HOME/.claude-peers-mail" ] && [ ! -e "$HOME/.claude-peers-mail/$CLAUDE_CODE_SESSION_ID" ] && exit 0; exec ${HOOK_COMMAND}`;
 /** The bun cache this repository's `bun install` filled: the plugin's pinned dependencies are in it. */
 const BUN_CACHE = process.env.BUN_INSTALL_CACHE_DIR || join(homedir(), ".bun", "install", "cache");
 /** A registry nobody answers on: proof that starting the server fetches nothing. */
@@ -64,8 +64,9 @@ describe("Claude Code plugin", () => {
     // Every event runs the hook; SessionStart and Stop also start the waiter in the background (asyncRewake), for idle sessions.
     const waiter = { type: "command", command: WAIT_COMMAND, asyncRewake: true, timeout: 86_400 };
     for (const [event, entries] of Object.entries(hooks)) {
-      // The frequent events test the session's mail flag from the shell first; SessionStart always runs Bun (it ties a new session id, after /clear, to its session).
-      const command = event === "SessionStart" ? HOOK_COMMAND : FLAGGED_HOOK_COMMAND;
+      // The frequent events test the session's mail flag from the shell first. SessionStart always runs Bun (it ties a new
+      // session id, after /clear, to its session), and so does UserPromptSubmit (it tells the broker a turn began).
+      const command = event === "SessionStart" || event === "UserPromptSubmit" ? HOOK_COMMAND : FLAGGED_HOOK_COMMAND;
       const expected = [{ type: "command", command, timeout: 5 }, ...(event === "SessionStart" || event === "Stop" ? [waiter] : [])];
       expect(entries.flatMap((e) => e.hooks)).toEqual(expected as never);
     }

@@ -81,7 +81,7 @@ export function composeServices(opts: ServiceOptions): Services {
   const flags = opts.mailFlagDir ? new MailFlags(opts.mailFlagDir, log) : undefined;
   const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs: opts.mailboxTtlMs, otherHosts, sendRate: opts.sendRate, damping: opts.damping, flags, now, log });
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
-  const hookMail = new HookMail({ presence, mail, store, flags, now });
+  const hookMail = new HookMail({ presence, mail, store, now });
   return { store, presence, pusher, watchers, groups, mail, registry, hookMail };
 }
 

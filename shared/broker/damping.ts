@@ -116,6 +116,8 @@ export class LoopDamping {
     const { pairLimit } = this.limits;
     if (pairLimit <= 0 || this.limits.pairWindowMs <= 0 || fromName === toName) return false;
     const pair = this.exact ? await this.pairState(fromName, toName) : await this.fromStore(fromName, toName);
+    // Held in memory: ask the store once more, since a retraction of the held mail frees the pair.
+    if (this.exact && pair.held) pair.held = (await this.fromStore(fromName, toName)).held;
     return pair.held || pair.times.length >= pairLimit;
   }
 
@@ -164,6 +166,7 @@ export class LoopDamping {
         // A pair not asked about yet has nothing to update: the store has the message when it is.
         void this.pairs.get(pairKey(sender.name, row.to_name))?.then((p) => {
           p.times.push(row.created_at);
+          if (p.times.length > this.limits.pairLimit) p.times.shift(); // whether it reached the limit is all that is asked
           if (row.state === "held") p.held = true;
         }, () => {});
       }

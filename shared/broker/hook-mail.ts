@@ -5,7 +5,6 @@ import { HOOK_MESSAGE_OVERHEAD, type HookBody, type HookResult, type HookWaitRes
 type HookEvent = NonNullable<HookBody["event"]>;
 import type { Store } from "../store/store.ts";
 import type { Mail } from "./mail.ts";
-import type { MailFlags } from "./mail-flags.ts";
 import type { Presence } from "./presence.ts";
 import { toWireMessage } from "./to-wire.ts";
 
@@ -15,6 +14,8 @@ import { toWireMessage } from "./to-wire.ts";
  * that dies before /hook/read (hooks time out after 5 s) only delays it.
  */
 export const HOOK_LEASE_MS = 10_000;
+/** How far back a Stop waiter looks for mail no Stop hook showed (its hook was skipped by the shell's flag test). */
+const STOP_LOOKBACK_MS = 5000;
 /** The longest a timer may be set for (about 24.8 days); a waiter simply looks again after it. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -22,7 +23,6 @@ export interface HookMailOptions {
   presence: Presence;
   mail: Mail;
   store: Store;
-  flags?: MailFlags;
   now: () => number;
 }
 
@@ -37,10 +37,7 @@ export class HookMail {
   private readonly mail: Mail;
   private readonly store: Store;
   private readonly now: () => number;
-  private readonly flags: MailFlags | undefined;
-
   constructor(opts: HookMailOptions) {
-    this.flags = opts.flags;
     this.presence = opts.presence;
     this.mail = opts.mail;
     this.store = opts.store;
@@ -53,15 +50,15 @@ export class HookMail {
    * rest stay unread. The returned ones are leased to this hook; `unread` counts what no other
    * hook holds. The hook marks what it printed read with read().
    */
-  async lease(ancestors: readonly number[], maxChars: number, sessionId?: string, event?: HookEvent): Promise<HookResult> {
+  async lease(ancestors: readonly number[], maxChars: number, sessionId?: string, event?: HookEvent, peek = false): Promise<HookResult> {
     const found = this.presence.forHook(ancestors, sessionId);
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
+    if (peek) return { peer: found.peer, parent_pid: found.parent_pid, messages: [], unread: await this.store.countUnread(found.peer.id) };
     if (event) this.observe(found.peer.id, event);
     const leased = await this.leaseFor(found.peer.id, maxChars);
     // The flag of every id the session has (one just learned, after /clear) says whether mail waits,
     // leased to another hook or not: a lease that runs out makes its mail unread again.
-    const entry = this.presence.get(found.peer.id);
-    if (entry && this.flags && entry.sessionIds.size > 0) this.flags.mark(entry.sessionIds, (await this.store.countUnread(found.peer.id)) > 0);
+    await this.mail.refreshFlag(found.peer.id);
     return { peer: found.peer, parent_pid: found.parent_pid, ...leased };
   }
 
@@ -109,10 +106,16 @@ export class HookMail {
     const { peer, parent_pid } = found;
     // Claude Code starts the waiter on Stop (a turn ended: idle from now) and SessionStart (idle, unless
     // a turn began before this waiter got here: a late SessionStart waiter must not undo it).
-    if (event === "Stop" || (event === "SessionStart" && !this.idleSince.has(peer.id))) this.idleSince.set(peer.id, this.now());
+    // A Stop hook's mark moments ago is kept; without one (the shell skipped that hook), mail from the
+    // last seconds of the turn counts as the waiter's too, since no Stop hook showed it. Two takers
+    // never show one message twice: each leases what it shows.
+    const stopMark = this.idleSince.get(peer.id);
+    if (event === "Stop" && !(typeof stopMark === "number" && this.now() - stopMark < STOP_LOOKBACK_MS)) this.idleSince.set(peer.id, this.now() - STOP_LOOKBACK_MS);
+    if (event === "SessionStart" && !this.idleSince.has(peer.id)) this.idleSince.set(peer.id, this.now());
     const startedAt = this.now();
     const { promise: replaced, resolve: replace } = Promise.withResolvers<"replaced">();
     // The waiter went away (its connection closed): stop, and lease nothing for it.
+    if (signal?.aborted) return { peer, parent_pid, messages: [], unread: 0, ended: "replaced" };
     signal?.addEventListener("abort", () => replace("replaced"), { once: true });
     this.waiters.get(peer.id)?.();
     this.waiters.set(peer.id, () => replace("replaced"));

@@ -82,6 +82,8 @@ export class Mail {
   private readonly acks = new AckWaits(ACK_WAIT_MS);
   /** Peer id → check_messages calls waiting for its next mail. */
   private readonly arrivals = new Map<string, Set<() => void>>();
+  /** Every arrival counts: a flag is not cleared by a count an arrival overtook. */
+  private arrivalCount = 0;
   private readonly sendRate: PaceLimits;
   private readonly pace: SendPace;
   private readonly quota: MailboxQuota;
@@ -349,8 +351,8 @@ export class Mail {
    */
   async release(a: string, b: string, discard: boolean): Promise<Message[]> {
     const [nameA, nameB] = await Promise.all([this.peerName(a, "a"), this.peerName(b, "b")]);
-    const rows = await this.store.releaseHeld(nameA, nameB, this.now(), discard);
-    this.damping.released(nameA, nameB);
+    const rows = await this.store.releaseHeld(nameA, nameB, this.now(), discard, this.now() + this.mailboxTtlMs);
+    if (rows.length > 0) this.damping.released(nameA, nameB); // the store starts the pair's count again at released_at
     for (const row of rows) this.watchers.emit({ type: "event", event: "released", message: toWireMessage(row) });
     const out: MessageRow[] = [];
     for (const row of rows) out.push(row.state === "queued" ? await this.handOverStored(row) : row);
@@ -422,15 +424,25 @@ export class Mail {
     const updated = await this.store.markRead(peer.id, ids, this.now());
     this.endWaits(ids);
     await this.announce("read", updated);
-    if (updated.length > 0) await this.unflagIfRead(peer.id);
+    if (updated.length > 0) await this.refreshFlag(peer.id);
     return updated;
   }
 
-  /** Clears the session's mail flag once nothing unread waits for it (a hook then starts no Bun). */
-  async unflagIfRead(peerId: string): Promise<void> {
+  /**
+   * Sets the session's mail flag when unread mail waits, else clears it (a hook then starts no Bun).
+   * Decided over every live peer that shares one of its session ids (plugin and `claude mcp add`,
+   * a session resumed twice), and never cleared across an arrival that came while it counted.
+   */
+  async refreshFlag(peerId: string): Promise<void> {
     const entry = this.presence.get(peerId);
     if (!entry || !this.flags || entry.sessionIds.size === 0) return;
-    if ((await this.store.countUnread(peerId)) === 0) this.flags.mark(entry.sessionIds, false);
+    const sharing = [...this.presence.entries()].filter((p) => [...p.sessionIds].some((id) => entry.sessionIds.has(id)));
+    const ids = new Set(sharing.flatMap((p) => [...p.sessionIds]));
+    const generation = this.arrivalCount;
+    let unread = 0;
+    for (const p of sharing) unread += await this.store.countUnread(p.row.id);
+    if (unread > 0) this.flags.mark(ids, true);
+    else if (this.arrivalCount === generation) this.flags.mark(ids, false);
   }
 
   /** Ends senders' waits for these messages: here directly, on other hosts by a notice. */
@@ -497,16 +509,17 @@ export class Mail {
     const { promise, resolve } = Promise.withResolvers<void>();
     const waiters = this.arrivals.get(peerId) ?? new Set<() => void>();
     this.arrivals.set(peerId, waiters.add(resolve));
+    let timer: Timer | undefined;
     const cancel = () => {
+      clearTimeout(timer); // a wait that ended otherwise (a waiter replaced) leaves no timer behind
       waiters.delete(resolve);
       if (waiters.size === 0 && this.arrivals.get(peerId) === waiters) this.arrivals.delete(peerId);
     };
     return {
       cancel,
       within: async (ms) => {
-        const timer = setTimeout(resolve, ms);
+        timer = setTimeout(resolve, ms);
         await promise;
-        clearTimeout(timer);
         cancel();
       },
     };
@@ -519,6 +532,7 @@ export class Mail {
 
   /** Mail became unread for this peer (stored for it, claimed, or stored by another host): wake its waits, flag its session. */
   private arrived(peerId: string | null): void {
+    this.arrivalCount++;
     const entry = peerId === null ? undefined : this.presence.get(peerId);
     if (entry && this.flags) this.flags.mark(entry.sessionIds, true);
     const waiters = peerId === null ? undefined : this.arrivals.get(peerId);

@@ -276,24 +276,22 @@ export class Presence {
   }
 
   /**
-   * The live peer a Claude Code hook belongs to: first by the session id in the hook's input (its
-   * server got the same one as CLAUDE_CODE_SESSION_ID), which finds a server started through a
-   * wrapper too; then by process ancestry, which also ties a session id seen for the first time
-   * (after /clear, Claude Code's id changes while its servers keep running) to the peer it finds.
-   * Several peers for one session (plugin and `claude mcp add`, or one session resumed twice): the
-   * one its ancestry names, else the newest.
+   * The live peer a Claude Code hook belongs to: by process ancestry first (the hook's Claude Code
+   * is its server's parent), which also ties the hook's session id to it (after /clear Claude Code's
+   * id changes while its servers keep running); else by the session id alone (its server got the
+   * same one as CLAUDE_CODE_SESSION_ID), which finds a server started through a wrapper. Several
+   * peers for one session id and no ancestry (two wrapped servers): the newest.
    */
   forHook(ancestors: readonly number[], sessionId?: string): { peer: PeerInfo; parent_pid: number | null } | null {
-    const owners = sessionId ? [...this.live.values()].filter((p) => p.sessionIds.has(sessionId) && this.isLive(p)) : [];
-    if (owners.length > 0) {
-      const named = this.byAncestry(ancestors, owners);
-      const peer = named?.entry ?? newest(owners);
-      return { peer: this.info(peer), parent_pid: named?.parent_pid ?? null };
+    const live = [...this.live.values()].filter((p) => this.isLive(p));
+    const found = this.byAncestry(ancestors, live);
+    if (found) {
+      if (sessionId) found.entry.sessionIds.add(sessionId);
+      return { peer: this.info(found.entry), parent_pid: found.parent_pid };
     }
-    const found = this.byAncestry(ancestors, [...this.live.values()].filter((p) => this.isLive(p)));
-    if (!found) return null;
-    if (sessionId) found.entry.sessionIds.add(sessionId);
-    return { peer: this.info(found.entry), parent_pid: found.parent_pid };
+    // Not a child of the hook's Claude Code (a wrapper, a shim): the session id names it, if one peer has it.
+    const owners = sessionId ? live.filter((p) => p.sessionIds.has(sessionId)) : [];
+    return owners.length > 0 ? { peer: this.info(newest(owners)), parent_pid: null } : null;
   }
 
   /**

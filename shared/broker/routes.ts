@@ -81,7 +81,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     "/poll": (ctx) => s.mail.poll(requirePeer(ctx)),
     // Hooks hold the token but no peer secret: they name their session by process ancestry.
-    "/hook": ({ body }) => s.hookMail.lease(body.ancestors, body.max_chars, body.session_id, body.event),
+    "/hook": ({ body }) => s.hookMail.lease(body.ancestors, body.max_chars, body.session_id, body.event, body.peek),
     "/hook/read": ({ body }) => s.hookMail.read(body.peer_id, body.ids),
     "/hook/wait": (ctx) => {
       ctx.holdOpen(); // answered when mail comes, however long that takes

@@ -3,7 +3,7 @@
  * (versions, Claude Code's config files, the broker, file modes, the store, this shell's session)
  * and never changes anything. Exit 1 when a check finds something wrong.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ancestorsOf } from "../ancestry.ts";
@@ -33,6 +33,7 @@ const MIN_BUN = [1, 3, 0];
 const MIN_CLAUDE_CODE = [2, 1, 154];
 const CLAUDE_VERSION_TIMEOUT_MS = 5000;
 const STORE_TIMEOUT_S = 3;
+const REQUEST_TIMEOUT_MS = 3000;
 
 export async function runDoctor(ctx: CliContext): Promise<Check[]> {
   const claude = claudeConfig(ctx);
@@ -67,9 +68,9 @@ async function claudeCodeCheck(): Promise<Check> {
   if (!path) return { name: "claude code", status: "warn", detail: "no `claude` on PATH", fix: "install Claude Code (npm install -g @anthropic-ai/claude-code), or put it on PATH" };
   try {
     const proc = Bun.spawn([path, "--version"], { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
-    const timer = setTimeout(() => proc.kill(), CLAUDE_VERSION_TIMEOUT_MS);
-    const out = await new Response(proc.stdout).text();
-    clearTimeout(timer);
+    // A shim whose child holds stdout open must not hang the doctor: the answer or the deadline.
+    const out = await Promise.race([new Response(proc.stdout).text(), Bun.sleep(CLAUDE_VERSION_TIMEOUT_MS).then(() => "")]);
+    proc.kill();
     const version = /\d+\.\d+\.\d+/.exec(out)?.[0];
     if (!version) return { name: "claude code", status: "warn", detail: `\`${path} --version\` printed no version`, fix: "reinstall Claude Code" };
     if (!atLeast(version, MIN_CLAUDE_CODE)) {
@@ -159,7 +160,8 @@ function channelFlagCheck(): Check {
     } catch {
       continue;
     }
-    if (!argv.some((a, i) => i < 2 && /(^|\/)claude(\.exe)?$/.test(a))) continue;
+    // The native binary (…/claude), or npm's (node …/@anthropic-ai/claude-code/cli.js).
+    if (!argv.some((a, i) => i < 2 && (/(^|\/)claude(\.exe)?$/.test(a) || a.includes("@anthropic-ai/claude-code")))) continue;
     running.push(channelsRequested(argv.join(" ")));
   }
   if (running.length === 0) return { name: "channel flag", status: "info", detail: "no Claude Code running now" };
@@ -222,7 +224,7 @@ async function storeCheck(ctx: CliContext): Promise<Check> {
   if (!shared) {
     if (!existsSync(db)) return { name: "store", status: "info", detail: `SQLite ${db} does not exist yet (the first broker creates it)` };
     try {
-      const head = readFileSync(db).subarray(0, 16).toString("latin1");
+      const head = readHeader(db);
       if (head.length > 0 && head !== "SQLite format 3\0") {
         return { name: "store", status: "fail", detail: `${db} is not a SQLite database`, fix: "move it aside, or point CLAUDE_PEERS_DB at another file" };
       }
@@ -234,12 +236,14 @@ async function storeCheck(ctx: CliContext): Promise<Check> {
   const { SQL } = await import("bun");
   const sql = new SQL({ url: db, adapter: "postgres", max: 1, connectionTimeout: STORE_TIMEOUT_S });
   try {
-    await sql`SELECT 1`;
+    // A server that accepts and then stalls is not bounded by connectionTimeout: the deadline is ours.
+    const answered = await Promise.race([sql`SELECT 1`.then(() => true), Bun.sleep(STORE_TIMEOUT_S * 1000).then(() => false)]);
+    if (!answered) throw new Error(`no answer within ${STORE_TIMEOUT_S} s`);
     return { name: "store", status: "ok", detail: `PostgreSQL ${redactUrl(db)} answers` };
   } catch (err) {
     return { name: "store", status: "fail", detail: `PostgreSQL ${redactUrl(db)}: ${errorMessage(err).replaceAll(db, redactUrl(db))}`, fix: "check that PostgreSQL runs there and that CLAUDE_PEERS_DB names the right host, port, user and password" };
   } finally {
-    await sql.close().catch(() => {});
+    await sql.close({ timeout: 0 }).catch(() => {});
   }
 }
 
@@ -261,7 +265,8 @@ async function sessionCheck(ctx: CliContext): Promise<Check> {
     const res = await (ctx.fetch ?? fetch)(`http://127.0.0.1:${ctx.config.port}/hook`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ ancestors: ancestors.slice(0, 64), ...(sessionId ? { session_id: sessionId } : {}) }),
+      body: JSON.stringify({ ancestors: ancestors.slice(0, 64), peek: true, ...(sessionId ? { session_id: sessionId } : {}) }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const found = HookResultSchema.safeParse(await res.json());
     if (!found.success) return { name, status: "warn", detail: `the broker's /hook answered ${res.status}`, fix: "bun cli.ts kill-broker, then start a session" };
@@ -282,6 +287,17 @@ function atLeast(version: string, min: readonly number[]): boolean {
     if (p !== min[i]) return p > min[i]!;
   }
   return true;
+}
+
+/** The first 16 bytes of a file (a SQLite header), not the whole database. */
+function readHeader(path: string): string {
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.alloc(16);
+    return buf.subarray(0, readSync(fd, buf, 0, 16, 0)).toString("latin1");
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readJsonObject(path: string): Record<string, unknown> | null {

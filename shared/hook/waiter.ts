@@ -44,8 +44,9 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
   // `claude -p` ends after its turn and waits for background hooks before it exits: no idle to wake.
   if (await printModeAbove(chain)) return 0;
 
-  // The shell Claude Code ran this through, and Claude Code above it: when either is gone, so is the session.
-  const watched = chain.slice(0, 2).map((a) => a.pid);
+  // Claude Code gives hooks its pid (CLAUDE_PID); else the nearest two ancestors (the shell it ran this through, and it).
+  const claudePid = Number((deps.env ?? process.env).CLAUDE_PID);
+  const watched = Number.isInteger(claudePid) && claudePid > 1 ? [claudePid] : chain.slice(0, 2).map((a) => a.pid);
   const { promise: orphaned, resolve: orphan } = Promise.withResolvers<undefined>();
   const check = setInterval(() => {
     if (watched.some((pid) => !processAlive(pid))) orphan(undefined);
@@ -55,7 +56,9 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
     let result: HookWaitResult | undefined;
     for (let attempt = 0; attempt <= RETRIES; attempt++) {
       result = await Promise.race([postJson(config.port, "/hook/wait", token, body, 0) as Promise<HookWaitResult | undefined>, orphaned]);
-      if (result !== undefined || watched.some((pid) => !processAlive(pid))) break;
+      // No answer (the broker restarting), or no session yet (its server registering again, or not
+      // yet at SessionStart): try again. Mail, or the session gone or replaced, ends the wait.
+      if ((result !== undefined && result.ended !== "no_session") || watched.some((pid) => !processAlive(pid))) break;
       await Promise.race([Bun.sleep(RETRY_MS), orphaned]);
     }
     if (!result || result.ended !== "mail" || !result.peer || result.messages.length === 0) return 0;

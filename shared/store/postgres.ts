@@ -421,7 +421,10 @@ export class PostgresStore implements Store {
 
   async takeOverdue(now: number): Promise<MessageRow[]> {
     // One statement: two brokers polling at once never both take a row.
-    return this.q<MessageRow>`UPDATE messages SET reply_status = 'overdue' WHERE reply_status = 'awaiting' AND reply_by <= ${now} RETURNING *`;
+    // Held mail is not overdue: its recipient never got it.
+    return this.q<MessageRow>`
+      UPDATE messages SET reply_status = 'overdue'
+      WHERE reply_status = 'awaiting' AND reply_by <= ${now} AND state IN ('queued', 'delivered', 'read') RETURNING *`;
   }
 
   async retract(fromId: string, id: string, now: number): Promise<MessageRow[]> {
@@ -439,7 +442,8 @@ export class PostgresStore implements Store {
   async recentSends(fromId: string, since: number): Promise<RecentSend[]> {
     return this.q<RecentSend>`
       SELECT id, to_name, to_group, text_crc, created_at FROM messages
-      WHERE from_id = ${fromId} AND created_at > ${since} AND state <> 'retracted' ORDER BY created_at, seq`;
+      WHERE from_id = ${fromId} AND created_at > ${since} AND state <> 'retracted' AND (fanout_id IS NULL OR fanout_id = id)
+      ORDER BY created_at, seq`;
   }
 
   async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
@@ -465,9 +469,9 @@ export class PostgresStore implements Store {
     return { times: times.slice(-upTo), held: row!.held };
   }
 
-  async releaseHeld(a: string, b: string, now: number, discard: boolean): Promise<MessageRow[]> {
+  async releaseHeld(a: string, b: string, now: number, discard: boolean, expiresAt: number): Promise<MessageRow[]> {
     const rows = await this.q<MessageRow>`
-      UPDATE messages SET state = ${discard ? "discarded" : "queued"}, released_at = ${now}
+      UPDATE messages SET state = ${discard ? "discarded" : "queued"}, released_at = ${now}, expires_at = ${expiresAt}
       WHERE state = 'held' AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a})) RETURNING *`;
     return [...rows].sort((x, y) => x.seq - y.seq);
   }

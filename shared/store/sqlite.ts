@@ -280,7 +280,7 @@ class SqliteStore implements Store {
         `UPDATE messages SET reply_status = 'answered' WHERE id = ? AND reply_status IN ('awaiting', 'overdue') AND (to_id = ? OR to_name = ?) RETURNING id`,
       ),
       takeOverdue: db.query<MessageRow, [number]>(
-        "UPDATE messages SET reply_status = 'overdue' WHERE reply_status = 'awaiting' AND reply_by <= ? RETURNING *",
+        "UPDATE messages SET reply_status = 'overdue' WHERE reply_status = 'awaiting' AND reply_by <= ? AND state IN ('queued', 'delivered', 'read') RETURNING *",
       ),
       retractable: db.query<MessageRow, { from_id: string; id: string }>(
         `SELECT * FROM messages WHERE from_id = $from_id AND state IN ('queued', 'delivered', 'held')
@@ -288,7 +288,7 @@ class SqliteStore implements Store {
       ),
       retract: db.query<void, [number, string]>("UPDATE messages SET state = 'retracted', retracted_at = ? WHERE id = ?"),
       recentSends: db.query<RecentSend, [string, number]>(
-        "SELECT id, to_name, to_group, text_crc, created_at FROM messages WHERE from_id = ? AND created_at > ? AND state != 'retracted' ORDER BY created_at, seq",
+        "SELECT id, to_name, to_group, text_crc, created_at FROM messages WHERE from_id = ? AND created_at > ? AND state != 'retracted' AND (fanout_id IS NULL OR fanout_id = id) ORDER BY created_at, seq",
       ),
       // Loop damping, one direction of a pair at a time so every lookup is an index range: when a
       // person last wrote to either, when the pair was last released, and its messages since then,
@@ -310,8 +310,8 @@ class SqliteStore implements Store {
         `SELECT EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $a AND to_name = $b)
              OR EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $b AND to_name = $a) AS held`,
       ),
-      releaseHeld: db.query<MessageRow, { a: string; b: string; now: number; state: string }>(
-        `UPDATE messages SET state = $state, released_at = $now
+      releaseHeld: db.query<MessageRow, { a: string; b: string; now: number; state: string; expires: number }>(
+        `UPDATE messages SET state = $state, released_at = $now, expires_at = $expires
          WHERE state = 'held' AND ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) RETURNING *`,
       ),
       joinGroup: db.query<void, { group: string; name: string; now: number; max: number }>(
@@ -466,8 +466,8 @@ class SqliteStore implements Store {
     return { times: times.sort((x, y) => x - y).slice(-upTo), held: this.q.pairHeld.get({ a, b })!.held === 1 };
   }
 
-  async releaseHeld(a: string, b: string, now: number, discard: boolean): Promise<MessageRow[]> {
-    const rows = await this.writes.run(() => this.q.releaseHeld.all({ a, b, now, state: discard ? "discarded" : "queued" }));
+  async releaseHeld(a: string, b: string, now: number, discard: boolean, expiresAt: number): Promise<MessageRow[]> {
+    const rows = await this.writes.run(() => this.q.releaseHeld.all({ a, b, now, state: discard ? "discarded" : "queued", expires: expiresAt }));
     return rows.sort((x, y) => x.seq - y.seq);
   }
 

@@ -168,12 +168,15 @@ export interface Store {
    * or no longer unread).
    */
   retract(fromId: string, id: string, now: number): Promise<MessageRow[]>;
-  /** This sender's messages since `since`, not retracted, oldest first: the duplicate rule's memory after a restart. */
+  /** This sender's sends since `since` (a group send once, by its first copy), not retracted, oldest first: the duplicate rule's memory after a restart. */
   recentSends(fromId: string, since: number): Promise<RecentSend[]>;
   /** Loop damping: how busy the pair has been between peers (not counting people or notices). */
   pairActivity(q: PairQuery): Promise<PairActivity>;
-  /** held → queued (or discarded) for the mail between the two names; returns the rows after, in order. */
-  releaseHeld(a: string, b: string, now: number, discard: boolean): Promise<MessageRow[]>;
+  /**
+   * held → queued (or discarded) for the mail between the two names; released mail waits in its
+   * mailbox until `expiresAt` from now on, however long it was held. Returns the rows after, in order.
+   */
+  releaseHeld(a: string, b: string, now: number, discard: boolean, expiresAt: number): Promise<MessageRow[]>;
 
   /** Adds the name to the group unless the group holds `max` names; false when it was full. */
   joinGroup(group: string, name: string, now: number, max: number): Promise<"joined" | "already" | "full">;

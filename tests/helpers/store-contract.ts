@@ -370,9 +370,10 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
 
     describe("loop damping", () => {
       test("recentSends: the sender's messages since a time, not retracted, oldest first, with the text's CRC", async () => {
-        const [first, second, , retracted] = await insert(
+        const [first, second, , , retracted] = await insert(
           { text: "deploy?", created_at: T0 + 10 },
-          { text: "deploy?", to_group: "ui", fanout_id: "m-x", created_at: T0 + 20 },
+          { id: "m-fanfirst", text: "deploy?", to_group: "ui", fanout_id: "m-fanfirst", created_at: T0 + 20 },
+          { id: "m-fancopy", text: "deploy?", to_group: "ui", to_name: "carol", fanout_id: "m-fanfirst", created_at: T0 + 20 }, // a group send counts once
           { text: "deploy?", from_id: "p-carol", created_at: T0 + 30 },
           { text: "never mind", created_at: T0 + 40 },
         );
@@ -404,13 +405,14 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(await store.pairActivity({ ...pair, a: "bob", b: "alice" })).toEqual({ times: [T0 + 6, T0 + 7, T0 + 8], held: true }); // either way round
         expect(await store.pairActivity({ ...pair, upTo: 2 })).toEqual({ times: [T0 + 7, T0 + 8], held: true }); // the newest, up to the limit
 
-        const released = await store.releaseHeld("bob", "alice", T0 + 100, false);
-        expect(released.map((m) => [m.id, m.state, m.released_at])).toEqual([
-          [held1!, "queued", T0 + 100],
-          [held2!, "queued", T0 + 100],
+        const released = await store.releaseHeld("bob", "alice", T0 + 100, false, T0 + 100 + DAY);
+        // Queued again, with a fresh mailbox time however long they were held.
+        expect(released.map((m) => [m.id, m.state, m.released_at, m.expires_at])).toEqual([
+          [held1!, "queued", T0 + 100, T0 + 100 + DAY],
+          [held2!, "queued", T0 + 100, T0 + 100 + DAY],
         ]);
         expect(await store.pairActivity(pair)).toEqual({ times: [], held: false }); // released: counted afresh
-        expect(await store.releaseHeld("alice", "bob", T0 + 101, false)).toEqual([]);
+        expect(await store.releaseHeld("alice", "bob", T0 + 101, false, T0 + 101 + DAY)).toEqual([]);
       });
 
       test("releaseHeld with discard throws the held mail away; held mail is not unread and cannot be read", async () => {
@@ -418,7 +420,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(await store.unreadFor("p-bob")).toEqual([]);
         expect(await store.queuedFor("p-bob")).toEqual([]);
         expect(await store.markRead("p-bob", [held!], T0)).toEqual([]);
-        expect((await store.releaseHeld("alice", "bob", T0 + 1, true)).map((m) => m.state)).toEqual(["discarded"]);
+        expect((await store.releaseHeld("alice", "bob", T0 + 1, true, T0 + 1 + DAY)).map((m) => m.state)).toEqual(["discarded"]);
         expect(await store.countByState()).toMatchObject({ held: 0, discarded: 1 });
       });
     });
@@ -501,7 +503,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         await store.joinGroup("ui", "stays", T0, 100);
         const [retracted, held] = await insert({ created_at: NOW - 8 * DAY }, { created_at: NOW - 8 * DAY, state: "held" });
         await store.retract("p-alice", retracted!, NOW - 8 * DAY);
-        await store.releaseHeld("alice", "bob", NOW - 8 * DAY, true);
+        await store.releaseHeld("alice", "bob", NOW - 8 * DAY, true, NOW);
         await store.prune({ ...limits, liveIds: new Set() });
         expect(await store.groupMembers("ui")).toEqual(["stays"]);
         expect(await store.getMessage(retracted!)).toBeNull();
