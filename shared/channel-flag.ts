@@ -14,12 +14,19 @@ export const CLAUDE_WITHIN = 3;
 /** `--channels` or `--dangerously-load-development-channels` naming server:claude-peers or plugin:peers@…. */
 export function channelsRequested(command: string): boolean {
   const words = command.split(/\s+/);
-  const flag = words.findIndex((w) => /^--(?:dangerously-load-development-channels|channels)(?:=|$)/.test(w));
-  if (flag < 0) return false;
-  return words
-    .slice(flag)
-    .flatMap((w) => w.split(/[=,]/))
-    .some((ref) => ref === `server:${SERVER_NAME}` || ref.startsWith(`plugin:${PLUGIN_NAME}@`));
+  for (let i = 0; i < words.length; i++) {
+    const flag = /^--(?:dangerously-load-development-channels|channels)(?:=(.*))?$/.exec(words[i]!);
+    if (!flag) continue;
+    // The flag's values: `--flag=a,b`, or the words after it up to the next option (it takes several).
+    const values = flag[1] !== undefined ? [flag[1]] : takeWhile(words.slice(i + 1), (w) => !w.startsWith("-"));
+    if (values.flatMap((v) => v.split(",")).some((ref) => ref === `server:${SERVER_NAME}` || ref.startsWith(`plugin:${PLUGIN_NAME}@`))) return true;
+  }
+  return false;
+}
+
+function takeWhile<T>(items: readonly T[], keep: (item: T) => boolean): T[] {
+  const end = items.findIndex((item) => !keep(item));
+  return end < 0 ? [...items] : items.slice(0, end);
 }
 
 /** Whether any of these ancestors (the nearest CLAUDE_WITHIN) is a Claude Code with channel push for claude-peers. */

@@ -496,6 +496,9 @@ describe("hook units", () => {
     ["claude --channels plugin:telegram@claude-plugins-official", false],
     ["claude --channels server:claude-peers-old", false],
     ["claude server:claude-peers", false],
+    // Only the flag's own values count: not a later prompt or option that mentions the server.
+    ["claude --channels server:telegram --model opus server:claude-peers", false],
+    ["claude --channels=server:telegram -p server:claude-peers", false],
   ])("channelsRequested(%p) is %p", (command, expected) => {
     expect(channelsRequested(command)).toBe(expected);
   });
