@@ -29,8 +29,19 @@ function takeWhile<T>(items: readonly T[], keep: (item: T) => boolean): T[] {
   return end < 0 ? [...items] : items.slice(0, end);
 }
 
-/** Whether any of these ancestors (the nearest CLAUDE_WITHIN) is a Claude Code with channel push for claude-peers. */
+/** Whether the Claude Code above (claudeAbove) was started with channel push for claude-peers. */
 export async function channelsRequestedAbove(ancestors: readonly Ancestor[]): Promise<boolean> {
-  for (const a of ancestors.slice(0, CLAUDE_WITHIN)) if (channelsRequested(await a.command())) return true;
+  for (const command of await claudeAbove(ancestors)) if (channelsRequested(command)) return true;
   return false;
+}
+
+/**
+ * The command line of the Claude Code above this process: the nearest of the CLAUDE_WITHIN
+ * ancestors whose program is named like Claude Code (`claude`, npm's `…/claude-code/cli.js`), so
+ * a Claude Code started inside another one's shell reads as itself. None of them is: all of them.
+ */
+export async function claudeAbove(ancestors: readonly Ancestor[]): Promise<string[]> {
+  const commands = await Promise.all(ancestors.slice(0, CLAUDE_WITHIN).map((a) => a.command()));
+  const claude = commands.find((command) => command.split(/\s+/).slice(0, 2).some((word) => /claude/i.test(word.split("/").pop() ?? "") || word.includes("claude-code/")));
+  return claude !== undefined ? [claude] : commands;
 }

@@ -12,7 +12,7 @@ import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
 import { ancestorsFromPsTable, parentFromStat } from "../shared/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
 import { describeHookMail, hookOutput } from "../shared/hook/output.ts";
-import { channelsRequested } from "../shared/channel-flag.ts";
+import { channelsRequested, channelsRequestedAbove, claudeAbove } from "../shared/channel-flag.ts";
 import { HOOK_EVENTS, parseHookInput, type HookEvent } from "../shared/hook/run.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
@@ -599,5 +599,22 @@ describe("hook units", () => {
     expect(describeHookMail([], 2)).toBe(
       "claude-peers: 2 unread peer messages waiting, too long to show here: call the claude-peers check_messages tool to read them.",
     );
+  });
+});
+
+describe("claudeAbove: the Claude Code whose flags count", () => {
+  const chain = (...commands: string[]) => commands.map((command, i) => ({ pid: 100 + i, command: async () => command }));
+
+  test.each<[string, string[], string[]]>([
+    ["a hook: the shell Claude Code ran it through, then Claude Code", ["/bin/sh -c bun /x/claude-peers/plugin/cli.ts hook", "claude -p hi", "bash"], ["claude -p hi"]],
+    ["a Claude Code inside another one's shell reads as itself", ["claude", "/bin/bash", "claude --channels server:claude-peers"], ["claude"]],
+    ["npm's Claude Code", ["node /usr/lib/node_modules/@anthropic-ai/claude-code/cli.js --print", "bash"], ["node /usr/lib/node_modules/@anthropic-ai/claude-code/cli.js --print"]],
+    ["no program named like Claude Code: all of them", ["sh -c x", "bash"], ["sh -c x", "bash"]],
+  ])("%s", async (_, commands, expected) => {
+    expect(await claudeAbove(chain(...commands))).toEqual(expected);
+  });
+
+  test("a nested Claude Code without the flag does not borrow its parent's", async () => {
+    expect(await channelsRequestedAbove(chain("claude", "/bin/bash", "claude --dangerously-load-development-channels server:claude-peers"))).toBe(false);
   });
 });

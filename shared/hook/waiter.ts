@@ -8,7 +8,7 @@
  * when a newer waiter takes over, or when its Claude Code exits.
  */
 import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
-import { CLAUDE_WITHIN, channelsRequestedAbove } from "../channel-flag.ts";
+import { channelsRequestedAbove, claudeAbove } from "../channel-flag.ts";
 import { loadConfig } from "../config.ts";
 import { processAlive } from "../process-alive.ts";
 import type { HookWaitResult } from "../protocol.ts";
@@ -71,11 +71,9 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
   }
 }
 
-/** Whether the Claude Code above (within CLAUDE_WITHIN ancestors) runs in print mode (-p, --print). */
+/** Whether the Claude Code above (claudeAbove) runs in print mode (-p, --print). */
 async function printModeAbove(chain: readonly Ancestor[]): Promise<boolean> {
-  for (const a of chain.slice(0, CLAUDE_WITHIN)) {
-    if ((await a.command()).split(/\s+/).some((word) => word === "-p" || word === "--print")) return true;
-  }
+  for (const command of await claudeAbove(chain)) if (command.split(/\s+/).some((word) => word === "-p" || word === "--print")) return true;
   return false;
 }
 
