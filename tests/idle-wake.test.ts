@@ -25,13 +25,23 @@ const KEY = "sk-ant-api03-claude-peers-test-key-000000000000000000000000";
 
 /** Pids of waiters (`cli.ts hook --wait`) started for this test's HOME. */
 function waiterPids(home: string): number[] {
+  return pidsOf(home, (argv) => argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--wait"));
+}
+
+/** Pids of the session's Claude Code and its server (CLAUDE_PEERS_NAME=idle; not the asker, not the brokers). */
+function sessionPids(home: string): number[] {
+  return pidsOf(home, (argv, env) => env.includes("CLAUDE_PEERS_NAME=idle") && argv.some((a) => a.endsWith("/claude") || a.endsWith("server.ts")));
+}
+
+/** Pids of processes with this HOME whose argv (and environment) match. */
+function pidsOf(home: string, matches: (argv: string[], env: string[]) => boolean): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (!(argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--wait"))) continue;
-      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`HOME=${home}`)) pids.push(Number(entry));
+      const env = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0");
+      if (env.includes(`HOME=${home}`) && matches(argv, env)) pids.push(Number(entry));
     } catch {
       // gone while we looked
     }
@@ -84,6 +94,9 @@ function waiterPids(home: string): number[] {
 
   afterAll(async () => {
     if (TMUX) Bun.spawnSync([TMUX, "kill-session", "-t", SESSION]);
+    // Claude Code and its server must be gone before the brokers are stopped: a server still
+    // running would start a new broker, which nobody would stop.
+    if (world) await waitFor(() => sessionPids(world.t.home).length === 0, "Claude Code and its server to exit", 15_000);
     model?.stop();
     await world?.close();
   });
