@@ -3,6 +3,8 @@ import { homedir, hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
 export const DEFAULT_PORT = 7899;
+/** What a Claude Code session id looks like (CLAUDE_CODE_SESSION_ID, a hook input's session_id); anything else is ignored. */
+export const CLAUDE_SESSION_ID = /^[A-Za-z0-9_-]{1,128}$/;
 export const DEFAULT_SUMMARY_MODEL = "gpt-4o-mini";
 export const DEFAULT_MAILBOX_DAYS = 7;
 /** Peers of a host whose broker stopped heartbeating read as offline after this long. */
@@ -76,7 +78,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     summaryModel: env.CLAUDE_PEERS_SUMMARY_MODEL?.trim() || DEFAULT_SUMMARY_MODEL,
     mailboxTtlMs: mailboxDays * DAY_MS,
     push: env.CLAUDE_PEERS_PUSH?.trim().toLowerCase() !== "off",
-    claudeSessionId: /^[A-Za-z0-9_-]{1,128}$/.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
+    claudeSessionId: CLAUDE_SESSION_ID.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
     mailFlagDir: join(home, ".claude-peers-mail"),
     groups: parseGroups(env.CLAUDE_PEERS_GROUPS),
     damping: {
@@ -87,7 +89,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-const GROUP_NAME = /^[a-z0-9_-]{1,40}$/;
+/** A group's name, as CLAUDE_PEERS_GROUPS, join_group and `#name` take it. */
+export const GROUP_NAME = /^[a-z0-9_-]{1,40}$/;
 
 /** "ui, review" → ["ui", "review"]; a name that is not a group name stops the start with the variable named. */
 function parseGroups(raw: string | undefined): string[] {

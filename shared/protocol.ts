@@ -1,6 +1,8 @@
 /** Every shape that crosses the broker's HTTP and WebSocket wire, as zod schemas with inferred types. */
 import { z } from "zod";
+import { CLAUDE_SESSION_ID, GROUP_NAME } from "./config.ts";
 import { WireErrorCodeSchema } from "./errors.ts";
+import { HOOK_EVENTS } from "./hook-events.ts";
 
 export const BROKER_SERVICE = "claude-peers-broker";
 export const PROTOCOL_VERSION = 1;
@@ -23,8 +25,10 @@ export const PeerNameSchema = z
   .max(64)
   .regex(/^[a-z0-9][a-z0-9._-]*$/, "must be lowercase letters, digits, '.', '_' or '-', starting with a letter or digit");
 const path = z.string().max(4096);
+/** Claude Code's session id (CLAUDE_CODE_SESSION_ID in its MCP servers, session_id in every hook's input). */
+const claudeSessionId = z.string().regex(CLAUDE_SESSION_ID, "must be a Claude Code session id");
 /** A group's name, as join_group takes it and `#name` addresses it. */
-export const GroupNameSchema = z.string().regex(/^[a-z0-9_-]{1,40}$/, "must be 1 to 40 lowercase letters, digits, - or _");
+export const GroupNameSchema = z.string().regex(GROUP_NAME, "must be 1 to 40 lowercase letters, digits, - or _");
 /** The most members a group holds: one send to it stores at most this many copies. */
 export const MAX_GROUP_MEMBERS = 100;
 /** The most groups one name may be in. */
@@ -78,7 +82,7 @@ export const RegisterBodySchema = z.object({
   repo_key: z.string().max(512).nullable().optional(),
   summary: z.string().max(MAX_SUMMARY_CHARS),
   /** CLAUDE_CODE_SESSION_ID: Claude Code's id of the session that started this server; its hooks send it too. */
-  session_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "must be a Claude Code session id").optional(),
+  session_id: claudeSessionId.optional(),
   /** Groups to join at registration (CLAUDE_PEERS_GROUPS); membership belongs to the name. */
   groups: z.array(GroupNameSchema).max(MAX_GROUPS_PER_PEER).optional(),
 });
@@ -205,8 +209,6 @@ export const MAX_HOOK_CHARS = 9000;
 /** What a message's header line ("[m-…] from name (id p-…) at <time>, in reply to m-…:") may take. */
 export const HOOK_MESSAGE_OVERHEAD = 160;
 const pid = z.number().int().positive();
-/** Claude Code's session id (CLAUDE_CODE_SESSION_ID in its MCP servers, session_id in every hook's input). */
-const claudeSessionId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "must be a Claude Code session id");
 
 /**
  * POST /hook: a Claude Code hook asks for the unread mail of its session. It knows no peer secret;
@@ -220,7 +222,7 @@ export const HookBodySchema = z.object({
   /** Only find the session and count its mail: lease nothing, change nothing (bun cli.ts doctor). */
   peek: z.boolean().default(false),
   /** The hook's event: whether the session is in a turn (its hooks deliver) or idle (its waiter does). */
-  event: z.enum(["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"]).optional(),
+  event: z.enum(HOOK_EVENTS).optional(),
   /** Message text budget: the oldest unread messages that fit together are returned. */
   max_chars: z.number().int().min(100).max(MAX_HOOK_CHARS).default(MAX_HOOK_CHARS),
 });

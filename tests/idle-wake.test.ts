@@ -6,10 +6,10 @@
  * send_message, and the answer reaches the peer. When Claude Code exits, the waiter is gone too.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
-import { runningBroker } from "./helpers/broker.ts";
+import { processPids, runningBroker } from "./helpers/broker.ts";
 import { CLAUDE, claudeCli, type ClaudeCli } from "./helpers/claude-cli.ts";
 import { ROOT } from "./helpers/env.ts";
 import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.ts";
@@ -24,30 +24,10 @@ const SEND = "mcp__plugin_peers_claude-peers__send_message";
 const KEY = "sk-ant-api03-claude-peers-test-key-000000000000000000000000";
 
 /** Pids of waiters (`cli.ts hook --wait`) started for this test's HOME. */
-function waiterPids(home: string): number[] {
-  return pidsOf(home, (argv) => argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--wait"));
-}
+const waiterPids = (home: string) => processPids((argv) => argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--wait"), [`HOME=${home}`]);
 
 /** Pids of the session's Claude Code and its server (CLAUDE_PEERS_NAME=idle; not the asker, not the brokers). */
-function sessionPids(home: string): number[] {
-  return pidsOf(home, (argv, env) => env.includes("CLAUDE_PEERS_NAME=idle") && argv.some((a) => a.endsWith("/claude") || a.endsWith("server.ts")));
-}
-
-/** Pids of processes with this HOME whose argv (and environment) match. */
-function pidsOf(home: string, matches: (argv: string[], env: string[]) => boolean): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      const env = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0");
-      if (env.includes(`HOME=${home}`) && matches(argv, env)) pids.push(Number(entry));
-    } catch {
-      // gone while we looked
-    }
-  }
-  return pids;
-}
+const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.endsWith("/claude") || a.endsWith("server.ts")), [`HOME=${home}`, "CLAUDE_PEERS_NAME=idle"]);
 
 (TMUX ? describe : describe.skip)("an idle Claude Code session woken by peer mail (no channels)", () => {
   let world: World;

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, readdirSync, realpathSync, statSync } from "no
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { PLUGIN_NAME } from "../shared/channel-flag.ts";
-import { HOOK_EVENTS } from "../shared/hook/run.ts";
+import { HOOK_EVENTS } from "../shared/hook-events.ts";
 import { SERVER_NAME } from "../shared/instructions.ts";
 import { ListPeersResultSchema, SendResultSchema } from "../shared/protocol.ts";
 import { messageState, runningBroker } from "./helpers/broker.ts";

@@ -1,8 +1,7 @@
 /** Mail for Claude Code hooks: finds a hook's session (by session id, then ancestry) and leases what it shows. */
 import { WireError } from "../errors.ts";
-import { HOOK_MESSAGE_OVERHEAD, type HookBody, type HookResult, type HookWaitResult, type Message } from "../protocol.ts";
-
-type HookEvent = NonNullable<HookBody["event"]>;
+import type { HookEvent } from "../hook-events.ts";
+import { HOOK_MESSAGE_OVERHEAD, type HookResult, type HookWaitResult, type Message } from "../protocol.ts";
 import type { Store } from "../store/store.ts";
 import type { Mail } from "./mail.ts";
 import type { Presence } from "./presence.ts";

@@ -4,7 +4,7 @@
  * the one place that tells watchers about messages and ends senders' waits for acks.
  */
 import { WireError, errorMessage } from "../errors.ts";
-import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, type Message, type SendBody } from "../protocol.ts";
+import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, type Message, type SendBody, type SendResult } from "../protocol.ts";
 import { groupLabel } from "../tool-text.ts";
 import type { MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
 import { AckWaits } from "./ack-waits.ts";
@@ -31,11 +31,8 @@ const SENDER_OF = {
   system: { id: "claude-peers", name: "claude-peers", summary: "claude-peers itself: a notice, not a message from a peer" },
 } as const;
 
-/** What a send stored: the message, and for a group send (`#ui`, `*`) every copy, the first one first. */
-export interface Sent {
-  message: Message;
-  copies?: Message[];
-}
+/** What a send stored (the wire's send result without the unread count): for a group send, every copy too. */
+export type Sent = Pick<SendResult, "message" | "copies">;
 
 /**
  * A message's recipient: a live peer (here or on another host), or, `offline`, a session that is
@@ -263,8 +260,8 @@ export class Mail {
     return { group: null, targets: [target] };
   }
 
-  /** An id, a name or name@host; a known but offline name gets mail in its mailbox. */
-  private async resolveRecipient(to: string): Promise<Recipient> {
+  /** An id, a name or name@host; a known but offline name gets mail in its mailbox. `field`: the body field `to` came in. */
+  private async resolveRecipient(to: string, field = "to"): Promise<Recipient> {
     const live = await this.presence.find(to);
     if (live) return live;
     const { name, host } = parseAddress(to);
@@ -278,7 +275,7 @@ export class Mail {
     const here = this.presence.host;
     const names = (await this.presence.list("network", {})).map((p) => (p.host === here ? p.name : `${p.name}@${p.host}`));
     const known = names.length ? `Live peers: ${names.join(", ")}.` : "No peers are live.";
-    throw new WireError("not_found", `to: no peer with id or name "${to}". ${known}`, { field: "to" });
+    throw new WireError("not_found", `${field}: no peer with id or name "${to}". ${known}`, { field });
   }
 
   /** Asks the recipient's broker on another host to push; the message is stored either way. */
@@ -350,22 +347,15 @@ export class Mail {
    * starts afresh. Returns the messages as they are now.
    */
   async release(a: string, b: string, discard: boolean): Promise<Message[]> {
-    const [nameA, nameB] = await Promise.all([this.peerName(a, "a"), this.peerName(b, "b")]);
-    const rows = await this.store.releaseHeld(nameA, nameB, this.now(), discard, this.now() + this.mailboxTtlMs);
+    // By name: held mail is between names, whichever sessions held them.
+    const [{ name: nameA }, { name: nameB }] = await Promise.all([this.resolveRecipient(a, "a"), this.resolveRecipient(b, "b")]);
+    const now = this.now();
+    const rows = await this.store.releaseHeld(nameA, nameB, now, discard, now + this.mailboxTtlMs);
     if (rows.length > 0) this.damping.released(nameA, nameB); // the store starts the pair's count again at released_at
     for (const row of rows) this.watchers.emit({ type: "event", event: "released", message: toWireMessage(row) });
     const out: MessageRow[] = [];
     for (const row of rows) out.push(row.state === "queued" ? await this.handOverStored(row) : row);
     return out.map(toWireMessage);
-  }
-
-  /** The name of the peer `idOrName` stands for, live or once seen. */
-  private async peerName(idOrName: string, field: string): Promise<string> {
-    const live = await this.presence.find(idOrName);
-    if (live) return live.name;
-    const stored = (await this.store.getPeer(idOrName)) ?? (await this.store.lastPeerNamed(idOrName));
-    if (!stored) throw new WireError("not_found", `${field}: no peer with id or name "${idOrName}"`, { field });
-    return stored.name;
   }
 
   /** Hands over mail queued again (released): to its session, here or elsewhere, or its name's new one. */

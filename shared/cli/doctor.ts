@@ -7,15 +7,13 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, s
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ancestorsOf } from "../ancestry.ts";
-import { probeBroker } from "../broker-probe.ts";
+import { probeBroker, type Probe } from "../broker-probe.ts";
 import { PLUGIN_NAME, channelsRequested } from "../channel-flag.ts";
 import { errorMessage } from "../errors.ts";
 import { SERVER_NAME } from "../instructions.ts";
-import { HookResultSchema } from "../protocol.ts";
 import { redactUrl } from "../store/postgres.ts";
-import { readToken } from "../token.ts";
 import { VERSION } from "../version.ts";
-import type { CliContext } from "./context.ts";
+import { clientFor, type CliContext } from "./context.ts";
 
 /** ok: as it should be; info: worth knowing, nothing to fix; warn and fail: something to fix (exit 1). */
 export type CheckStatus = "ok" | "info" | "warn" | "fail";
@@ -33,20 +31,20 @@ const MIN_BUN = [1, 3, 0];
 const MIN_CLAUDE_CODE = [2, 1, 154];
 const CLAUDE_VERSION_TIMEOUT_MS = 5000;
 const STORE_TIMEOUT_S = 3;
-const REQUEST_TIMEOUT_MS = 3000;
 
 export async function runDoctor(ctx: CliContext): Promise<Check[]> {
   const claude = claudeConfig(ctx);
+  const probe = await probeBroker(ctx.config.port, ctx.fetch);
   return [
     bunCheck(),
     await claudeCodeCheck(),
     registrationCheck(claude, ctx.cwd),
     hooksCheck(claude),
     channelFlagCheck(),
-    ...(await brokerChecks(ctx)),
-    ...fileModeChecks(ctx),
+    brokerCheck(ctx.config.port, probe),
+    fileModeCheck(ctx),
     await storeCheck(ctx),
-    await sessionCheck(ctx),
+    await sessionCheck(ctx, probe),
   ];
 }
 
@@ -175,29 +173,25 @@ function channelFlagCheck(): Check {
 
 // ---- the broker, its files and its store ------------------------------------------------------
 
-async function brokerChecks(ctx: CliContext): Promise<Check[]> {
-  const { port } = ctx.config;
-  const probe = await probeBroker(port, ctx.fetch);
-  if (probe.kind === "none") return [{ name: "broker", status: "info", detail: `none on 127.0.0.1:${port}; the first session starts one` }];
+function brokerCheck(port: number, probe: Probe): Check {
+  if (probe.kind === "none") return { name: "broker", status: "info", detail: `none on 127.0.0.1:${port}; the first session starts one` };
   if (probe.kind === "foreign") {
-    return [{ name: "broker", status: "fail", detail: `port ${port} is held by another program (${probe.detail})`, fix: "stop that program, or set CLAUDE_PEERS_PORT to a free port for the CLI and every session" }];
+    return { name: "broker", status: "fail", detail: `port ${port} is held by another program (${probe.detail})`, fix: "stop that program, or set CLAUDE_PEERS_PORT to a free port for the CLI and every session" };
   }
   const { health } = probe;
   if (health.version !== VERSION) {
-    return [
-      {
-        name: "broker",
-        status: "warn",
-        detail: `pid ${health.pid} on 127.0.0.1:${port} runs claude-peers ${health.version}; this is ${VERSION}`,
-        fix: "bun cli.ts kill-broker (running sessions start the new one by themselves)",
-      },
-    ];
+    return {
+      name: "broker",
+      status: "warn",
+      detail: `pid ${health.pid} on 127.0.0.1:${port} runs claude-peers ${health.version}; this is ${VERSION}`,
+      fix: "bun cli.ts kill-broker (running sessions start the new one by themselves)",
+    };
   }
-  return [{ name: "broker", status: "ok", detail: `pid ${health.pid} on 127.0.0.1:${port}, claude-peers ${health.version}, since ${health.started_at}` }];
+  return { name: "broker", status: "ok", detail: `pid ${health.pid} on 127.0.0.1:${port}, claude-peers ${health.version}, since ${health.started_at}` };
 }
 
 /** The token and the SQLite files hold every message: readable by this user only. */
-function fileModeChecks(ctx: CliContext): Check[] {
+function fileModeCheck(ctx: CliContext): Check {
   const { tokenPath, db, shared } = ctx.config;
   const files = [tokenPath, ...(shared ? [] : [db, `${db}-wal`, `${db}-shm`])];
   const loose: string[] = [];
@@ -213,10 +207,10 @@ function fileModeChecks(ctx: CliContext): Check[] {
     if (mode & 0o077) loose.push(`${file} (${mode.toString(8).padStart(3, "0")})`);
   }
   if (loose.length) {
-    return [{ name: "file modes", status: "fail", detail: `readable by other users: ${loose.join(", ")}`, fix: `chmod 600 ${loose.map((l) => l.split(" ")[0]).join(" ")}` }];
+    return { name: "file modes", status: "fail", detail: `readable by other users: ${loose.join(", ")}`, fix: `chmod 600 ${loose.map((l) => l.split(" ")[0]).join(" ")}` };
   }
-  if (seen === 0) return [{ name: "file modes", status: "info", detail: "no token or database yet (the first broker creates them, mode 0600)" }];
-  return [{ name: "file modes", status: "ok", detail: `${seen} file${seen === 1 ? "" : "s"} (token${shared ? "" : ", database"}) mode 0600` }];
+  if (seen === 0) return { name: "file modes", status: "info", detail: "no token or database yet (the first broker creates them, mode 0600)" };
+  return { name: "file modes", status: "ok", detail: `${seen} file${seen === 1 ? "" : "s"} (token${shared ? "" : ", database"}) mode 0600` };
 }
 
 async function storeCheck(ctx: CliContext): Promise<Check> {
@@ -247,34 +241,24 @@ async function storeCheck(ctx: CliContext): Promise<Check> {
   }
 }
 
-/** Which session this shell belongs to, as a hook run here would find it (by session id, then ancestry). */
-async function sessionCheck(ctx: CliContext): Promise<Check> {
+/** Which session this shell belongs to, as a hook run here would find it (by ancestry, then session id); read-only. */
+async function sessionCheck(ctx: CliContext, probe: Probe): Promise<Check> {
   const name = "this session";
   const sessionId = process.env.CLAUDE_CODE_SESSION_ID;
-  const probe = await probeBroker(ctx.config.port, ctx.fetch);
-  let token: string | undefined;
+  let client;
   try {
-    token = readToken(ctx.config.tokenPath);
+    ({ client } = clientFor(ctx, probe));
   } catch {
-    token = undefined;
+    return { name, status: "info", detail: "no broker to ask" };
   }
-  if (probe.kind !== "broker" || !token) return { name, status: "info", detail: "no broker to ask" };
-  const ancestors = (await ancestorsOf()).map((a) => a.pid);
+  const ancestors = (await ancestorsOf()).map((a) => a.pid).slice(0, 64);
   if (ancestors.length === 0) return { name, status: "info", detail: "this process has no ancestors to look up" };
   try {
-    const res = await (ctx.fetch ?? fetch)(`http://127.0.0.1:${ctx.config.port}/hook`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ ancestors: ancestors.slice(0, 64), peek: true, ...(sessionId ? { session_id: sessionId } : {}) }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    const found = HookResultSchema.safeParse(await res.json());
-    if (!found.success) return { name, status: "warn", detail: `the broker's /hook answered ${res.status}`, fix: "bun cli.ts kill-broker, then start a session" };
-    const peer = found.data.peer;
-    if (!peer) return { name, status: "info", detail: sessionId ? `Claude Code session ${sessionId}, but no live claude-peers server belongs to it` : "not inside a Claude Code session" };
-    return { name, status: "ok", detail: `paired with ${peer.name} (${peer.id})${sessionId ? ` by session id ${sessionId}` : " by process ancestry"}; ${found.data.unread} unread` };
+    const found = await client.call("/hook", { ancestors, peek: true, ...(sessionId ? { session_id: sessionId } : {}) });
+    if (!found.peer) return { name, status: "info", detail: sessionId ? `Claude Code session ${sessionId}, but no live claude-peers server belongs to it` : "not inside a Claude Code session" };
+    return { name, status: "ok", detail: `paired with ${found.peer.name} (${found.peer.id})${found.parent_pid === null ? ` by session id ${sessionId}` : " by process ancestry"}; ${found.unread} unread` };
   } catch (err) {
-    return { name, status: "warn", detail: `could not ask the broker: ${errorMessage(err)}` };
+    return { name, status: "warn", detail: `could not ask the broker: ${errorMessage(err)}`, fix: "bun cli.ts kill-broker, then start a session" };
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { HookResult, Message } from "../protocol.ts";
 import { describeMessage } from "../tool-text.ts";
-import type { HookEvent } from "./run.ts";
+import type { HookEvent } from "../hook-events.ts";
 
 export type HookOutput =
   | { hookSpecificOutput: { hookEventName: Exclude<HookEvent, "Stop">; additionalContext: string } }

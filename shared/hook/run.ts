@@ -8,17 +8,14 @@
  * anything else), makes one request when there is no mail, and never breaks a session: no
  * broker, no token, no peer or a foreign port all end in exit 0 with nothing printed.
  */
-import { loadConfig } from "../config.ts";
+import { CLAUDE_SESSION_ID, loadConfig, type Config } from "../config.ts";
 import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
 import { channelsRequested, channelsRequestedAbove } from "../channel-flag.ts";
+import { HOOK_EVENTS, type HookEvent } from "../hook-events.ts";
 import type { HookResult } from "../protocol.ts";
 import { postJson } from "./post.ts";
 // output.ts (and the text it builds on) and errors.ts are imported only when needed: most runs
 // find no mail, and every module loaded costs every tool call.
-
-/** The events `bun cli.ts hook` answers; hooks/hooks.json registers exactly these. */
-export const HOOK_EVENTS = ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] as const;
-export type HookEvent = (typeof HOOK_EVENTS)[number];
 
 /** A live broker answers in milliseconds; a refused connection fails at once. */
 const REQUEST_TIMEOUT_MS = 750;
@@ -58,29 +55,50 @@ export function parseHookInput(text: string): HookInput | null {
     event,
     stopHookActive: d.stop_hook_active === true,
     subagent: typeof d.agent_id === "string" && d.agent_id !== "",
-    sessionId: typeof d.session_id === "string" && /^[A-Za-z0-9_-]{1,128}$/.test(d.session_id) ? d.session_id : undefined,
+    sessionId: typeof d.session_id === "string" && CLAUDE_SESSION_ID.test(d.session_id) ? d.session_id : undefined,
   };
 }
 
-/** Runs one hook invocation. Throws only on local problems (a bad config, a damaged token file). */
-export async function runHook(deps: HookDeps): Promise<void> {
-  const input = parseHookInput(await deps.readStdin());
-  if (!input || input.subagent) return;
-  // Never block a stop twice in a row: Claude would loop. The mail waits for the next prompt.
-  if (input.event === "Stop" && input.stopHookActive) return;
+/** What the hook and the waiter know before they ask the broker anything. */
+export interface HookContext {
+  input: HookInput;
+  config: Config;
+  token: string;
+  /** This process's ancestors, nearest first. */
+  chain: Ancestor[];
+  /** The part of /hook's and /hook/wait's body that names the session. */
+  session: { ancestors: number[]; event: HookEvent; session_id?: string };
+}
 
+/**
+ * Reads the hook's input, the config and the token, and this process's ancestors; null when the
+ * hook has nothing to do (not a hook's input, a subagent's event, no broker ever ran, no ancestors).
+ */
+export async function hookContext(deps: Pick<HookDeps, "readStdin" | "env" | "ancestors">): Promise<HookContext | null> {
+  const input = parseHookInput(await deps.readStdin());
+  if (!input || input.subagent) return null;
   const config = loadConfig(deps.env);
   // Not token.ts's readToken: it loads node:fs and node:crypto, which the hook would pay for in
   // start-up time. No file: no broker ever ran with this database; a damaged one: stay quiet.
   const token = (await readOr(config.tokenPath))?.trim();
-  if (!token || !/^[\w-]+$/.test(token)) return;
+  if (!token || !/^[\w-]+$/.test(token)) return null;
   const chain = await (deps.ancestors ?? ancestorsOf)();
-  if (chain.length === 0) return;
+  if (chain.length === 0) return null;
+  const session = { ancestors: chain.map((a) => a.pid), event: input.event, ...(input.sessionId ? { session_id: input.sessionId } : {}) };
+  return { input, config, token, chain, session };
+}
+
+/** Runs one hook invocation. Throws only on local problems (a bad config, a damaged token file). */
+export async function runHook(deps: HookDeps): Promise<void> {
+  const ctx = await hookContext(deps);
+  // Never block a stop twice in a row: Claude would loop. The mail waits for the next prompt.
+  if (!ctx || (ctx.input.event === "Stop" && ctx.input.stopHookActive)) return;
+  const { input, config, token, chain } = ctx;
 
   // No broker, a stuck one, or something else on the port: undefined, and the hook stays quiet.
   const post = (path: string, body: unknown) => postJson(config.port, path, token, body, REQUEST_TIMEOUT_MS);
 
-  const result = await post("/hook", { ancestors: chain.map((a) => a.pid), event: input.event, ...(input.sessionId ? { session_id: input.sessionId } : {}) });
+  const result = await post("/hook", ctx.session);
   if (!isHookResult(result) || !result.peer || result.unread === 0) return;
   // The Claude Code process: the ancestor the broker matched, or (matched by session id, the server
   // behind a wrapper) one of the hook's nearest ancestors, which Claude Code runs through a shell.

@@ -7,14 +7,13 @@
  * channels deliver; and it never outlives its session: it leaves when the session's server does,
  * when a newer waiter takes over, or when its Claude Code exits.
  */
-import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
+import type { Ancestor } from "../ancestry.ts";
 import { channelsRequestedAbove, claudeAbove } from "../channel-flag.ts";
-import { loadConfig } from "../config.ts";
 import { processAlive } from "../process-alive.ts";
 import type { HookWaitResult } from "../protocol.ts";
 import { describeHookMail } from "./output.ts";
 import { postJson } from "./post.ts";
-import { parseHookInput } from "./run.ts";
+import { hookContext } from "./run.ts";
 
 /** How often the waiter checks that its Claude Code still runs (a local syscall, not the broker). */
 const PARENT_CHECK_MS = 1000;
@@ -33,13 +32,9 @@ export interface WaiterDeps {
 
 /** Runs one waiter; resolves with its exit code: 2 when it handed mail over, else 0. */
 export async function runWaiter(deps: WaiterDeps): Promise<number> {
-  const input = parseHookInput(await deps.readStdin());
-  if (!input || input.subagent) return 0;
-  const config = loadConfig(deps.env);
-  const token = (await readOr(config.tokenPath))?.trim();
-  if (!token || !/^[\w-]+$/.test(token)) return 0;
-  const chain = await (deps.ancestors ?? ancestorsOf)();
-  if (chain.length === 0) return 0;
+  const ctx = await hookContext(deps);
+  if (!ctx) return 0;
+  const { config, token, chain } = ctx;
   if (await channelsRequestedAbove(chain)) return 0; // the channel delivers, and wakes an idle session itself
   // `claude -p` ends after its turn and waits for background hooks before it exits: no idle to wake.
   if (await printModeAbove(chain)) return 0;
@@ -52,10 +47,9 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
     if (watched.some((pid) => !processAlive(pid))) orphan(undefined);
   }, PARENT_CHECK_MS);
   try {
-    const body = { ancestors: chain.map((a) => a.pid), event: input.event, ...(input.sessionId ? { session_id: input.sessionId } : {}) };
     let result: HookWaitResult | undefined;
     for (let attempt = 0; attempt <= RETRIES; attempt++) {
-      result = await Promise.race([postJson(config.port, "/hook/wait", token, body, 0) as Promise<HookWaitResult | undefined>, orphaned]);
+      result = await Promise.race([postJson(config.port, "/hook/wait", token, ctx.session, 0) as Promise<HookWaitResult | undefined>, orphaned]);
       // No answer (the broker restarting), or no session yet (its server registering again, or not
       // yet at SessionStart): try again. Mail, or the session gone or replaced, ends the wait.
       if ((result !== undefined && result.ended !== "no_session") || watched.some((pid) => !processAlive(pid))) break;

@@ -84,15 +84,18 @@ function safeRead(path: string): string {
  */
 export function brokerPids(t: TestEnv): number[] {
   // Hosts sharing one PostgreSQL share CLAUDE_PEERS_DB too: each test host has its own HOME.
-  const wanted = [`CLAUDE_PEERS_DB=${t.dbPath}`, `HOME=${t.home}`];
+  return processPids((argv) => argv.some((a) => a.endsWith("broker.ts")), [`CLAUDE_PEERS_DB=${t.dbPath}`, `HOME=${t.home}`]);
+}
+
+/** Pids of the processes whose argv matches and whose environment holds every one of `env` ("NAME=value"). */
+export function processPids(matches: (argv: string[]) => boolean, env: readonly string[]): number[] {
   const pids: number[] = [];
   for (const entry of existsSync("/proc") ? readdirSync("/proc") : []) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (!argv.some((a) => a.endsWith("broker.ts"))) continue;
+      if (!matches(readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0"))) continue;
       const environ = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0");
-      if (wanted.every((w) => environ.includes(w))) pids.push(Number(entry));
+      if (env.every((w) => environ.includes(w))) pids.push(Number(entry));
     } catch {
       // exited while we looked, or not ours to read
     }
