@@ -86,3 +86,9 @@ export class PeersError extends Error {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Request text for a log line or an error: bounded, and with control characters shown escaped. */
+export function printable(text: string): string {
+  const short = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return JSON.stringify(short).slice(1, -1);
+}

@@ -280,12 +280,53 @@ export const ReleaseBodySchema = z.object({
 });
 export const ReleaseResultSchema = z.object({ messages: z.array(MessageSchema) });
 
+/** POST /pause and /resume (a person, never a peer): a session's inbound mail, by its id or name. */
+export const PauseBodySchema = z.object({ peer: z.string().trim().min(1).max(64) });
+/** The name paused or resumed; changed is false when it was so already; messages: the mail a resume released. */
+export const PauseResultSchema = z.object({ name: z.string(), paused: z.boolean(), changed: z.boolean(), messages: z.array(MessageSchema).default([]) });
+export type PauseResult = z.infer<typeof PauseResultSchema>;
+
 export const HistoryBodySchema = z.object({
   limit: z.number().int().min(1).max(1000).default(50),
   /** Only messages from or to this peer id or name. */
   peer: z.string().max(64).optional(),
+  /** Only copies of sends to this group (a name without #, or * for broadcasts). */
+  group: z.string().max(64).optional(),
+  /** Only messages whose text holds this, in any case. */
+  text: z.string().min(1).max(200).optional(),
+  /** The page after: the `before` of the previous answer. */
+  before: z.number().int().positive().optional(),
 });
-export const HistoryResultSchema = z.object({ messages: z.array(MessageSchema) });
+export const HistoryResultSchema = z.object({
+  messages: z.array(MessageSchema),
+  /** Where the next page back in time starts; null when this page reached the oldest message. */
+  before: z.number().nullable().default(null),
+});
+
+/** POST /console/code (a person, never a peer): a one-time login code for the operator console. */
+export const ConsoleCodeResultSchema = z.object({ code: z.string(), expires_in_s: z.number() });
+
+/** A live session as the operator console shows it: its peer info, its mail and its delivery paths. */
+export const ConsoleSessionSchema = PeerInfoSchema.extend({
+  unread: z.number(),
+  queued: z.number(),
+  /** A hook waiter (bun cli.ts hook --wait) waits for its mail now. */
+  hooks: z.boolean(),
+  /** Its name's inbound mail is paused since then (held until resumed); null when not paused. */
+  paused_since: isoTime.nullable(),
+});
+export type ConsoleSession = z.infer<typeof ConsoleSessionSchema>;
+/** POST /console/state: everything the console's first render needs; after it, the watch events. */
+export const ConsoleStateSchema = z.object({
+  /** This broker's host; network: it shares a PostgreSQL with other hosts' brokers. */
+  host: z.string(),
+  network: z.boolean(),
+  sessions: z.array(ConsoleSessionSchema),
+  /** Paused names with no live session too. */
+  paused: z.array(z.object({ name: z.string(), since: isoTime })),
+  groups: GroupsResultSchema.shape.groups,
+});
+export type ConsoleState = z.infer<typeof ConsoleStateSchema>;
 
 export const StatusResultSchema = z.object({
   // Defaults: a 0.1 broker, still running after an upgrade, sends neither field.
@@ -327,6 +368,10 @@ export const ROUTES = {
   "/groups/leave": { body: GroupBodySchema, result: GroupResultSchema },
   "/groups": { body: NoBodySchema, result: GroupsResultSchema },
   "/release": { body: ReleaseBodySchema, result: ReleaseResultSchema },
+  "/pause": { body: PauseBodySchema, result: PauseResultSchema },
+  "/resume": { body: PauseBodySchema, result: PauseResultSchema },
+  "/console/code": { body: NoBodySchema, result: ConsoleCodeResultSchema },
+  "/console/state": { body: NoBodySchema, result: ConsoleStateSchema },
   "/shutdown": { body: NoBodySchema, result: OkResultSchema },
 } as const satisfies Record<string, { body: z.ZodType; result: z.ZodType }>;
 
@@ -346,9 +391,11 @@ export const BrokerFrameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("message"), message: MessageSchema }),
   z.object({
     type: z.literal("event"),
-    event: z.enum(["sent", "delivered", "read", "retracted", "released", "joined", "left"]),
+    /** summary: a peer's summary changed; paused, resumed: a name's inbound mail (name). */
+    event: z.enum(["sent", "delivered", "read", "retracted", "released", "joined", "left", "summary", "paused", "resumed"]),
     message: MessageSchema.optional(),
     peer: PeerInfoSchema.optional(),
+    name: z.string().optional(),
   }),
 ]);
 export type BrokerFrame = z.infer<typeof BrokerFrameSchema>;

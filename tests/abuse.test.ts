@@ -7,6 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { requestPath } from "../shared/broker/app.ts";
+import { CONTENT_SECURITY_POLICY, isConsolePath } from "../shared/broker/console.ts";
 import { SEND_RATE } from "../shared/broker/send-pace.ts";
 import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
@@ -75,12 +77,24 @@ describe("fuzzing the broker (fast-check, real broker process)", () => {
     console.log(`fuzz: ${cases} HTTP and WebSocket cases; statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
   });
 
+  /**
+   * The console's page at / is the one HTML answer: without its cookie, a fixed "log in" page
+   * (401), under the console's Content-Security-Policy.
+   */
+  function consolePage(what: string, res: { status: number; headers: Headers }): boolean {
+    if (!(res.headers.get("content-type") ?? "").includes("html")) return false;
+    expect({ what, status: res.status, csp: res.headers.get("content-security-policy") }).toEqual({ what, status: 401, csp: CONTENT_SECURITY_POLICY });
+    expect(what).toMatch(/^(GET|HEAD) (http:\/\/127\.0\.0\.1:\d+)?(\/\/?(login)?)?[ ?]/); // Bun reads // as /
+    return true;
+  }
+
   /** Any answer: 2xx, or a 4xx JSON error; never a 5xx, never slower than ANSWER_WITHIN_MS. */
   async function expectWellFormed(res: Response, what: string): Promise<void> {
     cases++;
     statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
     if (res.status < 300 || res.status === 101) return void (await res.arrayBuffer());
     if (res.status >= 500 || res.status < 400) throw new Error(`${what}: HTTP ${res.status} ${await res.text()}`);
+    if (consolePage(what, res)) return;
     if (what.startsWith("HEAD ")) return void expect(res.headers.get("content-type") ?? "").toStartWith("application/json"); // HEAD has no body
     const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
     if (typeof body.error?.code !== "string" || typeof body.error.message !== "string") {
@@ -160,14 +174,16 @@ describe("fuzzing the broker (fast-check, real broker process)", () => {
         if (res === null) return void expect({ what, refusedByParser: parserMayRefuse }).toEqual({ what, refusedByParser: true });
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         if (res.status >= 500 || res.status < 100) throw new Error(`${what}: HTTP ${res.status} ${res.body}`);
-        expect(res.headers.get("content-type") ?? "").not.toContain("html");
+        if (consolePage(what, res)) return;
         if (res.status === 400 && res.body === "" && !res.headers.has("content-type")) {
           return void expect({ what, refusedByParser: parserMayRefuse }).toEqual({ what, refusedByParser: true }); // the parser's bare 400
         }
         if (res.status < 300 || method.toUpperCase() === "HEAD") return;
         const error = await expectWireError(res, res.status);
-        // Without the token, nothing but the Host rule and GET /health answers before authentication.
-        if (credentials === "none" && res.status !== 403) expect(`${what}: ${res.status} ${error.code}`).toBe(`${what}: 401 unauthorized`);
+        // Without the token, nothing but the Host rule, GET /health and the console's own door
+        // (its cookie: tests/console.test.ts) answers before authentication.
+        const path = target.startsWith("/") ? target.split("?")[0]! : requestPath(target);
+        if (credentials === "none" && res.status !== 403 && !(path !== null && isConsolePath(path))) expect(`${what}: ${res.status} ${error.code}`).toBe(`${what}: 401 unauthorized`);
       }),
       { numRuns: RUNS },
     );

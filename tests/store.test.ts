@@ -71,6 +71,7 @@ describe("SQLite file", () => {
     db.exec(`ALTER TABLE peers DROP COLUMN parent_pid; ALTER TABLE peers DROP COLUMN repo_key;
              ALTER TABLE peers DROP COLUMN host; DROP INDEX messages_awaiting;
              ALTER TABLE messages DROP COLUMN reply_by; ALTER TABLE messages DROP COLUMN reply_status; DROP TABLE group_members;
+             DROP TABLE paused_names;
              PRAGMA user_version = 2;`);
     db.close();
 
@@ -251,7 +252,7 @@ describe.skipIf(!pg)("PostgreSQL", () => {
       expect(await store.lastPeerNamed(odd)).toEqual(peer);
       expect(await store.lastPeerNamed("a")).toBeNull();
       const m = await store.insertMessage(newMessage({ to_id: null, to_name: odd, text: odd }));
-      expect((await store.history(10, odd)).map((x) => x.text)).toEqual([odd]);
+      expect((await store.history({ limit: 10, peer: odd })).map((x) => x.text)).toEqual([odd]);
       expect(await store.countUnreadNamed(odd)).toBe(1);
       const plain = await store.insertMessage(newMessage({ text: "plain ünïcode 😀" }));
       const raw = await store.sql<Array<{ text: string }>>`SELECT text FROM messages WHERE id = ${plain.id}`;

@@ -8,12 +8,14 @@
  */
 import type { Server, ServerWebSocket } from "bun";
 import { brokerUrl } from "../config.ts";
-import { WireError, errorMessage } from "../errors.ts";
+import { WireError, errorMessage, printable } from "../errors.ts";
 import { processAlive } from "../process-alive.ts";
 import { BROKER_SERVICE, PEER_SECRET_HEADER, PROTOCOL_VERSION, PeerFrameSchema, ROUTES, isRoute, type Health, type ParsedBody, type RoutePath, type RouteResult } from "../protocol.ts";
 import { StoreUnavailableError, type PeerRow, type Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
-import { assertLocalRequest, assertToken, readJson } from "./guard.ts";
+import { ConsoleAuth } from "./console-auth.ts";
+import { consoleHandler, isConsolePath } from "./console.ts";
+import { assertLocalHost, assertNoOrigin, assertToken, readJson } from "./guard.ts";
 import type { DampingLimits } from "./damping.ts";
 import { Groups } from "./groups.ts";
 import { HookMail } from "./hook-mail.ts";
@@ -116,15 +118,21 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     pid: process.pid,
     started_at: new Date(startedAt).toISOString(),
   });
+  const consoleAuth = new ConsoleAuth(now);
   const routes = routeHandlers({
     ...services,
+    consoleAuth,
+    now,
     brokerStatus: () => ({ ...health(), url: brokerUrl(port), db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) }),
     onShutdownRequest: opts.onShutdownRequest,
   });
 
-  /** Parses the body against the route's schema, then runs its handler: one place for both. */
-  async function dispatch<P extends RoutePath>(path: P, req: Request, server: Server<SocketData>): Promise<RouteResult<P>> {
-    const peer = await identify(req); // an unknown peer secret is 401 before the body is looked at
+  /**
+   * Parses the body against the route's schema, then runs its handler: one place for both. The
+   * console calls as the person in charge, whatever headers its request carries.
+   */
+  async function dispatch<P extends RoutePath>(path: P, req: Request, server: Server<SocketData>, as: "caller" | "operator" = "caller"): Promise<RouteResult<P>> {
+    const peer = as === "operator" ? null : await identify(req); // an unknown peer secret is 401 before the body is looked at
     const body = (await readJson(req, ROUTES[path].body)) as ParsedBody<P>;
     const handler = routes[path] as (ctx: RouteContext<P>) => Promise<RouteResult<P>>;
     return handler({ req, peer, body, holdOpen: () => server.timeout(req, 0) });
@@ -138,9 +146,21 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     return peer;
   }
 
+  let serverRef: Server<SocketData> | undefined;
+  const consoleRoutes = consoleHandler({
+    auth: consoleAuth,
+    port: () => port,
+    call: (path, req) => dispatch(path, req, serverRef!, "operator"),
+    watch: (req) => serverRef!.upgrade(req, { data: { kind: "watch" } satisfies SocketData }),
+    log,
+  });
+
   async function handle(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
-    assertLocalRequest(req);
+    assertLocalHost(req);
     const path = requestPath(req.url);
+    // The console has its own door (a cookie from a one-time code, same origin only): console.ts.
+    if (path !== null && isConsolePath(path)) return consoleRoutes(req, path);
+    assertNoOrigin(req);
     if (path === "/health" && req.method === "GET") return Response.json(health());
     // Every other request proves the token before anything else is looked at: without it, the
     // answer is 401 whatever the route, method or body, so it learns nothing about them.
@@ -214,6 +234,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   });
 
   const port = server.port ?? opts.port;
+  serverRef = server;
   try {
     if (network) await startNetworkBridge(network, { ...services, log });
   } catch (err) {
@@ -274,12 +295,6 @@ export function requestPath(target: string): string | null {
 /** A bug of the broker's own, never the request's fault: the details go to the log, not the client. */
 function internalError(): Response {
   return new WireError("internal", "the broker failed on this request; see its log file").toResponse();
-}
-
-/** Request text for a log line or an error: bounded, and with control characters shown escaped. */
-function printable(text: string): string {
-  const short = text.length > 200 ? `${text.slice(0, 200)}…` : text;
-  return JSON.stringify(short).slice(1, -1);
 }
 
 function safeJson(text: string): unknown {

@@ -9,16 +9,17 @@ export const MAX_BODY_BYTES = 512 * 1024;
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-/**
- * DNS rebinding: a web page can resolve its own name to 127.0.0.1, but its requests still carry
- * that name in Host. Browsers also always send Origin on cross-site requests; no client of ours does.
- */
-export function assertLocalRequest(req: Request): void {
+/** DNS rebinding: a web page can resolve its own name to 127.0.0.1, but its requests still carry that name in Host. */
+export function assertLocalHost(req: Request): void {
   const host = req.headers.get("host");
   const hostname = host?.replace(/:\d+$/, "").toLowerCase();
   if (!hostname || !LOOPBACK_HOSTS.has(hostname)) {
     throw new WireError("forbidden", `Host "${host ?? ""}" is not allowed; the broker only answers 127.0.0.1, localhost or [::1]`);
   }
+}
+
+/** Browsers always send Origin on cross-site requests; no client of ours does (the console has its own rules). */
+export function assertNoOrigin(req: Request): void {
   if (req.headers.has("origin")) {
     throw new WireError("forbidden", "requests from web pages (with an Origin header) are refused");
   }

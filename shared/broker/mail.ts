@@ -6,13 +6,14 @@
 import { WireError, errorMessage } from "../errors.ts";
 import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, type Message, type SendBody, type SendResult } from "../protocol.ts";
 import { groupLabel } from "../tool-text.ts";
-import type { MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
+import type { HistoryQuery, MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
 import { AckWaits } from "./ack-waits.ts";
 import { DAMPING, LoopDamping, type DampingLimits } from "./damping.ts";
 import type { Groups } from "./groups.ts";
 import type { MailFlags } from "./mail-flags.ts";
 import { newMessageId } from "./ids.ts";
 import { MailboxQuota } from "./mailbox-quota.ts";
+import { Pauses } from "./pauses.ts";
 import { parseAddress, type LiveAddress, type Presence } from "./presence.ts";
 import type { Pusher } from "./push.ts";
 import { SEND_RATE, SendPace, type PaceLimits } from "./send-pace.ts";
@@ -84,6 +85,7 @@ export class Mail {
   private readonly sendRate: PaceLimits;
   private readonly pace: SendPace;
   private readonly quota: MailboxQuota;
+  private readonly pauses: Pauses;
 
   constructor(opts: MailOptions) {
     this.store = opts.store;
@@ -100,6 +102,7 @@ export class Mail {
     this.pace = new SendPace(this.sendRate, this.now);
     this.quota = new MailboxQuota(this.store);
     this.damping = new LoopDamping(this.store, opts.damping ?? DAMPING, this.now, !opts.otherHosts);
+    this.pauses = new Pauses(this.store, !opts.otherHosts);
   }
 
   // ---- sending ----------------------------------------------------------------------------------
@@ -140,8 +143,10 @@ export class Mail {
       await this.retract(sender.row, body.replaces, { replaced: true });
     }
 
-    // Between peers only: a person or a notice never starts or feeds a loop.
-    const held = await Promise.all(targets.map((t) => (sender.kind === "peer" ? this.damping.holds(from.name, t.name) : false)));
+    // A paused name holds everything but a person's own mail; a loop is between peers only: a
+    // person or a notice never starts or feeds one.
+    const paused = await Promise.all(targets.map((t) => (sender.kind === "operator" ? false : this.pauses.has(t.name))));
+    const held = await Promise.all(targets.map((t, i) => paused[i] || (sender.kind === "peer" && this.damping.holds(from.name, t.name))));
     const releases: Array<() => void> = [];
     let rows: MessageRow[];
     try {
@@ -170,7 +175,8 @@ export class Mail {
     } finally {
       for (const release of releases) release();
     }
-    this.damping.stored({ kind: sender.kind, id: from_id, name: from.name }, dampedTo, rows);
+    const heldByPause = new Set(rows.filter((_, i) => paused[i]).map((r) => r.id));
+    this.damping.stored({ kind: sender.kind, id: from_id, name: from.name }, dampedTo, rows, heldByPause);
     // A stored reply is the one its original's sender may be waiting for (reply_within_s).
     if (original?.reply_status && sender.kind === "peer") await this.store.markAnswered(original.id, sender.row);
     for (const row of rows) {
@@ -315,11 +321,21 @@ export class Mail {
    * replacement says so.
    */
   async retract(sender: PeerRow, messageId: string, opts: { replaced?: boolean } = {}): Promise<Sent> {
-    const field = opts.replaced ? "replaces" : "message_id";
-    const before = await this.store.retract(sender.id, messageId, this.now());
+    return this.withdraw(sender.id, messageId, opts.replaced ? "replaces" : "message_id", opts.replaced ? "replaced" : "sender");
+  }
+
+  /** The person in charge withdraws any message not yet read (bun cli.ts retract, the console). */
+  async retractAsOperator(messageId: string): Promise<Sent> {
+    const m = await this.store.getMessage(messageId);
+    if (!m) throw new WireError("not_found", `message_id: no message ${messageId}; see bun cli.ts history`, { field: "message_id" });
+    return this.withdraw(m.from_id, messageId, "message_id", "operator");
+  }
+
+  private async withdraw(fromId: string, messageId: string, field: string, by: "sender" | "replaced" | "operator"): Promise<Sent> {
+    const before = await this.store.retract(fromId, messageId, this.now());
     if (before.length === 0) {
       const m = await this.store.getMessage(messageId);
-      if (!m || m.from_id !== sender.id) throw new WireError("not_found", `${field}: no message ${messageId} of yours`, { field });
+      if (!m || m.from_id !== fromId) throw new WireError("not_found", `${field}: no message ${messageId} of yours`, { field });
       if (m.state === "read") {
         throw new WireError("conflict", `${field}: ${messageId} was already read by ${m.to_name}; send a correction instead (send_message with in_reply_to=${messageId})`, { field });
       }
@@ -330,8 +346,9 @@ export class Mail {
       this.watchers.emit({ type: "event", event: "retracted", message: toWireMessage({ ...m, state: "retracted" }) });
       // Queued to a peer with a push connection (here or on another host): the push may be on its screen.
       const mayHaveSeen = m.state === "delivered" || (m.state === "queued" && m.to_id !== null && (await this.presence.hasPush(m.to_id)));
-      if (!mayHaveSeen || opts.replaced || !m.to_id) continue;
-      const text = `Message ${m.id} from ${m.from_name} was withdrawn by its sender: disregard it.`;
+      if (!mayHaveSeen || by === "replaced" || !m.to_id) continue;
+      const who = by === "operator" ? "the person in charge" : "its sender";
+      const text = `Message ${m.id} from ${m.from_name} was withdrawn by ${who}: disregard it.`;
       await this.send({ kind: "system" }, { to: m.to_id, text, in_reply_to: m.id }).catch((err) =>
         this.log(`could not tell ${m.to_name} that ${m.id} is withdrawn: ${errorMessage(err)}`),
       );
@@ -349,6 +366,10 @@ export class Mail {
   async release(a: string, b: string, discard: boolean): Promise<Message[]> {
     // By name: held mail is between names, whichever sessions held them.
     const [{ name: nameA }, { name: nameB }] = await Promise.all([this.resolveRecipient(a, "a"), this.resolveRecipient(b, "b")]);
+    for (const [name, field] of [[nameA, "a"], [nameB, "b"]] as const) {
+      // Its held mail is the pause's to release: a pair release would deliver into the pause.
+      if (await this.pauses.has(name)) throw new WireError("conflict", `${field}: ${name} is paused; resume it first (bun cli.ts resume ${name})`, { field });
+    }
     const now = this.now();
     const rows = await this.store.releaseHeld(nameA, nameB, now, discard, now + this.mailboxTtlMs);
     if (rows.length > 0) this.damping.released(nameA, nameB); // the store starts the pair's count again at released_at
@@ -356,6 +377,37 @@ export class Mail {
     const out: MessageRow[] = [];
     for (const row of rows) out.push(row.state === "queued" ? await this.handOverStored(row) : row);
     return out.map(toWireMessage);
+  }
+
+  // ---- paused sessions --------------------------------------------------------------------------
+
+  /**
+   * A person pauses a session's inbound mail (by id or name; the pause belongs to the name): mail
+   * to it from now on is stored held, a person's own excepted. changed is false when it was paused already.
+   */
+  async pause(peer: string): Promise<{ name: string; changed: boolean }> {
+    const { name } = await this.resolveRecipient(peer, "peer");
+    const changed = await this.pauses.pause(name, this.now());
+    if (changed) this.watchers.emit({ type: "event", event: "paused", name });
+    return { name, changed };
+  }
+
+  /** Ends a pause: the mail it held is queued again and handed over in the order it was sent. */
+  async resume(peer: string): Promise<{ name: string; changed: boolean; messages: Message[] }> {
+    const { name } = await this.resolveRecipient(peer, "peer");
+    const now = this.now();
+    const rows = await this.pauses.resume(name, now, now + this.mailboxTtlMs);
+    if (rows === null) return { name, changed: false, messages: [] };
+    this.watchers.emit({ type: "event", event: "resumed", name });
+    for (const row of rows) this.watchers.emit({ type: "event", event: "released", message: toWireMessage(row) });
+    const out: MessageRow[] = [];
+    for (const row of rows) out.push(await this.handOverStored(row));
+    return { name, changed: true, messages: out.map(toWireMessage) };
+  }
+
+  /** Paused names and since when (ms). */
+  paused(): Promise<Map<string, number>> {
+    return this.pauses.all();
   }
 
   /** Hands over mail queued again (released): to its session, here or elsewhere, or its name's new one. */
@@ -531,6 +583,11 @@ export class Mail {
     for (const wake of waiters) wake();
   }
 
+  /** unreadCounts by id, for a peer of any host (the console). */
+  unreadCountsOf(peerId: string): Promise<{ unread: number; queued: number }> {
+    return this.store.unreadCounts(peerId);
+  }
+
   unreadCount(peer: PeerRow): Promise<number> {
     return this.store.countUnread(peer.id);
   }
@@ -540,9 +597,9 @@ export class Mail {
     return this.store.unreadCounts(peer.id);
   }
 
-  /** Newest first; `peer` filters on sender or recipient id or name. */
-  async history(limit: number, peer?: string): Promise<Message[]> {
-    return (await this.store.history(limit, peer)).map(toWireMessage);
+  /** Newest first, filtered and paged (HistoryQuery); with each message its seq, the cursor for the page after. */
+  async history(q: HistoryQuery): Promise<Array<{ seq: number; message: Message }>> {
+    return (await this.store.history(q)).map((row) => ({ seq: row.seq, message: toWireMessage(row) }));
   }
 
   countByState(): ReturnType<Store["countByState"]> {

@@ -202,6 +202,11 @@ export class Presence {
   }
 
   /** How many peers are live on the other hosts (0 on SQLite). */
+  /** Whether this broker shares its database with other hosts' brokers (PostgreSQL). */
+  get networked(): boolean {
+    return this.network !== undefined;
+  }
+
   async otherHostsCount(): Promise<number> {
     return this.network ? (await this.network.remotePeers()).length : 0;
   }

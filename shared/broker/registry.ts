@@ -103,6 +103,7 @@ export class Registry {
   async setSummary(peer: PeerRow, summary: string): Promise<void> {
     await this.opts.store.setSummary(peer.id, summary);
     this.opts.presence.setSummary(peer.id, summary);
+    this.opts.watchers.emit({ type: "event", event: "summary", peer: this.whoami(peer) });
   }
 
   whoami(peer: PeerRow): PeerInfo {

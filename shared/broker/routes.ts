@@ -2,6 +2,7 @@
 import { WireError } from "../errors.ts";
 import { PEER_SECRET_HEADER, type ParsedBody, type RoutePath, type RouteResult, type Status } from "../protocol.ts";
 import type { PeerRow } from "../store/store.ts";
+import type { ConsoleAuth } from "./console-auth.ts";
 import type { Groups } from "./groups.ts";
 import type { HookMail } from "./hook-mail.ts";
 import type { Mail } from "./mail.ts";
@@ -29,6 +30,9 @@ export interface RouteDeps {
   hookMail: HookMail;
   /** The broker's own part of /status. */
   brokerStatus: () => Status["broker"];
+  /** The operator console's login codes. */
+  consoleAuth: ConsoleAuth;
+  now: () => number;
   /** Asked by /shutdown (kill-broker), after the answer has left. */
   onShutdownRequest?: () => void;
 }
@@ -98,14 +102,50 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       messages: await s.mail.countByState(),
       hooks_waiting: s.hookMail.waitingPeers(),
     }),
-    "/history": async ({ body }) => ({ messages: await s.mail.history(body.limit, body.peer) }),
-    "/retract": async (ctx) => ({ ...(await s.mail.retract(requirePeer(ctx), ctx.body.message_id)), ...(await unread(ctx)) }),
+    "/history": async ({ body }) => {
+      // One more than asked, to know whether a page remains behind this one.
+      const rows = await s.mail.history({ limit: body.limit + 1, peer: body.peer, group: body.group, text: body.text, beforeSeq: body.before });
+      const page = rows.slice(0, body.limit);
+      return { messages: page.map((h) => h.message), before: rows.length > body.limit ? page.at(-1)!.seq : null };
+    },
+    // A peer withdraws its own message; the person in charge (no peer secret) any unread one.
+    "/retract": async (ctx) => ({
+      ...(ctx.peer ? await s.mail.retract(ctx.peer, ctx.body.message_id) : await s.mail.retractAsOperator(ctx.body.message_id)),
+      ...(await unread(ctx)),
+    }),
     "/groups/join": async (ctx) => ({ ...(await s.groups.join(requirePeer(ctx).name, ctx.body.group)), ...(await unread(ctx)) }),
     "/groups/leave": async (ctx) => ({ ...(await s.groups.leave(requirePeer(ctx).name, ctx.body.group)), ...(await unread(ctx)) }),
     "/groups": async () => ({ groups: await s.groups.list() }),
     "/release": async (ctx) => {
       requirePerson(ctx, "release");
       return { messages: await s.mail.release(ctx.body.a, ctx.body.b, ctx.body.discard) };
+    },
+    "/pause": async (ctx) => {
+      requirePerson(ctx, "pause");
+      return { ...(await s.mail.pause(ctx.body.peer)), paused: true, messages: [] };
+    },
+    "/resume": async (ctx) => {
+      requirePerson(ctx, "resume");
+      return { ...(await s.mail.resume(ctx.body.peer)), paused: false };
+    },
+    "/console/code": async (ctx) => {
+      requirePerson(ctx, "the operator console");
+      const { code, expiresAt } = s.consoleAuth.issueCode();
+      return { code, expires_in_s: Math.round((expiresAt - s.now()) / 1000) };
+    },
+    "/console/state": async (ctx) => {
+      requirePerson(ctx, "the operator console");
+      const [peers, paused, groups] = await Promise.all([s.presence.list("network", {}), s.mail.paused(), s.groups.list()]);
+      const waiting = new Set(s.hookMail.waitingPeers());
+      const withGroups = await s.groups.withGroups(peers);
+      const sessions = await Promise.all(
+        withGroups.map(async (p) => {
+          const since = paused.get(p.name);
+          return { ...p, ...(await s.mail.unreadCountsOf(p.id)), hooks: waiting.has(p.id), paused_since: since === undefined ? null : new Date(since).toISOString() };
+        }),
+      );
+      const pausedList = [...paused].map(([name, since]) => ({ name, since: new Date(since).toISOString() }));
+      return { host: s.presence.host, network: s.presence.networked, sessions, paused: pausedList, groups };
     },
     "/shutdown": async () => {
       // Let this response leave before the listener goes away.

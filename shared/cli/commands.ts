@@ -133,6 +133,57 @@ async function release(ctx: CliContext, values: CliOptions, positionals: string[
   return 0;
 }
 
+async function retract(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
+  const [id, ...rest] = positionals;
+  if (!id || rest.length) throw new CliError("usage", "retract needs the id of a message not yet read: bun cli.ts retract <message id> (ids: bun cli.ts history)");
+  const { client } = await connect(ctx);
+  const result = await client.call("/retract", { message_id: id });
+  if (values.json) return printJson(ctx, result);
+  const copies = result.copies?.filter((c) => c.state === "retracted").length;
+  ctx.out(copies === undefined ? `retracted ${result.message.id} to ${result.message.to_name}` : `retracted ${copies} unread ${copies === 1 ? "copy" : "copies"} of ${result.message.id}`);
+  return 0;
+}
+
+/** pause and resume: a session's inbound mail, held until a person resumes it. */
+function pauseCommand(route: "/pause" | "/resume") {
+  const verb = route.slice(1);
+  return async (ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> => {
+    const [peer, ...rest] = positionals;
+    if (!peer || rest.length) throw new CliError("usage", `${verb} needs one session: bun cli.ts ${verb} <peer id or name>`);
+    const { client } = await connect(ctx);
+    const result = await client.call(route, { peer });
+    if (values.json) return printJson(ctx, result);
+    if (!result.changed) ctx.out(`${result.name} is ${result.paused ? "paused" : "not paused"} already`);
+    else if (result.paused) ctx.out(`paused ${result.name}: mail to it is held until bun cli.ts resume ${result.name} (yours still goes through)`);
+    else ctx.out(`resumed ${result.name}: ${result.messages.length} held message${result.messages.length === 1 ? "" : "s"} released, in the order they were sent`);
+    return 0;
+  };
+}
+
+async function dashboard(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
+  noPositionals("dashboard", positionals);
+  const { client } = await connect(ctx);
+  const { code, expires_in_s } = await client.call("/console/code", {});
+  const url = `http://127.0.0.1:${ctx.config.port}/login?code=${code}`;
+  const opened = values["no-open"] ? false : await openBrowser(url);
+  ctx.err(`${opened ? "opened the operator console in your browser" : "open the operator console"}; this link works once, within ${expires_in_s} s (run dashboard again for another):`);
+  ctx.out(url);
+  return 0;
+}
+
+/** Hands the URL to the desktop's opener, when there is a desktop; false when none could take it. */
+async function openBrowser(url: string): Promise<boolean> {
+  const opener = process.platform === "darwin" ? "open" : process.platform === "win32" ? null : "xdg-open";
+  if (!opener || (process.platform === "linux" && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY)) return false;
+  if (!Bun.which(opener)) return false;
+  try {
+    const child = Bun.spawn([opener, url], { stdio: ["ignore", "ignore", "ignore"] });
+    return (await child.exited) === 0;
+  } catch {
+    return false;
+  }
+}
+
 async function history(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
   noPositionals("history", positionals);
   const limit = values.limit === undefined ? undefined : Number(values.limit);
@@ -173,6 +224,10 @@ export const COMMANDS: Record<string, Command> = {
   history: { options: ["json", "limit", "peer"], run: history },
   groups: { options: ["json"], run: groups },
   release: { options: ["json", "discard"], run: release },
+  retract: { options: ["json"], run: retract },
+  pause: { options: ["json"], run: pauseCommand("/pause") },
+  resume: { options: ["json"], run: pauseCommand("/resume") },
+  dashboard: { options: ["no-open"], run: dashboard },
   watch: {
     options: ["json"],
     streams: true,

@@ -83,6 +83,9 @@ const EVENT_COLOR: Record<BrokerEventName, Parameters<Paint>[0]> = {
   released: "magenta",
   joined: "green",
   left: "yellow",
+  summary: "dim",
+  paused: "magenta",
+  resumed: "magenta",
 };
 
 /** An awaited reply's state: "reply awaiting until 12:10:00", "reply answered", "reply overdue". */
@@ -104,7 +107,9 @@ export function eventLine(frame: BrokerFrame, now: number, home: string, paint: 
     if (frame.event === "sent") parts.push(truncate(oneLine(m.text), EVENT_TEXT_MAX));
   } else if (frame.peer) {
     const p = frame.peer;
-    parts.push(`${p.name} (${p.id})`, shortenHome(p.cwd, home));
+    parts.push(`${p.name} (${p.id})`, frame.event === "summary" ? truncate(oneLine(p.summary), EVENT_TEXT_MAX) : shortenHome(p.cwd, home));
+  } else if (frame.name) {
+    parts.push(frame.name, frame.event === "paused" ? "inbound mail held until resumed" : "inbound mail flows again");
   }
   return parts.join("  ");
 }

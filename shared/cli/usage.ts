@@ -6,6 +6,7 @@ export const OPTIONS = {
   limit: { type: "string" },
   peer: { type: "string" },
   discard: { type: "boolean" },
+  "no-open": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -17,6 +18,7 @@ export interface CliOptions {
   limit?: string;
   peer?: string;
   discard?: boolean;
+  "no-open"?: boolean;
   help?: boolean;
 }
 
@@ -32,6 +34,10 @@ commands:
   groups                           every group and its members
   release <a> <b> [--discard]      deliver, in order, the mail held between two peers that wrote to each other
                                    too often with no person in between (--discard: throw it away)
+  retract <message id>             withdraw a message not yet read, whoever sent it
+  pause <peer> / resume <peer>     hold a session's inbound mail (yours still goes through) / release it, in order
+  dashboard [--no-open]            the operator console: prints a one-time login URL (last line) and opens a
+                                   browser when there is one
   history [--limit N] [--peer P]   recent messages, oldest first; N is 1 to 1000 (default 50), P an id or name
   watch                            print messages and peers joining or leaving as it happens, until Ctrl-C
   kill-broker                      stop the broker; running sessions start a new one when they need it
@@ -42,8 +48,8 @@ commands:
   help                             this text
 
 options:
-  --json       machine-readable output on stdout (status, peers, groups, history, send, release, doctor; watch: one
-               JSON line per event)
+  --json       machine-readable output on stdout (status, peers, groups, history, send, release, retract,
+               pause, resume, doctor; watch: one JSON line per event)
   -h, --help   this text
 
 environment:

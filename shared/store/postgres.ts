@@ -5,6 +5,7 @@ import {
   StoreOpenError,
   StoreUnavailableError,
   zeroCounts,
+  type HistoryQuery,
   type Membership,
   type MessageRow,
   type NewMessage,
@@ -103,6 +104,9 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (group_name, peer_name)
    );
    CREATE INDEX group_members_name ON group_members (peer_name);`,
+  // Paused sessions (the operator console): a name's inbound mail held until a person resumes it.
+  `CREATE TABLE paused_names (name text PRIMARY KEY, paused_at bigint NOT NULL);
+   CREATE INDEX messages_held_to ON messages (to_name, created_at) WHERE state = 'held';`,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
@@ -463,7 +467,9 @@ export class PostgresStore implements Store {
          ORDER BY created_at DESC LIMIT ${upTo})
       )
       SELECT ARRAY(SELECT created_at FROM times ORDER BY created_at) AS times,
-        EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))) AS held`;
+        EXISTS (SELECT 1 FROM messages m WHERE state = 'held' AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))
+                -- not mail held because its recipient is paused: that is the pause's, not the pair's
+                AND NOT EXISTS (SELECT 1 FROM paused_names p WHERE p.name = m.to_name AND m.created_at >= p.paused_at)) AS held`;
     // int8[] elements arrive as BigInt (decodeRow turns only top-level values into numbers).
     const times = (row!.times as Array<bigint | number>).map(Number);
     return { times: times.slice(-upTo), held: row!.held };
@@ -507,13 +513,43 @@ export class PostgresStore implements Store {
     return rows.map((r) => r.peer_name).sort(byCodePoint);
   }
 
-  async history(limit: number, peer?: string): Promise<MessageRow[]> {
-    const rows = peer
-      ? await this.q<MessageRow>`
-          SELECT * FROM messages WHERE from_id = ${peer} OR from_name = ${peer} OR to_id = ${peer} OR to_name = ${peer}
-          ORDER BY seq DESC LIMIT ${limit}`
-      : await this.q<MessageRow>`SELECT * FROM messages ORDER BY seq DESC LIMIT ${limit}`;
-    return rows;
+  async history(h: HistoryQuery): Promise<MessageRow[]> {
+    const peer = h.peer ?? null;
+    const group = h.group ?? null;
+    const text = h.text ?? null;
+    const before = h.beforeSeq ?? null;
+    // Unset filters are null (typed, so PostgreSQL knows each parameter's type in every combination).
+    return this.q<MessageRow>`
+      SELECT * FROM messages
+      WHERE (${before}::bigint IS NULL OR seq < ${before}::bigint)
+        AND (${peer}::text IS NULL OR from_id = ${peer}::text OR from_name = ${peer}::text OR to_id = ${peer}::text OR to_name = ${peer}::text)
+        AND (${group}::text IS NULL OR to_group = ${group}::text)
+        AND (${text}::text IS NULL OR strpos(lower(text), lower(${text}::text)) > 0)
+      ORDER BY seq DESC LIMIT ${h.limit}`;
+  }
+
+  async pause(name: string, now: number): Promise<boolean> {
+    const r = await this.q`INSERT INTO paused_names (name, paused_at) VALUES (${name}, ${now}) ON CONFLICT DO NOTHING`;
+    return r.count > 0;
+  }
+
+  async resume(name: string, now: number, expiresAt: number): Promise<MessageRow[] | null> {
+    return this.transaction(async (q) => {
+      const [row] = await q<{ paused_at: number }>`DELETE FROM paused_names WHERE name = ${name} RETURNING paused_at`;
+      if (!row) return null;
+      const rows = await q<MessageRow>`
+        UPDATE messages SET state = 'queued', released_at = ${now}, expires_at = ${expiresAt}
+        WHERE state = 'held' AND to_name = ${name} AND created_at >= ${row.paused_at} RETURNING *`;
+      return [...rows].sort((x, y) => x.seq - y.seq);
+    });
+  }
+
+  async paused(name?: string): Promise<Map<string, number>> {
+    const rows =
+      name === undefined
+        ? await this.q<{ name: string; paused_at: number }>`SELECT name, paused_at FROM paused_names`
+        : await this.q<{ name: string; paused_at: number }>`SELECT name, paused_at FROM paused_names WHERE name = ${name}`;
+    return new Map(rows.map((r) => [r.name, Number(r.paused_at)]));
   }
 
   async countByState(): Promise<Record<MessageState, number>> {

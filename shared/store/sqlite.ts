@@ -6,6 +6,7 @@ import type { MessageState } from "../protocol.ts";
 import {
   StoreOpenError,
   zeroCounts,
+  type HistoryQuery,
   type Membership,
   type MessageRow,
   type NewMessage,
@@ -153,9 +154,15 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (group_name, peer_name)
    );
    CREATE INDEX group_members_name ON group_members (peer_name);`,
+  // Paused sessions (the operator console): a name's inbound mail held until a person resumes it.
+  `CREATE TABLE paused_names (name TEXT PRIMARY KEY, paused_at INTEGER NOT NULL);
+   CREATE INDEX messages_held_to ON messages (to_name, created_at) WHERE state = 'held';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** A held message the pair rule counts: not one held because its recipient is paused. */
+const NOT_PAUSE_HELD = "NOT EXISTS (SELECT 1 FROM paused_names p WHERE p.name = messages.to_name AND messages.created_at >= p.paused_at)";
 
 
 /**
@@ -307,8 +314,8 @@ class SqliteStore implements Store {
                                  ORDER BY created_at DESC LIMIT $upTo)`,
       ),
       pairHeld: db.query<{ held: number }, { a: string; b: string }>(
-        `SELECT EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $a AND to_name = $b)
-             OR EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $b AND to_name = $a) AS held`,
+        `SELECT EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $a AND to_name = $b AND ${NOT_PAUSE_HELD})
+             OR EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $b AND to_name = $a AND ${NOT_PAUSE_HELD}) AS held`,
       ),
       releaseHeld: db.query<MessageRow, { a: string; b: string; now: number; state: string; expires: number }>(
         `UPDATE messages SET state = $state, released_at = $now, expires_at = $expires
@@ -323,10 +330,23 @@ class SqliteStore implements Store {
       leaveGroup: db.query<void, [string, string]>("DELETE FROM group_members WHERE group_name = ? AND peer_name = ?"),
       allMemberships: db.query<Membership, []>("SELECT group_name, peer_name FROM group_members ORDER BY group_name, peer_name"),
       groupMembers: db.query<{ peer_name: string }, [string]>("SELECT peer_name FROM group_members WHERE group_name = ? ORDER BY peer_name"),
-      history: db.query<MessageRow, [number]>("SELECT * FROM messages ORDER BY seq DESC LIMIT ?"),
-      historyFor: db.query<MessageRow, [string, string, string, string, number]>(
-        `SELECT * FROM messages WHERE from_id = ? OR from_name = ? OR to_id = ? OR to_name = ? ORDER BY seq DESC LIMIT ?`,
+      // Unset filters are null: one statement for every combination, walking seq back from the cursor.
+      history: db.query<MessageRow, { limit: number; peer: string | null; group: string | null; text: string | null; before: number | null }>(
+        `SELECT * FROM messages
+         WHERE ($before IS NULL OR seq < $before)
+           AND ($peer IS NULL OR from_id = $peer OR from_name = $peer OR to_id = $peer OR to_name = $peer)
+           AND ($group IS NULL OR to_group = $group)
+           AND ($text IS NULL OR instr(lower(text), lower($text)) > 0)
+         ORDER BY seq DESC LIMIT $limit`,
       ),
+      pause: db.query<void, [string, number]>("INSERT INTO paused_names (name, paused_at) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+      unpause: db.query<{ paused_at: number }, [string]>("DELETE FROM paused_names WHERE name = ? RETURNING paused_at"),
+      releasePaused: db.query<MessageRow, { name: string; since: number; now: number; expires: number }>(
+        `UPDATE messages SET state = 'queued', released_at = $now, expires_at = $expires
+         WHERE state = 'held' AND to_name = $name AND created_at >= $since RETURNING *`,
+      ),
+      allPaused: db.query<{ name: string; paused_at: number }, []>("SELECT name, paused_at FROM paused_names"),
+      onePaused: db.query<{ name: string; paused_at: number }, [string]>("SELECT name, paused_at FROM paused_names WHERE name = ?"),
       countByState: db.query<{ state: MessageState; n: number }, []>("SELECT state, count(*) AS n FROM messages GROUP BY state"),
       expire: db.query<void, [number]>(`UPDATE messages SET state = 'expired' WHERE ${UNREAD} AND expires_at <= ?`),
       deleteOld: db.query<void, [number]>("DELETE FROM messages WHERE state IN ('read', 'expired', 'retracted', 'discarded') AND created_at < ?"),
@@ -493,9 +513,26 @@ class SqliteStore implements Store {
     return this.q.groupMembers.all(group).map((r) => r.peer_name);
   }
 
-  async history(limit: number, peer?: string): Promise<MessageRow[]> {
-    const rows = peer ? this.q.historyFor.all(peer, peer, peer, peer, limit) : this.q.history.all(limit);
-    return rows;
+  async history(h: HistoryQuery): Promise<MessageRow[]> {
+    return this.q.history.all({ limit: h.limit, peer: h.peer ?? null, group: h.group ?? null, text: h.text ?? null, before: h.beforeSeq ?? null });
+  }
+
+  async pause(name: string, now: number): Promise<boolean> {
+    return (await this.writes.run(() => this.q.pause.run(name, now))).changes > 0;
+  }
+
+  async resume(name: string, now: number, expiresAt: number): Promise<MessageRow[] | null> {
+    // One group-commit transaction: the pause ends and its mail is released together.
+    return this.writes.run(() => {
+      const row = this.q.unpause.get(name);
+      if (!row) return null;
+      return this.q.releasePaused.all({ name, since: row.paused_at, now, expires: expiresAt }).sort((x, y) => x.seq - y.seq);
+    });
+  }
+
+  async paused(name?: string): Promise<Map<string, number>> {
+    const rows = name === undefined ? this.q.allPaused.all() : this.q.onePaused.all(name);
+    return new Map(rows.map((r) => [r.name, r.paused_at]));
   }
 
   async countByState(): Promise<Record<MessageState, number>> {

@@ -97,6 +97,18 @@ export interface Membership {
   peer_name: string;
 }
 
+export interface HistoryQuery {
+  limit: number;
+  /** Sender or recipient id or name. */
+  peer?: string;
+  /** Only copies of sends to this group ("*" for broadcast). */
+  group?: string;
+  /** Only messages whose text holds this (case-insensitive). */
+  text?: string;
+  /** Only messages stored before this one (its seq): the next page back in time. */
+  beforeSeq?: number;
+}
+
 export interface PruneLimits {
   now: number;
   /** Read and expired messages older than this are deleted. */
@@ -185,8 +197,20 @@ export interface Store {
   /** The groups of these names, or every membership when `names` is absent; by group, then name. */
   memberships(names?: readonly string[]): Promise<Membership[]>;
   groupMembers(group: string): Promise<string[]>;
-  /** Newest first; `peer` filters on sender or recipient id/name. */
-  history(limit: number, peer?: string): Promise<MessageRow[]>;
+  /** Newest first, filtered and paged back in time (HistoryQuery). */
+  history(q: HistoryQuery): Promise<MessageRow[]>;
+  /**
+   * Pauses a name's inbound mail (held until resumed); false when it was paused already. The pause
+   * belongs to the name, like its mailbox, so it holds across restarts and hosts.
+   */
+  pause(name: string, now: number): Promise<boolean>;
+  /**
+   * Ends the name's pause: the mail held for it since the pause began is queued again (mailbox
+   * time from now, `expiresAt`), oldest first. null when the name was not paused.
+   */
+  resume(name: string, now: number, expiresAt: number): Promise<MessageRow[] | null>;
+  /** Paused names and since when (ms), or whether this one is. */
+  paused(name?: string): Promise<Map<string, number>>;
   countByState(): Promise<Record<MessageState, number>>;
   prune(limits: PruneLimits): Promise<PruneResult>;
   close(): Promise<void>;

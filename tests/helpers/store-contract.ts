@@ -3,7 +3,7 @@
  * same cases: `runStoreContract("sqlite", () => openSqliteStore(path))`, and later Postgres.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { textCrc, type NewMessage, type PeerRow, type Store } from "../../shared/store/store.ts";
+import { textCrc, type HistoryQuery, type NewMessage, type PeerRow, type Store } from "../../shared/store/store.ts";
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -311,18 +311,61 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
           { from_id: "p-carol", from_name: "carol" },
           { to_id: "p-carol", to_name: "carol" },
         );
-        expect((await store.history(10)).map((m) => m.id)).toEqual([a2c!, c2b!, b2a!, a2b!]);
-        expect((await store.history(2)).map((m) => m.id)).toEqual([a2c!, c2b!]);
-        expect((await store.history(10, "p-carol")).map((m) => m.id)).toEqual([a2c!, c2b!]);
-        expect((await store.history(10, "carol")).map((m) => m.id)).toEqual([a2c!, c2b!]);
-        expect((await store.history(10, "alice")).map((m) => m.id)).toEqual([a2c!, b2a!, a2b!]);
-        expect((await store.history(1, "p-bob")).map((m) => m.id)).toEqual([c2b!]);
-        expect(await store.history(10, "nobody")).toEqual([]);
+        const ids = async (q: Partial<HistoryQuery>) => (await store.history({ limit: 10, ...q })).map((m) => m.id);
+        expect(await ids({})).toEqual([a2c!, c2b!, b2a!, a2b!]);
+        expect(await ids({ limit: 2 })).toEqual([a2c!, c2b!]);
+        expect(await ids({ peer: "p-carol" })).toEqual([a2c!, c2b!]);
+        expect(await ids({ peer: "carol" })).toEqual([a2c!, c2b!]);
+        expect(await ids({ peer: "alice" })).toEqual([a2c!, b2a!, a2b!]);
+        expect(await ids({ peer: "p-bob", limit: 1 })).toEqual([c2b!]);
+        expect(await ids({ peer: "nobody" })).toEqual([]);
       });
 
       test("history filters mailbox mail (no recipient id) by name", async () => {
         const [m] = await insert({ to_id: null, to_name: "dora" });
-        expect((await store.history(10, "dora")).map((x) => x.id)).toEqual([m!]);
+        expect((await store.history({ limit: 10, peer: "dora" })).map((x) => x.id)).toEqual([m!]);
+      });
+
+      test("history pages back from a cursor, and filters on group and on text (any case)", async () => {
+        const [one, two, three, four] = await insert(
+          { text: "Deploy the API" },
+          { text: "unrelated", to_group: "ui", fanout_id: "m-x" },
+          { text: "the api is DEPLOYED", to_group: "ui", fanout_id: "m-y" },
+          { text: "100% done_" },
+        );
+        const page = async (q: Partial<HistoryQuery>) => (await store.history({ limit: 10, ...q })).map((m) => m.id);
+        const all = await store.history({ limit: 2 });
+        expect(all.map((m) => m.id)).toEqual([four!, three!]);
+        expect(await page({ limit: 2, beforeSeq: all[1]!.seq })).toEqual([two!, one!]);
+        expect(await page({ beforeSeq: (await store.history({ limit: 4 }))[3]!.seq })).toEqual([]);
+        expect(await page({ group: "ui" })).toEqual([three!, two!]);
+        expect(await page({ text: "deploy" })).toEqual([three!, one!]);
+        expect(await page({ text: "deploy", group: "ui" })).toEqual([three!]);
+        // No pattern characters: % and _ are only themselves.
+        expect(await page({ text: "% done_" })).toEqual([four!]);
+        expect(await page({ text: "%" })).toEqual([four!]);
+        expect(await page({ text: "_" })).toEqual([four!]);
+      });
+
+      test("a paused name's mail is held until it is resumed; resume releases only what the pause held, oldest first", async () => {
+        expect(await store.paused()).toEqual(new Map());
+        const [before] = await insert({ state: "held", created_at: T0 - 10 }); // held by a pair, before the pause
+        expect(await store.pause("bob", T0)).toBe(true);
+        expect(await store.pause("bob", T0 + 1)).toBe(false); // paused already: since T0
+        expect(await store.paused()).toEqual(new Map([["bob", T0]]));
+        expect(await store.paused("bob")).toEqual(new Map([["bob", T0]]));
+        expect(await store.paused("alice")).toEqual(new Map());
+        const [a, b] = await insert({ state: "held", created_at: T0 + 2 }, { state: "held", created_at: T0 + 3 });
+        const [other] = await insert({ state: "held", to_id: "p-carol", to_name: "carol", created_at: T0 + 4 });
+        const released = await store.resume("bob", T0 + 100, T0 + 100 + DAY);
+        expect(released!.map((m) => [m.id, m.state, m.expires_at])).toEqual([
+          [a!, "queued", T0 + 100 + DAY],
+          [b!, "queued", T0 + 100 + DAY],
+        ]);
+        expect(await stateOf(before!)).toBe("held");
+        expect(await stateOf(other!)).toBe("held");
+        expect(await store.resume("bob", T0 + 101, T0 + 101 + DAY)).toBeNull();
+        expect(await store.paused()).toEqual(new Map());
       });
 
       test("countByState counts every state, zero included", async () => {
@@ -483,7 +526,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         // A week on, unreadLater has expired too, and every expired or read one is old enough to go.
         const later = await store.prune({ ...limits, now: NOW + 7 * DAY, liveIds: new Set() });
         expect(later).toEqual({ expired: 1, deletedMessages: 4, deletedPeers: 0 });
-        expect((await store.history(100)).map((m) => m.id)).toEqual([oldQueued!]);
+        expect((await store.history({ limit: 100 })).map((m) => m.id)).toEqual([oldQueued!]);
       });
 
       test("deletes peers not seen for keepPeersMs, but never a live one", async () => {

@@ -2,7 +2,7 @@
 import type { BodyInit } from "bun";
 import { describe, expect, test } from "bun:test";
 import { z } from "zod";
-import { MAX_BODY_BYTES, assertLocalRequest, assertToken, readJson } from "../../shared/broker/guard.ts";
+import { MAX_BODY_BYTES, assertLocalHost, assertNoOrigin, assertToken, readJson } from "../../shared/broker/guard.ts";
 import { WireError } from "../../shared/errors.ts";
 import { thrown } from "../helpers/wait.ts";
 
@@ -16,9 +16,9 @@ describe("request guards", () => {
     return err as WireError;
   }
 
-  describe("assertLocalRequest", () => {
+  describe("assertLocalHost and assertNoOrigin", () => {
     test.each(["127.0.0.1", "127.0.0.1:7899", "localhost", "localhost:7899", "LocalHost:7899", "[::1]", "[::1]:7899"])("Host %p passes", (host) => {
-      expect(() => assertLocalRequest(request({ host }))).not.toThrow();
+      expect(() => assertLocalHost(request({ host }))).not.toThrow();
     });
 
     test.each([
@@ -32,17 +32,17 @@ describe("request guards", () => {
       ["localhost:", /Host/],
       ["127.0.0.1:7899:80", /Host/],
     ])("Host %p is 403", async (host, mentions) => {
-      const err = await wireError(() => assertLocalRequest(request({ host })));
+      const err = await wireError(() => assertLocalHost(request({ host })));
       expect([err.status, err.code]).toEqual([403, "forbidden"]);
       expect(err.message).toMatch(mentions);
     });
 
     test("no Host is 403", async () => {
-      expect((await wireError(() => assertLocalRequest(request({})))).status).toBe(403);
+      expect((await wireError(() => assertLocalHost(request({})))).status).toBe(403);
     });
 
     test.each(["https://evil.example", "null", "http://127.0.0.1:7899"])("an Origin (%p) is 403 even with a loopback Host", async (origin) => {
-      const err = await wireError(() => assertLocalRequest(request({ host: "127.0.0.1:7899", origin })));
+      const err = await wireError(() => assertNoOrigin(request({ host: "127.0.0.1:7899", origin })));
       expect(err.status).toBe(403);
       expect(err.message).toContain("Origin");
     });

@@ -1,0 +1,65 @@
+/** The console's calls to its broker: the broker's own routes, as the person in charge, and its events. */
+import type { BrokerFrame, ConsoleState, Message, PauseResult, SendResult } from "../protocol.ts";
+
+export interface HistoryPage {
+  messages: Message[];
+  before: number | null;
+}
+
+export interface HistoryQuery {
+  limit: number;
+  peer?: string;
+  group?: string;
+  text?: string;
+  before?: number;
+}
+
+async function post<T>(name: string, body: object): Promise<T> {
+  const res = await fetch(`/console/api/${name}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const data = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
+  if (!res.ok) {
+    if (res.status === 401) throw new Error("logged out: run bun cli.ts dashboard for a new login link");
+    throw new Error(data?.error?.message ?? `the broker answered ${res.status}`);
+  }
+  return data as T;
+}
+
+export const api = {
+  state: () => post<ConsoleState>("state", {}),
+  history: (q: HistoryQuery) => post<HistoryPage>("history", q),
+  send: (body: { to: string; text: string; in_reply_to?: string }) => post<SendResult>("send", { ...body, idempotency_key: crypto.randomUUID() }),
+  retract: (message_id: string) => post<SendResult>("retract", { message_id }),
+  release: (a: string, b: string, discard: boolean) => post<{ messages: Message[] }>("release", { a, b, discard }),
+  pause: (peer: string) => post<PauseResult>("pause", { peer }),
+  resume: (peer: string) => post<PauseResult>("resume", { peer }),
+};
+
+/** The broker's watch events, reconnecting after a drop; `onOpen` runs on every (re)connection. */
+export function watchEvents(handlers: { onFrame: (f: BrokerFrame) => void; onOpen: () => void; onClose: () => void }): void {
+  let delay = 250;
+  const connect = () => {
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/console/ws`);
+    ws.onopen = () => {
+      delay = 250;
+      handlers.onOpen();
+    };
+    ws.onmessage = (e) => {
+      try {
+        handlers.onFrame(JSON.parse(String(e.data)) as BrokerFrame);
+      } catch {
+        // the broker only sends JSON frames; anything else has nothing to show
+      }
+    };
+    ws.onclose = () => {
+      handlers.onClose();
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 5000);
+    };
+  };
+  connect();
+}
