@@ -15,6 +15,10 @@ import type { TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
 
+// page.evaluate callbacks run in the browser; this suite is typed for Bun, without the DOM's types.
+declare const document: any;
+declare const window: any;
+
 // CI installs Chromium (.ci/run); elsewhere, without one, these tests say so and skip.
 const describeBrowser = CHROMIUM || process.env.CI ? describe : describe.skip;
 
@@ -87,7 +91,7 @@ describeBrowser("the operator console (real Chromium)", () => {
 
     test("the broker token appears in no URL, page, asset or log line", async () => {
       const seen = [page.url(), await page.content()];
-      for (const src of await page.$$eval("script[src], link[href]", (els) => els.map((e) => (e as HTMLScriptElement).src || (e as HTMLLinkElement).href))) {
+      for (const src of await page.$$eval("script[src], link[href]", (els) => els.map((e: any) => (e.src || e.href) as string))) {
         seen.push(src, await page.evaluate(async (u) => (await fetch(u)).text(), src));
       }
       seen.push(readFileSync(t.logPath, "utf8"));
@@ -235,7 +239,7 @@ describeBrowser("the operator console (real Chromium)", () => {
       }
       await page.click("[data-tab=sessions]");
       await page.waitForFunction(() => document.querySelector('tr[data-session="mallory"] .summary')?.textContent?.startsWith("<img"));
-      expect(await page.evaluate(() => ({ pwned: (window as { __pwned?: number }).__pwned ?? null, imgs: document.querySelectorAll("img").length, bold: document.querySelectorAll("b").length }))).toEqual({ pwned: null, imgs: 0, bold: 0 });
+      expect(await page.evaluate(() => ({ pwned: window.__pwned ?? null, imgs: document.querySelectorAll("img").length, bold: document.querySelectorAll("b").length }))).toEqual({ pwned: null, imgs: 0, bold: 0 });
     });
 
     test("every console answer carries the CSP; the API needs the cookie, the page's own Origin and JSON", async () => {
@@ -291,7 +295,7 @@ describeBrowser("the operator console (real Chromium)", () => {
       try {
         const evilPage = await context.newPage();
         await evilPage.goto(`http://127.0.0.1:${evilPort}/`);
-        const results = await evilPage.evaluate(() => (window as unknown as { results: Promise<unknown> }).results);
+        const results = await evilPage.evaluate(() => window.results);
         // The simple (no-cors) POST is sent; its answer is withheld from the page (CORP), and what it asked is refused.
         expect(results).toMatchObject({ read: "blocked", cors: "blocked", page: "blocked", ws: "refused" });
         await evilPage.close();
