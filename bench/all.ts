@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 
-const SCRIPTS = ["latency.ts", "wait.ts", "fanout.ts", "waiter.ts", "throughput.ts", "idle.ts", "startup.ts", "growth.ts", "hook.ts", "network.ts"];
+const SCRIPTS = ["latency.ts", "wait.ts", "fanout.ts", "waiter.ts", "throughput.ts", "idle.ts", "startup.ts", "growth.ts", "hook.ts", "network.ts", "console.ts"];
 /** Far above any script's normal time; a stuck benchmark is killed rather than waited on forever. */
 const SCRIPT_TIMEOUT_MS = 15 * 60 * 1000;
 

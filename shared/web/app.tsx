@@ -67,7 +67,9 @@ function App() {
   }, []);
 
   useEffect(() => {
-    if (model) document.documentElement.dataset.ready = "true";
+    if (!model) return;
+    document.documentElement.dataset.ready = "true";
+    performance.mark("console-ready"); // the first render with data (bench/console.ts reads it)
   }, [model !== null]);
 
   // A filter reads its own first page from the broker: older matches may not be loaded yet.
@@ -234,9 +236,12 @@ interface ConversationProps {
   onOlder: () => void;
 }
 
+/** Threads drawn at first, and how many more each "show more" draws: the DOM stays small however much is loaded. */
+const THREADS_SHOWN = 100;
+
 function Conversations(p: ConversationProps) {
-  const now = useNow(1000);
   const list = useMemo(() => threads(p.model.messages.values(), p.filter), [p.model.messages, p.filter]);
+  const [shown, setShown] = useState(THREADS_SHOWN);
   const names = [...new Set([...p.model.sessions.values()].map((s) => s.name))].sort();
   const groups = p.model.groups.map((g) => g.name);
   const held = heldPairs(p.model);
@@ -317,26 +322,39 @@ function Conversations(p: ConversationProps) {
         <p class="empty">No messages{p.filter === NO_FILTER ? " yet" : " match"}.</p>
       ) : (
         <ol class="threads">
-          {list.map((t) => (
+          {list.slice(0, shown).map((t) => (
             <li class="thread" key={t.send.id} data-thread={t.send.id}>
-              <SendView t={t} now={now} depth={0} {...p} />
+              <SendView t={t} depth={0} {...p} />
             </li>
           ))}
         </ol>
       )}
-      {p.model.before !== null && (
-        <button type="button" class="older" data-action="older" onClick={p.onOlder}>
-          Older messages
+      {list.length > shown ? (
+        <button type="button" class="older" data-action="more" onClick={() => setShown(shown + THREADS_SHOWN)}>
+          Show {Math.min(THREADS_SHOWN, list.length - shown)} more threads
         </button>
+      ) : (
+        p.model.before !== null && (
+          <button
+            type="button"
+            class="older"
+            data-action="older"
+            onClick={() => {
+              setShown(shown + THREADS_SHOWN);
+              p.onOlder();
+            }}
+          >
+            Older messages
+          </button>
+        )
       )}
     </div>
   );
 }
 
-function SendView(props: { t: Thread; now: number; depth: number } & ConversationProps) {
+function SendView(props: { t: Thread; depth: number } & ConversationProps) {
   const { send, replies } = props.t;
   const m = send.first;
-  const standing = replyStanding(m, props.now);
   const retractable = send.copies.some((c) => c.state === "queued" || c.state === "delivered" || c.state === "held");
   return (
     <div class="send" data-id={send.id}>
@@ -349,11 +367,7 @@ function SendView(props: { t: Thread; now: number; depth: number } & Conversatio
             {c.state}
           </span>
         ))}
-        {standing && (
-          <span class={`reply ${standing}`} data-reply={standing}>
-            {standing === "awaiting" ? `reply due ${countdown(m.reply_by!, props.now)}` : standing === "overdue" ? "reply overdue" : "answered"}
-          </span>
-        )}
+        {m.reply_status && <ReplyDue m={m} />}
         <span class="actions">
           <button type="button" data-action="reply" onClick={() => props.onReply(send)}>
             Reply
@@ -376,6 +390,18 @@ function SendView(props: { t: Thread; now: number; depth: number } & Conversatio
         </ol>
       )}
     </div>
+  );
+}
+
+/** An awaited reply's standing; only these tick each second, not the whole list. */
+function ReplyDue({ m }: { m: Message }) {
+  const now = useNow(m.reply_status === "awaiting" ? 1000 : 0);
+  const standing = replyStanding(m, now);
+  if (!standing) return null;
+  return (
+    <span class={`reply ${standing}`} data-reply={standing}>
+      {standing === "awaiting" ? `reply due ${countdown(m.reply_by!, now)}` : standing === "overdue" ? "reply overdue" : "answered"}
+    </span>
   );
 }
 
@@ -450,9 +476,11 @@ function Graph({ model }: { model: Model }) {
 
 // ---- small helpers ----------------------------------------------------------------------------
 
+/** The time, updated every `everyMs` (0: never). */
 function useNow(everyMs: number): number {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
+    if (everyMs <= 0) return;
     const t = setInterval(() => setNow(Date.now()), everyMs);
     return () => clearInterval(t);
   }, [everyMs]);
