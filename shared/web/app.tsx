@@ -209,13 +209,15 @@ function SessionRow({ s, network, now, onPause, onMessage }: { s: ConsoleSession
       <td class="unread" data-unread={String(s.unread)}>
         {s.unread}
       </td>
-      <td class="actions">
-        <button type="button" data-action="message" onClick={() => onMessage(s.name)}>
-          Message
-        </button>
-        <button type="button" data-action={paused ? "resume" : "pause"} onClick={() => onPause(s.name, paused)}>
-          {paused ? "Resume" : "Pause"}
-        </button>
+      <td>
+        <span class="actions">
+          <button type="button" data-action="message" onClick={() => onMessage(s.name)}>
+            Message
+          </button>
+          <button type="button" data-action={paused ? "resume" : "pause"} onClick={() => onPause(s.name, paused)}>
+            {paused ? "Resume" : "Pause"}
+          </button>
+        </span>
       </td>
     </tr>
   );
@@ -413,8 +415,8 @@ const WINDOWS = [
   { label: "24 hours", ms: 86_400_000 },
   { label: "all loaded", ms: Number.POSITIVE_INFINITY },
 ];
-const W = 900;
-const H = 560;
+const W = 960;
+const H = 540;
 
 function Graph({ model }: { model: Model }) {
   const [windowMs, setWindowMs] = useState(3_600_000);
@@ -436,7 +438,7 @@ function Graph({ model }: { model: Model }) {
       </label>
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label="sessions and the messages between them">
         <defs>
-          <marker id="arrow" viewBox="0 0 10 10" refX="28" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">
+          <marker id="arrow" viewBox="0 0 10 10" refX="33" refY="5" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto-start-reverse">
             <path d="M 0 0 L 10 5 L 0 10 z" />
           </marker>
         </defs>
