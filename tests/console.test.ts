@@ -10,6 +10,8 @@ import { CONTENT_SECURITY_POLICY } from "../shared/broker/console.ts";
 import { runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { CHROMIUM, launchBrowser, type TestBrowser } from "./helpers/browser.ts";
 import { runCli } from "./helpers/cli.ts";
+import { sharedDatabase, type SharedDatabase } from "./helpers/hosts.ts";
+import { usePostgres } from "./helpers/postgres.ts";
 import { freePort } from "./helpers/env.ts";
 import type { TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -307,5 +309,51 @@ describeBrowser("the operator console (real Chromium)", () => {
         evil.stop(true);
       }
     });
+  });
+});
+
+const cluster = await usePostgres();
+afterAll(() => cluster?.stop());
+
+(cluster ? describeBrowser : describe.skip)("the operator console over a shared PostgreSQL (two hosts)", () => {
+  let db: SharedDatabase;
+  let browser: TestBrowser;
+
+  beforeAll(async () => {
+    db = await sharedDatabase(cluster!);
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await db?.close();
+  });
+
+  test("one host's console shows every host's sessions and where each runs; a pause there holds mail sent from the other host", async () => {
+    const laptop = db.host("laptop");
+    const devbox = db.host("devbox");
+    const here = await laptop.start({ name: "here" });
+    const there = await devbox.start({ name: "there" });
+    await waitFor(async () => (await here.call("list_peers", { scope: "network" })).text.includes("there"), "here to see there");
+
+    const r = await runCli(laptop.t, ["dashboard", "--no-open"]);
+    const page = await browser.browser.newPage();
+    await page.goto(r.stdout.trim().split("\n").at(-1)!);
+    await page.waitForSelector('tr[data-session="there"]');
+    expect(await page.textContent(".host")).toBe("network (this host: laptop)");
+    const hostOf = (name: string) => page.textContent(`tr[data-session="${name}"] td:nth-child(2)`);
+    expect([await hostOf("here"), await hostOf("there")]).toEqual(["laptop", "devbox"]);
+
+    await page.click('tr[data-session="here"] [data-action=pause]');
+    await page.waitForSelector('tr[data-session="here"] [data-action=resume]');
+    const sent = await there.call("send_message", { to: "here", message: "from the devbox" });
+    const id = /\b(m-[a-z0-9]+)\b/.exec(sent.text)![1]!;
+    await page.click("[data-tab=conversations]");
+    await page.waitForSelector(`[data-copy="${id}"][data-state=held]`);
+    expect(here.channel.some((m) => m.content === "from the devbox")).toBe(false);
+    await page.click("[data-tab=sessions]");
+    await page.click('tr[data-session="here"] [data-action=resume]');
+    await here.waitForChannel((m) => m.content === "from the devbox", "the held message on here's channel");
+    await page.close();
   });
 });

@@ -10,6 +10,8 @@ import { errorMessage } from "../errors.ts";
 import type { BrokerIdentity, NetworkStore, PeerRow, PresenceClaim, PresenceRow, Store } from "../store/store.ts";
 /** NOTIFY payloads must stay under 8000 bytes: ack ids go out in chunks. */
 const ACK_IDS_PER_NOTICE = 200;
+/** Relayed watch events go out in chunks too (an id and an event name each). */
+const EVENTS_PER_NOTICE = 150;
 /** Heartbeats per offline bound: a broker that misses this many in a row reads as gone. */
 const BEATS_PER_TIMEOUT = 3;
 
@@ -37,9 +39,20 @@ export interface NetworkHandlers {
   localPeers(): LocalPeer[];
   /** Another host took these peers' names while this broker was silent: they must register again. */
   onNamesLost(peerIds: string[]): void;
+  /** Whether this broker has watchers (it then tells the others at each heartbeat). */
+  watchedHere(): boolean;
+  /** Another broker's watch events, in the order it sent them. */
+  onEvents(events: Array<[string, string]>): void;
 }
 
-type Notice = { k: "msg"; b: string; p: string; m: string } | { k: "ack"; ids: string[] };
+/** A watch event on the wire between brokers: its name and what it is about (a message or peer id, or a name). */
+export type RelayedEvent = [event: string, key: string];
+
+type Notice =
+  | { k: "msg"; b: string; p: string; m: string }
+  | { k: "ack"; ids: string[] }
+  | { k: "watching"; b: string }
+  | { k: "ev"; b: string; ev: RelayedEvent[] };
 
 export class BrokerNetwork {
   readonly brokerId = `b-${randomBytes(6).toString("hex")}`;
@@ -49,6 +62,8 @@ export class BrokerNetwork {
   private unlisten: (() => Promise<void>) | undefined;
   private handlers: NetworkHandlers | undefined;
   private failing = false;
+  /** Until when (ms) another broker is known to have watchers: it says so at each of its heartbeats. */
+  private othersWatchUntil = 0;
 
   constructor(
     private readonly tables: NetworkStore,
@@ -110,6 +125,21 @@ export class BrokerNetwork {
     for (let i = 0; i < ids.length; i += ACK_IDS_PER_NOTICE) await this.notify({ k: "ack", ids: ids.slice(i, i + ACK_IDS_PER_NOTICE) });
   }
 
+  /** Whether another broker had watchers at its last heartbeats. */
+  othersWatching(): boolean {
+    return this.othersWatchUntil > Date.now();
+  }
+
+  /** Tells the other brokers this one has watchers, so they relay their events. */
+  async announceWatching(): Promise<void> {
+    await this.notify({ k: "watching", b: this.brokerId });
+  }
+
+  /** Relays this broker's watch events to the other brokers' watchers. */
+  async events(events: readonly RelayedEvent[]): Promise<void> {
+    for (let i = 0; i < events.length; i += EVENTS_PER_NOTICE) await this.notify({ k: "ev", b: this.brokerId, ev: events.slice(i, i + EVENTS_PER_NOTICE) });
+  }
+
   private notify(notice: Notice): Promise<void> {
     return this.tables.notify(JSON.stringify(notice));
   }
@@ -123,6 +153,10 @@ export class BrokerNetwork {
     }
     if (notice.k === "msg" && notice.b === this.brokerId) this.handlers?.onMessage(notice.p, notice.m);
     else if (notice.k === "ack" && Array.isArray(notice.ids)) this.handlers?.onAck(notice.ids);
+    else if (notice.k === "watching" && notice.b !== this.brokerId) this.othersWatchUntil = Date.now() + BEATS_PER_TIMEOUT * this.heartbeatMs;
+    else if (notice.k === "ev" && notice.b !== this.brokerId && Array.isArray(notice.ev)) {
+      this.handlers?.onEvents(notice.ev.filter((e): e is RelayedEvent => Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string"));
+    }
   }
 
   /** Keeps this broker's heartbeat fresh and its presence rows equal to its live peers. */
@@ -131,6 +165,7 @@ export class BrokerNetwork {
     try {
       // A name lost while this broker was silent stays with the host that took it; ours register again.
       const lost = await this.tables.heartbeat(this.self, peers);
+      if (this.handlers?.watchedHere()) await this.announceWatching();
       if (lost.length > 0) this.handlers?.onNamesLost(lost);
       await this.deliverWaiting(peers);
       if (this.failing) this.log("shared database reachable again; heartbeats resumed");

@@ -23,21 +23,23 @@ function App() {
   const [draft, setDraft] = useState<{ to: string; text: string; inReplyTo: string | null }>({ to: "", text: "", inReplyTo: null });
   const stateTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
-  /** Errors from actions are shown, never thrown away. */
-  const act = async (what: () => Promise<unknown>) => {
+  /** Errors are shown, never thrown away; a person's next action clears the last one, a background refresh does not. */
+  const attempt = async (what: () => Promise<unknown>, clearsError: boolean) => {
     try {
-      setError("");
+      if (clearsError) setError("");
       await what();
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     }
   };
+  const act = (what: () => Promise<unknown>) => attempt(what, true);
+  const refresh = (what: () => Promise<unknown>) => attempt(what, false);
 
   const refreshState = () => {
     if (stateTimer.current) return;
     stateTimer.current = setTimeout(async () => {
       stateTimer.current = null;
-      await act(async () => {
+      await refresh(async () => {
         const state = await api.state();
         setModel((m) => (m ? withState(m, state) : m));
       });
@@ -56,7 +58,7 @@ function App() {
         }),
       // Listening first, then reading: nothing that happens in between is missed.
       onOpen: () =>
-        void act(async () => {
+        void refresh(async () => {
           const [state, history] = await Promise.all([api.state(), api.history({ limit: PAGE })]);
           setModel((m) => (m && !first ? withOlder(withState(m, state), { ...history, before: m.before }) : modelOf(state, history)));
           first = false;
