@@ -1,5 +1,6 @@
 /** Every shape that crosses the broker's HTTP and WebSocket wire, as zod schemas with inferred types. */
 import { z } from "zod";
+import { AGENTS, DEFAULT_AGENT } from "./agents.ts";
 import { CLAUDE_SESSION_ID, GROUP_NAME } from "./config.ts";
 import { WireErrorCodeSchema } from "./errors.ts";
 import { HOOK_EVENTS } from "./hook-events.ts";
@@ -85,6 +86,8 @@ export const RegisterBodySchema = z.object({
   session_id: claudeSessionId.optional(),
   /** Groups to join at registration (CLAUDE_PEERS_GROUPS); membership belongs to the name. */
   groups: z.array(GroupNameSchema).max(MAX_GROUPS_PER_PEER).optional(),
+  /** The coding agent the server runs in (CLAUDE_PEERS_AGENT); servers before 0.4 do not say, and run in Claude Code. */
+  agent: z.enum(AGENTS).default(DEFAULT_AGENT),
 });
 export type RegisterBody = z.infer<typeof RegisterBodySchema>;
 
@@ -114,6 +117,8 @@ export const PeerInfoSchema = z.object({
   push: z.boolean(),
   /** The groups its name belongs to; a 0.2 broker sends none. */
   groups: z.array(z.string()).default([]),
+  /** The coding agent it runs in (claude-code, codex, gemini; a newer broker may name others); a 0.3 broker sends none. */
+  agent: z.string().default(DEFAULT_AGENT),
 });
 export type PeerInfo = z.infer<typeof PeerInfoSchema>;
 

@@ -70,6 +70,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
   const row = (p: PeerInfo) => [
     p.id,
     p.name,
+    p.agent,
     p.host,
     p.push ? "yes" : "no",
     ago(p.last_seen, now),
@@ -81,6 +82,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
   const columns = [
     { header: "ID" },
     { header: "NAME" }, // never cut: people type it into send
+    { header: "AGENT" },
     { header: "HOST", max: 24 },
     { header: "PUSH" },
     { header: "LAST SEEN" },

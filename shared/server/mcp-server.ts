@@ -66,7 +66,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     "list_peers",
     {
       title: "List peers",
-      description: "List other live Claude Code sessions: id, name, host, summary, folder, branch, last seen.",
+      description: "List other live coding-agent sessions: id, name, agent, host, summary, folder, branch, last seen.",
       inputSchema: {
         scope: z
           .enum(["machine", "network", "directory", "repo"])
@@ -211,6 +211,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       const lines = [
         `id: ${peer.id}`,
         `name: ${peer.name}`,
+        `agent: ${peer.agent}`,
         `summary: ${peer.summary || "(none; call set_summary)"}`,
         `cwd: ${peer.cwd}`,
         `repo: ${peer.git_root ?? "(not a git repository)"}${peer.git_branch ? ` on branch ${peer.git_branch}` : ""}`,

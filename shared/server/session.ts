@@ -97,6 +97,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
         summary: plainSummary({ cwd, git }),
         ...(config.groups.length ? { groups: config.groups } : {}),
         ...(config.claudeSessionId ? { session_id: config.claudeSessionId } : {}),
+        agent: config.agent,
       },
       deliver: async (message) => {
         await initialized;

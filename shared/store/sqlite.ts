@@ -153,6 +153,8 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (group_name, peer_name)
    );
    CREATE INDEX group_members_name ON group_members (peer_name);`,
+  // Peers in Codex and Gemini CLI beside Claude Code: which agent each runs in.
+  `ALTER TABLE peers ADD COLUMN agent TEXT NOT NULL DEFAULT 'claude-code';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -234,12 +236,12 @@ class SqliteStore implements Store {
     this.writes = new GroupCommit(db);
     this.q = {
       savePeer: db.query<void, PeerRow>(
-        `INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, summary, registered_at, last_seen)
-         VALUES ($id, $secret_hash, $name, $pid, $parent_pid, $cwd, $git_root, $git_common_dir, $git_branch, $repo_key, $host, $summary, $registered_at, $last_seen)
+        `INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, agent, summary, registered_at, last_seen)
+         VALUES ($id, $secret_hash, $name, $pid, $parent_pid, $cwd, $git_root, $git_common_dir, $git_branch, $repo_key, $host, $agent, $summary, $registered_at, $last_seen)
          ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name, pid = excluded.pid,
            parent_pid = excluded.parent_pid, cwd = excluded.cwd, git_root = excluded.git_root, git_common_dir = excluded.git_common_dir,
-           git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, summary = excluded.summary,
-           last_seen = excluded.last_seen`,
+           git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, agent = excluded.agent,
+           summary = excluded.summary, last_seen = excluded.last_seen`,
       ),
       getPeer: db.query<PeerRow, [string]>("SELECT * FROM peers WHERE id = ?"),
       peerBySecret: db.query<PeerRow, [string]>("SELECT * FROM peers WHERE secret_hash = ?"),
