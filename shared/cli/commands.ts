@@ -195,6 +195,14 @@ export const COMMANDS: Record<string, Command> = {
       return failed ? 1 : 0;
     },
   },
+  install: {
+    options: ["dry-run"],
+    run: async (ctx, values, positionals) => (await import("./install/command.ts")).runInstall(ctx, values, positionals, true),
+  },
+  uninstall: {
+    options: ["dry-run"],
+    run: async (ctx, values, positionals) => (await import("./install/command.ts")).runInstall(ctx, values, positionals, false),
+  },
   "kill-broker": {
     options: [],
     run: (ctx, _values, positionals) => {
