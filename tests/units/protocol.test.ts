@@ -10,14 +10,15 @@ describe("answers from a 0.1 broker (still running after an upgrade) still parse
   test("a peer without a host has host \"\", and list_peers text leaves it out", () => {
     const parsed = PeerInfoSchema.parse(peer);
     expect(parsed.host).toBe("");
-    expect(describePeers([parsed], "machine")).toContain("- api (claude-code, id p-abcdefghij): ");
-    expect(describePeers([{ ...parsed, host: "devbox" }], "network")).toContain("- api (claude-code, id p-abcdefghij, host devbox): ");
+    expect(describePeers([parsed], "machine")).toContain("- api (id p-abcdefghij): ");
+    expect(describePeers([{ ...parsed, host: "devbox" }], "network")).toContain("- api (id p-abcdefghij, host devbox): ");
   });
 
   test("a peer from a broker before agents were known runs in Claude Code; list_peers names the agent of each", () => {
     const parsed = PeerInfoSchema.parse(peer);
     expect(parsed.agent).toBe("claude-code");
-    expect(describePeers([{ ...parsed, agent: "codex" }], "machine")).toContain("- api (codex, id p-abcdefghij): ");
+    expect(describePeers([parsed], "machine")).toContain("; runs in claude-code; seen ");
+    expect(describePeers([{ ...parsed, agent: "codex" }], "machine")).toContain("; runs in codex; seen ");
   });
 
   test("a status without host and other_hosts", () => {
