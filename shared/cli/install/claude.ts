@@ -15,7 +15,9 @@ const PLUGIN = "peers@claude-peers";
 
 export function claudePaths(t: InstallTarget): { mcp: string; settings: string } {
   const dir = t.env.CLAUDE_CONFIG_DIR?.trim();
-  return dir ? { mcp: join(resolve(dir), ".claude.json"), settings: join(resolve(dir), "settings.json") } : { mcp: join(t.home, ".claude.json"), settings: join(t.home, ".claude", "settings.json") };
+  return dir
+    ? { mcp: join(resolve(dir), ".claude.json"), settings: join(resolve(dir), "settings.json") }
+    : { mcp: join(t.home, ".claude.json"), settings: join(t.home, ".claude", "settings.json") };
 }
 
 export function planClaude(t: InstallTarget, install: boolean): Plan {
@@ -30,7 +32,8 @@ export function planClaude(t: InstallTarget, install: boolean): Plan {
 
   if (!install) {
     const changes = [];
-    if (mcpBefore !== null && isOurs(existing)) changes.push({ path: paths.mcp, before: mcpBefore, after: jsonText(mcpBefore, { ...state, mcpServers: otherServers }) });
+    if (mcpBefore !== null && isOurs(existing))
+      changes.push({ path: paths.mcp, before: mcpBefore, after: jsonText(mcpBefore, { ...state, mcpServers: otherServers }) });
     if (settingsBefore !== null) {
       const hooks = withoutOurHooks(table);
       const after: Record<string, unknown> = { ...settings, hooks };
@@ -41,10 +44,16 @@ export function planClaude(t: InstallTarget, install: boolean): Plan {
   }
 
   if ((settings.enabledPlugins as Record<string, unknown> | undefined)?.[PLUGIN] === true) {
-    throw new CliError("bad_config", `the claude-peers plugin is enabled (${paths.settings}: enabledPlugins "${PLUGIN}"), and it already gives every session the server and the hooks: keep it, or \`claude plugin uninstall ${PLUGIN}\` first (nothing was changed)`);
+    throw new CliError(
+      "bad_config",
+      `the claude-peers plugin is enabled (${paths.settings}: enabledPlugins "${PLUGIN}"), and it already gives every session the server and the hooks: keep it, or \`claude plugin uninstall ${PLUGIN}\` first (nothing was changed)`,
+    );
   }
   if (existing !== undefined && !isOurs(existing)) {
-    throw new CliError("bad_config", `${paths.mcp} already has a user-scope MCP server named ${ENTRY_NAME} that does not run a server.ts: \`claude mcp remove --scope user ${ENTRY_NAME}\`, then run install again (nothing was changed)`);
+    throw new CliError(
+      "bad_config",
+      `${paths.mcp} already has a user-scope MCP server named ${ENTRY_NAME} that does not run a server.ts: \`claude mcp remove --scope user ${ENTRY_NAME}\`, then run install again (nothing was changed)`,
+    );
   }
   const entry = { type: "stdio", command: t.bun, args: serverArgs(t), env: {} };
   const after = withOurHooks(table, pluginHooks(t)).table;
@@ -64,8 +73,11 @@ export function planClaude(t: InstallTarget, install: boolean): Plan {
 /** The plugin's hooks (one source of truth), run by this Bun from this checkout. */
 function pluginHooks(t: InstallTarget): Record<string, HookGroup> {
   const file = JSON.parse(readFileSync(join(t.root, "plugin", "hooks", "hooks.json"), "utf8")) as { hooks: Record<string, HookGroup[]> };
-  const ours = (command: string) => command.replace(/bun "\$\{CLAUDE_PLUGIN_ROOT\}\/cli\.ts" hook( --wait)?$/, (_, wait: string | undefined) => hookCommand(t, ...(wait ? ["--wait"] : [])));
-  return Object.fromEntries(Object.entries(file.hooks).map(([event, [group]]) => [event, { ...group!, hooks: group!.hooks.map((h) => ({ ...h, command: ours(h.command) })) }]));
+  const ours = (command: string) =>
+    command.replace(/bun "\$\{CLAUDE_PLUGIN_ROOT\}\/cli\.ts" hook( --wait)?$/, (_, wait: string | undefined) => hookCommand(t, ...(wait ? ["--wait"] : [])));
+  return Object.fromEntries(
+    Object.entries(file.hooks).map(([event, [group]]) => [event, { ...group!, hooks: group!.hooks.map((h) => ({ ...h, command: ours(h.command) })) }]),
+  );
 }
 
 /** A user-scope entry that runs a server.ts: this installer's, or one `claude mcp add` made as README says. */

@@ -25,11 +25,17 @@ export function codexHookKey(hooksJsonPath: string, event: string, groupIndex: n
 /** The trusted_hash of a command hook with no matcher and no status message. */
 export function codexHookHash(event: string, command: string, timeoutSec: number): string {
   const identity = { event_name: CODEX_EVENT_LABELS[event], hooks: [{ type: "command", command, timeout: Math.max(1, timeoutSec), async: false }] };
-  return `sha256:${createHash("sha256").update(JSON.stringify(sortKeys(identity))).digest("hex")}`;
+  return `sha256:${createHash("sha256")
+    .update(JSON.stringify(sortKeys(identity)))
+    .digest("hex")}`;
 }
 
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (typeof value !== "object" || value === null) return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+  );
 }

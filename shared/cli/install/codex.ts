@@ -50,11 +50,17 @@ export function planCodex(t: InstallTarget, install: boolean): Plan {
 
   const servers = (parsedUser.mcp_servers ?? {}) as Record<string, unknown>;
   if (Object.hasOwn(servers, ENTRY_NAME)) {
-    throw new CliError("bad_config", `${configPath} already has [mcp_servers.${ENTRY_NAME}], not written by \`bun cli.ts install codex\`: remove that table, then run install again (nothing was changed)`);
+    throw new CliError(
+      "bad_config",
+      `${configPath} already has [mcp_servers.${ENTRY_NAME}], not written by \`bun cli.ts install codex\`: remove that table, then run install again (nothing was changed)`,
+    );
   }
   const features = parsedUser.features as Record<string, unknown> | undefined;
   if (features?.hooks === false) {
-    throw new CliError("bad_config", `${configPath} turns Codex's hooks off (features.hooks = false), and peer mail reaches Codex only through them: set it to true or remove it, then run install again (nothing was changed)`);
+    throw new CliError(
+      "bad_config",
+      `${configPath} turns Codex's hooks off (features.hooks = false), and peer mail reaches Codex only through them: set it to true or remove it, then run install again (nothing was changed)`,
+    );
   }
 
   const command = hookCommand(t);
@@ -69,7 +75,11 @@ export function planCodex(t: InstallTarget, install: boolean): Plan {
     `env_vars = [${FORWARDED_ENV.map(tomlString).join(", ")}]`,
     // Stable and on by default in 0.171; said here so a config without it reads as what it needs.
     ...(features === undefined ? ["", "[features]", "hooks = true"] : []),
-    ...EVENTS.flatMap((e) => ["", `[hooks.state.${tomlString(codexHookKey(hooksPath, e, merged.index[e]!))}]`, `trusted_hash = ${tomlString(codexHookHash(e, command, HOOK_TIMEOUT_S))}`]),
+    ...EVENTS.flatMap((e) => [
+      "",
+      `[hooks.state.${tomlString(codexHookKey(hooksPath, e, merged.index[e]!))}]`,
+      `trusted_hash = ${tomlString(codexHookHash(e, command, HOOK_TIMEOUT_S))}`,
+    ]),
     END,
   ].join("\n");
   const configAfter = `${tidy(userConfig)}${tidy(userConfig) ? "\n" : ""}${block}\n`;
@@ -102,11 +112,17 @@ function checkMerged(text: string, path: string, t: InstallTarget): void {
   try {
     parsed = Bun.TOML.parse(text) as Record<string, unknown>;
   } catch (err) {
-    throw new CliError("bad_config", `${path} could not be merged automatically (${(err as Error).message}): add [mcp_servers.${ENTRY_NAME}] by hand (README: Codex CLI), nothing was changed`);
+    throw new CliError(
+      "bad_config",
+      `${path} could not be merged automatically (${(err as Error).message}): add [mcp_servers.${ENTRY_NAME}] by hand (README: Codex CLI), nothing was changed`,
+    );
   }
   const entry = (parsed.mcp_servers as Record<string, { command?: unknown; args?: unknown }> | undefined)?.[ENTRY_NAME];
   if (entry?.command !== t.bun || !Bun.deepEquals(entry.args, serverArgs(t))) {
-    throw new CliError("bad_config", `${path} could not be merged automatically: add [mcp_servers.${ENTRY_NAME}] by hand (README: Codex CLI), nothing was changed`);
+    throw new CliError(
+      "bad_config",
+      `${path} could not be merged automatically: add [mcp_servers.${ENTRY_NAME}] by hand (README: Codex CLI), nothing was changed`,
+    );
   }
 }
 

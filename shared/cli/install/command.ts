@@ -22,14 +22,21 @@ export async function runInstall(ctx: CliContext, values: CliOptions, positional
   const verb = install ? "install" : "uninstall";
   const [name, ...rest] = positionals;
   if (!name || rest.length || !Object.hasOwn(INSTALL_AGENTS, name)) {
-    throw new CliError("usage", `${verb} needs one agent: ${Object.keys(INSTALL_AGENTS).join(", ")} (bun cli.ts ${verb} codex [--dry-run])${name && rest.length === 0 ? `; got "${name}"` : ""}`);
+    throw new CliError(
+      "usage",
+      `${verb} needs one agent: ${Object.keys(INSTALL_AGENTS).join(", ")} (bun cli.ts ${verb} codex [--dry-run])${name && rest.length === 0 ? `; got "${name}"` : ""}`,
+    );
   }
   const agent = name as InstallAgent;
   const plan = PLANNERS[agent](target, install);
   const pending = plan.changes.filter(changed);
   if (pending.length === 0) {
     const where = plan.changes.map((c) => c.path).join(", ") || "its config";
-    ctx.out(install ? `claude-peers is already installed for ${LABELS[agent]} (${where}): nothing changed` : `claude-peers is not installed for ${LABELS[agent]} (${where}): nothing changed`);
+    ctx.out(
+      install
+        ? `claude-peers is already installed for ${LABELS[agent]} (${where}): nothing changed`
+        : `claude-peers is not installed for ${LABELS[agent]} (${where}): nothing changed`,
+    );
     return 0;
   }
   if (values["dry-run"]) {
@@ -42,7 +49,9 @@ export async function runInstall(ctx: CliContext, values: CliOptions, positional
     const backup = applyChange(change, now);
     ctx.out(`${change.before === null ? "created" : "updated"} ${change.path}${backup ? ` (the old one is ${backup})` : ""}`);
   }
-  ctx.out(install ? `claude-peers is installed for ${LABELS[agent]}.` : `claude-peers is removed from ${LABELS[agent]}; everything else in those files is as it was.`);
+  ctx.out(
+    install ? `claude-peers is installed for ${LABELS[agent]}.` : `claude-peers is removed from ${LABELS[agent]}; everything else in those files is as it was.`,
+  );
   if (install) for (const line of plan.next) ctx.out(line);
   return 0;
 }

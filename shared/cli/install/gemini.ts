@@ -21,7 +21,11 @@ export function geminiSettingsPath(t: InstallTarget): string {
 export function planGemini(t: InstallTarget, install: boolean): Plan {
   const path = geminiSettingsPath(t);
   const before = readConfigText(path);
-  const settings = parseJsonObject(before, path, " (Gemini CLI allows comments there; claude-peers rewrites plain JSON only: remove them, or add the entries by hand as README's Gemini CLI section shows)");
+  const settings = parseJsonObject(
+    before,
+    path,
+    " (Gemini CLI allows comments there; claude-peers rewrites plain JSON only: remove them, or add the entries by hand as README's Gemini CLI section shows)",
+  );
   const table = hooksTable(settings.hooks, path);
   const servers = objectAt(settings, "mcpServers", path);
   const { [ENTRY_NAME]: existing, ...otherServers } = servers;
@@ -36,18 +40,30 @@ export function planGemini(t: InstallTarget, install: boolean): Plan {
   }
 
   if (existing !== undefined && !isOurs(existing)) {
-    throw new CliError("bad_config", `${path} already has mcpServers.${ENTRY_NAME}, not written by \`bun cli.ts install gemini\`: remove it, then run install again (nothing was changed)`);
+    throw new CliError(
+      "bad_config",
+      `${path} already has mcpServers.${ENTRY_NAME}, not written by \`bun cli.ts install gemini\`: remove it, then run install again (nothing was changed)`,
+    );
   }
   if ((settings.hooksConfig as { enabled?: unknown } | undefined)?.enabled === false) {
-    throw new CliError("bad_config", `${path} turns Gemini CLI's hooks off (hooksConfig.enabled = false), and peer mail reaches Gemini only through them: remove that or set it to true, then run install again (nothing was changed)`);
+    throw new CliError(
+      "bad_config",
+      `${path} turns Gemini CLI's hooks off (hooksConfig.enabled = false), and peer mail reaches Gemini only through them: remove that or set it to true, then run install again (nothing was changed)`,
+    );
   }
   const group: HookGroup = { hooks: [{ type: "command", name: ENTRY_NAME, command: hookCommand(t), timeout: HOOK_TIMEOUT_MS }] };
   const ours = { command: t.bun, args: serverArgs(t), env: { CLAUDE_PEERS_AGENT: "gemini" } };
-  const after = { ...settings, mcpServers: { ...servers, [ENTRY_NAME]: ours }, hooks: withOurHooks(table, Object.fromEntries(EVENTS.map((e) => [e, group]))).table };
+  const after = {
+    ...settings,
+    mcpServers: { ...servers, [ENTRY_NAME]: ours },
+    hooks: withOurHooks(table, Object.fromEntries(EVENTS.map((e) => [e, group]))).table,
+  };
   return {
     agent: "gemini",
     changes: [{ path, before, after: jsonText(before, after) }],
-    next: ["Gemini CLI: `gemini mcp list` shows claude-peers; new sessions get peer mail through their hooks (SessionStart, BeforeAgent, AfterTool, AfterAgent)."],
+    next: [
+      "Gemini CLI: `gemini mcp list` shows claude-peers; new sessions get peer mail through their hooks (SessionStart, BeforeAgent, AfterTool, AfterAgent).",
+    ],
   };
 }
 

@@ -33,7 +33,8 @@ export function hooksTable(value: unknown, file: string, key = "hooks"): HooksTa
     throw new CliError("bad_config", `${file}: "${key}" is not an object of hook events; fix it, then run this again (nothing was changed)`);
   }
   for (const [event, groups] of Object.entries(value)) {
-    if (!Array.isArray(groups)) throw new CliError("bad_config", `${file}: "${key}.${event}" is not a list of hook groups; fix it, then run this again (nothing was changed)`);
+    if (!Array.isArray(groups))
+      throw new CliError("bad_config", `${file}: "${key}.${event}" is not a list of hook groups; fix it, then run this again (nothing was changed)`);
   }
   return value as HooksTable;
 }

@@ -22,7 +22,14 @@ export type InstallAgent = keyof typeof INSTALL_AGENTS;
  * The claude-peers settings an agent passes on to the server: Codex CLI gives an MCP server only a
  * short list of its own variables (HOME, PATH, USER…) plus those an entry names, so these are named.
  */
-export const FORWARDED_ENV = ["CLAUDE_PEERS_PORT", "CLAUDE_PEERS_DB", "CLAUDE_PEERS_NAME", "CLAUDE_PEERS_HOST", "CLAUDE_PEERS_GROUPS", "CLAUDE_PEERS_PUSH"] as const;
+export const FORWARDED_ENV = [
+  "CLAUDE_PEERS_PORT",
+  "CLAUDE_PEERS_DB",
+  "CLAUDE_PEERS_NAME",
+  "CLAUDE_PEERS_HOST",
+  "CLAUDE_PEERS_GROUPS",
+  "CLAUDE_PEERS_PUSH",
+] as const;
 
 /** The MCP server name in every agent's config. */
 export const ENTRY_NAME = "claude-peers";
