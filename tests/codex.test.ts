@@ -35,6 +35,9 @@ function writeUserConfig(baseUrl: string): string {
     "",
   ].join("\n");
   writeFileSync(join(t.home, ".codex", "config.toml"), text);
+  // A hook of the user's own comes first: claude-peers' PostToolUse hook is the second, and trusted as such.
+  const userHook = { hooks: { PostToolUse: [{ matcher: "^Bash$", hooks: [{ type: "command", command: "true", timeout: 3 }] }] } };
+  writeFileSync(join(t.home, ".codex", "hooks.json"), JSON.stringify(userHook, null, 2));
   return text;
 }
 
@@ -73,6 +76,7 @@ describe("a Codex CLI session as a peer", () => {
       expect(installed.code).toBe(0);
       const config = readFileSync(join(t.home, ".codex", "config.toml"), "utf8");
       expect(config.startsWith(userConfig.trimEnd())).toBe(true);
+      expect(config).toContain(`hooks.json:post_tool_use:1:0"]`);
       expect(Bun.TOML.parse(config)).toMatchObject({ model_provider: "fake", mcp_servers: { "claude-peers": { env: { CLAUDE_PEERS_AGENT: "codex" } } } });
 
       const env = { ...t.env, FAKE_OPENAI_KEY: "sk-fake", CLAUDE_PEERS_NAME: "codex-peer" };
