@@ -144,7 +144,7 @@ describe("cli with a broker and two live sessions", () => {
     const r = await cli(t, ["peers"]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^ID +NAME +AGENT +HOST +PUSH +LAST SEEN +BRANCH +GROUPS +CWD +SUMMARY$/);
+    expect(lines[0]).toMatch(/^ID +NAME +HOST +AGENT +PUSH +LAST SEEN +BRANCH +GROUPS +CWD +SUMMARY$/);
     expect(lines).toHaveLength(3);
     const nameAt = lines[0]!.indexOf("NAME");
     expect(lines[1]!.slice(nameAt)).toStartWith("alice ");

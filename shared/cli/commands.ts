@@ -70,8 +70,8 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
   const row = (p: PeerInfo) => [
     p.id,
     p.name,
-    p.agent,
     p.host,
+    p.agent,
     p.push ? "yes" : "no",
     ago(p.last_seen, now),
     p.git_branch ?? "-",
@@ -82,8 +82,8 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
   const columns = [
     { header: "ID" },
     { header: "NAME" }, // never cut: people type it into send
-    { header: "AGENT" },
     { header: "HOST", max: 24 },
+    { header: "AGENT" },
     { header: "PUSH" },
     { header: "LAST SEEN" },
     { header: "BRANCH", max: 24 },
