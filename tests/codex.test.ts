@@ -93,6 +93,8 @@ describe("a Codex CLI session as a peer", () => {
       // The Stop hook blocked once, with the late mail as what Codex is told; the next Stop (stop_hook_active) let it end.
       const prompts = model.requests.map((r) => JSON.stringify(r));
       expect(prompts.length).toBe(4);
+      // No mail yet at SessionStart and the prompt: those hooks said nothing.
+      expect(prompts[0]).not.toContain("from other agent sessions");
       expect(prompts[3]).toContain(lateText);
       expect(prompts.slice(0, 3).some((p) => p.includes(lateText))).toBe(false);
     } finally {

@@ -93,6 +93,8 @@ describe("a Gemini CLI session as a peer", () => {
     // AfterAgent blocked the stop once, with the late mail as the new prompt; the next AfterAgent (stop_hook_active) let it end.
     const prompts = model.requests.map((r) => JSON.stringify(r));
     expect(prompts.length).toBe(4);
+    // No mail yet at SessionStart and BeforeAgent: those hooks said nothing.
+    expect(prompts[0]).not.toContain("from other agent sessions");
     expect(prompts[3]).toContain(lateText);
     expect(prompts.filter((p) => p.includes(lateText)).length).toBe(1);
   });
