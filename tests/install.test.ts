@@ -219,3 +219,27 @@ test.each([[[]], [["cursor"]], [["codex", "gemini"]]])("install %j is a usage er
   expect(r.code).toBe(2);
   expect(r.stderr).toContain("install needs one agent: claude, codex, gemini");
 });
+
+describe("doctor on other agents", () => {
+  const doctorLine = async (agent: string) => {
+    const r = await runCli(t, ["doctor", "--json"]);
+    return (JSON.parse(r.stdout) as { checks: { name: string; status: string; detail: string; fix?: string }[] }).checks.find((c) => c.name === agent);
+  };
+
+  test("says nothing of an agent with no config folder; not installed, installed, or installed but stale (a hook moved: Codex trusts by place)", async () => {
+    expect(await doctorLine("codex")).toBeUndefined();
+    mkdirSync(join(t.home, ".codex"));
+    expect(await doctorLine("codex")).toMatchObject({ status: "info", detail: "Codex CLI: claude-peers not installed (`bun cli.ts install codex` adds it)" });
+    expect((await install("codex")).code).toBe(0);
+    expect(await doctorLine("codex")).toMatchObject({ status: "ok" });
+    // The user puts a hook of their own before claude-peers' PostToolUse one: its trust no longer matches its place.
+    const hooksPath = join(t.home, ".codex", "hooks.json");
+    const hooks = JSON.parse(read(hooksPath));
+    hooks.hooks.PostToolUse.unshift({ hooks: [{ type: "command", command: "true" }] });
+    put(hooksPath, JSON.stringify(hooks));
+    expect(await doctorLine("codex")).toMatchObject({ status: "warn", fix: "bun cli.ts install codex" });
+    expect((await install("codex")).code).toBe(0);
+    expect(await doctorLine("codex")).toMatchObject({ status: "ok" });
+    expect(JSON.parse(read(hooksPath)).hooks.PostToolUse[0].hooks[0].command).toBe("true"); // the user's hook stays first
+  });
+});
