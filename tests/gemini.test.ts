@@ -6,7 +6,7 @@
  * the turn comes back through AfterAgent as a new prompt, and never twice.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HistoryResultSchema, ListPeersResultSchema, SendResultSchema } from "../shared/protocol.ts";
 import { GEMINI, claudeSends, runAgent, type AgentRun } from "./helpers/agent-cli.ts";
@@ -82,6 +82,8 @@ describe("a Gemini CLI session as a peer", () => {
     }
 
     expect(geminiAgent).toBe("gemini");
+    // The flag folder exists, so AfterTool's shell test was in force: the mail it delivered had its session's flag on.
+    expect(existsSync(join(t.home, ".claude-peers-mail"))).toBe(true);
     expect(afterListPeers).toContain("desk (id p-");
     expect(afterListPeers).toContain("runs in claude-code");
     expect(afterListPeers).toContain("claude-peers: 1 message from other agent sessions");

@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { claudeCli } from "./helpers/claude-cli.ts";
 import { runCli } from "./helpers/cli.ts";
 import { makeTestEnv, ROOT, type TestEnv } from "./helpers/env.ts";
+import { flaggedHookCommand } from "../shared/cli/install/target.ts";
 import { openWorld } from "./helpers/world.ts";
 
 let t: TestEnv;
@@ -146,10 +147,13 @@ describe("install gemini", () => {
     expect(s.mcpServers["claude-peers"]).toEqual({ command: process.execPath, args: [join(ROOT, "server.ts")], env: { CLAUDE_PEERS_AGENT: "gemini" } });
     expect(Object.keys(s.hooks).sort()).toEqual(["AfterAgent", "AfterTool", "BeforeAgent", "SessionStart"]);
     expect(s.hooks.AfterTool[0]).toEqual(USER.hooks.AfterTool[0]);
+    const hook = `${process.execPath} ${join(ROOT, "cli.ts")} hook`;
+    expect(s.hooks.SessionStart[0].hooks[0]).toEqual({ type: "command", name: "claude-peers", command: hook, timeout: 5000 });
+    // The frequent ones test the session's mail flag in the shell first, as the plugin's do.
     expect(s.hooks.AfterTool[1].hooks[0]).toEqual({
       type: "command",
       name: "claude-peers",
-      command: `${process.execPath} ${join(ROOT, "cli.ts")} hook`,
+      command: `[ -n "$GEMINI_SESSION_ID" ] && [ -d "$HOME/.claude-peers-mail" ] && [ ! -e "$HOME/.claude-peers-mail/$GEMINI_SESSION_ID" ] && exit 0; exec ${hook}`,
       timeout: 5000,
     });
     const text = read(path());
@@ -173,6 +177,17 @@ describe("install gemini", () => {
     expect(r.stderr).toContain(message);
     expect(read(path())).toBe(text);
   });
+});
+
+test("the mail-flag test starts Bun only with a flag for the session, or without the id or the folder (it fails open)", () => {
+  const command = flaggedHookCommand({ home: t.home, env: {}, bun: "/nonexistent/bun", root: ROOT }, "GEMINI_SESSION_ID");
+  const sh = (env: Record<string, string>) => Bun.spawnSync(["/bin/sh", "-c", command], { env: { HOME: t.home, PATH: "/usr/bin:/bin", ...env } }).exitCode;
+  expect(sh({ GEMINI_SESSION_ID: "s-1" })).toBe(127); // no flag folder yet: exec bun (here a missing one: 127)
+  mkdirSync(join(t.home, ".claude-peers-mail"));
+  expect(sh({ GEMINI_SESSION_ID: "s-1" })).toBe(0); // no flag: no mail, Bun is not started
+  expect(sh({})).toBe(127); // no session id
+  writeFileSync(join(t.home, ".claude-peers-mail", "s-1"), "");
+  expect(sh({ GEMINI_SESSION_ID: "s-1" })).toBe(127); // mail may wait
 });
 
 describe("install claude", () => {

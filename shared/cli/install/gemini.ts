@@ -8,9 +8,8 @@ import { join, resolve } from "node:path";
 import { CliError } from "../errors.ts";
 import { readConfigText } from "./files.ts";
 import { hooksTable, jsonText, parseJsonObject, withOurHooks, withoutOurHooks, type HookGroup } from "./hooks-json.ts";
-import { ENTRY_NAME, hookCommand, serverArgs, type InstallTarget, type Plan } from "./target.ts";
+import { ENTRY_NAME, flaggedHookCommand, hookCommand, serverArgs, type InstallTarget, type Plan } from "./target.ts";
 
-const EVENTS = ["SessionStart", "BeforeAgent", "AfterTool", "AfterAgent"] as const;
 /** Milliseconds (Gemini CLI's unit): a hook with no broker gives up after 750 ms. */
 const HOOK_TIMEOUT_MS = 5000;
 
@@ -51,12 +50,17 @@ export function planGemini(t: InstallTarget, install: boolean): Plan {
       `${path} turns Gemini CLI's hooks off (hooksConfig.enabled = false), and peer mail reaches Gemini only through them: remove that or set it to true, then run install again (nothing was changed)`,
     );
   }
-  const group: HookGroup = { hooks: [{ type: "command", name: ENTRY_NAME, command: hookCommand(t), timeout: HOOK_TIMEOUT_MS }] };
+  const group = (command: string): HookGroup => ({ hooks: [{ type: "command", name: ENTRY_NAME, command, timeout: HOOK_TIMEOUT_MS }] });
+  // SessionStart and BeforeAgent always start Bun: the first ties the session id to its server (by
+  // ancestry), the second tells the broker a turn began. AfterTool and AfterAgent, which run far more
+  // often, test the mail flag of GEMINI_SESSION_ID (Gemini CLI sets it for hooks) first.
+  const flagged = flaggedHookCommand(t, "GEMINI_SESSION_ID");
+  const hooks = { SessionStart: group(hookCommand(t)), BeforeAgent: group(hookCommand(t)), AfterTool: group(flagged), AfterAgent: group(flagged) };
   const ours = { command: t.bun, args: serverArgs(t), env: { CLAUDE_PEERS_AGENT: "gemini" } };
   const after = {
     ...settings,
     mcpServers: { ...servers, [ENTRY_NAME]: ours },
-    hooks: withOurHooks(table, Object.fromEntries(EVENTS.map((e) => [e, group]))).table,
+    hooks: withOurHooks(table, hooks).table,
   };
   return {
     agent: "gemini",

@@ -43,6 +43,16 @@ export function hookCommand(t: InstallTarget, ...args: string[]): string {
   return [t.bun, join(resolve(t.root), "cli.ts"), "hook", ...args].map(shellQuote).join(" ");
 }
 
+/**
+ * The hook behind the shell test of the mail flag (broker/mail-flags.ts) that the plugin's
+ * PostToolUse and Stop hooks use: with the session's id in `idVar`, a flag folder, and no flag for
+ * that id, no mail waits and Bun is not started. It fails open: without the id or the folder, Bun runs.
+ */
+export function flaggedHookCommand(t: InstallTarget, idVar: string): string {
+  const flag = `"$HOME/.claude-peers-mail/$${idVar}"`;
+  return `[ -n "$${idVar}" ] && [ -d "$HOME/.claude-peers-mail" ] && [ ! -e ${flag} ] && exit 0; exec ${hookCommand(t)}`;
+}
+
 /** One agent's planned install or uninstall: the file changes, and what to tell the person afterwards. */
 export interface Plan {
   agent: InstallAgent;
