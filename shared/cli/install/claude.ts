@@ -4,7 +4,7 @@
  * home folder) and the plugin's hooks (plugin/hooks/hooks.json, with its path filled in) in its
  * settings.json. Refused while the claude-peers plugin is enabled: each session would run two servers.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { CliError } from "../errors.ts";
 import { readConfigText } from "./files.ts";
@@ -72,7 +72,10 @@ export function planClaude(t: InstallTarget, install: boolean): Plan {
 
 /** The plugin's hooks (one source of truth), run by this Bun from this checkout. */
 function pluginHooks(t: InstallTarget): Record<string, HookGroup> {
-  const file = JSON.parse(readFileSync(join(t.root, "plugin", "hooks", "hooks.json"), "utf8")) as { hooks: Record<string, HookGroup[]> };
+  // A clone has plugin/hooks/hooks.json; Claude Code's copy of the plugin has it at hooks/hooks.json.
+  const inClone = join(t.root, "plugin", "hooks", "hooks.json");
+  const path = existsSync(inClone) ? inClone : join(t.root, "hooks", "hooks.json");
+  const file = JSON.parse(readFileSync(path, "utf8")) as { hooks: Record<string, HookGroup[]> };
   const ours = (command: string) =>
     command.replace(/bun "\$\{CLAUDE_PLUGIN_ROOT\}\/cli\.ts" hook( --wait)?$/, (_, wait: string | undefined) => hookCommand(t, ...(wait ? ["--wait"] : [])));
   return Object.fromEntries(
