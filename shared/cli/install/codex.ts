@@ -6,6 +6,7 @@
  * the file is parsed before and after: what does not parse, or would not mean what it should, is
  * refused and left as it is.
  */
+import { existsSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { CliError } from "../errors.ts";
 import { codexHookHash, codexHookKey } from "./codex-trust.ts";
@@ -20,8 +21,14 @@ const EVENTS = ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] as co
 /** Seconds: a hook with no broker gives up after 750 ms; this is Codex's limit for a stuck one. */
 const HOOK_TIMEOUT_S = 5;
 
+/**
+ * Where Codex keeps its config, as it finds it (codex-rs/utils/home-dir): CODEX_HOME canonicalized,
+ * else ~/.codex as it is. Hooks are trusted under that path, so it must be spelled the same way.
+ */
 export function codexHome(t: InstallTarget): string {
-  return resolve(t.env.CODEX_HOME?.trim() || join(t.home, ".codex"));
+  const set = t.env.CODEX_HOME?.trim();
+  if (!set) return join(t.home, ".codex");
+  return existsSync(set) ? realpathSync(set) : resolve(set);
 }
 
 export function planCodex(t: InstallTarget, install: boolean): Plan {
