@@ -251,6 +251,9 @@ export const HookWaitResultSchema = HookResultSchema.extend({
   ended: z.enum(["mail", "gone", "replaced", "no_session"]),
 });
 export type HookWaitResult = z.infer<typeof HookWaitResultSchema>;
+/** POST /session: a client session id the server learned after registering (Codex sends it with each tool call); its hooks send the same. */
+export const SessionBodySchema = z.object({ session_id: claudeSessionId });
+
 /** POST /hook/read: the hook printed these messages; mark them read. */
 export const HookReadBodySchema = z.object({ peer_id: peerId, ids: z.array(id).min(1).max(1000) });
 
@@ -318,6 +321,7 @@ export const ROUTES = {
   "/peers": { body: ListPeersBodySchema, result: ListPeersResultSchema },
   "/send": { body: SendBodySchema, result: SendResultSchema },
   "/summary": { body: SummaryBodySchema, result: OkResultSchema },
+  "/session": { body: SessionBodySchema, result: OkResultSchema },
   "/inbox": { body: InboxBodySchema, result: InboxResultSchema },
   "/ack": { body: AckBodySchema, result: AckResultSchema },
   "/poll": { body: NoBodySchema, result: PollResultSchema },
