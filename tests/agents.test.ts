@@ -85,6 +85,18 @@ describe("hooks of sessions whose servers share one parent", () => {
     expect(await s.hookMail.lease([9, 4241], 9000, "thread-b")).toMatchObject({ peer: { id: b.peer_id }, messages: [] });
   });
 
+  test("a codex server already tied to a session is not another session's, even as the only child (that one's server may still be starting)", async () => {
+    await using s = inProcessServices();
+    const a = await s.registry.register(registration("codex-a", { agent: "codex", parent_pid: 4241 }));
+    await s.mail.send({ kind: "operator" }, { to: "codex-a", text: "for a" });
+    expect((await s.hookMail.lease([9, 4241], 9000, "thread-a", "SessionStart", true)).peer?.id).toBe(a.peer_id); // the first hook ties it
+    expect(await s.hookMail.lease([9, 4241], 9000, "thread-b")).toMatchObject({ peer: null, messages: [] });
+    expect((await s.hookMail.lease([9, 4241], 9000, "thread-a")).messages).toMatchObject([{ text: "for a" }]);
+    // A Claude Code server after /clear: the new id is its session's.
+    const c = await s.registry.register(registration("cc", { parent_pid: 5000, session_id: "old-id" }));
+    expect((await s.hookMail.lease([5000], 9000, "new-id")).peer?.id).toBe(c.peer_id);
+  });
+
   test("one Claude Code session with two servers (plugin and claude mcp add): the newer, as before", async () => {
     await using s = inProcessServices();
     await s.registry.register(registration("api", { parent_pid: 4241 }));

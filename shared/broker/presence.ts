@@ -302,14 +302,17 @@ export class Presence {
    * the one with the hook's session id; else, if they are one session's servers (Claude Code with
    * the plugin and `claude mcp add`), the newest. Codex's app-server runs the servers of several
    * sessions: until a server has learned its session id, a hook there names none of them rather
-   * than hand one session's mail to another.
+   * than hand one session's mail to another; and a Codex server that already has a session id is
+   * not another session's, even while it is the only child (the other's server may not have
+   * registered yet). A Claude Code server is: after /clear its session has a new id.
    */
   private byAncestry(ancestors: readonly number[], candidates: readonly LivePeer[], sessionId?: string): { entry: LivePeer; parent_pid: number } | null {
     for (const pid of ancestors) {
       const children = candidates.filter((p) => p.row.parent_pid === pid);
       if (children.length === 0) continue;
       const named = sessionId ? children.filter((p) => p.sessionIds.has(sessionId)) : [];
-      if (children.length === 1 || named.length > 0) return { entry: newest(named.length > 0 ? named : children), parent_pid: pid };
+      if (named.length > 0) return { entry: newest(named), parent_pid: pid };
+      if (children.length === 1) return sessionId && ownsOtherSession(children[0]!) ? null : { entry: children[0]!, parent_pid: pid };
       return oneSession(children) ? { entry: newest(children), parent_pid: pid } : null;
     }
     return null;
@@ -319,6 +322,11 @@ export class Presence {
   addSessionId(id: string, sessionId: string): void {
     this.live.get(id)?.sessionIds.add(sessionId);
   }
+}
+
+/** A server of an agent whose one process runs several sessions (Codex's app-server) that is already tied to a session. */
+function ownsOtherSession(p: LivePeer): boolean {
+  return p.row.agent === "codex" && p.sessionIds.size > 0;
 }
 
 /** Whether several servers of one parent are one session's: Claude Code's, or sharing a session id. */
