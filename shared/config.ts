@@ -1,6 +1,7 @@
 /** Reads the environment once and turns it into the settings every entry point uses. */
 import { homedir, hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { AGENTS, DEFAULT_AGENT, isAgent, type Agent } from "./agents.ts";
 
 export const DEFAULT_PORT = 7899;
 /** What a Claude Code session id looks like (CLAUDE_CODE_SESSION_ID, a hook input's session_id); anything else is ignored. */
@@ -42,6 +43,8 @@ export interface Config {
   mailFlagDir: string;
   /** CLAUDE_PEERS_GROUPS=ui,review: the groups a session joins at start. */
   groups: string[];
+  /** CLAUDE_PEERS_AGENT: the coding agent this server runs in (`bun cli.ts install codex` writes it into Codex's entry). */
+  agent: Agent;
   /** Loop damping (the broker's): 0 turns a rule off. */
   damping: {
     /** CLAUDE_PEERS_DUPLICATE_WINDOW_S (60): the same text to the same recipient within it is refused. */
@@ -81,6 +84,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     claudeSessionId: CLAUDE_SESSION_ID.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
     mailFlagDir: join(home, ".claude-peers-mail"),
     groups: parseGroups(env.CLAUDE_PEERS_GROUPS),
+    agent: parseAgent(env.CLAUDE_PEERS_AGENT),
     damping: {
       duplicateWindowS: parseNonNegative(env.CLAUDE_PEERS_DUPLICATE_WINDOW_S, "CLAUDE_PEERS_DUPLICATE_WINDOW_S", 60),
       loopLimit: parseNonNegative(env.CLAUDE_PEERS_LOOP_LIMIT, "CLAUDE_PEERS_LOOP_LIMIT", 30),
@@ -101,6 +105,12 @@ function parseGroups(raw: string | undefined): string[] {
     }
   }
   return [...new Set(names)];
+}
+
+function parseAgent(raw: string | undefined): Agent {
+  const agent = raw?.trim().toLowerCase() || DEFAULT_AGENT;
+  if (!isAgent(agent)) throw new ConfigError(`CLAUDE_PEERS_AGENT must be one of ${AGENTS.join(", ")}, got "${raw}"`);
+  return agent;
 }
 
 export function brokerUrl(port: number): string {

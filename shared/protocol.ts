@@ -1,5 +1,6 @@
 /** Every shape that crosses the broker's HTTP and WebSocket wire, as zod schemas with inferred types. */
 import { z } from "zod";
+import { AGENTS, DEFAULT_AGENT } from "./agents.ts";
 import { CLAUDE_SESSION_ID, GROUP_NAME } from "./config.ts";
 import { WireErrorCodeSchema } from "./errors.ts";
 import { HOOK_EVENTS } from "./hook-events.ts";
@@ -85,6 +86,8 @@ export const RegisterBodySchema = z.object({
   session_id: claudeSessionId.optional(),
   /** Groups to join at registration (CLAUDE_PEERS_GROUPS); membership belongs to the name. */
   groups: z.array(GroupNameSchema).max(MAX_GROUPS_PER_PEER).optional(),
+  /** The coding agent the server runs in (CLAUDE_PEERS_AGENT); servers before 0.4 do not say, and run in Claude Code. */
+  agent: z.enum(AGENTS).default(DEFAULT_AGENT),
 });
 export type RegisterBody = z.infer<typeof RegisterBodySchema>;
 
@@ -114,6 +117,8 @@ export const PeerInfoSchema = z.object({
   push: z.boolean(),
   /** The groups its name belongs to; a 0.2 broker sends none. */
   groups: z.array(z.string()).default([]),
+  /** The coding agent it runs in (claude-code, codex, gemini; a newer broker may name others); a 0.3 broker sends none. */
+  agent: z.string().default(DEFAULT_AGENT),
 });
 export type PeerInfo = z.infer<typeof PeerInfoSchema>;
 
@@ -246,6 +251,9 @@ export const HookWaitResultSchema = HookResultSchema.extend({
   ended: z.enum(["mail", "gone", "replaced", "no_session"]),
 });
 export type HookWaitResult = z.infer<typeof HookWaitResultSchema>;
+/** POST /session: a client session id the server learned after registering (Codex sends it with each tool call); its hooks send the same. */
+export const SessionBodySchema = z.object({ session_id: claudeSessionId });
+
 /** POST /hook/read: the hook printed these messages; mark them read. */
 export const HookReadBodySchema = z.object({ peer_id: peerId, ids: z.array(id).min(1).max(1000) });
 
@@ -354,6 +362,7 @@ export const ROUTES = {
   "/peers": { body: ListPeersBodySchema, result: ListPeersResultSchema },
   "/send": { body: SendBodySchema, result: SendResultSchema },
   "/summary": { body: SummaryBodySchema, result: OkResultSchema },
+  "/session": { body: SessionBodySchema, result: OkResultSchema },
   "/inbox": { body: InboxBodySchema, result: InboxResultSchema },
   "/ack": { body: AckBodySchema, result: AckResultSchema },
   "/poll": { body: NoBodySchema, result: PollResultSchema },

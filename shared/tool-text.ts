@@ -15,7 +15,7 @@ export function describePeers(peers: PeerInfo[], scope: string): string {
     const reach = p.push ? "push" : "poll";
     const host = p.host ? `, host ${p.host}` : "";
     const groups = p.groups.length ? `; in ${p.groups.map((g) => `#${g}`).join(" ")}` : "";
-    return `- ${p.name} (id ${p.id}${host}): ${p.summary || "(no summary)"}\n  ${where}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}`;
+    return `- ${p.name} (id ${p.id}${host}): ${p.summary || "(no summary)"}\n  ${where}; runs in ${p.agent}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}`;
   });
   return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${lines.join("\n")}`;
 }

@@ -98,7 +98,7 @@ describe("Claude Code sessions with peer mail", () => {
       },
     });
     expect(serverParent).toBe("/bin/sh"); // wrapped: ancestry alone would not find it
-    expect(afterTool).toContain("hook additional context: claude-peers: 1 message from other Claude Code sessions");
+    expect(afterTool).toContain("hook additional context: claude-peers: 1 message from other agent sessions");
     expect(afterTool).toContain("M1: behind a wrapper");
   });
 

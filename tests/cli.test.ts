@@ -144,7 +144,7 @@ describe("cli with a broker and two live sessions", () => {
     const r = await cli(t, ["peers"]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^ID +NAME +HOST +PUSH +LAST SEEN +BRANCH +GROUPS +CWD +SUMMARY$/);
+    expect(lines[0]).toMatch(/^ID +NAME +HOST +AGENT +PUSH +LAST SEEN +BRANCH +GROUPS +CWD +SUMMARY$/);
     expect(lines).toHaveLength(3);
     const nameAt = lines[0]!.indexOf("NAME");
     expect(lines[1]!.slice(nameAt)).toStartWith("alice ");
@@ -152,12 +152,13 @@ describe("cli with a broker and two live sessions", () => {
     expect(lines[1]).toStartWith(aliceId);
     expect(lines[2]).toStartWith(bobId);
     expect(lines[1]!.slice(lines[0]!.indexOf("PUSH"))).toStartWith("yes ");
+    expect(lines[1]!.slice(lines[0]!.indexOf("AGENT"))).toStartWith("claude-code ");
 
     const j = await cli(t, ["peers", "--json"]);
     const { peers } = ListPeersResultSchema.parse(JSON.parse(j.stdout));
-    expect(peers.map((p) => [p.name, p.id, p.push])).toEqual([
-      ["alice", aliceId, true],
-      ["bob", bobId, true],
+    expect(peers.map((p) => [p.name, p.id, p.push, p.agent])).toEqual([
+      ["alice", aliceId, true, "claude-code"],
+      ["bob", bobId, true, "claude-code"],
     ]);
   });
 

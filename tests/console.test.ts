@@ -109,6 +109,7 @@ describeBrowser("the operator console (real Chromium)", () => {
       await alice.call("set_summary", { summary: "refactoring the parser" });
       await page.waitForFunction(() => document.querySelector('tr[data-session="alice"] .summary')?.textContent === "refactoring the parser");
       expect(await row("alice").locator("[data-delivery]").textContent()).toContain("push");
+      expect(await row("alice").locator("[data-agent]").textContent()).toBe("claude-code");
 
       const carol = await world.start({ name: "carol" });
       await row("carol").waitFor({ timeout: 10_000 });

@@ -472,11 +472,23 @@ describe("hook without a usable broker: exit 0, nothing printed", () => {
 
 describe("hook units", () => {
   test.each([
-    [{ hook_event_name: "PostToolUse", tool_name: "Bash" }, { event: "PostToolUse", stopHookActive: false, subagent: false }],
-    [{ hook_event_name: "Stop", stop_hook_active: true }, { event: "Stop", stopHookActive: true, subagent: false }],
-    [{ hook_event_name: "Stop", stop_hook_active: "yes" }, { event: "Stop", stopHookActive: false, subagent: false }],
-    [{ hook_event_name: "PostToolUse", agent_id: "a1", agent_type: "x" }, { event: "PostToolUse", stopHookActive: false, subagent: true }],
-    [{ hook_event_name: "UserPromptSubmit", agent_type: "reviewer" }, { event: "UserPromptSubmit", stopHookActive: false, subagent: false }],
+    [{ hook_event_name: "PostToolUse", tool_name: "Bash" }, { event: "PostToolUse", agentEvent: "PostToolUse", stopHookActive: false, subagent: false }],
+    [{ hook_event_name: "Stop", stop_hook_active: true }, { event: "Stop", agentEvent: "Stop", stopHookActive: true, subagent: false }],
+    [{ hook_event_name: "Stop", stop_hook_active: "yes" }, { event: "Stop", agentEvent: "Stop", stopHookActive: false, subagent: false }],
+    [{ hook_event_name: "PostToolUse", agent_id: "a1", agent_type: "x" }, { event: "PostToolUse", agentEvent: "PostToolUse", stopHookActive: false, subagent: true }],
+    [{ hook_event_name: "UserPromptSubmit", agent_type: "reviewer" }, { event: "UserPromptSubmit", agentEvent: "UserPromptSubmit", stopHookActive: false, subagent: false }],
+    // Codex CLI 0.171.0 (its Stop input, as codex exec sent it): Claude Code's names and fields.
+    [
+      { session_id: "01a2323c-49a3-74a3-b4e6-10800b0b5085", turn_id: "t", hook_event_name: "Stop", model: "m", permission_mode: "bypassPermissions", stop_hook_active: false, last_assistant_message: "Done." },
+      { event: "Stop", agentEvent: "Stop", stopHookActive: false, subagent: false, sessionId: "01a2323c-49a3-74a3-b4e6-10800b0b5085" },
+    ],
+    // Gemini CLI 0.61.0's events, as gemini -p sent them, in Claude Code's terms.
+    [{ session_id: "894287d4-4e8a-4577-bdf5-39b18305ceec", hook_event_name: "SessionStart", source: "startup" }, { event: "SessionStart", agentEvent: "SessionStart", stopHookActive: false, subagent: false, sessionId: "894287d4-4e8a-4577-bdf5-39b18305ceec" }],
+    [{ hook_event_name: "BeforeAgent", prompt: "say hi" }, { event: "UserPromptSubmit", agentEvent: "BeforeAgent", stopHookActive: false, subagent: false }],
+    [{ hook_event_name: "AfterTool", tool_name: "mcp_claude-peers_whoami" }, { event: "PostToolUse", agentEvent: "AfterTool", stopHookActive: false, subagent: false }],
+    [{ hook_event_name: "AfterAgent", prompt_response: "Done.", stop_hook_active: true }, { event: "Stop", agentEvent: "AfterAgent", stopHookActive: true, subagent: false }],
+    [{ hook_event_name: "BeforeTool" }, null],
+    [{ hook_event_name: "toString" }, null],
     [{ hook_event_name: "SubagentStop" }, null],
     [{ hook_event_name: "PreToolUse" }, null],
     [{}, null],
@@ -580,20 +592,25 @@ describe("hook units", () => {
     expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
   });
 
-  test("hookOutput: nothing without unread mail; additionalContext per event; block for Stop", () => {
-    expect(hookOutput("PostToolUse", result([]))).toBeNull();
+  test("hookOutput: nothing without unread mail; additionalContext per event, named as the agent named it; block for a stop", () => {
+    expect(hookOutput({ event: "PostToolUse", agentEvent: "PostToolUse" }, result([]))).toBeNull();
     const mail = result([message("m-1", "hello")]);
+    const context = describeHookMail(mail.messages, 1);
     for (const event of ["SessionStart", "UserPromptSubmit", "PostToolUse"] as const) {
-      expect(hookOutput(event, mail)).toEqual({ hookSpecificOutput: { hookEventName: event, additionalContext: describeHookMail(mail.messages, 1) } });
+      expect(hookOutput({ event, agentEvent: event }, mail)).toEqual({ hookSpecificOutput: { hookEventName: event, additionalContext: context } });
     }
-    const stop = hookOutput("Stop", mail);
-    expect(stop).toMatchObject({ decision: "block" });
-    expect((stop as { reason: string }).reason).toStartWith(describeHookMail(mail.messages, 1));
+    expect(hookOutput({ event: "PostToolUse", agentEvent: "AfterTool" }, mail)).toEqual({ hookSpecificOutput: { hookEventName: "AfterTool", additionalContext: context } });
+    expect(hookOutput({ event: "UserPromptSubmit", agentEvent: "BeforeAgent" }, mail)).toEqual({ hookSpecificOutput: { hookEventName: "BeforeAgent", additionalContext: context } });
+    for (const agentEvent of ["Stop", "AfterAgent"]) {
+      const stop = hookOutput({ event: "Stop", agentEvent }, mail);
+      expect(stop).toMatchObject({ decision: "block" });
+      expect((stop as { reason: string }).reason).toStartWith(context);
+    }
   });
 
   test("describeHookMail: one line per message as check_messages writes it; a count of what is left; a notice when none fit", () => {
     const text = describeHookMail([message("m-1", "first"), message("m-2", "second")], 5);
-    expect(text).toStartWith("claude-peers: 2 messages from other Claude Code sessions");
+    expect(text).toStartWith("claude-peers: 2 messages from other agent sessions (Claude Code, Codex, Gemini CLI)");
     expect(text).toContain("[m-1] from web (id p-0123456789) at 2026-01-01T00:00:00.000Z:\nfirst");
     expect(text.indexOf("m-1")).toBeLessThan(text.indexOf("m-2"));
     expect(text).toEndWith("(3 more unread peer messages waiting: call check_messages.)");

@@ -181,9 +181,9 @@ describe("Claude Code plugin", () => {
       const [, afterTool = "", afterStop = ""] = model.requests;
       expect({
         requests: model.requests.length, // 3: one block, then stop_hook_active, so no loop
-        toolContext: afterTool.includes(`PostToolUse:${tool} hook additional context: claude-peers: 1 message from other Claude Code sessions`),
+        toolContext: afterTool.includes(`PostToolUse:${tool} hook additional context: claude-peers: 1 message from other agent sessions`),
         toolMail: afterTool.includes("M1: the API moved to /v2"),
-        stopFeedback: afterStop.includes("Stop hook feedback:\\nclaude-peers: 1 message from other Claude Code sessions"),
+        stopFeedback: afterStop.includes("Stop hook feedback:\\nclaude-peers: 1 message from other agent sessions"),
         stopMail: afterStop.includes("M2: please rebase on main"),
       }).toEqual({ requests: 3, toolContext: true, toolMail: true, stopFeedback: true, stopMail: true });
       for (const id of sent) expect(await messageState(cli.t, id)).toBe("read");

@@ -69,7 +69,7 @@ describe("SQLite file", () => {
     // Turn it back into what schema 2 left on disk: the same tables without the later columns.
     const db = new Database(path);
     db.exec(`ALTER TABLE peers DROP COLUMN parent_pid; ALTER TABLE peers DROP COLUMN repo_key;
-             ALTER TABLE peers DROP COLUMN host; DROP INDEX messages_awaiting;
+             ALTER TABLE peers DROP COLUMN host; ALTER TABLE peers DROP COLUMN agent; DROP INDEX messages_awaiting;
              ALTER TABLE messages DROP COLUMN reply_by; ALTER TABLE messages DROP COLUMN reply_status; DROP TABLE group_members;
              DROP TABLE paused_names;
              PRAGMA user_version = 2;`);

@@ -47,6 +47,7 @@ export class Registry {
       git_branch: body.git_branch,
       repo_key: body.repo_key ?? null,
       host: presence.host,
+      agent: body.agent,
       summary: body.summary,
       registered_at: claimed?.registered_at ?? at,
       last_seen: at,

@@ -70,6 +70,12 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       await s.registry.setSummary(requirePeer(ctx), ctx.body.summary);
       return { ok: true, ...(await unread(ctx)) };
     },
+    "/session": async (ctx) => {
+      const peer = requirePeer(ctx);
+      s.presence.addSessionId(peer.id, ctx.body.session_id);
+      await s.mail.refreshFlag(peer.id); // the new id's mail flag, for hooks that test it before starting Bun
+      return { ok: true, ...(await unread(ctx)) };
+    },
     "/inbox": async (ctx) => {
       const peer = requirePeer(ctx);
       const { mark_read, wait_s, reply_to } = ctx.body;

@@ -38,6 +38,6 @@ export function toWireMessage(m: MessageRow): Message {
  * in their own table: the routes that show peers fill them in (Groups.withGroups).
  */
 export function toWirePeer(p: PeerRow, push: boolean, seenAt: number): PeerInfo {
-  const { id, name, summary, pid, cwd, git_root, git_branch, host } = p; // never the secret hash
-  return { id, name, summary, pid, cwd, git_root, git_branch, host, registered_at: iso(p.registered_at), last_seen: iso(seenAt), push, groups: [] };
+  const { id, name, summary, pid, cwd, git_root, git_branch, host, agent } = p; // never the secret hash
+  return { id, name, summary, pid, cwd, git_root, git_branch, host, agent, registered_at: iso(p.registered_at), last_seen: iso(seenAt), push, groups: [] };
 }

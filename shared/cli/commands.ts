@@ -71,6 +71,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
     p.id,
     p.name,
     p.host,
+    p.agent,
     p.push ? "yes" : "no",
     ago(p.last_seen, now),
     p.git_branch ?? "-",
@@ -82,6 +83,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
     { header: "ID" },
     { header: "NAME" }, // never cut: people type it into send
     { header: "HOST", max: 24 },
+    { header: "AGENT" },
     { header: "PUSH" },
     { header: "LAST SEEN" },
     { header: "BRANCH", max: 24 },
@@ -247,6 +249,14 @@ export const COMMANDS: Record<string, Command> = {
       else printChecks(ctx, checks, failed);
       return failed ? 1 : 0;
     },
+  },
+  install: {
+    options: ["dry-run"],
+    run: async (ctx, values, positionals) => (await import("./install/command.ts")).runInstall(ctx, values, positionals, true),
+  },
+  uninstall: {
+    options: ["dry-run"],
+    run: async (ctx, values, positionals) => (await import("./install/command.ts")).runInstall(ctx, values, positionals, false),
   },
   "kill-broker": {
     options: [],

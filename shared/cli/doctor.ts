@@ -14,6 +14,8 @@ import { SERVER_NAME } from "../instructions.ts";
 import { redactUrl } from "../store/postgres.ts";
 import { VERSION } from "../version.ts";
 import { clientFor, type CliContext } from "./context.ts";
+import { defaultTarget } from "./install/command.ts";
+import { otherAgentChecks } from "./install/check.ts";
 
 /** ok: as it should be; info: worth knowing, nothing to fix; warn and fail: something to fix (exit 1). */
 export type CheckStatus = "ok" | "info" | "warn" | "fail";
@@ -45,6 +47,7 @@ export async function runDoctor(ctx: CliContext): Promise<Check[]> {
     fileModeCheck(ctx),
     await storeCheck(ctx),
     await sessionCheck(ctx, probe),
+    ...otherAgentChecks(defaultTarget()),
   ];
 }
 

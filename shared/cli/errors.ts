@@ -7,7 +7,9 @@ export type CliErrorCode =
   | "foreign_port"
   | "token_missing"
   | "broker_gone"
-  | "stop_timeout";
+  | "stop_timeout"
+  /** An agent's config file claude-peers will not change (unreadable, not valid, or holding a conflicting entry). */
+  | "bad_config";
 
 export class CliError extends Error {
   constructor(

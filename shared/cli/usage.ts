@@ -7,6 +7,7 @@ export const OPTIONS = {
   peer: { type: "string" },
   discard: { type: "boolean" },
   "no-open": { type: "boolean" },
+  "dry-run": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -19,10 +20,11 @@ export interface CliOptions {
   peer?: string;
   discard?: boolean;
   "no-open"?: boolean;
+  "dry-run"?: boolean;
   help?: boolean;
 }
 
-export const USAGE = `claude-peers: see and drive the network of Claude Code sessions from a terminal
+export const USAGE = `claude-peers: see and drive the network of coding-agent sessions (Claude Code, Codex, Gemini CLI) from a terminal
 
 usage: bun cli.ts <command> [options]      (after \`bun link\` in the clone: claude-peers <command> [options])
 
@@ -43,17 +45,24 @@ commands:
   kill-broker                      stop the broker; running sessions start a new one when they need it
   doctor                           check this install (Bun, Claude Code, registration, hooks, broker, file
                                    modes, store, this shell's session) and say what to fix; exit 1 if wrong
-  hook                             for Claude Code hooks: reads the hook's JSON on stdin, prints this session's
-                                   unread peer mail as hook output and marks it read (see README.md)
+  install <agent> [--dry-run]      add the claude-peers MCP server and its delivery hooks to an agent's user config:
+                                   claude, codex or gemini; keeps what is there, backs each file up beside it
+                                   (--dry-run: print the change, write nothing)
+  uninstall <agent> [--dry-run]    remove exactly what install added
+  hook                             for the agents' hooks (Claude Code, Codex, Gemini CLI): reads the hook's JSON on
+                                   stdin, prints this session's unread peer mail as hook output and marks it read
   help                             this text
 
 options:
   --json       machine-readable output on stdout (status, peers, groups, history, send, release, retract,
                pause, resume, doctor; watch: one JSON line per event)
+  --dry-run    install, uninstall: show the change to each file and write nothing
   -h, --help   this text
 
 environment:
   CLAUDE_PEERS_PORT   the broker's port on 127.0.0.1 (default 7899)
   CLAUDE_PEERS_DB     the broker's SQLite database (default ~/.claude-peers.db); its token is <database>.token
+  CLAUDE_PEERS_AGENT  the agent a server runs in: claude-code (default), codex, gemini (install writes it)
+  CODEX_HOME, GEMINI_CLI_HOME, CLAUDE_CONFIG_DIR   where install finds each agent's config, as the agent does
 
 exit codes: 0 success, 1 failure, 2 bad command or option`;

@@ -1,5 +1,6 @@
 /**
- * `bun cli.ts hook`, run by Claude Code on SessionStart, UserPromptSubmit, PostToolUse and Stop:
+ * `bun cli.ts hook`, run by Claude Code (and Codex CLI) on SessionStart, UserPromptSubmit,
+ * PostToolUse and Stop, and by Gemini CLI on SessionStart, BeforeAgent, AfterTool and AfterAgent:
  * prints this session's unread peer mail in the hook output format, then marks it read. Where
  * channel push is off (VS Code, API-key, Bedrock or Vertex auth, no flag) this is how mail reaches
  * Claude without anyone asking for it.
@@ -11,7 +12,7 @@
 import { CLAUDE_SESSION_ID, loadConfig, type Config } from "../config.ts";
 import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
 import { channelsRequested, channelsRequestedAbove } from "../channel-flag.ts";
-import { HOOK_EVENTS, type HookEvent } from "../hook-events.ts";
+import { hookEventOf, type HookEvent } from "../hook-events.ts";
 import type { HookResult } from "../protocol.ts";
 import { postJson } from "./post.ts";
 // output.ts (and the text it builds on) and errors.ts are imported only when needed: most runs
@@ -21,7 +22,10 @@ import { postJson } from "./post.ts";
 const REQUEST_TIMEOUT_MS = 750;
 
 export interface HookInput {
+  /** The event in Claude Code's terms (what the broker knows). */
   event: HookEvent;
+  /** The event as the agent named it (Gemini CLI's AfterTool for PostToolUse): its output names it back. */
+  agentEvent: string;
   /** Stop only: Claude is already continuing because a Stop hook blocked. */
   stopHookActive: boolean;
   /** The event comes from a subagent's tool call, not from the conversation the mail is for. */
@@ -39,7 +43,10 @@ export interface HookDeps {
   ancestors?: () => Promise<Ancestor[]>;
 }
 
-/** Claude Code's hook input (JSON on stdin), reduced to what the hook needs; null if unusable. */
+/**
+ * A hook's input (JSON on stdin), reduced to what the hook needs; null if unusable. Claude Code,
+ * Codex CLI and Gemini CLI all send hook_event_name, session_id and (on a stop) stop_hook_active.
+ */
 export function parseHookInput(text: string): HookInput | null {
   let data: unknown;
   try {
@@ -49,10 +56,11 @@ export function parseHookInput(text: string): HookInput | null {
   }
   if (typeof data !== "object" || data === null) return null;
   const d = data as Record<string, unknown>;
-  const event = HOOK_EVENTS.find((e) => e === d.hook_event_name);
+  const event = hookEventOf(d.hook_event_name);
   if (!event) return null;
   return {
     event,
+    agentEvent: d.hook_event_name as string,
     stopHookActive: d.stop_hook_active === true,
     subagent: typeof d.agent_id === "string" && d.agent_id !== "",
     sessionId: typeof d.session_id === "string" && CLAUDE_SESSION_ID.test(d.session_id) ? d.session_id : undefined,
@@ -105,7 +113,7 @@ export async function runHook(deps: HookDeps): Promise<void> {
   const matched = chain.find((a) => a.pid === result.parent_pid);
   if (matched ? channelsRequested(await matched.command()) : await channelsRequestedAbove(chain)) return;
   const { hookOutput } = await import("./output.ts");
-  const output = hookOutput(input.event, result);
+  const output = hookOutput(input, result);
   if (!output) return;
   await deps.write(JSON.stringify(output));
   // Marked read only once printed: a hook killed before this shows them again, never loses them.

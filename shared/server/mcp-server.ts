@@ -3,6 +3,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import { ListToolsRequestSchema, type ListToolsResult, type ServerNotification, type ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import { CLAUDE_SESSION_ID } from "../config.ts";
 import { WireError, errorMessage } from "../errors.ts";
 import { INSTRUCTIONS, SERVER_NAME } from "../instructions.ts";
 import { GroupNameSchema, MAX_REPLY_WITHIN_S, MAX_WAIT_S, type Message, type Scope } from "../protocol.ts";
@@ -23,6 +24,11 @@ export interface ToolContext {
    * as waiting in the tool results; elsewhere everything unread is.
    */
   pushTrusted: () => boolean;
+  /**
+   * The client named its session in a tool call (Codex CLI: `_meta.sessionId`, the id its hooks
+   * send too): tell the broker before the tool answers, so the hook that runs after it finds this peer.
+   */
+  sessionSeen: (sessionId: string) => Promise<void>;
 }
 
 /** What a broker result says of the session's mail: unread, and of that not yet written to Claude. */
@@ -46,6 +52,8 @@ export function createMcpServer(ctx: ToolContext): McpServer {
   function tool<A>(name: string, run: (args: A, extra: ToolExtra) => Promise<ToolOutcome>) {
     return async (args: A, extra: ToolExtra) => {
       try {
+        const sessionId = clientSessionId(extra);
+        if (sessionId) await ctx.sessionSeen(sessionId);
         const { text, unread, queued } = await run(args, extra);
         const waiting = ctx.pushTrusted() && queued !== undefined ? queued : unread;
         return { content: [{ type: "text" as const, text: text + unreadFooter(waiting) }] };
@@ -66,7 +74,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     "list_peers",
     {
       title: "List peers",
-      description: "List other live Claude Code sessions: id, name, host, summary, folder, branch, last seen.",
+      description: "List other live coding-agent sessions: id, name, agent, host, summary, folder, branch, last seen.",
       inputSchema: {
         scope: z
           .enum(["machine", "network", "directory", "repo"])
@@ -211,6 +219,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       const lines = [
         `id: ${peer.id}`,
         `name: ${peer.name}`,
+        `agent: ${peer.agent}`,
         `summary: ${peer.summary || "(none; call set_summary)"}`,
         `cwd: ${peer.cwd}`,
         `repo: ${peer.git_root ?? "(not a git repository)"}${peer.git_branch ? ` on branch ${peer.git_branch}` : ""}`,
@@ -264,6 +273,12 @@ function reportProgress(extra: ToolExtra, waitS: number): () => void {
     extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: waited, total: waitS, message: "waiting for peer mail" } }).catch(() => {});
   }, PROGRESS_EVERY_MS);
   return () => clearInterval(timer);
+}
+
+/** The session a client names in a tool call's `_meta` (Codex CLI 0.171 sends sessionId and threadId, both its session's id). */
+function clientSessionId(extra: ToolExtra): string | undefined {
+  const id = (extra._meta as { sessionId?: unknown } | undefined)?.sessionId;
+  return typeof id === "string" && CLAUDE_SESSION_ID.test(id) ? id : undefined;
 }
 
 /** The `meta` of a channel notification: identifier keys, string values (Claude Code drops others). */

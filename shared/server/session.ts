@@ -60,6 +60,21 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     return run;
   }
 
+  /** Session ids the client named in tool calls, each told to the broker once (a failed report is tried again next call). */
+  const reported = new Map<string, Promise<void>>();
+  function reportSession(sessionId: string): Promise<void> {
+    const run = (async () => {
+      const ready = await linkReady;
+      ready.updateRegistration({ session_id: sessionId }); // a re-registration after a broker restart carries it
+      await ready.call("/session", { session_id: sessionId }, { idempotent: true });
+    })().catch((err) => {
+      reported.delete(sessionId);
+      log(`session id ${sessionId} not told to the broker: ${errorMessage(err)}`); // the tool still answers
+    });
+    reported.set(sessionId, run);
+    return run;
+  }
+
   // Read once at start-up (a command line does not change): was Claude Code started with channel push for this server?
   let channelFlag = false;
   const server = createMcpServer({
@@ -69,6 +84,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
       return (await publishSummary(summary)) ?? {};
     },
     pushTrusted: () => channelFlag && link?.state === "push",
+    sessionSeen: (sessionId) => (reported.get(sessionId) ?? reportSession(sessionId)),
   });
   // Channel notifications sent before the client finished initializing may be dropped.
   server.server.oninitialized = () => markInitialized();
@@ -97,6 +113,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
         summary: plainSummary({ cwd, git }),
         ...(config.groups.length ? { groups: config.groups } : {}),
         ...(config.claudeSessionId ? { session_id: config.claudeSessionId } : {}),
+        agent: config.agent,
       },
       deliver: async (message) => {
         await initialized;

@@ -107,6 +107,8 @@ const MIGRATIONS: string[] = [
   // Paused sessions (the operator console): a name's inbound mail held until a person resumes it.
   `CREATE TABLE paused_names (name text PRIMARY KEY, paused_at bigint NOT NULL);
    CREATE INDEX messages_held_to ON messages (to_name, created_at) WHERE state = 'held';`,
+  // Peers in Codex and Gemini CLI beside Claude Code: which agent each runs in.
+  `ALTER TABLE peers ADD COLUMN agent text NOT NULL DEFAULT 'claude-code';`,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
@@ -295,13 +297,13 @@ export class PostgresStore implements Store {
 
   async savePeer(p: PeerRow): Promise<void> {
     await this.q`
-      INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, summary, registered_at, last_seen)
+      INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, agent, summary, registered_at, last_seen)
       VALUES (${p.id}, ${p.secret_hash}, ${p.name}, ${p.pid}, ${p.parent_pid}, ${p.cwd}, ${p.git_root}, ${p.git_common_dir}, ${p.git_branch},
-              ${p.repo_key}, ${p.host}, ${p.summary}, ${p.registered_at}, ${p.last_seen})
+              ${p.repo_key}, ${p.host}, ${p.agent}, ${p.summary}, ${p.registered_at}, ${p.last_seen})
       ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name, pid = excluded.pid,
         parent_pid = excluded.parent_pid, cwd = excluded.cwd, git_root = excluded.git_root, git_common_dir = excluded.git_common_dir,
-        git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, summary = excluded.summary,
-        last_seen = excluded.last_seen`;
+        git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, agent = excluded.agent,
+        summary = excluded.summary, last_seen = excluded.last_seen`;
   }
 
   async getPeer(id: string): Promise<PeerRow | null> {

@@ -157,6 +157,8 @@ const MIGRATIONS: string[] = [
   // Paused sessions (the operator console): a name's inbound mail held until a person resumes it.
   `CREATE TABLE paused_names (name TEXT PRIMARY KEY, paused_at INTEGER NOT NULL);
    CREATE INDEX messages_held_to ON messages (to_name, created_at) WHERE state = 'held';`,
+  // Peers in Codex and Gemini CLI beside Claude Code: which agent each runs in.
+  `ALTER TABLE peers ADD COLUMN agent TEXT NOT NULL DEFAULT 'claude-code';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -241,12 +243,12 @@ class SqliteStore implements Store {
     this.writes = new GroupCommit(db);
     this.q = {
       savePeer: db.query<void, PeerRow>(
-        `INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, summary, registered_at, last_seen)
-         VALUES ($id, $secret_hash, $name, $pid, $parent_pid, $cwd, $git_root, $git_common_dir, $git_branch, $repo_key, $host, $summary, $registered_at, $last_seen)
+        `INSERT INTO peers (id, secret_hash, name, pid, parent_pid, cwd, git_root, git_common_dir, git_branch, repo_key, host, agent, summary, registered_at, last_seen)
+         VALUES ($id, $secret_hash, $name, $pid, $parent_pid, $cwd, $git_root, $git_common_dir, $git_branch, $repo_key, $host, $agent, $summary, $registered_at, $last_seen)
          ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name, pid = excluded.pid,
            parent_pid = excluded.parent_pid, cwd = excluded.cwd, git_root = excluded.git_root, git_common_dir = excluded.git_common_dir,
-           git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, summary = excluded.summary,
-           last_seen = excluded.last_seen`,
+           git_branch = excluded.git_branch, repo_key = excluded.repo_key, host = excluded.host, agent = excluded.agent,
+           summary = excluded.summary, last_seen = excluded.last_seen`,
       ),
       getPeer: db.query<PeerRow, [string]>("SELECT * FROM peers WHERE id = ?"),
       peerBySecret: db.query<PeerRow, [string]>("SELECT * FROM peers WHERE secret_hash = ?"),

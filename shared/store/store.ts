@@ -20,6 +20,8 @@ export type PeerRow = {
   repo_key: string | null;
   /** The host whose broker the peer registered with (stamped by that broker, never by the peer). */
   host: string;
+  /** The coding agent the peer runs in (claude-code, codex, gemini). */
+  agent: string;
   summary: string;
   registered_at: number;
   last_seen: number;

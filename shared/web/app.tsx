@@ -169,6 +169,7 @@ function Sessions(props: { model: Model; onPause: (name: string, paused: boolean
         <tr>
           <th>Name</th>
           {props.model.network && <th>Host</th>}
+          <th>Agent</th>
           <th>Summary</th>
           <th>Folder</th>
           <th>Repo / branch</th>
@@ -197,6 +198,7 @@ function SessionRow({ s, network, now, onPause, onMessage }: { s: ConsoleSession
         <span class="id">{s.id}</span>
       </td>
       {network && <td>{s.host}</td>}
+      <td data-agent>{s.agent}</td>
       <td class="summary">{s.summary}</td>
       <td class="path">{s.cwd}</td>
       <td>{s.git_root ? `${basename(s.git_root)}${s.git_branch ? ` @ ${s.git_branch}` : ""}` : "—"}</td>

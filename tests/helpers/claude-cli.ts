@@ -2,12 +2,10 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, type TestEnv } from "./env.ts";
-import { killAndConfirm } from "./wait.ts";
+import { runToEnd } from "./run-to-end.ts";
 import { suiteWorld } from "./world.ts";
 
 export const CLAUDE = join(ROOT, "node_modules", ".bin", "claude");
-/** Under the tests' 60 s: a stuck `claude` (retrying a failed model API, say) is stopped, not left running. */
-const RUN_DEADLINE_MS = 45_000;
 
 export interface ClaudeCli {
   /** The test env plus CLAUDE_CONFIG_DIR (inside the test's temp dir) and no network traffic. */
@@ -29,16 +27,8 @@ export function claudeCli(t: TestEnv): ClaudeCli {
   mkdirSync(configDir, { recursive: true });
   const env = { ...t.env, CLAUDE_CONFIG_DIR: configDir, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" };
   const runWith = async (extraEnv: Record<string, string>, ...args: string[]): Promise<ClaudeRun> => {
-    const proc = Bun.spawn([CLAUDE, ...args], { env: { ...env, ...extraEnv }, cwd: t.home, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    let late = false;
-    const deadline = setTimeout(() => {
-      late = true;
-      void killAndConfirm(proc.pid, "SIGTERM");
-    }, RUN_DEADLINE_MS);
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    clearTimeout(deadline);
-    const note = late ? `\n(claude ${args.join(" ")} was stopped after ${RUN_DEADLINE_MS / 1000} s)` : "";
-    return { code, out: stdout + stderr + note, stdout };
+    const { code, stdout, stderr } = await runToEnd([CLAUDE, ...args], { ...env, ...extraEnv }, t.home);
+    return { code, out: stdout + stderr, stdout };
   };
   return { env, run: (...args) => runWith({}, ...args), runWith };
 }

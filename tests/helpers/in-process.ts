@@ -42,5 +42,5 @@ export function inProcessBroker(opts: Partial<BrokerOptions> & { token: string }
 
 /** A /register body (what server.ts sends), with a parent pid for hook pairing. */
 export function registration(name: string, extra: Partial<RegisterBody> = {}): RegisterBody {
-  return { name, pid: 4242, parent_pid: 4241, cwd: `/w/${name}`, git_root: null, git_common_dir: null, git_branch: null, summary: "", ...extra };
+  return { name, pid: 4242, parent_pid: 4241, cwd: `/w/${name}`, git_root: null, git_common_dir: null, git_branch: null, summary: "", agent: "claude-code", ...extra };
 }

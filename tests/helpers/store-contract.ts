@@ -22,6 +22,7 @@ export function peerRow(id: string, over: Partial<PeerRow> = {}): PeerRow {
     git_branch: null,
     repo_key: null,
     host: "laptop",
+    agent: "claude-code",
     summary: "",
     registered_at: T0,
     last_seen: T0,
@@ -84,6 +85,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
           git_branch: "feature/x",
           repo_key: "github.com/acme/app",
           host: "dev-box.example.com",
+          agent: "codex",
           summary: "refactoring auth ✓",
           pid: 99999,
           parent_pid: 99998,
@@ -102,7 +104,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
 
       test("savePeer on an existing id updates it in place", async () => {
         await store.savePeer(peerRow("p-alice"));
-        const updated = peerRow("p-alice", { secret_hash: "new-hash", name: "alice-2", pid: 7, parent_pid: 6, cwd: "/elsewhere", summary: "new", last_seen: T0 + MINUTE });
+        const updated = peerRow("p-alice", { secret_hash: "new-hash", name: "alice-2", pid: 7, parent_pid: 6, cwd: "/elsewhere", agent: "gemini", summary: "new", last_seen: T0 + MINUTE });
         await store.savePeer(updated);
         expect(await store.getPeer("p-alice")).toMatchObject({ ...updated, registered_at: expect.any(Number) });
         expect(await store.peerBySecretHash("hash-of-p-alice")).toBeNull();

@@ -27,6 +27,7 @@ describe("loadConfig", () => {
       claudeSessionId: undefined,
       mailFlagDir: "/home/tester/.claude-peers-mail",
       groups: [],
+      agent: "claude-code",
       damping: { duplicateWindowS: 60, loopLimit: 30, loopWindowS: 600 },
     });
   });
@@ -64,6 +65,22 @@ describe("loadConfig", () => {
     expect(c.tokenPath).toBe(`${dbPath}.token`);
     expect(c.logPath).toBe(`${dbPath}.log`);
     expect(c.lockPath).toBe(join(dbPath, "..", ".claude-peers-9001.lock"));
+  });
+
+  test.each([
+    ["codex", "codex" as const],
+    [" Gemini ", "gemini"],
+    ["claude-code", "claude-code"],
+    ["", "claude-code"],
+    [undefined, "claude-code"],
+  ])("CLAUDE_PEERS_AGENT=%p → agent %p", (raw, agent) => {
+    expect(loadConfig({ CLAUDE_PEERS_AGENT: raw }, HOME).agent as string).toBe(agent);
+  });
+
+  test("CLAUDE_PEERS_AGENT of an agent claude-peers does not know is a ConfigError that lists the known ones", async () => {
+    const err = await thrown(() => loadConfig({ CLAUDE_PEERS_AGENT: "cursor" }, HOME));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe('CLAUDE_PEERS_AGENT must be one of claude-code, codex, gemini, got "cursor"');
   });
 
   test.each([

@@ -17,7 +17,7 @@ function msg(id: string, extra: Partial<Message> = {}): Message {
 function session(id: string, name: string, extra: Partial<ConsoleSession> = {}): ConsoleSession {
   return {
     id, name, summary: "", pid: 1, cwd: "/", git_root: null, git_branch: null, host: "h", registered_at: at(0), last_seen: at(0),
-    push: true, groups: [], unread: 0, queued: 0, hooks: false, paused_since: null, ...extra,
+    push: true, groups: [], agent: "claude-code", unread: 0, queued: 0, hooks: false, paused_since: null, ...extra,
   };
 }
 

@@ -14,6 +14,13 @@ describe("answers from a 0.1 broker (still running after an upgrade) still parse
     expect(describePeers([{ ...parsed, host: "devbox" }], "network")).toContain("- api (id p-abcdefghij, host devbox): ");
   });
 
+  test("a peer from a broker before agents were known runs in Claude Code; list_peers names the agent of each", () => {
+    const parsed = PeerInfoSchema.parse(peer);
+    expect(parsed.agent).toBe("claude-code");
+    expect(describePeers([parsed], "machine")).toContain("; runs in claude-code; seen ");
+    expect(describePeers([{ ...parsed, agent: "codex" }], "machine")).toContain("; runs in codex; seen ");
+  });
+
   test("a status without host and other_hosts", () => {
     const health = { service: "claude-peers-broker", version: "0.1.0", protocol: 1, pid: 1, started_at: "2026-01-01T00:00:00.000Z" };
     const status = StatusResultSchema.parse({ broker: { ...health, url: "http://127.0.0.1:7899", db: "/x.db", uptime_s: 1 }, peers: { live: 1, push: 1, poll: 0 }, messages: { queued: 0, delivered: 0, read: 0, expired: 0 } });

@@ -1,0 +1,62 @@
+/** What every agent's install writes: this checkout's server and hook, run by this Bun, by absolute path. */
+import { join, resolve } from "node:path";
+import type { Agent } from "../../agents.ts";
+import type { FileChange } from "./files.ts";
+import { shellQuote } from "./files.ts";
+
+export interface InstallTarget {
+  home: string;
+  /** The environment the agents' own variables are read from (CODEX_HOME, GEMINI_CLI_HOME, CLAUDE_CONFIG_DIR). */
+  env: Record<string, string | undefined>;
+  /** Absolute path of the bun that runs the server and the hook. */
+  bun: string;
+  /** This checkout (where server.ts and cli.ts are). */
+  root: string;
+}
+
+/** The agents `install` knows, by the name people type. */
+export const INSTALL_AGENTS = { claude: "claude-code", codex: "codex", gemini: "gemini" } as const satisfies Record<string, Agent>;
+export type InstallAgent = keyof typeof INSTALL_AGENTS;
+
+/**
+ * The claude-peers settings an agent passes on to the server: Codex CLI gives an MCP server only a
+ * short list of its own variables (HOME, PATH, USER…) plus those an entry names, so these are named.
+ */
+export const FORWARDED_ENV = [
+  "CLAUDE_PEERS_PORT",
+  "CLAUDE_PEERS_DB",
+  "CLAUDE_PEERS_NAME",
+  "CLAUDE_PEERS_HOST",
+  "CLAUDE_PEERS_GROUPS",
+  "CLAUDE_PEERS_PUSH",
+] as const;
+
+/** The MCP server name in every agent's config. */
+export const ENTRY_NAME = "claude-peers";
+
+export function serverArgs(t: InstallTarget): string[] {
+  return [resolve(t.root, "server.ts")];
+}
+
+/** The hook's command line, as the agents' shells run it. */
+export function hookCommand(t: InstallTarget, ...args: string[]): string {
+  return [t.bun, join(resolve(t.root), "cli.ts"), "hook", ...args].map(shellQuote).join(" ");
+}
+
+/**
+ * The hook behind the shell test of the mail flag (broker/mail-flags.ts) that the plugin's
+ * PostToolUse and Stop hooks use: with the session's id in `idVar`, a flag folder, and no flag for
+ * that id, no mail waits and Bun is not started. It fails open: without the id or the folder, Bun runs.
+ */
+export function flaggedHookCommand(t: InstallTarget, idVar: string): string {
+  const flag = `"$HOME/.claude-peers-mail/$${idVar}"`;
+  return `[ -n "$${idVar}" ] && [ -d "$HOME/.claude-peers-mail" ] && [ ! -e ${flag} ] && exit 0; exec ${hookCommand(t)}`;
+}
+
+/** One agent's planned install or uninstall: the file changes, and what to tell the person afterwards. */
+export interface Plan {
+  agent: InstallAgent;
+  changes: FileChange[];
+  /** Lines printed after a real install (what delivery the agent gets, how to check). */
+  next: string[];
+}

@@ -1,0 +1,260 @@
+/**
+ * `bun cli.ts install|uninstall <agent>` on real files in a temp HOME: it merges into what is there,
+ * backs up, is idempotent, previews with --dry-run, refuses bad or conflicting configs untouched,
+ * and uninstall takes out only what install put in. Claude Code's result is checked by the real
+ * `claude mcp list`; Codex's and Gemini CLI's by codex.test.ts and gemini.test.ts, which run them.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { claudeCli } from "./helpers/claude-cli.ts";
+import { runCli } from "./helpers/cli.ts";
+import { makeTestEnv, ROOT, type TestEnv } from "./helpers/env.ts";
+import { flaggedHookCommand } from "../shared/cli/install/target.ts";
+import { openWorld } from "./helpers/world.ts";
+
+let t: TestEnv;
+beforeEach(() => (t = makeTestEnv()));
+afterEach(() => t.cleanup());
+
+const install = (...args: string[]) => runCli(t, ["install", ...args]);
+const uninstall = (...args: string[]) => runCli(t, ["uninstall", ...args]);
+const put = (path: string, text: string) => (mkdirSync(dirname(path), { recursive: true }), writeFileSync(path, text));
+const read = (path: string) => readFileSync(path, "utf8");
+const backups = (dir: string) => readdirSync(dir).filter((f) => f.includes(".bak-"));
+
+describe("install codex", () => {
+  const dir = () => join(t.home, ".codex");
+  const configPath = () => join(dir(), "config.toml");
+  const USER_CONFIG =
+    '# my settings, with a comment to keep\nmodel = "o3"\n\n[mcp_servers.other]\ncommand = "other-server" # inline comment\n\n[features]\nweb_search = true\n';
+  const USER_HOOKS = { hooks: { Stop: [{ hooks: [{ type: "command", command: "notify-send done" }] }] }, note: "kept" };
+
+  test("merges into config.toml and hooks.json, keeps every line and hook of the user's, backs both up; a second run changes nothing", async () => {
+    put(configPath(), USER_CONFIG);
+    put(join(dir(), "hooks.json"), JSON.stringify(USER_HOOKS));
+    const first = await install("codex");
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain(`updated ${configPath()} (the old one is ${configPath()}.bak-`);
+    const config = read(configPath());
+    expect(config.startsWith(USER_CONFIG)).toBe(true);
+    const parsed = Bun.TOML.parse(config) as Record<string, any>;
+    expect(parsed.model).toBe("o3");
+    expect(parsed.mcp_servers.other.command).toBe("other-server");
+    expect(parsed.mcp_servers["claude-peers"]).toEqual({
+      command: process.execPath,
+      args: [join(ROOT, "server.ts")],
+      env: { CLAUDE_PEERS_AGENT: "codex" },
+      env_vars: ["CLAUDE_PEERS_PORT", "CLAUDE_PEERS_DB", "CLAUDE_PEERS_NAME", "CLAUDE_PEERS_HOST", "CLAUDE_PEERS_GROUPS", "CLAUDE_PEERS_PUSH"],
+    });
+    // The user has a [features] table: hooks (on by default in Codex 0.171) is not added beside it.
+    expect(parsed.features).toEqual({ web_search: true });
+    const hooks = JSON.parse(read(join(dir(), "hooks.json")));
+    expect(hooks.note).toBe("kept");
+    expect(hooks.hooks.Stop[0]).toEqual(USER_HOOKS.hooks.Stop[0]);
+    expect(hooks.hooks.Stop[1].hooks[0].command).toBe(`${process.execPath} ${join(ROOT, "cli.ts")} hook`);
+    expect(Object.keys(hooks.hooks).sort()).toEqual(["PostToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
+    // Each added hook is trusted under its own place: the Stop one is the second group.
+    expect(Object.keys(parsed.hooks.state).sort()).toEqual(
+      ["post_tool_use:0:0", "session_start:0:0", "stop:1:0", "user_prompt_submit:0:0"].map((k) => `${join(dir(), "hooks.json")}:${k}`).sort(),
+    );
+    expect(backups(dir())).toHaveLength(2);
+
+    const before = [read(configPath()), read(join(dir(), "hooks.json"))];
+    const second = await install("codex");
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain("claude-peers is already installed for Codex CLI");
+    expect([read(configPath()), read(join(dir(), "hooks.json"))]).toEqual(before);
+    expect(backups(dir())).toHaveLength(2);
+  });
+
+  test("uninstall gives back the user's config.toml byte for byte and keeps their hooks", async () => {
+    put(configPath(), USER_CONFIG);
+    put(join(dir(), "hooks.json"), JSON.stringify(USER_HOOKS));
+    expect((await install("codex")).code).toBe(0);
+    const removed = await uninstall("codex");
+    expect(removed.code).toBe(0);
+    expect(read(configPath())).toBe(USER_CONFIG);
+    expect(JSON.parse(read(join(dir(), "hooks.json")))).toEqual(USER_HOOKS);
+    expect((await uninstall("codex")).stdout).toContain("claude-peers is not installed for Codex CLI");
+  });
+
+  test("with no config yet it creates both files, turns hooks on, and honours CODEX_HOME", async () => {
+    const home = join(t.dir, "elsewhere");
+    const r = await runCli({ ...t, env: { ...t.env, CODEX_HOME: home } }, ["install", "codex"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`created ${join(home, "config.toml")}`);
+    expect((Bun.TOML.parse(read(join(home, "config.toml"))) as any).features).toEqual({ hooks: true });
+    expect(existsSync(dir())).toBe(false);
+  });
+
+  test("--dry-run prints the change as a diff and writes nothing", async () => {
+    put(configPath(), USER_CONFIG);
+    const r = await install("codex", "--dry-run");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`--- ${configPath()}\n+++ ${configPath()}\n`);
+    expect(r.stdout).toContain("+ [mcp_servers.claude-peers]");
+    expect(r.stdout).toContain(`--- ${join(dir(), "hooks.json")} (new file)`);
+    expect(r.stdout).toContain("dry run: 2 files would change; nothing was written");
+    expect(read(configPath())).toBe(USER_CONFIG);
+    expect(readdirSync(dir())).toEqual(["config.toml"]);
+  });
+
+  test.each([
+    ["TOML that does not parse", 'model = "o3\n', "is not valid TOML"],
+    [
+      "a claude-peers entry of the user's own",
+      '[mcp_servers.claude-peers]\ncommand = "mine"\n',
+      "already has [mcp_servers.claude-peers], not written by `bun cli.ts install codex`",
+    ],
+    ["hooks turned off", "[features]\nhooks = false\n", "turns Codex's hooks off (features.hooks = false)"],
+    ["a hooks table the block cannot extend", 'hooks = { state = "x" }\n', "could not be merged automatically"],
+  ])("%s: a clear error, exit 1, and the file untouched", async (_, text, message) => {
+    put(configPath(), text);
+    const r = await install("codex");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain("nothing was changed");
+    expect(read(configPath())).toBe(text);
+    expect(readdirSync(dir())).toEqual(["config.toml"]);
+  });
+
+  test("a hooks.json that is not JSON is refused, and neither file changes", async () => {
+    put(configPath(), USER_CONFIG);
+    put(join(dir(), "hooks.json"), "{ nope");
+    const r = await install("codex");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${join(dir(), "hooks.json")} is not valid JSON`);
+    expect(read(configPath())).toBe(USER_CONFIG);
+    expect(read(join(dir(), "hooks.json"))).toBe("{ nope");
+  });
+});
+
+describe("install gemini", () => {
+  const path = () => join(t.home, ".gemini", "settings.json");
+  const USER = {
+    theme: "Dracula",
+    mcpServers: { other: { command: "other-server" } },
+    hooks: { AfterTool: [{ matcher: "write_file", hooks: [{ type: "command", command: "prettier --write" }] }] },
+  };
+
+  test("merges mcpServers and the four hooks into settings.json, keeps the rest; idempotent; uninstall gives the user's settings back", async () => {
+    put(path(), JSON.stringify(USER, null, 2));
+    expect((await install("gemini")).code).toBe(0);
+    const s = JSON.parse(read(path()));
+    expect(s.theme).toBe("Dracula");
+    expect(s.mcpServers.other).toEqual(USER.mcpServers.other);
+    expect(s.mcpServers["claude-peers"]).toEqual({ command: process.execPath, args: [join(ROOT, "server.ts")], env: { CLAUDE_PEERS_AGENT: "gemini" } });
+    expect(Object.keys(s.hooks).sort()).toEqual(["AfterAgent", "AfterTool", "BeforeAgent", "SessionStart"]);
+    expect(s.hooks.AfterTool[0]).toEqual(USER.hooks.AfterTool[0]);
+    const hook = `${process.execPath} ${join(ROOT, "cli.ts")} hook`;
+    expect(s.hooks.SessionStart[0].hooks[0]).toEqual({ type: "command", name: "claude-peers", command: hook, timeout: 5000 });
+    // The frequent ones test the session's mail flag in the shell first, as the plugin's do.
+    expect(s.hooks.AfterTool[1].hooks[0]).toEqual({
+      type: "command",
+      name: "claude-peers",
+      command: `[ -n "$GEMINI_SESSION_ID" ] && [ -d "$HOME/.claude-peers-mail" ] && [ ! -e "$HOME/.claude-peers-mail/$GEMINI_SESSION_ID" ] && exit 0; exec ${hook}`,
+      timeout: 5000,
+    });
+    const text = read(path());
+    expect((await install("gemini")).stdout).toContain("already installed for Gemini CLI");
+    expect(read(path())).toBe(text);
+    expect(backups(dirname(path()))).toHaveLength(1);
+
+    expect((await uninstall("gemini")).code).toBe(0);
+    expect(JSON.parse(read(path()))).toEqual(USER);
+  });
+
+  test.each([
+    ["comments (Gemini CLI allows them; claude-peers will not rewrite them)", '{\n  // my theme\n  "theme": "Dracula"\n}\n', "is not valid JSON"],
+    ["a claude-peers server of the user's own", JSON.stringify({ mcpServers: { "claude-peers": { command: "mine" } } }), "already has mcpServers.claude-peers"],
+    ["hooks turned off", JSON.stringify({ hooksConfig: { enabled: false } }), "turns Gemini CLI's hooks off"],
+    ["hooks that are not an object of events", JSON.stringify({ hooks: [] }), '"hooks" is not an object of hook events'],
+  ])("settings.json with %s: refused, untouched", async (_, text, message) => {
+    put(path(), text);
+    const r = await install("gemini");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+    expect(read(path())).toBe(text);
+  });
+});
+
+test("the mail-flag test starts Bun only with a flag for the session, or without the id or the folder (it fails open)", () => {
+  const command = flaggedHookCommand({ home: t.home, env: {}, bun: "/nonexistent/bun", root: ROOT }, "GEMINI_SESSION_ID");
+  const sh = (env: Record<string, string>) => Bun.spawnSync(["/bin/sh", "-c", command], { env: { HOME: t.home, PATH: "/usr/bin:/bin", ...env } }).exitCode;
+  expect(sh({ GEMINI_SESSION_ID: "s-1" })).toBe(127); // no flag folder yet: exec bun (here a missing one: 127)
+  mkdirSync(join(t.home, ".claude-peers-mail"));
+  expect(sh({ GEMINI_SESSION_ID: "s-1" })).toBe(0); // no flag: no mail, Bun is not started
+  expect(sh({})).toBe(127); // no session id
+  writeFileSync(join(t.home, ".claude-peers-mail", "s-1"), "");
+  expect(sh({ GEMINI_SESSION_ID: "s-1" })).toBe(127); // mail may wait
+});
+
+describe("install claude", () => {
+  test("the real claude mcp list reports the installed server Connected; its settings get the plugin's hooks; uninstall removes both", async () => {
+    const world = openWorld(); // the server starts a broker: the world stops it
+    try {
+      const cli = claudeCli(world.t);
+      const settingsPath = join(cli.env.CLAUDE_CONFIG_DIR!, "settings.json");
+      put(settingsPath, JSON.stringify({ model: "opus" }));
+      const r = await runCli({ ...world.t, env: cli.env }, ["install", "claude"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const list = await cli.run("mcp", "list");
+      expect(list.out).toMatch(/claude-peers: .*server\.ts - \S* ?Connected/);
+      const settings = JSON.parse(read(settingsPath));
+      expect(settings.model).toBe("opus");
+      expect(Object.keys(settings.hooks).sort()).toEqual(["PostToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
+      const commands = JSON.stringify(settings.hooks);
+      expect(commands).not.toContain("CLAUDE_PLUGIN_ROOT");
+      expect(commands).toContain(`${join(ROOT, "cli.ts")} hook --wait`);
+
+      expect((await runCli({ ...world.t, env: cli.env }, ["uninstall", "claude"])).code).toBe(0);
+      expect(JSON.parse(read(settingsPath))).toEqual({ model: "opus" });
+      expect((await cli.run("mcp", "list")).out).not.toContain("claude-peers");
+    } finally {
+      await world.close();
+    }
+  });
+
+  test("refused while the claude-peers plugin is enabled: sessions would run two servers", async () => {
+    const settings = JSON.stringify({ enabledPlugins: { "peers@claude-peers": true } });
+    const env = { ...t.env, CLAUDE_CONFIG_DIR: join(t.dir, "claude-config") };
+    put(join(env.CLAUDE_CONFIG_DIR, "settings.json"), settings);
+    const r = await runCli({ ...t, env }, ["install", "claude"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("the claude-peers plugin is enabled");
+    expect(read(join(env.CLAUDE_CONFIG_DIR, "settings.json"))).toBe(settings);
+    expect(existsSync(join(env.CLAUDE_CONFIG_DIR, ".claude.json"))).toBe(false);
+  });
+});
+
+test.each([[[]], [["cursor"]], [["codex", "gemini"]]])("install %j is a usage error naming the agents", async (args) => {
+  const r = await install(...args);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain("install needs one agent: claude, codex, gemini");
+});
+
+describe("doctor on other agents", () => {
+  const doctorLine = async (agent: string) => {
+    const r = await runCli(t, ["doctor", "--json"]);
+    return (JSON.parse(r.stdout) as { checks: { name: string; status: string; detail: string; fix?: string }[] }).checks.find((c) => c.name === agent);
+  };
+
+  test("says nothing of an agent with no config folder; not installed, installed, or installed but stale (a hook moved: Codex trusts by place)", async () => {
+    expect(await doctorLine("codex")).toBeUndefined();
+    mkdirSync(join(t.home, ".codex"));
+    expect(await doctorLine("codex")).toMatchObject({ status: "info", detail: "Codex CLI: claude-peers not installed (`bun cli.ts install codex` adds it)" });
+    expect((await install("codex")).code).toBe(0);
+    expect(await doctorLine("codex")).toMatchObject({ status: "ok" });
+    // The user puts a hook of their own before claude-peers' PostToolUse one: its trust no longer matches its place.
+    const hooksPath = join(t.home, ".codex", "hooks.json");
+    const hooks = JSON.parse(read(hooksPath));
+    hooks.hooks.PostToolUse.unshift({ hooks: [{ type: "command", command: "true" }] });
+    put(hooksPath, JSON.stringify(hooks));
+    expect(await doctorLine("codex")).toMatchObject({ status: "warn", fix: "bun cli.ts install codex" });
+    expect((await install("codex")).code).toBe(0);
+    expect(await doctorLine("codex")).toMatchObject({ status: "ok" });
+    expect(JSON.parse(read(hooksPath)).hooks.PostToolUse[0].hooks[0].command).toBe("true"); // the user's hook stays first
+  });
+});
