@@ -23,6 +23,7 @@ declare const window: any;
 
 // CI installs Chromium (.ci/run); elsewhere, without one, these tests say so and skip.
 const describeBrowser = CHROMIUM || process.env.CI ? describe : describe.skip;
+if (!CHROMIUM && !process.env.CI) console.log("note: tests/console.test.ts skipped: no Chromium (apt-get install chromium, or set CHROMIUM_PATH)");
 
 describeBrowser("the operator console (real Chromium)", () => {
   // A low loop limit, so a runaway pair is quick to make; the other pairs here stay under it.
