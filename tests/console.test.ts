@@ -4,12 +4,14 @@
  * `bun cli.ts dashboard --no-open` prints.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { CONTENT_SECURITY_POLICY } from "../shared/broker/console.ts";
+import { CONSOLE_KEY_HEADER } from "../shared/web/wire.ts";
 import { runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { CHROMIUM, launchBrowser, type TestBrowser } from "./helpers/browser.ts";
-import { runCli } from "./helpers/cli.ts";
+import { runCli, runCliWith } from "./helpers/cli.ts";
 import { sharedDatabase, type SharedDatabase } from "./helpers/hosts.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { freePort } from "./helpers/env.ts";
@@ -77,8 +79,9 @@ describeBrowser("the operator console (real Chromium)", () => {
     test("the printed URL logs in once: an HttpOnly, SameSite=Strict cookie for this broker, and the page; the code never works again", async () => {
       const url = await loginUrl();
       await page.goto(url);
-      expect(page.url()).toBe(`http://127.0.0.1:${t.port}/`); // the code is gone from the address bar
       await page.waitForSelector("html[data-ready=true]");
+      expect(page.url()).toBe(`http://127.0.0.1:${t.port}/`); // the code and the key are gone from the address bar
+      expect(await page.evaluate(() => sessionStorage.getItem("claude-peers-console-key"))).toMatch(/^[A-Za-z0-9_-]{40,}$/);
       const [cookie] = await context.cookies();
       expect(cookie).toMatchObject({ name: `claude_peers_console_${t.port}`, httpOnly: true, sameSite: "Strict", domain: "127.0.0.1", path: "/" });
       expect(await page.evaluate(() => document.cookie)).toBe(""); // no script can read it
@@ -89,6 +92,29 @@ describeBrowser("the operator console (real Chromium)", () => {
       expect(reused!.status()).toBe(401);
       expect(await again.textContent("h1")).toBe("This login link does not work");
       expect(await other.cookies()).toEqual([]);
+      await other.close();
+    });
+
+    test("dashboard opens the browser through a file only this user reads, never with the code on a command line", async () => {
+      // A stand-in xdg-open records how it was called and keeps what it was given.
+      const bin = join(t.dir, "bin");
+      mkdirSync(bin);
+      const called = join(t.dir, "xdg-open-args");
+      const kept = join(t.dir, "xdg-open-file.html");
+      writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s' "$*" > '${called}'\ncp "$1" '${kept}'\n`, { mode: 0o755 });
+      const r = await runCliWith(t, ["dashboard"], { PATH: `${bin}:${t.env.PATH}`, DISPLAY: ":99" });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("opened the operator console in your browser");
+      const code = /code=([A-Za-z0-9_-]+)/.exec(r.stdout)![1]!;
+      const args = readFileSync(called, "utf8");
+      expect(args).not.toContain(code);
+      expect(statSync(args).mode & 0o077).toBe(0); // 0600 (its folder is 0700)
+      // Opened from that file (another origin, file://), the login still lands in a working console.
+      const other = await browser.browser.newContext();
+      const fromFile = await other.newPage();
+      await fromFile.goto(`file://${kept}`);
+      await fromFile.waitForSelector("html[data-ready=true]");
+      expect(fromFile.url()).toBe(`http://127.0.0.1:${t.port}/`);
       await other.close();
     });
 
@@ -246,17 +272,22 @@ describeBrowser("the operator console (real Chromium)", () => {
       expect(await page.evaluate(() => ({ pwned: window.__pwned ?? null, imgs: document.querySelectorAll("img").length, bold: document.querySelectorAll("b").length }))).toEqual({ pwned: null, imgs: 0, bold: 0 });
     });
 
-    test("every console answer carries the CSP; the API needs the cookie, the page's own Origin and JSON", async () => {
+    test("every console answer carries the CSP; the API needs the cookie, the tab's key, the page's own Origin and JSON", async () => {
       const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+      const key = (await page.evaluate(() => sessionStorage.getItem("claude-peers-console-key"))) as string;
       const base = `http://127.0.0.1:${t.port}`;
       const api = (headers: Record<string, string>, body = "{}") => fetch(`${base}/console/api/state`, { method: "POST", headers, body });
-      const good = { cookie, origin: base, "content-type": "application/json" };
+      const good = { cookie, [CONSOLE_KEY_HEADER]: key, origin: base, "content-type": "application/json" };
       const ok = await api(good);
       expect(ok.status).toBe(200);
       expect(ok.headers.get("content-security-policy")).toBe(CONTENT_SECURITY_POLICY);
       expect(ok.headers.get("access-control-allow-origin")).toBeNull();
       expect((await api({ ...good, cookie: "" })).status).toBe(401);
-      expect((await api({ cookie, "content-type": "application/json" })).status).toBe(403); // no Origin
+      expect((await api({ ...good, [CONSOLE_KEY_HEADER]: "" })).status).toBe(401); // the cookie alone is not enough
+      expect((await api({ ...good, [CONSOLE_KEY_HEADER]: key.slice(1) })).status).toBe(401);
+      expect((await api({ ...good, host: `127.0.0.1:${t.port + 1}` })).status).toBe(403); // a Host naming another port
+      expect((await fetch(`${base}/console/api/__proto__`, { method: "POST", headers: good, body: "{}" })).status).toBe(404);
+      expect((await api({ cookie, [CONSOLE_KEY_HEADER]: key, "content-type": "application/json" })).status).toBe(403); // no Origin
       expect((await api({ ...good, origin: "http://127.0.0.1:1" })).status).toBe(403);
       expect((await api({ ...good, "content-type": "text/plain" })).status).toBe(415);
       expect((await fetch(`${base}/`, { headers: { cookie, host: "evil.example" } })).status).toBe(403); // the Host rule stays
@@ -272,10 +303,13 @@ describeBrowser("the operator console (real Chromium)", () => {
       // Another local server on 127.0.0.1: the same site as the broker, so the browser does send
       // the SameSite=Strict cookie; the Origin rule and the missing CORS headers must hold alone.
       const evilPort = freePort();
+      const cookiesSeen: string[] = [];
       const evil = Bun.serve({
         hostname: "127.0.0.1",
         port: evilPort,
-        fetch: () =>
+        fetch: (req) => (cookiesSeen.push(req.headers.get("cookie") ?? ""), evilPage()),
+      });
+      const evilPage = () =>
           new Response(
             `<!doctype html><script>
               window.results = (async () => {
@@ -294,8 +328,7 @@ describeBrowser("the operator console (real Chromium)", () => {
               })();
             </script>`,
             { headers: { "content-type": "text/html" } },
-          ),
-      });
+          );
       try {
         const evilPage = await context.newPage();
         await evilPage.goto(`http://127.0.0.1:${evilPort}/`);
@@ -307,6 +340,18 @@ describeBrowser("the operator console (real Chromium)", () => {
         const history = await broker.post("/history", { limit: 1000, text: "from evil" });
         expect(((await history.json()) as { messages: unknown[] }).messages).toEqual([]);
         expect(alice.channel.some((m) => m.content.includes("from evil"))).toBe(false);
+        // That server did get the console cookie (cookies are not kept apart by port); replayed with
+        // the broker's own Origin, it still opens nothing without the key only the console's tab holds.
+        const stolen = cookiesSeen.find((c) => c.includes(`claude_peers_console_${t.port}=`));
+        expect(stolen).toBeDefined();
+        const replay = await fetch(`${brokerOrigin}/console/api/send`, {
+          method: "POST",
+          headers: { cookie: stolen!, origin: brokerOrigin, "content-type": "application/json" },
+          body: JSON.stringify({ to: "alice", text: "from evil (replayed cookie)" }),
+        });
+        expect(replay.status).toBe(401);
+        const ws = await fetch(`${brokerOrigin}/console/ws`, { headers: { cookie: stolen!, origin: brokerOrigin, connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" } });
+        expect(ws.status).toBe(401);
       } finally {
         evil.stop(true);
       }

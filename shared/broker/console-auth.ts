@@ -1,7 +1,11 @@
 /**
  * Who may use the operator console: one-time login codes (minted for `bun cli.ts dashboard`, which
- * holds the token) exchanged for a browser session. Only hashes are kept, so a lookup's timing says
- * nothing about a code; both live in memory, so a broker restart logs every browser out.
+ * holds the token) exchanged for a browser session of two halves. The cookie (HttpOnly) proves the
+ * browser; the key (kept by the page, sent as a header) proves the origin: browsers send a
+ * 127.0.0.1 cookie to every port on 127.0.0.1, so a cookie alone would reach any local server the
+ * browser visits, while the key lives only in this origin's sessionStorage. Only hashes are kept,
+ * so a lookup's timing says nothing; all of it lives in memory, so a broker restart logs every
+ * browser out.
  */
 import { randomToken, sha256 } from "../token.ts";
 
@@ -16,7 +20,8 @@ const MAX_SESSIONS = 64;
 export class ConsoleAuth {
   /** hash → expiry (ms). */
   private readonly codes = new Map<string, number>();
-  private readonly sessions = new Map<string, number>();
+  /** cookie hash → expiry and the key's hash. */
+  private readonly sessions = new Map<string, { expiresAt: number; key: string }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -30,24 +35,35 @@ export class ConsoleAuth {
     return { code, expiresAt };
   }
 
-  /** Trades a code for a session id, once; null when the code is unknown, used or expired. */
-  redeem(code: string): string | null {
-    const key = sha256(code);
-    const expiresAt = this.codes.get(key);
-    this.codes.delete(key);
+  /** Trades a code for a session (its cookie and its key), once; null when the code is unknown, used or expired. */
+  redeem(code: string): { cookie: string; key: string } | null {
+    const hash = sha256(code);
+    const expiresAt = this.codes.get(hash);
+    this.codes.delete(hash);
     if (expiresAt === undefined || expiresAt <= this.now()) return null;
-    this.sweep(this.sessions);
+    for (const [k, s] of this.sessions) if (s.expiresAt <= this.now()) this.sessions.delete(k);
     keepUnder(this.sessions, MAX_SESSIONS);
-    const session = randomToken(32);
-    this.sessions.set(sha256(session), this.now() + CONSOLE_SESSION_TTL_MS);
-    return session;
+    const cookie = randomToken(32);
+    const key = randomToken(32);
+    this.sessions.set(sha256(cookie), { expiresAt: this.now() + CONSOLE_SESSION_TTL_MS, key: sha256(key) });
+    return { cookie, key };
   }
 
-  /** Whether the browser's session cookie names a live session. */
-  valid(session: string | undefined): boolean {
-    if (!session) return false;
-    const expiresAt = this.sessions.get(sha256(session));
-    return expiresAt !== undefined && expiresAt > this.now();
+  /** Whether the cookie names a live session: enough for the page itself, which holds nothing. */
+  browserKnown(cookie: string | undefined): boolean {
+    return this.session(cookie) !== null;
+  }
+
+  /** Whether the cookie names a live session and the key is that session's: for the API and the events. */
+  valid(cookie: string | undefined, key: string | null | undefined): boolean {
+    const s = this.session(cookie);
+    return s !== null && !!key && s.key === sha256(key);
+  }
+
+  private session(cookie: string | undefined): { expiresAt: number; key: string } | null {
+    if (!cookie) return null;
+    const s = this.sessions.get(sha256(cookie));
+    return s && s.expiresAt > this.now() ? s : null;
   }
 
   private sweep(map: Map<string, number>): void {
@@ -57,6 +73,6 @@ export class ConsoleAuth {
 }
 
 /** Maps keep insertion order: the first key is the oldest. */
-function keepUnder(map: Map<string, number>, max: number): void {
+function keepUnder(map: Map<string, unknown>, max: number): void {
   while (map.size >= max) map.delete(map.keys().next().value!);
 }

@@ -1,4 +1,7 @@
 /** The request/answer commands (status, peers, send, history) and the table of every command. */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { readGitInfo } from "../git.ts";
 import { ScopeSchema, type GroupsResult, type Message, type PeerInfo, type Status } from "../protocol.ts";
 import { connect, type CliContext } from "./context.ts";
@@ -173,13 +176,21 @@ async function dashboard(ctx: CliContext, values: CliOptions, positionals: strin
   return 0;
 }
 
-/** Hands the URL to the desktop's opener, when there is a desktop; false when none could take it. */
+/**
+ * Hands the URL to the desktop's opener, when there is a desktop; false when none could take it.
+ * Not on the opener's command line, which every local user can read (ps): in a file only this
+ * user can read, a page that moves on to the URL.
+ */
 async function openBrowser(url: string): Promise<boolean> {
   const opener = process.platform === "darwin" ? "open" : process.platform === "win32" ? null : "xdg-open";
   if (!opener || (process.platform === "linux" && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY)) return false;
   if (!Bun.which(opener)) return false;
   try {
-    const child = Bun.spawn([opener, url], { stdio: ["ignore", "ignore", "ignore"] });
+    const dir = mkdtempSync(join(tmpdir(), "claude-peers-login-")); // mode 0700
+    const file = join(dir, "login.html");
+    // The URL is ours (digits, letters, _ and -): nothing in it to escape.
+    writeFileSync(file, `<!doctype html><meta http-equiv="refresh" content="0;url=${url}"><a href="${url}">Open the claude-peers console</a>\n`, { mode: 0o600 });
+    const child = Bun.spawn([opener, file], { stdio: ["ignore", "ignore", "ignore"] });
     return (await child.exited) === 0;
   } catch {
     return false;

@@ -1,5 +1,6 @@
 /** The console's calls to its broker: the broker's own routes, as the person in charge, and its events. */
 import type { BrokerFrame, ConsoleState, Message, PauseResult, SendResult } from "../protocol.ts";
+import { CONSOLE_KEY_HEADER } from "./wire.ts";
 
 export interface HistoryPage {
   messages: Message[];
@@ -14,16 +15,31 @@ export interface HistoryQuery {
   before?: number;
 }
 
+/**
+ * The session's key, the cookie's other half: the login page hands it over in the URL's fragment
+ * (never sent to a server); it is kept in this tab's sessionStorage, which only this origin reads,
+ * and taken out of the address bar.
+ */
+const KEY_ITEM = "claude-peers-console-key";
+const key = (() => {
+  const fromLogin = /^#key=([A-Za-z0-9_-]+)$/.exec(location.hash)?.[1];
+  if (fromLogin) {
+    sessionStorage.setItem(KEY_ITEM, fromLogin);
+    history.replaceState(null, "", location.pathname);
+  }
+  return sessionStorage.getItem(KEY_ITEM) ?? "";
+})();
+
 async function post<T>(name: string, body: object): Promise<T> {
   const res = await fetch(`/console/api/${name}`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", [CONSOLE_KEY_HEADER]: key },
     body: JSON.stringify(body),
     credentials: "same-origin",
   });
   const data = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
   if (!res.ok) {
-    if (res.status === 401) throw new Error("logged out: run bun cli.ts dashboard for a new login link");
+    if (res.status === 401) throw new Error("not logged in here: run bun cli.ts dashboard and open the link it prints (the console works in the tab it was opened in)");
     throw new Error(data?.error?.message ?? `the broker answered ${res.status}`);
   }
   return data as T;
@@ -43,7 +59,7 @@ export const api = {
 export function watchEvents(handlers: { onFrame: (f: BrokerFrame) => void; onOpen: () => void; onClose: () => void }): void {
   let delay = 250;
   const connect = () => {
-    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/console/ws`);
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/console/ws?key=${encodeURIComponent(key)}`);
     ws.onopen = () => {
       delay = 250;
       handlers.onOpen();

@@ -10,8 +10,13 @@ export interface CliResult {
 
 export const CLI = join(ROOT, "cli.ts");
 
-export async function runCli(t: TestEnv, args: string[], cwd = ROOT): Promise<CliResult> {
-  const proc = Bun.spawn([process.execPath, CLI, ...args], { env: t.env, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+export function runCli(t: TestEnv, args: string[], cwd = ROOT): Promise<CliResult> {
+  return runCliWith(t, args, {}, cwd);
+}
+
+/** runCli with more environment (a PATH with a stand-in program, say). */
+export async function runCliWith(t: TestEnv, args: string[], env: Record<string, string>, cwd = ROOT): Promise<CliResult> {
+  const proc = Bun.spawn([process.execPath, CLI, ...args], { env: { ...t.env, ...env }, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
 }

@@ -12,10 +12,23 @@ describe("ConsoleAuth", () => {
   test("a code logs in once, and a second use gets nothing", () => {
     const { a } = auth();
     const { code } = a.issueCode();
-    const session = a.redeem(code);
-    expect(session).toMatch(/^[A-Za-z0-9_-]{40,}$/);
-    expect(a.valid(session!)).toBe(true);
+    const session = a.redeem(code)!;
+    expect(session.cookie).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    expect(session.key).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    expect(a.valid(session.cookie, session.key)).toBe(true);
     expect(a.redeem(code)).toBeNull();
+  });
+
+  test("the cookie alone shows the page, but only with its own key does it reach the API", () => {
+    const { a } = auth();
+    const one = a.redeem(a.issueCode().code)!;
+    const two = a.redeem(a.issueCode().code)!;
+    expect(a.browserKnown(one.cookie)).toBe(true);
+    expect(a.valid(one.cookie, undefined)).toBe(false);
+    expect(a.valid(one.cookie, "")).toBe(false);
+    expect(a.valid(one.cookie, two.key)).toBe(false);
+    expect(a.valid(one.key, one.cookie)).toBe(false);
+    expect(a.valid(two.cookie, two.key)).toBe(true);
   });
 
   test("a code expires within a minute", () => {
@@ -35,18 +48,19 @@ describe("ConsoleAuth", () => {
     const { code } = a.issueCode();
     expect(a.redeem("")).toBeNull();
     expect(a.redeem("not-a-code")).toBeNull();
-    expect(a.valid(undefined)).toBe(false);
-    expect(a.valid("")).toBe(false);
-    expect(a.valid(code)).toBe(false);
+    expect(a.browserKnown(undefined)).toBe(false);
+    expect(a.browserKnown("")).toBe(false);
+    expect(a.browserKnown(code)).toBe(false);
   });
 
   test("a browser session ends after its time", () => {
     const { a, tick } = auth();
-    const session = a.redeem(a.issueCode().code)!;
+    const { cookie, key } = a.redeem(a.issueCode().code)!;
     tick(CONSOLE_SESSION_TTL_MS - 1);
-    expect(a.valid(session)).toBe(true);
+    expect(a.valid(cookie, key)).toBe(true);
     tick(1);
-    expect(a.valid(session)).toBe(false);
+    expect(a.valid(cookie, key)).toBe(false);
+    expect(a.browserKnown(cookie)).toBe(false);
   });
 
   test("minting codes in a loop keeps a bounded number: the oldest go first", () => {
