@@ -160,6 +160,8 @@ export const MessageSchema = z.object({
   group: z.string().nullable().default(null),
   /** With group: the id of the send's first copy, which names the whole send (retract, reply_to). */
   fanout_id: z.string().nullable().default(null),
+  /** With state held: between a runaway pair (release) or for a paused session (resume). */
+  held_by: z.enum(["pair", "pause"]).nullable().default(null),
 });
 export type Message = z.infer<typeof MessageSchema>;
 

@@ -573,6 +573,7 @@ describe("hook units", () => {
     replaces: null,
     group: null,
     fanout_id: null,
+    held_by: null,
   });
   const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
 

@@ -149,13 +149,7 @@ export class LoopDamping {
    * A send was stored: `rows` are its copies. Called by Mail after every insert, so memory stays
    * what the store would answer.
    */
-  stored(
-    sender: { kind: "peer" | "operator" | "system"; id: string; name: string },
-    to: DampedRecipient,
-    rows: readonly MessageRow[],
-    /** Copies held because their recipient is paused, not because of the pair. */
-    heldByPause: ReadonlySet<string> = new Set(),
-  ): void {
+  stored(sender: { kind: "peer" | "operator" | "system"; id: string; name: string }, to: DampedRecipient, rows: readonly MessageRow[]): void {
     const first = rows[0];
     if (!first) return;
     if (sender.kind !== "system" && this.limits.duplicateWindowMs > 0) {
@@ -173,7 +167,7 @@ export class LoopDamping {
         void this.pairs.get(pairKey(sender.name, row.to_name))?.then((p) => {
           p.times.push(row.created_at);
           if (p.times.length > this.limits.pairLimit) p.times.shift(); // whether it reached the limit is all that is asked
-          if (row.state === "held" && !heldByPause.has(row.id)) p.held = true;
+          if (row.state === "held" && row.held_by === "pair") p.held = true; // a pause's held mail is the pause's
         }, () => {});
       }
     }

@@ -163,6 +163,7 @@ export class Mail {
         text: body.text,
         in_reply_to: body.in_reply_to ?? null,
         state: held[i] ? "held" : "queued",
+        ...(held[i] ? { held_by: paused[i] ? ("pause" as const) : ("pair" as const) } : {}),
         created_at: now,
         expires_at: now + this.mailboxTtlMs,
         send_key: i === 0 ? (body.idempotency_key ?? null) : null, // the first copy finds the others
@@ -175,8 +176,7 @@ export class Mail {
     } finally {
       for (const release of releases) release();
     }
-    const heldByPause = new Set(rows.filter((_, i) => paused[i]).map((r) => r.id));
-    this.damping.stored({ kind: sender.kind, id: from_id, name: from.name }, dampedTo, rows, heldByPause);
+    this.damping.stored({ kind: sender.kind, id: from_id, name: from.name }, dampedTo, rows);
     // A stored reply is the one its original's sender may be waiting for (reply_within_s).
     if (original?.reply_status && sender.kind === "peer") await this.store.markAnswered(original.id, sender.row);
     for (const row of rows) {
@@ -184,6 +184,10 @@ export class Mail {
       if (row.state === "queued") this.arrived(row.to_id);
     }
     const handed = await Promise.all(rows.map((row, i) => this.handOver(row, targets[i]!)));
+    // A resume may have run between the pause check and the insert: what it missed is freed now.
+    for (const name of new Set(rows.filter((r) => r.held_by === "pause").map((r) => r.to_name))) {
+      if (!(await this.pauses.has(name))) await this.releasePauseHeld(name);
+    }
     const messages = handed.map(toWireMessage);
     return group === null ? { message: messages[0]! } : { message: messages[0]!, copies: messages };
   }
@@ -394,15 +398,27 @@ export class Mail {
 
   /** Ends a pause: the mail it held is queued again and handed over in the order it was sent. */
   async resume(peer: string): Promise<{ name: string; changed: boolean; messages: Message[] }> {
-    const { name } = await this.resolveRecipient(peer, "peer");
+    // A paused name whose sessions are long forgotten (pruned) can still be resumed by name.
+    const name = (await this.pauses.has(peer)) ? peer : (await this.resolveRecipient(peer, "peer")).name;
     const now = this.now();
     const rows = await this.pauses.resume(name, now, now + this.mailboxTtlMs);
     if (rows === null) return { name, changed: false, messages: [] };
     this.watchers.emit({ type: "event", event: "resumed", name });
+    return { name, changed: true, messages: await this.handOverReleased(rows) };
+  }
+
+  /** Frees mail stored held for a name no longer paused (a send that crossed a resume). */
+  private async releasePauseHeld(name: string): Promise<void> {
+    const now = this.now();
+    await this.handOverReleased(await this.store.releasePauseHeld(name, now, now + this.mailboxTtlMs));
+  }
+
+  /** Released mail: told to watchers, then handed over in the order it was sent. */
+  private async handOverReleased(rows: MessageRow[]): Promise<Message[]> {
     for (const row of rows) this.watchers.emit({ type: "event", event: "released", message: toWireMessage(row) });
     const out: MessageRow[] = [];
     for (const row of rows) out.push(await this.handOverStored(row));
-    return { name, changed: true, messages: out.map(toWireMessage) };
+    return out.map(toWireMessage);
   }
 
   /** Paused names and since when (ms). */

@@ -165,11 +165,12 @@ export class BrokerNetwork {
     try {
       // A name lost while this broker was silent stays with the host that took it; ours register again.
       const lost = await this.tables.heartbeat(this.self, peers);
-      if (this.handlers?.watchedHere()) await this.announceWatching();
       if (lost.length > 0) this.handlers?.onNamesLost(lost);
       await this.deliverWaiting(peers);
       if (this.failing) this.log("shared database reachable again; heartbeats resumed");
       this.failing = false;
+      // Last, so a failed notice never skips the heartbeat's own work.
+      if (this.handlers?.watchedHere()) await this.announceWatching();
     } catch (err) {
       if (!this.failing) this.log(`heartbeat failed (${errorMessage(err)}); other hosts see this host's peers offline until it succeeds`);
       this.failing = true;

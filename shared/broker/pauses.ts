@@ -17,28 +17,36 @@ export class Pauses {
 
   /** Every paused name and since when. */
   async all(): Promise<Map<string, number>> {
-    if (!this.alone) return this.store.paused();
-    this.local ??= this.store.paused();
-    return new Map(await this.local);
+    return this.alone ? new Map(await this.memory()) : this.store.paused();
   }
 
   async has(name: string): Promise<boolean> {
-    if (!this.alone) return (await this.store.paused(name)).has(name);
-    this.local ??= this.store.paused();
-    return (await this.local).has(name);
+    return (this.alone ? await this.memory() : await this.store.paused(name)).has(name);
   }
 
   /** false when it was paused already. */
   async pause(name: string, now: number): Promise<boolean> {
     const changed = await this.store.pause(name, now);
-    if (this.alone && changed) (await (this.local ??= this.store.paused())).set(name, now);
+    if (this.alone && changed) (await this.memory()).set(name, now);
     return changed;
   }
 
   /** The mail the pause held, queued again; null when the name was not paused. */
   async resume(name: string, now: number, expiresAt: number) {
     const rows = await this.store.resume(name, now, expiresAt);
-    if (this.alone) (await (this.local ??= this.store.paused())).delete(name);
+    if (this.alone) (await this.memory()).delete(name);
     return rows;
+  }
+
+  /** Loaded once; a failed load is tried again by the next call, not kept. */
+  private memory(): Promise<Map<string, number>> {
+    if (!this.local) {
+      const loading = this.store.paused();
+      this.local = loading;
+      loading.catch(() => {
+        if (this.local === loading) this.local = undefined;
+      });
+    }
+    return this.local;
   }
 }

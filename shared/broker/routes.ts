@@ -122,8 +122,11 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     "/groups/join": async (ctx) => ({ ...(await s.groups.join(requirePeer(ctx).name, ctx.body.group)), ...(await unread(ctx)) }),
     "/groups/leave": async (ctx) => ({ ...(await s.groups.leave(requirePeer(ctx).name, ctx.body.group)), ...(await unread(ctx)) }),
     "/groups": async () => ({ groups: await s.groups.list() }),
+    // Release and resume hand mail over one by one, each waiting briefly for its ack: however much
+    // was held, the answer may take longer than the server's idle timeout.
     "/release": async (ctx) => {
       requirePerson(ctx, "release");
+      ctx.holdOpen();
       return { messages: await s.mail.release(ctx.body.a, ctx.body.b, ctx.body.discard) };
     },
     "/pause": async (ctx) => {
@@ -132,6 +135,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     "/resume": async (ctx) => {
       requirePerson(ctx, "resume");
+      ctx.holdOpen();
       return { ...(await s.mail.resume(ctx.body.peer)), paused: false };
     },
     "/console/code": async (ctx) => {

@@ -30,6 +30,7 @@ export function toWireMessage(m: MessageRow): Message {
     replaces: m.replaces,
     group: m.to_group,
     fanout_id: m.fanout_id,
+    held_by: m.held_by,
   };
 }
 

@@ -105,8 +105,10 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX group_members_name ON group_members (peer_name);`,
   // Paused sessions (the operator console): a name's inbound mail held until a person resumes it.
+  // held_by tells a pause's held mail from a runaway pair's.
   `CREATE TABLE paused_names (name text PRIMARY KEY, paused_at bigint NOT NULL);
-   CREATE INDEX messages_held_to ON messages (to_name, created_at) WHERE state = 'held';`,
+   ALTER TABLE messages ADD COLUMN held_by text CHECK (held_by IN ('pair', 'pause'));
+   CREATE INDEX messages_pause_held ON messages (to_name, seq) WHERE state = 'held' AND held_by = 'pause';`,
   // Peers in Codex and Gemini CLI beside Claude Code: which agent each runs in.
   `ALTER TABLE peers ADD COLUMN agent text NOT NULL DEFAULT 'claude-code';`,
 ];
@@ -194,14 +196,23 @@ const byCodePoint = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 
 
 /** One message stored, on the pool or inside a transaction. */
 async function insertOn(q: Query, m: NewMessage): Promise<MessageRow> {
+  const heldBy = m.state === "held" ? (m.held_by ?? "pair") : null;
   const [r] = await q<MessageRow>`
     INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
-                          reply_by, reply_status, replaces, to_group, fanout_id, text_crc)
+                          reply_by, reply_status, replaces, to_group, fanout_id, text_crc, held_by)
     VALUES (${m.id}, ${m.from_id}, ${m.from_name}, ${m.from_summary}, ${m.from_cwd}, ${m.to_id}, ${m.to_name}, ${m.text}, ${m.in_reply_to},
             ${m.state}, ${m.created_at}, ${m.expires_at}, ${m.send_key}, ${m.reply_by}, ${m.reply_by === null ? null : "awaiting"}, ${m.replaces},
-            ${m.to_group}, ${m.fanout_id}, ${textCrc(m.text)})
+            ${m.to_group}, ${m.fanout_id}, ${textCrc(m.text)}, ${heldBy})
     RETURNING *`;
   return r!;
+}
+
+/** The mail a pause holds for `name`, queued again with a fresh mailbox time; oldest first. */
+async function releasePauseHeldOn(q: Query, name: string, now: number, expiresAt: number): Promise<MessageRow[]> {
+  const rows = await q<MessageRow>`
+    UPDATE messages SET state = 'queued', released_at = ${now}, expires_at = ${expiresAt}, held_by = NULL
+    WHERE state = 'held' AND held_by = 'pause' AND to_name = ${name} RETURNING *`;
+  return [...rows].sort((x, y) => x.seq - y.seq);
 }
 
 /** The URL with any password replaced by "***", for logs and status. */
@@ -469,9 +480,8 @@ export class PostgresStore implements Store {
          ORDER BY created_at DESC LIMIT ${upTo})
       )
       SELECT ARRAY(SELECT created_at FROM times ORDER BY created_at) AS times,
-        EXISTS (SELECT 1 FROM messages m WHERE state = 'held' AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))
-                -- not mail held because its recipient is paused: that is the pause's, not the pair's
-                AND NOT EXISTS (SELECT 1 FROM paused_names p WHERE p.name = m.to_name AND m.created_at >= p.paused_at)) AS held`;
+        EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND coalesce(held_by, 'pair') = 'pair'
+                AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))) AS held`;
     // int8[] elements arrive as BigInt (decodeRow turns only top-level values into numbers).
     const times = (row!.times as Array<bigint | number>).map(Number);
     return { times: times.slice(-upTo), held: row!.held };
@@ -479,8 +489,9 @@ export class PostgresStore implements Store {
 
   async releaseHeld(a: string, b: string, now: number, discard: boolean, expiresAt: number): Promise<MessageRow[]> {
     const rows = await this.q<MessageRow>`
-      UPDATE messages SET state = ${discard ? "discarded" : "queued"}, released_at = ${now}, expires_at = ${expiresAt}
-      WHERE state = 'held' AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a})) RETURNING *`;
+      UPDATE messages SET state = ${discard ? "discarded" : "queued"}, released_at = ${now}, expires_at = ${expiresAt}, held_by = NULL
+      WHERE state = 'held' AND coalesce(held_by, 'pair') = 'pair'
+        AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a})) RETURNING *`;
     return [...rows].sort((x, y) => x.seq - y.seq);
   }
 
@@ -537,13 +548,13 @@ export class PostgresStore implements Store {
 
   async resume(name: string, now: number, expiresAt: number): Promise<MessageRow[] | null> {
     return this.transaction(async (q) => {
-      const [row] = await q<{ paused_at: number }>`DELETE FROM paused_names WHERE name = ${name} RETURNING paused_at`;
-      if (!row) return null;
-      const rows = await q<MessageRow>`
-        UPDATE messages SET state = 'queued', released_at = ${now}, expires_at = ${expiresAt}
-        WHERE state = 'held' AND to_name = ${name} AND created_at >= ${row.paused_at} RETURNING *`;
-      return [...rows].sort((x, y) => x.seq - y.seq);
+      const [row] = await q`DELETE FROM paused_names WHERE name = ${name} RETURNING name`;
+      return row ? releasePauseHeldOn(q, name, now, expiresAt) : null;
     });
+  }
+
+  async releasePauseHeld(name: string, now: number, expiresAt: number): Promise<MessageRow[]> {
+    return releasePauseHeldOn(this.q, name, now, expiresAt);
   }
 
   async paused(name?: string): Promise<Map<string, number>> {

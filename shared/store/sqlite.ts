@@ -155,16 +155,24 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX group_members_name ON group_members (peer_name);`,
   // Paused sessions (the operator console): a name's inbound mail held until a person resumes it.
+  // held_by tells a pause's held mail from a runaway pair's.
   `CREATE TABLE paused_names (name TEXT PRIMARY KEY, paused_at INTEGER NOT NULL);
-   CREATE INDEX messages_held_to ON messages (to_name, created_at) WHERE state = 'held';`,
+   ALTER TABLE messages ADD COLUMN held_by TEXT CHECK (held_by IN ('pair', 'pause'));
+   CREATE INDEX messages_pause_held ON messages (to_name, seq) WHERE state = 'held' AND held_by = 'pause';`,
   // Peers in Codex and Gemini CLI beside Claude Code: which agent each runs in.
   `ALTER TABLE peers ADD COLUMN agent TEXT NOT NULL DEFAULT 'claude-code';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** A held message the pair rule counts: not one held because its recipient is paused. */
-const NOT_PAUSE_HELD = "NOT EXISTS (SELECT 1 FROM paused_names p WHERE p.name = messages.to_name AND messages.created_at >= p.paused_at)";
+/** A new message's row parameters: its text's CRC, and why it is held (a pair, when not said). */
+function insertParams(m: NewMessage): Omit<NewMessage, "held_by"> & { text_crc: number; held_by: string | null } {
+  const { held_by, ...rest } = m;
+  return { ...rest, text_crc: textCrc(m.text), held_by: m.state === "held" ? (held_by ?? "pair") : null };
+}
+
+/** Held between a runaway pair (rows from before held_by say nothing, and were all a pair's). */
+const PAIR_HELD = "state = 'held' AND coalesce(held_by, 'pair') = 'pair'";
 
 
 /**
@@ -255,11 +263,11 @@ class SqliteStore implements Store {
       lastPeerNamed: db.query<PeerRow, [string]>("SELECT * FROM peers WHERE name = ? ORDER BY last_seen DESC LIMIT 1"),
       setSummary: db.query<void, [string, string]>("UPDATE peers SET summary = ? WHERE id = ?"),
       touchPeer: db.query<void, [number, string]>("UPDATE peers SET last_seen = ? WHERE id = ?"),
-      insertMessage: db.query<MessageRow, NewMessage & { text_crc: number }>(
+      insertMessage: db.query<MessageRow, Omit<NewMessage, "held_by"> & { text_crc: number; held_by: string | null }>(
         `INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
-                               reply_by, reply_status, replaces, to_group, fanout_id, text_crc)
+                               reply_by, reply_status, replaces, to_group, fanout_id, text_crc, held_by)
          VALUES ($id, $from_id, $from_name, $from_summary, $from_cwd, $to_id, $to_name, $text, $in_reply_to, $state, $created_at, $expires_at, $send_key,
-                 $reply_by, CASE WHEN $reply_by IS NULL THEN NULL ELSE 'awaiting' END, $replaces, $to_group, $fanout_id, $text_crc)
+                 $reply_by, CASE WHEN $reply_by IS NULL THEN NULL ELSE 'awaiting' END, $replaces, $to_group, $fanout_id, $text_crc, $held_by)
          RETURNING *`,
       ),
       copiesOf: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE fanout_id = ? ORDER BY seq"),
@@ -316,12 +324,12 @@ class SqliteStore implements Store {
                                  ORDER BY created_at DESC LIMIT $upTo)`,
       ),
       pairHeld: db.query<{ held: number }, { a: string; b: string }>(
-        `SELECT EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $a AND to_name = $b AND ${NOT_PAUSE_HELD})
-             OR EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND from_name = $b AND to_name = $a AND ${NOT_PAUSE_HELD}) AS held`,
+        `SELECT EXISTS (SELECT 1 FROM messages WHERE ${PAIR_HELD} AND from_name = $a AND to_name = $b)
+             OR EXISTS (SELECT 1 FROM messages WHERE ${PAIR_HELD} AND from_name = $b AND to_name = $a) AS held`,
       ),
       releaseHeld: db.query<MessageRow, { a: string; b: string; now: number; state: string; expires: number }>(
-        `UPDATE messages SET state = $state, released_at = $now, expires_at = $expires
-         WHERE state = 'held' AND ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) RETURNING *`,
+        `UPDATE messages SET state = $state, released_at = $now, expires_at = $expires, held_by = NULL
+         WHERE ${PAIR_HELD} AND ((from_name = $a AND to_name = $b) OR (from_name = $b AND to_name = $a)) RETURNING *`,
       ),
       joinGroup: db.query<void, { group: string; name: string; now: number; max: number }>(
         `INSERT INTO group_members (group_name, peer_name, joined_at)
@@ -342,10 +350,10 @@ class SqliteStore implements Store {
          ORDER BY seq DESC LIMIT $limit`,
       ),
       pause: db.query<void, [string, number]>("INSERT INTO paused_names (name, paused_at) VALUES (?, ?) ON CONFLICT DO NOTHING"),
-      unpause: db.query<{ paused_at: number }, [string]>("DELETE FROM paused_names WHERE name = ? RETURNING paused_at"),
-      releasePaused: db.query<MessageRow, { name: string; since: number; now: number; expires: number }>(
-        `UPDATE messages SET state = 'queued', released_at = $now, expires_at = $expires
-         WHERE state = 'held' AND to_name = $name AND created_at >= $since RETURNING *`,
+      unpause: db.query<{ name: string }, [string]>("DELETE FROM paused_names WHERE name = ? RETURNING name"),
+      releasePauseHeld: db.query<MessageRow, { name: string; now: number; expires: number }>(
+        `UPDATE messages SET state = 'queued', released_at = $now, expires_at = $expires, held_by = NULL
+         WHERE state = 'held' AND held_by = 'pause' AND to_name = $name RETURNING *`,
       ),
       allPaused: db.query<{ name: string; paused_at: number }, []>("SELECT name, paused_at FROM paused_names"),
       onePaused: db.query<{ name: string; paused_at: number }, [string]>("SELECT name, paused_at FROM paused_names WHERE name = ?"),
@@ -399,12 +407,12 @@ class SqliteStore implements Store {
   }
 
   async insertMessage(m: NewMessage): Promise<MessageRow> {
-    const row = await this.writes.run(() => this.q.insertMessage.get({ ...m, text_crc: textCrc(m.text) }));
+    const row = await this.writes.run(() => this.q.insertMessage.get(insertParams(m)));
     return row!;
   }
 
   async insertMessages(ms: readonly NewMessage[]): Promise<MessageRow[]> {
-    return this.writes.run(() => ms.map((m) => this.q.insertMessage.get({ ...m, text_crc: textCrc(m.text) })!));
+    return this.writes.run(() => ms.map((m) => this.q.insertMessage.get(insertParams(m))!));
   }
 
   async copiesOf(fanoutId: string): Promise<MessageRow[]> {
@@ -526,10 +534,14 @@ class SqliteStore implements Store {
   async resume(name: string, now: number, expiresAt: number): Promise<MessageRow[] | null> {
     // One group-commit transaction: the pause ends and its mail is released together.
     return this.writes.run(() => {
-      const row = this.q.unpause.get(name);
-      if (!row) return null;
-      return this.q.releasePaused.all({ name, since: row.paused_at, now, expires: expiresAt }).sort((x, y) => x.seq - y.seq);
+      if (!this.q.unpause.get(name)) return null;
+      return this.q.releasePauseHeld.all({ name, now, expires: expiresAt }).sort((x, y) => x.seq - y.seq);
     });
+  }
+
+  async releasePauseHeld(name: string, now: number, expiresAt: number): Promise<MessageRow[]> {
+    const rows = await this.writes.run(() => this.q.releasePauseHeld.all({ name, now, expires: expiresAt }));
+    return rows.sort((x, y) => x.seq - y.seq);
   }
 
   async paused(name?: string): Promise<Map<string, number>> {

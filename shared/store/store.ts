@@ -60,13 +60,19 @@ export type MessageRow = {
   released_at: number | null;
   /** CRC-32 of the text (textCrc): the duplicate rule remembers sends by it, and reads a text only on a match. */
   text_crc: number | null;
+  /** Why a held message is held: between a runaway pair, or for a paused name. */
+  held_by: HeldBy | null;
 };
+
+export type HeldBy = "pair" | "pause";
 
 export type ReplyStatus = "awaiting" | "answered" | "overdue";
 
 /** A message as send stores it: queued or held, and awaiting a reply when it has reply_by. */
-export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at" | "reply_status" | "retracted_at" | "released_at" | "text_crc"> & {
+export type NewMessage = Omit<MessageRow, "seq" | "state" | "delivered_at" | "read_at" | "reply_status" | "retracted_at" | "released_at" | "text_crc" | "held_by"> & {
   state: "queued" | "held";
+  /** With state held: why (a pair, when not said). */
+  held_by?: HeldBy;
 };
 
 /** What loop damping asks before a peer's message to another peer is stored. */
@@ -187,7 +193,7 @@ export interface Store {
   /** Loop damping: how busy the pair has been between peers (not counting people or notices). */
   pairActivity(q: PairQuery): Promise<PairActivity>;
   /**
-   * held → queued (or discarded) for the mail between the two names; released mail waits in its
+   * held (by the pair) → queued (or discarded) for the mail between the two names; released mail waits in its
    * mailbox until `expiresAt` from now on, however long it was held. Returns the rows after, in order.
    */
   releaseHeld(a: string, b: string, now: number, discard: boolean, expiresAt: number): Promise<MessageRow[]>;
@@ -207,10 +213,15 @@ export interface Store {
    */
   pause(name: string, now: number): Promise<boolean>;
   /**
-   * Ends the name's pause: the mail held for it since the pause began is queued again (mailbox
-   * time from now, `expiresAt`), oldest first. null when the name was not paused.
+   * Ends the name's pause and, in the same transaction, queues again the mail its pause held
+   * (releasePauseHeld). null when the name was not paused.
    */
   resume(name: string, now: number, expiresAt: number): Promise<MessageRow[] | null>;
+  /**
+   * held (by a pause) → queued for mail to this name, with a fresh mailbox time (`expiresAt`);
+   * oldest first. Also frees mail a send stored held just as a resume ran.
+   */
+  releasePauseHeld(name: string, now: number, expiresAt: number): Promise<MessageRow[]>;
   /** Paused names and since when (ms), or whether this one is. */
   paused(name?: string): Promise<Map<string, number>>;
   countByState(): Promise<Record<MessageState, number>>;

@@ -6,10 +6,10 @@
  */
 import { render } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import type { ConsoleSession, Message } from "../protocol.ts";
+import type { BrokerFrame, ConsoleSession, Message } from "../protocol.ts";
 import { api, watchEvents } from "./api.ts";
 import { GraphLayout } from "./graph-layout.ts";
-import { NO_FILTER, applyFrame, heldPairs, modelOf, replyStanding, talkEdges, threads, withOlder, withState, type Filter, type Model, type Send, type Thread } from "./model.ts";
+import { NO_FILTER, applyFrame, heldPairs, modelOf, replyStanding, talkEdges, threads, withFresher, withOlder, withState, type Filter, type Model, type Send, type Thread } from "./model.ts";
 
 const PAGE = 200;
 type Tab = "sessions" | "conversations" | "graph";
@@ -46,22 +46,29 @@ function App() {
     }, 150);
   };
 
+  // Frames that come before the first state and history are kept, then folded in after them.
+  const early = useRef<BrokerFrame[] | null>([]);
   useEffect(() => {
-    let first = true;
     watchEvents({
-      onFrame: (frame) =>
+      onFrame: (frame) => {
+        if (early.current) return void early.current.push(frame);
         setModel((m) => {
           if (!m) return m;
           const { model: next, needsState } = applyFrame(m, frame);
           if (needsState) refreshState();
           return next;
-        }),
+        });
+      },
       // Listening first, then reading: nothing that happens in between is missed.
       onOpen: () =>
         void refresh(async () => {
           const [state, history] = await Promise.all([api.state(), api.history({ limit: PAGE })]);
-          setModel((m) => (m && !first ? withOlder(withState(m, state), { ...history, before: m.before }) : modelOf(state, history)));
-          first = false;
+          setModel((m) => {
+            let next = m ? withState(withFresher(m, history), state) : modelOf(state, history);
+            for (const frame of early.current ?? []) next = applyFrame(next, frame).model;
+            early.current = null;
+            return next;
+          });
           setLive(true);
         }),
       onClose: () => setLive(false),
@@ -370,7 +377,7 @@ function SendView(props: { t: Thread; depth: number } & ConversationProps) {
         {send.copies.map((c) => (
           <span class={`state ${c.state}`} data-state={c.state} data-copy={c.id} title={c.id}>
             {send.copies.length > 1 ? `${c.to_name}: ` : ""}
-            {c.state}
+            {c.state === "held" && c.held_by === "pause" ? "held (paused)" : c.state}
           </span>
         ))}
         {m.reply_status && <ReplyDue m={m} />}

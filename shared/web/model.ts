@@ -48,33 +48,40 @@ export function withState(model: Model, state: ConsoleState): Model {
   return next;
 }
 
+/** An older page: messages the page has not seen are added; the cursor moves back. */
 export function withOlder(model: Model, page: { messages: Message[]; before: number | null }): Model {
   const messages = new Map(model.messages);
   for (const m of page.messages) if (!messages.has(m.id)) messages.set(m.id, m);
   return { ...model, messages, before: page.before };
 }
 
-const UNREAD = new Set(["queued", "delivered"]);
+/** How far along a message is: a copy never moves back (a later read has the newer of two copies). */
+const PROGRESS: Record<Message["state"], number> = { held: 0, queued: 1, delivered: 2, read: 3, retracted: 3, discarded: 3, expired: 3 };
 
-/** What a message was before this event, when the page had not seen it: each event has one transition. */
-const STATE_BEFORE: Partial<Record<string, string>> = { delivered: "queued", read: "delivered", retracted: "queued", released: "held" };
+/** The first page read again after a reconnect: each message as the further along of the two copies. */
+export function withFresher(model: Model, page: { messages: Message[] }): Model {
+  const messages = new Map(model.messages);
+  for (const m of page.messages) {
+    const known = messages.get(m.id);
+    if (!known || PROGRESS[m.state] >= PROGRESS[known.state]) messages.set(m.id, m);
+  }
+  return { ...model, messages };
+}
 
 /**
  * Folds one watch event into the model (a new model; the old one is left as it was). `needsState`
- * is true when the broker's counts must be asked again (a session joined, and may have claimed its
- * mailbox; or left).
+ * is true when the broker's sessions and counts must be read again: a message changed state (the
+ * unread counts are the broker's to count, mailboxes and other hosts included), or a session
+ * joined or left.
  */
 export function applyFrame(model: Model, frame: BrokerFrame): { model: Model; needsState: boolean } {
   if (frame.type !== "event") return { model, needsState: false };
   const next: Model = { ...model };
   if (frame.message) {
     const m = frame.message;
-    const prev = model.messages.get(m.id);
-    const before = prev?.state ?? (frame.event === "sent" ? undefined : STATE_BEFORE[frame.event]);
     next.messages = new Map(model.messages).set(m.id, m);
-    if (m.to_id) adjustCounts(next, m.to_id, before, m.state);
     if (frame.event === "sent" && m.in_reply_to) answer(next, m);
-    return { model: next, needsState: false };
+    return { model: next, needsState: true };
   }
   if (frame.peer) {
     const p = frame.peer;
@@ -96,14 +103,6 @@ export function applyFrame(model: Model, frame: BrokerFrame): { model: Model; ne
     next.sessions = new Map([...model.sessions].map(([id, s]) => [id, s.name === frame.name ? { ...s, paused_since: since } : s]));
   }
   return { model: next, needsState: false };
-}
-
-function adjustCounts(model: Model, peerId: string, before: string | undefined, after: string): void {
-  const s = model.sessions.get(peerId);
-  if (!s) return;
-  const unread = s.unread + Number(UNREAD.has(after)) - Number(before !== undefined && UNREAD.has(before));
-  const queued = s.queued + Number(after === "queued") - Number(before === "queued");
-  model.sessions = new Map(model.sessions).set(peerId, { ...s, unread: Math.max(0, unread), queued: Math.max(0, queued) });
 }
 
 /** A reply from the recipient answers an awaited message (as the broker's markAnswered does). */
@@ -177,11 +176,14 @@ export function replyStanding(m: Message, now: number): "awaiting" | "answered" 
   return m.reply_status;
 }
 
-/** Held mail, by the pair it is held between (not mail a pause holds: that is the pause's). */
+/**
+ * Mail a runaway pair holds, by pair; not mail a pause holds (that is the pause's), nor a pair with
+ * a paused side (the broker refuses to release it until the pause ends).
+ */
 export function heldPairs(model: Model): Array<{ a: string; b: string; count: number }> {
   const pairs = new Map<string, { a: string; b: string; count: number }>();
   for (const m of model.messages.values()) {
-    if (m.state !== "held" || model.paused.has(m.to_name)) continue;
+    if (m.state !== "held" || m.held_by === "pause" || model.paused.has(m.to_name) || model.paused.has(m.from_name)) continue;
     const [a, b] = [m.from_name, m.to_name].sort() as [string, string];
     const key = `${a}\0${b}`;
     const pair = pairs.get(key) ?? { a, b, count: 0 };

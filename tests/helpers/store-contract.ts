@@ -153,7 +153,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       test("insertMessage stores a queued message and returns it whole", async () => {
         const m = newMessage({ in_reply_to: "m-earlier", text: "a\u0000b ünïcödé 😀 \n\t\"quoted\"" });
         const row = await store.insertMessage(m);
-        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null, retracted_at: null, released_at: null, text_crc: expect.any(Number) });
+        expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null, retracted_at: null, released_at: null, text_crc: expect.any(Number), held_by: null });
         expect(await store.getMessage(m.id)).toEqual(row);
         expect(await store.getMessage("m-nothing")).toBeNull();
       });
@@ -351,23 +351,31 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
 
       test("a paused name's mail is held until it is resumed; resume releases only what the pause held, oldest first", async () => {
         expect(await store.paused()).toEqual(new Map());
-        const [before] = await insert({ state: "held", created_at: T0 - 10 }); // held by a pair, before the pause
+        const [byPair] = await insert({ state: "held" }); // held by the runaway pair rule
+        expect((await store.getMessage(byPair!))?.held_by).toBe("pair");
         expect(await store.pause("bob", T0)).toBe(true);
         expect(await store.pause("bob", T0 + 1)).toBe(false); // paused already: since T0
         expect(await store.paused()).toEqual(new Map([["bob", T0]]));
         expect(await store.paused("bob")).toEqual(new Map([["bob", T0]]));
         expect(await store.paused("alice")).toEqual(new Map());
-        const [a, b] = await insert({ state: "held", created_at: T0 + 2 }, { state: "held", created_at: T0 + 3 });
-        const [other] = await insert({ state: "held", to_id: "p-carol", to_name: "carol", created_at: T0 + 4 });
+        const [a, b] = await insert({ state: "held", held_by: "pause" }, { state: "held", held_by: "pause" });
+        const [other] = await insert({ state: "held", held_by: "pause", to_id: "p-carol", to_name: "carol" });
+        // The pair rule counts only the pair's own held mail.
+        expect((await store.pairActivity({ a: "alice", b: "bob", since: 0, upTo: 10 })).held).toBe(true);
         const released = await store.resume("bob", T0 + 100, T0 + 100 + DAY);
-        expect(released!.map((m) => [m.id, m.state, m.expires_at])).toEqual([
-          [a!, "queued", T0 + 100 + DAY],
-          [b!, "queued", T0 + 100 + DAY],
+        expect(released!.map((m) => [m.id, m.state, m.expires_at, m.held_by])).toEqual([
+          [a!, "queued", T0 + 100 + DAY, null],
+          [b!, "queued", T0 + 100 + DAY, null],
         ]);
-        expect(await stateOf(before!)).toBe("held");
+        expect(await stateOf(byPair!)).toBe("held");
         expect(await stateOf(other!)).toBe("held");
         expect(await store.resume("bob", T0 + 101, T0 + 101 + DAY)).toBeNull();
         expect(await store.paused()).toEqual(new Map());
+        // A pair release leaves a pause's mail alone, and a pause's mail does not make a pair held.
+        expect((await store.releaseHeld("alice", "carol", T0 + 102, false, T0 + DAY)).map((m) => m.id)).toEqual([]);
+        expect((await store.pairActivity({ a: "alice", b: "carol", since: 0, upTo: 10 })).held).toBe(false);
+        // Mail a send stored held just as a resume ran is freed by releasePauseHeld.
+        expect((await store.releasePauseHeld("carol", T0 + 103, T0 + DAY)).map((m) => [m.id, m.state])).toEqual([[other!, "queued"]]);
       });
 
       test("countByState counts every state, zero included", async () => {

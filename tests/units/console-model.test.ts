@@ -1,7 +1,7 @@
 /** The console page's state logic (shared/web/model.ts): events folded in, threads, held pairs, edges. */
 import { describe, expect, test } from "bun:test";
 import type { ConsoleSession, ConsoleState, Message } from "../../shared/protocol.ts";
-import { applyFrame, heldPairs, modelOf, replyStanding, talkEdges, threads } from "../../shared/web/model.ts";
+import { applyFrame, heldPairs, modelOf, replyStanding, talkEdges, threads, withFresher } from "../../shared/web/model.ts";
 
 const T = Date.parse("2026-12-01T12:00:00Z");
 const at = (s: number) => new Date(T + s * 1000).toISOString();
@@ -10,7 +10,7 @@ function msg(id: string, extra: Partial<Message> = {}): Message {
   return {
     id, from_id: "p-alice00000", from_name: "alice", from_summary: "", from_cwd: "/a", to_id: "p-bob0000000", to_name: "bob", text: id,
     in_reply_to: null, state: "queued", sent_at: at(0), delivered_at: null, read_at: null, reply_by: null, reply_status: null,
-    replaces: null, group: null, fanout_id: null, ...extra,
+    replaces: null, group: null, fanout_id: null, held_by: null, ...extra,
   };
 }
 
@@ -24,23 +24,22 @@ function session(id: string, name: string, extra: Partial<ConsoleSession> = {}):
 const state = (sessions: ConsoleSession[]): ConsoleState => ({ host: "h", network: false, sessions, paused: [], groups: [] });
 
 describe("applyFrame", () => {
-  test("unread and queued counts follow each message's states, seen or not", () => {
-    let model = modelOf(state([session("p-bob0000000", "bob", { unread: 1, queued: 0 })]), { messages: [], before: null });
-    const step = (event: "sent" | "delivered" | "read" | "retracted" | "released", m: Message) => (model = applyFrame(model, { type: "event", event, message: m }).model);
-    const bob = () => model.sessions.get("p-bob0000000")!;
-    step("sent", msg("m-1"));
-    expect([bob().unread, bob().queued]).toEqual([2, 1]);
-    step("delivered", msg("m-1", { state: "delivered" }));
-    expect([bob().unread, bob().queued]).toEqual([2, 0]);
-    step("read", msg("m-1", { state: "read" }));
-    expect([bob().unread, bob().queued]).toEqual([1, 0]);
-    // One the page never saw (from before it loaded): its event says what it was.
-    step("read", msg("m-old", { state: "read" }));
-    expect(bob().unread).toBe(0);
-    step("released", msg("m-held", { state: "queued" }));
-    expect([bob().unread, bob().queued]).toEqual([1, 1]);
-    step("retracted", msg("m-held", { state: "retracted" }));
-    expect([bob().unread, bob().queued]).toEqual([0, 0]);
+  test("every message event keeps the message as it is now, and asks for the broker's counts again", () => {
+    let model = modelOf(state([session("p-bob0000000", "bob", { unread: 1 })]), { messages: [], before: null });
+    for (const [event, m] of [["sent", msg("m-1")], ["delivered", msg("m-1", { state: "delivered" })], ["read", msg("m-old", { state: "read" })]] as const) {
+      const r = applyFrame(model, { type: "event", event, message: m });
+      expect(r.needsState).toBe(true);
+      model = r.model;
+    }
+    expect([model.messages.get("m-1")?.state, model.messages.get("m-old")?.state]).toEqual(["delivered", "read"]);
+    expect(model.sessions.get("p-bob0000000")!.unread).toBe(1); // the broker's count until it is read again
+  });
+
+  test("after a reconnect each message is the further along of the page's copy and the broker's", () => {
+    const model = modelOf(state([]), { messages: [msg("m-1", { state: "read" }), msg("m-2")], before: 7 });
+    const fresher = withFresher(model, { messages: [msg("m-1", { state: "delivered" }), msg("m-2", { state: "read" }), msg("m-3")] });
+    expect([...fresher.messages.values()].map((m) => [m.id, m.state])).toEqual([["m-1", "read"], ["m-2", "read"], ["m-3", "queued"]]);
+    expect(fresher.before).toBe(7);
   });
 
   test("sessions join, change summary and leave; a join or leave asks for the broker's counts again", () => {
@@ -115,10 +114,18 @@ describe("replies due, held pairs, who talks to whom", () => {
     expect(replyStanding(msg("m-x"), T)).toBeNull();
   });
 
-  test("held mail is shown by pair, but not mail a pause holds", () => {
+  test("held mail is shown by pair, but not mail a pause holds, nor a pair with a paused side", () => {
     const model = modelOf(
       { ...state([]), paused: [{ name: "zed", since: at(0) }] },
-      { messages: [msg("m-1", { state: "held" }), msg("m-2", { state: "held", from_name: "bob", to_name: "alice" }), msg("m-3", { state: "held", to_name: "zed" })], before: null },
+      {
+        messages: [
+          msg("m-1", { state: "held", held_by: "pair" }),
+          msg("m-2", { state: "held", held_by: "pair", from_name: "bob", to_name: "alice" }),
+          msg("m-3", { state: "held", held_by: "pause", to_name: "carol" }),
+          msg("m-4", { state: "held", held_by: "pair", from_name: "zed", to_name: "dave" }),
+        ],
+        before: null,
+      },
     );
     expect(heldPairs(model)).toEqual([{ a: "alice", b: "bob", count: 2 }]);
   });

@@ -33,6 +33,7 @@ describe("tool text", () => {
     replaces: null,
     group: null,
     fanout_id: null,
+    held_by: null,
     ...over,
   });
 
