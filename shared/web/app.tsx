@@ -35,8 +35,11 @@ function App() {
   const act = (what: () => Promise<unknown>) => attempt(what, true);
   const refresh = (what: () => Promise<unknown>) => attempt(what, false);
 
-  const refreshState = () => {
-    if (stateTimer.current) return;
+  // The counts show on the sessions tab only: read them for it, and again when it is opened.
+  const tabRef = useRef<Tab>(tab);
+  tabRef.current = tab;
+  const refreshState = (always = false) => {
+    if (stateTimer.current || (!always && tabRef.current !== "sessions")) return;
     stateTimer.current = setTimeout(async () => {
       stateTimer.current = null;
       await refresh(async () => {
@@ -55,7 +58,7 @@ function App() {
         setModel((m) => {
           if (!m) return m;
           const { model: next, needsState } = applyFrame(m, frame);
-          if (needsState) refreshState();
+          if (needsState) refreshState(frame.type === "event" && frame.peer !== undefined);
           return next;
         });
       },
@@ -110,7 +113,15 @@ function App() {
         </span>
         <nav>
           {(["sessions", "conversations", "graph"] as const).map((t) => (
-            <button type="button" class={tab === t ? "tab active" : "tab"} data-tab={t} onClick={() => setTab(t)}>
+            <button
+              type="button"
+              class={tab === t ? "tab active" : "tab"}
+              data-tab={t}
+              onClick={() => {
+                setTab(t);
+                if (t === "sessions") refreshState(true);
+              }}
+            >
               {t === "sessions" ? `Sessions (${model.sessions.size})` : t === "conversations" ? "Conversations" : "Who talks to whom"}
             </button>
           ))}
