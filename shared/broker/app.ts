@@ -158,7 +158,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   async function handle(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
     assertLocalHost(req);
     const path = requestPath(req.url);
-    // The console has its own door (a cookie from a one-time code, same origin only): console.ts.
+    // The console has its own door (a cookie and a key from a one-time code, same origin only): console.ts.
     if (path !== null && isConsolePath(path)) return consoleRoutes(req, path);
     assertNoOrigin(req);
     if (path === "/health" && req.method === "GET") return Response.json(health());
