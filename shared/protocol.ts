@@ -402,8 +402,8 @@ export const BrokerFrameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("message"), message: MessageSchema }),
   z.object({
     type: z.literal("event"),
-    /** summary: a peer's summary changed; paused, resumed: a name's inbound mail (name). */
-    event: z.enum(["sent", "delivered", "read", "retracted", "released", "joined", "left", "summary", "paused", "resumed"]),
+    /** expired: its mailbox time ran out unread; summary: a peer's summary changed; paused, resumed: a name's inbound mail (name). */
+    event: z.enum(["sent", "delivered", "read", "retracted", "released", "expired", "joined", "left", "summary", "paused", "resumed"]),
     message: MessageSchema.optional(),
     peer: PeerInfoSchema.optional(),
     name: z.string().optional(),

@@ -247,6 +247,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const prune = async () => {
     try {
       const r = await store.prune({ now: now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
+      mail.expired(r.expiredMessages);
       if (r.expired || r.deletedMessages || r.deletedPeers) {
         log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
       }

@@ -618,6 +618,11 @@ export class Mail {
     return (await this.store.history(q)).map((row) => ({ seq: row.seq, message: toWireMessage(row) }));
   }
 
+  /** Mail whose mailbox time ran out unread (the broker's prune found it): watchers are told. */
+  expired(rows: readonly MessageRow[]): void {
+    for (const row of rows) this.watchers.emit({ type: "event", event: "expired", message: toWireMessage(row) });
+  }
+
   countByState(): ReturnType<Store["countByState"]> {
     return this.store.countByState();
   }

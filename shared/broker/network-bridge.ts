@@ -53,7 +53,7 @@ export function startNetworkBridge(network: BrokerNetwork, s: BridgedServices): 
 }
 
 type EventName = Extract<BrokerFrame, { type: "event" }>["event"];
-const MESSAGE_EVENTS = new Set<string>(["sent", "delivered", "read", "retracted", "released"] satisfies EventName[]);
+const MESSAGE_EVENTS = new Set<string>(["sent", "delivered", "read", "retracted", "released", "expired"] satisfies EventName[]);
 const PEER_EVENTS = new Set<string>(["joined", "left", "summary"] satisfies EventName[]);
 const NAME_EVENTS = new Set<string>(["paused", "resumed"] satisfies EventName[]);
 

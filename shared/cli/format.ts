@@ -81,6 +81,7 @@ const EVENT_COLOR: Record<BrokerEventName, Parameters<Paint>[0]> = {
   read: "dim",
   retracted: "yellow",
   released: "magenta",
+  expired: "dim",
   joined: "green",
   left: "yellow",
   summary: "dim",

@@ -575,15 +575,16 @@ export class PostgresStore implements Store {
   async prune(l: PruneLimits): Promise<PruneResult> {
     // In order, in one transaction: mail expired by the first statement is old enough for the second.
     return this.transaction(async (q) => {
-      const expired = await q`
-        UPDATE messages SET state = 'expired' WHERE state IN ('queued', 'delivered') AND expires_at <= ${l.now}`;
+      const expired = await q<MessageRow>`
+        UPDATE messages SET state = 'expired' WHERE state IN ('queued', 'delivered') AND expires_at <= ${l.now} RETURNING *`;
       const deleted = await q`
         DELETE FROM messages WHERE state IN ('read', 'expired', 'retracted', 'discarded') AND created_at < ${l.now - l.keepReadMs}`;
       const peers = await q`
         DELETE FROM peers WHERE last_seen < ${l.now - l.keepPeersMs} AND NOT (id = ANY(${[...l.liveIds]}))`;
       // A name's groups go with the last of its peers.
       if (peers.count > 0) await q`DELETE FROM group_members WHERE peer_name NOT IN (SELECT name FROM peers)`;
-      return { expired: expired.count, deletedMessages: deleted.count, deletedPeers: peers.count };
+      const expiredMessages = [...expired].sort((x, y) => x.seq - y.seq);
+      return { expired: expiredMessages.length, expiredMessages, deletedMessages: deleted.count, deletedPeers: peers.count };
     });
   }
 

@@ -358,7 +358,7 @@ class SqliteStore implements Store {
       allPaused: db.query<{ name: string; paused_at: number }, []>("SELECT name, paused_at FROM paused_names"),
       onePaused: db.query<{ name: string; paused_at: number }, [string]>("SELECT name, paused_at FROM paused_names WHERE name = ?"),
       countByState: db.query<{ state: MessageState; n: number }, []>("SELECT state, count(*) AS n FROM messages GROUP BY state"),
-      expire: db.query<void, [number]>(`UPDATE messages SET state = 'expired' WHERE ${UNREAD} AND expires_at <= ?`),
+      expire: db.query<MessageRow, [number]>(`UPDATE messages SET state = 'expired' WHERE ${UNREAD} AND expires_at <= ? RETURNING *`),
       deleteOld: db.query<void, [number]>("DELETE FROM messages WHERE state IN ('read', 'expired', 'retracted', 'discarded') AND created_at < ?"),
       // A name's groups go with the last of its peers: a name nobody has had for 30 days.
       deleteOrphanMemberships: db.query<void, []>("DELETE FROM group_members WHERE peer_name NOT IN (SELECT name FROM peers)"),
@@ -557,7 +557,7 @@ class SqliteStore implements Store {
 
   async prune(l: PruneLimits): Promise<PruneResult> {
     return this.db.transaction(() => {
-      const expired = this.q.expire.run(l.now).changes;
+      const expiredMessages = this.q.expire.all(l.now).sort((x, y) => x.seq - y.seq);
       const deletedMessages = this.q.deleteOld.run(l.now - l.keepReadMs).changes;
       let deletedPeers = 0;
       for (const { id } of this.q.oldPeers.all(l.now - l.keepPeersMs)) {
@@ -566,7 +566,7 @@ class SqliteStore implements Store {
         deletedPeers++;
       }
       if (deletedPeers > 0) this.q.deleteOrphanMemberships.run();
-      return { expired, deletedMessages, deletedPeers };
+      return { expired: expiredMessages.length, expiredMessages, deletedMessages, deletedPeers };
     })();
   }
 

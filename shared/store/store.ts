@@ -129,6 +129,8 @@ export interface PruneLimits {
 
 export interface PruneResult {
   expired: number;
+  /** The messages that expired (mailbox time over, unread), as they are now: watchers are told. */
+  expiredMessages: MessageRow[];
   deletedMessages: number;
   deletedPeers: number;
 }
