@@ -101,7 +101,8 @@ export interface Broker {
   stop(): Promise<void>;
 }
 
-type SocketData = { kind: "peer"; peerId: string } | { kind: "watch" };
+/** A watch socket of the console also says whether its browser session still holds. */
+type SocketData = { kind: "peer"; peerId: string } | { kind: "watch"; sessionValid?: () => boolean };
 
 /** Starts listening on 127.0.0.1:`port`; throws if the port is taken. */
 export async function createBroker(opts: BrokerOptions): Promise<Broker> {
@@ -147,11 +148,13 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   }
 
   let serverRef: Server<SocketData> | undefined;
+  /** The console's event streams: each ends when its browser session does (12 h), not only when the tab closes. */
+  const consoleSockets = new Set<ServerWebSocket<SocketData>>();
   const consoleRoutes = consoleHandler({
     auth: consoleAuth,
     port: () => port,
     call: (path, req) => dispatch(path, req, serverRef!, "operator"),
-    watch: (req) => serverRef!.upgrade(req, { data: { kind: "watch" } satisfies SocketData }),
+    watch: (req, sessionValid) => serverRef!.upgrade(req, { data: { kind: "watch", sessionValid } satisfies SocketData }),
     log,
   });
 
@@ -209,7 +212,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     websocket: {
       idleTimeout: 60,
       async open(ws: ServerWebSocket<SocketData>) {
-        if (ws.data.kind === "watch") return watchers.add(ws);
+        if (ws.data.kind === "watch") {
+          if (ws.data.sessionValid) consoleSockets.add(ws);
+          return watchers.add(ws);
+        }
         // A peer must be registered (and not swept) before it may hold a push connection.
         if (!(await registry.attach(ws.data.peerId, ws))) ws.close(4001, "register first");
       },
@@ -227,7 +233,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         }
       },
       close(ws: ServerWebSocket<SocketData>) {
-        if (ws.data.kind === "watch") watchers.remove(ws);
+        if (ws.data.kind === "watch") {
+          consoleSockets.delete(ws);
+          watchers.remove(ws);
+        }
         else registry.detach(ws.data.peerId, ws);
       },
     },
@@ -242,7 +251,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     throw err;
   }
 
-  const sweeper = setInterval(() => presence.sweep(), SWEEP_INTERVAL_MS);
+  const sweeper = setInterval(() => {
+    presence.sweep();
+    for (const ws of consoleSockets) if (ws.data.kind === "watch" && !ws.data.sessionValid?.()) ws.close(4401, "console session ended: run bun cli.ts dashboard");
+  }, SWEEP_INTERVAL_MS);
   const overdue = setInterval(() => void mail.noticeOverdue().catch((err) => log(`overdue notices failed: ${errorMessage(err)}`)), OVERDUE_CHECK_MS);
   const prune = async () => {
     try {

@@ -50,8 +50,11 @@ export interface ConsoleDeps {
   port: () => number;
   /** Runs a broker route as the person in charge (no peer), its body read and checked as usual. */
   call: (path: RoutePath, req: Request) => Promise<unknown>;
-  /** Hands the request to the watchers' event stream (a WebSocket); false if it was not an upgrade. */
-  watch: (req: Request) => boolean;
+  /**
+   * Hands the request to the watchers' event stream (a WebSocket), which ends once `sessionValid`
+   * says no; false if it was not an upgrade.
+   */
+  watch: (req: Request, sessionValid: () => boolean) => boolean;
   log: (line: string) => void;
 }
 
@@ -92,7 +95,7 @@ export function consoleHandler(deps: ConsoleDeps): (req: Request, path: string) 
     if (origin === null) throw new WireError("forbidden", "the console's API and events need the Origin header of the broker's own page");
     if (path === "/console/ws") {
       if (req.method !== "GET") throw new WireError("method_not_allowed", "use GET /console/ws with a WebSocket upgrade");
-      if (deps.watch(req)) return undefined;
+      if (deps.watch(req, () => deps.auth.valid(cookie, key))) return undefined;
       throw new WireError("bad_request", "expected a WebSocket upgrade");
     }
     const name = path.slice("/console/api/".length);
