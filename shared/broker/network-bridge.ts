@@ -7,7 +7,7 @@
  */
 import { errorMessage } from "../errors.ts";
 import type { BrokerFrame } from "../protocol.ts";
-import type { Store } from "../store/store.ts";
+import type { MessageRow, Store } from "../store/store.ts";
 import type { Mail, OtherHosts } from "./mail.ts";
 import type { BrokerNetwork, RelayedEvent } from "./network.ts";
 import type { Presence } from "./presence.ts";
@@ -85,17 +85,20 @@ function relayWatchEvents(network: BrokerNetwork, s: BridgedServices): (events: 
   return (events) => {
     queue = queue.then(async () => {
       if (!s.watchers.watchedHere) return;
+      // One read for every message of the notice (a busy host sends many per notice), then the frames in order.
+      const ids = [...new Set(events.filter(([event]) => MESSAGE_EVENTS.has(event)).map(([, key]) => key))];
+      const messages = new Map((await s.store.getMessages(ids)).map((m) => [m.id, m]));
       for (const [event, key] of events) {
-        const frame = await relayedFrame(event as EventName, key, s.store);
+        const frame = await relayedFrame(event as EventName, key, messages, s.store);
         if (frame) s.watchers.emitRelayed(frame);
       }
     }).catch((err) => s.log(`relayed watch events failed: ${errorMessage(err)}`));
   };
 }
 
-async function relayedFrame(event: EventName, key: string, store: Store): Promise<BrokerFrame | null> {
+async function relayedFrame(event: EventName, key: string, messages: ReadonlyMap<string, MessageRow>, store: Store): Promise<BrokerFrame | null> {
   if (MESSAGE_EVENTS.has(event)) {
-    const row = await store.getMessage(key);
+    const row = messages.get(key);
     return row ? { type: "event", event, message: toWireMessage(row) } : null;
   }
   if (PEER_EVENTS.has(event)) {

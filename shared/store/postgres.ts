@@ -368,6 +368,11 @@ export class PostgresStore implements Store {
     return r ?? null;
   }
 
+  async getMessages(ids: readonly string[]): Promise<MessageRow[]> {
+    if (ids.length === 0) return [];
+    return [...(await this.q<MessageRow>`SELECT * FROM messages WHERE id = ANY(${ids})`)];
+  }
+
   async messageBySendKey(from_id: string, send_key: string): Promise<MessageRow | null> {
     const [r] = await this.q<MessageRow>`SELECT * FROM messages WHERE from_id = ${from_id} AND send_key = ${send_key}`;
     return r ?? null;

@@ -382,15 +382,17 @@ class SqliteStore implements Store {
   }
 
   async peersByIds(ids: readonly string[]): Promise<PeerRow[]> {
-    if (ids.length === 0) return [];
-    const rows: PeerRow[] = [];
-    // Chunked so a large network never exceeds SQLite's bound-parameter limit.
+    return this.rowsByIds<PeerRow>("peers", ids).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The rows of `table` with these ids, chunked so many ids never exceed SQLite's bound-parameter limit. */
+  private rowsByIds<T>(table: "peers" | "messages", ids: readonly string[]): T[] {
+    const rows: T[] = [];
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
-      const sql = `SELECT * FROM peers WHERE id IN (${chunk.map(() => "?").join(",")}) ORDER BY name`;
-      rows.push(...this.db.query<PeerRow, string[]>(sql).all(...chunk));
+      rows.push(...this.db.query<T, string[]>(`SELECT * FROM ${table} WHERE id IN (${chunk.map(() => "?").join(",")})`).all(...chunk));
     }
-    return rows.sort((a, b) => a.name.localeCompare(b.name));
+    return rows;
   }
 
   async lastPeerNamed(name: string): Promise<PeerRow | null> {
@@ -422,6 +424,10 @@ class SqliteStore implements Store {
   async getMessage(id: string): Promise<MessageRow | null> {
     const r = this.q.getMessage.get(id);
     return r ?? null;
+  }
+
+  async getMessages(ids: readonly string[]): Promise<MessageRow[]> {
+    return this.rowsByIds<MessageRow>("messages", ids);
   }
 
   async messageBySendKey(from_id: string, send_key: string): Promise<MessageRow | null> {

@@ -154,6 +154,8 @@ export interface Store {
   /** Every copy of the group send whose first copy has this id, in order. */
   copiesOf(fanoutId: string): Promise<MessageRow[]>;
   getMessage(id: string): Promise<MessageRow | null>;
+  /** The messages with these ids that exist, in no particular order. */
+  getMessages(ids: readonly string[]): Promise<MessageRow[]>;
   /** The message this sender already stored under this idempotency key, if any. */
   messageBySendKey(from_id: string, send_key: string): Promise<MessageRow | null>;
   /**

@@ -156,6 +156,9 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(row).toEqual({ ...m, seq: expect.any(Number), state: "queued", delivered_at: null, read_at: null, reply_status: null, retracted_at: null, released_at: null, text_crc: expect.any(Number), held_by: null });
         expect(await store.getMessage(m.id)).toEqual(row);
         expect(await store.getMessage("m-nothing")).toBeNull();
+        const [other] = await insert({});
+        expect((await store.getMessages([other!, m.id, "m-nothing", m.id])).map((r) => r.id).sort()).toEqual([m.id, other!].sort());
+        expect(await store.getMessages([])).toEqual([]);
       });
 
       test("retract: only the sender's, only while unread; returns the row as it was, and the message is unread no more", async () => {
