@@ -27,7 +27,7 @@ export class ConsoleAuth {
 
   /** A fresh login code; the oldest pending one goes when there are too many. */
   issueCode(): { code: string; expiresAt: number } {
-    this.sweep(this.codes);
+    this.sweep(this.codes, (expiresAt) => expiresAt);
     const code = randomToken(24);
     const expiresAt = this.now() + LOGIN_CODE_TTL_MS;
     keepUnder(this.codes, MAX_CODES);
@@ -41,7 +41,7 @@ export class ConsoleAuth {
     const expiresAt = this.codes.get(hash);
     this.codes.delete(hash);
     if (expiresAt === undefined || expiresAt <= this.now()) return null;
-    for (const [k, s] of this.sessions) if (s.expiresAt <= this.now()) this.sessions.delete(k);
+    this.sweep(this.sessions, (s) => s.expiresAt);
     keepUnder(this.sessions, MAX_SESSIONS);
     const cookie = randomToken(32);
     const key = randomToken(32);
@@ -66,9 +66,9 @@ export class ConsoleAuth {
     return s && s.expiresAt > this.now() ? s : null;
   }
 
-  private sweep(map: Map<string, number>): void {
+  private sweep<V>(map: Map<string, V>, expiry: (v: V) => number): void {
     const now = this.now();
-    for (const [key, expiresAt] of map) if (expiresAt <= now) map.delete(key);
+    for (const [key, v] of map) if (expiry(v) <= now) map.delete(key);
   }
 }
 

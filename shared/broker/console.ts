@@ -75,7 +75,7 @@ export function consoleHandler(deps: ConsoleDeps): (req: Request, path: string) 
     if (origin !== null && origin !== ownOrigin) throw new WireError("forbidden", `a page of another origin (${printable(origin)}) may not use the console`);
     if (path === "/login") return login(req);
     if (path === "/favicon.ico") return new Response(null, { status: 204 }); // the browser asks; there is none
-    const cookie = readCookie(req, cookieName());
+    const cookie = new Bun.CookieMap(req.headers.get("cookie") ?? "").get(cookieName()) ?? undefined;
     if (path === "/") {
       if (req.method !== "GET") throw new WireError("method_not_allowed", "use GET / to open the console page");
       if (!deps.auth.browserKnown(cookie)) return page(401, "Log in to the claude-peers console", "Run <code>bun cli.ts dashboard</code> in a terminal and open the link it prints. A link works once, within a minute.");
@@ -153,14 +153,4 @@ async function asset(path: string): Promise<Response> {
 function page(status: number, title: string, html: string, head = ""): Response {
   const body = `<!doctype html><html lang="en"><head><meta charset="utf-8">${head}<title>${title}</title></head><body><h1>${title}</h1><p>${html}</p></body></html>`;
   return new Response(body, { status, headers: { "content-type": "text/html;charset=utf-8" } });
-}
-
-function readCookie(req: Request, name: string): string | undefined {
-  const header = req.headers.get("cookie");
-  if (!header) return undefined;
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }

@@ -5,6 +5,7 @@ import {
   StoreOpenError,
   StoreUnavailableError,
   zeroCounts,
+  heldByOf,
   type HistoryQuery,
   type Membership,
   type MessageRow,
@@ -196,13 +197,12 @@ const byCodePoint = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 
 
 /** One message stored, on the pool or inside a transaction. */
 async function insertOn(q: Query, m: NewMessage): Promise<MessageRow> {
-  const heldBy = m.state === "held" ? (m.held_by ?? "pair") : null;
   const [r] = await q<MessageRow>`
     INSERT INTO messages (id, from_id, from_name, from_summary, from_cwd, to_id, to_name, text, in_reply_to, state, created_at, expires_at, send_key,
                           reply_by, reply_status, replaces, to_group, fanout_id, text_crc, held_by)
     VALUES (${m.id}, ${m.from_id}, ${m.from_name}, ${m.from_summary}, ${m.from_cwd}, ${m.to_id}, ${m.to_name}, ${m.text}, ${m.in_reply_to},
             ${m.state}, ${m.created_at}, ${m.expires_at}, ${m.send_key}, ${m.reply_by}, ${m.reply_by === null ? null : "awaiting"}, ${m.replaces},
-            ${m.to_group}, ${m.fanout_id}, ${textCrc(m.text)}, ${heldBy})
+            ${m.to_group}, ${m.fanout_id}, ${textCrc(m.text)}, ${heldByOf(m)})
     RETURNING *`;
   return r!;
 }

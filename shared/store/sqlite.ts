@@ -6,6 +6,7 @@ import type { MessageState } from "../protocol.ts";
 import {
   StoreOpenError,
   zeroCounts,
+  heldByOf,
   type HistoryQuery,
   type Membership,
   type MessageRow,
@@ -167,8 +168,8 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** A new message's row parameters: its text's CRC, and why it is held (a pair, when not said). */
 function insertParams(m: NewMessage): Omit<NewMessage, "held_by"> & { text_crc: number; held_by: string | null } {
-  const { held_by, ...rest } = m;
-  return { ...rest, text_crc: textCrc(m.text), held_by: m.state === "held" ? (held_by ?? "pair") : null };
+  const { held_by: _, ...rest } = m;
+  return { ...rest, text_crc: textCrc(m.text), held_by: heldByOf(m) };
 }
 
 /** Held between a runaway pair (rows from before held_by say nothing, and were all a pair's). */

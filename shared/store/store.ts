@@ -66,6 +66,11 @@ export type MessageRow = {
 
 export type HeldBy = "pair" | "pause";
 
+/** The held_by a new message is stored with: why it is held (a pair, when not said), or null. */
+export function heldByOf(m: NewMessage): HeldBy | null {
+  return m.state === "held" ? (m.held_by ?? "pair") : null;
+}
+
 export type ReplyStatus = "awaiting" | "answered" | "overdue";
 
 /** A message as send stores it: queued or held, and awaiting a reply when it has reply_by. */
