@@ -9,9 +9,8 @@
  *     (navigation start → the first render with data) and its JS heap, then ten steps back in
  *     time (more threads, older pages); beside the floor: a bare static page's load in the same browser.
  */
-import type { Page } from "playwright-core";
 import { runningBroker, startBroker } from "../tests/helpers/broker.ts";
-import { launchBrowser, type TestBrowser } from "../tests/helpers/browser.ts";
+import { launchBrowser, type Page, type TestBrowser } from "../tests/helpers/browser.ts";
 import { runCli } from "../tests/helpers/cli.ts";
 import type { World } from "../tests/helpers/world.ts";
 import { channelListener, distribution, formatSpread, header, inWorld, runsArg, spread, type Distribution } from "./lib.ts";

@@ -55,26 +55,69 @@ export interface Config {
   };
 }
 
-export class ConfigError extends Error {}
+/** A setting that cannot be used: names the variable, what is wrong, and how to fix it. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+    /** What to set it to instead (doctor shows it). */
+    readonly fix: string,
+  ) {
+    super(message);
+  }
+}
 
-/** Builds the config from `env`; throws ConfigError naming the variable when a value is unusable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env, home = homedir()): Config {
-  const port = parsePort(env.CLAUDE_PEERS_PORT);
+type Env = Record<string, string | undefined>;
+
+/** Where the broker listens and keeps its files: all a hook reads. */
+export type BrokerLocation = Pick<Config, "port" | "db" | "shared" | "tokenPath" | "logPath" | "lockPath">;
+
+/**
+ * The broker's address and files from CLAUDE_PEERS_PORT and CLAUDE_PEERS_DB only. Hooks read this
+ * and nothing else, so a bad setting they do not use (groups, damping) never stops their mail.
+ */
+export function loadBrokerLocation(env: Env = process.env, home = homedir()): BrokerLocation {
+  return brokerLocation(parsePort(env.CLAUDE_PEERS_PORT), env, home);
+}
+
+function brokerLocation(port: number, env: Env, home: string): BrokerLocation {
   const raw = env.CLAUDE_PEERS_DB?.trim() || join(home, ".claude-peers.db");
   const shared = isPostgresUrl(raw);
   const db = shared ? raw : resolve(expandHome(raw, home));
   const files = shared ? join(home, ".claude-peers") : db; // token, log: <files>.token, <files>.log
   const base = join(dirname(files), ".claude-peers");
-  const mailboxDays = parsePositive(env.CLAUDE_PEERS_MAILBOX_DAYS, "CLAUDE_PEERS_MAILBOX_DAYS", DEFAULT_MAILBOX_DAYS);
-  return {
-    port,
-    db,
-    shared,
-    host: parseHost(env.CLAUDE_PEERS_HOST),
-    hostTimeoutMs: parsePositive(env.CLAUDE_PEERS_HOST_TIMEOUT, "CLAUDE_PEERS_HOST_TIMEOUT", DEFAULT_HOST_TIMEOUT_S) * 1000,
-    tokenPath: `${files}.token`,
-    logPath: `${files}.log`,
-    lockPath: `${base}-${port}.lock`,
+  return { port, db, shared, tokenPath: `${files}.token`, logPath: `${files}.log`, lockPath: `${base}-${port}.lock` };
+}
+
+/** Builds the config from `env`; throws ConfigError naming the variable when a value is unusable. */
+export function loadConfig(env: Env = process.env, home = homedir()): Config {
+  const { config, problems } = checkConfig(env, home);
+  if (problems[0]) throw problems[0];
+  return config;
+}
+
+/**
+ * Every setting, with each unusable value reported and its default used in its place: what
+ * `doctor` shows. The broker and the server refuse to start on any problem (loadConfig).
+ */
+export function checkConfig(env: Env = process.env, home = homedir()): { config: Config; problems: ConfigError[] } {
+  const problems: ConfigError[] = [];
+  const read = <T>(parse: () => T, fallback: () => T): T => {
+    try {
+      return parse();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(err);
+      return fallback();
+    }
+  };
+  const port = read(() => parsePort(env.CLAUDE_PEERS_PORT), () => DEFAULT_PORT);
+  const number = (name: string, fallback: number, parse: typeof parsePositive) => read(() => parse(env[name], name, fallback), () => fallback);
+  const mailboxDays = number("CLAUDE_PEERS_MAILBOX_DAYS", DEFAULT_MAILBOX_DAYS, parsePositive);
+  const config: Config = {
+    ...brokerLocation(port, env, home),
+    host: read(() => parseHost(env.CLAUDE_PEERS_HOST), () => parseHost(undefined)),
+    hostTimeoutMs: number("CLAUDE_PEERS_HOST_TIMEOUT", DEFAULT_HOST_TIMEOUT_S, parsePositive) * 1000,
     peerName: env.CLAUDE_PEERS_NAME?.trim() || undefined,
     openaiApiKey: env.OPENAI_API_KEY?.trim() || undefined,
     openaiBaseUrl: env.OPENAI_BASE_URL?.trim() || undefined,
@@ -83,14 +126,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     push: env.CLAUDE_PEERS_PUSH?.trim().toLowerCase() !== "off",
     claudeSessionId: CLAUDE_SESSION_ID.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
     mailFlagDir: join(home, ".claude-peers-mail"),
-    groups: parseGroups(env.CLAUDE_PEERS_GROUPS),
-    agent: parseAgent(env.CLAUDE_PEERS_AGENT),
+    groups: read(() => parseGroups(env.CLAUDE_PEERS_GROUPS), () => []),
+    agent: read(() => parseAgent(env.CLAUDE_PEERS_AGENT), () => DEFAULT_AGENT),
     damping: {
-      duplicateWindowS: parseNonNegative(env.CLAUDE_PEERS_DUPLICATE_WINDOW_S, "CLAUDE_PEERS_DUPLICATE_WINDOW_S", 60),
-      loopLimit: parseNonNegative(env.CLAUDE_PEERS_LOOP_LIMIT, "CLAUDE_PEERS_LOOP_LIMIT", 30),
-      loopWindowS: parseNonNegative(env.CLAUDE_PEERS_LOOP_WINDOW_S, "CLAUDE_PEERS_LOOP_WINDOW_S", 600),
+      duplicateWindowS: number("CLAUDE_PEERS_DUPLICATE_WINDOW_S", 60, parseNonNegative),
+      loopLimit: number("CLAUDE_PEERS_LOOP_LIMIT", 30, parseNonNegative),
+      loopWindowS: number("CLAUDE_PEERS_LOOP_WINDOW_S", 600, parseNonNegative),
     },
   };
+  return { config, problems };
 }
 
 /** A group's name, as CLAUDE_PEERS_GROUPS, join_group and `#name` take it. */
@@ -101,7 +145,11 @@ function parseGroups(raw: string | undefined): string[] {
   const names = (raw ?? "").split(",").map((g) => g.trim().replace(/^#/, "")).filter(Boolean);
   for (const name of names) {
     if (!GROUP_NAME.test(name)) {
-      throw new ConfigError(`CLAUDE_PEERS_GROUPS: "${name}" is not a group name (1 to 40 lowercase letters, digits, - or _; comma-separated)`);
+      throw new ConfigError(
+        "CLAUDE_PEERS_GROUPS",
+        `CLAUDE_PEERS_GROUPS: "${name}" is not a group name (1 to 40 lowercase letters, digits, - or _; comma-separated)`,
+        "set CLAUDE_PEERS_GROUPS to comma-separated group names (e.g. ui,review), or unset it",
+      );
     }
   }
   return [...new Set(names)];
@@ -109,7 +157,9 @@ function parseGroups(raw: string | undefined): string[] {
 
 function parseAgent(raw: string | undefined): Agent {
   const agent = raw?.trim().toLowerCase() || DEFAULT_AGENT;
-  if (!isAgent(agent)) throw new ConfigError(`CLAUDE_PEERS_AGENT must be one of ${AGENTS.join(", ")}, got "${raw}"`);
+  if (!isAgent(agent)) {
+    throw new ConfigError("CLAUDE_PEERS_AGENT", `CLAUDE_PEERS_AGENT must be one of ${AGENTS.join(", ")}, got "${raw}"`, `set CLAUDE_PEERS_AGENT to one of ${AGENTS.join(", ")}, or unset it (${DEFAULT_AGENT})`);
+  }
   return agent;
 }
 
@@ -122,7 +172,7 @@ function parsePort(raw: string | undefined): number {
   // Digits only: Number() would also take "0x1F90" or "1e3" and quietly listen on another port.
   const port = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigError(`CLAUDE_PEERS_PORT must be a port number from 1 to 65535, got "${raw}"`);
+    throw new ConfigError("CLAUDE_PEERS_PORT", `CLAUDE_PEERS_PORT must be a port number from 1 to 65535, got "${raw}"`, `set CLAUDE_PEERS_PORT to a port number from 1 to 65535, or unset it (${DEFAULT_PORT})`);
   }
   return port;
 }
@@ -137,7 +187,11 @@ const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 function parseHost(raw: string | undefined): string {
   if (raw?.trim()) {
     if (!HOST_NAME.test(raw.trim())) {
-      throw new ConfigError(`CLAUDE_PEERS_HOST must be a host name (letters, digits, '.', '_', '-'; at most 63), got "${raw}"`);
+      throw new ConfigError(
+        "CLAUDE_PEERS_HOST",
+        `CLAUDE_PEERS_HOST must be a host name (letters, digits, '.', '_', '-'; at most 63), got "${raw}"`,
+        "set CLAUDE_PEERS_HOST to one word of letters, digits, '.', '_' or '-', or unset it (this machine's hostname)",
+      );
     }
     return raw.trim();
   }
@@ -148,14 +202,16 @@ function parseHost(raw: string | undefined): string {
 function parsePositive(raw: string | undefined, name: string, fallback: number): number {
   if (raw === undefined || raw.trim() === "") return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number, got "${raw}"`);
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(name, `${name} must be a positive number, got "${raw}"`, `set ${name} to a positive number, or unset it (${fallback})`);
   return value;
 }
 
 function parseNonNegative(raw: string | undefined, name: string, fallback: number): number {
   if (raw === undefined || raw.trim() === "") return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new ConfigError(`${name} must be a number, 0 or more (0 turns it off), got "${raw}"`);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new ConfigError(name, `${name} must be a number, 0 or more (0 turns it off), got "${raw}"`, `set ${name} to a number, 0 or more (0 turns the rule off), or unset it (${fallback})`);
+  }
   return value;
 }
 

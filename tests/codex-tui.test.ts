@@ -24,7 +24,8 @@ const codexPids = (home: string) => processPids((argv) => argv.some((a) => a.inc
 const pane = (name: string) => Bun.spawnSync([TMUX!, "capture-pane", "-p", "-t", name]).stdout.toString();
 const type = async (name: string, text: string) => {
   Bun.spawnSync([TMUX!, "send-keys", "-t", name, "-l", text]);
-  await Bun.sleep(300); // the TUI takes a pasted line as one; Enter is its own key after it
+  // The TUI takes fast keys as one paste and shows it once the paste is over: Enter then is its own key.
+  await waitFor(() => pane(name).includes(text), `"${text}" in the prompt of ${name}`, 15_000);
   Bun.spawnSync([TMUX!, "send-keys", "-t", name, "C-m"]);
 };
 
@@ -69,8 +70,18 @@ const type = async (name: string, text: string) => {
     for (const p of PANES) if (TMUX) Bun.spawnSync([TMUX, "kill-session", "-t", p.tmux]);
     // The app-server outlives its terminals, and keeps the sessions' servers: stop them all by pid
     // before the brokers, or a server would start a broker nobody stops.
+    // Waited for, not read once: a process that was still starting (a hook, a server) when the
+    // list was read would otherwise be left behind.
     if (world) {
-      await Promise.all(codexPids(world.t.home).map((pid) => killAndConfirm(pid, "SIGTERM")));
+      const home = world.t.home;
+      await waitFor(
+        async () => {
+          await Promise.all(codexPids(home).map((pid) => killAndConfirm(pid, "SIGTERM")));
+          return codexPids(home).length === 0;
+        },
+        "every Codex process of this test to exit",
+        15_000,
+      );
       await world.close();
     }
     model?.stop();

@@ -33,6 +33,9 @@ const HOOK_COMMAND = `"${process.execPath}" "${CLI}" hook`;
 /** The waiter, as hooks.json runs it in the background (asyncRewake) on SessionStart and Stop. */
 const WAIT_COMMAND = `"${process.execPath}" "${CLI}" hook --wait`;
 
+/** Settings only the broker and the server read, each malformed: a hook's shell may carry them. */
+const BAD_SETTINGS = "CLAUDE_PEERS_GROUPS='Not a group!' CLAUDE_PEERS_LOOP_LIMIT=lots CLAUDE_PEERS_DUPLICATE_WINDOW_S=-1 CLAUDE_PEERS_AGENT=cursor CLAUDE_PEERS_HOST='not@a host'";
+
 /** The JSON Claude Code writes to a hook's stdin, per event (common fields added by run()). */
 const INPUTS: Record<HookEvent, Record<string, unknown>> = {
   SessionStart: { hook_event_name: "SessionStart", source: "startup" },
@@ -57,8 +60,8 @@ interface Session {
   hook(input: Record<string, unknown>): Promise<HookRun>;
   /** Runs `command` (not the hook's own) as a hook of this session. */
   hookWith(input: Record<string, unknown>, command: string): Promise<HookRun>;
-  /** Starts the waiter in the background, as Claude Code runs an asyncRewake hook; `done` is its outcome. */
-  startWaiter(): Promise<{ pid: number; done: Promise<HookRun> }>;
+  /** Starts the waiter (or `command`) in the background, as Claude Code runs an asyncRewake hook; `done` is its outcome. */
+  startWaiter(command?: string): Promise<{ pid: number; done: Promise<HookRun> }>;
 }
 
 function hookInput(input: Record<string, unknown>, cwd: string, sessionId = "0b1c2d3e-test"): string {
@@ -86,9 +89,9 @@ async function openSession(world: World, name: string, claudeArgs: string[] = []
     serverPid,
     hook: (input) => ask("/hook", { input: hookInput(input, world.t.home, `session-${name}`), command: HOOK_COMMAND }),
     hookWith: (input, command) => ask("/hook", { input: hookInput(input, world.t.home, `session-${name}`), command }),
-    startWaiter: async () => {
+    startWaiter: async (command = WAIT_COMMAND) => {
       // Started as Claude Code starts it when a turn ends (Stop): the session is idle from then on.
-      const { pid } = (await ask("/hook/start", { input: hookInput(INPUTS.Stop, world.t.home, `session-${name}`), command: WAIT_COMMAND })) as { pid: number };
+      const { pid } = (await ask("/hook/start", { input: hookInput(INPUTS.Stop, world.t.home, `session-${name}`), command })) as { pid: number };
       return { pid, done: ask("/hook/result", { pid }) };
     },
   };
@@ -180,6 +183,14 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     expect(out.reason).toContain("are you done with the migration?");
     expect(await messageState(world.t, id)).toBe("read");
     expect((await alice.hook(INPUTS.Stop)).stdout).toBe(""); // nothing left: the stop goes through
+  });
+
+  test("a malformed setting the hook does not use (CLAUDE_PEERS_GROUPS, damping) does not stop its mail", async () => {
+    const id = await send("alice", "mail despite a bad setting");
+    const text = context(await alice.hookWith(INPUTS.PostToolUse, `${BAD_SETTINGS} ${HOOK_COMMAND}`), "PostToolUse");
+    expect(text).toContain(`[${id}] from cli`);
+    expect(text).toContain("mail despite a bad setting");
+    expect(await messageState(world.t, id)).toBe("read");
   });
 
   test("hooks running at once (parallel tool calls): only one of them prints a message", async () => {
@@ -313,6 +324,16 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       expect(run.stderr).toContain("in_reply_to=<message id>");
       expect(await messageState(world.t, id)).toBe("read");
       expect(await hookWaiters()).not.toContain(alice.id);
+    });
+
+    test("a malformed setting the waiter does not use (CLAUDE_PEERS_GROUPS, damping) does not stop it waking Claude", async () => {
+      const waiter = await alice.startWaiter(`${BAD_SETTINGS} ${WAIT_COMMAND}`);
+      await waiterHeld(alice);
+      const id = await send("alice", "wake up despite a bad setting");
+      const run = await waiter.done;
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`[${id}] from cli`);
+      expect(await messageState(world.t, id)).toBe("read");
     });
 
     test("one waiter per session: a newer one replaces the older, which leaves quietly", async () => {

@@ -20,6 +20,8 @@ export interface Command {
   run(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number>;
   /** true when the command stops by itself on ctx.signal; others are simply ended on Ctrl-C. */
   streams?: boolean;
+  /** true for doctor: it runs with each unusable setting at its default, and names the setting itself. */
+  reportsBadSettings?: boolean;
 }
 
 const MAX_HISTORY = 1000;
@@ -251,6 +253,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   doctor: {
     options: ["json"],
+    reportsBadSettings: true,
     run: async (ctx, values, positionals) => {
       noPositionals("doctor", positionals);
       const { doctorFailed, runDoctor } = await import("./doctor.ts");

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { ancestorsOf } from "../ancestry.ts";
 import { probeBroker, type Probe } from "../broker-probe.ts";
 import { PLUGIN_NAME, channelsRequested } from "../channel-flag.ts";
+import { checkConfig } from "../config.ts";
 import { errorMessage } from "../errors.ts";
 import { SERVER_NAME } from "../instructions.ts";
 import { redactUrl } from "../store/postgres.ts";
@@ -40,6 +41,7 @@ export async function runDoctor(ctx: CliContext): Promise<Check[]> {
   return [
     bunCheck(),
     await claudeCodeCheck(),
+    settingsCheck(ctx),
     registrationCheck(claude, ctx.cwd),
     hooksCheck(claude),
     channelFlagCheck(),
@@ -86,6 +88,21 @@ async function claudeCodeCheck(): Promise<Check> {
   } catch (err) {
     return { name: "claude code", status: "warn", detail: `\`${path} --version\` failed: ${errorMessage(err)}`, fix: "reinstall Claude Code" };
   }
+}
+
+// ---- settings -------------------------------------------------------------------------------------
+
+/** CLAUDE_PEERS_* in this shell: a bad one stops the broker and every session's server (hooks ignore it). */
+function settingsCheck(ctx: CliContext): Check {
+  const { problems } = checkConfig(process.env, ctx.home);
+  const set = Object.keys(process.env).filter((name) => name.startsWith("CLAUDE_PEERS_")).sort();
+  if (problems.length === 0) return { name: "settings", status: "ok", detail: set.length ? `valid: ${set.join(", ")}` : "no CLAUDE_PEERS_* set: the defaults" };
+  return {
+    name: "settings",
+    status: "fail",
+    detail: `${problems.map((p) => p.message).join("; ")}: the broker and every session's server started with ${problems.length === 1 ? "it" : "them"} refuse to start`,
+    fix: `${problems.map((p) => p.fix).join("; ")} (in this shell, and in the env of any MCP entry that sets ${problems.length === 1 ? "it" : "them"})`,
+  };
 }
 
 // ---- Claude Code's config ---------------------------------------------------------------------

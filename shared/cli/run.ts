@@ -1,7 +1,7 @@
 /** The CLI's commands as a function of argv and streams: cli.ts wires it to the process. */
 import { homedir } from "node:os";
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../config.ts";
+import { checkConfig } from "../config.ts";
 import { PeersError, WireError, errorMessage } from "../errors.ts";
 import { COMMANDS, type Command } from "./commands.ts";
 import type { CliContext } from "./context.ts";
@@ -48,24 +48,22 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const extra = Object.keys(values).filter((key) => key !== "help" && !command.options.includes(key as keyof typeof OPTIONS));
   if (extra.length) return usageError(`${name} does not take --${extra.join(", --")}`);
 
-  let ctx: CliContext;
-  try {
-    ctx = {
-      config: loadConfig(),
-      cwd: process.cwd(),
-      home: homedir(),
-      out: io.out,
-      err: io.err,
-      paint: makePaint(io.color),
-      columns: io.columns,
-      now: Date.now,
-      signal: io.signal,
-    };
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    io.err(`claude-peers: ${err.message}`);
+  const { config, problems } = checkConfig();
+  if (problems[0] && !command.reportsBadSettings) {
+    io.err(`claude-peers: ${problems[0].message} (\`bun cli.ts doctor\` lists every bad setting)`);
     return 1;
   }
+  const ctx: CliContext = {
+    config,
+    cwd: process.cwd(),
+    home: homedir(),
+    out: io.out,
+    err: io.err,
+    paint: makePaint(io.color),
+    columns: io.columns,
+    now: Date.now,
+    signal: io.signal,
+  };
 
   try {
     io.onRun?.(command);

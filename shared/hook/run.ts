@@ -9,7 +9,7 @@
  * anything else), makes one request when there is no mail, and never breaks a session: no
  * broker, no token, no peer or a foreign port all end in exit 0 with nothing printed.
  */
-import { CLAUDE_SESSION_ID, loadConfig, type Config } from "../config.ts";
+import { CLAUDE_SESSION_ID, loadBrokerLocation, type BrokerLocation } from "../config.ts";
 import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
 import { channelsRequested, channelsRequestedAbove } from "../channel-flag.ts";
 import { hookEventOf, type HookEvent } from "../hook-events.ts";
@@ -70,7 +70,8 @@ export function parseHookInput(text: string): HookInput | null {
 /** What the hook and the waiter know before they ask the broker anything. */
 export interface HookContext {
   input: HookInput;
-  config: Config;
+  /** Only where the broker is: the hook reads no other setting, so a bad one elsewhere cannot stop its mail. */
+  config: BrokerLocation;
   token: string;
   /** This process's ancestors, nearest first. */
   chain: Ancestor[];
@@ -85,7 +86,7 @@ export interface HookContext {
 export async function hookContext(deps: Pick<HookDeps, "readStdin" | "env" | "ancestors">): Promise<HookContext | null> {
   const input = parseHookInput(await deps.readStdin());
   if (!input || input.subagent) return null;
-  const config = loadConfig(deps.env);
+  const config = loadBrokerLocation(deps.env);
   // Not token.ts's readToken: it loads node:fs and node:crypto, which the hook would pay for in
   // start-up time. No file: no broker ever ran with this database; a damaged one: stay quiet.
   const token = (await readOr(config.tokenPath))?.trim();
@@ -96,7 +97,7 @@ export async function hookContext(deps: Pick<HookDeps, "readStdin" | "env" | "an
   return { input, config, token, chain, session };
 }
 
-/** Runs one hook invocation. Throws only on local problems (a bad config, a damaged token file). */
+/** Runs one hook invocation. Throws only on local problems (a bad CLAUDE_PEERS_PORT, a damaged token file). */
 export async function runHook(deps: HookDeps): Promise<void> {
   const ctx = await hookContext(deps);
   // Never block a stop twice in a row: Claude would loop. The mail waits for the next prompt.

@@ -1,17 +1,17 @@
 /**
- * The real Codex CLI and Gemini CLI from devDependencies, run to completion offline in a test's
+ * The real Codex CLI and Gemini CLI from the test tools (tests/package.json), run to completion offline in a test's
  * HOME, and a real Claude Code session (`claude -p`, a fake model API) that sends one peer message
  * through the server `bun cli.ts install claude` registered.
  */
 import { join } from "node:path";
 import { claudeCli } from "./claude-cli.ts";
 import { runCli } from "./cli.ts";
-import { ROOT, type TestEnv } from "./env.ts";
+import { TEST_TOOLS_BIN, type TestEnv } from "./env.ts";
 import { startFakeAnthropic } from "./fake-anthropic.ts";
 import { runToEnd, type RunResult } from "./run-to-end.ts";
 
-export const CODEX = join(ROOT, "node_modules", ".bin", "codex");
-export const GEMINI = join(ROOT, "node_modules", ".bin", "gemini");
+export const CODEX = join(TEST_TOOLS_BIN, "codex");
+export const GEMINI = join(TEST_TOOLS_BIN, "gemini");
 export type AgentRun = RunResult;
 
 /** Runs `argv` in `cwd` to its end (or the deadline, then SIGTERM by pid); stdin closed. */

@@ -7,6 +7,9 @@ import { existsSync } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
 import { killAndConfirm } from "./wait.ts";
 
+/** playwright-core lives in the test tools (tests/node_modules): bench/ and docs/ take its types from here. */
+export type { BrowserContext, Page } from "playwright-core";
+
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p)) ?? null;
 
 export interface TestBrowser {

@@ -1,11 +1,11 @@
-/** The real Claude Code CLI from devDependencies (2.1.332), run offline with its own config dir. */
+/** The real Claude Code CLI from the test tools (tests/package.json: 2.1.332), run offline with its own config dir. */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, type TestEnv } from "./env.ts";
+import { TEST_TOOLS_BIN, type TestEnv } from "./env.ts";
 import { runToEnd } from "./run-to-end.ts";
 import { suiteWorld } from "./world.ts";
 
-export const CLAUDE = join(ROOT, "node_modules", ".bin", "claude");
+export const CLAUDE = join(TEST_TOOLS_BIN, "claude");
 
 export interface ClaudeCli {
   /** The test env plus CLAUDE_CONFIG_DIR (inside the test's temp dir) and no network traffic. */

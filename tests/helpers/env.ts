@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { isPostgresUrl } from "../../shared/config.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
+/** The binaries of the test tools (tests/package.json: the agent CLIs, pinned), which `bun run test` installs. */
+export const TEST_TOOLS_BIN = join(ROOT, "tests", "node_modules", ".bin");
 
 export interface TestEnv {
   dir: string;

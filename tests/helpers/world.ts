@@ -1,10 +1,10 @@
 /** One test's private network: its env, the servers it started, and cleanup of all of them by pid. */
 import { afterAll } from "bun:test";
 import { probeBroker } from "../../shared/broker-probe.ts";
-import { brokerPids } from "./broker.ts";
+import { brokerPids, processPids } from "./broker.ts";
 import { makeTestEnv, type TestEnv } from "./env.ts";
 import { startServer, type ServerOptions, type TestServer } from "./server.ts";
-import { killAndConfirm } from "./wait.ts";
+import { killAndConfirm, waitFor } from "./wait.ts";
 
 export interface World {
   t: TestEnv;
@@ -26,6 +26,16 @@ export function openWorld(extraEnv: Record<string, string> = {}): World {
     },
     async close() {
       await Promise.all(servers.map((s) => s.stop()));
+      // Servers an agent CLI started (claude, codex, gemini) end with it, but maybe a moment after
+      // it: one still running would start a broker once these are stopped. Wait until none is left.
+      const strays = () => processPids((argv) => argv.some((a) => a.endsWith("server.ts")), [`HOME=${t.home}`]);
+      await waitFor(
+        async () => {
+          await Promise.all(strays().map((pid) => killAndConfirm(pid, "SIGTERM")));
+          return strays().length === 0;
+        },
+        "this world's servers to exit",
+      );
       // Servers start brokers detached; find them by database (several may have raced) and by port.
       const probe = await probeBroker(t.port);
       const pids = new Set([...brokerPids(t), ...(probe.kind === "broker" ? [probe.health.pid] : [])]);

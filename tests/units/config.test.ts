@@ -1,7 +1,7 @@
 /** loadConfig: the environment, read once, with every bad value a clear error. */
 import { describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
-import { ConfigError, DEFAULT_HOST_TIMEOUT_S, DEFAULT_PORT, loadConfig } from "../../shared/config.ts";
+import { ConfigError, DEFAULT_HOST_TIMEOUT_S, DEFAULT_PORT, checkConfig, loadBrokerLocation, loadConfig } from "../../shared/config.ts";
 import { thrown } from "../helpers/wait.ts";
 
 describe("loadConfig", () => {
@@ -135,5 +135,52 @@ describe("loadConfig", () => {
     const err = await thrown(() => loadConfig({ [name]: raw }, HOME));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain(name);
+  });
+});
+
+describe("checkConfig and loadBrokerLocation: a bad setting stops only what reads it", () => {
+  const HOME = "/home/tester";
+  const BAD = {
+    CLAUDE_PEERS_GROUPS: "ui,Not A Group",
+    CLAUDE_PEERS_AGENT: "cursor",
+    CLAUDE_PEERS_HOST: "me@laptop",
+    CLAUDE_PEERS_MAILBOX_DAYS: "-1",
+    CLAUDE_PEERS_DUPLICATE_WINDOW_S: "a minute",
+    CLAUDE_PEERS_LOOP_LIMIT: "-3",
+    CLAUDE_PEERS_LOOP_WINDOW_S: "NaN",
+  };
+
+  test("checkConfig names every bad variable with its fix, and uses each one's default meanwhile", () => {
+    const { config, problems } = checkConfig({ ...BAD, CLAUDE_PEERS_PORT: "9001" }, HOME);
+    expect(problems.map((p) => p.variable).sort()).toEqual(Object.keys(BAD).sort());
+    for (const p of problems) {
+      expect(p).toBeInstanceOf(ConfigError);
+      expect(p.message).toContain(p.variable);
+      expect(p.fix).toStartWith(`set ${p.variable} to `);
+      expect(p.fix).toContain("or unset it");
+    }
+    expect(config).toEqual(loadConfig({ CLAUDE_PEERS_PORT: "9001" }, HOME));
+  });
+
+  test("loadConfig still throws the first of them (the broker and the server refuse to start)", async () => {
+    const err = await thrown(() => loadConfig(BAD, HOME));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain("CLAUDE_PEERS_");
+  });
+
+  test("loadBrokerLocation reads CLAUDE_PEERS_PORT and CLAUDE_PEERS_DB only: the hooks' settings", async () => {
+    const env = { ...BAD, CLAUDE_PEERS_PORT: "9001", CLAUDE_PEERS_DB: "~/peers.db" };
+    const full = loadConfig({ CLAUDE_PEERS_PORT: "9001", CLAUDE_PEERS_DB: "~/peers.db" }, HOME);
+    expect(loadBrokerLocation(env, HOME)).toEqual({
+      port: 9001,
+      db: full.db,
+      shared: false,
+      tokenPath: full.tokenPath,
+      logPath: full.logPath,
+      lockPath: full.lockPath,
+    });
+    const err = await thrown(() => loadBrokerLocation({ CLAUDE_PEERS_PORT: "http" }, HOME));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).variable).toBe("CLAUDE_PEERS_PORT");
   });
 });
