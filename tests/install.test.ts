@@ -74,6 +74,7 @@ describe("install codex", () => {
     expect((await install("codex")).code).toBe(0);
     const removed = await uninstall("codex");
     expect(removed.code).toBe(0);
+    expect(removed.stdout).toContain("The claude-peers broker keeps running until you stop it: bun cli.ts kill-broker");
     expect(read(configPath())).toBe(USER_CONFIG);
     expect(JSON.parse(read(join(dir(), "hooks.json")))).toEqual(USER_HOOKS);
     expect((await uninstall("codex")).stdout).toContain("claude-peers is not installed for Codex CLI");
