@@ -92,9 +92,13 @@ function pluginHooks(t: InstallTarget): Record<string, HookGroup> {
  */
 const INSTALLED_MARK = { CLAUDE_PEERS_INSTALLED_BY: "bun cli.ts install claude" };
 
+/** An mcpServers entry that carries install's mark. */
+export function installedByUs(entry: unknown): boolean {
+  return (entry as { env?: Record<string, unknown> } | undefined)?.env?.CLAUDE_PEERS_INSTALLED_BY === INSTALLED_MARK.CLAUDE_PEERS_INSTALLED_BY;
+}
+
 /** The entry install wrote: marked, or (from an installer before the mark) exactly this Bun and server.ts. */
 function isOurs(entry: unknown, t: InstallTarget): boolean {
-  const e = entry as { command?: unknown; args?: unknown; env?: Record<string, unknown> } | undefined;
-  if (e?.env?.CLAUDE_PEERS_INSTALLED_BY === INSTALLED_MARK.CLAUDE_PEERS_INSTALLED_BY) return true;
-  return e?.command === t.bun && Bun.deepEquals(e.args, serverArgs(t));
+  const e = entry as { command?: unknown; args?: unknown } | undefined;
+  return installedByUs(entry) || (e?.command === t.bun && Bun.deepEquals(e.args, serverArgs(t)));
 }
