@@ -29,6 +29,7 @@ async function main(): Promise<void> {
 
   // Answer initialize first; the broker, git and the summary all come after.
   await session.server.connect(new StdioServerTransport());
+  if (config.checkOnly) return log("check only (doctor): answering initialize, no broker, no registration");
   session.start();
   log(`started (pid ${process.pid}); broker 127.0.0.1:${config.port}; auto-summary ${config.openaiApiKey ? "enabled" : "disabled"}`);
 

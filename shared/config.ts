@@ -41,6 +41,8 @@ export interface Config {
   claudeSessionId: string | undefined;
   /** Where the broker keeps the mail flags the plugin's hooks test before starting Bun (broker/mail-flags.ts). */
   mailFlagDir: string;
+  /** `doctor` runs the registered server with CLAUDE_PEERS_CHECK_ONLY=1: answer initialize, touch nothing. */
+  checkOnly: boolean;
   /** CLAUDE_PEERS_GROUPS=ui,review: the groups a session joins at start. */
   groups: string[];
   /** CLAUDE_PEERS_AGENT: the coding agent this server runs in (`bun cli.ts install codex` writes it into Codex's entry). */
@@ -126,6 +128,7 @@ export function checkConfig(env: Env = process.env, home = homedir()): { config:
     push: env.CLAUDE_PEERS_PUSH?.trim().toLowerCase() !== "off",
     claudeSessionId: CLAUDE_SESSION_ID.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
     mailFlagDir: join(home, ".claude-peers-mail"),
+    checkOnly: env.CLAUDE_PEERS_CHECK_ONLY === "1",
     groups: read(() => parseGroups(env.CLAUDE_PEERS_GROUPS), () => []),
     agent: read(() => parseAgent(env.CLAUDE_PEERS_AGENT), () => DEFAULT_AGENT),
     damping: {

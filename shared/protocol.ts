@@ -347,6 +347,8 @@ export const StatusResultSchema = z.object({
   messages: z.record(z.string(), z.number()),
   /** Peers whose hook waiter (bun cli.ts hook --wait) is waiting for their mail now. */
   hooks_waiting: z.array(z.string()).default([]),
+  /** Names whose inbound mail a person paused, and since when; their mail is held until resumed. */
+  paused: z.array(z.object({ name: z.string(), since: isoTime })).default([]),
 });
 export type Status = z.infer<typeof StatusResultSchema>;
 

@@ -54,8 +54,11 @@ export function describeSendResult({ message: m, copies }: { message: Message; c
   return `Message ${m.id} to ${group}: ${copies.length} cop${copies.length === 1 ? "y" : "ies"}; ${states}. retract_message and check_messages(reply_to) take ${m.id} for them all.${held ? ` ${heldNote(held)}` : ""}${reply}`;
 }
 
-/** Why a message is held, and what the sender should do: stop. */
+/** Why a message is held, and what the sender should do: wait for a person, or stop. */
 function heldNote(m: Message): string {
+  if (m.held_by === "pause") {
+    return `A person paused ${m.to_name}: it gets this, in order, when they resume it (bun cli.ts resume ${m.to_name}). Nothing to do; do not resend.`;
+  }
   return `You and ${m.to_name} have exchanged many messages with no person in between (a loop?). The user can release it: bun cli.ts release ${m.from_name} ${m.to_name} (in the claude-peers folder). Stop unless the user asked for this; do not answer acknowledgements.`;
 }
 

@@ -61,12 +61,23 @@ describe("cli without a broker", () => {
     [["peers", "--scope", "galaxy"], "--scope must be machine, network, directory or repo"],
     [["history", "--limit", "0"], "--limit must be a whole number"],
     [["send", "bob"], "send needs a peer id or name and a message"],
-  ])("%p is a usage error: exit 2, message and usage on stderr", async (args, message) => {
+    [["constructor"], 'unknown command "constructor"'],
+  ])("%p is a usage error: exit 2, the message and one usage line on stderr", async (args, message) => {
     const r = await cli(t, args);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain(message);
-    expect(r.stderr).toContain("usage: bun cli.ts");
+    const lines = r.stderr.trimEnd().split("\n");
+    expect(lines).toHaveLength(2); // the error stays on screen, not under the 45-line help
+    expect(lines[0]).toContain(message);
+    expect(lines[1]).toStartWith("usage: bun cli.ts ");
+  });
+
+  test("a usage error names the command's own usage line", async () => {
+    const r = await cli(t, ["history", "--limit", "x"]);
+    expect(r.stderr.trimEnd().split("\n")).toEqual([
+      'claude-peers: --limit must be a whole number from 1 to 1000, got "x"',
+      "usage: bun cli.ts history [--limit 1..1000] [--peer <id or name>] [--json]   (every command: bun cli.ts help)",
+    ]);
   });
 
   test("status says no broker runs and exits 1", async () => {
@@ -223,6 +234,43 @@ describe("cli with a broker and two live sessions", () => {
     expect(HistoryResultSchema.parse(JSON.parse(newest.stdout)).messages.map((m) => m.id)).toEqual([sent[1]!]);
     const bobs = await cli(t, ["history", "--peer", "bob", "--json"]);
     expect(HistoryResultSchema.parse(JSON.parse(bobs.stdout)).messages.map((m) => m.id)).toEqual([sent[0]!]);
+  });
+
+  test("send's hints fit what was typed: groups for '#x', quoting for a shell-expanded * or an eaten #group", async () => {
+    const group = await cli(t, ["send", "#nope", "hi"]);
+    expect([group.code, group.stderr]).toEqual([1, expect.stringContaining("no group #nope")]);
+    expect(group.stderr).toContain("See `bun cli.ts groups`");
+    // `send * hi` in the clone: the shell hands over the folder's first file name instead of *.
+    const star = await cli(t, ["send", "README.md", "hi"], ROOT);
+    expect(star.code).toBe(1);
+    expect(star.stderr).toContain(`"README.md" is a file here: if you typed * unquoted, the shell replaced it; write '*'`);
+    // `send #ui hi`: the shell passes nothing from # on.
+    const eaten = await cli(t, ["send"]);
+    expect([eaten.code, eaten.stderr]).toEqual([2, expect.stringContaining("an unquoted #group is a comment to the shell: write '#ui'")]);
+  });
+
+  test("history --peer with no such peer says so", async () => {
+    const r = await cli(t, ["history", "--peer", "nobody"]);
+    expect([r.code, r.stdout.trim()]).toEqual([0, 'no messages from or to "nobody": no peer id or name by that sent or got mail here (live sessions: bun cli.ts peers)']);
+  });
+
+  test("a person may say the same thing twice: the duplicate rule is for sessions", async () => {
+    for (let i = 0; i < 2; i++) expect((await cli(t, ["send", "bob", "ok"])).code).toBe(0);
+  });
+
+  test("a pause shows in status, peers and history (held (paused)), and the sender is told it is a pause, not a loop", async () => {
+    expect((await cli(t, ["pause", "bob"])).code).toBe(0);
+    try {
+      const sent = (await alice.client.callTool({ name: "send_message", arguments: { to: "bob", message: "while paused" } })) as { content: Array<{ text: string }> };
+      const text = sent.content[0]!.text;
+      expect(text).toContain("A person paused bob");
+      expect(text).not.toContain("loop");
+      expect((await cli(t, ["status"])).stdout).toMatch(/^paused +bob \(since /m);
+      expect((await cli(t, ["peers"])).stdout).toContain("bob (paused)");
+      expect((await cli(t, ["history", "--peer", "bob"])).stdout).toMatch(/ alice +bob +held \(paused\) +while paused$/m);
+    } finally {
+      expect((await cli(t, ["resume", "bob"])).code).toBe(0);
+    }
   });
 
   test("watch --json prints a sent event as one JSON line, and stops cleanly on SIGTERM", async () => {

@@ -95,6 +95,21 @@ describeBrowser("the operator console (real Chromium)", () => {
       await other.close();
     });
 
+    test("a second tab, or a bookmark, of a logged-in browser says it has no key and how to get in, instead of loading forever", async () => {
+      const second = await context.newPage(); // the same cookie; its own (empty) sessionStorage
+      try {
+        await second.goto(`http://127.0.0.1:${t.port}/`);
+        await second.waitForSelector("text=This tab is not logged in");
+        expect(await second.textContent("#app")).toContain("Run bun cli.ts dashboard for a new link.");
+        // An ended login (a key the broker no longer knows) says so too.
+        await second.evaluate(() => sessionStorage.setItem("claude-peers-console-key", "x".repeat(43)));
+        await second.reload();
+        await second.waitForSelector("text=not logged in here");
+      } finally {
+        await second.close();
+      }
+    });
+
     test("dashboard opens the browser through a file only this user reads, never with the code on a command line", async () => {
       // A stand-in xdg-open records how it was called and keeps what it was given.
       const bin = join(t.dir, "bin");

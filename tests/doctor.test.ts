@@ -5,7 +5,7 @@
  * other users can read and a foreign program on the port are named, with the fix, and exit 1.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
@@ -18,7 +18,7 @@ interface Report {
   checks: Array<{ name: string; status: "ok" | "info" | "warn" | "fail"; detail: string; fix?: string }>;
 }
 
-async function doctor(t: TestEnv, cli: ClaudeCli, extraEnv: Record<string, string> = {}): Promise<{ code: number; report: Report; text: string }> {
+async function doctor(t: TestEnv, cli: ClaudeCli, extraEnv: Record<string, string> = {}, textToo = true): Promise<{ code: number; report: Report; text: string }> {
   // PATH: this bun and the pinned Claude Code, as a user's shell would have them.
   const env = { ...cli.env, PATH: `${dirname(CLAUDE)}:${dirname(process.execPath)}:/usr/bin:/bin`, ...extraEnv };
   const run = async (args: string[]) => {
@@ -27,6 +27,7 @@ async function doctor(t: TestEnv, cli: ClaudeCli, extraEnv: Record<string, strin
     return { stdout, code };
   };
   const json = await run(["doctor", "--json"]);
+  if (!textToo) return { code: json.code, report: JSON.parse(json.stdout) as Report, text: "" };
   const text = await run(["doctor"]);
   expect(text.code).toBe(json.code);
   return { code: json.code, report: JSON.parse(json.stdout) as Report, text: text.stdout };
@@ -60,6 +61,7 @@ describe("doctor", () => {
       ["settings", "ok"],
       ["registration", "ok"],
       ["hooks", "info"], // `claude mcp add` brings no hooks
+      ["launch", "ok"], // the registered server started and answered initialize
       ["channel flag", expect.stringMatching(/^info$/)],
       ["broker", "ok"],
       ["file modes", "ok"],
@@ -73,6 +75,42 @@ describe("doctor", () => {
     expect(code).toBe(0);
     expect(text).toMatch(/^ok {4}bun +Bun \d/m);
     expect(text).toEndWith("\nall good\n");
+  });
+
+  test("three broken setups that look fine on paper: another setup's broker on the port, a registered Bun that is gone, a clone that moved", async () => {
+    // (a) A broker of another HOME (its own token and store) holds this setup's port.
+    const other = makeTestEnv();
+    const otherBroker = await startBroker(other);
+    try {
+      const { code, report } = await doctor(t, cli, { CLAUDE_PEERS_PORT: String(other.port) }, false);
+      expect(code).toBe(1);
+      expect(check(report, "broker")).toMatchObject({ status: "fail", detail: expect.stringContaining("a claude-peers broker of another setup: it refuses this setup's token") });
+      expect(check(report, "broker").fix).toContain("CLAUDE_PEERS_PORT");
+    } finally {
+      await otherBroker.stop();
+      other.cleanup();
+    }
+    // (b) The Bun registered by install is gone (a version manager moved it): install again mends it.
+    const mcpPath = join(cli.env.CLAUDE_CONFIG_DIR!, ".claude.json");
+    const before = existsSync(mcpPath) ? readFileSync(mcpPath, "utf8") : "{}";
+    const state = { mcpServers: {}, ...JSON.parse(before) };
+    state.mcpServers["claude-peers"] = { type: "stdio", command: join(t.dir, "gone", "bun"), args: [join(ROOT, "server.ts")], env: { CLAUDE_PEERS_INSTALLED_BY: "bun cli.ts install claude" } };
+    writeFileSync(mcpPath, JSON.stringify(state));
+    try {
+      const gone = await doctor(t, cli, {}, false);
+      expect(gone.code).toBe(1);
+      expect(check(gone.report, "launch")).toMatchObject({ status: "fail", fix: "bun cli.ts install claude" });
+      expect(check(gone.report, "launch").detail).toContain(`${join(t.dir, "gone", "bun")} ${join(ROOT, "server.ts")}\` cannot start`);
+      // (c) The clone moved (a user's own `claude mcp add` entry): the fix says how to register it again.
+      state.mcpServers["claude-peers"] = { type: "stdio", command: process.execPath, args: [join(t.dir, "moved", "server.ts")], env: {} };
+      writeFileSync(mcpPath, JSON.stringify(state));
+      const moved = await doctor(t, cli, {}, false);
+      expect(moved.code).toBe(1);
+      expect(check(moved.report, "launch")).toMatchObject({ status: "fail", detail: expect.stringContaining("did not answer Claude Code's initialize: exited (1)") });
+      expect(check(moved.report, "launch").fix).toStartWith("claude mcp remove --scope user claude-peers, then bun cli.ts install claude");
+    } finally {
+      writeFileSync(mcpPath, before);
+    }
   });
 
   test("the plugin as well, a token file others can read, a foreign program on the port: each named with its fix, exit 1", async () => {

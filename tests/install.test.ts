@@ -74,6 +74,7 @@ describe("install codex", () => {
     expect((await install("codex")).code).toBe(0);
     const removed = await uninstall("codex");
     expect(removed.code).toBe(0);
+    expect(removed.stdout).toContain("The claude-peers broker keeps running until you stop it: bun cli.ts kill-broker");
     expect(read(configPath())).toBe(USER_CONFIG);
     expect(JSON.parse(read(join(dir(), "hooks.json")))).toEqual(USER_HOOKS);
     expect((await uninstall("codex")).stdout).toContain("claude-peers is not installed for Codex CLI");
@@ -200,6 +201,7 @@ describe("install claude", () => {
       const r = await runCli({ ...world.t, env: cli.env }, ["install", "claude"]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
+      expect(r.stdout).toContain("The Agent Skill (SKILL.md) is not installed by this");
       const list = await cli.run("mcp", "list");
       expect(list.out).toMatch(/claude-peers: .*server\.ts - \S* ?Connected/);
       const settings = JSON.parse(read(settingsPath));
@@ -215,6 +217,20 @@ describe("install claude", () => {
     } finally {
       await world.close();
     }
+  });
+
+  test("a user's own `claude mcp add` entry is refused, never taken over; uninstall leaves it as it was", async () => {
+    const env = { ...t.env, CLAUDE_CONFIG_DIR: join(t.dir, "claude-own-entry") };
+    const mcpPath = join(env.CLAUDE_CONFIG_DIR, ".claude.json");
+    // What `claude mcp add --scope user --transport stdio claude-peers -- bun /path/to/server.ts` writes.
+    const own = JSON.stringify({ mcpServers: { "claude-peers": { type: "stdio", command: "bun", args: [join(ROOT, "server.ts")], env: {} } } });
+    put(mcpPath, own);
+    const r = await runCli({ ...t, env }, ["install", "claude"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("of your own (`claude mcp add`), which install will not take over");
+    expect(read(mcpPath)).toBe(own);
+    expect((await runCli({ ...t, env }, ["uninstall", "claude"])).code).toBe(0);
+    expect(read(mcpPath)).toBe(own);
   });
 
   test("refused while the claude-peers plugin is enabled: sessions would run two servers", async () => {

@@ -67,6 +67,24 @@ function recordingSocket() {
   return { frames, closed, send: (data: string) => void frames.push(JSON.parse(data)), close: (code?: number, reason?: string) => void closed.push({ code, reason }) };
 }
 
+describe("mail a gone session was shown", () => {
+  test("stays with it: the next session of its name gets only the mail never shown, not yesterday's", async () => {
+    await using s = inProcessServices();
+    const first = await s.registry.register(registration("web"));
+    const row = (await s.registry.authenticate(first.secret))!;
+    const shown = (await s.mail.send({ kind: "operator" }, { to: "web", text: "ok" })).message;
+    const unseen = (await s.mail.send({ kind: "operator" }, { to: "web", text: "please run the tests" })).message;
+    expect(await s.mail.acknowledge(row, [shown.id])).toEqual([shown.id]); // pushed and written to Claude, never marked read
+    await s.registry.unregister(row);
+
+    const next = await s.registry.register(registration("web"));
+    expect(next.unread).toBe(1);
+    const peer = (await s.registry.authenticate(next.secret))!;
+    expect((await s.mail.inbox(peer, { markRead: false })).map((m) => m.id)).toEqual([unseen.id]);
+    expect(await s.store.getMessage(shown.id)).toMatchObject({ to_id: first.peer_id, state: "delivered" });
+  });
+});
+
 describe("mailboxes on the clock", () => {
   test("mail left longer than the mailbox time is not handed to a later session, and the prune marks it expired", async () => {
     await using s = inProcessServices({ mailboxTtlMs: 60_000 });

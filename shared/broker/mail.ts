@@ -133,7 +133,8 @@ export class Mail {
     const original = body.in_reply_to === undefined ? null : await this.store.getMessage(body.in_reply_to);
     if (body.in_reply_to !== undefined && !original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
     const dampedTo = { name: targets[0]!.name, group };
-    if (sender.kind !== "system") await this.damping.refuseDuplicate(from_id, dampedTo, body.text);
+    // The duplicate rule is for sessions in a retry loop: a person may say "ok" twice.
+    if (sender.kind === "peer") await this.damping.refuseDuplicate(from_id, dampedTo, body.text);
     // Replying to a message is proof it was read.
     if (original && sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
 

@@ -107,6 +107,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       peers: { ...s.presence.counts(), other_hosts: await s.presence.otherHostsCount() },
       messages: await s.mail.countByState(),
       hooks_waiting: s.hookMail.waitingPeers(),
+      paused: pausedList(await s.mail.paused()),
     }),
     "/history": async ({ body }) => {
       // One more than asked, to know whether a page remains behind this one.
@@ -154,8 +155,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
           return { ...p, ...(await s.mail.unreadCountsOf(p.id)), hooks: waiting.has(p.id), paused_since: since === undefined ? null : new Date(since).toISOString() };
         }),
       );
-      const pausedList = [...paused].map(([name, since]) => ({ name, since: new Date(since).toISOString() }));
-      return { host: s.presence.host, network: s.presence.networked, sessions, paused: pausedList, groups };
+      return { host: s.presence.host, network: s.presence.networked, sessions, paused: pausedList(paused), groups };
     },
     "/shutdown": async () => {
       // Let this response leave before the listener goes away.
@@ -163,4 +163,9 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       return { ok: true };
     },
   };
+}
+
+/** Paused names, oldest pause first, as the wire says them. */
+function pausedList(paused: Map<string, number>): Array<{ name: string; since: string }> {
+  return [...paused].sort((a, b) => a[1] - b[1]).map(([name, since]) => ({ name, since: new Date(since).toISOString() }));
 }

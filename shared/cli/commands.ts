@@ -1,9 +1,10 @@
 /** The request/answer commands (status, peers, send, history) and the table of every command. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readGitInfo } from "../git.ts";
 import { ScopeSchema, type GroupsResult, type Message, type PeerInfo, type Status } from "../protocol.ts";
+import { WireError } from "../errors.ts";
 import { connect, type CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { ago } from "../ago.ts";
@@ -14,6 +15,8 @@ import type { CliOptions, OptionName } from "./usage.ts";
 import { watch } from "./watch.ts";
 
 export interface Command {
+  /** Its line of the usage text, after `bun cli.ts `: what a usage error prints. */
+  usage: string;
   /** Options this command accepts besides --help. */
   options: readonly OptionName[];
   /** Runs until done (or until ctx.signal for streaming commands) and returns the exit code. */
@@ -52,6 +55,7 @@ async function status(ctx: CliContext, values: CliOptions, positionals: string[]
     ["peers", `${s.peers.live} live (${s.peers.push} push, ${s.peers.poll} poll)${s.peers.other_hosts ? `, ${s.peers.other_hosts} on other hosts` : ""}`],
     ["messages", `${m.queued ?? 0} queued, ${m.delivered ?? 0} delivered, ${m.read ?? 0} read, ${m.expired ?? 0} expired, ${m.retracted ?? 0} retracted, ${m.held ?? 0} held, ${m.discarded ?? 0} discarded`],
   ];
+  if (s.paused.length) rows.push(["paused", `${s.paused.map((p) => `${p.name} (since ${clock(p.since, ctx.now())})`).join(", ")}: their mail is held until bun cli.ts resume <name>`]);
   for (const [key, value] of rows) ctx.out(`${ctx.paint("bold", key.padEnd(9))} ${value}`);
   return 0;
 }
@@ -64,8 +68,9 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
   const measured = scope.data === "directory" || scope.data === "repo"; // from the CLI's own folder
   const git = measured ? await readGitInfo(ctx.cwd) : null;
   const where = measured ? { cwd: ctx.cwd, git_common_dir: git?.commonDir ?? null, repo_key: git?.repoKey ?? null } : {};
-  const result = await client.call("/peers", { scope: scope.data, ...where });
+  const [result, { paused }] = await Promise.all([client.call("/peers", { scope: scope.data, ...where }), client.call("/status", {})]);
   if (values.json) return printJson(ctx, result);
+  const pausedNames = new Set(paused.map((p) => p.name));
   if (result.peers.length === 0) {
     const here = { machine: " on this machine", network: "", directory: ` in ${ctx.cwd}`, repo: ` in this repository (${ctx.cwd})` }[scope.data];
     ctx.out(`no live peers${here}`);
@@ -74,7 +79,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
   const now = ctx.now();
   const row = (p: PeerInfo) => [
     p.id,
-    p.name,
+    pausedNames.has(p.name) ? `${p.name} (paused)` : p.name,
     p.host,
     p.agent,
     p.push ? "yes" : "no",
@@ -103,12 +108,27 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
 async function send(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
   const [to, ...words] = positionals;
   const text = words.join(" ");
-  if (!to || !text.trim()) throw new CliError("usage", "send needs a peer id or name and a message (the peer may be '#group' or '*'): bun cli.ts send <peer> <message...>");
+  if (!to || !text.trim()) {
+    // An unquoted #group starts a shell comment: the shell passes nothing from it on.
+    const eaten = !to ? " (an unquoted #group is a comment to the shell: write '#ui')" : "";
+    throw new CliError("usage", `send needs a peer id or name and a message (the peer may be '#group' or '*')${eaten}`);
+  }
   const { client } = await connect(ctx);
-  const result = await client.call("/send", { to, text });
+  const result = await client.call("/send", { to, text }).catch((err) => {
+    throw sendFailure(err, to, ctx.cwd);
+  });
   if (values.json) return printJson(ctx, result);
   ctx.out(describeSent(result.message, result.copies));
   return 0;
+}
+
+/** A send's not-found error, with the hint that fits what was typed: groups for '#x', quoting for a shell-expanded '*'. */
+function sendFailure(err: unknown, to: string, cwd: string): unknown {
+  if (!(err instanceof WireError) || err.code !== "not_found" || err.field !== "to") return err;
+  if (to.startsWith("#")) return new CliError("not_found", `${err.message}. See \`bun cli.ts groups\`.`);
+  // An unquoted * reaches us as the folder's first file name.
+  if (existsSync(join(cwd, to))) return new CliError("not_found", `${err.message}. "${to}" is a file here: if you typed * unquoted, the shell replaced it; write '*'.`);
+  return new CliError("not_found", `${err.message} See \`bun cli.ts peers\`.`);
 }
 
 async function groups(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
@@ -209,7 +229,7 @@ async function history(ctx: CliContext, values: CliOptions, positionals: string[
   const result = await client.call("/history", { limit, peer: values.peer });
   if (values.json) return printJson(ctx, result);
   if (result.messages.length === 0) {
-    ctx.out(values.peer ? `no messages from or to ${values.peer}` : "no messages yet");
+    ctx.out(values.peer ? `no messages from or to "${values.peer}": no peer id or name by that sent or got mail here (live sessions: bun cli.ts peers)` : "no messages yet");
     return 0;
   }
   const now = ctx.now();
@@ -233,17 +253,18 @@ function printChecks(ctx: CliContext, checks: Array<{ name: string; status: keyo
 }
 
 export const COMMANDS: Record<string, Command> = {
-  status: { options: ["json"], run: status },
-  peers: { options: ["json", "scope"], run: peers },
-  send: { options: ["json"], run: send },
-  history: { options: ["json", "limit", "peer"], run: history },
-  groups: { options: ["json"], run: groups },
-  release: { options: ["json", "discard"], run: release },
-  retract: { options: ["json"], run: retract },
-  pause: { options: ["json"], run: pauseCommand("/pause") },
-  resume: { options: ["json"], run: pauseCommand("/resume") },
-  dashboard: { options: ["no-open"], run: dashboard },
+  status: { usage: "status [--json]", options: ["json"], run: status },
+  peers: { usage: "peers [--scope machine|network|directory|repo] [--json]", options: ["json", "scope"], run: peers },
+  send: { usage: "send <peer id, name, '#group' or '*'> <message...> [--json]   (quote '#group' and '*' for the shell)", options: ["json"], run: send },
+  history: { usage: "history [--limit 1..1000] [--peer <id or name>] [--json]", options: ["json", "limit", "peer"], run: history },
+  groups: { usage: "groups [--json]", options: ["json"], run: groups },
+  release: { usage: "release <peer> <peer> [--discard] [--json]", options: ["json", "discard"], run: release },
+  retract: { usage: "retract <message id> [--json]", options: ["json"], run: retract },
+  pause: { usage: "pause <peer id or name> [--json]", options: ["json"], run: pauseCommand("/pause") },
+  resume: { usage: "resume <peer id or name> [--json]", options: ["json"], run: pauseCommand("/resume") },
+  dashboard: { usage: "dashboard [--no-open]", options: ["no-open"], run: dashboard },
   watch: {
+    usage: "watch [--json]",
     options: ["json"],
     streams: true,
     run: (ctx, values, positionals) => {
@@ -252,6 +273,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   doctor: {
+    usage: "doctor [--json]",
     options: ["json"],
     reportsBadSettings: true,
     run: async (ctx, values, positionals) => {
@@ -265,14 +287,17 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   install: {
+    usage: "install claude|codex|gemini [--dry-run]",
     options: ["dry-run"],
     run: async (ctx, values, positionals) => (await import("./install/command.ts")).runInstall(ctx, values, positionals, true),
   },
   uninstall: {
+    usage: "uninstall claude|codex|gemini [--dry-run]",
     options: ["dry-run"],
     run: async (ctx, values, positionals) => (await import("./install/command.ts")).runInstall(ctx, values, positionals, false),
   },
   "kill-broker": {
+    usage: "kill-broker",
     options: [],
     run: (ctx, _values, positionals) => {
       noPositionals("kill-broker", positionals);

@@ -10,12 +10,15 @@ import { ancestorsOf } from "../ancestry.ts";
 import { probeBroker, type Probe } from "../broker-probe.ts";
 import { PLUGIN_NAME, channelsRequested } from "../channel-flag.ts";
 import { checkConfig } from "../config.ts";
-import { errorMessage } from "../errors.ts";
+import { WireError, errorMessage } from "../errors.ts";
 import { SERVER_NAME } from "../instructions.ts";
 import { redactUrl } from "../store/postgres.ts";
 import { VERSION } from "../version.ts";
 import { clientFor, type CliContext } from "./context.ts";
+import { CliError } from "./errors.ts";
 import { defaultTarget } from "./install/command.ts";
+import { launchHook, launchServer, stdioEntry } from "./doctor-launch.ts";
+import { installedByUs } from "./install/claude.ts";
 import { otherAgentChecks } from "./install/check.ts";
 
 /** ok: as it should be; info: worth knowing, nothing to fix; warn and fail: something to fix (exit 1). */
@@ -44,8 +47,9 @@ export async function runDoctor(ctx: CliContext): Promise<Check[]> {
     settingsCheck(ctx),
     registrationCheck(claude, ctx.cwd),
     hooksCheck(claude),
+    await launchCheck(claude, ctx.cwd),
     channelFlagCheck(),
-    brokerCheck(ctx.config.port, probe),
+    await brokerCheck(ctx, probe),
     fileModeCheck(ctx),
     await storeCheck(ctx),
     await sessionCheck(ctx, probe),
@@ -123,16 +127,22 @@ function claudeConfig(ctx: CliContext): ClaudeConfig {
   return { dir, statePath, state: readJsonObject(statePath), settings: readJsonObject(join(dir, "settings.json")) };
 }
 
+/** The claude-peers entries `claude mcp add` wrote (user, local or project scope), where each is. */
+function mcpEntries(c: ClaudeConfig, cwd: string): Array<{ scope: string; entry: unknown }> {
+  const found: Array<{ scope: string; entry: unknown }> = [];
+  const userServers = record(c.state?.mcpServers);
+  if (userServers && SERVER_NAME in userServers) found.push({ scope: `user scope (${c.statePath})`, entry: userServers[SERVER_NAME] });
+  const local = record(record(record(c.state?.projects)?.[cwd])?.mcpServers);
+  if (local && SERVER_NAME in local) found.push({ scope: `local scope for ${cwd}`, entry: local[SERVER_NAME] });
+  const project = record(readJsonObject(join(cwd, ".mcp.json"))?.mcpServers);
+  if (project && SERVER_NAME in project) found.push({ scope: `project scope (${join(cwd, ".mcp.json")})`, entry: project[SERVER_NAME] });
+  return found;
+}
+
 /** How claude-peers is registered: the plugin, `claude mcp add` (user, local or project scope), or both. */
 function registrationCheck(c: ClaudeConfig, cwd: string): Check {
   const plugin = pluginKeys(c);
-  const mcp: string[] = [];
-  const userServers = record(c.state?.mcpServers);
-  if (userServers && SERVER_NAME in userServers) mcp.push(`user scope (${c.statePath})`);
-  const local = record(record(record(c.state?.projects)?.[cwd])?.mcpServers);
-  if (local && SERVER_NAME in local) mcp.push(`local scope for ${cwd}`);
-  const project = record(readJsonObject(join(cwd, ".mcp.json"))?.mcpServers);
-  if (project && SERVER_NAME in project) mcp.push(`project scope (${join(cwd, ".mcp.json")})`);
+  const mcp = mcpEntries(c, cwd).map((e) => e.scope);
   const name = "registration";
   if (plugin.length && mcp.length) {
     return {
@@ -144,7 +154,50 @@ function registrationCheck(c: ClaudeConfig, cwd: string): Check {
   }
   if (plugin.length) return { name, status: "ok", detail: `the plugin ${plugin.join(", ")} (server, hooks and skill)` };
   if (mcp.length) return { name, status: "ok", detail: `\`claude mcp add\`: ${mcp.join(", ")}` };
-  return { name, status: "warn", detail: "claude-peers is not registered with Claude Code here", fix: "install the plugin or run `claude mcp add` (README: Install into Claude Code)" };
+  return { name, status: "warn", detail: "claude-peers is not registered with Claude Code here", fix: "install the plugin (README), or run bun cli.ts install claude" };
+}
+
+/**
+ * Runs what Claude Code will run: each registered server's command and the hooks' commands in
+ * settings.json. The fix is the one command that mends it: install again where install wrote it.
+ */
+async function launchCheck(c: ClaudeConfig, cwd: string): Promise<Check> {
+  const name = "launch";
+  const failures: string[] = [];
+  let fix = "bun cli.ts install claude";
+  let ran = 0;
+  for (const { scope, entry } of mcpEntries(c, cwd)) {
+    const stdio = stdioEntry(entry);
+    if (!stdio) continue;
+    ran++;
+    const failed = await launchServer(stdio, cwd);
+    if (!failed) continue;
+    failures.push(`the server registered in ${scope}: ${failed}`);
+    if (!installedByUs(entry)) {
+      fix = `claude mcp remove --scope user ${SERVER_NAME}, then bun cli.ts install claude (or claude mcp add it again with the paths of today's Bun and clone)`;
+    }
+  }
+  for (const command of ourHookCommands(c)) {
+    ran++;
+    const failed = await launchHook(command, cwd);
+    if (failed) failures.push(`a hook in ${join(c.dir, "settings.json")}: ${failed}`);
+  }
+  if (failures.length) return { name, status: "fail", detail: `Claude Code cannot start what is registered: ${failures.join("; ")}`, fix };
+  if (ran === 0) return { name, status: "info", detail: "nothing of claude-peers registered in Claude Code's config files to run (the plugin's copy runs as Claude Code installed it)" };
+  return { name, status: "ok", detail: `ran the registered server and ${ran - mcpEntries(c, cwd).length} hook command(s) as Claude Code will: each started` };
+}
+
+/** The hook commands in settings.json that run claude-peers (install's, or README's by hand); each distinct one once. */
+function ourHookCommands(c: ClaudeConfig): string[] {
+  const commands = new Set<string>();
+  for (const groups of Object.values(record(c.settings?.hooks) ?? {})) {
+    for (const group of Array.isArray(groups) ? groups : []) {
+      for (const hook of Array.isArray(group?.hooks) ? group.hooks : []) {
+        if (typeof hook?.command === "string" && OUR_HOOK.test(hook.command)) commands.add(hook.command);
+      }
+    }
+  }
+  return [...commands];
 }
 
 function pluginKeys(c: ClaudeConfig): string[] {
@@ -154,11 +207,14 @@ function pluginKeys(c: ClaudeConfig): string[] {
     .map(([key]) => key);
 }
 
+/** A claude-peers hook command, as install writes it or README shows it (JSON-escaped quotes allowed). */
+const OUR_HOOK = /cli\.ts\\?"? hook|claude-peers hook/;
+
 /** The hooks come with the plugin; a `claude mcp add` install needs them in settings.json. */
 function hooksCheck(c: ClaudeConfig): Check {
   if (pluginKeys(c).length) return { name: "hooks", status: "ok", detail: "from the plugin (hooks/hooks.json)" };
   const hooks = JSON.stringify(c.settings?.hooks ?? {});
-  if (/cli\.ts\\?"? hook|claude-peers hook/.test(hooks)) return { name: "hooks", status: "ok", detail: `in ${join(c.dir, "settings.json")}` };
+  if (OUR_HOOK.test(hooks)) return { name: "hooks", status: "ok", detail: `in ${join(c.dir, "settings.json")}` };
   return {
     name: "hooks",
     status: "info",
@@ -193,7 +249,8 @@ function channelFlagCheck(): Check {
 
 // ---- the broker, its files and its store ------------------------------------------------------
 
-function brokerCheck(port: number, probe: Probe): Check {
+async function brokerCheck(ctx: CliContext, probe: Probe): Promise<Check> {
+  const port = ctx.config.port;
   if (probe.kind === "none") return { name: "broker", status: "info", detail: `none on 127.0.0.1:${port}; the first session starts one` };
   if (probe.kind === "foreign") {
     return { name: "broker", status: "fail", detail: `port ${port} is held by another program (${probe.detail})`, fix: "stop that program, or set CLAUDE_PEERS_PORT to a free port for the CLI and every session" };
@@ -207,7 +264,30 @@ function brokerCheck(port: number, probe: Probe): Check {
       fix: "bun cli.ts kill-broker (running sessions start the new one by themselves)",
     };
   }
-  return { name: "broker", status: "ok", detail: `pid ${health.pid} on 127.0.0.1:${port}, claude-peers ${health.version}, since ${health.started_at}` };
+  const notOurs = await otherSetup(ctx, probe);
+  if (notOurs) {
+    return {
+      name: "broker",
+      status: "fail",
+      detail: `pid ${health.pid} on 127.0.0.1:${port} is a claude-peers broker of another setup: ${notOurs}; every tool of a session here fails on it`,
+      fix: `stop it from its own setup (that HOME and CLAUDE_PEERS_DB: bun cli.ts kill-broker), or give this setup its own port (CLAUDE_PEERS_PORT)`,
+    };
+  }
+  return { name: "broker", status: "ok", detail: `pid ${health.pid} on 127.0.0.1:${port}, claude-peers ${health.version}, since ${health.started_at}, store ${ctx.config.shared ? redactUrl(ctx.config.db) : ctx.config.db}` };
+}
+
+/** Why the broker on the port is not this setup's (another HOME's token, another store), or null when it is. */
+async function otherSetup(ctx: CliContext, probe: Probe): Promise<string | null> {
+  const expected = ctx.config.shared ? redactUrl(ctx.config.db) : ctx.config.db;
+  try {
+    const { client } = clientFor(ctx, probe);
+    const status = await client.call("/status", {});
+    return status.broker.db === expected ? null : `it serves the store ${status.broker.db}, this setup's is ${expected}`;
+  } catch (err) {
+    if (err instanceof CliError && err.code === "token_missing") return `this setup has no token file (${ctx.config.tokenPath})`;
+    if (err instanceof WireError && err.code === "unauthorized") return `it refuses this setup's token (${ctx.config.tokenPath})`;
+    return null; // it answered /health; a failing /status is the store check's and the session check's to say
+  }
 }
 
 /** The token and the SQLite files hold every message: readable by this user only. */

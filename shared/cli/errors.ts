@@ -8,6 +8,8 @@ export type CliErrorCode =
   | "token_missing"
   | "broker_gone"
   | "stop_timeout"
+  /** What the command names (a peer, a group) is not there. */
+  | "not_found"
   /** An agent's config file claude-peers will not change (unreadable, not valid, or holding a conflicting entry). */
   | "bad_config";
 

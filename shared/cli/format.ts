@@ -49,6 +49,7 @@ export function shortenHome(path: string, home: string): string {
 
 /** The state a person cares about: "mailbox" is mail for a name with no live session yet. */
 export function deliveryLabel(m: Message): string {
+  if (m.state === "held") return m.held_by === "pause" ? "held (paused)" : "held (loop)";
   return m.state === "queued" && m.to_id === null ? "mailbox" : m.state;
 }
 
@@ -66,7 +67,7 @@ export function describeSent(m: Message, copies?: Message[]): string {
   const to = m.to_id ? `${m.to_name} (${m.to_id})` : m.to_name;
   const note: Record<string, string> = {
     mailbox: `: waiting in the mailbox of ${m.to_name} until a session with that name starts`,
-    queued: `: ${m.to_name} has not confirmed it yet; it will get it when its session next connects or polls`,
+    queued: `: ${m.to_name} has not confirmed it yet; it gets it when its session next connects or polls (if that session has ended, the next session named ${m.to_name} gets it)`,
   };
   return `sent ${m.id} to ${to}: ${deliveryLabel(m)}${note[deliveryLabel(m)] ?? ""}`;
 }

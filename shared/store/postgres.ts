@@ -379,11 +379,11 @@ export class PostgresStore implements Store {
   }
 
   async claimMailbox(name: string, peerId: string, liveIds: ReadonlySet<string>, now: number): Promise<number> {
-    // One statement, so atomic without a transaction: mail never set, or waiting for a session that is
-    // neither this one nor live, moves to peerId.
+    // One statement, so atomic without a transaction: mail never shown (queued), never set or waiting
+    // for a session that is neither this one nor live, moves to peerId; what a session was shown stays with it.
     const moved = await this.q`
-      UPDATE messages SET to_id = ${peerId}, state = 'queued', delivered_at = NULL
-      WHERE to_name = ${name} AND state IN ('queued', 'delivered') AND expires_at > ${now}
+      UPDATE messages SET to_id = ${peerId}
+      WHERE to_name = ${name} AND state = 'queued' AND expires_at > ${now}
         AND (to_id IS NULL OR NOT (to_id = ${peerId} OR to_id = ANY(${[...liveIds]})))`;
     return moved.count;
   }

@@ -275,10 +275,11 @@ class SqliteStore implements Store {
       getMessage: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE id = ?"),
       bySendKey: db.query<MessageRow, [string, string]>("SELECT * FROM messages WHERE from_id = ? AND send_key = ?"),
       mailbox: db.query<{ id: string; to_id: string | null }, [string, number]>(
-        `SELECT id, to_id FROM messages WHERE to_name = ? AND ${UNREAD} AND expires_at > ? ORDER BY seq`,
+        // Only mail never shown moves: what a session was shown (delivered) stays with it.
+        "SELECT id, to_id FROM messages WHERE to_name = ? AND state = 'queued' AND expires_at > ? ORDER BY seq",
       ),
       claim: db.query<void, [string, string]>(
-        "UPDATE messages SET to_id = ?, state = 'queued', delivered_at = NULL WHERE id = ?",
+        "UPDATE messages SET to_id = ? WHERE id = ?",
       ),
       queuedFor: db.query<MessageRow, [string]>("SELECT * FROM messages WHERE to_id = ? AND state = 'queued' ORDER BY seq"),
       unreadFor: db.query<MessageRow, [string]>(`SELECT * FROM messages WHERE to_id = ? AND ${UNREAD} ORDER BY seq`),

@@ -164,8 +164,9 @@ export interface Store {
   /** The message this sender already stored under this idempotency key, if any. */
   messageBySendKey(from_id: string, send_key: string): Promise<MessageRow | null>;
   /**
-   * Hands the unread mail of `name` whose recipient is not live (or was never set) to `peerId`,
-   * back in state queued so it is pushed to the new session. Returns how many moved.
+   * Hands the mail of `name` never shown to a session (queued) whose recipient is not live (or was
+   * never set) to `peerId`, so it is pushed to the new session. Mail a session was shown (delivered)
+   * stays with that session: the next one must not see yesterday's mail again. Returns how many moved.
    */
   claimMailbox(name: string, peerId: string, liveIds: ReadonlySet<string>, now: number): Promise<number>;
   /** Messages for this peer not yet acknowledged, oldest first. */

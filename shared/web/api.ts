@@ -30,6 +30,11 @@ const key = (() => {
   return sessionStorage.getItem(KEY_ITEM) ?? "";
 })();
 
+/** What a tab with no key shows: the key lives in the tab its login link opened, never in a cookie or bookmark. */
+export const NO_KEY_HERE =
+  "This tab is not logged in: the console works in the tab its login link opened (a second tab or a bookmark has no key). Run bun cli.ts dashboard for a new link.";
+export const hasKey = key !== "";
+
 async function post<T>(name: string, body: object): Promise<T> {
   const res = await fetch(`/console/api/${name}`, {
     method: "POST",
@@ -39,7 +44,7 @@ async function post<T>(name: string, body: object): Promise<T> {
   });
   const data = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
   if (!res.ok) {
-    if (res.status === 401) throw new Error("not logged in here: run bun cli.ts dashboard and open the link it prints (the console works in the tab it was opened in)");
+    if (res.status === 401) throw new Error("not logged in here (the login has ended, or this tab has no key): run bun cli.ts dashboard and open the link it prints (the console works in the tab it was opened in)");
     throw new Error(data?.error?.message ?? `the broker answered ${res.status}`);
   }
   return data as T;
@@ -55,12 +60,14 @@ export const api = {
   resume: (peer: string) => post<PauseResult>("resume", { peer }),
 };
 
-/** The broker's watch events, reconnecting after a drop; `onOpen` runs on every (re)connection. */
-export function watchEvents(handlers: { onFrame: (f: BrokerFrame) => void; onOpen: () => void; onClose: () => void }): void {
+/** The broker's watch events, reconnecting after a drop; `onOpen` runs on every (re)connection, `onClose` says whether this try had opened. */
+export function watchEvents(handlers: { onFrame: (f: BrokerFrame) => void; onOpen: () => void; onClose: (wasOpen: boolean) => void }): void {
   let delay = 250;
   const connect = () => {
     const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/console/ws?key=${encodeURIComponent(key)}`);
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       delay = 250;
       handlers.onOpen();
     };
@@ -72,7 +79,7 @@ export function watchEvents(handlers: { onFrame: (f: BrokerFrame) => void; onOpe
       }
     };
     ws.onclose = () => {
-      handlers.onClose();
+      handlers.onClose(opened);
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 5000);
     };

@@ -7,7 +7,7 @@
 import { render } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { BrokerFrame, ConsoleSession, Message } from "../protocol.ts";
-import { api, watchEvents } from "./api.ts";
+import { api, hasKey, NO_KEY_HERE, watchEvents } from "./api.ts";
 import { GraphLayout } from "./graph-layout.ts";
 import { NO_FILTER, applyFrame, heldPairs, modelOf, replyStanding, talkEdges, threads, withFresher, withOlder, withState, type Filter, type Model, type Send, type Thread } from "./model.ts";
 
@@ -18,7 +18,7 @@ function App() {
   const [model, setModel] = useState<Model | null>(null);
   const [live, setLive] = useState(false);
   const [tab, setTab] = useState<Tab>("sessions");
-  const [error, setError] = useState("");
+  const [error, setError] = useState(hasKey ? "" : NO_KEY_HERE);
   const [filter, setFilter] = useState<Filter>(NO_FILTER);
   const [draft, setDraft] = useState<{ to: string; text: string; inReplyTo: string | null }>({ to: "", text: "", inReplyTo: null });
   const stateTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -52,6 +52,7 @@ function App() {
   // Frames that come before the first state and history are kept, then folded in after them.
   const early = useRef<BrokerFrame[] | null>([]);
   useEffect(() => {
+    if (!hasKey) return; // nothing to connect with: NO_KEY_HERE says how to get in
     watchEvents({
       onFrame: (frame) => {
         if (early.current) return void early.current.push(frame);
@@ -74,7 +75,11 @@ function App() {
           });
           setLive(true);
         }),
-      onClose: () => setLive(false),
+      onClose: (wasOpen) => {
+        setLive(false);
+        // Refused before the first load: a plain call says why (an ended login) instead of "Loading" forever.
+        if (!wasOpen && early.current) void refresh(() => api.state());
+      },
     });
   }, []);
 

@@ -280,14 +280,21 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
       const NOW = T0 + DAY;
       const mailbox = (over: Partial<NewMessage> = {}) => ({ to_name: "bob", to_id: null, created_at: T0, expires_at: T0 + 7 * DAY, ...over });
 
-      test("moves a name's unread mail from absent or dead recipients to the new peer, queued again", async () => {
-        const [neverSet, dead, deadDelivered] = await insert(mailbox(), mailbox({ to_id: "p-dead" }), mailbox({ to_id: "p-dead2" }));
-        await store.markDelivered("p-dead2", [deadDelivered!], T0 + 1);
-        expect(await store.claimMailbox("bob", "p-new", new Set(["p-someone-else"]), NOW)).toBe(3);
-        for (const id of [neverSet!, dead!, deadDelivered!]) {
+      test("moves a name's mail never shown, from absent or dead recipients, to the new peer", async () => {
+        const [neverSet, dead] = await insert(mailbox(), mailbox({ to_id: "p-dead" }));
+        expect(await store.claimMailbox("bob", "p-new", new Set(["p-someone-else"]), NOW)).toBe(2);
+        for (const id of [neverSet!, dead!]) {
           expect(await store.getMessage(id)).toMatchObject({ to_id: "p-new", to_name: "bob", state: "queued", delivered_at: null });
         }
-        expect((await store.queuedFor("p-new")).map((m) => m.id)).toEqual([neverSet!, dead!, deadDelivered!]);
+        expect((await store.queuedFor("p-new")).map((m) => m.id)).toEqual([neverSet!, dead!]);
+      });
+
+      test("leaves mail a dead session was shown (delivered, not read) with that session", async () => {
+        const [shown] = await insert(mailbox({ to_id: "p-dead" }));
+        await store.markDelivered("p-dead", [shown!], T0 + 1);
+        expect(await store.claimMailbox("bob", "p-new", new Set(), NOW)).toBe(0);
+        expect(await store.getMessage(shown!)).toMatchObject({ to_id: "p-dead", state: "delivered" });
+        expect(await store.queuedFor("p-new")).toEqual([]);
       });
 
       test("leaves mail whose recipient is live, read or expired mail, other names, and its own mail", async () => {

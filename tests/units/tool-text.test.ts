@@ -44,6 +44,7 @@ describe("tool text", () => {
     ["queued in a mailbox", { state: "queued", to_id: null }, [/^Message m-abc123 queued in bob's mailbox/, /no session named bob is live/, /delivered when one starts/]],
     ["expired", { state: "expired" }, [/^Message m-abc123 expired before bob \(p-bob\) read it\.$/]],
     ["held", { state: "held" }, [/^Message m-abc123 to bob \(p-bob\) is held, not delivered\./, /bun cli\.ts release alice bob/, /do not answer acknowledgements/]],
+    ["held by a pause", { state: "held", held_by: "pause" }, [/^Message m-abc123 to bob \(p-bob\) is held, not delivered\. A person paused bob: /, /bun cli\.ts resume bob/, /^(?![\s\S]*(loop|release))/]],
     ["discarded", { state: "discarded" }, [/^Message m-abc123 to bob \(p-bob\) was discarded by a person\.$/]],
   ])("describeSent: %s", (_, over, patterns) => {
     const text = describeSent(message(over));

@@ -2,7 +2,8 @@
  * `bun cli.ts install claude`: what `claude mcp add --scope user` and README's hook step give, in
  * one command: the user-scope MCP entry in Claude Code's .claude.json (CLAUDE_CONFIG_DIR, else the
  * home folder) and the plugin's hooks (plugin/hooks/hooks.json, with its path filled in) in its
- * settings.json. Refused while the claude-peers plugin is enabled: each session would run two servers.
+ * settings.json. Refused while the claude-peers plugin is enabled (each session would run two servers)
+ * and over a user's own entry of that name, which uninstall leaves alone too.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -32,7 +33,7 @@ export function planClaude(t: InstallTarget, install: boolean): Plan {
 
   if (!install) {
     const changes = [];
-    if (mcpBefore !== null && isOurs(existing))
+    if (mcpBefore !== null && isOurs(existing, t))
       changes.push({ path: paths.mcp, before: mcpBefore, after: jsonText(mcpBefore, { ...state, mcpServers: otherServers }) });
     if (settingsBefore !== null) {
       const hooks = withoutOurHooks(table);
@@ -49,13 +50,13 @@ export function planClaude(t: InstallTarget, install: boolean): Plan {
       `the claude-peers plugin is enabled (${paths.settings}: enabledPlugins "${PLUGIN}"), and it already gives every session the server and the hooks: keep it, or \`claude plugin uninstall ${PLUGIN}\` first (nothing was changed)`,
     );
   }
-  if (existing !== undefined && !isOurs(existing)) {
+  if (existing !== undefined && !isOurs(existing, t)) {
     throw new CliError(
       "bad_config",
-      `${paths.mcp} already has a user-scope MCP server named ${ENTRY_NAME} that does not run a server.ts: \`claude mcp remove --scope user ${ENTRY_NAME}\`, then run install again (nothing was changed)`,
+      `${paths.mcp} already has a user-scope MCP server named ${ENTRY_NAME} of your own (\`claude mcp add\`), which install will not take over: keep it, or \`claude mcp remove --scope user ${ENTRY_NAME}\` and run install again (nothing was changed)`,
     );
   }
-  const entry = { type: "stdio", command: t.bun, args: serverArgs(t), env: {} };
+  const entry = { type: "stdio", command: t.bun, args: serverArgs(t), env: INSTALLED_MARK };
   const after = withOurHooks(table, pluginHooks(t)).table;
   return {
     agent: "claude",
@@ -66,6 +67,7 @@ export function planClaude(t: InstallTarget, install: boolean): Plan {
     next: [
       "Claude Code: `claude mcp list` shows claude-peers Connected; new sessions get peer mail by hooks, and idle ones are woken by the waiter.",
       "For channel push as well, start sessions with `claude --dangerously-load-development-channels server:claude-peers`.",
+      "The Agent Skill (SKILL.md) is not installed by this; the plugin brings it, or: mkdir -p ~/.claude/skills/claude-peers && cp SKILL.md ~/.claude/skills/claude-peers/",
     ],
   };
 }
@@ -83,8 +85,20 @@ function pluginHooks(t: InstallTarget): Record<string, HookGroup> {
   );
 }
 
-/** A user-scope entry that runs a server.ts: this installer's, or one `claude mcp add` made as README says. */
-function isOurs(entry: unknown): boolean {
-  const args = (entry as { args?: unknown } | undefined)?.args;
-  return Array.isArray(args) && args.some((a) => typeof a === "string" && a.endsWith("server.ts"));
+/**
+ * Marks the entry install wrote (Claude Code keeps an entry's env as written and hands it to the
+ * server, which ignores it): a user's own `claude mcp add` entry has no such mark, so install never
+ * takes it over and uninstall never removes it.
+ */
+const INSTALLED_MARK = { CLAUDE_PEERS_INSTALLED_BY: "bun cli.ts install claude" };
+
+/** An mcpServers entry that carries install's mark. */
+export function installedByUs(entry: unknown): boolean {
+  return (entry as { env?: Record<string, unknown> } | undefined)?.env?.CLAUDE_PEERS_INSTALLED_BY === INSTALLED_MARK.CLAUDE_PEERS_INSTALLED_BY;
+}
+
+/** The entry install wrote: marked, or (from an installer before the mark) exactly this Bun and server.ts. */
+function isOurs(entry: unknown, t: InstallTarget): boolean {
+  const e = entry as { command?: unknown; args?: unknown } | undefined;
+  return installedByUs(entry) || (e?.command === t.bun && Bun.deepEquals(e.args, serverArgs(t)));
 }

@@ -53,5 +53,7 @@ export async function runInstall(ctx: CliContext, values: CliOptions, positional
     install ? `claude-peers is installed for ${LABELS[agent]}.` : `claude-peers is removed from ${LABELS[agent]}; everything else in those files is as it was.`,
   );
   if (install) for (const line of plan.next) ctx.out(line);
+  // The broker serves every agent's sessions and runs until stopped; uninstall does not stop it.
+  else ctx.out("The claude-peers broker keeps running until you stop it: bun cli.ts kill-broker (in the claude-peers folder).");
   return 0;
 }
