@@ -651,8 +651,9 @@ export class Mail {
     this.quota.forget(p.row.id, p.row.name);
     this.damping.forget(p.row.id, p.row.name);
     if (!this.flags || p.sessionIds.size === 0) return;
-    const live = [...this.presence.entries()]; // p is no longer among them
-    this.flags.forget([...p.sessionIds].filter((id) => !live.some((other) => other.sessionIds.has(id))));
+    const ended = new Set(p.sessionIds);
+    for (const other of this.presence.entries()) for (const id of other.sessionIds) ended.delete(id); // p is no longer among them
+    this.flags.forget(ended);
   }
 
   /** The sizes of what Mail keeps per peer, message or session, for tests that check nothing is kept. */
