@@ -84,6 +84,16 @@ describe("a peer that leaves takes its state along", () => {
     expect(flagsIn(flagDir)).toEqual(startFlags);
   });
 
+  test("a check_messages waiting when its peer leaves ends at once, leaving no waiter behind", async () => {
+    await using s = inProcessServices();
+    const reg = await s.registry.register(registration("leaver"));
+    const row = (await s.registry.authenticate(reg.secret))!;
+    const waiting = s.mail.inbox(row, { markRead: true, waitMs: 600_000 });
+    await s.registry.unregister(row); // before the wait has even started listening
+    expect(await waiting).toEqual([]);
+    expect(s.sizes().arrivals).toBe(0);
+  });
+
   test("a session two live peers share keeps its flag until the last of them leaves", async () => {
     using tmp = tempDir();
     const flagDir = join(tmp.dir, ".claude-peers-mail");

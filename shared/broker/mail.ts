@@ -534,10 +534,10 @@ export class Mail {
    */
   async inbox(peer: PeerRow, opts: { markRead: boolean; waitMs?: number; replyTo?: string }): Promise<Message[]> {
     const until = performance.now() + (opts.waitMs ?? 0);
+    const live = this.presence.get(peer.id) !== undefined; // before any await: it may leave during one
     // A reply to a group send answers one copy: any copy's id counts.
     const replyTo = opts.replyTo === undefined ? null : new Set(await this.idsOfSend(opts.replyTo));
     let unread: MessageRow[];
-    const live = this.presence.get(peer.id) !== undefined;
     for (;;) {
       // Listen before reading, so mail stored between the read and the wait still wakes it.
       const arrival = this.nextArrival(peer.id);
