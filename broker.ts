@@ -32,6 +32,7 @@ async function main(): Promise<void> {
       token,
       port: config.port,
       mailboxTtlMs: config.mailboxTtlMs,
+      heldTtlMs: config.heldTtlMs,
       mailFlagDir: config.mailFlagDir,
       damping: {
         duplicateWindowMs: config.damping.duplicateWindowS * 1000,

@@ -35,6 +35,8 @@ export interface Config {
   summaryModel: string;
   /** How long a message to an offline name waits in its mailbox. */
   mailboxTtlMs: number;
+  /** CLAUDE_PEERS_HELD_DAYS (the mailbox's days): how long held mail (a loop, a pause) waits for a person before it expires. */
+  heldTtlMs: number;
   /** false only when CLAUDE_PEERS_PUSH=off: servers then use the 1 s poll fallback. */
   push: boolean;
   /** CLAUDE_CODE_SESSION_ID, which Claude Code (2.1.154+) gives its stdio MCP servers: hooks name their session by it. */
@@ -125,6 +127,7 @@ export function checkConfig(env: Env = process.env, home = homedir()): { config:
     openaiBaseUrl: env.OPENAI_BASE_URL?.trim() || undefined,
     summaryModel: env.CLAUDE_PEERS_SUMMARY_MODEL?.trim() || DEFAULT_SUMMARY_MODEL,
     mailboxTtlMs: mailboxDays * DAY_MS,
+    heldTtlMs: parsePositive(env.CLAUDE_PEERS_HELD_DAYS, "CLAUDE_PEERS_HELD_DAYS", mailboxDays) * DAY_MS,
     push: env.CLAUDE_PEERS_PUSH?.trim().toLowerCase() !== "off",
     claudeSessionId: CLAUDE_SESSION_ID.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
     mailFlagDir: join(home, ".claude-peers-mail"),

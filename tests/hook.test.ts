@@ -302,6 +302,15 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       expect(context(out, "PostToolUse")).toContain(`[${id}]`);
       expect(existsSync(flag("session-alice"))).toBe(false);
     });
+
+    test("a session that ends takes its flag along, mail waiting or not; the folder stays", async () => {
+      const dave = await openSession(world, "dave");
+      await send("dave", "never read");
+      expect(existsSync(flag("session-dave"))).toBe(true);
+      await dave.server.stop(); // Claude Code exits, and its server with it
+      await waitFor(() => !existsSync(flag("session-dave")), "dave's flag to be removed");
+      expect(existsSync(join(world.t.home, ".claude-peers-mail"))).toBe(true);
+    });
   });
 
   describe("the waiter (bun cli.ts hook --wait, asyncRewake)", () => {

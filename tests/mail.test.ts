@@ -125,7 +125,7 @@ describe("the unread cap", () => {
     for (const to of [target.peer_id, "target"]) {
       const err = (await thrown(s.mail.send({ kind: "operator" }, { to, text: "one too many" }))) as WireError;
       expect([err.code, err.field]).toEqual(["mailbox_full", "to"]);
-      expect(err.message).toMatch(/target has 10000 unread messages.*nothing was sent/);
+      expect(err.message).toMatch(/target has 10000 unread or held messages.*nothing was sent/);
     }
     const peer = (await s.registry.authenticate(target.secret))!;
     const inbox = await s.mail.inbox(peer, { markRead: true });

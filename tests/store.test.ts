@@ -253,7 +253,7 @@ describe.skipIf(!pg)("PostgreSQL", () => {
       expect(await store.lastPeerNamed("a")).toBeNull();
       const m = await store.insertMessage(newMessage({ to_id: null, to_name: odd, text: odd }));
       expect((await store.history({ limit: 10, peer: odd })).map((x) => x.text)).toEqual([odd]);
-      expect(await store.countUnreadNamed(odd)).toBe(1);
+      expect(await store.countWaitingNamed(odd)).toBe(1);
       const plain = await store.insertMessage(newMessage({ text: "plain ünïcode 😀" }));
       const raw = await store.sql<Array<{ text: string }>>`SELECT text FROM messages WHERE id = ${plain.id}`;
       expect(raw[0]?.text).toBe("plain ünïcode 😀");

@@ -15,6 +15,11 @@ export class AckWaits {
     return promise.finally(() => this.waiters.delete(messageId));
   }
 
+  /** Waits in progress, for tests that check nothing is kept. */
+  get size(): number {
+    return this.waiters.size;
+  }
+
   /** Ends the waits for these messages; returns the ids no one here waited for. */
   end(ids: readonly string[]): string[] {
     const unwaited: string[] = [];

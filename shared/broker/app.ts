@@ -23,7 +23,7 @@ import { MailFlags } from "./mail-flags.ts";
 import { Mail } from "./mail.ts";
 import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
 import type { BrokerNetwork } from "./network.ts";
-import { Presence } from "./presence.ts";
+import { Presence, type LivePeer } from "./presence.ts";
 import { Pusher } from "./push.ts";
 import { Registry } from "./registry.ts";
 import { routeHandlers, type RouteContext } from "./routes.ts";
@@ -40,6 +40,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export interface ServiceOptions {
   store: Store;
   mailboxTtlMs: number;
+  /** How long held mail waits for a person before it expires; mailboxTtlMs when absent. */
+  heldTtlMs?: number;
   /** This machine's name, stamped on every peer that registers here. */
   host: string;
   /** The other hosts' brokers, through a shared PostgreSQL; absent on SQLite (one machine). */
@@ -66,6 +68,11 @@ export interface Services {
   mail: Mail;
   registry: Registry;
   hookMail: HookMail;
+  /**
+   * How many entries each per-peer (or per-message) map of the broker holds: a test that registers
+   * and drops peers checks they are back where they started.
+   */
+  sizes(): Record<string, number>;
 }
 
 /** The services alone, with no HTTP in front (createBroker serves them; in-process tests drive them). */
@@ -73,18 +80,34 @@ export function composeServices(opts: ServiceOptions): Services {
   const { store, network } = opts;
   const log = opts.log ?? (() => {});
   const now = opts.now ?? Date.now;
-  // Presence tells the registry who the sweep found gone; the registry is made just below.
+  // Presence tells the registry who the sweep found gone, and the services below what a peer that
+  // left leaves behind; they are made just below.
   let registry: Registry | undefined;
-  const presence = new Presence({ host: opts.host, network, now, pidAlive: opts.pidAlive ?? processAlive, onGone: (p) => registry?.departed(p) });
+  let forgetPeer: ((p: LivePeer) => void) | undefined;
+  const presence = new Presence({
+    host: opts.host,
+    network,
+    now,
+    pidAlive: opts.pidAlive ?? processAlive,
+    onGone: (p) => registry?.departed(p),
+    onLeft: (p) => forgetPeer?.(p),
+  });
   const pusher = new Pusher(presence, store, log);
   const watchers = new Watchers();
   const otherHosts = network ? otherHostsOf(network) : undefined;
   const groups = new Groups(store, presence, now);
   const flags = opts.mailFlagDir ? new MailFlags(opts.mailFlagDir, log) : undefined;
-  const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs: opts.mailboxTtlMs, otherHosts, sendRate: opts.sendRate, damping: opts.damping, flags, now, log });
+  const { mailboxTtlMs, heldTtlMs, sendRate, damping } = opts;
+  const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs, heldTtlMs, otherHosts, sendRate, damping, flags, now, log });
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
   const hookMail = new HookMail({ presence, mail, store, now });
-  return { store, presence, pusher, watchers, groups, mail, registry, hookMail };
+  // Everything kept per peer goes when it leaves, so a broker that runs for months does not grow.
+  forgetPeer = (p) => {
+    mail.forgetPeer(p);
+    hookMail.forgetPeer(p.row.id);
+  };
+  const sizes = () => ({ ...presence.sizes(), ...mail.sizes(), ...hookMail.sizes() });
+  return { store, presence, pusher, watchers, groups, mail, registry, hookMail, sizes };
 }
 
 export interface BrokerOptions extends ServiceOptions {
@@ -259,7 +282,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const prune = async () => {
     try {
       const r = await store.prune({ now: now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
-      mail.expired(r.expiredMessages);
+      await mail.expired(r.expiredMessages);
       if (r.expired || r.deletedMessages || r.deletedPeers) {
         log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
       }

@@ -179,6 +179,20 @@ export class LoopDamping {
     this.pairs.set(pairKey(a, b), Promise.resolve({ times: [], held: false }));
   }
 
+  /**
+   * A peer left: its sends and its name's pairs are forgotten now rather than when the maps grow
+   * past FORGET_ABOVE; each comes back from the store if it is asked about again.
+   */
+  forget(senderId: string, name: string): void {
+    this.senders.delete(senderId);
+    for (const key of this.pairs.keys()) if (key.split("\0").includes(name)) this.pairs.delete(key);
+  }
+
+  /** Senders and pairs remembered, for tests that check nothing is kept. */
+  sizes(): { dampingSenders: number; dampingPairs: number } {
+    return { dampingSenders: this.senders.size, dampingPairs: this.pairs.size };
+  }
+
   /** Forgets senders and pairs with nothing in their window (their state is in the store if it comes up again). */
   private forgetIdle(): void {
     const now = this.now();

@@ -26,8 +26,8 @@ export interface HookMailOptions {
 }
 
 export class HookMail {
-  /** Message id → until when a hook holds it. */
-  private readonly leases = new Map<string, number>();
+  /** Message id → until when a hook holds it, and for which peer. */
+  private readonly leases = new Map<string, { until: number; peerId: string }>();
   /** Peer id → how to end its session's waiter (a newer one took over, or a turn began). */
   private readonly waiters = new Map<string, () => void>();
   /** Peer id → since when its session is idle (its last Stop or SessionStart), or null while a turn runs. */
@@ -80,7 +80,7 @@ export class HookMail {
     const stored = (await this.store.unreadFor(peerId)).filter((m) => since === undefined || m.created_at >= since);
     // From here to the return nothing awaits, so two concurrent hooks never lease the same message.
     const now = this.now();
-    for (const [id, until] of this.leases) if (until <= now) this.leases.delete(id);
+    this.dropLeases(now);
     const unread = stored.filter((m) => !this.leases.has(m.id));
     const messages: Message[] = [];
     let used = 0;
@@ -88,7 +88,7 @@ export class HookMail {
       used += m.text.length + HOOK_MESSAGE_OVERHEAD;
       if (used > maxChars) break;
       messages.push(toWireMessage(m));
-      this.leases.set(m.id, now + HOOK_LEASE_MS);
+      this.leases.set(m.id, { until: now + HOOK_LEASE_MS, peerId });
     }
     return { messages, unread: unread.length };
   }
@@ -134,6 +134,25 @@ export class HookMail {
     } finally {
       if (this.waiters.get(peer.id) === mine) this.waiters.delete(peer.id);
     }
+  }
+
+  /** Leases that ran out, and those of `peerId`. */
+  private dropLeases(now: number, peerId?: string): void {
+    for (const [id, lease] of this.leases) if (lease.until <= now || lease.peerId === peerId) this.leases.delete(id);
+  }
+
+  /**
+   * The peer left: its idle mark and its hooks' leases go. Its waiter, if any, ends by itself
+   * (woken, it finds the peer gone) and takes its own entry along.
+   */
+  forgetPeer(peerId: string): void {
+    this.idleSince.delete(peerId);
+    this.dropLeases(this.now(), peerId);
+  }
+
+  /** Peers and messages remembered, for tests that check nothing is kept. */
+  sizes(): { hookLeases: number; hookWaiters: number; idleMarks: number } {
+    return { hookLeases: this.leases.size, hookWaiters: this.waiters.size, idleMarks: this.idleSince.size };
   }
 
   /** The peers whose session's waiter is waiting now. */

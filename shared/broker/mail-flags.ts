@@ -36,4 +36,24 @@ export class MailFlags {
       }
     }
   }
+
+  /**
+   * The sessions are over (their peer left): their flags and what is remembered of them go. A
+   * session that comes back registers again, and its mail sets its flag again.
+   */
+  forget(sessionIds: Iterable<string>): void {
+    for (const id of sessionIds) {
+      try {
+        rmSync(join(this.dir, id), { force: true });
+        this.state.delete(id);
+      } catch (err) {
+        this.log(`mail flag for session ${id} not removed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Sessions remembered, for tests that check nothing is kept. */
+  get size(): number {
+    return this.state.size;
+  }
 }

@@ -9,12 +9,13 @@ import { groupLabel } from "../tool-text.ts";
 import type { HistoryQuery, MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
 import { AckWaits } from "./ack-waits.ts";
 import { DAMPING, LoopDamping, type DampingLimits } from "./damping.ts";
+import { expiryNotices } from "./expiry-notice.ts";
 import type { Groups } from "./groups.ts";
 import type { MailFlags } from "./mail-flags.ts";
 import { newMessageId } from "./ids.ts";
 import { MailboxQuota } from "./mailbox-quota.ts";
 import { Pauses } from "./pauses.ts";
-import { parseAddress, type LiveAddress, type Presence } from "./presence.ts";
+import { parseAddress, type LiveAddress, type LivePeer, type Presence } from "./presence.ts";
 import type { Pusher } from "./push.ts";
 import { SEND_RATE, SendPace, type PaceLimits } from "./send-pace.ts";
 import { toWireMessage } from "./to-wire.ts";
@@ -56,6 +57,8 @@ export interface MailOptions {
   watchers: Watchers;
   groups: Groups;
   mailboxTtlMs: number;
+  /** How long held mail (a loop, a pause) waits for a person before it expires; mailboxTtlMs when absent. */
+  heldTtlMs?: number;
   otherHosts?: OtherHosts;
   sendRate?: PaceLimits;
   damping?: DampingLimits;
@@ -75,6 +78,7 @@ export class Mail {
   private readonly flags: MailFlags | undefined;
   private readonly otherHosts: OtherHosts | undefined;
   private readonly mailboxTtlMs: number;
+  private readonly heldTtlMs: number;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly acks = new AckWaits(ACK_WAIT_MS);
@@ -96,6 +100,7 @@ export class Mail {
     this.flags = opts.flags;
     this.otherHosts = opts.otherHosts;
     this.mailboxTtlMs = opts.mailboxTtlMs;
+    this.heldTtlMs = opts.heldTtlMs ?? opts.mailboxTtlMs;
     this.now = opts.now;
     this.log = opts.log;
     this.sendRate = opts.sendRate ?? SEND_RATE;
@@ -166,7 +171,7 @@ export class Mail {
         state: held[i] ? "held" : "queued",
         ...(held[i] ? { held_by: paused[i] ? ("pause" as const) : ("pair" as const) } : {}),
         created_at: now,
-        expires_at: now + this.mailboxTtlMs,
+        expires_at: now + (held[i] ? this.heldTtlMs : this.mailboxTtlMs),
         send_key: i === 0 ? (body.idempotency_key ?? null) : null, // the first copy finds the others
         reply_by: body.reply_within_s === undefined ? null : now + body.reply_within_s * 1000,
         replaces: body.replaces ?? null,
@@ -500,6 +505,7 @@ export class Mail {
     const generation = this.arrivalCount;
     let unread = 0;
     for (const p of sharing) unread += await this.store.countUnread(p.row.id);
+    if (this.presence.get(peerId) !== entry) return; // it left meanwhile, and its flags with it
     if (unread > 0) this.flags.mark(ids, true);
     else if (this.arrivalCount === generation) this.flags.mark(ids, false);
   }
@@ -529,6 +535,7 @@ export class Mail {
    */
   async inbox(peer: PeerRow, opts: { markRead: boolean; waitMs?: number; replyTo?: string }): Promise<Message[]> {
     const until = performance.now() + (opts.waitMs ?? 0);
+    const live = this.presence.get(peer.id) !== undefined; // before any await: it may leave during one
     // A reply to a group send answers one copy: any copy's id counts.
     const replyTo = opts.replyTo === undefined ? null : new Set(await this.idsOfSend(opts.replyTo));
     let unread: MessageRow[];
@@ -537,7 +544,8 @@ export class Mail {
       const arrival = this.nextArrival(peer.id);
       unread = (await this.store.unreadFor(peer.id)).filter((m) => replyTo === null || (m.in_reply_to !== null && replyTo.has(m.in_reply_to)));
       const left = until - performance.now();
-      if (unread.length > 0 || left <= 0) {
+      // A peer that left while it waited stops waiting (wake()): nothing would come for it.
+      if (unread.length > 0 || left <= 0 || (live && !this.presence.get(peer.id))) {
         arrival.cancel();
         break;
       }
@@ -619,9 +627,39 @@ export class Mail {
     return (await this.store.history(q)).map((row) => ({ seq: row.seq, message: toWireMessage(row) }));
   }
 
-  /** Mail whose mailbox time ran out unread (the broker's prune found it): watchers are told. */
-  expired(rows: readonly MessageRow[]): void {
+  /**
+   * Mail whose time ran out unread or held (the broker's prune found it): watchers are told, and
+   * each peer whose mail expired undelivered gets one notice from claude-peers.
+   */
+  async expired(rows: readonly MessageRow[]): Promise<void> {
     for (const row of rows) this.watchers.emit({ type: "event", event: "expired", message: toWireMessage(row) });
+    for (const n of expiryNotices(rows, new Set([SENDER_OF.operator.id, SENDER_OF.system.id]))) {
+      await this.send({ kind: "system" }, { to: n.to, text: n.text, in_reply_to: n.in_reply_to }).catch((err) =>
+        this.log(`could not tell ${n.to} that its mail expired: ${errorMessage(err)}`),
+      );
+    }
+  }
+
+  // ---- peers that left --------------------------------------------------------------------------
+
+  /**
+   * The peer left this broker: what Mail keeps per peer goes with it (its pace, its mailbox
+   * allowance, its duplicate and pair memory, its sessions' mail flags unless a live peer shares
+   * the session). Its waits are woken by wake() and end by themselves.
+   */
+  forgetPeer(p: LivePeer): void {
+    this.pace.forget(p.row.id);
+    this.quota.forget(p.row.id, p.row.name);
+    this.damping.forget(p.row.id, p.row.name);
+    if (!this.flags || p.sessionIds.size === 0) return;
+    const ended = new Set(p.sessionIds);
+    for (const other of this.presence.entries()) for (const id of other.sessionIds) ended.delete(id); // p is no longer among them
+    this.flags.forget(ended);
+  }
+
+  /** The sizes of what Mail keeps per peer, message or session, for tests that check nothing is kept. */
+  sizes(): Record<string, number> {
+    return { arrivals: this.arrivals.size, ackWaits: this.acks.size, paceBuckets: this.pace.size, ...this.quota.sizes(), ...this.damping.sizes(), mailFlags: this.flags?.size ?? 0 };
   }
 
   countByState(): ReturnType<Store["countByState"]> {

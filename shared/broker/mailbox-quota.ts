@@ -3,8 +3,8 @@ import { WireError } from "../errors.ts";
 import type { Store } from "../store/store.ts";
 
 /**
- * A recipient holds at most this many unread (queued or delivered) messages; the next send is
- * refused with mailbox_full until it reads some. Refused, not drop-oldest: "nothing is lost" means
+ * A recipient holds at most this many unread (queued or delivered) or held messages; the next send
+ * is refused with mailbox_full until it reads some (or its held mail is released or expires). Refused, not drop-oldest: "nothing is lost" means
  * a stored message is never thrown away to make room, and the sender hears about it at once.
  */
 export const MAX_UNREAD_PER_PEER = 10_000;
@@ -27,9 +27,18 @@ export class MailboxQuota {
 
   constructor(private readonly store: Store) {}
 
-  /** A peer that just claimed its name's mailbox holds more than its allowance knew of. */
-  forget(peerId: string): void {
+  /**
+   * A peer that just claimed its name's mailbox holds more than its allowance knew of; a peer that
+   * left (`name` given) takes its name's allowance along. Only a cache: the next send counts again.
+   */
+  forget(peerId: string, name?: string): void {
     this.room.delete(`id:${peerId}`);
+    if (name !== undefined) this.room.delete(`name:${name}`);
+  }
+
+  /** Recipients remembered (sizes of the per-recipient maps), for tests that check nothing is kept. */
+  sizes(): { quotaRoom: number; quotaCounting: number; quotaInFlight: number } {
+    return { quotaRoom: this.room.size, quotaCounting: this.counting.size, quotaInFlight: this.inFlight.size };
   }
 
   /**
@@ -67,13 +76,14 @@ export class MailboxQuota {
     const { promise, resolve } = Promise.withResolvers<void>();
     this.counting.set(key, promise);
     try {
-      const stored = target.id ? await this.store.countUnread(target.id) : await this.store.countUnreadNamed(target.name);
+      // Held mail counts too: a loop or a pause must not store without bound.
+      const stored = target.id ? await this.store.countWaiting(target.id) : await this.store.countWaitingNamed(target.name);
       // Sends let through but not yet committed are not in the count.
       const unread = stored + (this.inFlight.get(key) ?? 0);
       if (unread >= MAX_UNREAD_PER_PEER) {
         throw new WireError(
           "mailbox_full",
-          `to: ${target.name} has ${unread} unread messages, the most a mailbox holds; nothing was sent, retry after it reads some (check_messages)`,
+          `to: ${target.name} has ${unread} unread or held messages, the most a mailbox holds; nothing was sent, retry after it reads some (check_messages)`,
           { field: "to" },
         );
       }

@@ -55,6 +55,11 @@ export interface PresenceOptions {
   pidAlive: (pid: number) => boolean;
   /** Called for each peer the sweep finds gone. */
   onGone: (peer: LivePeer) => void;
+  /**
+   * Called for each peer that leaves this broker, whichever way (unregistered, swept, its socket
+   * closed, its name lost): what the broker keeps per peer goes with it.
+   */
+  onLeft?: (peer: LivePeer) => void;
 }
 
 export class Presence {
@@ -63,6 +68,7 @@ export class Presence {
   private readonly now: () => number;
   private readonly pidAlive: (pid: number) => boolean;
   private readonly onGone: (peer: LivePeer) => void;
+  private readonly onLeft: (peer: LivePeer) => void;
   private readonly live = new Map<string, LivePeer>();
   /** Peers inside admit(): their network name is not settled yet. */
   private readonly admitting = new Set<string>();
@@ -73,6 +79,7 @@ export class Presence {
     this.now = opts.now;
     this.pidAlive = opts.pidAlive;
     this.onGone = opts.onGone;
+    this.onLeft = opts.onLeft ?? (() => {});
   }
 
   /** This broker's entry for `id`, live or not yet swept. */
@@ -160,6 +167,7 @@ export class Presence {
     const entry = this.live.get(id);
     this.live.delete(id);
     this.network?.release(id);
+    if (entry) this.onLeft(entry);
     return entry;
   }
 
@@ -188,6 +196,11 @@ export class Presence {
       gone++;
     }
     return gone;
+  }
+
+  /** Peers remembered, for tests that check nothing is kept. */
+  sizes(): { live: number; admitting: number } {
+    return { live: this.live.size, admitting: this.admitting.size };
   }
 
   liveIds(): Set<string> {

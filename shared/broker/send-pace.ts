@@ -53,6 +53,19 @@ export class SendPace {
     return { waitMs };
   }
 
+  /**
+   * The sender left: its bucket goes. A leaver that sends again starts with a full bucket, as a new
+   * session does; holding the token is what lets anyone make sessions.
+   */
+  forget(key: string): void {
+    this.buckets.delete(key);
+  }
+
+  /** Senders remembered, for tests that check nothing is kept. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
   private refill(bucket: Bucket | undefined, now: number): Bucket {
     if (!bucket) return { tokens: this.limits.burst, at: now };
     const tokens = Math.min(this.limits.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.limits.perSecond);

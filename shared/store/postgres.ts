@@ -112,6 +112,11 @@ const MIGRATIONS: string[] = [
    CREATE INDEX messages_pause_held ON messages (to_name, seq) WHERE state = 'held' AND held_by = 'pause';`,
   // Peers in Codex and Gemini CLI beside Claude Code: which agent each runs in.
   `ALTER TABLE peers ADD COLUMN agent text NOT NULL DEFAULT 'claude-code';`,
+  // Held mail expires like unread mail and counts toward its recipient's cap (issue 25).
+  `DROP INDEX messages_expiry;
+   CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('queued', 'delivered', 'held');
+   CREATE INDEX messages_held_by_peer ON messages (to_id) WHERE state = 'held';
+   CREATE INDEX messages_held_by_name ON messages (to_name) WHERE state = 'held';`,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
@@ -412,9 +417,18 @@ export class PostgresStore implements Store {
     return r!;
   }
 
-  async countUnreadNamed(name: string): Promise<number> {
+  async countWaiting(peerId: string): Promise<number> {
+    // Two index ranges (unread, held) rather than one index over both, which every insert would pay for.
     const [r] = await this.q<{ n: number }>`
-      SELECT count(*) AS n FROM messages WHERE to_name = ${name} AND state IN ('queued', 'delivered')`;
+      SELECT (SELECT count(*) FROM messages WHERE to_id = ${peerId} AND state IN ('queued', 'delivered'))
+           + (SELECT count(*) FROM messages WHERE to_id = ${peerId} AND state = 'held') AS n`;
+    return r!.n;
+  }
+
+  async countWaitingNamed(name: string): Promise<number> {
+    const [r] = await this.q<{ n: number }>`
+      SELECT (SELECT count(*) FROM messages WHERE to_name = ${name} AND state IN ('queued', 'delivered'))
+           + (SELECT count(*) FROM messages WHERE to_name = ${name} AND state = 'held') AS n`;
     return r!.n;
   }
 
@@ -581,7 +595,7 @@ export class PostgresStore implements Store {
     // In order, in one transaction: mail expired by the first statement is old enough for the second.
     return this.transaction(async (q) => {
       const expired = await q<MessageRow>`
-        UPDATE messages SET state = 'expired' WHERE state IN ('queued', 'delivered') AND expires_at <= ${l.now} RETURNING *`;
+        UPDATE messages SET state = 'expired' WHERE state IN ('queued', 'delivered', 'held') AND expires_at <= ${l.now} RETURNING *`;
       const deleted = await q`
         DELETE FROM messages WHERE state IN ('read', 'expired', 'retracted', 'discarded') AND created_at < ${l.now - l.keepReadMs}`;
       const peers = await q`

@@ -162,6 +162,11 @@ const MIGRATIONS: string[] = [
    CREATE INDEX messages_pause_held ON messages (to_name, seq) WHERE state = 'held' AND held_by = 'pause';`,
   // Peers in Codex and Gemini CLI beside Claude Code: which agent each runs in.
   `ALTER TABLE peers ADD COLUMN agent TEXT NOT NULL DEFAULT 'claude-code';`,
+  // Held mail expires like unread mail and counts toward its recipient's cap (issue 25).
+  `DROP INDEX messages_expiry;
+   CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('queued', 'delivered', 'held');
+   CREATE INDEX messages_held_by_peer ON messages (to_id) WHERE state = 'held';
+   CREATE INDEX messages_held_by_name ON messages (to_name) WHERE state = 'held';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -239,6 +244,8 @@ function migrate(db: Database, version: number): void {
 }
 
 const UNREAD = "state IN ('queued', 'delivered')";
+/** What has a mailbox time and counts toward the unread cap: unread mail and held mail. */
+const WAITING = "state IN ('queued', 'delivered', 'held')";
 
 class SqliteStore implements Store {
   private readonly q;
@@ -287,7 +294,13 @@ class SqliteStore implements Store {
       unreadCounts: db.query<{ unread: number; queued: number }, [string]>(
         `SELECT count(*) AS unread, coalesce(sum(state = 'queued'), 0) AS queued FROM messages WHERE to_id = ? AND ${UNREAD}`,
       ),
-      countUnreadNamed: db.query<{ n: number }, [string]>(`SELECT count(*) AS n FROM messages WHERE to_name = ? AND ${UNREAD}`),
+      // Two index ranges (unread, held) rather than one index over both, which every insert would pay for.
+      countWaiting: db.query<{ n: number }, { id: string }>(
+        `SELECT (SELECT count(*) FROM messages WHERE to_id = $id AND ${UNREAD}) + (SELECT count(*) FROM messages WHERE to_id = $id AND state = 'held') AS n`,
+      ),
+      countWaitingNamed: db.query<{ n: number }, { name: string }>(
+        `SELECT (SELECT count(*) FROM messages WHERE to_name = $name AND ${UNREAD}) + (SELECT count(*) FROM messages WHERE to_name = $name AND state = 'held') AS n`,
+      ),
       markDelivered: db.query<{ id: string }, [number, string, string]>(
         "UPDATE messages SET state = 'delivered', delivered_at = ? WHERE to_id = ? AND id = ? AND state = 'queued' RETURNING id",
       ),
@@ -360,7 +373,7 @@ class SqliteStore implements Store {
       allPaused: db.query<{ name: string; paused_at: number }, []>("SELECT name, paused_at FROM paused_names"),
       onePaused: db.query<{ name: string; paused_at: number }, [string]>("SELECT name, paused_at FROM paused_names WHERE name = ?"),
       countByState: db.query<{ state: MessageState; n: number }, []>("SELECT state, count(*) AS n FROM messages GROUP BY state"),
-      expire: db.query<MessageRow, [number]>(`UPDATE messages SET state = 'expired' WHERE ${UNREAD} AND expires_at <= ? RETURNING *`),
+      expire: db.query<MessageRow, [number]>(`UPDATE messages SET state = 'expired' WHERE ${WAITING} AND expires_at <= ? RETURNING *`),
       deleteOld: db.query<void, [number]>("DELETE FROM messages WHERE state IN ('read', 'expired', 'retracted', 'discarded') AND created_at < ?"),
       // A name's groups go with the last of its peers: a name nobody has had for 30 days.
       deleteOrphanMemberships: db.query<void, []>("DELETE FROM group_members WHERE peer_name NOT IN (SELECT name FROM peers)"),
@@ -465,8 +478,12 @@ class SqliteStore implements Store {
     return this.q.unreadCounts.get(peerId)!;
   }
 
-  async countUnreadNamed(name: string): Promise<number> {
-    return this.q.countUnreadNamed.get(name)!.n;
+  async countWaiting(peerId: string): Promise<number> {
+    return this.q.countWaiting.get({ id: peerId })!.n;
+  }
+
+  async countWaitingNamed(name: string): Promise<number> {
+    return this.q.countWaitingNamed.get({ name })!.n;
   }
 
   async markDelivered(peerId: string, ids: readonly string[], now: number): Promise<string[]> {

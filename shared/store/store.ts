@@ -134,7 +134,7 @@ export interface PruneLimits {
 
 export interface PruneResult {
   expired: number;
-  /** The messages that expired (mailbox time over, unread), as they are now: watchers are told. */
+  /** The messages that expired (their time over, unread or held), as they are now: watchers and senders are told. */
   expiredMessages: MessageRow[];
   deletedMessages: number;
   deletedPeers: number;
@@ -176,8 +176,10 @@ export interface Store {
   countUnread(peerId: string): Promise<number>;
   /** countUnread, and how many of those are still queued (not yet acknowledged as written to Claude). */
   unreadCounts(peerId: string): Promise<{ unread: number; queued: number }>;
-  /** Unread messages addressed to this name (a mailbox), whichever session they wait for. */
-  countUnreadNamed(name: string): Promise<number>;
+  /** What the unread cap counts for this peer: its unread messages and the ones held for it (a loop, a pause). */
+  countWaiting(peerId: string): Promise<number>;
+  /** countWaiting for a name (a mailbox), whichever session the messages wait for. */
+  countWaitingNamed(name: string): Promise<number>;
   /** queued → delivered for the given ids addressed to peerId; returns the ids that changed. */
   markDelivered(peerId: string, ids: readonly string[], now: number): Promise<string[]>;
   /** queued|delivered → read for the given ids addressed to peerId; returns the ids that changed. */

@@ -255,14 +255,29 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(await store.countUnread("p-nobody")).toBe(0);
       });
 
-      test("countUnreadNamed counts the unread mail addressed to a name, whichever session it waits for", async () => {
+      test("countWaitingNamed counts the unread and held mail addressed to a name, whichever session it waits for", async () => {
         const [m1] = await insert({ to_id: null }, { to_id: "p-bob" }, { to_id: "p-old-bob" }, { to_id: "p-carol", to_name: "carol" });
-        expect(await store.countUnreadNamed("bob")).toBe(3);
+        expect(await store.countWaitingNamed("bob")).toBe(3);
         await store.markRead("p-bob", [m1!], T0 + 10); // addressed to no id: not markable by p-bob
         await store.claimMailbox("bob", "p-bob", new Set(), T0 + 10);
         await store.markRead("p-bob", [m1!], T0 + 11);
-        expect(await store.countUnreadNamed("bob")).toBe(2);
-        expect(await store.countUnreadNamed("nobody")).toBe(0);
+        expect(await store.countWaitingNamed("bob")).toBe(2);
+        await insert({ to_id: null, state: "held", held_by: "pause" }, { to_id: "p-bob", state: "held" });
+        expect(await store.countWaitingNamed("bob")).toBe(4);
+        expect(await store.countWaitingNamed("nobody")).toBe(0);
+      });
+
+      test("countWaiting counts a peer's unread and held mail (the unread cap), countUnread only what it can read", async () => {
+        const [, delivered, read, , , retracted] = await insert({}, {}, {}, { state: "held" }, { state: "held", held_by: "pause" }, {});
+        await insert({ to_id: "p-carol", to_name: "carol", state: "held" });
+        await store.markDelivered("p-bob", [delivered!], T0 + 10);
+        await store.markRead("p-bob", [read!], T0 + 10);
+        await store.retract("p-alice", retracted!, T0 + 10);
+        expect(await store.countWaiting("p-bob")).toBe(4);
+        expect(await store.countUnread("p-bob")).toBe(2);
+        await store.releaseHeld("alice", "bob", T0 + 20, true, T0 + DAY); // discarded: no longer waiting
+        expect(await store.countWaiting("p-bob")).toBe(3);
+        expect(await store.countWaiting("p-nobody")).toBe(0);
       });
 
       test("expired messages are neither queued, unread nor markable", async () => {
@@ -550,6 +565,26 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(later).toMatchObject({ expired: 1, deletedMessages: 4, deletedPeers: 0 });
         expect(later.expiredMessages).toHaveLength(1);
         expect((await store.history({ limit: 100 })).map((m) => m.id)).toEqual([oldQueued!]);
+      });
+
+      test("expires held mail past expires_at, by a pair or a pause, as unread mail; released mail has its fresh time", async () => {
+        const [pairDue, pauseDue, heldLater, released] = await insert(
+          { to_name: "bob", state: "held", created_at: NOW - DAY, expires_at: NOW },
+          { to_name: "carol", to_id: "p-carol", state: "held", held_by: "pause", created_at: NOW - DAY, expires_at: NOW - 1 },
+          { to_name: "carol", to_id: "p-carol", state: "held", held_by: "pause", created_at: NOW - DAY, expires_at: NOW + 1 },
+          { from_name: "dave", from_id: "p-dave", to_name: "erin", to_id: "p-erin", state: "held", created_at: NOW - DAY, expires_at: NOW },
+        );
+        await store.releaseHeld("dave", "erin", NOW - 1, false, NOW + DAY);
+        const r = await store.prune({ ...limits, liveIds: new Set() });
+        expect(r.expiredMessages.map((m) => [m.id, m.state, m.held_by])).toEqual([
+          [pairDue!, "expired", "pair"],
+          [pauseDue!, "expired", "pause"],
+        ]);
+        expect(await stateOf(heldLater!)).toBe("held");
+        expect(await stateOf(released!)).toBe("queued");
+        expect(await store.countWaiting("p-bob")).toBe(0);
+        expect((await store.pairActivity({ a: "alice", b: "bob", since: 0, upTo: 30 })).held).toBe(false);
+        expect((await store.releasePauseHeld("carol", NOW + 2, NOW + DAY)).map((m) => m.id)).toEqual([heldLater!]);
       });
 
       test("deletes peers not seen for keepPeersMs, but never a live one", async () => {

@@ -23,6 +23,7 @@ describe("loadConfig", () => {
       openaiBaseUrl: undefined,
       summaryModel: "gpt-4o-mini",
       mailboxTtlMs: 7 * 24 * 60 * 60 * 1000,
+      heldTtlMs: 7 * 24 * 60 * 60 * 1000,
       push: true,
       claudeSessionId: undefined,
       mailFlagDir: "/home/tester/.claude-peers-mail",
@@ -105,6 +106,19 @@ describe("loadConfig", () => {
     ["30", 30 * 24 * 60 * 60 * 1000],
   ])("CLAUDE_PEERS_MAILBOX_DAYS=%p → %p ms", (raw, ms) => {
     expect(loadConfig({ CLAUDE_PEERS_MAILBOX_DAYS: raw }, HOME).mailboxTtlMs).toBe(ms);
+  });
+
+  test.each([
+    [{ CLAUDE_PEERS_MAILBOX_DAYS: "3" }, 3 * 24 * 60 * 60 * 1000],
+    [{ CLAUDE_PEERS_MAILBOX_DAYS: "3", CLAUDE_PEERS_HELD_DAYS: "0.5" }, 12 * 60 * 60 * 1000],
+  ])("held mail lasts CLAUDE_PEERS_HELD_DAYS, else the mailbox's days: %p → %p ms", (env, ms) => {
+    expect(loadConfig(env, HOME).heldTtlMs).toBe(ms);
+  });
+
+  test.each(["0", "-1", "soon"])("CLAUDE_PEERS_HELD_DAYS=%p is a ConfigError naming the variable", async (raw) => {
+    const err = await thrown(() => loadConfig({ CLAUDE_PEERS_HELD_DAYS: raw }, HOME));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain("CLAUDE_PEERS_HELD_DAYS");
   });
 
   test.each(["0", "-1", "soon"])("CLAUDE_PEERS_MAILBOX_DAYS=%p is a ConfigError naming the variable", async (raw) => {
