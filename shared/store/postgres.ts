@@ -470,26 +470,23 @@ export class PostgresStore implements Store {
 
   async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
     // One round trip; each lookup one direction of the pair, so each is an index range (as on SQLite).
-    const [row] = await this.q<{ times: Array<bigint | number>; held: boolean }>`
+    const [row] = await this.q<{ from_a: Array<bigint | number>; from_b: Array<bigint | number>; held: boolean }>`
       WITH since AS (
         SELECT GREATEST(${since}::bigint,
           (SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN (${a}, ${b})),
           (SELECT max(released_at) FROM messages WHERE from_name = ${a} AND to_name = ${b} AND released_at IS NOT NULL),
           (SELECT max(released_at) FROM messages WHERE from_name = ${b} AND to_name = ${a} AND released_at IS NOT NULL)) AS t
       ),
-      times AS (
-        (SELECT created_at FROM messages, since WHERE from_name = ${a} AND to_name = ${b} AND created_at > since.t AND from_id LIKE 'p-%'
-         ORDER BY created_at DESC LIMIT ${upTo})
-        UNION ALL
-        (SELECT created_at FROM messages, since WHERE from_name = ${b} AND to_name = ${a} AND created_at > since.t AND from_id LIKE 'p-%'
-         ORDER BY created_at DESC LIMIT ${upTo})
-      )
-      SELECT ARRAY(SELECT created_at FROM times ORDER BY created_at) AS times,
+      from_a AS (SELECT created_at FROM messages, since WHERE from_name = ${a} AND to_name = ${b} AND created_at > since.t AND from_id LIKE 'p-%'
+                 ORDER BY created_at DESC LIMIT ${upTo}),
+      from_b AS (SELECT created_at FROM messages, since WHERE from_name = ${b} AND to_name = ${a} AND created_at > since.t AND from_id LIKE 'p-%'
+                 ORDER BY created_at DESC LIMIT ${upTo})
+      SELECT ARRAY(SELECT created_at FROM from_a ORDER BY created_at) AS from_a,
+        ARRAY(SELECT created_at FROM from_b ORDER BY created_at) AS from_b,
         EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND coalesce(held_by, 'pair') = 'pair'
                 AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))) AS held`;
     // int8[] elements arrive as BigInt (decodeRow turns only top-level values into numbers).
-    const times = (row!.times as Array<bigint | number>).map(Number);
-    return { times: times.slice(-upTo), held: row!.held };
+    return { fromA: row!.from_a.map(Number), fromB: row!.from_b.map(Number), held: row!.held };
   }
 
   async releaseHeld(a: string, b: string, now: number, discard: boolean, expiresAt: number): Promise<MessageRow[]> {

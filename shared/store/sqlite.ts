@@ -317,12 +317,9 @@ class SqliteStore implements Store {
            coalesce((SELECT max(released_at) FROM messages WHERE from_name = $a AND to_name = $b AND released_at IS NOT NULL), 0),
            coalesce((SELECT max(released_at) FROM messages WHERE from_name = $b AND to_name = $a AND released_at IS NOT NULL), 0)) AS t`,
       ),
-      pairTimes: db.query<{ created_at: number }, { a: string; b: string; from: number; upTo: number }>(
-        `SELECT created_at FROM (SELECT created_at FROM messages WHERE from_name = $a AND to_name = $b AND created_at > $from AND from_id LIKE 'p-%'
-                                 ORDER BY created_at DESC LIMIT $upTo)
-         UNION ALL
-         SELECT created_at FROM (SELECT created_at FROM messages WHERE from_name = $b AND to_name = $a AND created_at > $from AND from_id LIKE 'p-%'
-                                 ORDER BY created_at DESC LIMIT $upTo)`,
+      pairTimes: db.query<{ created_at: number }, { from: string; to: string; since: number; upTo: number }>(
+        `SELECT created_at FROM messages WHERE from_name = $from AND to_name = $to AND created_at > $since AND from_id LIKE 'p-%'
+         ORDER BY created_at DESC LIMIT $upTo`,
       ),
       pairHeld: db.query<{ held: number }, { a: string; b: string }>(
         `SELECT EXISTS (SELECT 1 FROM messages WHERE ${PAIR_HELD} AND from_name = $a AND to_name = $b)
@@ -499,8 +496,8 @@ class SqliteStore implements Store {
   async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
     // The start of the count first, so the count itself is an index range.
     const from = this.q.pairSince.get({ a, b, since })!.t;
-    const times = this.q.pairTimes.all({ a, b, from, upTo }).map((r) => r.created_at);
-    return { times: times.sort((x, y) => x - y).slice(-upTo), held: this.q.pairHeld.get({ a, b })!.held === 1 };
+    const times = (f: string, t: string) => this.q.pairTimes.all({ from: f, to: t, since: from, upTo }).map((r) => r.created_at).reverse();
+    return { fromA: times(a, b), fromB: times(b, a), held: this.q.pairHeld.get({ a, b })!.held === 1 };
   }
 
   async releaseHeld(a: string, b: string, now: number, discard: boolean, expiresAt: number): Promise<MessageRow[]> {

@@ -87,16 +87,17 @@ export interface PairQuery {
   b: string;
   /** Messages between them before this time do not count. */
   since: number;
-  /** Count at most this many: whether the pair reached its limit, not how far past it. */
+  /** Count at most this many each way: whether the pair reached its limit, not how far past it. */
   upTo: number;
 }
 
 export interface PairActivity {
   /**
-   * When the messages between the two peers were sent (at most `upTo`, the newest, oldest first),
-   * since `since` and since a person last wrote to either of them or released the pair.
+   * When each peer sent to the other (`fromA`: a → b; at most `upTo` each, the newest, oldest
+   * first), since `since` and since a person last wrote to either of them or released the pair.
    */
-  times: number[];
+  fromA: number[];
+  fromB: number[];
   /** Whether mail between them is held right now. */
   held: boolean;
 }
