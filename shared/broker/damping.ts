@@ -6,20 +6,19 @@
  * - duplicates: a sender's sends all go through its own host's broker, so that broker's memory of
  *   the sender's last minute is the whole of it, on one host or several;
  * - runaway pairs (pair-rule.ts: both directions must be active; a one-way stream is never held):
- *   a pair's two directions go through two brokers when the peers are on two hosts, so with a shared
- *   database the store is asked on every send; a broker that stores every message itself (SQLite:
- *   `exact`) sees both directions, every person's message and every release, and keeps the counts
- *   in memory.
+ *   a broker that stores every message itself (SQLite: `exact`) sees both directions, every
+ *   person's message and every release, and keeps the counts in memory; with a shared database a
+ *   pair's two directions go through two brokers when the peers are on two hosts, so the store
+ *   decides as it stores each send (`guard`), under a lock on the pair that every broker takes.
  *
- * Check and store are atomic (lock): from the checks to `stored`, a send holds its pair(s) and its
- * text's duplicate key in this broker, so sends in flight together see each other. That is the
- * whole of it for duplicates (a sender's sends all go through its own broker). A pair on two hosts
- * is two brokers, each serializing its own direction: the two directions' last sends before the
- * limit can cross, and the pair then holds from the next message on.
+ * Check and store are atomic: from the checks to `stored`, a send holds its pair(s) and its text's
+ * duplicate key in this broker (`lock`), so sends in flight together see each other. That is the
+ * whole of it for duplicates, on one host or several: a sender's sends all go through its own
+ * broker. For pairs across hosts, the store's transaction-level lock does the same between brokers.
  */
 import { WireError } from "../errors.ts";
 import { groupLabel } from "../tool-text.ts";
-import { textCrc, type MessageRow, type Store } from "../store/store.ts";
+import { textCrc, type MessageRow, type PairGuard, type Store } from "../store/store.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { pairOverLimit, type PairLimits } from "./pair-rule.ts";
 
@@ -135,15 +134,35 @@ export class LoopDamping {
   /**
    * Whether a peer's message to another peer is held: mail between them already is, or, since a
    * person last wrote to either of them, they have been answering each other (pairOverLimit).
+   * Decided here on one host; with a shared database the store decides as it stores (`guard`).
    */
   async holds(fromName: string, toName: string): Promise<boolean> {
-    const { pairLimit } = this.limits;
-    if (pairLimit <= 0 || this.limits.pairWindowMs <= 0 || fromName === toName) return false;
+    if (!this.exact || !this.pairRuleOn() || fromName === toName) return false;
     const [a, b] = fromName < toName ? [fromName, toName] : [toName, fromName];
-    const pair = this.exact ? await this.pairState(a, b) : await this.fromStore(a, b);
+    const pair = await this.pairState(a, b);
     // Held in memory: ask the store once more, since a retraction of the held mail frees the pair.
-    if (this.exact && pair.held) pair.held = (await this.fromStore(a, b)).held;
+    if (pair.held) pair.held = (await this.fromStore(a, b)).held;
     return pair.held || pairOverLimit(pair, this.now(), this.limits);
+  }
+
+  /**
+   * With a shared database, the pair rule as the store applies it to a peer's send while storing
+   * it, the pair's activity read under the pair's lock: two brokers' sends for one pair (its two
+   * directions on two hosts) are decided one after the other. Undefined on one host (`holds`).
+   */
+  guard(fromName: string, toNames: readonly string[]): PairGuard | undefined {
+    if (this.exact || !this.pairRuleOn()) return undefined;
+    const now = this.now();
+    return {
+      pairs: toNames.map((to) => (to === fromName ? null : ([fromName, to] as const))),
+      since: now - this.limits.pairWindowMs,
+      upTo: this.limits.pairLimit,
+      holds: (activity) => activity.held || pairOverLimit(activity, now, this.limits),
+    };
+  }
+
+  private pairRuleOn(): boolean {
+    return this.limits.pairLimit > 0 && this.limits.pairWindowMs > 0;
   }
 
   /** The pair's state in the store; `a` the name that sorts first. */

@@ -174,7 +174,8 @@ export class Mail {
         to_group: group,
         fanout_id: group === null ? null : first,
       }));
-      rows = group === null ? [await this.store.insertMessage(news[0]!)] : await this.store.insertMessages(news);
+      const guard = sender.kind === "peer" ? this.damping.guard(from.name, targets.map((t) => t.name)) : undefined;
+      rows = group === null && !guard ? [await this.store.insertMessage(news[0]!)] : await this.store.insertMessages(news, guard);
       this.damping.stored({ kind: sender.kind, id: from_id, name: from.name }, dampedTo, rows);
     } finally {
       for (const release of releases) release();

@@ -12,6 +12,7 @@ import {
   type MessageRow,
   type NewMessage,
   type PairActivity,
+  type PairGuard,
   type PairQuery,
   type PeerRow,
   type RecentSend,
@@ -170,6 +171,13 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 function insertParams(m: NewMessage): Omit<NewMessage, "held_by"> & { text_crc: number; held_by: string | null } {
   const { held_by: _, ...rest } = m;
   return { ...rest, text_crc: textCrc(m.text), held_by: heldByOf(m) };
+}
+
+/** The copy as the pair rule's guard decides it while it is stored (Store.insertMessages). */
+function guarded(m: NewMessage, guard: PairGuard | undefined, i: number, activity: (q: PairQuery) => PairActivity): NewMessage {
+  const p = guard?.pairs[i];
+  if (!guard || !p || m.state !== "queued") return m;
+  return guard.holds(activity({ a: p[0], b: p[1], since: guard.since, upTo: guard.upTo })) ? { ...m, state: "held", held_by: "pair" } : m;
 }
 
 /** Held between a runaway pair (rows from before held_by say nothing, and were all a pair's). */
@@ -411,8 +419,9 @@ class SqliteStore implements Store {
     return row!;
   }
 
-  async insertMessages(ms: readonly NewMessage[]): Promise<MessageRow[]> {
-    return this.writes.run(() => ms.map((m) => this.q.insertMessage.get(insertParams(m))!));
+  async insertMessages(ms: readonly NewMessage[], guard?: PairGuard): Promise<MessageRow[]> {
+    // One writer, and the decision and the insert in one synchronous write: nothing comes between.
+    return this.writes.run(() => ms.map((m, i) => this.q.insertMessage.get(insertParams(guarded(m, guard, i, (q) => this.pairActivityNow(q))))!));
   }
 
   async copiesOf(fanoutId: string): Promise<MessageRow[]> {
@@ -493,7 +502,11 @@ class SqliteStore implements Store {
     return this.q.recentSends.all(fromId, since);
   }
 
-  async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
+  async pairActivity(q: PairQuery): Promise<PairActivity> {
+    return this.pairActivityNow(q);
+  }
+
+  private pairActivityNow({ a, b, since, upTo }: PairQuery): PairActivity {
     // The start of the count first, so the count itself is an index range.
     const from = this.q.pairSince.get({ a, b, since })!.t;
     const times = (f: string, t: string) => this.q.pairTimes.all({ from: f, to: t, since: from, upTo }).map((r) => r.created_at).reverse();

@@ -102,6 +102,16 @@ export interface PairActivity {
   held: boolean;
 }
 
+/** The pair rule, decided while a send is stored (insertMessages). */
+export interface PairGuard {
+  /** For each copy, the two names of the pair it feeds, or null (a copy the rule does not look at). */
+  pairs: ReadonlyArray<readonly [string, string] | null>;
+  since: number;
+  upTo: number;
+  /** Whether the copy is held, given its pair's activity (`a` the copy's sender). */
+  holds(activity: PairActivity): boolean;
+}
+
 /** A send as the duplicate rule remembers it. */
 export type RecentSend = Pick<MessageRow, "id" | "to_name" | "to_group" | "text_crc" | "created_at">;
 
@@ -155,8 +165,13 @@ export interface Store {
   touchPeer(id: string, now: number): Promise<void>;
 
   insertMessage(message: NewMessage): Promise<MessageRow>;
-  /** Stores the copies of one group send, all or none. */
-  insertMessages(messages: readonly NewMessage[]): Promise<MessageRow[]>;
+  /**
+   * Stores the copies of one group send, all or none. With a `guard`, the pair rule is decided in
+   * the same transaction: each queued copy it names a pair for is stored held when `guard.holds`
+   * says so of the pair's activity, read under a lock every broker on the database takes for that
+   * pair, so two brokers' sends between one pair (a pair on two hosts) are decided one after the other.
+   */
+  insertMessages(messages: readonly NewMessage[], guard?: PairGuard): Promise<MessageRow[]>;
   /** Every copy of the group send whose first copy has this id, in order. */
   copiesOf(fanoutId: string): Promise<MessageRow[]>;
   getMessage(id: string): Promise<MessageRow | null>;

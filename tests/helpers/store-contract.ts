@@ -3,7 +3,7 @@
  * same cases: `runStoreContract("sqlite", () => openSqliteStore(path))`, and later Postgres.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { textCrc, type HistoryQuery, type NewMessage, type PeerRow, type Store } from "../../shared/store/store.ts";
+import { textCrc, type HistoryQuery, type NewMessage, type PairGuard, type PeerRow, type Store } from "../../shared/store/store.ts";
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -469,6 +469,42 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         ]);
         expect(await store.pairActivity(pair)).toEqual({ fromA: [], fromB: [], held: false }); // released: counted afresh
         expect(await store.releaseHeld("alice", "bob", T0 + 101, false, T0 + 101 + DAY)).toEqual([]);
+      });
+
+      test("insertMessages with a pair guard decides each queued copy from its pair's activity, the sends before it included", async () => {
+        // Held once the pair holds two messages: enough to see that each decision counts the ones stored before it.
+        const guard = (...pairs: Array<readonly [string, string] | null>): PairGuard => ({
+          pairs,
+          since: T0,
+          upTo: 10,
+          holds: (a) => a.held || a.fromA.length + a.fromB.length >= 2,
+        });
+        const toBob = (id: string, over: Partial<NewMessage> = {}) => newMessage({ id, to_id: "p-bob", to_name: "bob", ...over });
+        const fromBob = (id: string) => newMessage({ id, from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice" });
+        // Sends in flight at once, from both sides: each is decided after the one before it is stored.
+        const rows = await Promise.all([
+          store.insertMessages([toBob("m-g1")], guard(["alice", "bob"])),
+          store.insertMessages([fromBob("m-g2")], guard(["bob", "alice"])),
+          store.insertMessages([toBob("m-g3")], guard(["alice", "bob"])),
+          store.insertMessages([fromBob("m-g4")], guard(["bob", "alice"])),
+        ]);
+        expect(rows.flat().map((r) => [r.state, r.held_by]).sort()).toEqual([
+          ["held", "pair"],
+          ["held", "pair"],
+          ["queued", null],
+          ["queued", null],
+        ]);
+        // A copy with no pair, or held already (by a pause), is stored as it is; a group's copies each by their own pair.
+        const group = await store.insertMessages(
+          [toBob("m-g5", { fanout_id: "m-g5" }), newMessage({ id: "m-g6", to_id: "p-carol", to_name: "carol", fanout_id: "m-g5" }), newMessage({ id: "m-g7", to_id: "p-dave", to_name: "dave", fanout_id: "m-g5", state: "held", held_by: "pause" })],
+          guard(["alice", "bob"], ["alice", "carol"], ["alice", "dave"]),
+        );
+        expect(group.map((r) => [r.id, r.state, r.held_by])).toEqual([
+          ["m-g5", "held", "pair"],
+          ["m-g6", "queued", null],
+          ["m-g7", "held", "pause"],
+        ]);
+        expect((await store.insertMessages([toBob("m-g8")], guard(null)))[0]!.state).toBe("queued");
       });
 
       test("releaseHeld with discard throws the held mail away; held mail is not unread and cannot be read", async () => {
