@@ -27,7 +27,7 @@ export interface DampingLimits extends PairLimits {
   duplicateWindowMs: number;
 }
 
-/** 60 s for duplicates; 30 messages in 10 minutes for a pair. */
+/** 60 s for duplicates; for a pair, 30 messages in 10 minutes with at least 15 each way (pair-rule.ts). */
 export const DAMPING: DampingLimits = { duplicateWindowMs: 60_000, pairLimit: 30, pairWindowMs: 600_000 };
 
 /** Where a message is going, as the duplicate rule compares it: a name, or a group (then the name is unused). */
