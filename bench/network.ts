@@ -8,7 +8,7 @@
 import { startBroker } from "../tests/helpers/broker.ts";
 import { usePostgres } from "../tests/helpers/postgres.ts";
 import { openWorld, type World } from "../tests/helpers/world.ts";
-import { BENCH_DAMPING, awaitQuiet, header, inWorld, runsArg } from "./lib.ts";
+import { awaitQuiet, header, inWorld, runsArg } from "./lib.ts";
 import { measureLatency, report, type LatencyRun } from "./latency.ts";
 
 const MESSAGES = 1000;
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       console.log(`run ${i + 1}:`);
       const url = await cluster.createDatabase();
-      const host = (name: string) => openWorld({ CLAUDE_PEERS_DB: url, CLAUDE_PEERS_HOST: name, ...BENCH_DAMPING });
+      const host = (name: string) => openWorld({ CLAUDE_PEERS_DB: url, CLAUDE_PEERS_HOST: name });
       const hosts: World[] = [host("laptop"), host("devbox")];
       try {
         await Promise.all(hosts.map((h) => startBroker(h.t)));

@@ -13,6 +13,12 @@ const QUESTIONS = 200;
 const WARMUP = 20;
 /** Lets A's wait reach the broker before B answers (a benchmark may pause; a test waits on conditions). */
 const SETTLE_MS = 20;
+/**
+ * A and B answer each other, which the loop rule holds after 15 rounds (30 messages) with no
+ * person in between: a person writes to A this often, outside the timed part, as an operator
+ * watching such a conversation would (README, Loop damping).
+ */
+const PERSON_EVERY = 10;
 
 interface WaitRun {
   wake: Distribution;
@@ -21,13 +27,18 @@ interface WaitRun {
 
 async function measure(): Promise<WaitRun> {
   return inWorld(async (world) => {
-    await startBroker(world.t);
+    const broker = await startBroker(world.t);
     const [a, b] = await Promise.all([world.start({ name: "asker" }), world.start({ name: "answerer" })]);
     const [aId, bId] = await Promise.all([whoami(a).then((w) => w.id), whoami(b).then((w) => w.id)]);
     const pushed = channelListener(a);
     const wake: number[] = [];
     const push: number[] = [];
     for (let i = -WARMUP; i < QUESTIONS; i++) {
+      if (i % PERSON_EVERY === 0) {
+        const res = await broker.post("/send", { to: aId, text: `carry on (round ${i})` });
+        if (!res.ok) throw new Error(`the person's message: HTTP ${res.status} ${await res.text()}`);
+        await res.arrayBuffer();
+      }
       const question = sentMessageId((await a.call("send_message", { to: bId, message: `question ${i}` })).text);
       const waiting = a.call("check_messages", { reply_to: question, wait_s: 30 });
       await Bun.sleep(SETTLE_MS);

@@ -53,7 +53,7 @@ export interface Config {
   damping: {
     /** CLAUDE_PEERS_DUPLICATE_WINDOW_S (60): the same text to the same recipient within it is refused. */
     duplicateWindowS: number;
-    /** CLAUDE_PEERS_LOOP_LIMIT (30) messages between two peers within CLAUDE_PEERS_LOOP_WINDOW_S (600), no person in between: the rest are held. */
+    /** CLAUDE_PEERS_LOOP_LIMIT (30) messages between two peers within CLAUDE_PEERS_LOOP_WINDOW_S (600), no person in between, each sending half of them: the rest are held. */
     loopLimit: number;
     loopWindowS: number;
   };

@@ -5,24 +5,29 @@
  *
  * - duplicates: a sender's sends all go through its own host's broker, so that broker's memory of
  *   the sender's last minute is the whole of it, on one host or several;
- * - runaway pairs: a pair's two directions go through two brokers when the peers are on two hosts,
- *   so with a shared database the store is asked on every send; a broker that stores every message
- *   itself (SQLite: `exact`) sees both directions, every person's message and every release, and
- *   keeps the count in memory.
+ * - runaway pairs (pair-rule.ts: both directions must be active; a one-way stream is never held):
+ *   a broker that stores every message itself (SQLite: `exact`) sees both directions, every
+ *   person's message and every release, and keeps the counts in memory; with a shared database a
+ *   pair's two directions go through two brokers when the peers are on two hosts, so the store
+ *   decides as it stores each send (`guard`), under a lock on the pair that every broker takes.
+ *
+ * Check and store are atomic: from the checks to `stored`, a send holds its pair(s) and its text's
+ * duplicate key in this broker (`lock`), so sends in flight together see each other. That is the
+ * whole of it for duplicates, on one host or several: a sender's sends all go through its own
+ * broker. For pairs across hosts, the store's transaction-level lock does the same between brokers.
  */
 import { WireError } from "../errors.ts";
 import { groupLabel } from "../tool-text.ts";
-import { textCrc, type MessageRow, type Store } from "../store/store.ts";
+import { textCrc, type MessageRow, type PairGuard, type Store } from "../store/store.ts";
+import { KeyedLock } from "./keyed-lock.ts";
+import { pairOverLimit, type PairLimits } from "./pair-rule.ts";
 
-export interface DampingLimits {
+export interface DampingLimits extends PairLimits {
   /** The same text from the same sender to the same recipient within this window is refused (0: off). */
   duplicateWindowMs: number;
-  /** More than this many messages between two peers within pairWindowMs, with no person writing in between, are held (0: off). */
-  pairLimit: number;
-  pairWindowMs: number;
 }
 
-/** 60 s for duplicates; 30 messages in 10 minutes for a pair. */
+/** 60 s for duplicates; for a pair, 30 messages in 10 minutes with at least 15 each way (pair-rule.ts). */
 export const DAMPING: DampingLimits = { duplicateWindowMs: 60_000, pairLimit: 30, pairWindowMs: 600_000 };
 
 /** Where a message is going, as the duplicate rule compares it: a name, or a group (then the name is unused). */
@@ -45,9 +50,13 @@ interface SenderMemory {
   byKey: Map<string, RecentSend[]>;
 }
 
-/** A pair's messages since its count last started: their times (oldest first), and whether mail between them is held. */
+/**
+ * A pair's messages since its count last started: when each side sent (oldest first; `fromA` from
+ * the name that sorts first), and whether mail between them is held.
+ */
 interface PairState {
-  times: number[];
+  fromA: number[];
+  fromB: number[];
   held: boolean;
 }
 
@@ -59,6 +68,8 @@ export class LoopDamping {
   private readonly senders = new Map<string, Promise<SenderMemory>>();
   /** "a\0b" (names in order) → the pair's state (a promise while it is read from the store); only when `exact`. */
   private readonly pairs = new Map<string, Promise<PairState>>();
+  /** Duplicate keys and pairs of the sends between their checks and their store. */
+  private readonly locks = new KeyedLock();
 
   constructor(
     private readonly store: Store,
@@ -67,6 +78,18 @@ export class LoopDamping {
     /** This broker stores every message (one host, SQLite): pair counts are kept in memory. */
     private readonly exact: boolean,
   ) {}
+
+  /**
+   * Holds what one send's checks and store depend on, until the returned release (after `stored`):
+   * its text to its recipient (the duplicate rule) and, for a peer's send, each pair it feeds. A
+   * notice is checked by neither rule and holds nothing.
+   */
+  lock(kind: "peer" | "operator" | "system", fromId: string, to: DampedRecipient, text: string, pairs: ReadonlyArray<readonly [string, string]>): Promise<() => void> {
+    if (kind === "system") return Promise.resolve(() => {});
+    const keys = [`d\0${fromId}\0${sendKey(to, textCrc(text))}`];
+    if (kind === "peer") for (const [a, b] of pairs) keys.push(`p\0${pairKey(a, b)}`);
+    return this.locks.lock(keys);
+  }
 
   // ---- duplicates --------------------------------------------------------------------------------
 
@@ -109,18 +132,40 @@ export class LoopDamping {
   // ---- runaway pairs -----------------------------------------------------------------------------
 
   /**
-   * Whether a peer's message to another peer is held: mail between them already is, or they have
-   * exchanged pairLimit messages within the window since a person last wrote to either of them.
+   * Whether a peer's message to another peer is held: mail between them already is, or, since a
+   * person last wrote to either of them, they have been answering each other (pairOverLimit).
+   * Decided here on one host; with a shared database the store decides as it stores (`guard`).
    */
   async holds(fromName: string, toName: string): Promise<boolean> {
-    const { pairLimit } = this.limits;
-    if (pairLimit <= 0 || this.limits.pairWindowMs <= 0 || fromName === toName) return false;
-    const pair = this.exact ? await this.pairState(fromName, toName) : await this.fromStore(fromName, toName);
+    if (!this.exact || !this.pairRuleOn() || fromName === toName) return false;
+    const [a, b] = fromName < toName ? [fromName, toName] : [toName, fromName];
+    const pair = await this.pairState(a, b);
     // Held in memory: ask the store once more, since a retraction of the held mail frees the pair.
-    if (this.exact && pair.held) pair.held = (await this.fromStore(fromName, toName)).held;
-    return pair.held || pair.times.length >= pairLimit;
+    if (pair.held) pair.held = (await this.fromStore(a, b)).held;
+    return pair.held || pairOverLimit(pair, this.now(), this.limits);
   }
 
+  /**
+   * With a shared database, the pair rule as the store applies it to a peer's send while storing
+   * it, the pair's activity read under the pair's lock: two brokers' sends for one pair (its two
+   * directions on two hosts) are decided one after the other. Undefined on one host (`holds`).
+   */
+  guard(fromName: string, toNames: readonly string[]): PairGuard | undefined {
+    if (this.exact || !this.pairRuleOn()) return undefined;
+    const now = this.now();
+    return {
+      pairs: toNames.map((to) => (to === fromName ? null : ([fromName, to] as const))),
+      since: now - this.limits.pairWindowMs,
+      upTo: this.limits.pairLimit,
+      holds: (activity) => activity.held || pairOverLimit(activity, now, this.limits),
+    };
+  }
+
+  private pairRuleOn(): boolean {
+    return this.limits.pairLimit > 0 && this.limits.pairWindowMs > 0;
+  }
+
+  /** The pair's state in the store; `a` the name that sorts first. */
   private async fromStore(a: string, b: string): Promise<PairState> {
     const since = this.now() - this.limits.pairWindowMs;
     return this.store.pairActivity({ a, b, since, upTo: this.limits.pairLimit });
@@ -131,15 +176,17 @@ export class LoopDamping {
     const key = pairKey(a, b);
     let state = this.pairs.get(key);
     if (!state) {
-      state = this.fromStore(a, b).then((stored) => ({ times: [...stored.times], held: stored.held }));
+      state = this.fromStore(a, b).then((stored) => ({ fromA: [...stored.fromA], fromB: [...stored.fromB], held: stored.held }));
       this.pairs.set(key, state);
       state.catch(() => this.pairs.delete(key));
     }
     const pair = await state;
     const since = this.now() - this.limits.pairWindowMs;
-    let old = 0;
-    while (old < pair.times.length && pair.times[old]! <= since) old++;
-    if (old > 0) pair.times.splice(0, old);
+    for (const times of [pair.fromA, pair.fromB]) {
+      let old = 0;
+      while (old < times.length && times[old]! <= since) old++;
+      if (old > 0) times.splice(0, old);
+    }
     return pair;
   }
 
@@ -161,12 +208,15 @@ export class LoopDamping {
     for (const row of rows) {
       if (sender.kind === "operator") {
         // A person wrote to this peer: every pair it is in starts counting again.
-        for (const [key, state] of this.pairs) if (key.split("\0").includes(row.to_name)) void state.then((p) => (p.times = []), () => {});
+        for (const [key, state] of this.pairs) {
+          if (key.split("\0").includes(row.to_name)) void state.then((p) => ((p.fromA = []), (p.fromB = [])), () => {});
+        }
       } else if (sender.kind === "peer") {
         // A pair not asked about yet has nothing to update: the store has the message when it is.
         void this.pairs.get(pairKey(sender.name, row.to_name))?.then((p) => {
-          p.times.push(row.created_at);
-          if (p.times.length > this.limits.pairLimit) p.times.shift(); // whether it reached the limit is all that is asked
+          const times = sender.name < row.to_name ? p.fromA : p.fromB;
+          times.push(row.created_at);
+          if (times.length > this.limits.pairLimit) times.shift(); // whether it reached the limit is all that is asked
           if (row.state === "held" && row.held_by === "pair") p.held = true; // a pause's held mail is the pause's
         }, () => {});
       }
@@ -176,7 +226,7 @@ export class LoopDamping {
 
   /** A person released (or discarded) the pair's held mail: its count starts again. */
   released(a: string, b: string): void {
-    this.pairs.set(pairKey(a, b), Promise.resolve({ times: [], held: false }));
+    this.pairs.set(pairKey(a, b), Promise.resolve({ fromA: [], fromB: [], held: false }));
   }
 
   /**
@@ -203,7 +253,7 @@ export class LoopDamping {
     }
     for (const [key, state] of this.pairs) {
       void state.then((p) => {
-        if (!p.held && !p.times.some((t) => t > now - this.limits.pairWindowMs)) this.pairs.delete(key);
+        if (!p.held && ![...p.fromA, ...p.fromB].some((t) => t > now - this.limits.pairWindowMs)) this.pairs.delete(key);
       }, () => {});
     }
   }

@@ -138,24 +138,26 @@ export class Mail {
     const original = body.in_reply_to === undefined ? null : await this.store.getMessage(body.in_reply_to);
     if (body.in_reply_to !== undefined && !original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
     const dampedTo = { name: targets[0]!.name, group };
-    // The duplicate rule is for sessions in a retry loop: a person may say "ok" twice.
-    if (sender.kind === "peer") await this.damping.refuseDuplicate(from_id, dampedTo, body.text);
-    // Replying to a message is proof it was read.
-    if (original && sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
-
-    // The message this one replaces is withdrawn first: the new one is what the recipient should act on.
-    if (body.replaces !== undefined) {
-      if (sender.kind !== "peer") throw new WireError("forbidden", "replaces: only a peer can replace its own messages", { field: "replaces" });
-      await this.retract(sender.row, body.replaces, { replaced: true });
-    }
-
-    // A paused name holds everything but a person's own mail; a loop is between peers only: a
-    // person or a notice never starts or feeds one.
-    const paused = await Promise.all(targets.map((t) => (sender.kind === "operator" ? false : this.pauses.has(t.name))));
-    const held = await Promise.all(targets.map((t, i) => paused[i] || (sender.kind === "peer" && this.damping.holds(from.name, t.name))));
-    const releases: Array<() => void> = [];
+    // From the rules' checks to the store, one send at a time per pair and per text: sends in
+    // flight together can neither pass the pair's limit nor both store the same text.
+    const releases = [await this.damping.lock(sender.kind, from_id, dampedTo, body.text, targets.map((t) => [from.name, t.name] as const))];
     let rows: MessageRow[];
     try {
+      // The duplicate rule is for sessions in a retry loop: a person may say "ok" twice.
+      if (sender.kind === "peer") await this.damping.refuseDuplicate(from_id, dampedTo, body.text);
+      // Replying to a message is proof it was read.
+      if (original && sender.kind === "peer" && original.to_id === from_id) await this.markRead(sender.row, [original.id]);
+
+      // The message this one replaces is withdrawn first: the new one is what the recipient should act on.
+      if (body.replaces !== undefined) {
+        if (sender.kind !== "peer") throw new WireError("forbidden", "replaces: only a peer can replace its own messages", { field: "replaces" });
+        await this.retract(sender.row, body.replaces, { replaced: true });
+      }
+
+      // A paused name holds everything but a person's own mail; a loop is between peers only: a
+      // person or a notice never starts or feeds one.
+      const paused = await Promise.all(targets.map((t) => (sender.kind === "operator" ? false : this.pauses.has(t.name))));
+      const held = await Promise.all(targets.map((t, i) => paused[i] || (sender.kind === "peer" && this.damping.holds(from.name, t.name))));
       for (const t of targets) releases.push(await this.quota.reserve(t));
       const first = newMessageId();
       const news = targets.map((t, i): NewMessage => ({
@@ -178,11 +180,12 @@ export class Mail {
         to_group: group,
         fanout_id: group === null ? null : first,
       }));
-      rows = group === null ? [await this.store.insertMessage(news[0]!)] : await this.store.insertMessages(news);
+      const guard = sender.kind === "peer" ? this.damping.guard(from.name, targets.map((t) => t.name)) : undefined;
+      rows = group === null && !guard ? [await this.store.insertMessage(news[0]!)] : await this.store.insertMessages(news, guard);
+      this.damping.stored({ kind: sender.kind, id: from_id, name: from.name }, dampedTo, rows);
     } finally {
       for (const release of releases) release();
     }
-    this.damping.stored({ kind: sender.kind, id: from_id, name: from.name }, dampedTo, rows);
     // A stored reply is the one its original's sender may be waiting for (reply_within_s).
     if (original?.reply_status && sender.kind === "peer") await this.store.markAnswered(original.id, sender.row);
     for (const row of rows) {

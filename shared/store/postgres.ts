@@ -11,6 +11,7 @@ import {
   type MessageRow,
   type NewMessage,
   type PairActivity,
+  type PairGuard,
   type PairQuery,
   type PeerRow,
   type RecentSend,
@@ -212,6 +213,30 @@ async function insertOn(q: Query, m: NewMessage): Promise<MessageRow> {
   return r!;
 }
 
+/**
+ * A pair's activity (Store.pairActivity), on the pool or inside a transaction: one round trip; each
+ * lookup one direction of the pair, so each is an index range (as on SQLite).
+ */
+async function pairActivityOn(q: Query, { a, b, since, upTo }: PairQuery): Promise<PairActivity> {
+  const [row] = await q<{ from_a: Array<bigint | number>; from_b: Array<bigint | number>; held: boolean }>`
+    WITH since AS (
+      SELECT GREATEST(${since}::bigint,
+        (SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN (${a}, ${b})),
+        (SELECT max(released_at) FROM messages WHERE from_name = ${a} AND to_name = ${b} AND released_at IS NOT NULL),
+        (SELECT max(released_at) FROM messages WHERE from_name = ${b} AND to_name = ${a} AND released_at IS NOT NULL)) AS t
+    ),
+    from_a AS (SELECT created_at FROM messages, since WHERE from_name = ${a} AND to_name = ${b} AND created_at > since.t AND from_id LIKE 'p-%'
+               ORDER BY created_at DESC LIMIT ${upTo}),
+    from_b AS (SELECT created_at FROM messages, since WHERE from_name = ${b} AND to_name = ${a} AND created_at > since.t AND from_id LIKE 'p-%'
+               ORDER BY created_at DESC LIMIT ${upTo})
+    SELECT ARRAY(SELECT created_at FROM from_a ORDER BY created_at) AS from_a,
+      ARRAY(SELECT created_at FROM from_b ORDER BY created_at) AS from_b,
+      EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND coalesce(held_by, 'pair') = 'pair'
+              AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))) AS held`;
+  // int8[] elements arrive as BigInt (decodeRow turns only top-level values into numbers).
+  return { fromA: row!.from_a.map(Number), fromB: row!.from_b.map(Number), held: row!.held };
+}
+
 /** The mail a pause holds for `name`, queued again with a fresh mailbox time; oldest first. */
 async function releasePauseHeldOn(q: Query, name: string, now: number, expiresAt: number): Promise<MessageRow[]> {
   const rows = await q<MessageRow>`
@@ -356,10 +381,20 @@ export class PostgresStore implements Store {
     return insertOn(this.q, m);
   }
 
-  async insertMessages(ms: readonly NewMessage[]): Promise<MessageRow[]> {
+  async insertMessages(ms: readonly NewMessage[], guard?: PairGuard): Promise<MessageRow[]> {
     return this.transaction(async (q) => {
+      if (guard) {
+        // Every broker takes a pair's lock before reading its activity, in one order (no deadlock);
+        // held to the commit, so the next one's read sees this insert.
+        const keys = [...new Set(guard.pairs.flatMap((p) => (p ? [`claude-peers pair ${[...p].sort(byCodePoint).join(" ")}`] : [])))].sort(byCodePoint);
+        for (const key of keys) await q`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
+      }
       const rows: MessageRow[] = [];
-      for (const m of ms) rows.push(await insertOn(q, m));
+      for (const [i, m] of ms.entries()) {
+        const p = guard?.pairs[i];
+        const activity = guard && p && m.state === "queued" ? await pairActivityOn(q, { a: p[0], b: p[1], since: guard.since, upTo: guard.upTo }) : null;
+        rows.push(await insertOn(q, activity && guard!.holds(activity) ? { ...m, state: "held", held_by: "pair" } : m));
+      }
       return rows;
     });
   }
@@ -482,28 +517,8 @@ export class PostgresStore implements Store {
       ORDER BY created_at, seq`;
   }
 
-  async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
-    // One round trip; each lookup one direction of the pair, so each is an index range (as on SQLite).
-    const [row] = await this.q<{ times: Array<bigint | number>; held: boolean }>`
-      WITH since AS (
-        SELECT GREATEST(${since}::bigint,
-          (SELECT max(created_at) FROM messages WHERE from_name = 'cli' AND from_id = 'cli' AND to_name IN (${a}, ${b})),
-          (SELECT max(released_at) FROM messages WHERE from_name = ${a} AND to_name = ${b} AND released_at IS NOT NULL),
-          (SELECT max(released_at) FROM messages WHERE from_name = ${b} AND to_name = ${a} AND released_at IS NOT NULL)) AS t
-      ),
-      times AS (
-        (SELECT created_at FROM messages, since WHERE from_name = ${a} AND to_name = ${b} AND created_at > since.t AND from_id LIKE 'p-%'
-         ORDER BY created_at DESC LIMIT ${upTo})
-        UNION ALL
-        (SELECT created_at FROM messages, since WHERE from_name = ${b} AND to_name = ${a} AND created_at > since.t AND from_id LIKE 'p-%'
-         ORDER BY created_at DESC LIMIT ${upTo})
-      )
-      SELECT ARRAY(SELECT created_at FROM times ORDER BY created_at) AS times,
-        EXISTS (SELECT 1 FROM messages WHERE state = 'held' AND coalesce(held_by, 'pair') = 'pair'
-                AND ((from_name = ${a} AND to_name = ${b}) OR (from_name = ${b} AND to_name = ${a}))) AS held`;
-    // int8[] elements arrive as BigInt (decodeRow turns only top-level values into numbers).
-    const times = (row!.times as Array<bigint | number>).map(Number);
-    return { times: times.slice(-upTo), held: row!.held };
+  async pairActivity(query: PairQuery): Promise<PairActivity> {
+    return pairActivityOn(this.q, query);
   }
 
   async releaseHeld(a: string, b: string, now: number, discard: boolean, expiresAt: number): Promise<MessageRow[]> {

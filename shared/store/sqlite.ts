@@ -12,6 +12,7 @@ import {
   type MessageRow,
   type NewMessage,
   type PairActivity,
+  type PairGuard,
   type PairQuery,
   type PeerRow,
   type RecentSend,
@@ -177,6 +178,13 @@ function insertParams(m: NewMessage): Omit<NewMessage, "held_by"> & { text_crc: 
   return { ...rest, text_crc: textCrc(m.text), held_by: heldByOf(m) };
 }
 
+/** The copy as the pair rule's guard decides it while it is stored (Store.insertMessages). */
+function guarded(m: NewMessage, guard: PairGuard | undefined, i: number, activity: (q: PairQuery) => PairActivity): NewMessage {
+  const p = guard?.pairs[i];
+  if (!guard || !p || m.state !== "queued") return m;
+  return guard.holds(activity({ a: p[0], b: p[1], since: guard.since, upTo: guard.upTo })) ? { ...m, state: "held", held_by: "pair" } : m;
+}
+
 /** Held between a runaway pair (rows from before held_by say nothing, and were all a pair's). */
 const PAIR_HELD = "state = 'held' AND coalesce(held_by, 'pair') = 'pair'";
 
@@ -331,12 +339,9 @@ class SqliteStore implements Store {
            coalesce((SELECT max(released_at) FROM messages WHERE from_name = $a AND to_name = $b AND released_at IS NOT NULL), 0),
            coalesce((SELECT max(released_at) FROM messages WHERE from_name = $b AND to_name = $a AND released_at IS NOT NULL), 0)) AS t`,
       ),
-      pairTimes: db.query<{ created_at: number }, { a: string; b: string; from: number; upTo: number }>(
-        `SELECT created_at FROM (SELECT created_at FROM messages WHERE from_name = $a AND to_name = $b AND created_at > $from AND from_id LIKE 'p-%'
-                                 ORDER BY created_at DESC LIMIT $upTo)
-         UNION ALL
-         SELECT created_at FROM (SELECT created_at FROM messages WHERE from_name = $b AND to_name = $a AND created_at > $from AND from_id LIKE 'p-%'
-                                 ORDER BY created_at DESC LIMIT $upTo)`,
+      pairTimes: db.query<{ created_at: number }, { from: string; to: string; since: number; upTo: number }>(
+        `SELECT created_at FROM messages WHERE from_name = $from AND to_name = $to AND created_at > $since AND from_id LIKE 'p-%'
+         ORDER BY created_at DESC LIMIT $upTo`,
       ),
       pairHeld: db.query<{ held: number }, { a: string; b: string }>(
         `SELECT EXISTS (SELECT 1 FROM messages WHERE ${PAIR_HELD} AND from_name = $a AND to_name = $b)
@@ -428,8 +433,9 @@ class SqliteStore implements Store {
     return row!;
   }
 
-  async insertMessages(ms: readonly NewMessage[]): Promise<MessageRow[]> {
-    return this.writes.run(() => ms.map((m) => this.q.insertMessage.get(insertParams(m))!));
+  async insertMessages(ms: readonly NewMessage[], guard?: PairGuard): Promise<MessageRow[]> {
+    // One writer, and the decision and the insert in one synchronous write: nothing comes between.
+    return this.writes.run(() => ms.map((m, i) => this.q.insertMessage.get(insertParams(guarded(m, guard, i, (q) => this.pairActivityNow(q))))!));
   }
 
   async copiesOf(fanoutId: string): Promise<MessageRow[]> {
@@ -514,11 +520,15 @@ class SqliteStore implements Store {
     return this.q.recentSends.all(fromId, since);
   }
 
-  async pairActivity({ a, b, since, upTo }: PairQuery): Promise<PairActivity> {
+  async pairActivity(q: PairQuery): Promise<PairActivity> {
+    return this.pairActivityNow(q);
+  }
+
+  private pairActivityNow({ a, b, since, upTo }: PairQuery): PairActivity {
     // The start of the count first, so the count itself is an index range.
     const from = this.q.pairSince.get({ a, b, since })!.t;
-    const times = this.q.pairTimes.all({ a, b, from, upTo }).map((r) => r.created_at);
-    return { times: times.sort((x, y) => x - y).slice(-upTo), held: this.q.pairHeld.get({ a, b })!.held === 1 };
+    const times = (f: string, t: string) => this.q.pairTimes.all({ from: f, to: t, since: from, upTo }).map((r) => r.created_at).reverse();
+    return { fromA: times(a, b), fromB: times(b, a), held: this.q.pairHeld.get({ a, b })!.held === 1 };
   }
 
   async releaseHeld(a: string, b: string, now: number, discard: boolean, expiresAt: number): Promise<MessageRow[]> {

@@ -87,18 +87,29 @@ export interface PairQuery {
   b: string;
   /** Messages between them before this time do not count. */
   since: number;
-  /** Count at most this many: whether the pair reached its limit, not how far past it. */
+  /** Count at most this many each way: whether the pair reached its limit, not how far past it. */
   upTo: number;
 }
 
 export interface PairActivity {
   /**
-   * When the messages between the two peers were sent (at most `upTo`, the newest, oldest first),
-   * since `since` and since a person last wrote to either of them or released the pair.
+   * When each peer sent to the other (`fromA`: a → b; at most `upTo` each, the newest, oldest
+   * first), since `since` and since a person last wrote to either of them or released the pair.
    */
-  times: number[];
+  fromA: number[];
+  fromB: number[];
   /** Whether mail between them is held right now. */
   held: boolean;
+}
+
+/** The pair rule, decided while a send is stored (insertMessages). */
+export interface PairGuard {
+  /** For each copy, the two names of the pair it feeds, or null (a copy the rule does not look at). */
+  pairs: ReadonlyArray<readonly [string, string] | null>;
+  since: number;
+  upTo: number;
+  /** Whether the copy is held, given its pair's activity (`a` the copy's sender). */
+  holds(activity: PairActivity): boolean;
 }
 
 /** A send as the duplicate rule remembers it. */
@@ -154,8 +165,13 @@ export interface Store {
   touchPeer(id: string, now: number): Promise<void>;
 
   insertMessage(message: NewMessage): Promise<MessageRow>;
-  /** Stores the copies of one group send, all or none. */
-  insertMessages(messages: readonly NewMessage[]): Promise<MessageRow[]>;
+  /**
+   * Stores the copies of one group send, all or none. With a `guard`, the pair rule is decided in
+   * the same transaction: each queued copy it names a pair for is stored held when `guard.holds`
+   * says so of the pair's activity, read under a lock every broker on the database takes for that
+   * pair, so two brokers' sends between one pair (a pair on two hosts) are decided one after the other.
+   */
+  insertMessages(messages: readonly NewMessage[], guard?: PairGuard): Promise<MessageRow[]>;
   /** Every copy of the group send whose first copy has this id, in order. */
   copiesOf(fanoutId: string): Promise<MessageRow[]>;
   getMessage(id: string): Promise<MessageRow | null>;

@@ -3,7 +3,7 @@
  * same cases: `runStoreContract("sqlite", () => openSqliteStore(path))`, and later Postgres.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { textCrc, type HistoryQuery, type NewMessage, type PeerRow, type Store } from "../../shared/store/store.ts";
+import { textCrc, type HistoryQuery, type NewMessage, type PairGuard, type PeerRow, type Store } from "../../shared/store/store.ts";
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -465,7 +465,7 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect((await store.recentSends("p-alice", T0 + 10)).map((r) => r.id)).toEqual([second!]); // after `since`, not at it
       });
 
-      test("pairActivity counts peer mail both ways since the window, a person's message or a release", async () => {
+      test("pairActivity counts peer mail each way since the window, a person's message or a release", async () => {
         const pair = { a: "alice", b: "bob", since: T0, upTo: 100 };
         await insert(
           { created_at: T0 + 1 },
@@ -473,15 +473,15 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
           { from_id: "p-alice", to_name: "carol", to_id: "p-carol", created_at: T0 + 3 }, // another pair
           { from_id: "claude-peers", from_name: "claude-peers", to_name: "bob", created_at: T0 + 4 }, // a notice, not a peer
         );
-        expect(await store.pairActivity(pair)).toEqual({ times: [T0 + 1, T0 + 2], held: false });
-        expect(await store.pairActivity({ ...pair, since: T0 + 1 })).toEqual({ times: [T0 + 2], held: false });
+        expect(await store.pairActivity(pair)).toEqual({ fromA: [T0 + 1], fromB: [T0 + 2], held: false });
+        expect(await store.pairActivity({ ...pair, since: T0 + 1 })).toEqual({ fromA: [], fromB: [T0 + 2], held: false });
         // A person writes to one of them: the count starts again after it.
-        await insert({ from_id: "cli", from_name: "cli", to_id: "p-bob", to_name: "bob", created_at: T0 + 5 }, { created_at: T0 + 6 });
-        expect(await store.pairActivity(pair)).toEqual({ times: [T0 + 6], held: false });
-        const [held1, held2] = await insert({ state: "held", created_at: T0 + 7 }, { state: "held", from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice", created_at: T0 + 8 });
-        expect(await store.pairActivity(pair)).toEqual({ times: [T0 + 6, T0 + 7, T0 + 8], held: true });
-        expect(await store.pairActivity({ ...pair, a: "bob", b: "alice" })).toEqual({ times: [T0 + 6, T0 + 7, T0 + 8], held: true }); // either way round
-        expect(await store.pairActivity({ ...pair, upTo: 2 })).toEqual({ times: [T0 + 7, T0 + 8], held: true }); // the newest, up to the limit
+        await insert({ from_id: "cli", from_name: "cli", to_id: "p-bob", to_name: "bob", created_at: T0 + 5 }, { created_at: T0 + 6 }, { created_at: T0 + 7 });
+        expect(await store.pairActivity(pair)).toEqual({ fromA: [T0 + 6, T0 + 7], fromB: [], held: false });
+        const [held1, held2] = await insert({ state: "held", created_at: T0 + 8 }, { state: "held", from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice", created_at: T0 + 9 });
+        expect(await store.pairActivity(pair)).toEqual({ fromA: [T0 + 6, T0 + 7, T0 + 8], fromB: [T0 + 9], held: true });
+        expect(await store.pairActivity({ ...pair, a: "bob", b: "alice" })).toEqual({ fromA: [T0 + 9], fromB: [T0 + 6, T0 + 7, T0 + 8], held: true }); // either way round
+        expect(await store.pairActivity({ ...pair, upTo: 2 })).toEqual({ fromA: [T0 + 7, T0 + 8], fromB: [T0 + 9], held: true }); // the newest, up to the limit each way
 
         const released = await store.releaseHeld("bob", "alice", T0 + 100, false, T0 + 100 + DAY);
         // Queued again, with a fresh mailbox time however long they were held.
@@ -489,8 +489,44 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
           [held1!, "queued", T0 + 100, T0 + 100 + DAY],
           [held2!, "queued", T0 + 100, T0 + 100 + DAY],
         ]);
-        expect(await store.pairActivity(pair)).toEqual({ times: [], held: false }); // released: counted afresh
+        expect(await store.pairActivity(pair)).toEqual({ fromA: [], fromB: [], held: false }); // released: counted afresh
         expect(await store.releaseHeld("alice", "bob", T0 + 101, false, T0 + 101 + DAY)).toEqual([]);
+      });
+
+      test("insertMessages with a pair guard decides each queued copy from its pair's activity, the sends before it included", async () => {
+        // Held once the pair holds two messages: enough to see that each decision counts the ones stored before it.
+        const guard = (...pairs: Array<readonly [string, string] | null>): PairGuard => ({
+          pairs,
+          since: T0,
+          upTo: 10,
+          holds: (a) => a.held || a.fromA.length + a.fromB.length >= 2,
+        });
+        const toBob = (id: string, over: Partial<NewMessage> = {}) => newMessage({ id, to_id: "p-bob", to_name: "bob", ...over });
+        const fromBob = (id: string) => newMessage({ id, from_id: "p-bob", from_name: "bob", to_id: "p-alice", to_name: "alice" });
+        // Sends in flight at once, from both sides: each is decided after the one before it is stored.
+        const rows = await Promise.all([
+          store.insertMessages([toBob("m-g1")], guard(["alice", "bob"])),
+          store.insertMessages([fromBob("m-g2")], guard(["bob", "alice"])),
+          store.insertMessages([toBob("m-g3")], guard(["alice", "bob"])),
+          store.insertMessages([fromBob("m-g4")], guard(["bob", "alice"])),
+        ]);
+        expect(rows.flat().map((r) => [r.state, r.held_by]).sort()).toEqual([
+          ["held", "pair"],
+          ["held", "pair"],
+          ["queued", null],
+          ["queued", null],
+        ]);
+        // A copy with no pair, or held already (by a pause), is stored as it is; a group's copies each by their own pair.
+        const group = await store.insertMessages(
+          [toBob("m-g5", { fanout_id: "m-g5" }), newMessage({ id: "m-g6", to_id: "p-carol", to_name: "carol", fanout_id: "m-g5" }), newMessage({ id: "m-g7", to_id: "p-dave", to_name: "dave", fanout_id: "m-g5", state: "held", held_by: "pause" })],
+          guard(["alice", "bob"], ["alice", "carol"], ["alice", "dave"]),
+        );
+        expect(group.map((r) => [r.id, r.state, r.held_by])).toEqual([
+          ["m-g5", "held", "pair"],
+          ["m-g6", "queued", null],
+          ["m-g7", "held", "pause"],
+        ]);
+        expect((await store.insertMessages([toBob("m-g8")], guard(null)))[0]!.state).toBe("queued");
       });
 
       test("releaseHeld with discard throws the held mail away; held mail is not unread and cannot be read", async () => {
