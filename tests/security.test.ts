@@ -462,24 +462,20 @@ describe("broker security (real broker process)", () => {
 });
 
 describe("issued peer ids", () => {
-  let t: TestEnv;
-  let broker: TestBroker | undefined;
-  beforeAll(() => {
-    t = makeTestEnv();
-  });
-  afterAll(async () => {
-    await broker?.stop();
-    t?.cleanup();
-  });
-
   test("an id the broker issued is still accepted after a broker restart (the store records it); a made-up one is not", async () => {
-    broker = await startBroker(t);
-    const peer = await json<Peer>(await broker.post("/register", registration("erin")));
-    await broker.stop();
-    broker = await startBroker(t);
-    const again = await json<Peer>(await broker.post("/register", registration("erin", { peer_id: peer.peer_id, secret: peer.secret })));
-    expect(again).toMatchObject({ peer_id: peer.peer_id, name: "erin" });
-    await expectWireError(await broker.post("/register", registration("erin", { peer_id: "p-made2up234", secret: peer.secret })), 403, /not issued/);
+    const t = makeTestEnv();
+    let broker = await startBroker(t);
+    try {
+      const peer = await json<Peer>(await broker.post("/register", registration("erin")));
+      await broker.stop();
+      broker = await startBroker(t);
+      const again = await json<Peer>(await broker.post("/register", registration("erin", { peer_id: peer.peer_id, secret: peer.secret })));
+      expect(again).toMatchObject({ peer_id: peer.peer_id, name: "erin" });
+      await expectWireError(await broker.post("/register", registration("erin", { peer_id: "p-made2up234", secret: peer.secret })), 403, /not issued/);
+    } finally {
+      await broker.stop();
+      t.cleanup();
+    }
   });
 });
 
