@@ -23,7 +23,7 @@ function entryOf(path: string): Stats | null {
 }
 
 /** Throws UnsafePathError when `path` is a symlink, not a `kind`, or owned by another user; returns whether it exists. */
-function checkEntry(path: string, what: string, kind: "file" | "folder"): boolean {
+export function assertOwnEntry(path: string, what: string, kind: "file" | "folder"): boolean {
   const entry = entryOf(path);
   if (!entry) return false;
   const fix = `remove it, or point CLAUDE_PEERS_DB at a folder only you can write (the default is ~/.claude-peers.db)`;
@@ -40,7 +40,7 @@ function checkEntry(path: string, what: string, kind: "file" | "folder"): boolea
  * set through a descriptor opened without following links, so a swap after the check changes nothing.
  */
 export function guardPrivateFile(path: string, what: string): void {
-  if (!checkEntry(path, what, "file")) return;
+  if (!assertOwnEntry(path, what, "file")) return;
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -60,5 +60,5 @@ export function guardPrivateFile(path: string, what: string): void {
 
 /** The same for a private folder: 0700 once checked. */
 export function guardPrivateFolder(path: string, what: string): void {
-  if (checkEntry(path, what, "folder")) chmodSync(path, 0o700);
+  if (assertOwnEntry(path, what, "folder")) chmodSync(path, 0o700);
 }
