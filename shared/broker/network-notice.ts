@@ -36,6 +36,8 @@ export function parseNotice(payload: string): { ok: true; notice: Notice } | { o
   }
   const parsed = NoticeSchema.safeParse(json);
   if (parsed.success) return { ok: true, notice: parsed.data };
+  // Brokers before this schema wrote {k: "msg" | "ack" | …}: mail still crosses by heartbeat, late.
+  if (typeof json === "object" && json !== null && "k" in json) return { ok: false, reason: "an older broker's notice: update claude-peers on every host" };
   const issue = parsed.error.issues[0];
   return { ok: false, reason: issue ? `${issue.path.join(".") || "notice"}: ${issue.message}` : "not a notice" };
 }

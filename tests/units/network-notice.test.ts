@@ -16,7 +16,6 @@ test.each([
   ["an empty object", "{}"],
   ["not JSON", "garbage {"],
   ["an array", "[]"],
-  ["the old short keys", '{"k":"ack","ids":["m-1"]}'],
   ["ids that are not a list", '{"kind":"acked","ids":null}'],
   ["an id that is not a string", '{"kind":"acked","ids":[{"a":1}]}'],
   ["too many ids", JSON.stringify({ kind: "acked", ids: Array.from({ length: 401 }, (_, i) => `m-${i}`) })],
@@ -28,4 +27,8 @@ test.each([
   const parsed = parseNotice(payload);
   expect(parsed.ok).toBe(false);
   if (!parsed.ok) expect(parsed.reason.length).toBeGreaterThan(0);
+});
+
+test("an older broker's short-form notice is refused with a reason that says to update every host", () => {
+  expect(parseNotice('{"k":"ack","ids":["m-1"]}')).toEqual({ ok: false, reason: "an older broker's notice: update claude-peers on every host" });
 });
