@@ -224,6 +224,8 @@ const pid = z.number().int().positive();
  */
 export const HookBodySchema = z.object({
   ancestors: z.array(pid).min(1).max(64),
+  /** The nearest of `ancestors` that runs a coding agent (by its command line): ancestry stops there, so an agent run from another session's shell never pairs with that session. */
+  agent_pid: pid.optional(),
   /** The hook input's session_id: it names the session before ancestry does (a server behind a wrapper). */
   session_id: claudeSessionId.optional(),
   /** Only find the session and count its mail: lease nothing, change nothing (bun cli.ts doctor). */

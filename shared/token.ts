@@ -1,6 +1,7 @@
 /** The broker token: created once, beside the DB, mode 0600, written atomically so racing starters agree. */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { guardPrivateFile } from "./private-file.ts";
 
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32,128}$/;
 
@@ -19,8 +20,12 @@ export function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(x, y);
 }
 
-/** Reads the token, or undefined when the file does not exist yet. Throws on a malformed file. */
+/**
+ * Reads the token, or undefined when the file does not exist yet. Throws on a malformed file, and on
+ * a symlink or another user's file there (private-file.ts); a looser mode is tightened to 0600.
+ */
 export function readToken(path: string): string | undefined {
+  guardPrivateFile(path, "the broker's token file");
   let text: string;
   try {
     text = readFileSync(path, "utf8").trim();
@@ -41,10 +46,7 @@ export function readToken(path: string): string | undefined {
  */
 export function loadOrCreateToken(path: string): string {
   const existing = readToken(path);
-  if (existing) {
-    chmodSync(path, 0o600);
-    return existing;
-  }
+  if (existing) return existing;
   const tmp = `${path}.${process.pid}.${randomToken(6)}.tmp`;
   writeFileSync(tmp, `${randomToken()}\n`, { mode: 0o600, flag: "wx" });
   chmodSync(tmp, 0o600); // the umask may have widened nothing, but never trust it

@@ -10,6 +10,7 @@ import { runCli } from "./helpers/cli.ts";
 import { ROOT } from "./helpers/env.ts";
 import { runToEnd } from "./helpers/run-to-end.ts";
 import { whoami } from "./helpers/server.ts";
+import { hookAncestors } from "../shared/broker/hook-pairing.ts";
 import { inProcessServices, registration } from "./helpers/in-process.ts";
 import { openWorld, suiteWorld } from "./helpers/world.ts";
 
@@ -77,24 +78,24 @@ describe("hooks of sessions whose servers share one parent", () => {
     const b = await s.registry.register(registration("codex-b", { agent: "codex", parent_pid: 4241 }));
     await s.mail.send({ kind: "operator" }, { to: "codex-a", text: "for a" });
     // Before either server knows its session: the hook of A's session must not get B (the newer) or A by guess.
-    expect(await s.hookMail.lease([9, 4241], 9000, "thread-a")).toMatchObject({ peer: null, messages: [] });
+    expect(await s.hookMail.lease(hookAncestors([9, 4241]), 9000, "thread-a")).toMatchObject({ peer: null, messages: [] });
     s.presence.addSessionId(b.peer_id, "thread-b");
-    expect(await s.hookMail.lease([9, 4241], 9000, "thread-a")).toMatchObject({ peer: null });
+    expect(await s.hookMail.lease(hookAncestors([9, 4241]), 9000, "thread-a")).toMatchObject({ peer: null });
     s.presence.addSessionId(a.peer_id, "thread-a");
-    expect(await s.hookMail.lease([9, 4241], 9000, "thread-a")).toMatchObject({ peer: { id: a.peer_id }, messages: [{ text: "for a" }] });
-    expect(await s.hookMail.lease([9, 4241], 9000, "thread-b")).toMatchObject({ peer: { id: b.peer_id }, messages: [] });
+    expect(await s.hookMail.lease(hookAncestors([9, 4241]), 9000, "thread-a")).toMatchObject({ peer: { id: a.peer_id }, messages: [{ text: "for a" }] });
+    expect(await s.hookMail.lease(hookAncestors([9, 4241]), 9000, "thread-b")).toMatchObject({ peer: { id: b.peer_id }, messages: [] });
   });
 
   test("a codex server already tied to a session is not another session's, even as the only child (that one's server may still be starting)", async () => {
     await using s = inProcessServices();
     const a = await s.registry.register(registration("codex-a", { agent: "codex", parent_pid: 4241 }));
     await s.mail.send({ kind: "operator" }, { to: "codex-a", text: "for a" });
-    expect((await s.hookMail.lease([9, 4241], 9000, "thread-a", "SessionStart", true)).peer?.id).toBe(a.peer_id); // the first hook ties it
-    expect(await s.hookMail.lease([9, 4241], 9000, "thread-b")).toMatchObject({ peer: null, messages: [] });
-    expect((await s.hookMail.lease([9, 4241], 9000, "thread-a")).messages).toMatchObject([{ text: "for a" }]);
+    expect((await s.hookMail.lease(hookAncestors([9, 4241]), 9000, "thread-a", "SessionStart", true)).peer?.id).toBe(a.peer_id); // the first hook ties it
+    expect(await s.hookMail.lease(hookAncestors([9, 4241]), 9000, "thread-b")).toMatchObject({ peer: null, messages: [] });
+    expect((await s.hookMail.lease(hookAncestors([9, 4241]), 9000, "thread-a")).messages).toMatchObject([{ text: "for a" }]);
     // A Claude Code server after /clear: the new id is its session's.
     const c = await s.registry.register(registration("cc", { parent_pid: 5000, session_id: "old-id" }));
-    expect((await s.hookMail.lease([5000], 9000, "new-id")).peer?.id).toBe(c.peer_id);
+    expect((await s.hookMail.lease(hookAncestors([5000]), 9000, "new-id")).peer?.id).toBe(c.peer_id);
   });
 
   test("one Claude Code session with two servers (plugin and claude mcp add): the newer, as before", async () => {
@@ -102,7 +103,7 @@ describe("hooks of sessions whose servers share one parent", () => {
     await s.registry.register(registration("api", { parent_pid: 4241 }));
     s.clock.advance(1);
     const newer = await s.registry.register(registration("api", { parent_pid: 4241 }));
-    expect((await s.hookMail.lease([4241], 9000, "some-session")).peer?.id).toBe(newer.peer_id);
+    expect((await s.hookMail.lease(hookAncestors([4241]), 9000, "some-session")).peer?.id).toBe(newer.peer_id);
   });
 
   test("a real server learns its session id from a tool call's _meta (as Codex sends it) before the tool answers", async () => {

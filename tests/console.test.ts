@@ -4,8 +4,8 @@
  * `bun cli.ts dashboard --no-open` prints.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { CONTENT_SECURITY_POLICY } from "../shared/broker/console.ts";
 import { CONSOLE_KEY_HEADER } from "../shared/web/wire.ts";
@@ -116,14 +116,18 @@ describeBrowser("the operator console (real Chromium)", () => {
       mkdirSync(bin);
       const called = join(t.dir, "xdg-open-args");
       const kept = join(t.dir, "xdg-open-file.html");
-      writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s' "$*" > '${called}'\ncp "$1" '${kept}'\n`, { mode: 0o755 });
+      const modes = join(t.dir, "xdg-open-modes");
+      writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s' "$*" > '${called}'\nstat -c %a "$1" "$(dirname "$1")" > '${modes}'\ncp "$1" '${kept}'\n`, { mode: 0o755 });
       const r = await runCliWith(t, ["dashboard"], { PATH: `${bin}:${t.env.PATH}`, DISPLAY: ":99" });
       expect(r.code).toBe(0);
       expect(r.stderr).toContain("opened the operator console in your browser");
       const code = /code=([A-Za-z0-9_-]+)/.exec(r.stdout)![1]!;
       const args = readFileSync(called, "utf8");
       expect(args).not.toContain(code);
-      expect(statSync(args).mode & 0o077).toBe(0); // 0600 (its folder is 0700)
+      expect(readFileSync(modes, "utf8").split(/\s+/).filter(Boolean)).toEqual(["600", "700"]);
+      // Spent once the browser read it: the page with the code is not left in the temp folder.
+      expect(existsSync(args)).toBe(false);
+      expect(existsSync(dirname(args))).toBe(false);
       // Opened from that file (another origin, file://), the login still lands in a working console.
       const other = await browser.browser.newContext();
       const fromFile = await other.newPage();

@@ -18,12 +18,15 @@ import { parseHookInput } from "../shared/hook/run.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectWireError } from "./helpers/http.ts";
+import { hookAncestors } from "../shared/broker/hook-pairing.ts";
 import { inProcessServices, registration } from "./helpers/in-process.ts";
 import { whoami, type TestServer } from "./helpers/server.ts";
 import { pidAlive, waitFor } from "./helpers/wait.ts";
 import { openWorld, type World } from "./helpers/world.ts";
 
 const STAND_IN = join(ROOT, "tests", "helpers", "fake-claude-code.ts");
+/** An agent run from a session's shell, with no server of its own yet (a `claude -p` in a Bash tool call). */
+const NESTED_AGENT = join(ROOT, "tests", "helpers", "fake-claude-print.ts");
 /** The plugin's hooks.json, by event. */
 const readPluginHooks = () =>
   JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hooks.json"), "utf8")).hooks as Record<string, Array<{ hooks: Array<{ command: string }> }>>;
@@ -403,6 +406,19 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     });
   });
 
+  test("an agent run from a session's shell whose own server has not registered is not that session: no mail, nothing marked, its id not tied", async () => {
+    const id = await send("alice", "for the outer session only");
+    // alice's Claude Code → sh (its Bash tool) → the nested agent → sh → bun cli.ts hook, with the nested session's id.
+    const nested = `"${process.execPath}" "${NESTED_AGENT}" '${HOOK_COMMAND}'`;
+    for (const event of HOOK_EVENTS) {
+      expect(await alice.hookWith({ ...INPUTS[event], session_id: "nested-session" }, nested)).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    }
+    expect(await messageState(world.t, id)).not.toBe("read");
+    const tied = await broker.post("/hook", { ancestors: [process.pid], session_id: "nested-session", peek: true });
+    expect(HookResultSchema.parse(await tied.json()).peer).toBeNull();
+    expect(context(await alice.hook(INPUTS.UserPromptSubmit), "UserPromptSubmit")).toContain(id);
+  });
+
   test("a hook whose ancestors are no session's Claude Code prints nothing and marks nothing", async () => {
     const id = await send("alice", "not for strangers");
     expect(await hookOutsideSessions(world.t, INPUTS.UserPromptSubmit)).toMatchObject({ code: 0, stdout: "", stderr: "" });
@@ -612,15 +628,15 @@ describe("hook units", () => {
     const reg = await s.registry.register(registration("api"));
     const row = (await s.registry.authenticate(reg.secret))!;
     const sent = (await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" })).message;
-    const first = await s.hookMail.lease([9, 4241], 9000);
+    const first = await s.hookMail.lease(hookAncestors([9, 4241]), 9000);
     expect(first).toMatchObject({ parent_pid: 4241, unread: 1, messages: [{ id: sent.id }] });
-    expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
+    expect(await s.hookMail.lease(hookAncestors([4241]), 9000)).toMatchObject({ unread: 0, messages: [] });
 
     s.clock.advance(HOOK_LEASE_MS); // the first hook died without marking it read
     await s.mail.poll(row); // still live
-    expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 1, messages: [{ id: sent.id }] });
+    expect(await s.hookMail.lease(hookAncestors([4241]), 9000)).toMatchObject({ unread: 1, messages: [{ id: sent.id }] });
     expect(await s.hookMail.read(reg.peer_id, [sent.id])).toEqual({ updated: [sent.id], unread: 0 });
-    expect(await s.hookMail.lease([4241], 9000)).toMatchObject({ unread: 0, messages: [] });
+    expect(await s.hookMail.lease(hookAncestors([4241]), 9000)).toMatchObject({ unread: 0, messages: [] });
   });
 
   test("hookOutput: nothing without unread mail; additionalContext per event, named as the agent named it; block for a stop", () => {

@@ -4,6 +4,8 @@
  * and reply, network and repo scopes, name@host, a host going offline and coming back, and
  * PostgreSQL restarted under a stream of messages.
  */
+import { SQL } from "bun";
+import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +17,7 @@ import { startTcpProxy } from "./helpers/tcp-proxy.ts";
 import { brokerPids, runningBroker } from "./helpers/broker.ts";
 import { listedPeers, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { runCli } from "./helpers/cli.ts";
-import { killAndConfirm, waitFor } from "./helpers/wait.ts";
+import { killAndConfirm, pidAlive, waitFor } from "./helpers/wait.ts";
 
 const cluster = await usePostgres();
 afterAll(() => cluster?.stop());
@@ -245,5 +247,49 @@ describePg("several hosts sharing one PostgreSQL", () => {
       return result.isError && /CLAUDE_PEERS_DB/.test(result.text) ? result : null;
     }, "list_peers to report the unreachable database");
     expect(r2.text).not.toContain("secret");
+  });
+
+  test("NOTIFY from a role that may only CONNECT: no payload stops a broker, and mail still crosses hosts", async () => {
+    const { laptop, devbox, alice, bob } = await aliceAndBob();
+    const pids = [(await runningBroker(laptop.t)).pid, (await runningBroker(devbox.t)).pid];
+    // PUBLIC may CONNECT to a new database by default, and whoever connects may NOTIFY any channel.
+    const role = `intruder_${randomBytes(4).toString("hex")}`;
+    const admin = new SQL(cluster!.adminUrl);
+    await admin.unsafe(`CREATE ROLE ${role} LOGIN PASSWORD 'intruder'`);
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = "intruder";
+    const intruder = new SQL(url.toString(), { max: 1 });
+    try {
+      const payloads = [
+        "null", "{}", "[]", "42", '"text"', "not json at all {", "\u001b[2J", '{"k":"msg","b":null}', '{"k":"ack","ids":null}',
+        '{"kind":"acked","ids":null}', '{"kind":"acked","ids":["m-x",{"a":1}]}', '{"kind":"events","broker":"b-x","events":[null]}',
+        '{"kind":"message","broker":"b-x"}', '{"kind":"watching","broker":{"toString":1}}', '{"__proto__":{"kind":"acked"}}',
+        JSON.stringify({ kind: "acked", ids: Array.from({ length: 700 }, (_, i) => `m-${i}`) }),
+        `{"kind":"events","broker":"b-x","events":[${"[".repeat(3000)}`,
+        "x".repeat(7990),
+      ];
+      for (const payload of payloads) await intruder`SELECT pg_notify('claude_peers', ${payload})`;
+      // A payload over PostgreSQL's limit never reaches the brokers: the server refuses it.
+      expect(await intruder`SELECT pg_notify('claude_peers', ${"y".repeat(9000)})`.then(() => "sent", () => "refused")).toBe("refused");
+    } finally {
+      await intruder.close();
+      await admin.unsafe(`DROP ROLE ${role}`);
+      await admin.close();
+    }
+
+    // The wake-up for this message is committed after every notice above, so each broker has read them all first.
+    const sent = await alice.call("send_message", { to: "bob", message: "still here?" });
+    expect(sent.isError).toBe(false);
+    await bob.waitForChannel((m) => m.content === "still here?", "bob's channel push after the stray notices");
+    const reply = await bob.call("send_message", { to: "alice", message: "yes" });
+    expect(reply.isError).toBe(false);
+    await alice.waitForChannel((m) => m.content === "yes", "alice's channel push after the stray notices");
+    expect(pids.every(pidAlive)).toBe(true);
+    expect([(await runningBroker(laptop.t)).pid, (await runningBroker(devbox.t)).pid]).toEqual(pids);
+    for (const t of [laptop.t, devbox.t]) {
+      const strays = readFileSync(t.logPath, "utf8").split("\n").filter((line) => line.includes("not a broker's"));
+      expect(strays).toHaveLength(1); // one line, however many arrive
+    }
   });
 });

@@ -5,6 +5,7 @@
  * the four ways a peer leaves.
  */
 import { describe, expect, test } from "bun:test";
+import { hookAncestors } from "../shared/broker/hook-pairing.ts";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { PeerRow } from "../shared/store/store.ts";
@@ -46,10 +47,10 @@ describe("a peer that leaves takes its state along", () => {
       // allowance and mail flag), a hook's Stop shows the mail (an idle mark, a lease), and some
       // wait: a hook's waiter and a check_messages.
       const sent = await Promise.all(rows.map((row, k) => s.mail.send({ kind: "peer", row }, { to: rows[k ^ 1]!.id, text: `hello from ${row.name}` })));
-      const leased = await Promise.all(batch.map((i) => s.hookMail.lease([200_000 + i], 10_000, `session-${i}`, "Stop")));
+      const leased = await Promise.all(batch.map((i) => s.hookMail.lease(hookAncestors([200_000 + i]), 10_000, `session-${i}`, "Stop")));
       expect(leased.every((r) => r.messages.length === 1)).toBe(true);
       const waits = rows.slice(0, 5).flatMap((row, k) => [
-        s.hookMail.wait([200_000 + batch[k]!], 10_000, `session-${batch[k]}`),
+        s.hookMail.wait(hookAncestors([200_000 + batch[k]!]), 10_000, `session-${batch[k]}`),
         s.mail.inbox(row, { markRead: false, waitMs: 600_000, replyTo: sent[k]!.message.id }),
       ]);
       if (first === 0) {

@@ -207,9 +207,9 @@ describe("a call while the link is (re)connecting", () => {
 });
 
 describe("a broker that forgot the peer", () => {
-  test("answers unauthorized: that call fails, the link registers again keeping its id, and the next call goes through", async () => {
+  test("answers unauthorized: that call fails; the new broker never issued the link's id, so it registers as a new peer under its name, and the next call goes through", async () => {
     // Polling: no socket to close when the broker changes, so the first sign is the 401.
-    const { link, starter, sleep } = await startLink({ push: false, holds: (ms) => ms === POLL_INTERVAL_MS });
+    const { link, starter, sleep, logs } = await startLink({ push: false, holds: (ms) => ms === POLL_INTERVAL_MS });
     const before = (await link.call("/whoami", {})).peer;
     await sleep.untilAsked(1); // the first poll round is done; the link idles until the next
     await starter.replace();
@@ -221,10 +221,11 @@ describe("a broker that forgot the peer", () => {
     expect((err as WireError).code).toBe("unauthorized");
 
     const after = (await link.call("/whoami", {})).peer;
-    expect(after.id).toBe(before.id);
+    expect(after.id).not.toBe(before.id);
     expect(after.name).toBe(before.name);
     expect(starter.attempts).toBe(attempts + 1);
     expect(link.state).toBe("poll");
+    expect(logs.some((line) => line.includes(`broker refused peer id ${before.id}`) && line.includes("not issued by this broker"))).toBe(true);
   });
 });
 

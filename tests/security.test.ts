@@ -3,13 +3,16 @@
  * and DNS rebinding, body limits, bad input, the WebSocket surface, and file modes.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { statSync, chmodSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { peerRegistration, runningBroker, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectNoCors, expectWireError, okJson as json, rawRequest } from "./helpers/http.ts";
+import { runToEnd } from "./helpers/run-to-end.ts";
+import { whoami } from "./helpers/server.ts";
 import { killAndConfirm, waitFor } from "./helpers/wait.ts";
+import { openWorld } from "./helpers/world.ts";
 
 const SECRET = "x-claude-peers-secret";
 const ROUTES = ["/register", "/unregister", "/peers", "/send", "/summary", "/inbox", "/ack", "/poll", "/whoami", "/status", "/history", "/shutdown", "/hook", "/hook/read"];
@@ -379,13 +382,13 @@ describe("broker security (real broker process)", () => {
       await expectWireError(res, 405, /use (GET|POST)/);
     });
 
-    test("registering a second peer_id with a secret already in use is refused, not a crash", async () => {
-      const secret = "chosen-by-the-client-0123456789";
-      await json(await broker.post("/register", registration("dup-one", { peer_id: "p-dupone0001", secret })));
-      const res = await broker.post("/register", registration("dup-two", { peer_id: "p-duptwo0002", secret }));
-      expect(res.status).toBeGreaterThanOrEqual(400);
-      expect(res.status).toBeLessThan(500);
-      await expectWireError(res, res.status, /secret/);
+    test("registering under a well-formed peer_id the broker never issued is 403, with any secret, and stores nothing", async () => {
+      const before = (await json(await broker.post("/peers", { scope: "machine" }))).peers.length;
+      for (const secret of ["chosen-by-the-client-0123456789", alice.secret]) {
+        const res = await broker.post("/register", registration("mallory", { peer_id: "p-made2up234", secret }));
+        await expectWireError(res, 403, /^peer_id: p-made2up234 was not issued by this broker/);
+      }
+      expect((await json(await broker.post("/peers", { scope: "machine" }))).peers.length).toBe(before);
     });
   });
 
@@ -458,6 +461,24 @@ describe("broker security (real broker process)", () => {
   });
 });
 
+describe("issued peer ids", () => {
+  test("an id the broker issued is still accepted after a broker restart (the store records it); a made-up one is not", async () => {
+    const t = makeTestEnv();
+    let broker = await startBroker(t);
+    try {
+      const peer = await json<Peer>(await broker.post("/register", registration("erin")));
+      await broker.stop();
+      broker = await startBroker(t);
+      const again = await json<Peer>(await broker.post("/register", registration("erin", { peer_id: peer.peer_id, secret: peer.secret })));
+      expect(again).toMatchObject({ peer_id: peer.peer_id, name: "erin" });
+      await expectWireError(await broker.post("/register", registration("erin", { peer_id: "p-made2up234", secret: peer.secret })), 403, /not issued/);
+    } finally {
+      await broker.stop();
+      t.cleanup();
+    }
+  });
+});
+
 describe("file modes", () => {
   let t: TestEnv;
   let broker: TestBroker | undefined;
@@ -505,5 +526,75 @@ describe("file modes", () => {
     broker = await startWithUmask();
     await json(await broker.post("/send", { to: "dora", text: "again" }));
     for (const file of [t.tokenPath, t.dbPath, `${t.dbPath}-wal`, `${t.dbPath}-shm`]) expect([file, mode(file)]).toEqual([file, "600"]);
+  });
+});
+
+/**
+ * CLAUDE_PEERS_DB in a folder other users can write (/tmp, a shared mount): a symlink planted where
+ * the token, the DB or the log will be would take our writes elsewhere, and another user's file
+ * there holds a token or mail they can read. Each is refused with a message saying what to do.
+ */
+describe("files another user could plant beside CLAUDE_PEERS_DB", () => {
+  const asRoot = process.getuid?.() === 0;
+  const NOBODY = 65534;
+  /** A file of another user (root can make one; CI runs as root). */
+  const foreign = (path: string, text = "") => {
+    writeFileSync(path, text, { mode: 0o644 });
+    chownSync(path, NOBODY, NOBODY);
+  };
+  const TOKEN = `${"t".repeat(43)}\n`;
+
+  test.each<[string, (t: TestEnv) => void, RegExp, boolean]>([
+    ["the token file is a symlink", (t) => symlinkSync(join(t.dir, "planted-token"), t.tokenPath), /refusing the broker's token file .* it is a symbolic link; remove it, or point CLAUDE_PEERS_DB/, false],
+    ["the token file is another user's", (t) => foreign(t.tokenPath, TOKEN), /refusing the broker's token file .* it belongs to another user \(uid 65534\)/, true],
+    ["the database is a symlink", (t) => symlinkSync(join(t.dir, "planted-db"), t.dbPath), /cannot open the database .*: refusing the database file .* symbolic link/, false],
+    ["the database's -wal is a symlink", (t) => symlinkSync(join(t.dir, "planted-wal"), `${t.dbPath}-wal`), /refusing the database file .*-wal: it is a symbolic link/, false],
+    ["the database is another user's", (t) => foreign(t.dbPath), /refusing the database file .* belongs to another user/, true],
+  ])("%s: the broker refuses to start and says why", async (_, plant, message, needsRoot) => {
+    if (needsRoot && !asRoot) return console.warn("security.test.ts: another user's file needs root to make; skipped");
+    const t = makeTestEnv();
+    try {
+      plant(t);
+      const run = await runToEnd([process.execPath, join(ROOT, "broker.ts")], t.env, t.home);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(message);
+      for (const planted of ["planted-token", "planted-db", "planted-wal"]) expect(existsSync(join(t.dir, planted))).toBe(false);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test("a symlink where the broker's log goes: the session's server starts no broker and its tools say why", async () => {
+    const world = openWorld();
+    try {
+      symlinkSync(join(world.t.dir, "planted-log"), world.t.logPath);
+      const server = await world.start({ name: "logless" });
+      const result = await server.call("whoami");
+      expect(result.isError).toBe(true);
+      expect(result.text).toMatch(/refusing the broker's log .* it is a symbolic link/);
+      expect(existsSync(join(world.t.dir, "planted-log"))).toBe(false);
+    } finally {
+      await world.close();
+    }
+  });
+
+  test("an existing log file and mail-flag folder with looser modes are tightened (0600, 0700)", async () => {
+    const world = openWorld();
+    try {
+      writeFileSync(world.t.logPath, "an old line\n", { mode: 0o644 });
+      chmodSync(world.t.logPath, 0o644);
+      const flags = join(world.t.home, ".claude-peers-mail");
+      mkdirSync(flags, { mode: 0o777 });
+      chmodSync(flags, 0o777);
+      const server = await world.start({ name: "tidy", env: { CLAUDE_CODE_SESSION_ID: "tidy-session" } });
+      await whoami(server);
+      expect((statSync(world.t.logPath).mode & 0o777).toString(8)).toBe("600");
+      const broker = await runningBroker(world.t);
+      await json(await broker.post("/send", { to: "tidy", text: "raise the flag" }));
+      await waitFor(() => existsSync(join(flags, "tidy-session")), "the session's mail flag");
+      expect((statSync(flags).mode & 0o777).toString(8)).toBe("700");
+    } finally {
+      await world.close();
+    }
   });
 });

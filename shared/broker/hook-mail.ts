@@ -3,6 +3,7 @@ import { WireError } from "../errors.ts";
 import type { HookEvent } from "../hook-events.ts";
 import { HOOK_MESSAGE_OVERHEAD, type HookResult, type HookWaitResult, type Message } from "../protocol.ts";
 import type { Store } from "../store/store.ts";
+import type { HookAncestor } from "./hook-pairing.ts";
 import type { Mail } from "./mail.ts";
 import type { Presence } from "./presence.ts";
 import { toWireMessage } from "./to-wire.ts";
@@ -49,7 +50,7 @@ export class HookMail {
    * rest stay unread. The returned ones are leased to this hook; `unread` counts what no other
    * hook holds. The hook marks what it printed read with read().
    */
-  async lease(ancestors: readonly number[], maxChars: number, sessionId?: string, event?: HookEvent, peek = false): Promise<HookResult> {
+  async lease(ancestors: readonly HookAncestor[], maxChars: number, sessionId?: string, event?: HookEvent, peek = false): Promise<HookResult> {
     const found = this.presence.forHook(ancestors, sessionId);
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
     if (peek) return { peer: found.peer, parent_pid: found.parent_pid, messages: [], unread: await this.store.countUnread(found.peer.id) };
@@ -99,7 +100,7 @@ export class HookMail {
    * it read. One waiter per session: a newer one replaces the older, which answers `replaced`.
    * Woken by each arrival and by the session leaving (`gone`), never by a clock.
    */
-  async wait(ancestors: readonly number[], maxChars: number, sessionId?: string, signal?: AbortSignal, event?: HookEvent): Promise<HookWaitResult> {
+  async wait(ancestors: readonly HookAncestor[], maxChars: number, sessionId?: string, signal?: AbortSignal, event?: HookEvent): Promise<HookWaitResult> {
     const found = this.presence.forHook(ancestors, sessionId);
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0, ended: "no_session" };
     const { peer, parent_pid } = found;

@@ -8,6 +8,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { guardPrivateFolder } from "../private-file.ts";
 
 export class MailFlags {
   /** Session id → whether its flag is on, as last written (so unchanged state costs no file I/O). */
@@ -25,7 +26,10 @@ export class MailFlags {
       if (this.state.get(id) === waiting) continue;
       try {
         if (waiting) {
-          if (!this.made) mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+          if (!this.made) {
+            guardPrivateFolder(this.dir, "the mail-flag folder"); // an existing one with a looser mode becomes 0700
+            mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+          }
           this.made = true;
           writeFileSync(join(this.dir, id), "", { mode: 0o600 });
         } else rmSync(join(this.dir, id), { force: true });

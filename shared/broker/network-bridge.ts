@@ -38,7 +38,8 @@ export interface BridgedServices {
 export function startNetworkBridge(network: BrokerNetwork, s: BridgedServices): Promise<void> {
   const relayed = relayWatchEvents(network, s);
   return network.start({
-    onMessage: (peerId, messageId) => void s.mail.deliverFromElsewhere(peerId, messageId),
+    onMessage: (peerId, messageId) =>
+      void s.mail.deliverFromElsewhere(peerId, messageId).catch((err) => s.log(`delivering ${messageId} from another host failed: ${errorMessage(err)}`)),
     onMailbox: (peerId) => void s.mail.claimMailbox(peerId).catch((err) => s.log(`claiming ${peerId}'s mailbox failed: ${errorMessage(err)}`)),
     onAck: (ids) => s.mail.ackedElsewhere(ids),
     onSubscribed: () => {

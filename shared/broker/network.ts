@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { errorMessage } from "../errors.ts";
 import type { BrokerIdentity, NetworkStore, PeerRow, PresenceClaim, PresenceRow, Store } from "../store/store.ts";
+import { parseNotice, type Notice } from "./network-notice.ts";
 /** NOTIFY payloads must stay under 8000 bytes: ack ids go out in chunks. */
 const ACK_IDS_PER_NOTICE = 200;
 /** Relayed watch events go out in chunks too (an id and an event name each). */
@@ -48,12 +49,6 @@ export interface NetworkHandlers {
 /** A watch event on the wire between brokers: its name and what it is about (a message or peer id, or a name). */
 export type RelayedEvent = [event: string, key: string];
 
-type Notice =
-  | { k: "msg"; b: string; p: string; m: string }
-  | { k: "ack"; ids: string[] }
-  | { k: "watching"; b: string }
-  | { k: "ev"; b: string; ev: RelayedEvent[] };
-
 export class BrokerNetwork {
   readonly brokerId = `b-${randomBytes(6).toString("hex")}`;
   private readonly self: BrokerIdentity;
@@ -62,6 +57,8 @@ export class BrokerNetwork {
   private unlisten: (() => Promise<void>) | undefined;
   private handlers: NetworkHandlers | undefined;
   private failing = false;
+  /** Whether a notice not in NoticeSchema was logged already: a flood of them writes one line. */
+  private strangerLogged = false;
   /** Until when (ms) another broker is known to have watchers: it says so at each of its heartbeats. */
   private othersWatchUntil = 0;
 
@@ -117,12 +114,12 @@ export class BrokerNetwork {
 
   /** Tells the broker holding `peerId` that message `messageId` waits for it. */
   async wake(brokerId: string, peerId: string, messageId: string): Promise<void> {
-    await this.notify({ k: "msg", b: brokerId, p: peerId, m: messageId });
+    await this.notify({ kind: "message", broker: brokerId, peer: peerId, message: messageId });
   }
 
   /** Tells every broker these messages were acknowledged or read. */
   async acked(ids: readonly string[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += ACK_IDS_PER_NOTICE) await this.notify({ k: "ack", ids: ids.slice(i, i + ACK_IDS_PER_NOTICE) });
+    for (let i = 0; i < ids.length; i += ACK_IDS_PER_NOTICE) await this.notify({ kind: "acked", ids: ids.slice(i, i + ACK_IDS_PER_NOTICE) });
   }
 
   /** Whether another broker had watchers at its last heartbeats. */
@@ -132,31 +129,41 @@ export class BrokerNetwork {
 
   /** Tells the other brokers this one has watchers, so they relay their events. */
   async announceWatching(): Promise<void> {
-    await this.notify({ k: "watching", b: this.brokerId });
+    await this.notify({ kind: "watching", broker: this.brokerId });
   }
 
   /** Relays this broker's watch events to the other brokers' watchers. */
   async events(events: readonly RelayedEvent[]): Promise<void> {
-    for (let i = 0; i < events.length; i += EVENTS_PER_NOTICE) await this.notify({ k: "ev", b: this.brokerId, ev: events.slice(i, i + EVENTS_PER_NOTICE) });
+    for (let i = 0; i < events.length; i += EVENTS_PER_NOTICE) await this.notify({ kind: "events", broker: this.brokerId, events: events.slice(i, i + EVENTS_PER_NOTICE) });
   }
 
   private notify(notice: Notice): Promise<void> {
     return this.tables.notify(JSON.stringify(notice));
   }
 
+  /**
+   * Anyone who may CONNECT to the database may NOTIFY this channel: a payload is checked against
+   * NoticeSchema, and nothing a notice causes may end the broker (each failure is one log line).
+   */
   private onNotice(payload: string): void {
-    let notice: Notice;
+    const parsed = parseNotice(payload);
+    if (!parsed.ok) {
+      if (!this.strangerLogged) this.log(`ignored a notice on the shared database that is not a broker's (${parsed.reason}); further ones are ignored silently`);
+      this.strangerLogged = true;
+      return;
+    }
     try {
-      notice = JSON.parse(payload) as Notice;
-    } catch {
-      return; // not ours: anyone with database access can NOTIFY this channel
+      this.dispatch(parsed.notice);
+    } catch (err) {
+      this.log(`a ${parsed.notice.kind} notice from another host failed: ${errorMessage(err)}`);
     }
-    if (notice.k === "msg" && notice.b === this.brokerId) this.handlers?.onMessage(notice.p, notice.m);
-    else if (notice.k === "ack" && Array.isArray(notice.ids)) this.handlers?.onAck(notice.ids);
-    else if (notice.k === "watching" && notice.b !== this.brokerId) this.othersWatchUntil = Date.now() + BEATS_PER_TIMEOUT * this.heartbeatMs;
-    else if (notice.k === "ev" && notice.b !== this.brokerId && Array.isArray(notice.ev)) {
-      this.handlers?.onEvents(notice.ev.filter((e): e is RelayedEvent => Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string"));
-    }
+  }
+
+  private dispatch(notice: Notice): void {
+    if (notice.kind === "message" && notice.broker === this.brokerId) this.handlers?.onMessage(notice.peer, notice.message);
+    else if (notice.kind === "acked") this.handlers?.onAck(notice.ids);
+    else if (notice.kind === "watching" && notice.broker !== this.brokerId) this.othersWatchUntil = Date.now() + BEATS_PER_TIMEOUT * this.heartbeatMs;
+    else if (notice.kind === "events" && notice.broker !== this.brokerId) this.handlers?.onEvents(notice.events);
   }
 
   /** Keeps this broker's heartbeat fresh and its presence rows equal to its live peers. */

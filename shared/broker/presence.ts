@@ -7,6 +7,7 @@ import type { BrokerNetwork, LocalPeer, RemotePeer } from "./network.ts";
 import { WireError } from "../errors.ts";
 import type { PeerInfo, Scope } from "../protocol.ts";
 import type { PeerRow } from "../store/store.ts";
+import { pairHook, type HookAncestor } from "./hook-pairing.ts";
 import { toWirePeer } from "./to-wire.ts";
 
 /** A peer without a push connection (poll fallback) stays live this long after its last poll. */
@@ -294,69 +295,21 @@ export class Presence {
   }
 
   /**
-   * The live peer a hook belongs to: by process ancestry first (the hook's Claude Code is its
-   * server's parent), which also ties the hook's session id to it (after /clear Claude Code's id
-   * changes while its servers keep running); else by the session id alone (its server got the same
-   * one as CLAUDE_CODE_SESSION_ID, or learned it from Codex's tool calls), which finds a server
-   * started through a wrapper. Several peers for one session id and no ancestry (two wrapped
-   * servers): the newest.
+   * The live peer a hook belongs to (the rules are hook-pairing.ts's). When ancestry found it, the
+   * hook's session id is tied to it from then on (after /clear Claude Code's id changes while its
+   * servers keep running).
    */
-  forHook(ancestors: readonly number[], sessionId?: string): { peer: PeerInfo; parent_pid: number | null } | null {
-    const live = [...this.live.values()].filter((p) => this.isLive(p));
-    const found = this.byAncestry(ancestors, live, sessionId);
-    if (found) {
-      if (sessionId) found.entry.sessionIds.add(sessionId);
-      return { peer: this.info(found.entry), parent_pid: found.parent_pid };
-    }
-    // Not a child of the hook's Claude Code (a wrapper, a shim): the session id names it, if one peer has it.
-    const owners = sessionId ? live.filter((p) => p.sessionIds.has(sessionId)) : [];
-    return owners.length > 0 ? { peer: this.info(newest(owners)), parent_pid: null } : null;
-  }
-
-  /**
-   * A hook and the session's MCP server are both children of one Claude Code process, so the first
-   * of the hook's ancestors (nearest first) that is a candidate's parent names it; nearest first,
-   * because a Claude Code may run inside another one's shell. Several children of that process:
-   * the one with the hook's session id; else, if they are one session's servers (Claude Code with
-   * the plugin and `claude mcp add`), the newest. Codex's app-server runs the servers of several
-   * sessions: until a server has learned its session id, a hook there names none of them rather
-   * than hand one session's mail to another; and a Codex server that already has a session id is
-   * not another session's, even while it is the only child (the other's server may not have
-   * registered yet). A Claude Code server is: after /clear its session has a new id.
-   */
-  private byAncestry(ancestors: readonly number[], candidates: readonly LivePeer[], sessionId?: string): { entry: LivePeer; parent_pid: number } | null {
-    for (const pid of ancestors) {
-      const children = candidates.filter((p) => p.row.parent_pid === pid);
-      if (children.length === 0) continue;
-      const named = sessionId ? children.filter((p) => p.sessionIds.has(sessionId)) : [];
-      if (named.length > 0) return { entry: newest(named), parent_pid: pid };
-      if (children.length === 1) return sessionId && ownsOtherSession(children[0]!) ? null : { entry: children[0]!, parent_pid: pid };
-      return oneSession(children) ? { entry: newest(children), parent_pid: pid } : null;
-    }
-    return null;
+  forHook(ancestors: readonly HookAncestor[], sessionId?: string): { peer: PeerInfo; parent_pid: number | null } | null {
+    const paired = pairHook([...this.live.values()].filter((p) => this.isLive(p)), ancestors, sessionId);
+    if (!paired) return null;
+    if (paired.bind) paired.peer.sessionIds.add(paired.bind);
+    return { peer: this.info(paired.peer), parent_pid: paired.parentPid };
   }
 
   /** Tells the broker a session id its server learned after registering (Codex names its session in each tool call). */
   addSessionId(id: string, sessionId: string): void {
     this.live.get(id)?.sessionIds.add(sessionId);
   }
-}
-
-/** A server of an agent whose one process runs several sessions (Codex's app-server) that is already tied to a session. */
-function ownsOtherSession(p: LivePeer): boolean {
-  return p.row.agent === "codex" && p.sessionIds.size > 0;
-}
-
-/** Whether several servers of one parent are one session's: Claude Code's, or sharing a session id. */
-function oneSession(peers: readonly LivePeer[]): boolean {
-  if (peers.every((p) => p.row.agent === "claude-code")) return true;
-  const [first, ...rest] = peers;
-  return [...first!.sessionIds].some((id) => rest.every((p) => p.sessionIds.has(id)));
-}
-
-/** Two servers in one session (plugin and `claude mcp add`): the newer one. */
-function newest(peers: readonly LivePeer[]): LivePeer {
-  return peers.reduce((best, p) => (p.row.registered_at > best.row.registered_at ? p : best));
 }
 
 /** `name@host` → both parts; anything else is an id or a name. */

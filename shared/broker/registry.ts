@@ -68,18 +68,22 @@ export class Registry {
     return this.opts.groups.of(name);
   }
 
-  /** A re-registering peer (after a broker restart) proves its id with the secret it was given. */
-  private async verifyClaim(id: string, secret: string | undefined): Promise<{ id: string; secret: string; registered_at?: number }> {
+  /**
+   * A re-registering peer (after a broker restart) proves its id with the secret it was given. Only
+   * an id this broker issued counts: the store's peers table is the record (it outlives restarts, and
+   * is shared by every host on PostgreSQL), so an id a client made up, or one pruned after long
+   * silence, is refused and the client registers afresh (its name, and so its mailbox, follow it).
+   */
+  private async verifyClaim(id: string, secret: string | undefined): Promise<{ id: string; secret: string; registered_at: number }> {
     if (secret === undefined) throw new WireError("bad_request", "secret: required together with peer_id", { field: "secret" });
-    const hash = sha256(secret);
     const existing = await this.opts.store.getPeer(id);
-    if (existing && existing.secret_hash !== hash) {
+    if (!existing) {
+      throw new WireError("forbidden", `peer_id: ${id} was not issued by this broker (or was forgotten after long silence); register without peer_id and secret`, { field: "peer_id" });
+    }
+    if (existing.secret_hash !== sha256(secret)) {
       throw new WireError("forbidden", `peer_id: ${id} belongs to another session; register without peer_id`, { field: "peer_id" });
     }
-    if (!existing && (await this.opts.store.peerBySecretHash(hash))) {
-      throw new WireError("conflict", "secret: already used by another peer; register without peer_id and secret", { field: "secret" });
-    }
-    return { id, secret, registered_at: existing?.registered_at };
+    return { id, secret, registered_at: existing.registered_at };
   }
 
   /** Identifies a peer by its secret, live or not (a swept peer may still read its mail). */

@@ -5,6 +5,7 @@ import type { PeerRow } from "../store/store.ts";
 import type { ConsoleAuth } from "./console-auth.ts";
 import type { Groups } from "./groups.ts";
 import type { HookMail } from "./hook-mail.ts";
+import { hookAncestors } from "./hook-pairing.ts";
 import type { Mail } from "./mail.ts";
 import type { Presence } from "./presence.ts";
 import type { Registry } from "./registry.ts";
@@ -91,11 +92,11 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     "/poll": (ctx) => s.mail.poll(requirePeer(ctx)),
     // Hooks hold the token but no peer secret: they name their session by process ancestry.
-    "/hook": ({ body }) => s.hookMail.lease(body.ancestors, body.max_chars, body.session_id, body.event, body.peek),
+    "/hook": ({ body }) => s.hookMail.lease(hookAncestors(body.ancestors, body.agent_pid), body.max_chars, body.session_id, body.event, body.peek),
     "/hook/read": ({ body }) => s.hookMail.read(body.peer_id, body.ids),
     "/hook/wait": (ctx) => {
       ctx.holdOpen(); // answered when mail comes, however long that takes
-      return s.hookMail.wait(ctx.body.ancestors, ctx.body.max_chars, ctx.body.session_id, ctx.req.signal, ctx.body.event);
+      return s.hookMail.wait(hookAncestors(ctx.body.ancestors, ctx.body.agent_pid), ctx.body.max_chars, ctx.body.session_id, ctx.req.signal, ctx.body.event);
     },
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);

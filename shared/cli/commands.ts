@@ -1,6 +1,5 @@
 /** The request/answer commands (status, peers, send, history) and the table of every command. */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { readGitInfo } from "../git.ts";
 import { ScopeSchema, type GroupsResult, type Message, type PeerInfo, type Status } from "../protocol.ts";
@@ -10,6 +9,7 @@ import { CliError } from "./errors.ts";
 import { ago } from "../ago.ts";
 import { clock, deliveryLabel, describeSent, duration, oneLine, recipientLabel, replyLabel, shortenHome } from "./format.ts";
 import { killBroker } from "./kill-broker.ts";
+import { writeLoginFile, type LoginFile } from "./login-file.ts";
 import { renderTable } from "./table.ts";
 import type { CliOptions, OptionName } from "./usage.ts";
 import { watch } from "./watch.ts";
@@ -192,31 +192,32 @@ async function dashboard(ctx: CliContext, values: CliOptions, positionals: strin
   const { client } = await connect(ctx);
   const { code, expires_in_s } = await client.call("/console/code", {});
   const url = `http://127.0.0.1:${ctx.config.port}/login?code=${code}`;
-  const opened = values["no-open"] ? false : await openBrowser(url);
-  ctx.err(`${opened ? "opened the operator console in your browser" : "open the operator console"}; this link works once, within ${expires_in_s} s (run dashboard again for another):`);
+  const login = values["no-open"] ? null : await openBrowser(url);
+  ctx.err(`${login ? "opened the operator console in your browser" : "open the operator console"}; this link works once, within ${expires_in_s} s (run dashboard again for another):`);
   ctx.out(url);
+  await login?.spend(); // the page with the code goes once the browser has read it
   return 0;
 }
 
 /**
- * Hands the URL to the desktop's opener, when there is a desktop; false when none could take it.
+ * Hands the URL to the desktop's opener, when there is a desktop; null when none could take it.
  * Not on the opener's command line, which every local user can read (ps): in a file only this
- * user can read, a page that moves on to the URL.
+ * user can read, a page that moves on to the URL (login-file.ts).
  */
-async function openBrowser(url: string): Promise<boolean> {
+async function openBrowser(url: string): Promise<LoginFile | null> {
   const opener = process.platform === "darwin" ? "open" : process.platform === "win32" ? null : "xdg-open";
-  if (!opener || (process.platform === "linux" && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY)) return false;
-  if (!Bun.which(opener)) return false;
+  if (!opener || (process.platform === "linux" && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY)) return null;
+  if (!Bun.which(opener)) return null;
+  let login: LoginFile | undefined;
   try {
-    const dir = mkdtempSync(join(tmpdir(), "claude-peers-login-")); // mode 0700
-    const file = join(dir, "login.html");
-    // The URL is ours (digits, letters, _ and -): nothing in it to escape.
-    writeFileSync(file, `<!doctype html><meta http-equiv="refresh" content="0;url=${url}"><a href="${url}">Open the claude-peers console</a>\n`, { mode: 0o600 });
-    const child = Bun.spawn([opener, file], { stdio: ["ignore", "ignore", "ignore"] });
-    return (await child.exited) === 0;
+    login = writeLoginFile(url);
+    const child = Bun.spawn([opener, login.path], { stdio: ["ignore", "ignore", "ignore"] });
+    if ((await child.exited) === 0) return login;
   } catch {
-    return false;
+    // no temp folder, or no opener after all: the URL is printed either way
   }
+  login?.remove();
+  return null;
 }
 
 async function history(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {

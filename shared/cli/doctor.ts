@@ -6,6 +6,7 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { nearestAgentPid } from "../agent-process.ts";
 import { ancestorsOf } from "../ancestry.ts";
 import { probeBroker, type Probe } from "../broker-probe.ts";
 import { PLUGIN_NAME, channelsRequested } from "../channel-flag.ts";
@@ -212,10 +213,12 @@ async function sessionCheck(ctx: CliContext, probe: Probe): Promise<Check> {
   } catch {
     return { name, status: "info", detail: "no broker to ask" };
   }
-  const ancestors = (await ancestorsOf()).map((a) => a.pid).slice(0, 64);
+  const chain = (await ancestorsOf()).slice(0, 64);
+  const ancestors = chain.map((a) => a.pid);
+  const agentPid = await nearestAgentPid(chain);
   if (ancestors.length === 0) return { name, status: "info", detail: "this process has no ancestors to look up" };
   try {
-    const found = await client.call("/hook", { ancestors, peek: true, ...(sessionId ? { session_id: sessionId } : {}) });
+    const found = await client.call("/hook", { ancestors, peek: true, ...(agentPid !== undefined ? { agent_pid: agentPid } : {}), ...(sessionId ? { session_id: sessionId } : {}) });
     if (!found.peer) return { name, status: "info", detail: sessionId ? `Claude Code session ${sessionId}, but no live claude-peers server belongs to it` : "not inside a Claude Code session" };
     return { name, status: "ok", detail: `paired with ${found.peer.name} (${found.peer.id})${found.parent_pid === null ? ` by session id ${sessionId}` : " by process ancestry"}; ${found.unread} unread` };
   } catch (err) {

@@ -10,6 +10,7 @@
  * broker, no token, no peer or a foreign port all end in exit 0 with nothing printed.
  */
 import { CLAUDE_SESSION_ID, loadBrokerLocation, type BrokerLocation } from "../config.ts";
+import { nearestAgentPid } from "../agent-process.ts";
 import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
 import { channelsRequested, channelsRequestedAbove } from "../channel-flag.ts";
 import { hookEventOf, type HookEvent } from "../hook-events.ts";
@@ -76,7 +77,7 @@ export interface HookContext {
   /** This process's ancestors, nearest first. */
   chain: Ancestor[];
   /** The part of /hook's and /hook/wait's body that names the session. */
-  session: { ancestors: number[]; event: HookEvent; session_id?: string };
+  session: { ancestors: number[]; agent_pid?: number; event: HookEvent; session_id?: string };
 }
 
 /**
@@ -93,7 +94,14 @@ export async function hookContext(deps: Pick<HookDeps, "readStdin" | "env" | "an
   if (!token || !/^[\w-]+$/.test(token)) return null;
   const chain = await (deps.ancestors ?? ancestorsOf)();
   if (chain.length === 0) return null;
-  const session = { ancestors: chain.map((a) => a.pid), event: input.event, ...(input.sessionId ? { session_id: input.sessionId } : {}) };
+  // The broker pairs no further up than the nearest agent (an agent run in another session's shell is not that session).
+  const agentPid = await nearestAgentPid(chain);
+  const session = {
+    ancestors: chain.map((a) => a.pid),
+    ...(agentPid !== undefined ? { agent_pid: agentPid } : {}),
+    event: input.event,
+    ...(input.sessionId ? { session_id: input.sessionId } : {}),
+  };
   return { input, config, token, chain, session };
 }
 

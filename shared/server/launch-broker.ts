@@ -4,9 +4,10 @@ import { closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, wr
 import { join } from "node:path";
 import { probeBroker } from "../broker-probe.ts";
 import type { Config } from "../config.ts";
-import { PeersError } from "../errors.ts";
+import { PeersError, errorMessage } from "../errors.ts";
 import type { Health } from "../protocol.ts";
 import { processAlive } from "../process-alive.ts";
+import { guardPrivateFile } from "../private-file.ts";
 import { readToken } from "../token.ts";
 
 export const BROKER_SCRIPT = join(import.meta.dir, "..", "..", "broker.ts");
@@ -59,6 +60,11 @@ function tokenOf(config: Config): string {
 
 /** Spawns broker.ts detached (own session, output to the log file) and resolves once it is up or gone. */
 async function startBroker(config: Config, onFailure: (why: string) => void): Promise<void> {
+  try {
+    guardPrivateFile(config.logPath, "the broker's log");
+  } catch (err) {
+    return onFailure(errorMessage(err)); // nothing is written where another user could read it
+  }
   rotateLog(config.logPath);
   const logFd = openSync(config.logPath, "a", 0o600);
   let child;

@@ -200,7 +200,13 @@ export class PeerLink {
       name: this.name ?? this.registration.name,
       ...(this.peerId && this.secret ? { peer_id: this.peerId, secret: this.secret } : {}),
     };
-    const result = await client.call("/register", body);
+    const result = await client.call("/register", body).catch((err) => {
+      if (!(body.peer_id && err instanceof WireError && err.code === "forbidden" && err.field === "peer_id")) throw err;
+      // This broker never issued our id (a new database) or no longer knows it: a new id, the same name.
+      this.opts.log(`broker refused peer id ${body.peer_id} (${err.message}); registering as a new peer`);
+      const { peer_id: _, secret: __, ...fresh } = body;
+      return client.call("/register", fresh);
+    });
     if (this.peerId !== result.peer_id || this.name !== result.name || this.brokerPid !== health.pid) {
       this.opts.log(`registered as ${result.name} (${result.peer_id}) with broker pid ${health.pid}`);
       const missing = (body.peer_id ? [] : (body.groups ?? [])).filter((g) => !result.groups.includes(g));

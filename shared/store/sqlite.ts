@@ -2,6 +2,7 @@
 import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, existsSync, openSync, readSync } from "node:fs";
 import { GroupCommit } from "./group-commit.ts";
+import { assertOwnEntry } from "../private-file.ts";
 import type { MessageState } from "../protocol.ts";
 import {
   StoreOpenError,
@@ -194,6 +195,15 @@ const PAIR_HELD = "state = 'held' AND coalesce(held_by, 'pair') = 'pair'";
  * A file that is not a SQLite database is left untouched and reported, never overwritten.
  */
 export function openSqliteStore(path: string): Store {
+  if (path !== ":memory:") {
+    // In a shared folder another user may have put a symlink or a file of theirs here first.
+    try {
+      // Only checked here: a file refused below as not SQLite is left exactly as it was, mode included.
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) assertOwnEntry(file, "the database file", "file");
+    } catch (err) {
+      throw new StoreOpenError(`cannot open the database ${path}: ${(err as Error).message}`);
+    }
+  }
   let db: Database | undefined;
   try {
     if (path !== ":memory:") prepareFile(path);
