@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   // Answer initialize first; the broker, git and the summary all come after.
   await session.server.connect(new StdioServerTransport());
   session.start();
-  log(`started (pid ${process.pid}); broker 127.0.0.1:${config.port}; auto-summary ${config.openaiApiKey ? "enabled" : "disabled"}`);
+  log(`started (pid ${process.pid}); broker ${config.socketPath}; auto-summary ${config.openaiApiKey ? "enabled" : "disabled"}`);
 
   let closing = false;
   const shutdown = (why: string) => {

@@ -415,7 +415,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
 
     test("/hook/read for an unknown peer is 404; GET /hook is 405", async () => {
       await expectWireError(await broker.post("/hook/read", { peer_id: "p-0123456789", ids: ["m-1"] }), 404, /peer_id/);
-      await expectWireError(await fetch(`${broker.url}/hook`, { headers: { authorization: `Bearer ${broker.token}` } }), 405, /POST \/hook/);
+      await expectWireError(await broker.fetch("/hook", { headers: { authorization: `Bearer ${broker.token}` } }), 405, /POST \/hook/);
     });
   });
 });

@@ -36,14 +36,14 @@ const STORE_TIMEOUT_S = 3;
 
 export async function runDoctor(ctx: CliContext): Promise<Check[]> {
   const claude = claudeConfig(ctx);
-  const probe = await probeBroker(ctx.config.port, ctx.fetch);
+  const probe = await probeBroker(ctx.config.socketPath, ctx.fetch);
   return [
     bunCheck(),
     await claudeCodeCheck(),
     registrationCheck(claude, ctx.cwd),
     hooksCheck(claude),
     channelFlagCheck(),
-    brokerCheck(ctx.config.port, probe),
+    brokerCheck(ctx.config.socketPath, probe),
     fileModeCheck(ctx),
     await storeCheck(ctx),
     await sessionCheck(ctx, probe),
@@ -176,21 +176,22 @@ function channelFlagCheck(): Check {
 
 // ---- the broker, its files and its store ------------------------------------------------------
 
-function brokerCheck(port: number, probe: Probe): Check {
-  if (probe.kind === "none") return { name: "broker", status: "info", detail: `none on 127.0.0.1:${port}; the first session starts one` };
+function brokerCheck(socketPath: string, probe: Probe): Check {
+  if (probe.kind === "none") return { name: "broker", status: "info", detail: `none on ${socketPath}; the first session starts one` };
+  if (probe.kind === "unsafe") return { name: "broker", status: "fail", detail: `${probe.detail}; no token is sent to it`, fix: "remove it, or set CLAUDE_PEERS_DB to a file in a folder of yours" };
   if (probe.kind === "foreign") {
-    return { name: "broker", status: "fail", detail: `port ${port} is held by another program (${probe.detail})`, fix: "stop that program, or set CLAUDE_PEERS_PORT to a free port for the CLI and every session" };
+    return { name: "broker", status: "fail", detail: `${socketPath} is held by another program (${probe.detail})`, fix: "stop that program, or remove the socket" };
   }
   const { health } = probe;
   if (health.version !== VERSION) {
     return {
       name: "broker",
       status: "warn",
-      detail: `pid ${health.pid} on 127.0.0.1:${port} runs claude-peers ${health.version}; this is ${VERSION}`,
+      detail: `pid ${health.pid} on ${socketPath} runs claude-peers ${health.version}; this is ${VERSION}`,
       fix: "bun cli.ts kill-broker (running sessions start the new one by themselves)",
     };
   }
-  return { name: "broker", status: "ok", detail: `pid ${health.pid} on 127.0.0.1:${port}, claude-peers ${health.version}, since ${health.started_at}` };
+  return { name: "broker", status: "ok", detail: `pid ${health.pid} on ${socketPath}, claude-peers ${health.version}, since ${health.started_at}` };
 }
 
 /** The token and the SQLite files hold every message: readable by this user only. */
