@@ -1,6 +1,7 @@
 /** The broker's life: servers bring it back after a crash with ids and mail intact; a cold start makes one. */
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { statFields } from "../shared/proc-stat.ts";
 import type { Health } from "../shared/protocol.ts";
 import { awaitNewBroker, brokerPids, messageState, runningBroker } from "./helpers/broker.ts";
@@ -133,14 +134,14 @@ describe("parallel cold start", () => {
   });
 });
 
-describe("a port held by another program", () => {
+describe("a socket held by another program", () => {
   const world = suiteWorld();
 
-  test("tool calls fail at once with an error naming the port and the fix; the server logs it once", async () => {
+  test("tool calls fail at once with an error naming the socket and the fix; the server logs it once", async () => {
     let probes = 0;
+    mkdirSync(dirname(world.t.socketPath), { recursive: true, mode: 0o700 });
     const foreign = Bun.serve({
-      hostname: "127.0.0.1",
-      port: world.t.port,
+      unix: world.t.socketPath,
       fetch: () => {
         probes++;
         return new Response("some other web app");
@@ -148,12 +149,12 @@ describe("a port held by another program", () => {
     });
     try {
       const s = await world.start({ name: "stranded" });
-      await waitFor(() => probes >= 3, "the server to probe the port a few times");
+      await waitFor(() => probes >= 3, "the server to probe the socket a few times");
       const result = await s.call("whoami");
       expect(result.isError).toBe(true);
-      expect(result.text).toStartWith(`whoami failed: cannot use the claude-peers broker: port ${world.t.port} is used by another program`);
-      expect(result.text).toContain("set CLAUDE_PEERS_PORT to a free port");
-      expect(s.stderr().match(/is used by another program/g)?.length).toBe(1);
+      expect(result.text).toStartWith(`whoami failed: cannot use the claude-peers broker: ${world.t.socketPath} is held by a program that is not a claude-peers broker`);
+      expect(result.text).toContain("remove the socket");
+      expect(s.stderr().match(/is held by a program that is not a claude-peers broker/g)?.length).toBe(1);
       expect(brokerPids(world.t)).toEqual([]);
     } finally {
       foreign.stop(true);
