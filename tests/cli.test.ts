@@ -78,6 +78,13 @@ describe("cli without a broker", () => {
     expect(r.stderr).toContain("bun broker.ts");
   });
 
+  test("a database whose socket path would be too long for a Unix socket: status names the limit and the fix", async () => {
+    const deep = join(t.dir, "d".repeat(120), "peers.db");
+    const r = await runCli({ ...t, env: { ...t.env, CLAUDE_PEERS_DB: deep } }, ["status"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("a Unix socket may have; set CLAUDE_PEERS_DB to a file in a shorter folder");
+  });
+
   test("kill-broker with no broker says so and exits 0", async () => {
     const r = await cli(t, ["kill-broker"]);
     expect(r.code).toBe(0);

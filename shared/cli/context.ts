@@ -1,5 +1,5 @@
 /** What every command gets (config, streams, clock) and how it finds the broker without starting one. */
-import { unsafeSocketMessage } from "../broker-address.ts";
+import { socketPathProblem, unsafeSocketMessage } from "../broker-address.ts";
 import { BrokerClient } from "../broker-client.ts";
 import { probeBroker, type Probe } from "../broker-probe.ts";
 import type { Config } from "../config.ts";
@@ -43,6 +43,8 @@ export function foreignSocketMessage(socketPath: string, detail: string): string
 
 /** Probes the socket and, when this user's broker answers, builds a client with the token; throws CliError otherwise. */
 export async function connect(ctx: CliContext): Promise<Connected> {
+  const pathProblem = socketPathProblem(ctx.config.socketPath);
+  if (pathProblem) throw new CliError("no_broker", pathProblem);
   return clientFor(ctx, await probeBroker(ctx.config.socketPath, ctx.fetch));
 }
 
