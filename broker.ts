@@ -41,6 +41,7 @@ async function main(): Promise<void> {
       },
       log,
       onShutdownRequest: () => shutdown("kill-broker"),
+      onSocketLost: () => shutdown(`${config.socketPath} was removed or replaced; another broker serves it now`),
     });
   } catch (err) {
     await store.close();

@@ -1,12 +1,12 @@
 /** The broker's life: servers bring it back after a crash with ids and mail intact; a cold start makes one. */
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { statFields } from "../shared/proc-stat.ts";
 import type { Health } from "../shared/protocol.ts";
-import { awaitNewBroker, brokerPids, messageState, runningBroker } from "./helpers/broker.ts";
+import { awaitNewBroker, brokerPids, messageState, runningBroker, startBroker } from "./helpers/broker.ts";
 import { listsAsPush, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { pidAlive, waitFor } from "./helpers/wait.ts";
 import { suiteWorld, type World } from "./helpers/world.ts";
 
 /** What a server logged about the broker it registered with. */
@@ -181,3 +181,23 @@ describe("a damaged database", () => {
   });
 });
 
+
+describe("a broker whose socket was taken from it", () => {
+  const world = suiteWorld();
+
+  test("leaves once its socket path is another broker's, without removing that broker's socket; the sessions move over", async () => {
+    const s = await world.start({ name: "mover" });
+    await whoami(s);
+    const first = await runningBroker(world.t);
+    // Someone removes the socket file under the running broker (rm -rf of the folder, say) and a
+    // second broker starts on the same database: the first must go, and leave the new socket be.
+    unlinkSync(world.t.socketPath);
+    const second = await startBroker(world.t);
+    await waitFor(() => !pidAlive(first.pid), "the first broker to leave");
+    expect((await runningBroker(world.t)).pid).toBe(second.pid); // its socket is still there, and serves
+    // A session that saw the socket gone may have started a broker too; it finds the socket taken and exits.
+    await waitFor(() => brokerPids(world.t).join() === String(second.pid), "one broker left");
+    expect(readFileSync(world.t.logPath, "utf8")).toContain("was removed or replaced; another broker serves it now");
+    expect((await whoami(s)).name).toBe("mover");
+  });
+});

@@ -19,7 +19,7 @@ import { assertLocalHost, assertNoOrigin, assertToken, readJson } from "./guard.
 import type { DampingLimits } from "./damping.ts";
 import { Groups } from "./groups.ts";
 import { HookMail } from "./hook-mail.ts";
-import { listenForConsole, listenOnSocket } from "./listen.ts";
+import { listenForConsole, listenOnSocket, socketIdentity } from "./listen.ts";
 import { MailFlags } from "./mail-flags.ts";
 import { Mail } from "./mail.ts";
 import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
@@ -96,6 +96,8 @@ export interface BrokerOptions extends ServiceOptions {
   port: number;
   /** Called when an authenticated client asks the broker to stop (kill-broker). */
   onShutdownRequest?: () => void;
+  /** Called when the socket path no longer names this broker's socket (removed, or another broker's now). */
+  onSocketLost?: () => void;
 }
 
 export interface Broker {
@@ -285,10 +287,13 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     consoleServer?.stop(true);
     throw err;
   }
+  const ownSocket = socketIdentity(opts.socketPath);
+  const socketIsOurs = () => socketIdentity(opts.socketPath) === ownSocket;
   const port = consoleServer?.port ?? null;
   const consoleAddress = port === null ? null : consoleUrl(port);
 
   const sweeper = setInterval(() => {
+    if (opts.onSocketLost && !socketIsOurs()) opts.onSocketLost();
     presence.sweep();
     for (const ws of consoleSockets) if (ws.data.kind === "watch" && !ws.data.sessionValid?.()) ws.close(4401, "console session ended: run bun cli.ts dashboard");
   }, SWEEP_INTERVAL_MS);
@@ -325,8 +330,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         watchers.closeAll();
         await network?.stop();
         // Let in-flight answers (such as /shutdown's own) finish, but never wait on idle keep-alives.
-        await Promise.race([server.stop(), consoleServer?.stop(), Bun.sleep(300)]);
-        await Promise.all([server.stop(true), consoleServer?.stop(true)]);
+        // A socket path that is another broker's by now stays as it is: stopping would remove it.
+        const api = socketIsOurs() ? server : undefined;
+        await Promise.race([api?.stop(), consoleServer?.stop(), Bun.sleep(300)]);
+        await Promise.all([api?.stop(true), consoleServer?.stop(true)]);
         await store.close();
       })();
       return stopped;

@@ -3,7 +3,7 @@
  * it is this user's broker) and the operator console on a TCP port of 127.0.0.1.
  */
 import type { Server } from "bun";
-import { unlinkSync } from "node:fs";
+import { lstatSync, unlinkSync } from "node:fs";
 import { prepareSocketFolder } from "../broker-address.ts";
 import { probeBroker } from "../broker-probe.ts";
 
@@ -34,5 +34,21 @@ export function listenForConsole<T>(bind: () => Server<T>): Server<T> | null {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") return null;
     throw err;
+  }
+}
+
+/**
+ * Which file the socket path names now (device, inode and change time: an inode number alone may
+ * be reused at once), or null when there is none. A broker whose
+ * socket was removed or replaced serves nobody new while another broker takes the database: it
+ * compares this with its own and leaves. (Bun removes the path when a unix server stops, whoever's
+ * socket it names by then, so a broker that lost its path must not stop that server itself.)
+ */
+export function socketIdentity(socketPath: string): string | null {
+  try {
+    const stats = lstatSync(socketPath);
+    return `${stats.dev}:${stats.ino}:${stats.ctimeMs}`;
+  } catch {
+    return null;
   }
 }
