@@ -89,7 +89,8 @@ export class BrokerClient {
       }, this.fetchFn);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      const refused = code === "ConnectionRefused" || code === "ECONNREFUSED";
+      // Refused, or no socket file at all (ENOENT): the request provably never left.
+      const refused = code === "ConnectionRefused" || code === "ECONNREFUSED" || code === "ENOENT";
       throw new PeersError(
         "broker_unreachable",
         `the claude-peers broker at ${this.url} is not answering (${(err as Error).message}); try again in a moment`,

@@ -3,8 +3,8 @@
  * messages onto sockets), watchers (the one place events come from), the registry (who the peers
  * are), mail (the one place a message is stored and changes state), hook mail — each handed only
  * the ones below it; then serves them on its Unix socket (request checks, the route table in
- * routes.ts, the push and watch WebSockets) and the operator console on 127.0.0.1 (listen.ts), binds the other hosts' notices to them (network-bridge.ts), and
- * keeps house (sweeps and prunes).
+ * routes.ts, the push and watch WebSockets) and the operator console on 127.0.0.1 (listen.ts),
+ * binds the other hosts' notices to them (network-bridge.ts), and keeps house (sweeps and prunes).
  */
 import type { Server, ServerWebSocket } from "bun";
 import { consoleUrl, socketUrl } from "../broker-address.ts";
@@ -265,6 +265,8 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
       },
     }),
   );
+  const ownSocket = socketIdentity(opts.socketPath);
+  const socketIsOurs = () => socketIdentity(opts.socketPath) === ownSocket;
   try {
     consoleServer = listenForConsole(() =>
       Bun.serve<SocketData>({
@@ -287,8 +289,6 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     consoleServer?.stop(true);
     throw err;
   }
-  const ownSocket = socketIdentity(opts.socketPath);
-  const socketIsOurs = () => socketIdentity(opts.socketPath) === ownSocket;
   const port = consoleServer?.port ?? null;
   const consoleAddress = port === null ? null : consoleUrl(port);
 
