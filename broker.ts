@@ -1,10 +1,10 @@
 #!/usr/bin/env bun
-/** The claude-peers broker daemon: one per user per machine, on 127.0.0.1; state in SQLite or a shared PostgreSQL. */
+/** The claude-peers broker daemon: one per user per machine, on a Unix socket of that user's (the console on 127.0.0.1); state in SQLite or a shared PostgreSQL. */
 import { createBroker, type Broker } from "./shared/broker/app.ts";
 import { BrokerNetwork } from "./shared/broker/network.ts";
 import { probeBroker } from "./shared/broker-probe.ts";
 import { ConfigError, loadConfig, type Config } from "./shared/config.ts";
-import { errorMessage } from "./shared/errors.ts";
+import { PeersError, errorMessage } from "./shared/errors.ts";
 import { createLog } from "./shared/log.ts";
 import { StoreOpenError, type Store } from "./shared/store/store.ts";
 import { openStore } from "./shared/store/open.ts";
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       network,
       host: config.host,
       token,
+      socketPath: config.socketPath,
       port: config.port,
       mailboxTtlMs: config.mailboxTtlMs,
       heldTtlMs: config.heldTtlMs,
@@ -41,20 +42,21 @@ async function main(): Promise<void> {
       },
       log,
       onShutdownRequest: () => shutdown("kill-broker"),
+      onSocketLost: () => shutdown(`${config.socketPath} was removed or replaced; another broker serves it now`),
     });
   } catch (err) {
     await store.close();
     if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
-    // Several starters may race; the one that bound the port serves, the others leave quietly.
-    const probe = await probeBroker(config.port);
+    // Several starters may race; the one that bound the socket serves, the others leave quietly.
+    const probe = await probeBroker(config.socketPath);
     if (probe.kind === "broker") {
-      log(`another broker (pid ${probe.health.pid}) already serves port ${config.port}; exiting`);
+      log(`another broker (pid ${probe.health.pid}) already serves ${config.socketPath}; exiting`);
       process.exit(0);
     }
-    log(`port ${config.port} is taken by another program; set CLAUDE_PEERS_PORT to a free port`);
+    log(`${config.socketPath} is held by a program that is not a claude-peers broker; stop it, or remove the socket`);
     process.exit(1);
   }
-  log(`listening on ${broker.url} (pid ${process.pid}) as host ${config.host}, database ${store.location}`);
+  log(`listening on ${broker.url}, console ${broker.consoleUrl ?? "off"} (pid ${process.pid}) as host ${config.host}, database ${store.location}`);
 
   let stopping = false;
   async function shutdown(why: string): Promise<void> {
@@ -70,7 +72,7 @@ async function main(): Promise<void> {
 
 if (import.meta.main) {
   main().catch((err) => {
-    log(err instanceof ConfigError || err instanceof StoreOpenError ? err.message : `cannot start: ${errorMessage(err)}`);
+    log(err instanceof ConfigError || err instanceof StoreOpenError || err instanceof PeersError ? err.message : `cannot start: ${errorMessage(err)}`);
     process.exit(1);
   });
 }

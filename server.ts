@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   await session.server.connect(new StdioServerTransport());
   if (config.checkOnly) return log("check only (doctor): answering initialize, no broker, no registration");
   session.start();
-  log(`started (pid ${process.pid}); broker 127.0.0.1:${config.port}; auto-summary ${config.openaiApiKey ? "enabled" : "disabled"}`);
+  log(`started (pid ${process.pid}); broker ${config.socketPath}; auto-summary ${config.openaiApiKey ? "enabled" : "disabled"}`);
 
   let closing = false;
   const shutdown = (why: string) => {

@@ -135,7 +135,7 @@ async function bigHistory(browser: TestBrowser): Promise<BigRun> {
     const t0 = performance.now();
     const peers: RawPeer[] = [];
     for (let i = 0; i < SESSIONS; i += 20) {
-      peers.push(...(await Promise.all(Array.from({ length: Math.min(20, SESSIONS - i) }, (_, j) => connectRawPeer({ port: world.t.port, token: broker.token, name: `session-${String(i + j).padStart(3, "0")}` })))));
+      peers.push(...(await Promise.all(Array.from({ length: Math.min(20, SESSIONS - i) }, (_, j) => connectRawPeer({ socketPath: world.t.socketPath, token: broker.token, name: `session-${String(i + j).padStart(3, "0")}` })))));
     }
     // Mostly between neighbours (a few busy pairs, like a real fleet), a third of them replies.
     const sent: string[] = [];

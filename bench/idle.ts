@@ -35,7 +35,7 @@ export interface IdleRun {
 async function connectMany(world: World, broker: TestBroker, count: number): Promise<RawPeer[]> {
   const peers: RawPeer[] = [];
   for (let i = 0; i < count; i += CONNECT_BATCH) {
-    const batch = Array.from({ length: Math.min(CONNECT_BATCH, count - i) }, (_, j) => connectRawPeer({ port: world.t.port, token: broker.token, name: `idle-${i + j}` }));
+    const batch = Array.from({ length: Math.min(CONNECT_BATCH, count - i) }, (_, j) => connectRawPeer({ socketPath: world.t.socketPath, token: broker.token, name: `idle-${i + j}` }));
     peers.push(...(await Promise.all(batch)));
   }
   return peers;

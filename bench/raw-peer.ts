@@ -17,7 +17,8 @@ export interface RawPeer {
 }
 
 export interface RawPeerOptions {
-  port: number;
+  /** The broker's API socket. */
+  socketPath: string;
   token: string;
   name: string;
   /** Called for every pushed message, after its ack frame was sent. */
@@ -26,7 +27,7 @@ export interface RawPeerOptions {
 
 /** Registers `name` and resolves once its push socket is open. */
 export async function connectRawPeer(opts: RawPeerOptions): Promise<RawPeer> {
-  const anonymous = new BrokerClient({ port: opts.port, token: opts.token });
+  const anonymous = new BrokerClient({ socketPath: opts.socketPath, token: opts.token });
   const registration = {
     name: opts.name,
     pid: process.pid,
@@ -37,7 +38,7 @@ export async function connectRawPeer(opts: RawPeerOptions): Promise<RawPeer> {
     summary: "benchmark peer",
   };
   const { peer_id, secret, name } = await anonymous.call("/register", registration);
-  const client = new BrokerClient({ port: opts.port, token: opts.token, secret });
+  const client = new BrokerClient({ socketPath: opts.socketPath, token: opts.token, secret });
   const socket = client.openSocket();
   socket.onmessage = (event) => {
     const frame = BrokerFrameSchema.safeParse(JSON.parse(String(event.data)));

@@ -18,6 +18,7 @@ import { startServer } from "../tests/helpers/server.ts";
 import type { World } from "../tests/helpers/world.ts";
 import { ListPeersResultSchema } from "../shared/protocol.ts";
 import { awaitQuiet, formatSpread, header, inWorld, percentile, runsArg, spread } from "./lib.ts";
+import { dialBroker } from "../shared/broker-address.ts";
 
 /** Sessions started per run and mode (each one stopped before the next starts). */
 const STARTS = 10;
@@ -33,7 +34,7 @@ interface Start {
 async function livePids(world: World): Promise<number[] | null> {
   try {
     const token = readFileSync(world.t.tokenPath, "utf8").trim();
-    const res = await fetch(`http://127.0.0.1:${world.t.port}/peers`, {
+    const res = await dialBroker(world.t.socketPath, "/peers", {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: "{}",

@@ -163,7 +163,7 @@ export async function brokerAlone(world: World, broker: TestBroker, inflight = 1
   const ledger = new Ledger();
   const peers = await Promise.all(
     Array.from({ length: sessions }, (_, i) =>
-      connectRawPeer({ port: world.t.port, token: broker.token, name: `raw-${i}`, onMessage: (m) => ledger.receive(m.id) }),
+      connectRawPeer({ socketPath: world.t.socketPath, token: broker.token, name: `raw-${i}`, onMessage: (m) => ledger.receive(m.id) }),
     ),
   );
   try {

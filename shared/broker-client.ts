@@ -1,5 +1,5 @@
-/** Typed HTTP calls to the broker: sends the token (and peer secret), turns non-2xx into WireError. */
-import { brokerUrl } from "./config.ts";
+/** Typed HTTP calls to the broker over its socket: sends the token (and peer secret), turns non-2xx into WireError. */
+import { checkBrokerSocket, dialBroker, dialBrokerSocket, socketUrl, unsafeSocketMessage } from "./broker-address.ts";
 import { PeersError, WireError } from "./errors.ts";
 import { ErrorBodySchema, PEER_SECRET_HEADER, ROUTES, type RouteBody, type RoutePath, type RouteResult } from "./protocol.ts";
 
@@ -16,7 +16,8 @@ export interface CallOptions {
 }
 
 export interface BrokerClientOptions {
-  port: number;
+  /** The broker's Unix socket (config.socketPath). */
+  socketPath: string;
   token: string;
   /** The peer secret from /register; absent for the CLI. */
   secret?: string;
@@ -27,13 +28,15 @@ export interface BrokerClientOptions {
 
 export class BrokerClient {
   readonly url: string;
+  readonly socketPath: string;
   secret: string | undefined;
   private readonly token: string;
   private readonly fetchFn: typeof fetch;
   private readonly pacedWithinMs: number;
 
   constructor(opts: BrokerClientOptions) {
-    this.url = brokerUrl(opts.port);
+    this.socketPath = opts.socketPath;
+    this.url = socketUrl(opts.socketPath);
     this.token = opts.token;
     this.secret = opts.secret;
     this.fetchFn = opts.fetch ?? fetch;
@@ -73,19 +76,21 @@ export class BrokerClient {
   }
 
   private async callOnce<P extends RoutePath>(path: P, body: RouteBody<P>, opts: CallOptions): Promise<RouteResult<P>> {
+    this.assertOwnSocket();
     let res: Response;
     try {
-      res = await this.fetchFn(`${this.url}${path}`, {
+      res = await dialBroker(this.socketPath, path, {
         method: "POST",
         headers: { ...this.headers(), "content-type": "application/json" },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS + (opts.waitMs ?? 0)),
         // Bun's own idle timer (5 min) would cut a long wait short; the signal above bounds it.
         ...(opts.waitMs ? { timeout: false } : {}),
-      });
+      }, this.fetchFn);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      const refused = code === "ConnectionRefused" || code === "ECONNREFUSED";
+      // Refused, or no socket file at all (ENOENT): the request provably never left.
+      const refused = code === "ConnectionRefused" || code === "ECONNREFUSED" || code === "ENOENT";
       throw new PeersError(
         "broker_unreachable",
         `the claude-peers broker at ${this.url} is not answering (${(err as Error).message}); try again in a moment`,
@@ -106,7 +111,16 @@ export class BrokerClient {
 
   /** A WebSocket to /ws with the same credentials (Bun's client accepts headers). */
   openSocket(): WebSocket {
-    const url = `${this.url.replace(/^http/, "ws")}/ws`;
-    return new WebSocket(url, { headers: this.headers() } as unknown as string[]);
+    this.assertOwnSocket();
+    return dialBrokerSocket(this.socketPath, "/ws", this.headers());
+  }
+
+  /**
+   * Checked before every request, not once: the broker may have died and something else taken
+   * its place since the last one. A socket that is not this user's never gets the token.
+   */
+  private assertOwnSocket(): void {
+    const check = checkBrokerSocket(this.socketPath);
+    if (check.kind === "unsafe") throw new PeersError("socket_unsafe", unsafeSocketMessage(check.detail));
   }
 }

@@ -1,9 +1,12 @@
 /** Reads the environment once and turns it into the settings every entry point uses. */
 import { homedir, hostname } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { AGENTS, DEFAULT_AGENT, isAgent, type Agent } from "./agents.ts";
 
+/** The console's port for uid 0; every other user's default is offset by its uid (defaultConsolePort). */
 export const DEFAULT_PORT = 7899;
+/** Users whose uids differ by less than this never share a default console port. */
+const PORT_SPREAD = 2000;
 /** What a Claude Code session id looks like (CLAUDE_CODE_SESSION_ID, a hook input's session_id); anything else is ignored. */
 export const CLAUDE_SESSION_ID = /^[A-Za-z0-9_-]{1,128}$/;
 export const DEFAULT_SUMMARY_MODEL = "gpt-4o-mini";
@@ -13,7 +16,10 @@ export const DEFAULT_HOST_TIMEOUT_S = 15;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface Config {
+  /** The operator console's TCP port on 127.0.0.1 (CLAUDE_PEERS_PORT, else defaultConsolePort). */
   port: number;
+  /** The broker's Unix socket, which carries every token-bearing call (broker-address.ts dials it). */
+  socketPath: string;
   /**
    * CLAUDE_PEERS_DB: a SQLite file (the token, log and lock files sit beside it), or a
    * postgres:// URL shared by the brokers of several machines (those files then sit in HOME).
@@ -74,14 +80,14 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 /** Where the broker listens and keeps its files: all a hook reads. */
-export type BrokerLocation = Pick<Config, "port" | "db" | "shared" | "tokenPath" | "logPath" | "lockPath">;
+export type BrokerLocation = Pick<Config, "port" | "socketPath" | "db" | "shared" | "tokenPath" | "logPath" | "lockPath">;
 
 /**
  * The broker's address and files from CLAUDE_PEERS_PORT and CLAUDE_PEERS_DB only. Hooks read this
  * and nothing else, so a bad setting they do not use (groups, damping) never stops their mail.
  */
-export function loadBrokerLocation(env: Env = process.env, home = homedir()): BrokerLocation {
-  return brokerLocation(parsePort(env.CLAUDE_PEERS_PORT), env, home);
+export function loadBrokerLocation(env: Env = process.env, home = homedir(), uid = process.getuid?.() ?? 0): BrokerLocation {
+  return brokerLocation(parsePort(env.CLAUDE_PEERS_PORT, uid), env, home);
 }
 
 function brokerLocation(port: number, env: Env, home: string): BrokerLocation {
@@ -90,12 +96,21 @@ function brokerLocation(port: number, env: Env, home: string): BrokerLocation {
   const db = shared ? raw : resolve(expandHome(raw, home));
   const files = shared ? join(home, ".claude-peers") : db; // token, log: <files>.token, <files>.log
   const base = join(dirname(files), ".claude-peers");
-  return { port, db, shared, tokenPath: `${files}.token`, logPath: `${files}.log`, lockPath: `${base}-${port}.lock` };
+  return {
+    port,
+    // In a folder of its own (0700, this user's): the folder's mode decides who may connect.
+    socketPath: join(dirname(files), ".claude-peers", `${basename(files).replace(/^\.+/, "")}.sock`),
+    db,
+    shared,
+    tokenPath: `${files}.token`,
+    logPath: `${files}.log`,
+    lockPath: `${base}-${port}.lock`,
+  };
 }
 
 /** Builds the config from `env`; throws ConfigError naming the variable when a value is unusable. */
-export function loadConfig(env: Env = process.env, home = homedir()): Config {
-  const { config, problems } = checkConfig(env, home);
+export function loadConfig(env: Env = process.env, home = homedir(), uid = process.getuid?.() ?? 0): Config {
+  const { config, problems } = checkConfig(env, home, uid);
   if (problems[0]) throw problems[0];
   return config;
 }
@@ -104,7 +119,7 @@ export function loadConfig(env: Env = process.env, home = homedir()): Config {
  * Every setting, with each unusable value reported and its default used in its place: what
  * `doctor` shows. The broker and the server refuse to start on any problem (loadConfig).
  */
-export function checkConfig(env: Env = process.env, home = homedir()): { config: Config; problems: ConfigError[] } {
+export function checkConfig(env: Env = process.env, home = homedir(), uid = process.getuid?.() ?? 0): { config: Config; problems: ConfigError[] } {
   const problems: ConfigError[] = [];
   const read = <T>(parse: () => T, fallback: () => T): T => {
     try {
@@ -115,7 +130,7 @@ export function checkConfig(env: Env = process.env, home = homedir()): { config:
       return fallback();
     }
   };
-  const port = read(() => parsePort(env.CLAUDE_PEERS_PORT), () => DEFAULT_PORT);
+  const port = read(() => parsePort(env.CLAUDE_PEERS_PORT, uid), () => defaultConsolePort(uid));
   const number = (name: string, fallback: number, parse: typeof parsePositive) => read(() => parse(env[name], name, fallback), () => fallback);
   const mailboxDays = number("CLAUDE_PEERS_MAILBOX_DAYS", DEFAULT_MAILBOX_DAYS, parsePositive);
   const config: Config = {
@@ -169,12 +184,16 @@ function parseAgent(raw: string | undefined): Agent {
   return agent;
 }
 
-export function brokerUrl(port: number): string {
-  return `http://127.0.0.1:${port}`;
+/**
+ * 7899 + uid % 2000: root keeps 7899, uid 1000 gets 8899, so the users of one machine do not
+ * reach for the same port. A collision anyway costs only the console: the API is on the socket.
+ */
+export function defaultConsolePort(uid: number): number {
+  return DEFAULT_PORT + (uid % PORT_SPREAD);
 }
 
-function parsePort(raw: string | undefined): number {
-  if (raw === undefined || raw.trim() === "") return DEFAULT_PORT;
+function parsePort(raw: string | undefined, uid: number): number {
+  if (raw === undefined || raw.trim() === "") return defaultConsolePort(uid);
   // Digits only: Number() would also take "0x1F90" or "1e3" and quietly listen on another port.
   const port = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {

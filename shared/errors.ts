@@ -68,7 +68,9 @@ export type PeersErrorCode =
   | "broker_foreign"
   | "broker_start_failed"
   | "not_registered"
-  | "token_missing";
+  | "token_missing"
+  | "socket_path"
+  | "socket_unsafe";
 
 /** A local failure (never serialized): the message says what to do next. */
 export class PeersError extends Error {

@@ -316,7 +316,8 @@ export const HistoryResultSchema = z.object({
 });
 
 /** POST /console/code (a person, never a peer): a one-time login code for the operator console. */
-export const ConsoleCodeResultSchema = z.object({ code: z.string(), expires_in_s: z.number() });
+/** `url`: the console's own address (127.0.0.1 and the port it holds), where the code is to be used. */
+export const ConsoleCodeResultSchema = z.object({ code: z.string(), expires_in_s: z.number(), url: z.string() });
 
 /** A live session as the operator console shows it: its peer info, its mail and its delivery paths. */
 export const ConsoleSessionSchema = PeerInfoSchema.extend({
@@ -342,7 +343,8 @@ export type ConsoleState = z.infer<typeof ConsoleStateSchema>;
 
 export const StatusResultSchema = z.object({
   // Defaults: a 0.1 broker, still running after an upgrade, sends neither field.
-  broker: HealthSchema.extend({ url: z.string(), db: z.string(), host: z.string().default(""), uptime_s: z.number() }),
+  // url: the API's Unix socket (unix:/path); console_url: the operator console, null when its port was taken.
+  broker: HealthSchema.extend({ url: z.string(), console_url: z.string().nullable().default(null), db: z.string(), host: z.string().default(""), uptime_s: z.number() }),
   /** live/push/poll count this broker's peers; other_hosts, the live peers of the other hosts' brokers. */
   peers: z.object({ live: z.number(), push: z.number(), poll: z.number(), other_hosts: z.number().default(0) }),
   /** Messages per state; any state name, so an older or newer broker's answer still parses. */

@@ -10,6 +10,7 @@ import fc from "fast-check";
 import { requestPath } from "../shared/broker/app.ts";
 import { CONTENT_SECURITY_POLICY, isConsolePath } from "../shared/broker/console.ts";
 import { SEND_RATE } from "../shared/broker/send-pace.ts";
+import { dialBrokerSocket } from "../shared/broker-address.ts";
 import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectWireError, okJson as json, rawAnswer } from "./helpers/http.ts";
@@ -119,14 +120,15 @@ describe("fuzzing the broker (fast-check, real broker process)", () => {
         if (credentials === "peer") headers[SECRET] = alice.secret;
         if (credentials === "wrong-secret") headers[SECRET] = "s-not-a-real-secret";
         if (type) headers["content-type"] = type;
+        const origin = "http://localhost";
         let url: URL;
         try {
-          url = new URL(broker.url + path);
+          url = new URL(origin + path);
         } catch {
           return; // not a URL fetch can send
         }
-        if (url.host !== new URL(broker.url).host) return; // a path that moved the request elsewhere
-        const res = await fetch(url, {
+        if (url.host !== new URL(origin).host) return; // a path that moved the request elsewhere
+        const res = await broker.fetch(url.pathname + url.search, {
           method,
           headers,
           body: method === "GET" || method === "HEAD" ? undefined : body,
@@ -139,7 +141,7 @@ describe("fuzzing the broker (fast-check, real broker process)", () => {
   });
 
   test("request targets fetch() never sends (authority, asterisk, absolute form) and any method: a 4xx JSON error, never a 5xx or HTML", async () => {
-    const port = new URL(broker.url).port;
+    const port = t.port; // named in Host headers and absolute targets; the requests go to the socket
     const targetArb = fc.oneof(
       { weight: 2, arbitrary: fc.constantFrom(...ROUTES, "/health", "/ws", "/nope") },
       { weight: 2, arbitrary: fc.constantFrom("127.0.0.1:1", `127.0.0.1:${port}`, "localhost:80", "[::1]:443", "evil.example:443", "a:b") },
@@ -162,7 +164,7 @@ describe("fuzzing the broker (fast-check, real broker process)", () => {
           `Content-Length: ${body.length}`,
           "Connection: close",
         ].join("\n");
-        const res = await rawAnswer(Number(port), head, body);
+        const res = await rawAnswer(broker.socketPath, head, body);
         cases++;
         const what = `${method} ${target} (${credentials})`;
         // Bun's HTTP parser refuses a few request lines before any broker code runs (lowercase or
@@ -210,9 +212,7 @@ describe("fuzzing the broker (fast-check, real broker process)", () => {
     // A fresh peer: one registered in beforeAll without a socket is swept once its poll grace
     // (2.5 s) runs out, and the tests before this one may take that long on a busy machine.
     const target = await json<Peer>(await broker.post("/register", registration("ws-target")));
-    const ws = new WebSocket(`${broker.url.replace("http", "ws")}/ws`, {
-      headers: { authorization: `Bearer ${broker.token}`, [SECRET]: target.secret },
-    } as unknown as string[]);
+    const ws = dialBrokerSocket(broker.socketPath, "/ws", { authorization: `Bearer ${broker.token}`, [SECRET]: target.secret });
     const frames: Array<Record<string, any>> = [];
     ws.onmessage = (e) => frames.push(JSON.parse(String(e.data)));
     let closed = false;
@@ -249,7 +249,7 @@ describe("fuzzing the broker (fast-check, real broker process)", () => {
   });
 
   test("afterwards the broker serves normal traffic", async () => {
-    expect((await fetch(`${broker.url}/health`)).status).toBe(200);
+    expect((await broker.fetch("/health")).status).toBe(200);
     const { message } = await json(await broker.post("/send", { to: alice.peer_id, text: "business as usual" }, { [SECRET]: bob.secret }));
     const inbox = await json(await broker.post("/inbox", {}, { [SECRET]: alice.secret }));
     expect((inbox.messages as Array<{ id: string }>).map((m) => m.id)).toContain(message.id);

@@ -167,7 +167,7 @@ describe("a database folder the user cannot write", () => {
         expect(text).toContain("set CLAUDE_PEERS_DB to a file in a writable folder");
       }
       expect(readdirSync(readOnly)).toEqual([]);
-      expect((await probeBroker(t.port)).kind).toBe("none");
+      expect((await probeBroker(t.socketPath)).kind).toBe("none");
       expect(server.stderr().match(/cannot start the broker/g)?.length).toBe(1); // logged once, not once per retry
       expect(server.stderr()).not.toMatch(/^\s+at /m);
     } finally {

@@ -1,6 +1,7 @@
 /** The real CLI as a subprocess, against a real broker and real sessions: output, JSON and exit codes. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
+import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { HistoryResultSchema, ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
@@ -84,8 +85,15 @@ describe("cli without a broker", () => {
     const r = await cli(t, ["status"]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain(`no claude-peers broker on 127.0.0.1:${t.port}`);
+    expect(r.stderr).toContain(`no claude-peers broker on ${t.socketPath}`);
     expect(r.stderr).toContain("bun broker.ts");
+  });
+
+  test("a database whose socket path would be too long for a Unix socket: status names the limit and the fix", async () => {
+    const deep = join(t.dir, "d".repeat(120), "peers.db");
+    const r = await runCli({ ...t, env: { ...t.env, CLAUDE_PEERS_DB: deep } }, ["status"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("a Unix socket may have; set CLAUDE_PEERS_DB to a file in a shorter folder");
   });
 
   test("kill-broker with no broker says so and exits 0", async () => {
@@ -94,16 +102,20 @@ describe("cli without a broker", () => {
     expect(r.stdout).toContain("no claude-peers broker");
   });
 
-  test("a port held by something else is named, with CLAUDE_PEERS_PORT", async () => {
-    const other = Bun.serve({ hostname: "127.0.0.1", port: t.port, fetch: () => new Response("not a broker", { status: 404 }) });
+  test("a socket held by something else is named; the console's TCP port is never asked", async () => {
+    mkdirSync(dirname(t.socketPath), { recursive: true, mode: 0o700 });
+    const seen: string[] = [];
+    const tcp = Bun.serve({ hostname: "127.0.0.1", port: t.port, fetch: (req) => (seen.push(req.url), Response.json({ service: "claude-peers-broker" })) });
+    const other = Bun.serve({ unix: t.socketPath, fetch: () => new Response("not a broker", { status: 404 }) });
     try {
       const r = await cli(t, ["peers"]);
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`port ${t.port}`);
+      expect(r.stderr).toContain(t.socketPath);
       expect(r.stderr).toContain("not a claude-peers broker");
-      expect(r.stderr).toContain("CLAUDE_PEERS_PORT");
+      expect(seen).toEqual([]);
     } finally {
       await other.stop(true);
+      await tcp.stop(true);
     }
   });
 });
@@ -139,7 +151,8 @@ describe("cli with a broker and two live sessions", () => {
   test("status shows the broker and its counts; --json is the broker's JSON only", async () => {
     const r = await cli(t, ["status"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`http://127.0.0.1:${t.port}`);
+    expect(r.stdout).toContain(`unix:${t.socketPath}`);
+    expect(r.stdout).toMatch(new RegExp(`^console +http://127\\.0\\.0\\.1:${t.port}$`, "m"));
     expect(r.stdout).toMatch(new RegExp(`^pid +${broker.pid}$`, "m"));
     expect(r.stdout).toContain(t.dbPath);
     expect(r.stdout).toContain("2 live (2 push, 0 poll)");

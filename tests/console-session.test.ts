@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CONSOLE_SESSION_TTL_MS, LOGIN_CODE_TTL_MS } from "../shared/broker/console-auth.ts";
 import type { Broker } from "../shared/broker/app.ts";
+import { dialBroker } from "../shared/broker-address.ts";
 import { CONSOLE_KEY_HEADER } from "../shared/web/wire.ts";
 import { TestClock, inProcessBroker } from "./helpers/in-process.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -15,7 +16,8 @@ const TOKEN = "t".repeat(43);
 describe("console sessions (in process, injected clock)", () => {
   const clock = new TestClock();
   let broker: Broker;
-  const origin = () => broker.url;
+  /** The console's own origin (TCP); the code comes over the API's socket. */
+  const origin = () => broker.consoleUrl!;
 
   beforeAll(async () => {
     broker = await inProcessBroker({ token: TOKEN, now: clock.now });
@@ -23,13 +25,13 @@ describe("console sessions (in process, injected clock)", () => {
   afterAll(() => broker?.stop());
 
   async function code(): Promise<string> {
-    const res = await fetch(`${broker.url}/console/code`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: "{}" });
+    const res = await dialBroker(broker.socketPath, "/console/code", { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: "{}" });
     return ((await res.json()) as { code: string }).code;
   }
 
   /** What a browser keeps from /login: the cookie it sets, and the key in the page it moves on to. */
   async function login(c: string): Promise<{ status: number; cookie?: string; key?: string }> {
-    const res = await fetch(`${broker.url}/login?code=${c}`, { redirect: "manual" });
+    const res = await fetch(`${origin()}/login?code=${c}`, { redirect: "manual" });
     const html = await res.text();
     const cookie = res.headers.get("set-cookie")?.split(";")[0];
     const key = /url=\/#key=([A-Za-z0-9_-]+)/.exec(html)?.[1];
@@ -48,7 +50,7 @@ describe("console sessions (in process, injected clock)", () => {
   test("the event stream needs the cookie, the key and the Origin, and ends when the session does", async () => {
     const { cookie, key } = await login(await code());
     const open = (headers: Record<string, string>, withKey = key!) =>
-      new WebSocket(`${broker.url.replace("http", "ws")}/console/ws?key=${withKey}`, { headers } as unknown as string[]);
+      new WebSocket(`${origin().replace("http", "ws")}/console/ws?key=${withKey}`, { headers } as unknown as string[]);
     const refused = (ws: WebSocket) => new Promise<boolean>((resolve) => {
       ws.onopen = () => resolve(false);
       ws.onerror = () => resolve(true);
@@ -64,7 +66,7 @@ describe("console sessions (in process, injected clock)", () => {
       ws.onerror = () => reject(new Error("the console's stream did not open"));
     });
     // The API answers with the same session meanwhile.
-    const api = await fetch(`${broker.url}/console/api/state`, { method: "POST", headers: { cookie: cookie!, [CONSOLE_KEY_HEADER]: key!, origin: origin(), "content-type": "application/json" }, body: "{}" });
+    const api = await fetch(`${origin()}/console/api/state`, { method: "POST", headers: { cookie: cookie!, [CONSOLE_KEY_HEADER]: key!, origin: origin(), "content-type": "application/json" }, body: "{}" });
     expect(api.status).toBe(200);
     clock.advance(CONSOLE_SESSION_TTL_MS);
     expect(await waitFor(() => closed, "the stream to close once the session ended")).toBe(4401);

@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { CLAUDE, claudeCli, type ClaudeCli } from "./helpers/claude-cli.ts";
 import { CLI } from "./helpers/cli.ts";
-import { ROOT, freePort, makeTestEnv, type TestEnv } from "./helpers/env.ts";
+import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 
 interface Report {
   ok: boolean;
@@ -77,18 +77,17 @@ describe("doctor", () => {
     expect(text).toEndWith("\nall good\n");
   });
 
-  test("three broken setups that look fine on paper: another setup's broker on the port, a registered Bun that is gone, a clone that moved", async () => {
-    // (a) A broker of another HOME (its own token and store) holds this setup's port.
-    const other = makeTestEnv();
-    const otherBroker = await startBroker(other);
+  test("three broken setups that look fine on paper: a broker that refuses this setup's token, a registered Bun that is gone, a clone that moved", async () => {
+    // (a) The broker on this setup's socket does not take its token (the token file was replaced).
+    const token = readFileSync(t.tokenPath, "utf8");
+    writeFileSync(t.tokenPath, "x".repeat(token.trim().length));
     try {
-      const { code, report } = await doctor(t, cli, { CLAUDE_PEERS_PORT: String(other.port) }, false);
+      const { code, report } = await doctor(t, cli, {}, false);
       expect(code).toBe(1);
-      expect(check(report, "broker")).toMatchObject({ status: "fail", detail: expect.stringContaining("a claude-peers broker of another setup: it refuses this setup's token") });
-      expect(check(report, "broker").fix).toContain("CLAUDE_PEERS_PORT");
+      expect(check(report, "broker")).toMatchObject({ status: "fail", detail: expect.stringContaining("is not this setup's broker: it refuses this setup's token") });
+      expect(check(report, "broker").fix).toContain(`kill ${broker.pid}`);
     } finally {
-      await otherBroker.stop();
-      other.cleanup();
+      writeFileSync(t.tokenPath, token);
     }
     // (b) The Bun registered by install is gone (a version manager moved it): install again mends it.
     const mcpPath = join(cli.env.CLAUDE_CONFIG_DIR!, ".claude.json");
@@ -113,22 +112,23 @@ describe("doctor", () => {
     }
   });
 
-  test("the plugin as well, a token file others can read, a foreign program on the port: each named with its fix, exit 1", async () => {
+  test("the plugin as well, a token file others can read, a foreign program on the socket: each named with its fix, exit 1", async () => {
     // The bun cache the repository's `bun install` filled serves the plugin's dependencies (no network).
     const cache = { BUN_INSTALL_CACHE_DIR: process.env.BUN_INSTALL_CACHE_DIR || join(homedir(), ".bun", "install", "cache") };
     expect((await cli.runWith(cache, "plugin", "marketplace", "add", ROOT)).code).toBe(0);
     expect((await cli.runWith(cache, "plugin", "install", "peers@claude-peers")).code).toBe(0);
     chmodSync(t.tokenPath, 0o644);
-    const foreign = Bun.serve({ hostname: "127.0.0.1", port: freePort(), fetch: () => new Response("not a broker", { status: 404 }) });
+    await broker.stop(); // the last test: the socket is the foreign program's now
+    const foreign = Bun.serve({ unix: t.socketPath, fetch: () => new Response("not a broker", { status: 404 }) });
     try {
-      const { code, report, text } = await doctor(t, cli, { CLAUDE_PEERS_PORT: String(foreign.port) });
+      const { code, report, text } = await doctor(t, cli);
       expect(code).toBe(1);
       expect(report.ok).toBe(false);
       expect(check(report, "registration")).toMatchObject({ status: "warn", detail: expect.stringContaining("every session runs two claude-peers servers") });
       expect(check(report, "registration").fix).toContain("claude mcp remove claude-peers");
       expect(check(report, "hooks").status).toBe("ok"); // the plugin brings them
       expect(check(report, "file modes")).toMatchObject({ status: "fail", fix: `chmod 600 ${t.tokenPath}` });
-      expect(check(report, "broker")).toMatchObject({ status: "fail", detail: expect.stringContaining(`port ${foreign.port} is held by another program`) });
+      expect(check(report, "broker")).toMatchObject({ status: "fail", detail: expect.stringContaining(`${t.socketPath} is held by another program`) });
       expect(text).toContain("fix: chmod 600");
       expect(text).toEndWith("\nsomething needs fixing (see fix:)\n");
     } finally {

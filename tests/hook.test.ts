@@ -5,8 +5,8 @@
  * runs a hook command. The hook finds its session only through that ancestry, never by folder.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { HookResultSchema, SendResultSchema, StatusResultSchema, type HookResult, type Message } from "../shared/protocol.ts";
 import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
 import { ancestorsFromPsTable, parentFromStat } from "../shared/ancestry.ts";
@@ -461,7 +461,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
 
     test("/hook/read for an unknown peer is 404; GET /hook is 405", async () => {
       await expectWireError(await broker.post("/hook/read", { peer_id: "p-0123456789", ids: ["m-1"] }), 404, /peer_id/);
-      await expectWireError(await fetch(`${broker.url}/hook`, { headers: { authorization: `Bearer ${broker.token}` } }), 405, /POST \/hook/);
+      await expectWireError(await broker.fetch("/hook", { headers: { authorization: `Bearer ${broker.token}` } }), 405, /POST \/hook/);
     });
   });
 });
@@ -480,14 +480,15 @@ describe("hook without a usable broker: exit 0, nothing printed", () => {
 
   test("no token file: no broker ever ran with this database", expectQuiet);
 
-  test("a token file but nothing on the port (connection refused)", async () => {
+  test("a token file but nothing on the socket (no socket file)", async () => {
     writeFileSync(t.tokenPath, `${"k".repeat(43)}\n`, { mode: 0o600 });
     await expectQuiet();
   });
 
-  test("a foreign program on the port", async () => {
+  test("a foreign program on the socket", async () => {
     writeFileSync(t.tokenPath, `${"k".repeat(43)}\n`, { mode: 0o600 });
-    const other = Bun.serve({ hostname: "127.0.0.1", port: t.port, fetch: () => new Response("<html>not a broker</html>", { status: 200 }) });
+    mkdirSync(dirname(t.socketPath), { recursive: true, mode: 0o700 });
+    const other = Bun.serve({ unix: t.socketPath, fetch: () => new Response("<html>not a broker</html>", { status: 200 }) });
     try {
       await expectQuiet();
     } finally {
@@ -497,7 +498,8 @@ describe("hook without a usable broker: exit 0, nothing printed", () => {
 
   test("a program that accepts the connection and never answers: quiet once the request times out", async () => {
     writeFileSync(t.tokenPath, `${"k".repeat(43)}\n`, { mode: 0o600 });
-    const silent = Bun.listen({ hostname: "127.0.0.1", port: t.port, socket: { data() {} } });
+    mkdirSync(dirname(t.socketPath), { recursive: true, mode: 0o700 });
+    const silent = Bun.listen({ unix: t.socketPath, socket: { data() {} } });
     try {
       const run = await hookOutsideSessions(t, INPUTS.PostToolUse);
       expect(run).toMatchObject({ code: 0, stdout: "", stderr: "" });

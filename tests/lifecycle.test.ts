@@ -1,11 +1,12 @@
 /** The broker's life: servers bring it back after a crash with ids and mail intact; a cold start makes one. */
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { statFields } from "../shared/proc-stat.ts";
 import type { Health } from "../shared/protocol.ts";
-import { awaitNewBroker, brokerPids, messageState, runningBroker } from "./helpers/broker.ts";
+import { awaitNewBroker, brokerPids, messageState, runningBroker, startBroker } from "./helpers/broker.ts";
 import { listsAsPush, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { pidAlive, waitFor } from "./helpers/wait.ts";
 import { suiteWorld, type World } from "./helpers/world.ts";
 
 /** What a server logged about the broker it registered with. */
@@ -133,14 +134,14 @@ describe("parallel cold start", () => {
   });
 });
 
-describe("a port held by another program", () => {
+describe("a socket held by another program", () => {
   const world = suiteWorld();
 
-  test("tool calls fail at once with an error naming the port and the fix; the server logs it once", async () => {
+  test("tool calls fail at once with an error naming the socket and the fix; the server logs it once", async () => {
     let probes = 0;
+    mkdirSync(dirname(world.t.socketPath), { recursive: true, mode: 0o700 });
     const foreign = Bun.serve({
-      hostname: "127.0.0.1",
-      port: world.t.port,
+      unix: world.t.socketPath,
       fetch: () => {
         probes++;
         return new Response("some other web app");
@@ -148,12 +149,12 @@ describe("a port held by another program", () => {
     });
     try {
       const s = await world.start({ name: "stranded" });
-      await waitFor(() => probes >= 3, "the server to probe the port a few times");
+      await waitFor(() => probes >= 3, "the server to probe the socket a few times");
       const result = await s.call("whoami");
       expect(result.isError).toBe(true);
-      expect(result.text).toStartWith(`whoami failed: cannot use the claude-peers broker: port ${world.t.port} is used by another program`);
-      expect(result.text).toContain("set CLAUDE_PEERS_PORT to a free port");
-      expect(s.stderr().match(/is used by another program/g)?.length).toBe(1);
+      expect(result.text).toStartWith(`whoami failed: cannot use the claude-peers broker: ${world.t.socketPath} is held by a program that is not a claude-peers broker`);
+      expect(result.text).toContain("remove the socket");
+      expect(s.stderr().match(/is held by a program that is not a claude-peers broker/g)?.length).toBe(1);
       expect(brokerPids(world.t)).toEqual([]);
     } finally {
       foreign.stop(true);
@@ -180,3 +181,23 @@ describe("a damaged database", () => {
   });
 });
 
+
+describe("a broker whose socket was taken from it", () => {
+  const world = suiteWorld();
+
+  test("leaves once its socket path is another broker's, without removing that broker's socket; the sessions move over", async () => {
+    const s = await world.start({ name: "mover" });
+    await whoami(s);
+    const first = await runningBroker(world.t);
+    // Someone removes the socket file under the running broker (rm -rf of the folder, say) and a
+    // second broker starts on the same database: the first must go, and leave the new socket be.
+    unlinkSync(world.t.socketPath);
+    const second = await startBroker(world.t);
+    await waitFor(() => !pidAlive(first.pid), "the first broker to leave");
+    expect((await runningBroker(world.t)).pid).toBe(second.pid); // its socket is still there, and serves
+    // A session that saw the socket gone may have started a broker too; it finds the socket taken and exits.
+    await waitFor(() => brokerPids(world.t).join() === String(second.pid), "one broker left");
+    expect(readFileSync(world.t.logPath, "utf8")).toContain("was removed or replaced; another broker serves it now");
+    expect((await whoami(s)).name).toBe("mover");
+  });
+});

@@ -12,7 +12,7 @@ import { BROKER_SERVICE, PROTOCOL_VERSION, type RoutePath } from "../shared/prot
 import type { RunningBroker } from "../shared/server/launch-broker.ts";
 import { MAX_BACKOFF_MS, PeerLink, POLL_INTERVAL_MS, START_FAILURE_RETRY_MS } from "../shared/server/peer-link.ts";
 import { VERSION } from "../shared/version.ts";
-import { inProcessBroker, registration } from "./helpers/in-process.ts";
+import { inProcessBroker, registration, tempSocketPath } from "./helpers/in-process.ts";
 import { thrown } from "./helpers/wait.ts";
 
 const TOKEN = "peer-link-test-token-0123456789ab";
@@ -57,16 +57,16 @@ class FakeSleep {
 
 /**
  * Stands in for ensureBroker: each attempt runs the next scripted step, or, past the script,
- * hands out the in-process broker on the link's port, starting a new one there if it is gone.
+ * hands out the in-process broker on the link's socket, starting a new one there if it is gone.
  */
 class BrokerStarter {
   attempts = 0;
   private broker: Broker | undefined;
-  /** A broker still letting go of the port: the next one waits for it. */
+  /** A broker still letting go of the socket: the next one waits for it. */
   private dying: Promise<void> = Promise.resolve();
   private readonly attempted = new Condition();
   constructor(
-    private readonly port: number,
+    private readonly socketPath: string,
     private readonly script: Array<() => Promise<void>>,
   ) {}
 
@@ -75,7 +75,7 @@ class BrokerStarter {
     this.attempted.poke();
     await step?.();
     await this.dying;
-    this.broker ??= await inProcessBroker({ token: TOKEN, port: this.port });
+    this.broker ??= await inProcessBroker({ token: TOKEN, socketPath: this.socketPath });
     return { token: TOKEN, health: { service: BROKER_SERVICE, version: VERSION, protocol: PROTOCOL_VERSION, pid: 1000 + this.attempts, started_at: new Date().toISOString() } };
   };
 
@@ -83,7 +83,7 @@ class BrokerStarter {
     return this.attempted.until(() => this.attempts >= count);
   }
 
-  /** The broker dies: nothing listens on its port until the next attempt starts a new one. */
+  /** The broker dies: nothing listens on its socket until the next attempt starts a new one. */
   async crash(): Promise<void> {
     const dead = this.broker;
     this.broker = undefined;
@@ -91,10 +91,10 @@ class BrokerStarter {
     await this.dying;
   }
 
-  /** Someone else starts a new broker on the port (an empty store: it never heard of the link's peer). */
+  /** Someone else starts a new broker on the socket (an empty store: it never heard of the link's peer). */
   async replace(): Promise<void> {
     await this.crash();
-    this.broker = await inProcessBroker({ token: TOKEN, port: this.port });
+    this.broker = await inProcessBroker({ token: TOKEN, socketPath: this.socketPath });
   }
 }
 
@@ -132,12 +132,15 @@ class Wire {
 
 let link: PeerLink | undefined;
 let starter: BrokerStarter | undefined;
+let socketFolder: { remove(): void } | undefined;
 
 afterEach(async () => {
   await link?.stop();
   await starter?.crash();
+  socketFolder?.remove();
   link = undefined;
   starter = undefined;
+  socketFolder = undefined;
 });
 
 interface LinkSetup {
@@ -146,17 +149,17 @@ interface LinkSetup {
   holds?: (ms: number, index: number) => boolean;
 }
 
-/** A started link on a free port, with its starter, wire, sleep and log lines. */
+/** A started link on a socket in a temp folder, with its starter, wire, sleep and log lines. */
 async function startLink({ push = true, script = [], holds = () => false }: LinkSetup = {}) {
-  // A broker on a free port only to learn one; the starter brings its own up there when asked.
-  const probe = await inProcessBroker({ token: TOKEN });
-  const port = probe.port;
-  await probe.stop();
-  starter = new BrokerStarter(port, script);
+  // The starter brings its brokers up on this socket when asked.
+  const folder = tempSocketPath();
+  socketFolder = folder;
+  const { socketPath } = folder;
+  starter = new BrokerStarter(socketPath, script);
   const wire = new Wire();
   const sleep = new FakeSleep(holds);
   const logs: string[] = [];
-  const config: Config = { ...loadConfig({}, "/nonexistent-home"), port, push };
+  const config: Config = { ...loadConfig({}, "/nonexistent-home"), socketPath, push };
   link = new PeerLink({
     config,
     registration: registration("alice", { pid: process.pid, parent_pid: process.ppid }),
@@ -167,13 +170,13 @@ async function startLink({ push = true, script = [], holds = () => false }: Link
     sleep: sleep.sleep,
   });
   link.start();
-  return { link, starter, wire, sleep, logs, port };
+  return { link, starter, wire, sleep, logs, socketPath };
 }
 
 /** A second peer, registered over plain HTTP, to receive what the link sends. */
-async function recipient(port: number) {
-  const { peer_id, secret } = await new BrokerClient({ port, token: TOKEN }).call("/register", registration("bob", { pid: process.pid }));
-  const client = new BrokerClient({ port, token: TOKEN, secret });
+async function recipient(socketPath: string) {
+  const { peer_id, secret } = await new BrokerClient({ socketPath, token: TOKEN }).call("/register", registration("bob", { pid: process.pid }));
+  const client = new BrokerClient({ socketPath, token: TOKEN, secret });
   return { id: peer_id, inbox: async () => (await client.call("/inbox", { mark_read: false })).messages };
 }
 
@@ -231,9 +234,9 @@ describe("a broker that forgot the peer", () => {
 
 describe("a call cut by a broker that went away", () => {
   test("is sent once more after the reconnect when it provably never left (nothingSent)", async () => {
-    const { link, starter, wire, port } = await startLink();
+    const { link, starter, wire, socketPath } = await startLink();
     await link.call("/whoami", {});
-    const bob = await recipient(port);
+    const bob = await recipient(socketPath);
     const id = link.peerId;
     wire.fail("/send", "refused");
 
@@ -247,9 +250,9 @@ describe("a call cut by a broker that went away", () => {
   });
 
   test("is not sent again when it may have reached the broker and is not idempotent", async () => {
-    const { link, starter, wire, port } = await startLink();
+    const { link, starter, wire, socketPath } = await startLink();
     await link.call("/whoami", {});
-    const bob = await recipient(port);
+    const bob = await recipient(socketPath);
     wire.fail("/send", "answer_lost");
 
     const err = await thrown(link.call("/send", { to: bob.id, text: "maybe delivered" }));
@@ -263,9 +266,9 @@ describe("a call cut by a broker that went away", () => {
   });
 
   test("is sent again when it may have reached the broker but is idempotent (its key stores it once)", async () => {
-    const { link, wire, port } = await startLink();
+    const { link, wire, socketPath } = await startLink();
     await link.call("/whoami", {});
-    const bob = await recipient(port);
+    const bob = await recipient(socketPath);
     wire.fail("/send", "answer_lost");
 
     const { message } = await link.call("/send", { to: bob.id, text: "keyed", idempotency_key: "key-0123456789" }, { idempotent: true });

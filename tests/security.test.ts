@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { dialBrokerSocket } from "../shared/broker-address.ts";
 import { peerRegistration, runningBroker, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { expectNoCors, expectWireError, okJson as json, rawRequest } from "./helpers/http.ts";
@@ -34,12 +35,11 @@ describe("broker security (real broker process)", () => {
   let bob: Peer;
   let keeper: { id: string; text: string };
 
-  const url = (path: string) => `${broker.url}${path}`;
   const as = (peer: Peer) => ({ [SECRET]: peer.secret });
   const status = async () => (await json(await broker.post("/status", {}))).messages as Record<string, number>;
   const stored = async () => Object.values(await status()).reduce((a, b) => a + b, 0);
   const history = async (limit = 1000) => (await json(await broker.post("/history", { limit }))).messages as Array<Record<string, any>>;
-  const healthy = async () => expect((await fetch(url("/health"))).status).toBe(200);
+  const healthy = async () => expect((await broker.fetch("/health")).status).toBe(200);
 
   beforeAll(async () => {
     t = makeTestEnv();
@@ -59,7 +59,7 @@ describe("broker security (real broker process)", () => {
 
   describe("the broker token", () => {
     test.each(ROUTES)("%s without a token is 401", async (path) => {
-      const res = await fetch(url(path), { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      const res = await broker.fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
       await expectWireError(res, 401, /Authorization: Bearer/);
     });
 
@@ -75,7 +75,7 @@ describe("broker security (real broker process)", () => {
       ["OPTIONS", "/send", ""],
     ])("without a token, %s %s (%s) is 401 before any route, method or type check", async (method, path, type) => {
       const headers: Record<string, string> = type ? { "content-type": type } : {};
-      const res = await fetch(url(path), { method, headers, ...(method === "GET" ? {} : { body: "{}" }) });
+      const res = await broker.fetch(path, { method, headers, ...(method === "GET" ? {} : { body: "{}" }) });
       await expectWireError(res, 401, /Authorization: Bearer/);
     });
 
@@ -87,7 +87,7 @@ describe("broker security (real broker process)", () => {
     ] as const)("%s: the target's form is no way around the rules", async (what, status, mentions) => {
       const [method, target] = what.replace("PORT", String(t.port)).split(" ");
       const auth = what.includes("with the token") ? `\nAuthorization: Bearer ${broker.token}` : "";
-      const res = await rawRequest(t.port, `${method} ${target} HTTP/1.1\nHost: 127.0.0.1:${t.port}${auth}\nContent-Type: application/json\nContent-Length: 2\nConnection: close`, "{}");
+      const res = await rawRequest(t.socketPath, `${method} ${target} HTTP/1.1\nHost: 127.0.0.1:${t.port}${auth}\nContent-Type: application/json\nContent-Length: 2\nConnection: close`, "{}");
       if (mentions) await expectWireError(res, status, mentions);
       else expect(res.status).toBe(status);
     });
@@ -99,7 +99,7 @@ describe("broker security (real broker process)", () => {
       ["the token without a scheme", "TOKEN"],
     ])("%s is 401", async (_, header) => {
       const auth = header.replace("TOKEN", broker.token);
-      const res = await fetch(url("/status"), { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body: "{}" });
+      const res = await broker.fetch("/status", { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body: "{}" });
       await expectWireError(res, 401);
     });
 
@@ -111,17 +111,41 @@ describe("broker security (real broker process)", () => {
     });
 
     test("/shutdown without a token does not stop the broker", async () => {
-      await expectWireError(await fetch(url("/shutdown"), { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }), 401);
+      await expectWireError(await broker.fetch("/shutdown", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }), 401);
       await healthy();
     });
 
     test("/health needs no token and identifies the broker", async () => {
-      const res = await fetch(url("/health"));
+      const res = await broker.fetch("/health");
       expect(res.status).toBe(200);
       expectNoCors(res);
       const health = (await res.json()) as Record<string, unknown>;
       expect(health).toMatchObject({ service: "claude-peers-broker", version: pkg.version, pid: broker.pid });
       expect(typeof health.protocol).toBe("number");
+    });
+  });
+
+  describe("the TCP port: the console's door only", () => {
+    const tcp = (path: string, init: RequestInit = {}) => fetch(`${broker.consoleUrl}${path}`, init);
+
+    test.each([...ROUTES, "/health", "/console/code", "/console/state"])("%s on TCP is 403 even with the token, and names the socket", async (path) => {
+      const res = await tcp(path, { method: "POST", headers: { authorization: `Bearer ${broker.token}`, "content-type": "application/json" }, body: "{}" });
+      await expectWireError(res, 403, /Unix socket/);
+    });
+
+    test("GET /health and a /ws upgrade with the token are 403 on TCP; the console's page still answers there", async () => {
+      await expectWireError(await tcp("/health"), 403, /only the operator console/);
+      const upgrade = `GET /ws HTTP/1.1\nHost: 127.0.0.1:${t.port}\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\nAuthorization: Bearer ${broker.token}`;
+      await expectWireError(await rawRequest(t.port, upgrade), 403, /Unix socket/);
+      expect((await tcp("/")).status).toBe(401); // the console's login page: its own door, as before
+    });
+
+    test("the socket's folder is 0700 and this user's, and /status names both doors", async () => {
+      const folder = statSync(join(t.socketPath, ".."));
+      expect([(folder.mode & 0o777).toString(8), folder.uid]).toEqual(["700", process.getuid!()]);
+      expect(statSync(t.socketPath).isSocket()).toBe(true);
+      const { broker: b } = await json(await broker.post("/status", {}));
+      expect(b).toMatchObject({ url: `unix:${t.socketPath}`, console_url: `http://127.0.0.1:${t.port}` });
     });
   });
 
@@ -139,7 +163,7 @@ describe("broker security (real broker process)", () => {
 
     test("a request without any Content-Type is 415", async () => {
       const res = await rawRequest(
-        t.port,
+        t.socketPath,
         `POST /send HTTP/1.1\nHost: 127.0.0.1:${t.port}\nAuthorization: Bearer ${broker.token}\nContent-Length: 2\nConnection: close`,
         "{}",
       );
@@ -153,7 +177,7 @@ describe("broker security (real broker process)", () => {
 
     test.each(["https://evil.example", "null", `http://127.0.0.1:7899`])("an Origin header (%s) is 403", async (origin) => {
       await expectWireError(await broker.post("/send", { to: bob.peer_id, text: "hi" }, { origin, ...as(alice) }), 403, /Origin/);
-      await expectWireError(await fetch(url("/health"), { headers: { origin } }), 403, /Origin/);
+      await expectWireError(await broker.fetch("/health", { headers: { origin } }), 403, /Origin/);
     });
 
     test("an OPTIONS preflight gets no CORS headers", async () => {
@@ -161,27 +185,27 @@ describe("broker security (real broker process)", () => {
         "access-control-request-method": "POST",
         "access-control-request-headers": "authorization, content-type",
       };
-      await expectWireError(await fetch(url("/send"), { method: "OPTIONS", headers: { origin: "https://evil.example", ...preflight } }), 403);
-      await expectWireError(await fetch(url("/send"), { method: "OPTIONS", headers: preflight }), 401);
+      await expectWireError(await broker.fetch("/send", { method: "OPTIONS", headers: { origin: "https://evil.example", ...preflight } }), 403);
+      await expectWireError(await broker.fetch("/send", { method: "OPTIONS", headers: preflight }), 401);
     });
 
     test.each(["evil.example", "evil.example:PORT", "localhost.evil.example", "127.0.0.1.nip.io:PORT", "127.0.0.2:PORT", "[::2]:PORT"])(
       "Host: %s is 403 (DNS rebinding)",
       async (host) => {
         const h = host.replace("PORT", String(t.port));
-        await expectWireError(await fetch(url("/health"), { headers: { host: h } }), 403, /Host/);
+        await expectWireError(await broker.fetch("/health", { headers: { host: h } }), 403, /Host/);
         await expectWireError(await broker.post("/status", {}, { host: h }), 403, /Host/);
       },
     );
 
     test("a request without a Host header is 403", async () => {
       // HTTP/1.0: Bun itself refuses an HTTP/1.1 request without Host before the broker sees it.
-      await expectWireError(await rawRequest(t.port, "GET /health HTTP/1.0"), 403, /Host/);
+      await expectWireError(await rawRequest(t.socketPath, "GET /health HTTP/1.0"), 403, /Host/);
     });
 
     test.each(["localhost:PORT", "127.0.0.1:PORT", "[::1]:PORT", "localhost", "LOCALHOST:PORT"])("Host: %s is accepted", async (host) => {
       const h = host.replace("PORT", String(t.port));
-      expect((await fetch(url("/health"), { headers: { host: h } })).status).toBe(200);
+      expect((await broker.fetch("/health", { headers: { host: h } })).status).toBe(200);
       const res = await broker.post("/status", {}, { host: h });
       expect(res.status).toBe(200);
       expectNoCors(res);
@@ -301,7 +325,7 @@ describe("broker security (real broker process)", () => {
       const chunk = "a".repeat(64 * 1024);
       const body = `${Array.from({ length: 32 }, () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`).join("")}0\r\n\r\n`;
       const head = `POST /send HTTP/1.1\nHost: 127.0.0.1:${t.port}\nAuthorization: Bearer ${broker.token}\nContent-Type: application/json\nTransfer-Encoding: chunked`;
-      await expectWireError(await rawRequest(t.port, head, body), 413, /KiB/);
+      await expectWireError(await rawRequest(t.socketPath, head, body), 413, /KiB/);
     });
   });
 
@@ -340,7 +364,7 @@ describe("broker security (real broker process)", () => {
 
     test("a body that is not valid UTF-8 is 400", async () => {
       const bytes = new Uint8Array([...Buffer.from('{"to":"bob","text":"'), 0xff, 0xfe, 0xc3, 0x28, ...Buffer.from('"}')]);
-      const res = await fetch(url("/send"), {
+      const res = await broker.fetch("/send", {
         method: "POST",
         headers: { authorization: `Bearer ${broker.token}`, "content-type": "application/json" },
         body: bytes,
@@ -365,7 +389,7 @@ describe("broker security (real broker process)", () => {
       ["POST", "/__proto__"],
       ["POST", "/constructor"],
     ])("%s %s is 404", async (method, path) => {
-      const res = await fetch(url(path), { method, headers: { authorization: `Bearer ${broker.token}`, "content-type": "application/json" }, ...(method === "POST" ? { body: "{}" } : {}) });
+      const res = await broker.fetch(path, { method, headers: { authorization: `Bearer ${broker.token}`, "content-type": "application/json" }, ...(method === "POST" ? { body: "{}" } : {}) });
       await expectWireError(res, 404, /route/);
     });
 
@@ -378,7 +402,7 @@ describe("broker security (real broker process)", () => {
       ["POST", "/health"],
       ["POST", "/ws"],
     ])("%s %s is 405", async (method, path) => {
-      const res = await fetch(url(path), { method, headers: { authorization: `Bearer ${broker.token}`, "content-type": "application/json" }, ...(method === "GET" ? {} : { body: "{}" }) });
+      const res = await broker.fetch(path, { method, headers: { authorization: `Bearer ${broker.token}`, "content-type": "application/json" }, ...(method === "GET" ? {} : { body: "{}" }) });
       await expectWireError(res, 405, /use (GET|POST)/);
     });
 
@@ -398,23 +422,21 @@ describe("broker security (real broker process)", () => {
       `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13${extra}`;
 
     test("/ws without a token, with a wrong token, or with an unknown peer secret is 401", async () => {
-      await expectWireError(await rawRequest(t.port, upgrade("")), 401, /Bearer/);
-      await expectWireError(await rawRequest(t.port, upgrade(`\nAuthorization: Bearer ${otherBroker.token}`)), 401);
-      await expectWireError(await rawRequest(t.port, upgrade(`\nAuthorization: Bearer ${broker.token}\n${SECRET}: unknown-secret-0123456789`)), 401, /secret/);
+      await expectWireError(await rawRequest(t.socketPath, upgrade("")), 401, /Bearer/);
+      await expectWireError(await rawRequest(t.socketPath, upgrade(`\nAuthorization: Bearer ${otherBroker.token}`)), 401);
+      await expectWireError(await rawRequest(t.socketPath, upgrade(`\nAuthorization: Bearer ${broker.token}\n${SECRET}: unknown-secret-0123456789`)), 401, /secret/);
     });
 
     test("/ws with an Origin (a web page) is 403", async () => {
-      await expectWireError(await rawRequest(t.port, upgrade(`\nAuthorization: Bearer ${broker.token}\nOrigin: https://evil.example`)), 403, /Origin/);
-      await expectWireError(await rawRequest(t.port, upgrade(`\nAuthorization: Bearer ${broker.token}`).replace(`127.0.0.1:${t.port}`, "evil.example")), 403, /Host/);
+      await expectWireError(await rawRequest(t.socketPath, upgrade(`\nAuthorization: Bearer ${broker.token}\nOrigin: https://evil.example`)), 403, /Origin/);
+      await expectWireError(await rawRequest(t.socketPath, upgrade(`\nAuthorization: Bearer ${broker.token}`).replace(`127.0.0.1:${t.port}`, "evil.example")), 403, /Host/);
       // The same request without the Origin is a valid upgrade, so the 403 above was the Origin's doing.
-      expect((await rawRequest(t.port, upgrade(`\nAuthorization: Bearer ${broker.token}`))).status).toBe(101);
+      expect((await rawRequest(t.socketPath, upgrade(`\nAuthorization: Bearer ${broker.token}`))).status).toBe(101);
     });
 
     test("frames that are not JSON or not an ack get an error frame; the socket and the broker carry on", async () => {
       const carol = await json<Peer>(await broker.post("/register", registration("carol")));
-      const ws = new WebSocket(`${broker.url.replace("http", "ws")}/ws`, {
-        headers: { authorization: `Bearer ${broker.token}`, [SECRET]: carol.secret },
-      } as unknown as string[]);
+      const ws = dialBrokerSocket(broker.socketPath, "/ws", { authorization: `Bearer ${broker.token}`, [SECRET]: carol.secret });
       const frames: Array<Record<string, any>> = [];
       ws.onmessage = (e) => frames.push(JSON.parse(String(e.data)));
       const closed = new Promise<void>((resolve) => (ws.onclose = () => resolve()));
@@ -517,15 +539,18 @@ describe("file modes", () => {
     const peer = await json<Peer>(await broker.post("/register", registration("dora")));
     await json(await broker.post("/send", { to: peer.peer_id, text: "written to the WAL" }));
     for (const file of [t.tokenPath, t.dbPath, `${t.dbPath}-wal`, `${t.dbPath}-shm`]) expect([file, mode(file)]).toEqual([file, "600"]);
+    expect(mode(join(t.socketPath, ".."))).toBe("700");
   });
 
   test("files left wide open by something else are tightened on the next start", async () => {
     await broker!.stop();
     broker = undefined;
     for (const file of [t.tokenPath, t.dbPath]) chmodSync(file, 0o666);
+    chmodSync(join(t.socketPath, ".."), 0o777);
     broker = await startWithUmask();
     await json(await broker.post("/send", { to: "dora", text: "again" }));
     for (const file of [t.tokenPath, t.dbPath, `${t.dbPath}-wal`, `${t.dbPath}-shm`]) expect([file, mode(file)]).toEqual([file, "600"]);
+    expect(mode(join(t.socketPath, ".."))).toBe("700");
   });
 });
 

@@ -2,12 +2,12 @@
  * The broker as a factory. It composes the services — presence (who is live), the pusher (stored
  * messages onto sockets), watchers (the one place events come from), the registry (who the peers
  * are), mail (the one place a message is stored and changes state), hook mail — each handed only
- * the ones below it; then serves them on 127.0.0.1 (request checks, the route table in routes.ts,
- * the push and watch WebSockets), binds the other hosts' notices to them (network-bridge.ts), and
- * keeps house (sweeps and prunes).
+ * the ones below it; then serves them on its Unix socket (request checks, the route table in
+ * routes.ts, the push and watch WebSockets) and the operator console on 127.0.0.1 (listen.ts),
+ * binds the other hosts' notices to them (network-bridge.ts), and keeps house (sweeps and prunes).
  */
 import type { Server, ServerWebSocket } from "bun";
-import { brokerUrl } from "../config.ts";
+import { consoleUrl, socketUrl } from "../broker-address.ts";
 import { WireError, errorMessage, printable } from "../errors.ts";
 import { processAlive } from "../process-alive.ts";
 import { BROKER_SERVICE, PEER_SECRET_HEADER, PROTOCOL_VERSION, PeerFrameSchema, ROUTES, isRoute, type Health, type ParsedBody, type RoutePath, type RouteResult } from "../protocol.ts";
@@ -19,6 +19,7 @@ import { assertLocalHost, assertNoOrigin, assertToken, readJson } from "./guard.
 import type { DampingLimits } from "./damping.ts";
 import { Groups } from "./groups.ts";
 import { HookMail } from "./hook-mail.ts";
+import { listenForConsole, listenOnSocket, socketIdentity } from "./listen.ts";
 import { MailFlags } from "./mail-flags.ts";
 import { Mail } from "./mail.ts";
 import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
@@ -112,22 +113,30 @@ export function composeServices(opts: ServiceOptions): Services {
 
 export interface BrokerOptions extends ServiceOptions {
   token: string;
-  /** 0 picks a free port (in-process tests). */
+  /** The API's Unix socket; its folder is made 0700 (or refused when it is not this user's). */
+  socketPath: string;
+  /** The console's TCP port; 0 picks a free one (in-process tests). */
   port: number;
   /** Called when an authenticated client asks the broker to stop (kill-broker). */
   onShutdownRequest?: () => void;
+  /** Called when the socket path no longer names this broker's socket (removed, or another broker's now). */
+  onSocketLost?: () => void;
 }
 
 export interface Broker {
+  /** The API's address, unix:<socketPath>. */
   url: string;
-  port: number;
+  socketPath: string;
+  /** The console's port and address; null when the port was taken (the broker runs on without it). */
+  port: number | null;
+  consoleUrl: string | null;
   stop(): Promise<void>;
 }
 
 /** A watch socket of the console also says whether its browser session still holds. */
 type SocketData = { kind: "peer"; peerId: string } | { kind: "watch"; sessionValid?: () => boolean };
 
-/** Starts listening on 127.0.0.1:`port`; throws if the port is taken. */
+/** Starts listening on `socketPath` (throws EADDRINUSE if a live broker holds it) and, for the console, on 127.0.0.1:`port`. */
 export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const { store, token, network } = opts;
   const log = opts.log ?? (() => {});
@@ -147,7 +156,8 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     ...services,
     consoleAuth,
     now,
-    brokerStatus: () => ({ ...health(), url: brokerUrl(port), db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) }),
+    consoleUrl: () => consoleAddress,
+    brokerStatus: () => ({ ...health(), url: socketUrl(opts.socketPath), console_url: consoleAddress, db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) }),
     onShutdownRequest: opts.onShutdownRequest,
   });
 
@@ -170,22 +180,32 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     return peer;
   }
 
-  let serverRef: Server<SocketData> | undefined;
+  let consoleServer: Server<SocketData> | null = null;
   /** The console's event streams: each ends when its browser session does (12 h), not only when the tab closes. */
   const consoleSockets = new Set<ServerWebSocket<SocketData>>();
   const consoleRoutes = consoleHandler({
     auth: consoleAuth,
-    port: () => port,
-    call: (path, req) => dispatch(path, req, serverRef!, "operator"),
-    watch: (req, sessionValid) => serverRef!.upgrade(req, { data: { kind: "watch", sessionValid } satisfies SocketData }),
+    port: () => consoleServer!.port!,
+    call: (path, req) => dispatch(path, req, consoleServer!, "operator"),
+    watch: (req, sessionValid) => consoleServer!.upgrade(req, { data: { kind: "watch", sessionValid } satisfies SocketData }),
     log,
   });
 
+  /**
+   * The TCP door: the console only, with its own login (a cookie and a key from a one-time code,
+   * same origin only: console.ts). Any local user can reach a TCP port, so nothing else is served.
+   */
+  async function handleConsole(req: Request): Promise<Response | undefined> {
+    assertLocalHost(req);
+    const path = requestPath(req.url);
+    if (path !== null && isConsolePath(path)) return consoleRoutes(req, path);
+    throw new WireError("forbidden", `this port serves only the operator console; the broker's API is on its Unix socket ${opts.socketPath}, for its own user`);
+  }
+
+  /** The socket door: the API, for whoever the socket's folder lets in (this user). */
   async function handle(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
     assertLocalHost(req);
     const path = requestPath(req.url);
-    // The console has its own door (a cookie and a key from a one-time code, same origin only): console.ts.
-    if (path !== null && isConsolePath(path)) return consoleRoutes(req, path);
     assertNoOrigin(req);
     if (path === "/health" && req.method === "GET") return Response.json(health());
     // Every other request proves the token before anything else is looked at: without it, the
@@ -213,22 +233,13 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     return internalError();
   }
 
-  const server = Bun.serve<SocketData>({
-    hostname: "127.0.0.1",
-    port: opts.port,
+  const shared = {
     // Bun's own limit answers with an empty, non-JSON 413; readJson enforces MAX_BODY_BYTES
     // instead (a declared length at once, a chunked body mid-stream). Bun drains unread bodies
     // without buffering them, so lifting its limit costs no memory.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    async fetch(req, server) {
-      try {
-        return await handle(req, server);
-      } catch (err) {
-        return failure(err, req);
-      }
-    },
     // The last net: whatever escapes fetch still gets a JSON answer, never Bun's HTML error page.
-    error(err) {
+    error(err: Error) {
       log(`unhandled error: ${errorMessage(err)}`);
       return internalError();
     },
@@ -242,7 +253,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         // A peer must be registered (and not swept) before it may hold a push connection.
         if (!(await registry.attach(ws.data.peerId, ws))) ws.close(4001, "register first");
       },
-      async message(ws: ServerWebSocket<SocketData>, raw) {
+      async message(ws: ServerWebSocket<SocketData>, raw: string | Buffer) {
         if (ws.data.kind !== "peer") return;
         const frame = PeerFrameSchema.safeParse(safeJson(String(raw)));
         if (!frame.success) return void ws.send(JSON.stringify({ type: "error", message: "frame must be {type:'ack', ids:[...]}" }));
@@ -263,18 +274,49 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         else registry.detach(ws.data.peerId, ws);
       },
     },
-  });
-
-  const port = server.port ?? opts.port;
-  serverRef = server;
+  };
+  const server = await listenOnSocket(opts.socketPath, () =>
+    Bun.serve<SocketData>({
+      ...shared,
+      unix: opts.socketPath,
+      async fetch(req, server) {
+        try {
+          return await handle(req, server);
+        } catch (err) {
+          return failure(err, req);
+        }
+      },
+    }),
+  );
+  const ownSocket = socketIdentity(opts.socketPath);
+  const socketIsOurs = () => socketIdentity(opts.socketPath) === ownSocket;
   try {
+    consoleServer = listenForConsole(() =>
+      Bun.serve<SocketData>({
+        ...shared,
+        hostname: "127.0.0.1",
+        port: opts.port,
+        async fetch(req) {
+          try {
+            return await handleConsole(req);
+          } catch (err) {
+            return failure(err, req);
+          }
+        },
+      }),
+    );
+    if (!consoleServer) log(`the console is off: port ${opts.port} on 127.0.0.1 is taken by another program; set CLAUDE_PEERS_PORT to a free port to have it`);
     if (network) await startNetworkBridge(network, { ...services, log });
   } catch (err) {
     server.stop(true);
+    consoleServer?.stop(true);
     throw err;
   }
+  const port = consoleServer?.port ?? null;
+  const consoleAddress = port === null ? null : consoleUrl(port);
 
   const sweeper = setInterval(() => {
+    if (opts.onSocketLost && !socketIsOurs()) opts.onSocketLost();
     presence.sweep();
     for (const ws of consoleSockets) if (ws.data.kind === "watch" && !ws.data.sessionValid?.()) ws.close(4401, "console session ended: run bun cli.ts dashboard");
   }, SWEEP_INTERVAL_MS);
@@ -298,8 +340,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
 
   let stopped: Promise<void> | undefined;
   return {
-    url: brokerUrl(port),
+    url: socketUrl(opts.socketPath),
+    socketPath: opts.socketPath,
     port,
+    consoleUrl: consoleAddress,
     stop() {
       stopped ??= (async () => {
         clearInterval(sweeper);
@@ -309,8 +353,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         watchers.closeAll();
         await network?.stop();
         // Let in-flight answers (such as /shutdown's own) finish, but never wait on idle keep-alives.
-        await Promise.race([server.stop(), Bun.sleep(300)]);
-        await server.stop(true);
+        // A socket path that is another broker's by now stays as it is: stopping would remove it.
+        const api = socketIsOurs() ? server : undefined;
+        await Promise.race([api?.stop(), consoleServer?.stop(), Bun.sleep(300)]);
+        await Promise.all([api?.stop(true), consoleServer?.stop(true)]);
         await store.close();
       })();
       return stopped;

@@ -33,6 +33,8 @@ export interface RouteDeps {
   brokerStatus: () => Status["broker"];
   /** The operator console's login codes. */
   consoleAuth: ConsoleAuth;
+  /** The console's address, or null when its port was taken (another program or another user). */
+  consoleUrl: () => string | null;
   now: () => number;
   /** Asked by /shutdown (kill-broker), after the answer has left. */
   onShutdownRequest?: () => void;
@@ -142,8 +144,10 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     "/console/code": async (ctx) => {
       requirePerson(ctx, "the operator console");
+      const url = s.consoleUrl();
+      if (!url) throw new WireError("unavailable", "the operator console is off: its port was taken when the broker started (see its log); set CLAUDE_PEERS_PORT to a free port and restart the broker (bun cli.ts kill-broker)");
       const { code, expiresAt } = s.consoleAuth.issueCode();
-      return { code, expires_in_s: Math.round((expiresAt - s.now()) / 1000) };
+      return { code, expires_in_s: Math.round((expiresAt - s.now()) / 1000), url };
     },
     "/console/state": async (ctx) => {
       requirePerson(ctx, "the operator console");

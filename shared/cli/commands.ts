@@ -52,6 +52,7 @@ async function status(ctx: CliContext, values: CliOptions, positionals: string[]
     ["uptime", `${duration(s.broker.uptime_s)} (since ${s.broker.started_at})`],
     ["database", s.broker.db],
     ["host", s.broker.host],
+    ["console", s.broker.console_url ?? "off (its port was taken at start; see the broker's log)"],
     ["peers", `${s.peers.live} live (${s.peers.push} push, ${s.peers.poll} poll)${s.peers.other_hosts ? `, ${s.peers.other_hosts} on other hosts` : ""}`],
     ["messages", `${m.queued ?? 0} queued, ${m.delivered ?? 0} delivered, ${m.read ?? 0} read, ${m.expired ?? 0} expired, ${m.retracted ?? 0} retracted, ${m.held ?? 0} held, ${m.discarded ?? 0} discarded`],
   ];
@@ -190,8 +191,9 @@ function pauseCommand(route: "/pause" | "/resume") {
 async function dashboard(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {
   noPositionals("dashboard", positionals);
   const { client } = await connect(ctx);
-  const { code, expires_in_s } = await client.call("/console/code", {});
-  const url = `http://127.0.0.1:${ctx.config.port}/login?code=${code}`;
+  // The address comes from the broker itself (over its socket): it names the port the broker holds.
+  const { code, expires_in_s, url: consoleAt } = await client.call("/console/code", {});
+  const url = `${consoleAt}/login?code=${code}`;
   const login = values["no-open"] ? null : await openBrowser(url);
   ctx.err(`${login ? "opened the operator console in your browser" : "open the operator console"}; this link works once, within ${expires_in_s} s (run dashboard again for another):`);
   ctx.out(url);

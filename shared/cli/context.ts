@@ -1,4 +1,5 @@
 /** What every command gets (config, streams, clock) and how it finds the broker without starting one. */
+import { socketPathProblem, unsafeSocketMessage } from "../broker-address.ts";
 import { BrokerClient } from "../broker-client.ts";
 import { probeBroker, type Probe } from "../broker-probe.ts";
 import type { Config } from "../config.ts";
@@ -32,23 +33,26 @@ export interface Connected {
   health: Health;
 }
 
-export function noBrokerMessage(port: number): string {
-  return `no claude-peers broker on 127.0.0.1:${port}; it starts with the first Claude Code session, or run \`bun broker.ts\``;
+export function noBrokerMessage(socketPath: string): string {
+  return `no claude-peers broker on ${socketPath}; it starts with the first Claude Code session, or run \`bun broker.ts\``;
 }
 
-export function foreignPortMessage(port: number, detail: string): string {
-  return `port ${port} on 127.0.0.1 is held by a program that is not a claude-peers broker (${detail}); stop that program, or set CLAUDE_PEERS_PORT to a free port for the CLI and every session`;
+export function foreignSocketMessage(socketPath: string, detail: string): string {
+  return `${socketPath} is held by a program that is not a claude-peers broker (${detail}); stop that program, or remove the socket`;
 }
 
-/** Probes the port and, when a broker answers, builds a client with the token; throws CliError otherwise. */
+/** Probes the socket and, when this user's broker answers, builds a client with the token; throws CliError otherwise. */
 export async function connect(ctx: CliContext): Promise<Connected> {
-  return clientFor(ctx, await probeBroker(ctx.config.port, ctx.fetch));
+  const pathProblem = socketPathProblem(ctx.config.socketPath);
+  if (pathProblem) throw new CliError("no_broker", pathProblem);
+  return clientFor(ctx, await probeBroker(ctx.config.socketPath, ctx.fetch));
 }
 
 export function clientFor(ctx: CliContext, probe: Probe): Connected {
-  const { port, tokenPath } = ctx.config;
-  if (probe.kind === "none") throw new CliError("no_broker", noBrokerMessage(port));
-  if (probe.kind === "foreign") throw new CliError("foreign_port", foreignPortMessage(port, probe.detail));
+  const { socketPath, tokenPath } = ctx.config;
+  if (probe.kind === "none") throw new CliError("no_broker", noBrokerMessage(socketPath));
+  if (probe.kind === "unsafe") throw new CliError("unsafe_socket", unsafeSocketMessage(probe.detail));
+  if (probe.kind === "foreign") throw new CliError("foreign_socket", foreignSocketMessage(socketPath, probe.detail));
   let token: string | undefined;
   try {
     token = readToken(tokenPath);
@@ -58,9 +62,9 @@ export function clientFor(ctx: CliContext, probe: Probe): Connected {
   if (!token) {
     throw new CliError(
       "token_missing",
-      `the broker on 127.0.0.1:${port} (pid ${probe.health.pid}) answers, but there is no token file at ${tokenPath}; ` +
+      `the broker on ${socketPath} (pid ${probe.health.pid}) answers, but there is no token file at ${tokenPath}; ` +
         "set CLAUDE_PEERS_DB to the database that broker uses (its token file is <database>.token)",
     );
   }
-  return { client: new BrokerClient({ port, token, fetch: ctx.fetch }), health: probe.health };
+  return { client: new BrokerClient({ socketPath, token, fetch: ctx.fetch }), health: probe.health };
 }

@@ -40,7 +40,7 @@ const STORE_TIMEOUT_S = 3;
 
 export async function runDoctor(ctx: CliContext): Promise<Check[]> {
   const claude = claudeConfig(ctx);
-  const probe = await probeBroker(ctx.config.port, ctx.fetch);
+  const probe = await probeBroker(ctx.config.socketPath, ctx.fetch);
   return [
     bunCheck(),
     await claudeCodeCheck(),
@@ -112,17 +112,18 @@ function settingsCheck(ctx: CliContext): Check {
 // ---- the broker, its files and its store ------------------------------------------------------
 
 async function brokerCheck(ctx: CliContext, probe: Probe): Promise<Check> {
-  const port = ctx.config.port;
-  if (probe.kind === "none") return { name: "broker", status: "info", detail: `none on 127.0.0.1:${port}; the first session starts one` };
+  const { socketPath } = ctx.config;
+  if (probe.kind === "none") return { name: "broker", status: "info", detail: `none on ${socketPath}; the first session starts one` };
+  if (probe.kind === "unsafe") return { name: "broker", status: "fail", detail: `${probe.detail}; no token is sent to it`, fix: "remove it, or set CLAUDE_PEERS_DB to a file in a folder of yours" };
   if (probe.kind === "foreign") {
-    return { name: "broker", status: "fail", detail: `port ${port} is held by another program (${probe.detail})`, fix: "stop that program, or set CLAUDE_PEERS_PORT to a free port for the CLI and every session" };
+    return { name: "broker", status: "fail", detail: `${socketPath} is held by another program (${probe.detail})`, fix: "stop that program, or remove the socket" };
   }
   const { health } = probe;
   if (health.version !== VERSION) {
     return {
       name: "broker",
       status: "warn",
-      detail: `pid ${health.pid} on 127.0.0.1:${port} runs claude-peers ${health.version}; this is ${VERSION}`,
+      detail: `pid ${health.pid} on ${socketPath} runs claude-peers ${health.version}; this is ${VERSION}`,
       fix: "bun cli.ts kill-broker (running sessions start the new one by themselves)",
     };
   }
@@ -131,14 +132,14 @@ async function brokerCheck(ctx: CliContext, probe: Probe): Promise<Check> {
     return {
       name: "broker",
       status: "fail",
-      detail: `pid ${health.pid} on 127.0.0.1:${port} is a claude-peers broker of another setup: ${notOurs}; every tool of a session here fails on it`,
-      fix: `stop it from its own setup (that HOME and CLAUDE_PEERS_DB: bun cli.ts kill-broker), or give this setup its own port (CLAUDE_PEERS_PORT)`,
+      detail: `pid ${health.pid} on ${socketPath} is not this setup's broker: ${notOurs}; every tool of a session here fails on it`,
+      fix: `kill ${health.pid} (it is yours, but kill-broker needs its token); the next session starts a broker of this setup`,
     };
   }
-  return { name: "broker", status: "ok", detail: `pid ${health.pid} on 127.0.0.1:${port}, claude-peers ${health.version}, since ${health.started_at}, store ${ctx.config.shared ? redactUrl(ctx.config.db) : ctx.config.db}` };
+  return { name: "broker", status: "ok", detail: `pid ${health.pid} on ${socketPath}, claude-peers ${health.version}, since ${health.started_at}, store ${ctx.config.shared ? redactUrl(ctx.config.db) : ctx.config.db}` };
 }
 
-/** Why the broker on the port is not this setup's (another HOME's token, another store), or null when it is. */
+/** Why the broker on the socket is not this setup's (another HOME's token, another store), or null when it is. */
 async function otherSetup(ctx: CliContext, probe: Probe): Promise<string | null> {
   const expected = ctx.config.shared ? redactUrl(ctx.config.db) : ctx.config.db;
   try {

@@ -4,7 +4,8 @@ export type CliErrorCode =
   /** A bad command, option or argument: exit 2 with the usage text. */
   | "usage"
   | "no_broker"
-  | "foreign_port"
+  | "foreign_socket"
+  | "unsafe_socket"
   | "token_missing"
   | "broker_gone"
   | "stop_timeout"

@@ -1,4 +1,4 @@
-/** kill-broker: asks the broker to stop (POST /shutdown) and waits until its port and pid are gone. */
+/** kill-broker: asks the broker to stop (POST /shutdown) and waits until its socket and pid are gone. */
 import { probeBroker } from "../broker-probe.ts";
 import { PeersError } from "../errors.ts";
 import { processAlive } from "../process-alive.ts";
@@ -10,10 +10,10 @@ const STOP_DEADLINE_MS = 5000;
 const CHECK_EVERY_MS = 25;
 
 export async function killBroker(ctx: CliContext): Promise<number> {
-  const { port } = ctx.config;
-  const probe = await probeBroker(port, ctx.fetch);
+  const { socketPath } = ctx.config;
+  const probe = await probeBroker(socketPath, ctx.fetch);
   if (probe.kind === "none") {
-    ctx.out(`no claude-peers broker on 127.0.0.1:${port}; nothing to stop`);
+    ctx.out(`no claude-peers broker on ${socketPath}; nothing to stop`);
     return 0;
   }
   const { client, health } = clientFor(ctx, probe);
@@ -29,13 +29,13 @@ export async function killBroker(ctx: CliContext): Promise<number> {
 }
 
 /**
- * Gone means: the port no longer answers as this broker, then the pid has exited (the pid comes
+ * Gone means: the socket no longer answers as this broker, then the pid has exited (the pid comes
  * from the broker's own /health, never from scanning ports).
  */
 async function waitUntilStopped(ctx: CliContext, pid: number): Promise<void> {
   const deadline = Date.now() + STOP_DEADLINE_MS;
   const stillServing = async () => {
-    const probe = await probeBroker(ctx.config.port, ctx.fetch);
+    const probe = await probeBroker(ctx.config.socketPath, ctx.fetch);
     return probe.kind === "broker" && probe.health.pid === pid;
   };
   while ((await stillServing()) || processAlive(pid)) {

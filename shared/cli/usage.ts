@@ -60,7 +60,7 @@ options:
   -h, --help   this text
 
 environment:
-  CLAUDE_PEERS_PORT   the broker's port on 127.0.0.1 (default 7899)
+  CLAUDE_PEERS_PORT   the operator console's port on 127.0.0.1 (default 7899 + uid % 2000); the rest is a Unix socket
   CLAUDE_PEERS_DB     the broker's SQLite database (default ~/.claude-peers.db); its token is <database>.token
   CLAUDE_PEERS_AGENT  the agent a server runs in: claude-code (default), codex, gemini (install writes it)
   CODEX_HOME, GEMINI_CLI_HOME, CLAUDE_CONFIG_DIR   where install finds each agent's config, as the agent does

@@ -13,7 +13,7 @@ export async function watch(ctx: CliContext, opts: WatchOptions): Promise<number
   const { client, health } = await connect(ctx);
   // The WebSocket upgrade cannot carry the broker's error body, so check the token on a plain call first.
   await client.call("/status", {});
-  const where = `127.0.0.1:${ctx.config.port}`;
+  const where = ctx.config.socketPath;
   const socket = client.openSocket();
   const { promise, resolve } = Promise.withResolvers<number>();
   let opened = false;

@@ -1,14 +1,21 @@
 /**
- * One JSON POST to the broker over a plain socket (Bun.connect). The hook runs on every tool call,
+ * One JSON POST to the broker over its Unix socket (Bun.connect). The hook runs on every tool call,
  * and fetch's first request costs it ~4 ms more to set up than this whole exchange takes. The
  * broker (Bun.serve) answers JSON with a Content-Length; "Connection: close" has it close after.
  */
+import { checkBrokerSocket, unsafeSocketMessage } from "../broker-address.ts";
 
-/** The parsed JSON of a 200 answer; undefined for anything else (refused, timed out, not ours). `timeoutMs` 0: no limit. */
-export async function postJson(port: number, path: string, token: string, body: unknown, timeoutMs: number): Promise<unknown> {
+/**
+ * The parsed JSON of a 200 answer; undefined for anything else (refused, timed out, not ours).
+ * `timeoutMs` 0: no limit. Throws, before sending anything, when the socket is not this user's.
+ */
+export async function postJson(socketPath: string, path: string, token: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  const check = checkBrokerSocket(socketPath);
+  if (check.kind === "none") return undefined;
+  if (check.kind === "unsafe") throw new Error(unsafeSocketMessage(check.detail));
   const payload = Buffer.from(JSON.stringify(body));
   const head =
-    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+    `POST ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
     `Content-Type: application/json\r\nContent-Length: ${payload.byteLength}\r\nConnection: close\r\n\r\n`;
   let pending: Buffer = Buffer.concat([Buffer.from(head), payload]);
   const chunks: Buffer[] = [];
@@ -21,8 +28,7 @@ export async function postJson(port: number, path: string, token: string, body: 
   let socket: Bun.Socket | undefined;
   try {
     socket = await Bun.connect({
-      hostname: "127.0.0.1",
-      port,
+      unix: socketPath,
       socket: {
         open: flush,
         drain: flush, // a write the kernel took only part of goes on here
@@ -34,7 +40,7 @@ export async function postJson(port: number, path: string, token: string, body: 
     });
     if (!(await promise)) return undefined;
   } catch {
-    return undefined; // connection refused: no broker on the port
+    return undefined; // connection refused: no broker behind the socket
   } finally {
     clearTimeout(timer);
     socket?.end();

@@ -112,8 +112,8 @@ export async function runHook(deps: HookDeps): Promise<void> {
   if (!ctx || (ctx.input.event === "Stop" && ctx.input.stopHookActive)) return;
   const { input, config, token, chain } = ctx;
 
-  // No broker, a stuck one, or something else on the port: undefined, and the hook stays quiet.
-  const post = (path: string, body: unknown) => postJson(config.port, path, token, body, REQUEST_TIMEOUT_MS);
+  // No broker, a stuck one, or something else on the socket: undefined, and the hook stays quiet.
+  const post = (path: string, body: unknown) => postJson(config.socketPath, path, token, body, REQUEST_TIMEOUT_MS);
 
   const result = await post("/hook", ctx.session);
   if (!isHookResult(result) || !result.peer || result.unread === 0) return;

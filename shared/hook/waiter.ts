@@ -49,7 +49,7 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
   try {
     let result: HookWaitResult | undefined;
     for (let attempt = 0; attempt <= RETRIES; attempt++) {
-      result = await Promise.race([postJson(config.port, "/hook/wait", token, ctx.session, 0) as Promise<HookWaitResult | undefined>, orphaned]);
+      result = await Promise.race([postJson(config.socketPath, "/hook/wait", token, ctx.session, 0) as Promise<HookWaitResult | undefined>, orphaned]);
       // No answer (the broker restarting), or no session yet (its server registering again, or not
       // yet at SessionStart): try again. Mail, or the session gone or replaced, ends the wait.
       if ((result !== undefined && result.ended !== "no_session") || watched.some((pid) => !processAlive(pid))) break;
@@ -58,7 +58,7 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
     if (!result || result.ended !== "mail" || !result.peer || result.messages.length === 0) return 0;
     await deps.writeErr(describeHookMail(result.messages, result.unread));
     // Marked read once written: a waiter killed before this leaves them for the next hook.
-    await postJson(config.port, "/hook/read", token, { peer_id: result.peer.id, ids: result.messages.map((m) => m.id) }, REQUEST_TIMEOUT_MS);
+    await postJson(config.socketPath, "/hook/read", token, { peer_id: result.peer.id, ids: result.messages.map((m) => m.id) }, REQUEST_TIMEOUT_MS);
     return 2;
   } finally {
     clearInterval(check);

@@ -1,8 +1,9 @@
-/** Finds the broker, or starts it detached: one starter at a time, whoever wins the port serves. */
+/** Finds the broker, or starts it detached: one starter at a time, whoever binds the socket serves. */
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { probeBroker } from "../broker-probe.ts";
+import { socketPathProblem, unsafeSocketMessage } from "../broker-address.ts";
+import { probeBroker, type Probe } from "../broker-probe.ts";
 import type { Config } from "../config.ts";
 import { PeersError, errorMessage } from "../errors.ts";
 import type { Health } from "../protocol.ts";
@@ -22,24 +23,21 @@ export interface RunningBroker {
   token: string;
 }
 
-/** Returns the running broker and its token, starting one if nothing listens on the port. */
+/** Returns the running broker and its token, starting one if nothing listens on the socket. */
 export async function ensureBroker(config: Config): Promise<RunningBroker> {
+  const pathProblem = socketPathProblem(config.socketPath);
+  if (pathProblem) throw new PeersError("socket_path", pathProblem);
   const deadline = Date.now() + START_TIMEOUT_MS;
   let startFailure: string | undefined;
   while (Date.now() < deadline) {
-    const probe = await probeBroker(config.port);
+    const probe = await probeBroker(config.socketPath);
     if (probe.kind === "broker") return { health: probe.health, token: tokenOf(config) };
-    if (probe.kind === "foreign") {
-      throw new PeersError(
-        "broker_foreign",
-        `port ${config.port} is used by another program (${probe.detail}); set CLAUDE_PEERS_PORT to a free port`,
-      );
-    }
+    refuseProbe(config, probe);
     if (startFailure) throw new PeersError("broker_start_failed", startFailure);
     if (takeLock(config.lockPath)) {
       // Probe again with the lock held: another starter's broker may have come up and released the
       // lock between our probe and our take, and a second broker would only start to exit again.
-      if ((await probeBroker(config.port)).kind === "broker") {
+      if ((await probeBroker(config.socketPath)).kind === "broker") {
         releaseLock(config.lockPath);
         continue;
       }
@@ -47,13 +45,21 @@ export async function ensureBroker(config: Config): Promise<RunningBroker> {
     }
     await Bun.sleep(PROBE_EVERY_MS);
   }
-  throw new PeersError("broker_start_failed", `the broker did not come up on port ${config.port} within ${START_TIMEOUT_MS / 1000} s; see ${config.logPath}`);
+  throw new PeersError("broker_start_failed", `the broker did not come up on ${config.socketPath} within ${START_TIMEOUT_MS / 1000} s; see ${config.logPath}`);
+}
+
+/** A socket that is not this user's, or not a broker: the token is never sent to it. */
+function refuseProbe(config: Config, probe: Probe): void {
+  if (probe.kind === "unsafe") throw new PeersError("socket_unsafe", unsafeSocketMessage(probe.detail));
+  if (probe.kind === "foreign") {
+    throw new PeersError("broker_foreign", `${config.socketPath} is held by a program that is not a claude-peers broker (${probe.detail}); stop it, or remove the socket`);
+  }
 }
 
 function tokenOf(config: Config): string {
   const token = readToken(config.tokenPath);
   if (!token) {
-    throw new PeersError("token_missing", `a broker answers on port ${config.port} but ${config.tokenPath} does not exist; is it using another CLAUDE_PEERS_DB?`);
+    throw new PeersError("token_missing", `a broker answers on ${config.socketPath} but ${config.tokenPath} does not exist; is it using another CLAUDE_PEERS_DB?`);
   }
   return token;
 }
@@ -88,7 +94,7 @@ async function startBroker(config: Config, onFailure: (why: string) => void): Pr
       if (exited !== 0) onFailure(`the broker exited at start (code ${exited}): ${lastLogLine(config.logPath)}`);
       return;
     }
-    if ((await probeBroker(config.port)).kind === "broker") return;
+    if ((await probeBroker(config.socketPath)).kind === "broker") return;
     await Bun.sleep(PROBE_EVERY_MS);
   }
 }

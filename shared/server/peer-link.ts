@@ -18,7 +18,7 @@ export const MAX_BACKOFF_MS = 1000;
 const READY_WAIT_MS = 5000;
 const SEEN_IDS_LIMIT = 10_000;
 /** Failures a retry will not fix soon: tool calls report these at once instead of waiting. */
-const LASTING_FAILURES: ReadonlySet<string> = new Set(["broker_foreign", "token_missing", "broker_start_failed"]);
+const LASTING_FAILURES: ReadonlySet<string> = new Set(["broker_foreign", "token_missing", "broker_start_failed", "socket_unsafe", "socket_path"]);
 /** Each try at a broker that failed to start spawns a process: retry rarely, never in a tight loop. */
 export const START_FAILURE_RETRY_MS = 15_000;
 
@@ -193,7 +193,7 @@ export class PeerLink {
 
   private async register(): Promise<BrokerClient> {
     const { health, token } = await this.ensureBroker(this.opts.config);
-    const client = this.createClient({ port: this.opts.config.port, token });
+    const client = this.createClient({ socketPath: this.opts.config.socketPath, token });
     const body: RegisterBody = {
       ...this.registration,
       // Ask for the name we had, so a broker restart does not shuffle names.
@@ -216,7 +216,7 @@ export class PeerLink {
     this.peerId = result.peer_id;
     this.secret = result.secret;
     this.name = result.name;
-    this.client = this.createClient({ port: this.opts.config.port, token, secret: result.secret });
+    this.client = this.createClient({ socketPath: this.opts.config.socketPath, token, secret: result.secret });
     this.lastError = undefined;
     this.lastErrorLasts = false;
     return this.client;

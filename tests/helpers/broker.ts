@@ -1,6 +1,7 @@
 /** Starts a real broker.ts process (or finds the one a server started) and stops it by pid. */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { dialBroker } from "../../shared/broker-address.ts";
 import { probeBroker } from "../../shared/broker-probe.ts";
 import { HistoryResultSchema, type Health, type MessageState } from "../../shared/protocol.ts";
 import { ROOT, type TestEnv } from "./env.ts";
@@ -8,9 +9,14 @@ import { killAndConfirm, waitFor } from "./wait.ts";
 
 export interface TestBroker {
   pid: number;
-  url: string;
+  /** The API's Unix socket. */
+  socketPath: string;
+  /** The console's address (TCP): nothing else is served there. */
+  consoleUrl: string;
   token: string;
-  /** fetch with the token and JSON content type already set. */
+  /** fetch over the broker's socket (`path` is the route), nothing added. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** fetch over the socket with the token and JSON content type already set. */
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -23,7 +29,7 @@ export async function startBroker(t: TestEnv): Promise<TestBroker> {
     stderr: Bun.file(t.logPath),
   });
   try {
-    await waitFor(async () => (await probeBroker(t.port)).kind === "broker", `broker on port ${t.port}`);
+    await waitFor(async () => (await probeBroker(t.socketPath)).kind === "broker", `broker on ${t.socketPath}`);
   } catch (err) {
     proc.kill("SIGKILL");
     throw new Error(`${(err as Error).message}; log: ${safeRead(t.logPath)}`);
@@ -31,24 +37,26 @@ export async function startBroker(t: TestEnv): Promise<TestBroker> {
   return brokerHandle(t, proc.pid);
 }
 
-/** The broker currently serving `t.port` (e.g. one a server auto-started). */
+/** The broker currently serving `t.socketPath` (e.g. one a server auto-started). */
 export async function runningBroker(t: TestEnv): Promise<TestBroker> {
   const probe = await waitFor(async () => {
-    const p = await probeBroker(t.port);
+    const p = await probeBroker(t.socketPath);
     return p.kind === "broker" ? p : null;
-  }, `a broker on port ${t.port}`);
+  }, `a broker on ${t.socketPath}`);
   return brokerHandle(t, probe.health.pid);
 }
 
 function brokerHandle(t: TestEnv, pid: number): TestBroker {
   const token = readFileSync(t.tokenPath, "utf8").trim();
-  const url = `http://127.0.0.1:${t.port}`;
+  const brokerFetch = (path: string, init: RequestInit = {}) => dialBroker(t.socketPath, path, init);
   return {
     pid,
-    url,
+    socketPath: t.socketPath,
+    consoleUrl: `http://127.0.0.1:${t.port}`,
     token,
+    fetch: brokerFetch,
     post: (path, body, headers = {}) =>
-      fetch(`${url}${path}`, {
+      brokerFetch(path, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
         body: typeof body === "string" ? body : JSON.stringify(body),
@@ -110,10 +118,10 @@ export async function messageState(t: TestEnv, messageId: string): Promise<Messa
   return messages.find((m) => m.id === messageId)?.state;
 }
 
-/** Waits until the servers have brought up a broker other than `oldPid` on the port; returns its health. */
+/** Waits until the servers have brought up a broker other than `oldPid` on the socket; returns its health. */
 export function awaitNewBroker(t: TestEnv, oldPid: number, timeoutMs = 10_000): Promise<Health> {
   return waitFor(async () => {
-    const probe = await probeBroker(t.port);
+    const probe = await probeBroker(t.socketPath);
     return probe.kind === "broker" && probe.health.pid !== oldPid ? probe.health : null;
   }, "the servers to bring up a new broker", timeoutMs);
 }

@@ -1,8 +1,8 @@
-/** A private world per test: free port, temp HOME and DB, and the env a child process gets. */
+/** A private world per test: free console port, temp HOME and DB (and so its own broker socket), and the env a child process gets. */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isPostgresUrl } from "../../shared/config.ts";
+import { isPostgresUrl, loadConfig } from "../../shared/config.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 /** The binaries of the test tools (tests/package.json: the agent CLIs, pinned), which `bun run test` installs. */
@@ -15,6 +15,9 @@ export interface TestEnv {
   dbPath: string;
   tokenPath: string;
   logPath: string;
+  /** The broker's API socket, derived from HOME and CLAUDE_PEERS_DB as every client derives it. */
+  socketPath: string;
+  /** The console's TCP port (CLAUDE_PEERS_PORT). */
   port: number;
   /** Exactly what children get: no inherited CLAUDE_PEERS_* or OPENAI_* from the developer's shell. */
   env: Record<string, string>;
@@ -51,6 +54,7 @@ export function makeTestEnv(extra: Record<string, string> = {}): TestEnv {
     dbPath,
     tokenPath: `${files}.token`,
     logPath: `${files}.log`,
+    socketPath: loadConfig(env, home).socketPath,
     port,
     env,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),

@@ -9,12 +9,13 @@ export interface RawResponse {
 }
 
 /**
- * Sends bytes as they are over TCP and reads one response: for what fetch() normalizes away
- * (no Host, no Content-Type, a chunked body, a WebSocket upgrade we only want the status of).
+ * Sends bytes as they are and reads one response: for what fetch() normalizes away (no Host, no
+ * Content-Type, a chunked body, a WebSocket upgrade we only want the status of). `to`: a TCP port
+ * on 127.0.0.1 (the console), or the path of a Unix socket (the broker's API).
  */
-export function rawRequest(port: number, head: string, body: Uint8Array | string = "", timeoutMs = 5000): Promise<RawResponse> {
+export function rawRequest(to: number | string, head: string, body: Uint8Array | string = "", timeoutMs = 5000): Promise<RawResponse> {
   const { promise, resolve, reject } = Promise.withResolvers<RawResponse>();
-  const socket = connect(port, "127.0.0.1");
+  const socket = typeof to === "number" ? connect(to, "127.0.0.1") : connect({ path: to });
   let buffer = Buffer.alloc(0);
   const timer = setTimeout(() => finish(new Error(`no complete response within ${timeoutMs} ms: ${buffer.toString()}`)), timeoutMs);
   function finish(outcome: RawResponse | Error) {
@@ -40,11 +41,12 @@ export function rawRequest(port: number, head: string, body: Uint8Array | string
     if (rest.byteLength >= length) finish({ status, headers, body: rest.subarray(0, length).toString("utf8") });
   });
   // A reset with nothing sent back is a refusal too (Bun's parser resets some request lines).
-  socket.on("error", (err) => finish((err as NodeJS.ErrnoException).code === "ECONNRESET" && buffer.byteLength === 0 ? new ClosedWithoutAnswer("") : err));
+  // Over a Unix socket, a body written after the server answered and closed fails with EPIPE: the answer still counts.
+  socket.on("error", (err) => (err as NodeJS.ErrnoException).code === "EPIPE" ? undefined : finish((err as NodeJS.ErrnoException).code === "ECONNRESET" && buffer.byteLength === 0 ? new ClosedWithoutAnswer("") : err));
   socket.on("close", () => finish(new ClosedWithoutAnswer(buffer.toString())));
-  // A server may answer (and close) before the whole body is written; that is fine here.
-  socket.write(head.replace(/\r?\n/g, "\r\n").replace(/(\r\n)*$/, "\r\n\r\n"));
-  if (body.length) socket.write(body, () => {});
+  // A server may answer (and close) before the whole body is written; that is fine here. One
+  // write: over a Unix socket a second one after that close resets the socket before its answer is read.
+  socket.write(Buffer.concat([Buffer.from(head.replace(/\r?\n/g, "\r\n").replace(/(\r\n)*$/, "\r\n\r\n")), Buffer.from(body)]), () => {});
   return promise;
 }
 
@@ -56,9 +58,9 @@ export class ClosedWithoutAnswer extends Error {
 }
 
 /** rawRequest, but a connection closed with nothing sent back is `null` instead of a throw. */
-export async function rawAnswer(port: number, head: string, body: Uint8Array | string = ""): Promise<RawResponse | null> {
+export async function rawAnswer(to: number | string, head: string, body: Uint8Array | string = ""): Promise<RawResponse | null> {
   try {
-    return await rawRequest(port, head, body);
+    return await rawRequest(to, head, body);
   } catch (err) {
     if (err instanceof ClosedWithoutAnswer && err.received === "") return null;
     throw err;

@@ -36,8 +36,8 @@ export function openWorld(extraEnv: Record<string, string> = {}): World {
         },
         "this world's servers to exit",
       );
-      // Servers start brokers detached; find them by database (several may have raced) and by port.
-      const probe = await probeBroker(t.port);
+      // Servers start brokers detached; find them by database (several may have raced) and by socket.
+      const probe = await probeBroker(t.socketPath);
       const pids = new Set([...brokerPids(t), ...(probe.kind === "broker" ? [probe.health.pid] : [])]);
       await Promise.all([...pids].map((pid) => killAndConfirm(pid, "SIGTERM")));
       t.cleanup();

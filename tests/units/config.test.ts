@@ -1,23 +1,24 @@
 /** loadConfig: the environment, read once, with every bad value a clear error. */
 import { describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
-import { ConfigError, DEFAULT_HOST_TIMEOUT_S, DEFAULT_PORT, checkConfig, loadBrokerLocation, loadConfig } from "../../shared/config.ts";
+import { ConfigError, DEFAULT_HOST_TIMEOUT_S, DEFAULT_PORT, checkConfig, defaultConsolePort, loadBrokerLocation, loadConfig } from "../../shared/config.ts";
 import { thrown } from "../helpers/wait.ts";
 
 describe("loadConfig", () => {
   const HOME = "/home/tester";
 
-  test("defaults come from the given home, not $HOME", () => {
-    const c = loadConfig({ HOME: "/not/this/one" }, HOME);
+  test("defaults come from the given home (not $HOME) and uid", () => {
+    const c = loadConfig({ HOME: "/not/this/one" }, HOME, 1000);
     expect(c).toEqual({
-      port: DEFAULT_PORT,
+      port: 8899,
+      socketPath: "/home/tester/.claude-peers/claude-peers.db.sock",
       db: "/home/tester/.claude-peers.db",
       shared: false,
       host: expect.any(String),
       hostTimeoutMs: DEFAULT_HOST_TIMEOUT_S * 1000,
       tokenPath: "/home/tester/.claude-peers.db.token",
       logPath: "/home/tester/.claude-peers.db.log",
-      lockPath: `/home/tester/.claude-peers-${DEFAULT_PORT}.lock`,
+      lockPath: "/home/tester/.claude-peers-8899.lock",
       peerName: undefined,
       openaiApiKey: undefined,
       openaiBaseUrl: undefined,
@@ -35,6 +36,18 @@ describe("loadConfig", () => {
   });
 
   test.each([
+    [0, DEFAULT_PORT],
+    [1000, 8899],
+    [1001, 8900],
+    [2000, DEFAULT_PORT],
+    [65534, 9433],
+  ])("the console's default port for uid %p is %p (users apart, CLAUDE_PEERS_PORT over it)", (uid, port) => {
+    expect(defaultConsolePort(uid)).toBe(port);
+    expect(loadConfig({}, HOME, uid).port).toBe(port);
+    expect(loadConfig({ CLAUDE_PEERS_PORT: "9001" }, HOME, uid).port).toBe(9001);
+  });
+
+  test.each([
     ["8080", 8080],
     [" 8080 ", 8080],
     ["1", 1],
@@ -42,7 +55,7 @@ describe("loadConfig", () => {
     ["", DEFAULT_PORT],
     ["  ", DEFAULT_PORT],
   ])("CLAUDE_PEERS_PORT=%p → %p", (raw, port) => {
-    expect(loadConfig({ CLAUDE_PEERS_PORT: raw }, HOME).port).toBe(port);
+    expect(loadConfig({ CLAUDE_PEERS_PORT: raw }, HOME, 0).port).toBe(port);
   });
 
   test.each(["abc", "0", "65536", "-1", "80.5", "0x1F90", "1e3", "8080abc", "80 80"])("CLAUDE_PEERS_PORT=%p is a ConfigError naming the variable", async (raw) => {
@@ -67,6 +80,8 @@ describe("loadConfig", () => {
     expect(c.tokenPath).toBe(`${dbPath}.token`);
     expect(c.logPath).toBe(`${dbPath}.log`);
     expect(c.lockPath).toBe(join(dbPath, "..", ".claude-peers-9001.lock"));
+    // The socket too derives from the database, so each database (each test's) has its own broker.
+    expect(c.socketPath).toBe(join(dbPath, "..", ".claude-peers", `${dbPath.split("/").at(-1)!.replace(/^\.+/, "")}.sock`));
   });
 
   test.each([
@@ -130,8 +145,8 @@ describe("loadConfig", () => {
   test.each(["postgres://u:pw@db.example.com:5432/peers", "postgresql://db/peers?sslmode=require", "POSTGRES://db/x"])(
     "CLAUDE_PEERS_DB=%p is a shared PostgreSQL URL, kept as given, with the token and log in HOME",
     (url) => {
-      const c = loadConfig({ CLAUDE_PEERS_DB: ` ${url} ` }, HOME);
-      expect(c).toMatchObject({ db: url, shared: true, tokenPath: "/home/tester/.claude-peers.token", logPath: "/home/tester/.claude-peers.log" });
+      const c = loadConfig({ CLAUDE_PEERS_DB: ` ${url} ` }, HOME, 0);
+      expect(c).toMatchObject({ db: url, shared: true, tokenPath: "/home/tester/.claude-peers.token", logPath: "/home/tester/.claude-peers.log", socketPath: "/home/tester/.claude-peers/claude-peers.sock" });
       expect(c.lockPath).toBe(`/home/tester/.claude-peers-${DEFAULT_PORT}.lock`);
     },
   );
@@ -188,6 +203,7 @@ describe("checkConfig and loadBrokerLocation: a bad setting stops only what read
     const full = loadConfig({ CLAUDE_PEERS_PORT: "9001", CLAUDE_PEERS_DB: "~/peers.db" }, HOME);
     expect(loadBrokerLocation(env, HOME)).toEqual({
       port: 9001,
+      socketPath: full.socketPath,
       db: full.db,
       shared: false,
       tokenPath: full.tokenPath,
