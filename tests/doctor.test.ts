@@ -112,6 +112,25 @@ describe("doctor", () => {
     }
   });
 
+  test("a malformed setting (CLAUDE_PEERS_GROUPS, a damping variable): doctor still runs every check and names each variable with its fix, exit 1", async () => {
+    const bad = { CLAUDE_PEERS_GROUPS: "ui,Not A Group", CLAUDE_PEERS_LOOP_WINDOW_S: "ten minutes" };
+    const { code, report, text } = await doctor(t, cli, bad);
+    expect(code).toBe(1);
+    expect(check(report, "broker").status).toBe("ok"); // the other checks ran, with the port as set
+    const settings = check(report, "settings");
+    expect(settings.status).toBe("fail");
+    expect(settings.detail).toContain('CLAUDE_PEERS_GROUPS: "Not A Group" is not a group name');
+    expect(settings.detail).toContain('CLAUDE_PEERS_LOOP_WINDOW_S must be a number, 0 or more (0 turns it off), got "ten minutes"');
+    expect(settings.fix).toContain("set CLAUDE_PEERS_GROUPS to comma-separated group names (e.g. ui,review), or unset it");
+    expect(settings.fix).toContain("set CLAUDE_PEERS_LOOP_WINDOW_S to a number, 0 or more (0 turns the rule off), or unset it (600)");
+    expect(text).toMatch(/^fail {2}settings +CLAUDE_PEERS_GROUPS/m);
+    // Any other command stops at the first bad setting, as before, and points at doctor.
+    const proc = Bun.spawn([process.execPath, CLI, "status"], { env: { ...cli.env, ...bad }, cwd: t.home, stdout: "pipe", stderr: "pipe" });
+    const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(exit).toBe(1);
+    expect(stderr).toContain("CLAUDE_PEERS_GROUPS");
+    expect(stderr).toContain("`bun cli.ts doctor` lists every bad setting");
+  });
   test("the plugin as well, a token file others can read, a foreign program on the socket: each named with its fix, exit 1", async () => {
     // The bun cache the repository's `bun install` filled serves the plugin's dependencies (no network).
     const cache = { BUN_INSTALL_CACHE_DIR: process.env.BUN_INSTALL_CACHE_DIR || join(homedir(), ".bun", "install", "cache") };
@@ -135,25 +154,5 @@ describe("doctor", () => {
       foreign.stop(true);
       chmodSync(t.tokenPath, 0o600);
     }
-  });
-
-  test("a malformed setting (CLAUDE_PEERS_GROUPS, a damping variable): doctor still runs every check and names each variable with its fix, exit 1", async () => {
-    const bad = { CLAUDE_PEERS_GROUPS: "ui,Not A Group", CLAUDE_PEERS_LOOP_WINDOW_S: "ten minutes" };
-    const { code, report, text } = await doctor(t, cli, bad);
-    expect(code).toBe(1);
-    expect(check(report, "broker").status).toBe("ok"); // the other checks ran, with the port as set
-    const settings = check(report, "settings");
-    expect(settings.status).toBe("fail");
-    expect(settings.detail).toContain('CLAUDE_PEERS_GROUPS: "Not A Group" is not a group name');
-    expect(settings.detail).toContain('CLAUDE_PEERS_LOOP_WINDOW_S must be a number, 0 or more (0 turns it off), got "ten minutes"');
-    expect(settings.fix).toContain("set CLAUDE_PEERS_GROUPS to comma-separated group names (e.g. ui,review), or unset it");
-    expect(settings.fix).toContain("set CLAUDE_PEERS_LOOP_WINDOW_S to a number, 0 or more (0 turns the rule off), or unset it (600)");
-    expect(text).toMatch(/^fail {2}settings +CLAUDE_PEERS_GROUPS/m);
-    // Any other command stops at the first bad setting, as before, and points at doctor.
-    const proc = Bun.spawn([process.execPath, CLI, "status"], { env: { ...cli.env, ...bad }, cwd: t.home, stdout: "pipe", stderr: "pipe" });
-    const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-    expect(exit).toBe(1);
-    expect(stderr).toContain("CLAUDE_PEERS_GROUPS");
-    expect(stderr).toContain("`bun cli.ts doctor` lists every bad setting");
   });
 });
