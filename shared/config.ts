@@ -2,6 +2,7 @@
 import { homedir, hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { AGENTS, DEFAULT_AGENT, isAgent, type Agent } from "./agents.ts";
+import { RESERVED_NAMES, isReservedName, sanitizeName } from "./peer-names.ts";
 
 export const DEFAULT_PORT = 7899;
 /** What a Claude Code session id looks like (CLAUDE_CODE_SESSION_ID, a hook input's session_id); anything else is ignored. */
@@ -75,7 +76,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tokenPath: `${files}.token`,
     logPath: `${files}.log`,
     lockPath: `${base}-${port}.lock`,
-    peerName: env.CLAUDE_PEERS_NAME?.trim() || undefined,
+    peerName: parsePeerName(env.CLAUDE_PEERS_NAME),
     openaiApiKey: env.OPENAI_API_KEY?.trim() || undefined,
     openaiBaseUrl: env.OPENAI_BASE_URL?.trim() || undefined,
     summaryModel: env.CLAUDE_PEERS_SUMMARY_MODEL?.trim() || DEFAULT_SUMMARY_MODEL,
@@ -105,6 +106,21 @@ function parseGroups(raw: string | undefined): string[] {
     }
   }
   return [...new Set(names)];
+}
+
+/**
+ * CLAUDE_PEERS_NAME, as given: someone chose it on purpose, so one that would be (after the name
+ * rules) reserved stops the start with what to do, rather than quietly becoming "cli-2".
+ */
+function parsePeerName(raw: string | undefined): string | undefined {
+  const name = raw?.trim();
+  if (!name) return undefined;
+  if (isReservedName(sanitizeName(name))) {
+    throw new ConfigError(
+      `CLAUDE_PEERS_NAME: "${sanitizeName(name)}" is reserved (${RESERVED_NAMES.join(", ")} stand for the person at the terminal and claude-peers itself); choose another name`,
+    );
+  }
+  return name;
 }
 
 function parseAgent(raw: string | undefined): Agent {
