@@ -31,6 +31,10 @@ async function main(): Promise<void> {
   await session.server.connect(new StdioServerTransport());
   session.start();
   log(`started (pid ${process.pid}); broker 127.0.0.1:${config.port}; auto-summary ${config.openaiApiKey ? "enabled" : "disabled"}`);
+  if (config.openaiApiKey) {
+    // Said at every start: with the key set, facts about this folder leave the machine.
+    log(`auto-summary: this folder's path, repository, branch and recent file names go to ${config.summaryModel} at ${config.openaiBaseUrl ?? "api.openai.com"} (unset OPENAI_API_KEY for claude-peers to stop it)`);
+  }
 
   let closing = false;
   const shutdown = (why: string) => {

@@ -15,8 +15,8 @@ const CONTROL_CHARS_G = new RegExp(CONTROL_CHARS.source, "g");
 const CONTROL_EXCEPT_LAYOUT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
 /** Bidirectional overrides and isolates: they reorder what a terminal shows ("Trojan Source"). */
 const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
-/** What breaks a line somewhere: line feed, CR, vertical tab, form feed, NEL, the Unicode line and paragraph separators. */
-const LINE_BREAKS = /[\n\r\u000b\u000c\u0085\u2028\u2029\t]+/g;
+/** What breaks a line somewhere (line feed, CR, vertical tab, form feed, NEL, the Unicode line and paragraph separators) or a tab, with the blanks around it. */
+const LINE_BREAKS = /[ ]*[\n\r\u000b\u000c\u0085\u2028\u2029\t]\s*/g;
 
 /** The first control character in `text`, written as U+XXXX, or null: for error messages that say what to remove. */
 export function firstControlChar(text: string): string | null {
