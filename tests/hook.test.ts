@@ -18,7 +18,7 @@ import { HOOK_EVENTS, type HookEvent } from "../shared/hook-events.ts";
 import { parseHookInput } from "../shared/hook/run.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
-import { expectForgeryContained, forgedText, readEnvelopes } from "./helpers/envelope.ts";
+import { expectForgeryContained, forgedText, readEnvelopes, wireMessage } from "./helpers/envelope.ts";
 import { expectWireError } from "./helpers/http.ts";
 import { inProcessServices, registration } from "./helpers/in-process.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
@@ -595,27 +595,7 @@ describe("hook units", () => {
     expect(parseResponse(raw)).toEqual(expected);
   });
 
-  const message = (id: string, text: string): Message => ({
-    id,
-    from_id: "p-0123456789",
-    from_name: "web",
-    from_summary: "",
-    from_cwd: "/w",
-    to_id: "p-9876543210",
-    to_name: "api",
-    text,
-    in_reply_to: null,
-    state: "delivered",
-    sent_at: "2026-01-01T00:00:00.000Z",
-    delivered_at: null,
-    read_at: null,
-    reply_by: null,
-    reply_status: null,
-    replaces: null,
-    group: null,
-    fanout_id: null,
-    held_by: null,
-  });
+  const message = (id: string, text: string) => wireMessage(id, text);
   const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
 
   test("hook mail: a message handed to a hook is held from other hooks until read, or until the lease runs out", async () => {

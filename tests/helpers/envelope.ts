@@ -4,6 +4,33 @@
  * that nonce anywhere but in the framing lines and the real envelopes' own tags.
  */
 import { expect } from "bun:test";
+import type { Message } from "../../shared/protocol.ts";
+
+/** A message as the broker hands it to a hook or check_messages: from peer "web" (p-0123456789) to "api". */
+export function wireMessage(id: string, text: string, over: Partial<Message> = {}): Message {
+  return {
+    id,
+    from_id: "p-0123456789",
+    from_name: "web",
+    from_summary: "",
+    from_cwd: "/w",
+    to_id: "p-9876543210",
+    to_name: "api",
+    text,
+    in_reply_to: null,
+    state: "delivered",
+    sent_at: "2026-01-01T00:00:00.000Z",
+    delivered_at: null,
+    read_at: null,
+    reply_by: null,
+    reply_status: null,
+    replaces: null,
+    group: null,
+    fanout_id: null,
+    held_by: null,
+    ...over,
+  };
+}
 
 export interface Envelope {
   attrs: Record<string, string>;

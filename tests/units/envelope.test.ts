@@ -1,31 +1,9 @@
 /** The envelope peer mail is framed in (shared/envelope.ts): unforgeable tags, the sender by id, the hook caps. */
 import { describe, expect, test } from "bun:test";
 import { HOOK_CAPS, frameMessages, hookFieldCap, neutralize, newNonce } from "../../shared/envelope.ts";
-import type { Message } from "../../shared/protocol.ts";
-import { expectForgeryContained, forgedText, readEnvelopes } from "../helpers/envelope.ts";
+import { expectForgeryContained, forgedText, readEnvelopes, wireMessage } from "../helpers/envelope.ts";
 
-const message = (id: string, text: string, over: Partial<Message> = {}): Message => ({
-  id,
-  from_id: "p-0123456789",
-  from_name: "web",
-  from_summary: "",
-  from_cwd: "/w",
-  to_id: "p-9876543210",
-  to_name: "api",
-  text,
-  in_reply_to: null,
-  state: "delivered",
-  sent_at: "2026-01-01T00:00:00.000Z",
-  delivered_at: null,
-  read_at: null,
-  reply_by: null,
-  reply_status: null,
-  replaces: null,
-  group: null,
-  fanout_id: null,
-  held_by: null,
-  ...over,
-});
+const message = wireMessage;
 const INTRO = "from other agent sessions, oldest first (now marked read)";
 
 describe("frameMessages", () => {
