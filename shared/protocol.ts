@@ -229,10 +229,14 @@ export const AckBodySchema = z.object({
 });
 export const AckResultSchema = z.object({ updated: z.array(z.string()), unread: z.number() });
 
-/** Hooks cap what they add to Claude's context (about 10,000 characters); stay below it. */
+/** The most text a hook may ask for; a hook asks for its field's cap (envelope.ts HOOK_CAPS), within this. */
 export const MAX_HOOK_CHARS = 9000;
-/** What a message's header line ("[m-…] from name (id p-…) at <time>, in reply to m-…:") may take. */
-export const HOOK_MESSAGE_OVERHEAD = 160;
+/**
+ * About what a message's envelope takes (envelope.ts: its opening tag with id, sender and times,
+ * and its closing tag; 230 to 380 characters): the broker leases about what fits, and the hook
+ * fits the framed text exactly, leaving the rest unread.
+ */
+export const HOOK_MESSAGE_OVERHEAD = 300;
 const pid = z.number().int().positive();
 
 /**
