@@ -12,32 +12,9 @@
  *
  * Zod-free and nearly import-free: the hook loads it on the runs that find mail.
  */
+import type { FieldCap } from "./hook-events.ts";
 import type { Message } from "./protocol.ts";
 import { oneLine, printableText } from "./safe-text.ts";
-
-/** A limit on one text field: UTF-16 code units and lines, as Claude Code counts them. */
-export interface FieldCap {
-  chars: number;
-  lines: number;
-}
-
-/**
- * What Claude Code (2.1.332, read in its binary: `jM` and `GM` beside the hook output checks) keeps
- * of a hook field from a hook it does not trust as the user's own, such as a plugin's: the first
- * `lines` lines, then the first `chars` code units. Past that it cuts the text, so an output kept
- * within these loses nothing, and its framing (which comes first) is never what is cut.
- */
-export const HOOK_CAPS = {
-  /** A Stop hook's `decision: "block"` reason. */
-  reason: { chars: 2000, lines: 20 },
-  /** `hookSpecificOutput.additionalContext`. */
-  additionalContext: { chars: 8000, lines: 200 },
-} as const satisfies Record<string, FieldCap>;
-
-/** The cap of the field a hook event's output goes in: a Stop's block reason, else additionalContext. */
-export function hookFieldCap(event: string): FieldCap {
-  return event === "Stop" ? HOOK_CAPS.reason : HOOK_CAPS.additionalContext;
-}
 
 /** Who wrote a message, in the words its tag uses: by sender id, which the broker stamps. */
 const SENDERS: Record<string, string> = {

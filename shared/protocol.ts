@@ -229,7 +229,7 @@ export const AckBodySchema = z.object({
 });
 export const AckResultSchema = z.object({ updated: z.array(z.string()), unread: z.number() });
 
-/** The most text a hook may ask for; a hook asks for its field's cap (envelope.ts HOOK_CAPS), within this. */
+/** The most text a hook may ask for; a hook asks for its field's cap (hook-events.ts HOOK_CAPS), within this. */
 export const MAX_HOOK_CHARS = 9000;
 /**
  * About what a message's envelope takes (envelope.ts: its opening tag with id, sender and times,

@@ -5,9 +5,10 @@
  * reads the same shapes (its hooks/schema/generated/*.command.output.schema.json), and so does
  * Gemini CLI under its own event names (AfterAgent's "block" is its alias of "deny": `reason` goes
  * back to the model as a new prompt). Model-facing text, so it is short and says what to do next;
- * each field stays within what Claude Code keeps of it (envelope.ts HOOK_CAPS).
+ * each field stays within what Claude Code keeps of it (hook-events.ts HOOK_CAPS).
  */
-import { frameMessages, hookFieldCap, type FieldCap, type Framed } from "../envelope.ts";
+import { frameMessages, type Framed } from "../envelope.ts";
+import { hookFieldCap, type FieldCap } from "../hook-events.ts";
 import type { HookResult, Message } from "../protocol.ts";
 import type { HookInput } from "./run.ts";
 

@@ -12,12 +12,11 @@
 import { CLAUDE_SESSION_ID, loadConfig, type Config } from "../config.ts";
 import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
 import { channelsRequested, channelsRequestedAbove } from "../channel-flag.ts";
-import { hookFieldCap } from "../envelope.ts";
-import { hookEventOf, type HookEvent } from "../hook-events.ts";
+import { hookEventOf, hookFieldCap, type HookEvent } from "../hook-events.ts";
 import type { HookResult } from "../protocol.ts";
 import { postJson } from "./post.ts";
-// output.ts (and the text it builds on) and errors.ts are imported only when needed: most runs
-// find no mail, and every module loaded costs every tool call.
+// output.ts, tool-text.ts and errors.ts are imported only when needed: most runs find no mail, and
+// every module loaded costs every tool call.
 
 /** A live broker answers in milliseconds; a refused connection fails at once. */
 const REQUEST_TIMEOUT_MS = 750;

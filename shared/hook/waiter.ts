@@ -11,7 +11,7 @@ import type { Ancestor } from "../ancestry.ts";
 import { channelsRequestedAbove, claudeAbove } from "../channel-flag.ts";
 import { processAlive } from "../process-alive.ts";
 import type { HookWaitResult } from "../protocol.ts";
-import { HOOK_CAPS } from "../envelope.ts";
+import { HOOK_CAPS } from "../hook-events.ts";
 import { describeHookMail } from "./output.ts";
 import { postJson } from "./post.ts";
 import { hookContext } from "./run.ts";

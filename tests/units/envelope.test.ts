@@ -1,6 +1,7 @@
 /** The envelope peer mail is framed in (shared/envelope.ts): unforgeable tags, the sender by id, the hook caps. */
 import { describe, expect, test } from "bun:test";
-import { HOOK_CAPS, frameMessages, hookFieldCap, neutralize, newNonce } from "../../shared/envelope.ts";
+import { frameMessages, neutralize, newNonce } from "../../shared/envelope.ts";
+import { HOOK_CAPS, hookFieldCap } from "../../shared/hook-events.ts";
 import { expectForgeryContained, forgedText, readEnvelopes, wireMessage } from "../helpers/envelope.ts";
 
 const message = wireMessage;
@@ -106,7 +107,7 @@ describe("frameMessages", () => {
 
   test("hookFieldCap: a Stop's reason, else additionalContext", () => {
     expect(hookFieldCap("Stop")).toEqual({ chars: 2000, lines: 20 });
-    for (const event of ["SessionStart", "UserPromptSubmit", "PostToolUse"]) expect(hookFieldCap(event)).toEqual({ chars: 8000, lines: 200 });
+    for (const event of ["SessionStart", "UserPromptSubmit", "PostToolUse"] as const) expect(hookFieldCap(event)).toEqual({ chars: 8000, lines: 200 });
   });
 });
 
