@@ -258,7 +258,7 @@ export const COMMANDS: Record<string, Command> = {
       const { doctorFailed, runDoctor } = await import("./doctor.ts");
       const checks = await runDoctor(ctx);
       const failed = doctorFailed(checks);
-      if (values.json) ctx.out(JSON.stringify({ ok: !failed, checks }, null, 2));
+      if (values.json) ctx.out(terminalJson({ ok: !failed, checks }, 2));
       else printChecks(ctx, checks, failed);
       return failed ? 1 : 0;
     },
