@@ -355,6 +355,17 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       expectForgeryContained(run.stderr.trimEnd(), id, bob.id);
     });
 
+    test("mail too long for the waiter's text still wakes the session, saying to call check_messages; it stays unread", async () => {
+      const waiter = await alice.startWaiter();
+      await waiterHeld(alice);
+      const id = await send("alice", "y".repeat(HOOK_CAPS.additionalContext.chars + 1));
+      const run = await waiter.done;
+      expect(run.code).toBe(2);
+      expect(run.stderr.trimEnd()).toBe("claude-peers: 1 unread peer message waiting, too long to show here: call the claude-peers check_messages tool to read it.");
+      expect(await messageState(world.t, id)).not.toBe("read");
+      expect((await alice.server.call("check_messages")).text).toContain(id);
+    });
+
     test("one waiter per session: a newer one replaces the older, which leaves quietly", async () => {
       const first = await alice.startWaiter();
       await waiterHeld(alice);

@@ -62,7 +62,7 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
       if ((result !== undefined && result.ended !== "no_session") || watched.some((pid) => !processAlive(pid))) break;
       await Promise.race([Bun.sleep(RETRY_MS), orphaned]);
     }
-    if (!result || result.ended !== "mail" || !result.peer || result.messages.length === 0) return 0;
+    if (!result || result.ended !== "mail" || !result.peer || result.unread === 0) return 0;
     const { text, shown } = describeHookMail(result.messages, result.unread, WAKE_CAP);
     await deps.writeErr(text);
     // Marked read once written, and only what it shows: a waiter killed before this leaves them for
