@@ -57,11 +57,13 @@ export function frameMessages(messages: readonly Message[], opts: FrameOptions):
   const nonce = opts.nonce ?? newNonce();
   const unread = Math.max(opts.unread ?? messages.length, messages.length);
   const bodies = messages.map((m) => envelope(m, nonce));
+  if (!opts.cap) return { text: framedText(bodies, messages.length, unread, nonce, opts), shown: [...messages] };
+  // One more message at a time, while the whole text fits; the first that does not fit ends it.
   let shown = 0;
   let text = framedText(bodies, 0, unread, nonce, opts);
   while (shown < messages.length) {
     const next = framedText(bodies, shown + 1, unread, nonce, opts);
-    if (opts.cap && !fits(next, opts.cap)) break;
+    if (!fits(next, opts.cap)) break;
     shown++;
     text = next;
   }

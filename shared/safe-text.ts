@@ -1,7 +1,7 @@
 /**
  * Text that other sessions wrote, made safe to show: one place that says which characters are
  * control characters and how each display path writes them. Zod-free and import-free: the hook
- * loads it on every tool call, the broker's schemas and the CLI use the same definitions.
+ * loads it when it has mail to show, and the broker's schemas and the CLI use the same definitions.
  *
  * Why: a folder name, branch or summary holding ESC can clear the operator's screen or write the
  * clipboard (OSC 52) when printed raw, and one holding a line break adds fake lines (a fake peer in
@@ -11,7 +11,7 @@
 /** C0 (U+0000–U+001F), DEL (U+007F) and C1 (U+0080–U+009F): the characters terminals act on. */
 export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 const CONTROL_CHARS_G = new RegExp(CONTROL_CHARS.source, "g");
-/** Control characters other than tab, line feed and carriage return: what a message's text may not hold raw. */
+/** Control characters other than tab, line feed and carriage return: written visibly in a message's text. */
 const CONTROL_EXCEPT_LAYOUT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
 /** Bidirectional overrides and isolates: they reorder what a terminal shows ("Trojan Source"). */
 const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
