@@ -32,6 +32,10 @@ async function main(): Promise<void> {
   if (config.checkOnly) return log("check only (doctor): answering initialize, no broker, no registration");
   session.start();
   log(`started (pid ${process.pid}); broker ${config.socketPath}; auto-summary ${config.openaiApiKey ? "enabled" : "disabled"}`);
+  if (config.openaiApiKey) {
+    // Said at every start: with the key set, facts about this folder leave the machine.
+    log(`auto-summary: this folder's path, repository, branch and recent file names go to ${config.summaryModel} at ${config.openaiBaseUrl ?? "api.openai.com"} (unset OPENAI_API_KEY for claude-peers to stop it)`);
+  }
 
   let closing = false;
   const shutdown = (why: string) => {

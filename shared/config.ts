@@ -2,6 +2,7 @@
 import { homedir, hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { AGENTS, DEFAULT_AGENT, isAgent, type Agent } from "./agents.ts";
+import { RESERVED_NAMES, isReservedName, sanitizeName } from "./peer-names.ts";
 
 /** The console's port for uid 0; every other user's default is offset by its uid (defaultConsolePort). */
 export const DEFAULT_PORT = 7899;
@@ -137,12 +138,12 @@ export function checkConfig(env: Env = process.env, home = homedir(), uid = proc
     ...brokerLocation(port, env, home),
     host: read(() => parseHost(env.CLAUDE_PEERS_HOST), () => parseHost(undefined)),
     hostTimeoutMs: number("CLAUDE_PEERS_HOST_TIMEOUT", DEFAULT_HOST_TIMEOUT_S, parsePositive) * 1000,
-    peerName: env.CLAUDE_PEERS_NAME?.trim() || undefined,
+    peerName: read(() => parsePeerName(env.CLAUDE_PEERS_NAME), () => undefined),
     openaiApiKey: env.OPENAI_API_KEY?.trim() || undefined,
     openaiBaseUrl: env.OPENAI_BASE_URL?.trim() || undefined,
     summaryModel: env.CLAUDE_PEERS_SUMMARY_MODEL?.trim() || DEFAULT_SUMMARY_MODEL,
     mailboxTtlMs: mailboxDays * DAY_MS,
-    heldTtlMs: parsePositive(env.CLAUDE_PEERS_HELD_DAYS, "CLAUDE_PEERS_HELD_DAYS", mailboxDays) * DAY_MS,
+    heldTtlMs: number("CLAUDE_PEERS_HELD_DAYS", mailboxDays, parsePositive) * DAY_MS,
     push: env.CLAUDE_PEERS_PUSH?.trim().toLowerCase() !== "off",
     claudeSessionId: CLAUDE_SESSION_ID.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
     mailFlagDir: join(home, ".claude-peers-mail"),
@@ -176,6 +177,23 @@ function parseGroups(raw: string | undefined): string[] {
   return [...new Set(names)];
 }
 
+/**
+ * CLAUDE_PEERS_NAME, as given: someone chose it on purpose, so one that would be (after the name
+ * rules) reserved stops the start with what to do, rather than quietly becoming "cli-2".
+ */
+function parsePeerName(raw: string | undefined): string | undefined {
+  const name = raw?.trim();
+  if (!name) return undefined;
+  if (isReservedName(sanitizeName(name))) {
+    throw new ConfigError(
+      "CLAUDE_PEERS_NAME",
+      `CLAUDE_PEERS_NAME: "${sanitizeName(name)}" is reserved (${RESERVED_NAMES.join(", ")} stand for the person at the terminal and claude-peers itself); choose another name`,
+      "set CLAUDE_PEERS_NAME to another name, or unset it (the name then comes from the folder)",
+    );
+  }
+  return name;
+}
+
 function parseAgent(raw: string | undefined): Agent {
   const agent = raw?.trim().toLowerCase() || DEFAULT_AGENT;
   if (!isAgent(agent)) {
@@ -197,7 +215,7 @@ function parsePort(raw: string | undefined, uid: number): number {
   // Digits only: Number() would also take "0x1F90" or "1e3" and quietly listen on another port.
   const port = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigError("CLAUDE_PEERS_PORT", `CLAUDE_PEERS_PORT must be a port number from 1 to 65535, got "${raw}"`, `set CLAUDE_PEERS_PORT to a port number from 1 to 65535, or unset it (${DEFAULT_PORT})`);
+    throw new ConfigError("CLAUDE_PEERS_PORT", `CLAUDE_PEERS_PORT must be a port number from 1 to 65535, got "${raw}"`, `set CLAUDE_PEERS_PORT to a port number from 1 to 65535, or unset it (${defaultConsolePort(uid)} for you)`);
   }
   return port;
 }

@@ -1,5 +1,6 @@
 /** The two kinds of error: WireError crosses HTTP (status + JSON body), PeersError stays local. */
 import { z } from "zod";
+import { terminalJson } from "./safe-text.ts";
 
 export const WireErrorCodeSchema = z.enum([
   "bad_request",
@@ -89,8 +90,8 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Request text for a log line or an error: bounded, and with control characters shown escaped. */
+/** Request text for a log line or an error: bounded, and with control characters (C1 and bidi too) shown escaped. */
 export function printable(text: string): string {
   const short = text.length > 200 ? `${text.slice(0, 200)}…` : text;
-  return JSON.stringify(short).slice(1, -1);
+  return terminalJson(short).slice(1, -1);
 }

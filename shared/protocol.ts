@@ -4,12 +4,16 @@ import { AGENTS, DEFAULT_AGENT } from "./agents.ts";
 import { CLAUDE_SESSION_ID, GROUP_NAME } from "./config.ts";
 import { WireErrorCodeSchema } from "./errors.ts";
 import { HOOK_EVENTS } from "./hook-events.ts";
+import { RESERVED_NAMES, isReservedName } from "./peer-names.ts";
+import { CONTROL_CHARS, firstControlChar } from "./safe-text.ts";
 
 export const BROKER_SERVICE = "claude-peers-broker";
 export const PROTOCOL_VERSION = 1;
 /** Message text limit, in UTF-8 bytes: bigger messages are refused (413), never truncated. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const MAX_SUMMARY_CHARS = 500;
+/** What a summary with a line break or another control character is told. */
+const SUMMARY_RULE = "a summary is one line of plain text: put line breaks and tabs as spaces";
 /** The longest reply_within_s: a day. */
 export const MAX_REPLY_WITHIN_S = 86_400;
 export const PEER_SECRET_HEADER = "x-claude-peers-secret";
@@ -24,8 +28,22 @@ export const PeerNameSchema = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[a-z0-9][a-z0-9._-]*$/, "must be lowercase letters, digits, '.', '_' or '-', starting with a letter or digit");
-const path = z.string().max(4096);
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, "must be lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
+  .refine((name) => !isReservedName(name), {
+    error: (issue) => `"${issue.input}" is reserved (${RESERVED_NAMES.join(", ")} stand for the person at the terminal and claude-peers itself); choose another name`,
+  });
+
+/**
+ * A field a peer gives that people and models are shown (its folder, branch, summary): no control
+ * characters (C0, DEL, C1), which could drive the operator's terminal or add fake lines. `what`
+ * says what to do instead.
+ */
+function plain(schema: z.ZodString, what: string) {
+  return schema.refine((text) => !CONTROL_CHARS.test(text), {
+    error: (issue) => `holds the control character ${firstControlChar(String(issue.input))}; ${what}`,
+  });
+}
+const path = plain(z.string().max(4096), "claude-peers shows this path in terminals: start the session in a folder whose path has no control characters");
 /** Claude Code's session id (CLAUDE_CODE_SESSION_ID in its MCP servers, session_id in every hook's input). */
 const claudeSessionId = z.string().regex(CLAUDE_SESSION_ID, "must be a Claude Code session id");
 /** A group's name, as join_group takes it and `#name` addresses it. */
@@ -78,10 +96,10 @@ export const RegisterBodySchema = z.object({
   cwd: path.min(1),
   git_root: path.nullable(),
   git_common_dir: path.nullable(),
-  git_branch: z.string().max(256).nullable(),
+  git_branch: plain(z.string().max(256), "send the branch name as git prints it").nullable(),
   /** The repository across machines (git.ts repoKey); servers of 0.1 do not send it. */
-  repo_key: z.string().max(512).nullable().optional(),
-  summary: z.string().max(MAX_SUMMARY_CHARS),
+  repo_key: plain(z.string().max(512), "send the repository's key as git.ts builds it").nullable().optional(),
+  summary: plain(z.string().max(MAX_SUMMARY_CHARS), SUMMARY_RULE),
   /** CLAUDE_CODE_SESSION_ID: Claude Code's id of the session that started this server; its hooks send it too. */
   session_id: claudeSessionId.optional(),
   /** Groups to join at registration (CLAUDE_PEERS_GROUPS); membership belongs to the name. */
@@ -172,7 +190,7 @@ export const SendBodySchema = z.object({
     .trim()
     .min(1, "must name a peer id, a name, name@host, #group or *")
     .max(320)
-    .refine((to) => !/[\u0000-\u001f]/.test(to), "must not hold control characters")
+    .refine((to) => !CONTROL_CHARS.test(to), "must not hold control characters")
     .refine((to) => !to.startsWith("#") || GroupNameSchema.safeParse(to.slice(1)).success, "a #group name must be 1 to 40 lowercase letters, digits, - or _"),
   text: z.string().min(1, "must not be empty"),
   in_reply_to: id.optional(),
@@ -188,7 +206,7 @@ export type SendBody = z.infer<typeof SendBodySchema>;
 export const SendResultSchema = z.object({ message: MessageSchema, copies: z.array(MessageSchema).optional(), unread: z.number().optional(), queued });
 export type SendResult = z.infer<typeof SendResultSchema>;
 
-export const SummaryBodySchema = z.object({ summary: z.string().trim().max(MAX_SUMMARY_CHARS) });
+export const SummaryBodySchema = z.object({ summary: plain(z.string().trim().max(MAX_SUMMARY_CHARS), SUMMARY_RULE) });
 export const OkResultSchema = z.object({ ok: z.literal(true), unread: z.number().optional(), queued });
 export type OkResult = z.infer<typeof OkResultSchema>;
 
@@ -211,10 +229,14 @@ export const AckBodySchema = z.object({
 });
 export const AckResultSchema = z.object({ updated: z.array(z.string()), unread: z.number() });
 
-/** Hooks cap what they add to Claude's context (about 10,000 characters); stay below it. */
+/** The most text a hook may ask for; a hook asks for its field's cap (hook-events.ts HOOK_CAPS), within this. */
 export const MAX_HOOK_CHARS = 9000;
-/** What a message's header line ("[m-…] from name (id p-…) at <time>, in reply to m-…:") may take. */
-export const HOOK_MESSAGE_OVERHEAD = 160;
+/**
+ * About what a message's envelope takes (envelope.ts: its opening tag with id, sender and times,
+ * and its closing tag; 230 to 380 characters): the broker leases about what fits, and the hook
+ * fits the framed text exactly, leaving the rest unread.
+ */
+export const HOOK_MESSAGE_OVERHEAD = 300;
 const pid = z.number().int().positive();
 
 /**

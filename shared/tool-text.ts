@@ -1,7 +1,9 @@
 /** Model-facing text for tool results: short, plain, one fact per line. */
 import { ago } from "./ago.ts";
-// Types only: the hook prints with this module, and protocol.ts's zod would cost every hook run ~40 ms.
+import { frameMessages } from "./envelope.ts";
+// Types only: protocol.ts's zod would cost a hook run ~40 ms.
 import type { Message, PeerInfo } from "./protocol.ts";
+import { oneLine } from "./safe-text.ts";
 
 /** How a send's group is written: "#ui", or "*" for every live session of one host. */
 export function groupLabel(group: string): string {
@@ -10,12 +12,13 @@ export function groupLabel(group: string): string {
 
 export function describePeers(peers: PeerInfo[], scope: string): string {
   if (peers.length === 0) return `No other peers (scope: ${scope}).`;
+  // Every field the peer gave is one line: a summary with a line break must not add a fake entry.
   const lines = peers.map((p) => {
-    const where = [p.cwd, p.git_branch ? `branch ${p.git_branch}` : null].filter(Boolean).join(", ");
+    const where = [oneLine(p.cwd), p.git_branch ? `branch ${oneLine(p.git_branch)}` : null].filter(Boolean).join(", ");
     const reach = p.push ? "push" : "poll";
-    const host = p.host ? `, host ${p.host}` : "";
-    const groups = p.groups.length ? `; in ${p.groups.map((g) => `#${g}`).join(" ")}` : "";
-    return `- ${p.name} (id ${p.id}${host}): ${p.summary || "(no summary)"}\n  ${where}; runs in ${p.agent}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}`;
+    const host = p.host ? `, host ${oneLine(p.host)}` : "";
+    const groups = p.groups.length ? `; in ${p.groups.map((g) => `#${oneLine(g)}`).join(" ")}` : "";
+    return `- ${oneLine(p.name)} (id ${p.id}${host}): ${oneLine(p.summary) || "(no summary)"}\n  ${where}; runs in ${oneLine(p.agent)}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}`;
   });
   return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${lines.join("\n")}`;
 }
@@ -66,17 +69,9 @@ function stateLabel(m: Message): string {
   return m.state === "queued" && m.to_id === null ? "in mailbox" : m.state;
 }
 
-export function describeMessage(m: Message): string {
-  const reply =
-    (m.group ? `, to ${groupLabel(m.group)}` : "") +
-    (m.in_reply_to ? `, in reply to ${m.in_reply_to}` : "") + (m.replaces ? `, replacing ${m.replaces} (withdrawn)` : "") + (m.reply_by ? `, reply expected by ${m.reply_by}` : "");
-  return `[${m.id}] from ${m.from_name} (id ${m.from_id}) at ${m.sent_at}${reply}:\n${m.text}`;
-}
-
+/** check_messages' answer: every message in its envelope (envelope.ts), oldest first. */
 export function describeInbox(messages: Message[]): string {
-  if (messages.length === 0) return "No unread messages.";
-  const head = `${messages.length} unread message${messages.length === 1 ? "" : "s"}, oldest first (now marked read). Reply with send_message(to=<id>, in_reply_to=<message id>).`;
-  return [head, ...messages.map(describeMessage)].join("\n\n");
+  return frameMessages(messages, { intro: "from other agent sessions, oldest first (now marked read)" }).text;
 }
 
 export function unreadFooter(unread: number | undefined): string {

@@ -4,7 +4,7 @@ import type { Subprocess } from "bun";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { HistoryResultSchema, ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
-import { startBroker, type TestBroker } from "./helpers/broker.ts";
+import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { startServer, whoami, type TestServer } from "./helpers/server.ts";
 import { CLI, runCli } from "./helpers/cli.ts";
@@ -304,6 +304,38 @@ describe("cli with a broker and two live sessions", () => {
     expect(event).toMatchObject({ type: "event", event: "sent", message: { from_name: "cli", to_name: "alice" } });
     await killAndConfirm(w.proc.pid, "SIGTERM");
     expect(await w.proc.exited).toBe(0);
+  });
+
+  /** What a terminal acts on: C0 but line feed, DEL, C1, and the bidi overrides and isolates. */
+  const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+  test("a message's control characters never reach the terminal raw: watch, watch --json and history write them visibly", async () => {
+    const hostile = "clip\u001b]52;c;ZXZpbA==\u0007 clear\u001b[2J csi\u009b31m back\r over\u202etxt.exe";
+    const plain = spawnCli(t, ["watch"], started);
+    const json = spawnCli(t, ["watch", "--json"], started);
+    await waitFor(() => plain.stderr().includes("watching") && json.stderr().includes("watching"), "both watches to connect");
+    const { message } = (await (await broker.post("/send", { to: "alice", text: hostile })).json()) as { message: { id: string } };
+    const line = await waitFor(() => plain.stdout().split("\n").find((l) => l.includes(message.id) && l.includes(" sent ")), "the sent event in watch");
+    const jsonLine = await waitFor(() => json.stdout().split("\n").find((l) => l.includes(message.id) && l.includes('"sent"')), "the sent event in watch --json");
+    const history = await cli(t, ["history", "--peer", "alice"]);
+    expect(history.code).toBe(0);
+    for (const out of [plain.stdout(), json.stdout(), history.stdout]) expect(out).not.toMatch(RAW_CONTROL);
+    expect(line).toContain("clip\\x1b]52;c;ZXZpbA==\\x07 clear\\x1b[2J csi\\x9b31m back over\\u202etxt.exe");
+    expect(history.stdout).toContain("clip\\x1b]52;c;");
+    expect(JSON.parse(jsonLine).message.text).toBe(hostile); // the JSON still carries the text whole
+  });
+
+  test("peers never prints a session's terminal escapes: the broker refuses a folder or branch holding them", async () => {
+    const hostile = { ...peerRegistration("evil"), cwd: "/tmp/x\u001b]52;c;ZXZpbA==\u0007\u001b[2J", git_branch: "main\u001b]0;pwned\u0007" };
+    const res = await broker.post("/register", hostile);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^cwd: holds the control character U\+001B/);
+    for (const args of [["peers"], ["peers", "--json"]]) {
+      const r = await cli(t, args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toMatch(RAW_CONTROL);
+      expect(r.stdout).not.toContain("evil");
+    }
   });
 });
 

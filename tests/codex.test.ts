@@ -106,7 +106,7 @@ describe("a Codex CLI session as a peer", () => {
     expect(afterListPeers).toContain("runs in claude-code");
     expect(afterListPeers).toContain("claude-peers: 1 message from other agent sessions");
     expect(afterListPeers).toContain(mailText);
-    expect(afterListPeers).toContain("from cc-sender");
+    expect(afterListPeers).toContain(JSON.stringify('from="cc-sender"').slice(1, -1)); // the envelope's attribute, inside the JSON body
     expect(codexAgent).toBe("codex");
     // Codex's send_message reached desk.
     const m2 = await desk.waitForChannel((m) => m.content === "M2: hi desk, Codex here", "Codex's message to desk");

@@ -161,7 +161,7 @@ function runDeliveryContract(path: DeliveryPath, run = describe): void {
       const id = sentMessageId(sent.text);
       const { text, isError } = await waiting;
       expect(isError).toBe(false);
-      expect(text).toContain(`[${id}]`);
+      expect(text).toContain(`id="${id}"`);
       expect(text).toContain("while you wait");
       await waitFor(async () => (await messageState(machines.sender.t, id)) === "read", "the waited-for message to be read");
     });

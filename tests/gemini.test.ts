@@ -88,7 +88,7 @@ describe("a Gemini CLI session as a peer", () => {
     expect(afterListPeers).toContain("runs in claude-code");
     expect(afterListPeers).toContain("claude-peers: 1 message from other agent sessions");
     expect(afterListPeers).toContain(mailText);
-    expect(afterListPeers).toContain("from cc-sender");
+    expect(afterListPeers).toContain(JSON.stringify('from="cc-sender"').slice(1, -1)); // the envelope's attribute, inside the JSON body
     const m2 = await desk.waitForChannel((m) => m.content === "M2: hi desk, Gemini here", "Gemini's message to desk");
     expect(m2.meta.from_name).toBe("gemini-peer");
 

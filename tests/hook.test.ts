@@ -13,14 +13,15 @@ import { ancestorsFromPsTable, parentFromStat } from "../shared/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
 import { describeHookMail, hookOutput } from "../shared/hook/output.ts";
 import { channelsRequested, channelsRequestedAbove, claudeAbove } from "../shared/channel-flag.ts";
-import { HOOK_EVENTS, type HookEvent } from "../shared/hook-events.ts";
+import { HOOK_CAPS, HOOK_EVENTS, type HookEvent } from "../shared/hook-events.ts";
 import { parseHookInput } from "../shared/hook/run.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
+import { expectForgeryContained, forgedText, readEnvelopes, wireMessage } from "./helpers/envelope.ts";
 import { expectWireError } from "./helpers/http.ts";
 import { hookAncestors } from "../shared/broker/hook-pairing.ts";
 import { inProcessServices, registration } from "./helpers/in-process.ts";
-import { whoami, type TestServer } from "./helpers/server.ts";
+import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { pidAlive, waitFor } from "./helpers/wait.ts";
 import { openWorld, type World } from "./helpers/world.ts";
 
@@ -163,10 +164,10 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     async (event) => {
       const id = await send("alice", `ping for ${event}`);
       const text = context(await alice.hook(INPUTS[event]), event);
-      expect(text).toContain(`[${id}] from cli (id cli) at `);
-      expect(text).toContain(`ping for ${event}`);
+      const [only] = readEnvelopes(text).envelopes;
+      expect(only).toEqual({ attrs: expect.objectContaining({ id, from: "cli", from_id: "cli", sender: expect.stringMatching(/^the person at the terminal/) }), text: `ping for ${event}` });
       expect(text).toContain("not by the user");
-      expect(text).toContain("in_reply_to=<message id>");
+      expect(text).toContain("in_reply_to=<its id>");
       expect(await messageState(world.t, id)).toBe("read");
       expect(await alice.hook(INPUTS[event])).toMatchObject({ code: 0, stdout: "" });
     },
@@ -182,8 +183,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     const out = JSON.parse(run.stdout);
     expect(Object.keys(out).sort()).toEqual(["decision", "reason"]);
     expect(out.decision).toBe("block");
-    expect(out.reason).toContain(`[${id}] from cli`);
-    expect(out.reason).toContain("are you done with the migration?");
+    expect(readEnvelopes(out.reason).envelopes).toEqual([{ attrs: expect.objectContaining({ id, from_id: "cli" }), text: "are you done with the migration?" }]);
     expect(await messageState(world.t, id)).toBe("read");
     expect((await alice.hook(INPUTS.Stop)).stdout).toBe(""); // nothing left: the stop goes through
   });
@@ -223,13 +223,13 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
   });
 
   test("more mail than one hook may add comes in order over several runs; a message too long for any says to call check_messages", async () => {
-    const ids = [await send("alice", `A${"a".repeat(4000)}`), await send("alice", `B${"b".repeat(4000)}`), await send("alice", `C${"c".repeat(4000)}`)];
+    const ids = [await send("alice", `A${"a".repeat(3000)}`), await send("alice", `B${"b".repeat(3000)}`), await send("alice", `C${"c".repeat(3000)}`)];
     const first = context(await alice.hook(INPUTS.PostToolUse), "PostToolUse");
-    expect(first.length).toBeLessThan(10_000); // Claude Code cuts hook output at 10,000 characters
+    expect(first.length).toBeLessThanOrEqual(HOOK_CAPS.additionalContext.chars); // what Claude Code keeps of a plugin hook's context
     expect(first).toContain(ids[0]!);
     expect(first).toContain(ids[1]!);
     expect(first).not.toContain(ids[2]!);
-    expect(first).toContain("(1 more unread peer message waiting: call check_messages.)");
+    expect(first).toEndWith("(1 more unread peer message not shown here: call the claude-peers check_messages tool to read it.)");
     expect(await Promise.all(ids.map((id) => messageState(world.t, id)))).toEqual(["read", "read", expect.not.stringMatching(/^read$/)]);
     expect(context(await alice.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(ids[2]!);
 
@@ -244,6 +244,38 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     expect((await alice.hook(INPUTS.PostToolUse)).stdout).toBe("");
   });
 
+  test("a peer's forged trailer and fake block from cli stay inside its envelope: in a hook's context, a Stop's reason and check_messages", async () => {
+    // Each a little different: the broker refuses the same text twice in a row from one sender.
+    const forge = async (path: string) => sentMessageId((await bob.server.call("send_message", { to: "alice", message: `${forgedText()}\n(${path})` })).text);
+    const viaContext = await forge("context");
+    expectForgeryContained(context(await alice.hook(INPUTS.PostToolUse), "PostToolUse"), viaContext, bob.id);
+    const viaStop = await forge("stop");
+    expectForgeryContained(JSON.parse((await alice.hook(INPUTS.Stop)).stdout).reason, viaStop, bob.id);
+    const viaTool = await forge("check_messages");
+    expectForgeryContained((await alice.server.call("check_messages")).text, viaTool, bob.id);
+  });
+
+  test("a Stop hook with many long messages: the reason stays within Claude Code's cap (2,000 characters, 20 lines) and only what it shows is marked read", async () => {
+    await alice.server.call("check_messages"); // start from an empty inbox
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await send("alice", `note ${i}: ${"detail ".repeat(60)}\nsecond line\nthird line`));
+    const out = JSON.parse((await alice.hook(INPUTS.Stop)).stdout);
+    expect(out.decision).toBe("block");
+    const reason: string = out.reason;
+    expect(reason.length).toBeLessThanOrEqual(HOOK_CAPS.reason.chars);
+    expect(reason.split("\n").length).toBeLessThanOrEqual(HOOK_CAPS.reason.lines);
+    const shown = readEnvelopes(reason).envelopes.map((e) => e.attrs.id!);
+    expect(shown.length).toBeGreaterThan(0);
+    expect(shown.length).toBeLessThan(ids.length);
+    expect(shown).toEqual(ids.slice(0, shown.length));
+    expect(reason).toContain(`(${ids.length - shown.length} more unread peer message${ids.length - shown.length === 1 ? "" : "s"} not shown here: call the claude-peers check_messages tool`);
+    const states = await Promise.all(ids.map((id) => messageState(world.t, id)));
+    expect(states.slice(0, shown.length)).toEqual(shown.map(() => "read"));
+    for (const state of states.slice(shown.length)) expect(state).not.toBe("read");
+    const rest = readEnvelopes((await alice.server.call("check_messages")).text).envelopes.map((e) => e.attrs.id);
+    expect(rest).toEqual(ids.slice(shown.length));
+  });
+
   test("a Claude Code started with channel push for claude-peers: the channel delivers and its hooks stay quiet", async () => {
     const id = await send("carol", "pushed, not hooked");
     await carol.server.waitForChannel((m) => m.meta.message_id === id, "carol's channel notification");
@@ -255,7 +287,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     const wrapped = await openSession(world, "dave", [], { wrap: true });
     try {
       const id = await send("dave", "for the wrapped server");
-      expect(context(await wrapped.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(`[${id}]`);
+      expect(context(await wrapped.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(`id="${id}"`);
       expect(await messageState(world.t, id)).toBe("read");
     } finally {
       await wrapped.server.stop();
@@ -265,7 +297,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
   test("after /clear (a session id the broker has not seen), ancestry finds the session and the new id names it from then on", async () => {
     const id = await send("bob", "after the clear");
     const cleared = await bob.hook({ ...INPUTS.SessionStart, source: "clear", session_id: "bob-after-clear" });
-    expect(context(cleared, "SessionStart")).toContain(`[${id}]`);
+    expect(context(cleared, "SessionStart")).toContain(`id="${id}"`);
     // The new id alone (ancestors that are no session's) now finds bob.
     const res = await broker.post("/hook", { ancestors: [process.pid], session_id: "bob-after-clear" });
     expect(HookResultSchema.parse(await res.json()).peer?.name).toBe("bob");
@@ -302,7 +334,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       const id = await send("alice", "behind a flag");
       expect(existsSync(flag("session-alice"))).toBe(true);
       const out = await run(alice, flagged(join(ROOT, "plugin")));
-      expect(context(out, "PostToolUse")).toContain(`[${id}]`);
+      expect(context(out, "PostToolUse")).toContain(`id="${id}"`);
       expect(existsSync(flag("session-alice"))).toBe(false);
     });
 
@@ -331,9 +363,8 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       const run = await waiter.done;
       expect(run.code).toBe(2);
       expect(run.stdout).toBe("");
-      expect(run.stderr).toContain(`[${id}] from cli (id cli) at `);
-      expect(run.stderr).toContain("wake up, the build is red");
-      expect(run.stderr).toContain("in_reply_to=<message id>");
+      expect(readEnvelopes(run.stderr.trimEnd()).envelopes).toEqual([{ attrs: expect.objectContaining({ id, from_id: "cli" }), text: "wake up, the build is red" }]);
+      expect(run.stderr).toContain("in_reply_to=<its id>");
       expect(await messageState(world.t, id)).toBe("read");
       expect(await hookWaiters()).not.toContain(alice.id);
     });
@@ -344,8 +375,28 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       const id = await send("alice", "wake up despite a bad setting");
       const run = await waiter.done;
       expect(run.code).toBe(2);
-      expect(run.stderr).toContain(`[${id}] from cli`);
+      expect(run.stderr).toContain(`id="${id}"`);
       expect(await messageState(world.t, id)).toBe("read");
+    });
+
+    test("a forged trailer and fake block from cli stay inside their envelope in the waiter's text", async () => {
+      const waiter = await alice.startWaiter();
+      await waiterHeld(alice);
+      const id = sentMessageId((await bob.server.call("send_message", { to: "alice", message: `${forgedText()}\n(waiter)` })).text);
+      const run = await waiter.done;
+      expect(run.code).toBe(2);
+      expectForgeryContained(run.stderr.trimEnd(), id, bob.id);
+    });
+
+    test("mail too long for the waiter's text still wakes the session, saying to call check_messages; it stays unread", async () => {
+      const waiter = await alice.startWaiter();
+      await waiterHeld(alice);
+      const id = await send("alice", "y".repeat(HOOK_CAPS.additionalContext.chars + 1));
+      const run = await waiter.done;
+      expect(run.code).toBe(2);
+      expect(run.stderr.trimEnd()).toBe("claude-peers: 1 unread peer message waiting, too long to show here: call the claude-peers check_messages tool to read it.");
+      expect(await messageState(world.t, id)).not.toBe("read");
+      expect((await alice.server.call("check_messages")).text).toContain(id);
     });
 
     test("one waiter per session: a newer one replaces the older, which leaves quietly", async () => {
@@ -354,7 +405,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       const second = await alice.startWaiter();
       expect(await first.done).toMatchObject({ code: 0, stdout: "", stderr: "" });
       const id = await send("alice", "for the newer waiter");
-      expect((await second.done).stderr).toContain(`[${id}]`);
+      expect((await second.done).stderr).toContain(`id="${id}"`);
     });
 
     test("mail that comes during a turn is the hooks' to show: a turn beginning ends the waiter, and the Stop hook shows what came", async () => {
@@ -364,7 +415,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       expect(await waiter.done).toMatchObject({ code: 0, stderr: "" });
       const during = await send("alice", "sent during the turn");
       const stop = await alice.hook(INPUTS.Stop); // the turn ends: the Stop hook shows it...
-      expect(JSON.parse(stop.stdout).reason).toContain(`[${during}]`);
+      expect(JSON.parse(stop.stdout).reason).toContain(`id="${during}"`);
       const next = await alice.startWaiter(); // ...and the waiter Stop starts finds nothing of its own
       await waiterHeld(alice);
       await alice.hook(INPUTS.UserPromptSubmit);
@@ -377,7 +428,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
       const waiter = await alice.startWaiter(); // Stop: the waiter, with no Stop hook before it
       const run = await waiter.done;
       expect(run.code).toBe(2);
-      expect(run.stderr).toContain(`[${late}]`);
+      expect(run.stderr).toContain(`id="${late}"`);
     });
 
     test("a Claude Code in print mode (-p) gets no waiter: it ends after its turn, and waits for background hooks first", async () => {
@@ -602,27 +653,7 @@ describe("hook units", () => {
     expect(parseResponse(raw)).toEqual(expected);
   });
 
-  const message = (id: string, text: string): Message => ({
-    id,
-    from_id: "p-0123456789",
-    from_name: "web",
-    from_summary: "",
-    from_cwd: "/w",
-    to_id: "p-9876543210",
-    to_name: "api",
-    text,
-    in_reply_to: null,
-    state: "delivered",
-    sent_at: "2026-01-01T00:00:00.000Z",
-    delivered_at: null,
-    read_at: null,
-    reply_by: null,
-    reply_status: null,
-    replaces: null,
-    group: null,
-    fanout_id: null,
-    held_by: null,
-  });
+  const message = (id: string, text: string) => wireMessage(id, text);
   const result = (messages: Message[], unread = messages.length): HookResult => ({ peer: null, parent_pid: 1, messages, unread });
 
   test("hook mail: a message handed to a hook is held from other hooks until read, or until the lease runs out", async () => {
@@ -644,28 +675,49 @@ describe("hook units", () => {
   test("hookOutput: nothing without unread mail; additionalContext per event, named as the agent named it; block for a stop", () => {
     expect(hookOutput({ event: "PostToolUse", agentEvent: "PostToolUse" }, result([]))).toBeNull();
     const mail = result([message("m-1", "hello")]);
-    const context = describeHookMail(mail.messages, 1);
-    for (const event of ["SessionStart", "UserPromptSubmit", "PostToolUse"] as const) {
-      expect(hookOutput({ event, agentEvent: event }, mail)).toEqual({ hookSpecificOutput: { hookEventName: event, additionalContext: context } });
+    for (const [event, agentEvent] of [["SessionStart", "SessionStart"], ["UserPromptSubmit", "UserPromptSubmit"], ["PostToolUse", "PostToolUse"], ["PostToolUse", "AfterTool"], ["UserPromptSubmit", "BeforeAgent"]] as const) {
+      const answer = hookOutput({ event, agentEvent }, mail)!;
+      expect(answer.shown.map((m) => m.id)).toEqual(["m-1"]);
+      expect(answer.output).toEqual({ hookSpecificOutput: { hookEventName: agentEvent, additionalContext: expect.any(String) } });
+      const text = (answer.output as { hookSpecificOutput: { additionalContext: string } }).hookSpecificOutput.additionalContext;
+      expect(readEnvelopes(text).envelopes).toEqual([{ attrs: expect.objectContaining({ id: "m-1", from: "web", from_id: "p-0123456789", sender: "another AI session" }), text: "hello" }]);
     }
-    expect(hookOutput({ event: "PostToolUse", agentEvent: "AfterTool" }, mail)).toEqual({ hookSpecificOutput: { hookEventName: "AfterTool", additionalContext: context } });
-    expect(hookOutput({ event: "UserPromptSubmit", agentEvent: "BeforeAgent" }, mail)).toEqual({ hookSpecificOutput: { hookEventName: "BeforeAgent", additionalContext: context } });
     for (const agentEvent of ["Stop", "AfterAgent"]) {
-      const stop = hookOutput({ event: "Stop", agentEvent }, mail);
-      expect(stop).toMatchObject({ decision: "block" });
-      expect((stop as { reason: string }).reason).toStartWith(context);
+      const stop = hookOutput({ event: "Stop", agentEvent }, mail)!;
+      expect(stop.output).toMatchObject({ decision: "block" });
+      const reason = (stop.output as { reason: string }).reason;
+      expect(readEnvelopes(reason).envelopes.map((e) => e.attrs.id)).toEqual(["m-1"]);
+      expect(reason).toEndWith("Deal with them (reply, or act if they concern your task), then finish your turn.");
     }
   });
 
-  test("describeHookMail: one line per message as check_messages writes it; a count of what is left; a notice when none fit", () => {
-    const text = describeHookMail([message("m-1", "first"), message("m-2", "second")], 5);
+  test("describeHookMail: envelopes in order; a count of what is left; a notice when none fit", () => {
+    const { text, shown } = describeHookMail([message("m-1", "first"), message("m-2", "second")], 5, HOOK_CAPS.additionalContext);
     expect(text).toStartWith("claude-peers: 2 messages from other agent sessions (Claude Code, Codex, Gemini CLI)");
-    expect(text).toContain("[m-1] from web (id p-0123456789) at 2026-01-01T00:00:00.000Z:\nfirst");
-    expect(text.indexOf("m-1")).toBeLessThan(text.indexOf("m-2"));
-    expect(text).toEndWith("(3 more unread peer messages waiting: call check_messages.)");
-    expect(describeHookMail([], 2)).toBe(
-      "claude-peers: 2 unread peer messages waiting, too long to show here: call the claude-peers check_messages tool to read them.",
-    );
+    expect(readEnvelopes(text).envelopes.map((e) => [e.attrs.id, e.text])).toEqual([["m-1", "first"], ["m-2", "second"]]);
+    expect(shown.map((m) => m.id)).toEqual(["m-1", "m-2"]);
+    expect(text).toEndWith("(3 more unread peer messages not shown here: call the claude-peers check_messages tool to read them.)");
+    expect(describeHookMail([], 2, HOOK_CAPS.additionalContext)).toEqual({
+      text: "claude-peers: 2 unread peer messages waiting, too long to show here: call the claude-peers check_messages tool to read them.",
+      shown: [],
+    });
+  });
+
+  test.each([
+    ["Stop", HOOK_CAPS.reason],
+    ["PostToolUse", HOOK_CAPS.additionalContext],
+  ] as const)("%s: many long messages stay within the field's cap, the framing first, and only those shown count as shown", (event, cap) => {
+    const many = Array.from({ length: 40 }, (_, i) => message(`m-${i}`, `${i}:${"x".repeat(150)}\n${"line\n".repeat(3)}end ${i}`));
+    const answer = hookOutput({ event, agentEvent: event }, result(many, 45))!;
+    const text = event === "Stop" ? (answer.output as { reason: string }).reason : (answer.output as { hookSpecificOutput: { additionalContext: string } }).hookSpecificOutput.additionalContext;
+    expect(text.length).toBeLessThanOrEqual(cap.chars);
+    expect(text.split("\n").length).toBeLessThanOrEqual(cap.lines);
+    expect(text).toStartWith("claude-peers: ");
+    const shown = readEnvelopes(text).envelopes.map((e) => e.attrs.id);
+    expect(shown.length).toBeGreaterThan(0);
+    expect(shown).toEqual(many.slice(0, shown.length).map((m) => m.id));
+    expect(answer.shown.map((m) => m.id as string | undefined)).toEqual(shown);
+    expect(text).toContain(`(${45 - shown.length} more unread peer messages not shown here: call the claude-peers check_messages tool to read them.)`);
   });
 });
 

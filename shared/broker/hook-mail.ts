@@ -129,7 +129,8 @@ export class HookMail {
         // Only mail that came while the session was idle: what came during a turn is its hooks' to show.
         const idle = this.idleSince.has(peer.id) ? this.idleSince.get(peer.id)! : startedAt;
         const leased = idle === null ? { messages: [], unread: 0 } : await this.leaseFor(peer.id, maxChars, idle);
-        if (leased.messages.length > 0) return arrival.cancel(), ended("mail", leased);
+        // Mail none of which fits (the oldest is too long) still ends the wait: the waiter says to call check_messages.
+        if (leased.unread > 0) return arrival.cancel(), ended("mail", leased);
         if ((await Promise.race([arrival.within(MAX_TIMER_MS), replaced])) === "replaced") return arrival.cancel(), ended("replaced");
       }
     } finally {

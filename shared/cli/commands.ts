@@ -7,7 +7,8 @@ import { WireError } from "../errors.ts";
 import { connect, type CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { ago } from "../ago.ts";
-import { clock, deliveryLabel, describeSent, duration, oneLine, recipientLabel, replyLabel, shortenHome } from "./format.ts";
+import { oneLine, terminalJson } from "../safe-text.ts";
+import { clock, deliveryLabel, describeSent, duration, recipientLabel, replyLabel, shortenHome } from "./format.ts";
 import { killBroker } from "./kill-broker.ts";
 import { writeLoginFile, type LoginFile } from "./login-file.ts";
 import { renderTable } from "./table.ts";
@@ -29,9 +30,9 @@ export interface Command {
 
 const MAX_HISTORY = 1000;
 
-/** The broker's answer as one JSON document; nothing else goes to stdout. Returns exit code 0. */
+/** The broker's answer as one JSON document (C1 and bidi controls \u-escaped too); nothing else goes to stdout. Returns exit code 0. */
 function printJson(ctx: CliContext, data: unknown): number {
-  ctx.out(JSON.stringify(data, null, 2));
+  ctx.out(terminalJson(data, 2));
   return 0;
 }
 const bold = (ctx: CliContext) => (text: string) => ctx.paint("bold", text);
@@ -88,7 +89,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
     p.git_branch ?? "-",
     p.groups.map((g) => `#${g}`).join(" ") || "-",
     shortenHome(p.cwd, ctx.home),
-    oneLine(p.summary),
+    p.summary,
   ];
   const columns = [
     { header: "ID" },
@@ -168,7 +169,7 @@ async function retract(ctx: CliContext, values: CliOptions, positionals: string[
   const result = await client.call("/retract", { message_id: id });
   if (values.json) return printJson(ctx, result);
   const copies = result.copies?.filter((c) => c.state === "retracted").length;
-  ctx.out(copies === undefined ? `retracted ${result.message.id} to ${result.message.to_name}` : `retracted ${copies} unread ${copies === 1 ? "copy" : "copies"} of ${result.message.id}`);
+  ctx.out(copies === undefined ? `retracted ${result.message.id} to ${oneLine(result.message.to_name)}` : `retracted ${copies} unread ${copies === 1 ? "copy" : "copies"} of ${result.message.id}`);
   return 0;
 }
 
@@ -181,9 +182,10 @@ function pauseCommand(route: "/pause" | "/resume") {
     const { client } = await connect(ctx);
     const result = await client.call(route, { peer });
     if (values.json) return printJson(ctx, result);
-    if (!result.changed) ctx.out(`${result.name} is ${result.paused ? "paused" : "not paused"} already`);
-    else if (result.paused) ctx.out(`paused ${result.name}: mail to it is held until bun cli.ts resume ${result.name} (yours still goes through)`);
-    else ctx.out(`resumed ${result.name}: ${result.messages.length} held message${result.messages.length === 1 ? "" : "s"} released, in the order they were sent`);
+    const name = oneLine(result.name);
+    if (!result.changed) ctx.out(`${name} is ${result.paused ? "paused" : "not paused"} already`);
+    else if (result.paused) ctx.out(`paused ${name}: mail to it is held until bun cli.ts resume ${name} (yours still goes through)`);
+    else ctx.out(`resumed ${name}: ${result.messages.length} held message${result.messages.length === 1 ? "" : "s"} released, in the order they were sent`);
     return 0;
   };
 }
@@ -237,7 +239,7 @@ async function history(ctx: CliContext, values: CliOptions, positionals: string[
   }
   const now = ctx.now();
   // The broker answers newest first; people read top to bottom, so the newest goes last.
-  const row = (m: Message) => [clock(m.sent_at, now), m.id, m.from_name, recipientLabel(m), deliveryLabel(m) + (m.reply_status ? `, ${replyLabel(m)}` : ""), oneLine(m.text)];
+  const row = (m: Message) => [clock(m.sent_at, now), m.id, m.from_name, recipientLabel(m), deliveryLabel(m) + (m.reply_status ? `, ${replyLabel(m)}` : ""), m.text];
   const columns = [{ header: "TIME" }, { header: "ID" }, { header: "FROM" }, { header: "TO" }, { header: "STATE" }, { header: "TEXT", max: 80 }];
   const rows = result.messages.toReversed().map(row);
   for (const line of renderTable(columns, rows, { width: ctx.columns, styleHeader: bold(ctx) })) ctx.out(line);
@@ -284,7 +286,7 @@ export const COMMANDS: Record<string, Command> = {
       const { doctorFailed, runDoctor } = await import("./doctor.ts");
       const checks = await runDoctor(ctx);
       const failed = doctorFailed(checks);
-      if (values.json) ctx.out(JSON.stringify({ ok: !failed, checks }, null, 2));
+      if (values.json) ctx.out(terminalJson({ ok: !failed, checks }, 2));
       else printChecks(ctx, checks, failed);
       return failed ? 1 : 0;
     },

@@ -1,6 +1,11 @@
-/** Turns broker answers into short, safe text for a terminal: times, paths, one-line message text. */
+/**
+ * Turns broker answers into short, safe text for a terminal: times, paths, one-line message text.
+ * Every field a peer gave (names, summaries, folders, branches, message text) is printed through
+ * safe-text.ts oneLine, here or in table.ts: ESC, OSC 52 and line breaks never reach the terminal raw.
+ */
 import { styleText } from "node:util";
 import type { BrokerFrame, Message } from "../protocol.ts";
+import { oneLine } from "../safe-text.ts";
 import { groupLabel } from "../tool-text.ts";
 import { truncate } from "./table.ts";
 
@@ -9,14 +14,6 @@ export type Paint = (format: Parameters<typeof styleText>[0], text: string) => s
 /** Colours only when asked (stdout is a TTY), so pipes and tests get plain text. */
 export function makePaint(color: boolean): Paint {
   return color ? (format, text) => styleText(format, text, { validateStream: false }) : (_format, text) => text;
-}
-
-/**
- * Message text comes from other sessions: control characters (ANSI escapes, carriage returns)
- * could rewrite the operator's terminal, so they become spaces, and the text one line.
- */
-export function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\s]+/g, " ").trim();
 }
 
 /** "42s", "5m 3s", "2h 5m", "3d 4h". */
@@ -61,13 +58,14 @@ export function recipientLabel(m: Message): string {
 /** What `send` prints once the broker accepted a message: a line, or for a group a line per copy. */
 export function describeSent(m: Message, copies?: Message[]): string {
   if (copies) {
-    const lines = copies.map((c) => `  ${c.id}  ${c.to_name}: ${deliveryLabel(c)}`);
+    const lines = copies.map((c) => `  ${c.id}  ${oneLine(c.to_name)}: ${deliveryLabel(c)}`);
     return [`sent ${m.id} to ${groupLabel(m.group ?? "")}: ${copies.length} ${copies.length === 1 ? "copy" : "copies"}`, ...lines].join("\n");
   }
-  const to = m.to_id ? `${m.to_name} (${m.to_id})` : m.to_name;
+  const name = oneLine(m.to_name);
+  const to = m.to_id ? `${name} (${m.to_id})` : name;
   const note: Record<string, string> = {
-    mailbox: `: waiting in the mailbox of ${m.to_name} until a session with that name starts`,
-    queued: `: ${m.to_name} has not confirmed it yet; it gets it when its session next connects or polls (if that session has ended, the next session named ${m.to_name} gets it)`,
+    mailbox: `: waiting in the mailbox of ${name} until a session with that name starts`,
+    queued: `: ${name} has not confirmed it yet; it gets it when its session next connects or polls (if that session has ended, the next session named ${name} gets it)`,
   };
   return `sent ${m.id} to ${to}: ${deliveryLabel(m)}${note[deliveryLabel(m)] ?? ""}`;
 }
@@ -100,7 +98,7 @@ export function eventLine(frame: BrokerFrame, now: number, home: string, paint: 
   if (frame.type !== "event") return null;
   const time = clock(new Date(now).toISOString(), now);
   const name = paint(EVENT_COLOR[frame.event], frame.event.padEnd(EVENT_WIDTH));
-  const parts = [time, name];
+  const parts: string[] = [];
   if (frame.message) {
     const m = frame.message;
     parts.push(m.id, `${m.from_name} -> ${recipientLabel(m)}`);
@@ -113,5 +111,6 @@ export function eventLine(frame: BrokerFrame, now: number, home: string, paint: 
   } else if (frame.name) {
     parts.push(frame.name, frame.event === "paused" ? "inbound mail held until resumed" : "inbound mail flows again");
   }
-  return parts.join("  ");
+  // Every part here holds what a peer gave: one line, control characters written visibly.
+  return [time, name, ...parts.map(oneLine)].join("  ");
 }

@@ -1,4 +1,8 @@
-/** Aligned text tables for people: measured in terminal cells, long cells cut with an ellipsis. */
+/**
+ * Aligned text tables for people: measured in terminal cells, long cells cut with an ellipsis.
+ * Every cell is made one safe line first (safe-text.ts oneLine): cells hold what peers gave.
+ */
+import { oneLine } from "../safe-text.ts";
 
 export interface Column {
   header: string;
@@ -35,7 +39,7 @@ export function truncate(text: string, max: number, keep: "start" | "end" = "sta
 
 /** Renders rows under their headers, one string per line, without trailing spaces. */
 export function renderTable(columns: Column[], rows: string[][], opts: TableOptions = {}): string[] {
-  const cut = rows.map((row) => columns.map((c, i) => truncate(row[i] ?? "", c.max ?? Infinity, c.keep)));
+  const cut = rows.map((row) => columns.map((c, i) => truncate(oneLine(row[i] ?? ""), c.max ?? Infinity, c.keep)));
   const widths = columns.map((c, i) => Math.max(width(c.header), ...cut.map((row) => width(row[i]!))));
   const last = columns.length - 1;
   if (opts.width !== undefined && last >= 0) {

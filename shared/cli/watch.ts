@@ -1,5 +1,6 @@
 /** watch: holds a watcher WebSocket to the broker and prints one line (or one JSON line) per event. */
 import { BrokerFrameSchema } from "../protocol.ts";
+import { terminalJson } from "../safe-text.ts";
 import { connect, type CliContext } from "./context.ts";
 import { eventLine } from "./format.ts";
 
@@ -29,7 +30,7 @@ export async function watch(ctx: CliContext, opts: WatchOptions): Promise<number
     } catch {
       return; // the broker only sends JSON; anything else has nothing to show
     }
-    if (opts.json) return ctx.out(JSON.stringify(frame));
+    if (opts.json) return ctx.out(terminalJson(frame));
     const parsed = BrokerFrameSchema.safeParse(frame);
     const line = parsed.success ? eventLine(parsed.data, ctx.now(), ctx.home, ctx.paint) : null;
     if (line) ctx.out(line);

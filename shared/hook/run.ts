@@ -13,11 +13,11 @@ import { CLAUDE_SESSION_ID, loadBrokerLocation, type BrokerLocation } from "../c
 import { nearestAgentPid } from "../agent-process.ts";
 import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
 import { channelsRequested, channelsRequestedAbove } from "../channel-flag.ts";
-import { hookEventOf, type HookEvent } from "../hook-events.ts";
+import { hookEventOf, hookFieldCap, type HookEvent } from "../hook-events.ts";
 import type { HookResult } from "../protocol.ts";
 import { postJson } from "./post.ts";
-// output.ts (and the text it builds on) and errors.ts are imported only when needed: most runs
-// find no mail, and every module loaded costs every tool call.
+// output.ts, tool-text.ts and errors.ts are imported only when needed: most runs find no mail, and
+// every module loaded costs every tool call.
 
 /** A live broker answers in milliseconds; a refused connection fails at once. */
 const REQUEST_TIMEOUT_MS = 750;
@@ -115,18 +115,20 @@ export async function runHook(deps: HookDeps): Promise<void> {
   // No broker, a stuck one, or something else on the socket: undefined, and the hook stays quiet.
   const post = (path: string, body: unknown) => postJson(config.socketPath, path, token, body, REQUEST_TIMEOUT_MS);
 
-  const result = await post("/hook", ctx.session);
+  // Lease about what the event's field can hold; output.ts fits the framed text exactly.
+  const result = await post("/hook", { ...ctx.session, max_chars: hookFieldCap(input.event).chars });
   if (!isHookResult(result) || !result.peer || result.unread === 0) return;
   // The Claude Code process: the ancestor the broker matched, or (matched by session id, the server
   // behind a wrapper) one of the hook's nearest ancestors, which Claude Code runs through a shell.
   const matched = chain.find((a) => a.pid === result.parent_pid);
   if (matched ? channelsRequested(await matched.command()) : await channelsRequestedAbove(chain)) return;
   const { hookOutput } = await import("./output.ts");
-  const output = hookOutput(input, result);
-  if (!output) return;
-  await deps.write(JSON.stringify(output));
-  // Marked read only once printed: a hook killed before this shows them again, never loses them.
-  if (result.messages.length > 0) await post("/hook/read", { peer_id: result.peer.id, ids: result.messages.map((m) => m.id) });
+  const answer = hookOutput(input, result);
+  if (!answer) return;
+  await deps.write(JSON.stringify(answer.output));
+  // Marked read only once printed, and only what the output shows: a hook killed before this shows
+  // them again, and those that did not fit stay unread (their lease runs out) for check_messages.
+  if (answer.shown.length > 0) await post("/hook/read", { peer_id: result.peer.id, ids: answer.shown.map((m) => m.id) });
 }
 
 /** `bun cli.ts hook` itself: stdin and stdout of this process, exit code always 0. */

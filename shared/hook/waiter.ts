@@ -11,6 +11,7 @@ import type { Ancestor } from "../ancestry.ts";
 import { channelsRequestedAbove, claudeAbove } from "../channel-flag.ts";
 import { processAlive } from "../process-alive.ts";
 import type { HookWaitResult } from "../protocol.ts";
+import { HOOK_CAPS } from "../hook-events.ts";
 import { describeHookMail } from "./output.ts";
 import { postJson } from "./post.ts";
 import { hookContext } from "./run.ts";
@@ -21,6 +22,12 @@ const PARENT_CHECK_MS = 1000;
 const RETRY_MS = 1000;
 const RETRIES = 30;
 const REQUEST_TIMEOUT_MS = 750;
+/**
+ * Claude Code (2.1.332) hands an asyncRewake hook's stderr to the model whole, as a task
+ * notification; the waiter holds itself to additionalContext's cap all the same, so a burst of
+ * long messages reaches the model as a readable note plus "call check_messages", not a wall.
+ */
+const WAKE_CAP = HOOK_CAPS.additionalContext;
 
 export interface WaiterDeps {
   readStdin: () => Promise<string>;
@@ -49,16 +56,18 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
   try {
     let result: HookWaitResult | undefined;
     for (let attempt = 0; attempt <= RETRIES; attempt++) {
-      result = await Promise.race([postJson(config.socketPath, "/hook/wait", token, ctx.session, 0) as Promise<HookWaitResult | undefined>, orphaned]);
+      result = await Promise.race([postJson(config.socketPath, "/hook/wait", token, { ...ctx.session, max_chars: WAKE_CAP.chars }, 0) as Promise<HookWaitResult | undefined>, orphaned]);
       // No answer (the broker restarting), or no session yet (its server registering again, or not
       // yet at SessionStart): try again. Mail, or the session gone or replaced, ends the wait.
       if ((result !== undefined && result.ended !== "no_session") || watched.some((pid) => !processAlive(pid))) break;
       await Promise.race([Bun.sleep(RETRY_MS), orphaned]);
     }
-    if (!result || result.ended !== "mail" || !result.peer || result.messages.length === 0) return 0;
-    await deps.writeErr(describeHookMail(result.messages, result.unread));
-    // Marked read once written: a waiter killed before this leaves them for the next hook.
-    await postJson(config.socketPath, "/hook/read", token, { peer_id: result.peer.id, ids: result.messages.map((m) => m.id) }, REQUEST_TIMEOUT_MS);
+    if (!result || result.ended !== "mail" || !result.peer || result.unread === 0) return 0;
+    const { text, shown } = describeHookMail(result.messages, result.unread, WAKE_CAP);
+    await deps.writeErr(text);
+    // Marked read once written, and only what it shows: a waiter killed before this leaves them for
+    // the next hook; those that did not fit stay unread, and the text says to call check_messages.
+    if (shown.length > 0) await postJson(config.socketPath, "/hook/read", token, { peer_id: result.peer.id, ids: shown.map((m) => m.id) }, REQUEST_TIMEOUT_MS);
     return 2;
   } finally {
     clearInterval(check);

@@ -8,6 +8,7 @@ import { WireError, errorMessage } from "../errors.ts";
 import { INSTRUCTIONS, SERVER_NAME } from "../instructions.ts";
 import { GroupNameSchema, MAX_REPLY_WITHIN_S, MAX_WAIT_S, type Message, type Scope } from "../protocol.ts";
 import type { PeerLink } from "./peer-link.ts";
+import { oneLine } from "../safe-text.ts";
 import { describeInbox, describePeers, describeSendResult, unreadFooter } from "../tool-text.ts";
 import { VERSION } from "../version.ts";
 
@@ -135,8 +136,10 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       annotations: { idempotentHint: true, openWorldHint: false },
     },
     tool("set_summary", async ({ summary }: { summary: string }) => {
-      const result = await ctx.setSummary(summary.trim());
-      return { text: `Summary set: ${summary.trim() || "(empty)"}`, ...counts(result) };
+      // One line, as peers see it: a line break would read as another entry in their list_peers.
+      const line = oneLine(summary);
+      const result = await ctx.setSummary(line);
+      return { text: `Summary set: ${line || "(empty)"}`, ...counts(result) };
     }),
   );
 
@@ -287,8 +290,8 @@ export function channelMeta(m: Message): Record<string, string> {
     message_id: m.id,
     from_id: m.from_id,
     from_name: m.from_name,
-    from_summary: m.from_summary,
-    from_cwd: m.from_cwd,
+    from_summary: oneLine(m.from_summary),
+    from_cwd: oneLine(m.from_cwd),
     sent_at: m.sent_at,
     ...(m.in_reply_to ? { in_reply_to: m.in_reply_to } : {}),
     ...(m.reply_by ? { reply_by: m.reply_by } : {}),

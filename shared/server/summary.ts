@@ -5,6 +5,7 @@ import type { GitInfo } from "../git.ts";
 import { recentGitFiles } from "../git.ts";
 import { repoName } from "./identity.ts";
 import { MAX_SUMMARY_CHARS } from "../protocol.ts";
+import { oneLine } from "../safe-text.ts";
 
 export const SUMMARY_TIMEOUT_MS = 10_000;
 const RECENT_FILES = 15;
@@ -39,7 +40,11 @@ export interface ModelSummaryOptions {
   timeoutMs?: number;
 }
 
-/** Asks the model for a one-line summary; throws on any failure (the caller falls back). */
+/**
+ * Asks the model for a one-line summary; throws on any failure (the caller falls back). What it
+ * sends leaves the machine: the folder's path, the repository's name and branch, and the names of
+ * up to 15 recently changed files (never their contents).
+ */
 export async function modelSummary(input: SummaryInput, opts: ModelSummaryOptions): Promise<string> {
   // Loaded only when a key is set: the client adds noticeable start-up time to every session.
   const { default: OpenAI } = await import("openai");
@@ -65,5 +70,5 @@ export async function modelSummary(input: SummaryInput, opts: ModelSummaryOption
   });
   const line = completion.choices[0]?.message?.content?.split("\n").find((l) => l.trim())?.trim();
   if (!line) throw new Error("the model returned an empty summary");
-  return line.replace(/^["']|["']$/g, "").slice(0, MAX_SUMMARY_CHARS);
+  return oneLine(line.replace(/^["']|["']$/g, "")).slice(0, MAX_SUMMARY_CHARS);
 }

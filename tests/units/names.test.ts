@@ -1,8 +1,10 @@
 /** Peer names: sanitizing what a folder or branch is called, and deriving a session's name. */
 import { describe, expect, test } from "bun:test";
 import { type GitInfo } from "../../shared/git.ts";
-import { deriveName, sanitizeName } from "../../shared/server/identity.ts";
+import { deriveName } from "../../shared/server/identity.ts";
+import { sanitizeName } from "../../shared/peer-names.ts";
 import { PeerNameSchema } from "../../shared/protocol.ts";
+import { loadConfig } from "../../shared/config.ts";
 
 describe("sanitizeName", () => {
   test.each([
@@ -74,7 +76,30 @@ describe("deriveName", () => {
       { cwd: "/w/wt", git: git({ root: "/w/wt", commonDir: `/src/${"r".repeat(40)}/.git`, branch: "b".repeat(40), isWorktree: true }) },
       `${"r".repeat(40)}-${"b".repeat(7)}`,
     ],
+    ["a folder called user takes the suffix a taken name would", { cwd: "/home/u/user", git: null }, "user-2"],
+    ["a repository called Operator", { cwd: "/src/Operator", git: git({ root: "/src/Operator" }) }, "operator-2"],
+    ["a repository called claude-peers", { cwd: "/src/claude-peers", git: git({ root: "/src/claude-peers" }) }, "claude-peers-2"],
+    ["a folder called cli", { cwd: "/opt/cli", git: null }, "cli-2"],
+    ["a folder called system.d is not reserved", { cwd: "/etc/system.d", git: null }, "system.d"],
   ])("%s", (_, input, expected) => {
     expect(deriveName(input)).toBe(expected);
+    expect(PeerNameSchema.safeParse(deriveName(input)).success).toBe(true);
+  });
+});
+
+describe("reserved names", () => {
+  test.each(["cli", "claude-peers", "user", "system", "operator"])("the broker refuses %p as a name, saying why", (name) => {
+    const parsed = PeerNameSchema.safeParse(name);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.message).toMatch(/reserved/);
+  });
+
+  test.each(["cli", "CLI", " Operator ", "claude peers", "User!"])("CLAUDE_PEERS_NAME=%p stops the start with the variable named", (name) => {
+    expect(() => loadConfig({ CLAUDE_PEERS_NAME: name }, "/home/u")).toThrow(/CLAUDE_PEERS_NAME: .* is reserved/);
+  });
+
+  test.each(["clip", "users", "operator-2", "my-cli"])("%p is an ordinary name", (name) => {
+    expect(PeerNameSchema.safeParse(name).success).toBe(true);
+    expect(loadConfig({ CLAUDE_PEERS_NAME: name }, "/home/u").peerName).toBe(name);
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { channelMeta } from "../../shared/server/mcp-server.ts";
 import { MessageStateSchema, type Message } from "../../shared/protocol.ts";
 import { describeSendResult, describeSent, unreadFooter } from "../../shared/tool-text.ts";
+import { wireMessage } from "../helpers/envelope.ts";
 
 describe("tool text", () => {
   test.each([
@@ -14,28 +15,18 @@ describe("tool text", () => {
     expect(unreadFooter(unread)).toBe(expected);
   });
 
-  const message = (over: Partial<Message> = {}): Message => ({
-    id: "m-abc123",
-    from_id: "p-alice",
-    from_name: "alice",
-    from_summary: "working on auth",
-    from_cwd: "/src/api",
-    to_id: "p-bob",
-    to_name: "bob",
-    text: "hello",
-    in_reply_to: null,
-    state: "queued",
-    sent_at: "2026-01-02T03:04:05.000Z",
-    delivered_at: null,
-    read_at: null,
-    reply_by: null,
-    reply_status: null,
-    replaces: null,
-    group: null,
-    fanout_id: null,
-    held_by: null,
-    ...over,
-  });
+  const message = (over: Partial<Message> = {}): Message =>
+    wireMessage("m-abc123", "hello", {
+      from_id: "p-alice",
+      from_name: "alice",
+      from_summary: "working on auth",
+      from_cwd: "/src/api",
+      to_id: "p-bob",
+      to_name: "bob",
+      state: "queued",
+      sent_at: "2026-01-02T03:04:05.000Z",
+      ...over,
+    });
 
   test.each<[string, Partial<Message>, RegExp[]]>([
     ["delivered", { state: "delivered" }, [/^Message m-abc123 delivered to bob \(p-bob\)\.$/]],
