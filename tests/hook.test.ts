@@ -191,7 +191,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
   test("a malformed setting the hook does not use (CLAUDE_PEERS_GROUPS, damping) does not stop its mail", async () => {
     const id = await send("alice", "mail despite a bad setting");
     const text = context(await alice.hookWith(INPUTS.PostToolUse, `${BAD_SETTINGS} ${HOOK_COMMAND}`), "PostToolUse");
-    expect(text).toContain(`[${id}] from cli`);
+    expect(text).toContain(`id="${id}"`);
     expect(text).toContain("mail despite a bad setting");
     expect(await messageState(world.t, id)).toBe("read");
   });
