@@ -377,16 +377,21 @@ describe("kill-broker", () => {
     t.cleanup();
   });
 
-  test("stops the broker (its pid is gone), and a running watch exits 1 saying so", async () => {
+  test("stops the broker (its pid is gone); a running watch says so, waits, and watches the next broker", async () => {
     const w = spawnCli(t, ["watch"], started);
-    await waitFor(() => w.stderr().includes("watching"), "watch to connect");
+    await waitFor(() => w.stderr().includes("watching the claude-peers broker"), "watch to connect");
 
     const r = await cli(t, ["kill-broker"]);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(`broker stopped (pid ${broker.pid})`);
     expect(pidAlive(broker.pid)).toBe(false);
 
-    expect(await w.proc.exited).toBe(1);
-    expect(w.stderr()).toContain("went away");
+    await waitFor(() => w.stderr().includes("went away"), "watch to say the broker went away");
+    expect(w.stderr()).toContain("waiting for it to come back");
+    expect(pidAlive(w.proc.pid)).toBe(true);
+    broker = await startBroker(t);
+    await waitFor(() => w.stderr().includes(`watching again: the broker is back (pid ${broker.pid})`), "watch to reconnect");
+    await killAndConfirm(w.proc.pid, "SIGTERM");
+    expect(await w.proc.exited).toBe(0);
   });
 });
