@@ -12,6 +12,7 @@
  */
 import { chmodSync, lstatSync, mkdirSync, readFileSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
+import { entryOf } from "./private-file.ts";
 
 /** What a request over the socket names as its host: a loopback name, as the broker's Host rule wants. */
 const SOCKET_ORIGIN = "http://localhost";
@@ -60,11 +61,11 @@ export type SocketCheck = { kind: "ok" } | { kind: "none" } | { kind: "unsafe"; 
  */
 export function checkBrokerSocket(socketPath: string, uid = currentUid()): SocketCheck {
   const dir = dirname(socketPath);
-  const folder = lstatOrNull(dir);
+  const folder = entryOf(dir);
   if (!folder) return { kind: "none" };
   const folderProblem = unsafeFolder(dir, folder, uid);
   if (folderProblem) return { kind: "unsafe", detail: folderProblem };
-  const socket = lstatOrNull(socketPath);
+  const socket = entryOf(socketPath);
   if (!socket) return { kind: "none" };
   if (socket.isSymbolicLink()) return { kind: "unsafe", detail: `${socketPath} is a symlink, not the broker's socket` };
   if (!socket.isSocket()) return { kind: "unsafe", detail: `${socketPath} is not a socket` };
@@ -99,15 +100,6 @@ function unsafeFolder(dir: string, stats: Stats, uid: number): string | null {
   if (stats.uid !== uid) return `the socket folder ${dir} belongs to ${userName(stats.uid)}, not to you`;
   if ((stats.mode & 0o077) !== 0) return `the socket folder ${dir} is open to other users (mode ${(stats.mode & 0o777).toString(8)}, should be 700)`;
   return null;
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
 }
 
 function currentUid(): number {

@@ -13,7 +13,7 @@ export class UnsafePathError extends Error {
 }
 
 /** The path's own entry (a symlink is not followed), or null when nothing is there. */
-function entryOf(path: string): Stats | null {
+export function entryOf(path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch (err) {
