@@ -38,6 +38,7 @@ async function main(): Promise<void> {
         pairLimit: config.damping.loopLimit,
         pairWindowMs: config.damping.loopWindowS * 1000,
       },
+      collisionWindowMs: config.collisions.windowS * 1000,
       log,
       onShutdownRequest: () => shutdown("kill-broker"),
     });

@@ -53,7 +53,17 @@ export interface Config {
     loopLimit: number;
     loopWindowS: number;
   };
+  /** Edit collisions (broker/edits.ts). */
+  collisions: {
+    /** CLAUDE_PEERS_COLLISIONS (deny): deny refuses an edit once when the same lines or a claim are at stake, else warns; warn never refuses; off says nothing. */
+    mode: CollisionMode;
+    /** CLAUDE_PEERS_COLLISION_WINDOW_S (1800): how long another session's edit of a file counts (the broker's). */
+    windowS: number;
+  };
 }
+
+export type CollisionMode = "warn" | "deny" | "off";
+const COLLISION_MODES: readonly CollisionMode[] = ["warn", "deny", "off"];
 
 export class ConfigError extends Error {}
 
@@ -90,6 +100,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       loopLimit: parseNonNegative(env.CLAUDE_PEERS_LOOP_LIMIT, "CLAUDE_PEERS_LOOP_LIMIT", 30),
       loopWindowS: parseNonNegative(env.CLAUDE_PEERS_LOOP_WINDOW_S, "CLAUDE_PEERS_LOOP_WINDOW_S", 600),
     },
+    collisions: {
+      mode: parseCollisionMode(env.CLAUDE_PEERS_COLLISIONS),
+      windowS: parsePositive(env.CLAUDE_PEERS_COLLISION_WINDOW_S, "CLAUDE_PEERS_COLLISION_WINDOW_S", 1800),
+    },
   };
 }
 
@@ -105,6 +119,12 @@ function parseGroups(raw: string | undefined): string[] {
     }
   }
   return [...new Set(names)];
+}
+
+function parseCollisionMode(raw: string | undefined): CollisionMode {
+  const mode = raw?.trim().toLowerCase() || "deny";
+  if (!COLLISION_MODES.includes(mode as CollisionMode)) throw new ConfigError(`CLAUDE_PEERS_COLLISIONS must be one of ${COLLISION_MODES.join(", ")}, got "${raw}"`);
+  return mode as CollisionMode;
 }
 
 function parseAgent(raw: string | undefined): Agent {

@@ -19,6 +19,10 @@ import { assertLocalHost, assertNoOrigin, assertToken, readJson } from "./guard.
 import type { DampingLimits } from "./damping.ts";
 import { Groups } from "./groups.ts";
 import { HookMail } from "./hook-mail.ts";
+import { Edits } from "./edits.ts";
+import { FileKeys } from "../file-key.ts";
+import { Notices } from "./notices.ts";
+import { editsStoreFor } from "../store/open-edits.ts";
 import { MailFlags } from "./mail-flags.ts";
 import { Mail } from "./mail.ts";
 import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
@@ -36,6 +40,7 @@ const OVERDUE_CHECK_MS = 1000;
 /** Also how late expired mailbox mail may still show as queued. */
 const PRUNE_INTERVAL_MS = 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_COLLISION_WINDOW_MS = 30 * 60 * 1000;
 
 export interface ServiceOptions {
   store: Store;
@@ -48,6 +53,8 @@ export interface ServiceOptions {
   sendRate?: PaceLimits;
   /** Loop damping; DAMPING unless the environment or a test sets its own. */
   damping?: DampingLimits;
+  /** How long another session's edit of a file counts (CLAUDE_PEERS_COLLISION_WINDOW_S); 30 min when absent. */
+  collisionWindowMs?: number;
   /** Where to keep the hooks' mail flags; none when absent (in-process tests). */
   mailFlagDir?: string;
   log?: (line: string) => void;
@@ -66,6 +73,7 @@ export interface Services {
   mail: Mail;
   registry: Registry;
   hookMail: HookMail;
+  edits: Edits;
 }
 
 /** The services alone, with no HTTP in front (createBroker serves them; in-process tests drive them). */
@@ -84,7 +92,9 @@ export function composeServices(opts: ServiceOptions): Services {
   const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs: opts.mailboxTtlMs, otherHosts, sendRate: opts.sendRate, damping: opts.damping, flags, now, log });
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
   const hookMail = new HookMail({ presence, mail, store, now });
-  return { store, presence, pusher, watchers, groups, mail, registry, hookMail };
+  const notices = new Notices(mail, log);
+  const edits = new Edits({ store: editsStoreFor(store), presence, notices, keys: new FileKeys(now), windowMs: opts.collisionWindowMs ?? DEFAULT_COLLISION_WINDOW_MS, now });
+  return { store, presence, pusher, watchers, groups, mail, registry, hookMail, edits };
 }
 
 export interface BrokerOptions extends ServiceOptions {
@@ -260,6 +270,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     try {
       const r = await store.prune({ now: now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
       mail.expired(r.expiredMessages);
+      await services.edits.prune();
       if (r.expired || r.deletedMessages || r.deletedPeers) {
         log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
       }

@@ -43,11 +43,3 @@ export interface EditsStore {
   prune(before: number, now: number): Promise<number>;
 }
 
-/** The edits store beside the broker's Store, on the same database (and connections). */
-export async function editsStoreFor(store: object): Promise<EditsStore> {
-  const [{ SqliteStore }, { SqliteEditsStore }] = await Promise.all([import("./sqlite.ts"), import("./sqlite-edits.ts")]);
-  if (store instanceof SqliteStore) return new SqliteEditsStore(store.db);
-  const [{ PostgresStore }, { PostgresEditsStore }] = await Promise.all([import("./postgres.ts"), import("./postgres-edits.ts")]);
-  if (store instanceof PostgresStore) return new PostgresEditsStore(store.sql, store.location);
-  throw new Error("edit collisions need the SQLite or PostgreSQL store");
-}

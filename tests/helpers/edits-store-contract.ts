@@ -3,7 +3,8 @@
  * Each case gets a fresh store (the factory opens the broker's Store; the edits store sits beside it).
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { editsStoreFor, type ClaimRow, type EditsStore, type TouchRow } from "../../shared/store/edits.ts";
+import type { ClaimRow, EditsStore, TouchRow } from "../../shared/store/edits.ts";
+import { editsStoreFor } from "../../shared/store/open-edits.ts";
 import type { Store } from "../../shared/store/store.ts";
 
 const REPO = "github.com/acme/app";
