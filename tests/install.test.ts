@@ -204,10 +204,15 @@ describe("install claude", () => {
       expect(list.out).toMatch(/claude-peers: .*server\.ts - \S* ?Connected/);
       const settings = JSON.parse(read(settingsPath));
       expect(settings.model).toBe("opus");
-      expect(Object.keys(settings.hooks).sort()).toEqual(["PostToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
+      expect(Object.keys(settings.hooks).sort()).toEqual(["PostToolUse", "PreToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
       const commands = JSON.stringify(settings.hooks);
       expect(commands).not.toContain("CLAUDE_PLUGIN_ROOT");
       expect(commands).toContain(`${join(ROOT, "cli.ts")} hook --wait`);
+      // The edit hook on Claude Code's editing tools, before and after each edit.
+      for (const event of ["PreToolUse", "PostToolUse"]) {
+        const edits = settings.hooks[event].find((g: { matcher?: string }) => g.matcher === "Edit|Write|MultiEdit|NotebookEdit");
+        expect(edits.hooks[0].command).toEndWith(`${join(ROOT, "cli.ts")} hook --edits`);
+      }
 
       expect((await runCli({ ...world.t, env: cli.env }, ["uninstall", "claude"])).code).toBe(0);
       expect(JSON.parse(read(settingsPath))).toEqual({ model: "opus" });
