@@ -15,9 +15,15 @@ export function describePeers(peers: PeerInfo[], scope: string): string {
     const reach = p.push ? "push" : "poll";
     const host = p.host ? `, host ${p.host}` : "";
     const groups = p.groups.length ? `; in ${p.groups.map((g) => `#${g}`).join(" ")}` : "";
-    return `- ${p.name} (id ${p.id}${host}): ${p.summary || "(no summary)"}\n  ${where}; runs in ${p.agent}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}`;
+    const edits = describeEdits(p).join("; ");
+    return `- ${p.name} (id ${p.id}${host}): ${p.summary || "(no summary)"}\n  ${where}; runs in ${p.agent}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}${edits ? `\n  ${edits}` : ""}`;
   });
   return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${lines.join("\n")}`;
+}
+
+/** "editing: src/auth.ts, src/db.ts" and "claims: src/api/**": a session's recent edits and claims, when it has any. */
+export function describeEdits(p: Pick<PeerInfo, "editing" | "claims">): string[] {
+  return [p.editing?.length ? `editing: ${p.editing.join(", ")}` : null, p.claims?.length ? `claims: ${p.claims.join(", ")}` : null].filter((l): l is string => l !== null);
 }
 
 export function describeSent(m: Message): string {

@@ -6,9 +6,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { EditsResultSchema } from "../shared/protocol.ts";
+import { runCli } from "./helpers/cli.ts";
 import { addWorktree, makeRepo } from "./helpers/git.ts";
 import { openHookSession, type HookRun, type HookSession } from "./helpers/hook-session.ts";
-import { waitFor } from "./helpers/wait.ts";
 import { openWorld } from "./helpers/world.ts";
 
 const SOURCE = Array.from({ length: 60 }, (_, i) => `export const line${i + 1} = ${i + 1};`).join("\n") + "\n";
@@ -149,6 +150,56 @@ describe("edit hooks across two worktrees of one repository", () => {
     expect(out.hookSpecificOutput.permissionDecisionReason).toMatch(/edited src\/big\.ts just now \(lines 1–\d+, \d+–\d+, \d+–\d+, \d+–\d+, …\)/);
   });
 
+  test("claim_files: a claimed file's edit by another session is refused once; the claim shows in list_peers and whoami; release ends it", async () => {
+    const claimed = await api.server.call("claim_files", { paths: ["src/payments/**"], ttl_s: 600 });
+    expect(claimed).toMatchObject({ isError: false });
+    expect(claimed.text).toMatch(/^Claimed\. Your claims: src\/payments\/\*\* \(until \S+\)\./);
+    const out = output(await web.hook(preEdit(join(tree, "src/payments/card.ts"), 1)));
+    expect(out.hookSpecificOutput.permissionDecision).toBe("deny");
+    expect(out.hookSpecificOutput.permissionDecisionReason).toMatch(/api \(claude-code, branch main, host [^)]+\) claims src\/payments\/card\.ts \(src\/payments\/\*\*\) for 10 more min\./);
+    await api.server.waitForChannel((m) => m.content.includes("is about to edit src/payments/card.ts, which you claim (src/payments/**)"), "api's notice of the claimed file");
+    const peers = await web.server.call("list_peers", { scope: "repo" });
+    expect(peers.text).toMatch(/- api \(id [^)]+\): [^\n]*\n[^\n]*\n  editing: src\/big\.ts, src\/gem2\.ts, src\/gem\.ts; claims: src\/payments\/\*\*\n/); // the newest three
+    expect((await api.server.call("whoami")).text).toContain("claims: src/payments/**");
+    // web claims a file api edited: told who is there.
+    const overlap = await web.server.call("claim_files", { paths: ["src/db.ts"] });
+    expect(overlap.text).toMatch(/Others there: api edited src\/db\.ts/);
+    const released = await api.server.call("claim_files", { release: true });
+    expect(released.text).toStartWith("Released 1 claim. You hold no claims.");
+    quiet(await other.hook(preEdit(join(other.cwd, "src/payments/card.ts"), 1))); // another repository never saw it
+  });
+
+  test("claim_files refuses the whole tree, paths out of the repository and too many patterns, naming the field", async () => {
+    for (const [paths, error] of [
+      [["**"], /paths\.0: "\*\*" would claim the whole repository/],
+      [["src/x.ts", "./"], /paths\.1: "\.\/" would claim the whole repository/],
+      [["../../etc/passwd"], /paths\.0: "\.\.\/\.\.\/etc\/passwd" leaves the repository/],
+      [["/etc/passwd"], /paths\.0: "\/etc\/passwd" must be relative/],
+      [Array.from({ length: 33 }, (_, i) => `f${i}.ts`), /paths/],
+    ] as const) {
+      const r = await api.server.call("claim_files", { paths });
+      expect(r.isError).toBe(true);
+      expect(r.text).toMatch(error);
+    }
+    expect((await api.server.call("claim_files", {})).text).toMatch(/paths/);
+  });
+
+  test("bun cli.ts edits: who is editing what, collisions marked; --json for scripts", async () => {
+    const json = await runCli(world.t, ["edits", "--json"]);
+    expect(json.code).toBe(0);
+    const result = EditsResultSchema.parse(JSON.parse(json.stdout));
+    expect(result.window_s).toBe(1800);
+    const auth = result.files.filter((f) => f.path === "src/auth.ts" && f.kind === "edit");
+    expect(auth.map((f) => f.name).sort()).toEqual(["api", "other", "web"]);
+    expect(auth.filter((f) => f.colliding).map((f) => f.name).sort()).toEqual(["api", "web"]); // other's is another repository's file
+    expect(new Set(auth.map((f) => f.repo)).size).toBe(2);
+    expect(result.files.find((f) => f.path === "src/solo.ts")).toMatchObject({ name: "api", colliding: false, lines: "1" });
+    const table = await runCli(world.t, ["edits"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^! +src\/auth\.ts +\S+ +api@\S+ +claude-code +main /m);
+    expect(table.stdout).toContain("! another live session edited or claims it too");
+  });
+
   test("CLAUDE_PEERS_COLLISIONS=off in a session: its hook says nothing", async () => {
     const quietOne = await openHookSession(world, "calm", tree, { CLAUDE_PEERS_COLLISIONS: "off" });
     // The env reaches the stand-in and through it the hook.
@@ -170,5 +221,3 @@ describe("edit hooks with no broker", () => {
     expect({ stdout, stderr, code }).toEqual({ stdout: "", stderr: "", code: 0 });
   });
 });
-
-void waitFor;

@@ -81,7 +81,7 @@ export class Edits {
     const refusalKey = `${editor.id}\0${repo}\0${path}`;
     const decision = body.phase === "pre" ? decide({ stakes, lines, mode: body.mode, now, refusedAt: this.refused.get(refusalKey) }) : stakes.length ? "warn" : "none";
     if (decision === "deny") this.refused.set(refusalKey, now);
-    else await this.record(editor.id, repo, path, lines, now, body.phase);
+    else await this.record(editor.id, repo, path, lines, now);
     if (decision === "none") return NOTHING;
 
     const others = await this.liveInfo(stakes.map((s) => s.peerId));
@@ -124,15 +124,11 @@ export class Edits {
     return [...byPeer.values()].filter((s) => live.has(s.peerId));
   }
 
-  /** The session's touch (its own lines within the window kept beside the new ones); its edits renew its claims. */
-  private async record(peerId: string, repo: string, path: string, lines: Lines, now: number, phase: "pre" | "post"): Promise<void> {
-    let stored = lines;
-    if (phase === "post" && Array.isArray(lines)) {
-      const [mine] = (await this.store.touchesOf(repo, path, now - this.windowMs)).filter((t) => t.peer_id === peerId);
-      const before = parseLines(mine?.lines ?? null);
-      if (before === "all") stored = "all";
-      else if (Array.isArray(before)) stored = mergeRanges([...before, ...lines]);
-    }
+  /** The session's touch, its own lines within the window kept beside the new ones; its edits renew its claims. */
+  private async record(peerId: string, repo: string, path: string, lines: Lines, now: number): Promise<void> {
+    const [mine] = (await this.store.touchesOf(repo, path, now - this.windowMs)).filter((t) => t.peer_id === peerId);
+    const before = parseLines(mine?.lines ?? null);
+    const stored: Lines = before === "all" || lines === "all" ? "all" : before === null ? lines : lines === null ? before : mergeRanges([...before, ...lines]);
     await this.store.touch({ repo_key: repo, path, peer_id: peerId, lines: formatLines(stored), at: now });
     await this.store.renew(peerId, repo, now);
   }

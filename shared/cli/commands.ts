@@ -236,6 +236,7 @@ export const COMMANDS: Record<string, Command> = {
   send: { options: ["json"], run: send },
   history: { options: ["json", "limit", "peer"], run: history },
   groups: { options: ["json"], run: groups },
+  edits: { options: ["json"], run: async (...args) => (await import("./edits.ts")).edits(...args) },
   release: { options: ["json", "discard"], run: release },
   retract: { options: ["json"], run: retract },
   pause: { options: ["json"], run: pauseCommand("/pause") },

@@ -34,6 +34,7 @@ commands:
   send <peer> <message...>         send to a peer id, name or name@host, '#group' (its members) or '*' (every
                                    live session here); it comes from "cli"
   groups                           every group and its members
+  edits                            who is editing what: live sessions' recent edits and claims (! a collision)
   release <a> <b> [--discard]      deliver, in order, the mail held between two peers that wrote to each other
                                    too often with no person in between (--discard: throw it away)
   retract <message id>             withdraw a message not yet read, whoever sent it
@@ -54,8 +55,8 @@ commands:
   help                             this text
 
 options:
-  --json       machine-readable output on stdout (status, peers, groups, history, send, release, retract,
-               pause, resume, doctor; watch: one JSON line per event)
+  --json       machine-readable output on stdout (status, peers, groups, edits, history, send, release,
+               retract, pause, resume, doctor; watch: one JSON line per event)
   --dry-run    install, uninstall: show the change to each file and write nothing
   -h, --help   this text
 
