@@ -59,7 +59,16 @@ describe("Claude Code plugin", () => {
     // Claude Code 2.1.332's manifest schema takes channels: [{server, displayName?, userConfig?}].
     expect(plugin.channels).toEqual([{ server: SERVER_NAME, displayName: SERVER_NAME }]);
     expect(readJson(".claude-plugin/marketplace.json").plugins).toEqual([expect.objectContaining({ name: PLUGIN_NAME, source: "./plugin" })]);
-    const hooks = readJson("plugin/hooks/hooks.json").hooks as Record<string, Array<{ hooks: Array<{ type: string; command: string }> }>>;
+    const all = readJson("plugin/hooks/hooks.json").hooks as Record<string, Array<{ matcher?: string; hooks: Array<{ type: string; command: string }> }>>;
+    // The edit hook (edit collisions) on Claude Code's editing tools, before and after each edit; the mail hooks apart from it.
+    const EDIT_HOOK = { matcher: "Edit|Write|MultiEdit|NotebookEdit", hooks: [{ type: "command", command: 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook --edits', timeout: 5 }] };
+    expect(all.PreToolUse).toEqual([EDIT_HOOK]);
+    expect(all.PostToolUse!.filter((g) => g.matcher === EDIT_HOOK.matcher)).toEqual([EDIT_HOOK]);
+    const hooks = Object.fromEntries(
+      Object.entries(all)
+        .map(([event, groups]) => [event, groups.filter((g) => g.matcher !== EDIT_HOOK.matcher)] as const)
+        .filter(([, groups]) => groups.length > 0),
+    );
     expect(Object.keys(hooks).sort()).toEqual([...HOOK_EVENTS].sort());
     // Every event runs the hook; SessionStart and Stop also start the waiter in the background (asyncRewake), for idle sessions.
     const waiter = { type: "command", command: WAIT_COMMAND, asyncRewake: true, timeout: 86_400 };
@@ -89,8 +98,8 @@ describe("Claude Code plugin", () => {
     expect(report.success).toBe(true);
     expect(report.manifest).toMatchObject({ type: "plugin", errors: [], warnings: [] });
     expect(report.provides.mcpServers).toEqual([{ name: SERVER_NAME, type: "stdio", target: "bun", args: ["${CLAUDE_PLUGIN_ROOT}/server.ts"] }]);
-    expect([...new Set(report.provides.hooks.map((h: { event: string }) => h.event))].sort()).toEqual([...HOOK_EVENTS].sort());
-    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, FLAGGED_HOOK_COMMAND, WAIT_COMMAND]).toContain(hook.command);
+    expect([...new Set(report.provides.hooks.map((h: { event: string }) => h.event))].sort()).toEqual([...HOOK_EVENTS, "PreToolUse"].sort());
+    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, FLAGGED_HOOK_COMMAND, WAIT_COMMAND, `${HOOK_COMMAND} --edits`]).toContain(hook.command);
     expect(report.provides.skills).toEqual([`${PLUGIN_NAME}:claude-peers`]);
   });
 
@@ -143,7 +152,7 @@ describe("Claude Code plugin", () => {
 
     const details = await claude("plugin", "details", `${PLUGIN_NAME}@${MARKETPLACE}`);
     expect(details.code).toBe(0);
-    expect(details.out).toMatch(/Hooks \(4\)\s+SessionStart, UserPromptSubmit, PostToolUse, Stop/);
+    expect(details.out).toMatch(/Hooks \(5\)\s+SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, Stop/);
     expect(details.out).toMatch(/Skills \(1\)\s+claude-peers/);
     expect(details.out).toMatch(new RegExp(`MCP servers \\(1\\)\\s+${SERVER_NAME}`));
   });

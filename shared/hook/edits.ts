@@ -79,14 +79,33 @@ export function patchFiles(patch: string): string[] {
   return [...files];
 }
 
-/** The new side of each hunk of Claude Code's structuredPatch ({newStart, newLines}), merged by the broker. */
+/**
+ * The changed lines of Claude Code's structuredPatch, on the file's new side: each hunk's `lines`
+ * ("+" added, "-" removed, " " context) walked from `newStart`; a hunk without them counts whole.
+ */
 function hunkLines(patch: unknown[]): Lines {
   const ranges: Array<[number, number]> = [];
-  for (const h of patch.slice(0, 1000)) {
-    const { newStart, newLines } = (h ?? {}) as { newStart?: unknown; newLines?: unknown };
-    if (typeof newStart === "number" && typeof newLines === "number" && newStart >= 1) ranges.push([newStart, newStart + Math.max(newLines, 1) - 1]);
+  for (const h of patch.slice(0, 10_000)) {
+    const { newStart, newLines, lines } = (h ?? {}) as { newStart?: unknown; newLines?: unknown; lines?: unknown };
+    if (typeof newStart !== "number" || typeof newLines !== "number" || newStart < 0) continue;
+    const changed = Array.isArray(lines) && lines.length > 0 ? changedLines(newStart, lines) : [];
+    if (changed.length) ranges.push(...changed);
+    else ranges.push([Math.max(newStart, 1), Math.max(newStart, 1) + Math.max(newLines, 1) - 1]);
   }
   return ranges.length ? coarse(ranges) : null;
+}
+
+/** A hunk's added lines, and where removed ones were, as new-side line numbers. */
+function changedLines(newStart: number, lines: unknown[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let at = Math.max(newStart, 1);
+  for (const l of lines.slice(0, 100_000)) {
+    if (typeof l !== "string") continue;
+    if (l.startsWith("+")) out.push([at, at++]);
+    else if (l.startsWith("-")) out.push([at, at]);
+    else at++;
+  }
+  return out;
 }
 
 /** Where the strings an edit replaces are in the file now: their line ranges (null when unknown). */
