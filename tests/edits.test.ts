@@ -8,6 +8,8 @@ import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EditsResultSchema } from "../shared/protocol.ts";
 import { runCli } from "./helpers/cli.ts";
+import { sharedDatabase } from "./helpers/hosts.ts";
+import { usePostgres } from "./helpers/postgres.ts";
 import { addWorktree, makeRepo } from "./helpers/git.ts";
 import { openHookSession, type HookRun, type HookSession } from "./helpers/hook-session.ts";
 import { openWorld } from "./helpers/world.ts";
@@ -204,6 +206,38 @@ describe("edit hooks across two worktrees of one repository", () => {
     const quietOne = await openHookSession(world, "calm", tree, { CLAUDE_PEERS_COLLISIONS: "off" });
     // The env reaches the stand-in and through it the hook.
     quiet(await quietOne.hook(preEdit(join(tree, "src/db.ts"), 6)));
+  });
+});
+
+// One cluster for the file; without PostgreSQL installed (off CI) the two-host case is skipped.
+const pg = await usePostgres();
+afterAll(() => pg?.stop());
+
+describe.skipIf(!pg)("edit hooks across two hosts on one PostgreSQL", () => {
+  test("a clone of the same repository (by origin) on another host: warned with that host's session, which gets the notice", async () => {
+    const db = await sharedDatabase(pg!);
+    try {
+      const [laptop, desktop] = [db.host("laptop"), db.host("desktop")];
+      const clone = (world: typeof laptop, name: string) => {
+        const dir = makeRepo(world.t.dir, name, { "src/auth.ts": SOURCE });
+        Bun.spawnSync(["git", "remote", "add", "origin", "git@github.com:Acme/App.git"], { cwd: dir });
+        return dir;
+      };
+      const [here, there] = [clone(laptop, "app"), clone(desktop, "checkout")];
+      const alice = await openHookSession(laptop, "alice", here);
+      const bob = await openHookSession(desktop, "bob", there);
+      quiet(await alice.hook(postEdit(join(here, "src/auth.ts"), 10, 12)));
+      const out = output(await bob.hook(preEdit(join(there, "src/auth.ts"), 11)));
+      expect(out.hookSpecificOutput.permissionDecision).toBe("deny");
+      expect(out.hookSpecificOutput.permissionDecisionReason).toMatch(/alice \(claude-code, branch main, host laptop\) edited src\/auth\.ts just now \(lines 10–12\)/);
+      const notice = await alice.server.waitForChannel((m) => m.content.includes("is about to edit src/auth.ts"), "alice's notice from the other host");
+      expect(notice.content).toMatch(/^bob \(claude-code, branch main, host desktop\) is about to edit src\/auth\.ts/);
+      quiet(await bob.hook(preEdit(join(there, "src/auth.ts"), 11))); // the retry goes through, and counts as bob's edit
+      const edits = EditsResultSchema.parse(JSON.parse((await runCli(laptop.t, ["edits", "--json"])).stdout));
+      expect(edits.files.filter((f) => f.path === "src/auth.ts").map((f) => `${f.name}@${f.host} ${f.repo}`).sort()).toEqual(["alice@laptop github.com/acme/app", "bob@desktop github.com/acme/app"]);
+    } finally {
+      await db.close();
+    }
   });
 });
 
