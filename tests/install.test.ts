@@ -145,8 +145,12 @@ describe("install gemini", () => {
     expect(s.theme).toBe("Dracula");
     expect(s.mcpServers.other).toEqual(USER.mcpServers.other);
     expect(s.mcpServers["claude-peers"]).toEqual({ command: process.execPath, args: [join(ROOT, "server.ts")], env: { CLAUDE_PEERS_AGENT: "gemini" } });
-    expect(Object.keys(s.hooks).sort()).toEqual(["AfterAgent", "AfterTool", "BeforeAgent", "SessionStart"]);
+    expect(Object.keys(s.hooks).sort()).toEqual(["AfterAgent", "AfterTool", "BeforeAgent", "BeforeTool", "SessionStart"]);
     expect(s.hooks.AfterTool[0]).toEqual(USER.hooks.AfterTool[0]);
+    // The edit hook (edit collisions) before and after Gemini's file-writing tools.
+    const editHook = { matcher: "^(write_file|replace)$", hooks: [{ type: "command", name: "claude-peers-edits", command: `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`, timeout: 5000 }] };
+    expect(s.hooks.BeforeTool).toEqual([editHook]);
+    expect(s.hooks.AfterTool[2]).toEqual(editHook);
     const hook = `${process.execPath} ${join(ROOT, "cli.ts")} hook`;
     expect(s.hooks.SessionStart[0].hooks[0]).toEqual({ type: "command", name: "claude-peers", command: hook, timeout: 5000 });
     // The frequent ones test the session's mail flag in the shell first, as the plugin's do.
