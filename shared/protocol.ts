@@ -381,6 +381,15 @@ export const EditTouchResultSchema = z.object({
 });
 export type EditTouchResult = z.infer<typeof EditTouchResultSchema>;
 
+/** POST /edits/guard: the git pre-commit guard (bun cli.ts hook --git-guard), named like /hook; absolute paths of the staged files. */
+export const EditsGuardBodySchema = z.object({
+  ancestors: z.array(pid).min(1).max(64),
+  session_id: claudeSessionId.optional(),
+  paths: z.array(path.min(1)).max(1000),
+});
+/** The staged files other live sessions edited within the window and the committing session did not, each with who. */
+export const EditsGuardResultSchema = z.object({ files: z.array(z.object({ path: z.string(), others: z.array(z.string()) })) });
+
 /** POST /edits/claim (claim_files): globs from the session's folder, inside its repository. */
 export const ClaimFilesBodySchema = z
   .object({
@@ -463,6 +472,7 @@ export const ROUTES = {
   "/edits/touch": { body: EditTouchBodySchema, result: EditTouchResultSchema },
   "/edits/claim": { body: ClaimFilesBodySchema, result: ClaimFilesResultSchema },
   "/edits": { body: NoBodySchema, result: EditsResultSchema },
+  "/edits/guard": { body: EditsGuardBodySchema, result: EditsGuardResultSchema },
 } as const satisfies Record<string, { body: z.ZodType; result: z.ZodType }>;
 
 export type RoutePath = keyof typeof ROUTES;

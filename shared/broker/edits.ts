@@ -221,6 +221,27 @@ export class Edits {
     return { window_s: Math.round(this.windowMs / 1000), files: [...touches.map((t) => row(t, "edit")), ...claims.map((c) => row(c, "claim"))] };
   }
 
+  /**
+   * The git guard: of the staged files, those another live session edited within the window and the
+   * committing session (found like a hook's; none for a person at a terminal) did not.
+   */
+  async guard(body: ParsedBody<"/edits/guard">): Promise<{ files: Array<{ path: string; others: string[] }> }> {
+    const self = this.presence.forHook(body.ancestors, body.session_id)?.peer.id;
+    const now = this.now();
+    const files: Array<{ path: string; others: string[] }> = [];
+    let live: Map<string, PeerInfo> | undefined;
+    for (const abs of body.paths) {
+      const keyed = await this.keys.of(abs);
+      if (!keyed.ok) continue;
+      const touches = await this.store.touchesOf(keyed.key.repo, keyed.key.path, now - this.windowMs);
+      if (touches.length === 0 || touches.some((t) => t.peer_id === self)) continue;
+      live ??= new Map((await this.presence.list("network", {})).map((p) => [p.id, p]));
+      const others = touches.flatMap((t) => (live!.has(t.peer_id) ? [`${who(live!.get(t.peer_id)!)} ${minutesAgo(now - t.at)}`] : []));
+      if (others.length) files.push({ path: keyed.key.path, others });
+    }
+    return { files };
+  }
+
   /** Forgets touches older than the window and ended claims. */
   async prune(): Promise<number> {
     const now = this.now();

@@ -163,6 +163,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     "/edits/touch": ({ body }) => s.edits.touch(body),
     "/edits/claim": async (ctx) => ({ ...(await s.edits.claim(requirePeer(ctx), ctx.body)), ...(await unread(ctx)) }),
     "/edits": () => s.edits.list(),
+    "/edits/guard": ({ body }) => s.edits.guard(body),
     "/shutdown": async () => {
       // Let this response leave before the listener goes away.
       setTimeout(() => s.onShutdownRequest?.(), 0);

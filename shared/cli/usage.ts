@@ -49,7 +49,9 @@ commands:
   install <agent> [--dry-run]      add the claude-peers MCP server and its delivery hooks to an agent's user config:
                                    claude, codex or gemini; keeps what is there, backs each file up beside it
                                    (--dry-run: print the change, write nothing)
-  uninstall <agent> [--dry-run]    remove exactly what install added
+  install git-guard [--dry-run]    in a repository: a pre-commit hook that warns when a commit stages files another
+                                   live session edited and this one did not (CLAUDE_PEERS_GIT_GUARD=block refuses)
+  uninstall <agent> [--dry-run]    remove exactly what install added (uninstall git-guard: the pre-commit hook)
   hook                             for the agents' hooks (Claude Code, Codex, Gemini CLI): reads the hook's JSON on
                                    stdin, prints this session's unread peer mail as hook output and marks it read
   help                             this text
