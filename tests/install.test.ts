@@ -53,10 +53,14 @@ describe("install codex", () => {
     expect(hooks.note).toBe("kept");
     expect(hooks.hooks.Stop[0]).toEqual(USER_HOOKS.hooks.Stop[0]);
     expect(hooks.hooks.Stop[1].hooks[0].command).toBe(`${process.execPath} ${join(ROOT, "cli.ts")} hook`);
-    expect(Object.keys(hooks.hooks).sort()).toEqual(["PostToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
-    // Each added hook is trusted under its own place: the Stop one is the second group.
+    expect(Object.keys(hooks.hooks).sort()).toEqual(["PostToolUse", "PreToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
+    // The edit hook (edit collisions) before and after apply_patch, a matcher group of its own.
+    const editGroup = { matcher: "^(apply_patch|Edit|Write)$", hooks: [{ type: "command", command: `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`, timeout: 5 }] };
+    expect(hooks.hooks.PreToolUse).toEqual([editGroup]);
+    expect(hooks.hooks.PostToolUse[1]).toEqual(editGroup);
+    // Each added hook is trusted under its own place: the Stop one is the second group, the post-edit one PostToolUse's second.
     expect(Object.keys(parsed.hooks.state).sort()).toEqual(
-      ["post_tool_use:0:0", "session_start:0:0", "stop:1:0", "user_prompt_submit:0:0"].map((k) => `${join(dir(), "hooks.json")}:${k}`).sort(),
+      ["post_tool_use:0:0", "post_tool_use:1:0", "pre_tool_use:0:0", "session_start:0:0", "stop:1:0", "user_prompt_submit:0:0"].map((k) => `${join(dir(), "hooks.json")}:${k}`).sort(),
     );
     expect(backups(dir())).toHaveLength(2);
 
