@@ -33,6 +33,7 @@ async function main(): Promise<void> {
       port: config.port,
       mailboxTtlMs: config.mailboxTtlMs,
       mailFlagDir: config.mailFlagDir,
+      editFlagDir: config.editFlagDir,
       damping: {
         duplicateWindowMs: config.damping.duplicateWindowS * 1000,
         pairLimit: config.damping.loopLimit,

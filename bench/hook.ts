@@ -10,13 +10,14 @@
  * halfway through colours them all alike. This process plays Claude Code: the session's server.ts
  * and every hook are its children, as in a real session.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runningBroker } from "../tests/helpers/broker.ts";
 import { ROOT, freePort } from "../tests/helpers/env.ts";
 import { makeRepo } from "../tests/helpers/git.ts";
 import { openHookSession } from "../tests/helpers/hook-session.ts";
 import { whoami } from "../tests/helpers/server.ts";
+import { waitFor } from "../tests/helpers/wait.ts";
 import { formatSpread, header, inWorld, percentile, runsArg, spread } from "./lib.ts";
 
 /** Hook runs per case and run. */
@@ -25,6 +26,12 @@ const INPUT = new TextEncoder().encode(JSON.stringify({ hook_event_name: "PostTo
 const HOOK = [process.execPath, join(ROOT, "cli.ts"), "hook"];
 /** The plugin's PostToolUse command (plugin/hooks/hooks.json), with its root filled in as Claude Code does. */
 const PLUGIN_HOOK = (JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hooks.json"), "utf8")).hooks.PostToolUse[0].hooks[0].command as string).replaceAll(
+  "${CLAUDE_PLUGIN_ROOT}",
+  join(ROOT, "plugin"),
+);
+
+/** The plugin's PreToolUse command (the edit hook behind its quiet-flag test), with its root filled in. */
+const PLUGIN_EDIT_HOOK = (JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hooks.json"), "utf8")).hooks.PreToolUse[0].hooks[0].command as string).replaceAll(
   "${CLAUDE_PLUGIN_ROOT}",
   join(ROOT, "plugin"),
 );
@@ -59,7 +66,9 @@ const results = new Map<string, Array<{ p50: number; p90: number }>>();
 
 for (let run = 0; run < runs; run++) {
   await inWorld(async (world) => {
-    const server = await world.start({ name: "bench" });
+    // The bench session works alone in a repository of its own (its pre-edit hook may skip Bun there: the quiet flag).
+    const solo = makeRepo(world.t.dir, "solo", { "src/s.ts": "export const s = 1;\n" });
+    const server = await world.start({ name: "bench", cwd: solo, env: { CLAUDE_CODE_SESSION_ID: "bench-session" } });
     await whoami(server);
     const broker = await runningBroker(world.t);
     const empty = join(world.t.dir, "empty.ts");
@@ -75,8 +84,10 @@ for (let run = 0; run < runs; run++) {
     const repo = makeRepo(world.t.dir, "app", { "src/a.ts": "export const a = 1;\n", "src/b.ts": "export const b = 1;\n" });
     const other = await openHookSession(world, "other", repo);
     await other.hook({ hook_event_name: "PostToolUse", tool_name: "Edit", tool_input: { file_path: join(repo, "src/b.ts") }, tool_response: { structuredPatch: [{ newStart: 1, newLines: 1, lines: ["-x", "+y"] }] } });
-    const preEdit = (file: string) =>
-      new TextEncoder().encode(JSON.stringify({ hook_event_name: "PreToolUse", session_id: "bench", tool_name: "Edit", tool_input: { file_path: join(repo, file), old_string: "export", new_string: "export" } }));
+    const preEdit = (file: string, top = repo) =>
+      new TextEncoder().encode(JSON.stringify({ hook_event_name: "PreToolUse", session_id: "bench-session", tool_name: "Edit", tool_input: { file_path: join(top, file), old_string: "export", new_string: "export" } }));
+    // The broker sets the quiet flag within seconds of the session starting alone.
+    await waitFor(() => existsSync(join(world.t.home, ".claude-peers-edits", "quiet-bench-session")), "the bench session's quiet flag", 15_000);
     const cases: Case[] = [
       { name: "bun on an empty script (floor)", cmd: [process.execPath, empty], env, mail: false },
       { name: "no token file (no broker ever ran)", cmd: HOOK, env: { ...env, CLAUDE_PEERS_DB: join(world.t.dir, "none", "peers.db") }, mail: false },
@@ -90,6 +101,13 @@ for (let run = 0; run < runs; run++) {
       // What the plugin runs on every tool call: the mail flag tested from the shell, Bun only when it is set.
       { name: "the plugin's hook command, no mail (flag test in sh)", cmd: ["/bin/sh", "-c", PLUGIN_HOOK], env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-session" }, mail: false },
       { name: "edit hook: a file nobody else touched", cmd: [...HOOK, "--edits"], env, mail: false, input: preEdit("src/a.ts") },
+      {
+        name: "the plugin's edit hook command, alone in its repository (quiet flag in sh)",
+        cmd: ["/bin/sh", "-c", PLUGIN_EDIT_HOOK],
+        env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-session" },
+        mail: false,
+        input: preEdit("src/s.ts", solo),
+      },
       { name: "edit hook: a file another session edited", cmd: [...HOOK, "--edits"], env, mail: "any", input: preEdit("src/b.ts") },
       {
         name: "live session, 1 message (print + mark read)",

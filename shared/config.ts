@@ -41,6 +41,8 @@ export interface Config {
   claudeSessionId: string | undefined;
   /** Where the broker keeps the mail flags the plugin's hooks test before starting Bun (broker/mail-flags.ts). */
   mailFlagDir: string;
+  /** Where the broker keeps the quiet flags the plugin's pre-edit hook tests before starting Bun (broker/edit-flags.ts). */
+  editFlagDir: string;
   /** CLAUDE_PEERS_GROUPS=ui,review: the groups a session joins at start. */
   groups: string[];
   /** CLAUDE_PEERS_AGENT: the coding agent this server runs in (`bun cli.ts install codex` writes it into Codex's entry). */
@@ -93,6 +95,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     push: env.CLAUDE_PEERS_PUSH?.trim().toLowerCase() !== "off",
     claudeSessionId: CLAUDE_SESSION_ID.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
     mailFlagDir: join(home, ".claude-peers-mail"),
+    editFlagDir: join(home, ".claude-peers-edits"),
     groups: parseGroups(env.CLAUDE_PEERS_GROUPS),
     agent: parseAgent(env.CLAUDE_PEERS_AGENT),
     damping: {

@@ -4,7 +4,7 @@
  * the refusal's retry time, and sessions that leave.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RETRY_MS } from "../shared/broker/collisions.ts";
@@ -29,7 +29,7 @@ async function sessions(s: InProcessServices) {
   const out = [];
   for (const [i, [name, cwd]] of ([["api", repo], ["web", tree]] as const).entries()) {
     const repo_key = (await readGitInfo(cwd))!.repoKey; // what its server registers with
-    const reg = await s.registry.register(registration(name, { parent_pid: 500 + i, cwd, git_root: cwd, repo_key }));
+    const reg = await s.registry.register(registration(name, { parent_pid: 500 + i, cwd, git_root: cwd, repo_key, session_id: `session-${name}` }));
     await s.registry.attach(reg.peer_id, { send: () => {}, close: () => {} });
     const row = (await s.registry.authenticate(reg.secret))!;
     const touch = (file: string, phase: "pre" | "post", lines: Array<[number, number]> | "all" | null = null) =>
@@ -38,6 +38,26 @@ async function sessions(s: InProcessServices) {
   }
   return out as [(typeof out)[0], (typeof out)[0]];
 }
+
+describe("quiet flags: the pre-edit hook skips Bun while nobody else has a stake in the session's repository", () => {
+  test("set for a session editing alone, taken at once when another edits or claims, back once the window has passed", async () => {
+    const flagDir = join(dir, "flags");
+    await using s = inProcessServices({ collisionWindowMs: WINDOW_MS, editFlagDir: flagDir });
+    const quiet = () => readdirSync(flagDir).sort();
+    const [api, web] = await sessions(s);
+    await s.edits.refreshFlags();
+    expect(quiet()).toEqual(["quiet-session-api", "quiet-session-web"]);
+    await api.touch("src/a.ts", "post", [[1, 1]]);
+    expect(quiet()).toEqual(["quiet-session-api"]); // at once, before any refresh
+    await s.edits.refreshFlags();
+    expect(quiet()).toEqual(["quiet-session-api"]); // web must ask: api edited in its repository
+    s.clock.advance(WINDOW_MS + 1);
+    await s.edits.refreshFlags();
+    expect(quiet()).toEqual(["quiet-session-api", "quiet-session-web"]);
+    await s.edits.claim(web.row, { paths: ["src/x.ts"], release: false });
+    expect(quiet()).toEqual(["quiet-session-web"]);
+  });
+});
 
 describe("edit collisions on the clock", () => {
   test("another session's edit counts for the window, then no longer", async () => {

@@ -62,7 +62,9 @@ describe("Claude Code plugin", () => {
     const all = readJson("plugin/hooks/hooks.json").hooks as Record<string, Array<{ matcher?: string; hooks: Array<{ type: string; command: string }> }>>;
     // The edit hook (edit collisions) on Claude Code's editing tools, before and after each edit; the mail hooks apart from it.
     const EDIT_HOOK = { matcher: "Edit|Write|MultiEdit|NotebookEdit", hooks: [{ type: "command", command: 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook --edits', timeout: 5 }] };
-    expect(all.PreToolUse).toEqual([EDIT_HOOK]);
+    // Before an edit, the session's quiet flag (nobody else has a stake in its repository) is tested in the shell first.
+    const quiet = '[ -n "$CLAUDE_CODE_SESSION_ID" ] && [ -e "$HOME/.claude-peers-edits/quiet-$CLAUDE_CODE_SESSION_ID" ] && exit 0; exec ';
+    expect(all.PreToolUse).toEqual([{ ...EDIT_HOOK, hooks: [{ ...EDIT_HOOK.hooks[0]!, command: quiet + EDIT_HOOK.hooks[0]!.command }] }]);
     expect(all.PostToolUse!.filter((g) => g.matcher === EDIT_HOOK.matcher)).toEqual([EDIT_HOOK]);
     const hooks = Object.fromEntries(
       Object.entries(all)
@@ -99,7 +101,8 @@ describe("Claude Code plugin", () => {
     expect(report.manifest).toMatchObject({ type: "plugin", errors: [], warnings: [] });
     expect(report.provides.mcpServers).toEqual([{ name: SERVER_NAME, type: "stdio", target: "bun", args: ["${CLAUDE_PLUGIN_ROOT}/server.ts"] }]);
     expect([...new Set(report.provides.hooks.map((h: { event: string }) => h.event))].sort()).toEqual([...HOOK_EVENTS, "PreToolUse"].sort());
-    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, FLAGGED_HOOK_COMMAND, WAIT_COMMAND, `${HOOK_COMMAND} --edits`]).toContain(hook.command);
+    const QUIET_EDIT_COMMAND = `[ -n "$CLAUDE_CODE_SESSION_ID" ] && [ -e "$HOME/.claude-peers-edits/quiet-$CLAUDE_CODE_SESSION_ID" ] && exit 0; exec ${HOOK_COMMAND} --edits`;
+    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, FLAGGED_HOOK_COMMAND, WAIT_COMMAND, `${HOOK_COMMAND} --edits`, QUIET_EDIT_COMMAND]).toContain(hook.command);
     expect(report.provides.skills).toEqual([`${PLUGIN_NAME}:claude-peers`]);
   });
 

@@ -22,6 +22,7 @@ import { HookMail } from "./hook-mail.ts";
 import { Edits } from "./edits.ts";
 import { FileKeys } from "../file-key.ts";
 import { Notices } from "./notices.ts";
+import { EditFlags } from "./edit-flags.ts";
 import { editsStoreFor } from "../store/open-edits.ts";
 import { MailFlags } from "./mail-flags.ts";
 import { Mail } from "./mail.ts";
@@ -41,6 +42,7 @@ const OVERDUE_CHECK_MS = 1000;
 const PRUNE_INTERVAL_MS = 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_COLLISION_WINDOW_MS = 30 * 60 * 1000;
+const EDIT_FLAG_INTERVAL_MS = 5000;
 
 export interface ServiceOptions {
   store: Store;
@@ -55,6 +57,8 @@ export interface ServiceOptions {
   damping?: DampingLimits;
   /** How long another session's edit of a file counts (CLAUDE_PEERS_COLLISION_WINDOW_S); 30 min when absent. */
   collisionWindowMs?: number;
+  /** Where to keep the pre-edit hooks' quiet flags; none when absent (in-process tests). */
+  editFlagDir?: string;
   /** Where to keep the hooks' mail flags; none when absent (in-process tests). */
   mailFlagDir?: string;
   log?: (line: string) => void;
@@ -93,7 +97,7 @@ export function composeServices(opts: ServiceOptions): Services {
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
   const hookMail = new HookMail({ presence, mail, store, now });
   const notices = new Notices(mail, log);
-  const edits = new Edits({ store: editsStoreFor(store), presence, notices, keys: new FileKeys(now), windowMs: opts.collisionWindowMs ?? DEFAULT_COLLISION_WINDOW_MS, now });
+  const edits = new Edits({ store: editsStoreFor(store), presence, notices, keys: new FileKeys(now), windowMs: opts.collisionWindowMs ?? DEFAULT_COLLISION_WINDOW_MS, now, flags: opts.editFlagDir ? new EditFlags(opts.editFlagDir, log) : undefined });
   return { store, presence, pusher, watchers, groups, mail, registry, hookMail, edits };
 }
 
@@ -280,6 +284,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   };
   void prune();
   const pruner = setInterval(prune, PRUNE_INTERVAL_MS);
+  // The quiet flags come back this long after the last edit or claim that took them (edit-flags.ts).
+  const edits = services.edits;
+  const flagger = setInterval(() => void edits.refreshFlags().catch((err) => log(`edit flags failed: ${errorMessage(err)}`)), EDIT_FLAG_INTERVAL_MS);
+  flagger.unref();
   sweeper.unref();
   overdue.unref();
   pruner.unref();
@@ -293,6 +301,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         clearInterval(sweeper);
         clearInterval(overdue);
         clearInterval(pruner);
+        clearInterval(flagger);
         registry.closeAll();
         watchers.closeAll();
         await network?.stop();

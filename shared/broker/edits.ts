@@ -28,6 +28,7 @@ import {
   type Lines,
   type Stake,
 } from "./collisions.ts";
+import type { EditFlags } from "./edit-flags.ts";
 import type { Notices } from "./notices.ts";
 import type { Presence } from "./presence.ts";
 
@@ -43,6 +44,8 @@ export interface EditsOptions {
   /** CLAUDE_PEERS_COLLISION_WINDOW_S: how long an edit counts. */
   windowMs: number;
   now: () => number;
+  /** The quiet flags the pre-edit hook tests from the shell; none when absent (in-process tests). */
+  flags?: EditFlags;
 }
 
 export class Edits {
@@ -56,6 +59,7 @@ export class Edits {
   private readonly told: Once;
   /** Editor and file → when its edit was refused: a retry within RETRY_MS goes through. */
   private readonly refused = new Map<string, number>();
+  private readonly flags: EditFlags | undefined;
 
   constructor(opts: EditsOptions) {
     this.store = opts.store;
@@ -65,6 +69,7 @@ export class Edits {
     this.windowMs = opts.windowMs;
     this.now = opts.now;
     this.told = new Once(() => this.windowMs);
+    this.flags = opts.flags;
   }
 
   /** An edit hook's call: records the touch and answers what the editing session's model is told. */
@@ -131,6 +136,32 @@ export class Edits {
     const stored: Lines = before === "all" || lines === "all" ? "all" : before === null ? lines : lines === null ? before : mergeRanges([...before, ...lines]);
     await this.store.touch({ repo_key: repo, path, peer_id: peerId, lines: formatLines(stored), at: now });
     await this.store.renew(peerId, repo, now);
+    this.unquiet(peerId);
+  }
+
+  /** A session edited or claimed: no other session here may skip its pre-edit hook until refresh() says so again. */
+  private unquiet(peerId: string): void {
+    this.flags?.clearExcept(new Set(this.presence.get(peerId)?.sessionIds ?? []));
+  }
+
+  /**
+   * Puts back the quiet flag of each live session here whose repository no other live session (any
+   * host) edited within the window or claims in; a session outside a repository never has one.
+   */
+  async refreshFlags(): Promise<void> {
+    if (!this.flags) return;
+    const now = this.now();
+    const live = await this.presence.list("network", {});
+    const { touches, claims } = await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
+    const holders = new Map<string, Set<string>>();
+    for (const r of [...touches, ...claims]) holders.set(r.repo_key, (holders.get(r.repo_key) ?? new Set()).add(r.peer_id));
+    const quiet = new Set<string>();
+    for (const p of this.presence.entries()) {
+      if (!this.presence.isLive(p) || !p.row.repo_key) continue;
+      if ([...(holders.get(p.row.repo_key) ?? [])].some((id) => id !== p.row.id)) continue;
+      for (const sid of p.sessionIds) quiet.add(sid);
+    }
+    this.flags.set(quiet);
   }
 
   /** Live peers (here and on other hosts) among `ids`, with what the texts name them by. */
@@ -159,6 +190,7 @@ export class Edits {
     if (body.release) released = await this.store.release(peer.id, body.paths ? patterns : undefined);
     else {
       const ttlMs = (body.ttl_s ?? DEFAULT_CLAIM_TTL_S) * 1000;
+      this.unquiet(peer.id);
       await this.store.claim([...new Set(patterns)].map((pattern): ClaimRow => ({ repo_key: peer.repo_key!, pattern, peer_id: peer.id, ttl_ms: ttlMs, created_at: now, expires_at: now + ttlMs })));
     }
     const mine = (await this.store.claimsIn(peer.repo_key, now)).filter((c) => c.peer_id === peer.id);

@@ -26,6 +26,7 @@ describe("loadConfig", () => {
       push: true,
       claudeSessionId: undefined,
       mailFlagDir: "/home/tester/.claude-peers-mail",
+      editFlagDir: "/home/tester/.claude-peers-edits",
       groups: [],
       agent: "claude-code",
       damping: { duplicateWindowS: 60, loopLimit: 30, loopWindowS: 600 },
