@@ -97,7 +97,8 @@ export class FileKeys {
     const cached = this.ignored.get(id);
     if (cached && this.now() - cached.at < CACHE_MS) return cached.ignored;
     // Exit 0: ignored; 1: not; anything else (no git): not, and the edit is keyed.
-    const ignored = (await this.git(top, ["check-ignore", "-q", "--", path])).code === 0;
+    // No fsmonitor: a repository's own config must not make the broker run a program of its choosing.
+    const ignored = (await this.git(top, ["-c", "core.fsmonitor=false", "check-ignore", "-q", "--", path])).code === 0;
     this.ignored.set(id, { at: this.now(), ignored });
     if (this.ignored.size > 5000) this.ignored.delete(this.ignored.keys().next().value!);
     return ignored;
