@@ -82,17 +82,15 @@ export class Edits {
     const { repo, path } = keyed.key;
     const now = this.now();
     const lines: Lines = body.lines === null || body.lines === "all" ? body.lines : mergeRanges(body.lines);
-    const stakes = body.mode === "off" ? [] : await this.stakes(editor.id, repo, path, now);
+    const { stakes, others } = body.mode === "off" ? { stakes: [], others: new Map<string, PeerInfo>() } : await this.stakes(editor.id, repo, path, now);
     const refusalKey = `${editor.id}\0${repo}\0${path}`;
     const decision = body.phase === "pre" ? decide({ stakes, lines, mode: body.mode, now, refusedAt: this.refused.get(refusalKey) }) : stakes.length ? "warn" : "none";
     if (decision === "deny") this.refused.set(refusalKey, now);
     else await this.record(editor.id, repo, path, lines, now);
     if (decision === "none") return NOTHING;
 
-    const others = await this.liveInfo(stakes.map((s) => s.peerId));
     for (const s of stakes) {
-      const other = others.get(s.peerId);
-      if (other && this.told.take(`notice\0${s.peerId}\0${editor.id}\0${repo}\0${path}`, now)) {
+      if (this.told.take(`notice\0${s.peerId}\0${editor.id}\0${repo}\0${path}`, now)) {
         await this.notices.tell(s.peerId, noticeText(editor, path, s, now));
       }
     }
@@ -113,8 +111,8 @@ export class Edits {
     return { decision, text };
   }
 
-  /** The other live sessions' stakes in a file: their edits within the window, their claims covering it. */
-  private async stakes(editorId: string, repo: string, path: string, now: number): Promise<Stake[]> {
+  /** The other live sessions' stakes in a file (their edits within the window, their claims covering it), and who they are. */
+  private async stakes(editorId: string, repo: string, path: string, now: number): Promise<{ stakes: Stake[]; others: Map<string, PeerInfo> }> {
     const [touches, claims] = await Promise.all([this.store.touchesOf(repo, path, now - this.windowMs), this.store.claimsIn(repo, now)]);
     const byPeer = new Map<string, Stake>();
     for (const t of touches) if (t.peer_id !== editorId) byPeer.set(t.peer_id, { peerId: t.peer_id, touchedAt: t.at, lines: parseLines(t.lines), claim: null });
@@ -124,9 +122,9 @@ export class Edits {
       s.claim = { pattern: c.pattern, expiresAt: c.expires_at };
       byPeer.set(c.peer_id, s);
     }
-    if (byPeer.size === 0) return [];
-    const live = await this.liveInfo([...byPeer.keys()]);
-    return [...byPeer.values()].filter((s) => live.has(s.peerId));
+    if (byPeer.size === 0) return { stakes: [], others: new Map() };
+    const others = await this.liveInfo([...byPeer.keys()]);
+    return { stakes: [...byPeer.values()].filter((s) => others.has(s.peerId)), others };
   }
 
   /** The session's touch, its own lines within the window kept beside the new ones; its edits renew its claims. */
