@@ -54,6 +54,7 @@ commands:
   uninstall <agent> [--dry-run]    remove exactly what install added (uninstall git-guard: the pre-commit hook)
   hook                             for the agents' hooks (Claude Code, Codex, Gemini CLI): reads the hook's JSON on
                                    stdin, prints this session's unread peer mail as hook output and marks it read
+                                   (hook --edits: the edit collision hook; hook --git-guard: the pre-commit guard)
   help                             this text
 
 options:
