@@ -60,6 +60,8 @@ export class Edits {
   /** Editor and file → when its edit was refused: a retry within RETRY_MS goes through. */
   private readonly refused = new Map<string, number>();
   private readonly flags: EditFlags | undefined;
+  /** Counts edits and claims: a refresh that saw the store before one of them writes no flags. */
+  private flagEpoch = 0;
 
   constructor(opts: EditsOptions) {
     this.store = opts.store;
@@ -139,6 +141,7 @@ export class Edits {
 
   /** A session edited or claimed: no other session here may skip its pre-edit hook until refresh() says so again. */
   private unquiet(peerId: string): void {
+    this.flagEpoch++;
     this.flags?.clearExcept(new Set(this.presence.get(peerId)?.sessionIds ?? []));
   }
 
@@ -148,6 +151,7 @@ export class Edits {
    */
   async refreshFlags(): Promise<void> {
     if (!this.flags) return;
+    const epoch = this.flagEpoch;
     const now = this.now();
     const live = await this.presence.list("network", {});
     const { touches, claims } = await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
@@ -159,7 +163,8 @@ export class Edits {
       if ([...(holders.get(p.row.repo_key) ?? [])].some((id) => id !== p.row.id)) continue;
       for (const sid of p.sessionIds) quiet.add(sid);
     }
-    this.flags.set(quiet);
+    // An edit or claim came while this refresh read the store: its view may be stale; the next one writes.
+    if (epoch === this.flagEpoch) this.flags.set(quiet);
   }
 
   /** Live peers (here and on other hosts) among `ids`, with what the texts name them by. */
