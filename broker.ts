@@ -35,11 +35,13 @@ async function main(): Promise<void> {
       mailboxTtlMs: config.mailboxTtlMs,
       heldTtlMs: config.heldTtlMs,
       mailFlagDir: config.mailFlagDir,
+      editFlagDir: config.editFlagDir,
       damping: {
         duplicateWindowMs: config.damping.duplicateWindowS * 1000,
         pairLimit: config.damping.loopLimit,
         pairWindowMs: config.damping.loopWindowS * 1000,
       },
+      collisionWindowMs: config.collisions.windowS * 1000,
       log,
       onShutdownRequest: () => shutdown("kill-broker"),
       onSocketLost: () => shutdown(`${config.socketPath} was removed or replaced; another broker serves it now`),

@@ -7,6 +7,10 @@ if (import.meta.main) {
   // CLI's (zod schemas, tables), whose start-up alone would take longer than the hook may.
   if (process.argv[2] === "hook" && process.argv[3] === "--wait") {
     await (await import("./shared/hook/waiter.ts")).runWaiterFromProcess();
+  } else if (process.argv[2] === "hook" && process.argv[3] === "--git-guard") {
+    process.exitCode = await (await import("./shared/hook/git-guard.ts")).runGitGuardFromProcess();
+  } else if (process.argv[2] === "hook" && process.argv[3] === "--edits") {
+    await (await import("./shared/hook/edits.ts")).runEditHookFromProcess();
   } else if (process.argv[2] === "hook") {
     await (await import("./shared/hook/run.ts")).runHookFromProcess();
   } else {

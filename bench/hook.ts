@@ -4,15 +4,20 @@
  * hook's JSON) to its exit. Claude Code runs it on every tool call, so the case that matters is a
  * live session with no mail (one request to the broker). Also: a message waiting (print it, mark it
  * read), no broker (token file left, port closed) and no token file (no broker ever ran); and, for
- * scale, `bun` on an empty script. The cases take turns, run by run, so a machine that gets busier
+ * scale, `bun` on an empty script. The edit hook (`hook --edits`, edit collisions) before an Edit:
+ * of a file nobody else touched (the common case), and of one another live session edited (the
+ * collision path: the stake lookup, and the warning the first time). The cases take turns, run by run, so a machine that gets busier
  * halfway through colours them all alike. This process plays Claude Code: the session's server.ts
  * and every hook are its children, as in a real session.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runningBroker } from "../tests/helpers/broker.ts";
 import { ROOT, freePort } from "../tests/helpers/env.ts";
+import { makeRepo } from "../tests/helpers/git.ts";
+import { openHookSession } from "../tests/helpers/hook-session.ts";
 import { whoami } from "../tests/helpers/server.ts";
+import { waitFor } from "../tests/helpers/wait.ts";
 import { formatSpread, header, inWorld, percentile, runsArg, spread } from "./lib.ts";
 
 /** Hook runs per case and run. */
@@ -25,25 +30,33 @@ const PLUGIN_HOOK = (JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hook
   join(ROOT, "plugin"),
 );
 
+/** The plugin's PreToolUse command (the edit hook behind its quiet-flag test), with its root filled in. */
+const PLUGIN_EDIT_HOOK = (JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hooks.json"), "utf8")).hooks.PreToolUse[0].hooks[0].command as string).replaceAll(
+  "${CLAUDE_PLUGIN_ROOT}",
+  join(ROOT, "plugin"),
+);
+
 interface Case {
   name: string;
   cmd: string[];
   env: Record<string, string>;
   /** Runs before each spawn (not timed). */
   before?: () => Promise<void>;
-  /** Whether the hook must print mail (else it must print nothing). */
-  mail: boolean;
+  /** Whether the hook must print mail (else it must print nothing); "any": either. */
+  mail: boolean | "any";
+  /** The hook's stdin (else INPUT). */
+  input?: Uint8Array;
 }
 
 /** Spawns once with the hook input on stdin; returns the wall time in ms from spawn to exit. */
 async function timeOnce(c: Case): Promise<number> {
   await c.before?.();
   const t0 = performance.now();
-  const proc = Bun.spawn(c.cmd, { stdin: INPUT, stdout: "pipe", stderr: "ignore", env: c.env });
+  const proc = Bun.spawn(c.cmd, { stdin: c.input ?? INPUT, stdout: "pipe", stderr: "ignore", env: c.env });
   const stdout = await new Response(proc.stdout).text();
   await proc.exited;
   const ms = performance.now() - t0;
-  if (c.mail !== stdout.includes("additionalContext")) throw new Error(`${c.name}: unexpected hook output ${JSON.stringify(stdout)}`);
+  if (c.mail !== "any" && c.mail !== stdout.includes("additionalContext")) throw new Error(`${c.name}: unexpected hook output ${JSON.stringify(stdout)}`);
   return ms;
 }
 
@@ -53,7 +66,9 @@ const results = new Map<string, Array<{ p50: number; p90: number }>>();
 
 for (let run = 0; run < runs; run++) {
   await inWorld(async (world) => {
-    const server = await world.start({ name: "bench" });
+    // The bench session works alone in a repository of its own (its pre-edit hook may skip Bun there: the quiet flag).
+    const solo = makeRepo(world.t.dir, "solo", { "src/s.ts": "export const s = 1;\n" });
+    const server = await world.start({ name: "bench", cwd: solo, env: { CLAUDE_CODE_SESSION_ID: "bench-session" } });
     await whoami(server);
     const broker = await runningBroker(world.t);
     const empty = join(world.t.dir, "empty.ts");
@@ -65,6 +80,14 @@ for (let run = 0; run < runs; run++) {
     // The flag folder exists once any mail came (the broker makes it): the steady state of a session.
     mkdirSync(join(world.t.home, ".claude-peers-mail"), { recursive: true });
     let notes = 0;
+    // Edit collisions: a repository with two files; another live session (its own stand-in Claude Code) edited one of them.
+    const repo = makeRepo(world.t.dir, "app", { "src/a.ts": "export const a = 1;\n", "src/b.ts": "export const b = 1;\n" });
+    const other = await openHookSession(world, "other", repo);
+    await other.hook({ hook_event_name: "PostToolUse", tool_name: "Edit", tool_input: { file_path: join(repo, "src/b.ts") }, tool_response: { structuredPatch: [{ newStart: 1, newLines: 1, lines: ["-x", "+y"] }] } });
+    const preEdit = (file: string, top = repo) =>
+      new TextEncoder().encode(JSON.stringify({ hook_event_name: "PreToolUse", session_id: "bench-session", tool_name: "Edit", tool_input: { file_path: join(top, file), old_string: "export", new_string: "export" } }));
+    // The broker sets the quiet flag within seconds of the session starting alone.
+    await waitFor(() => existsSync(join(world.t.home, ".claude-peers-edits", "quiet-bench-session")), "the bench session's quiet flag", 15_000);
     const cases: Case[] = [
       { name: "bun on an empty script (floor)", cmd: [process.execPath, empty], env, mail: false },
       { name: "no token file (no broker ever ran)", cmd: HOOK, env: { ...env, CLAUDE_PEERS_DB: join(world.t.dir, "none", "peers.db") }, mail: false },
@@ -77,6 +100,15 @@ for (let run = 0; run < runs; run++) {
       { name: "live session, no mail (every tool call)", cmd: HOOK, env, mail: false },
       // What the plugin runs on every tool call: the mail flag tested from the shell, Bun only when it is set.
       { name: "the plugin's hook command, no mail (flag test in sh)", cmd: ["/bin/sh", "-c", PLUGIN_HOOK], env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-session" }, mail: false },
+      { name: "edit hook: a file nobody else touched", cmd: [...HOOK, "--edits"], env, mail: false, input: preEdit("src/a.ts") },
+      {
+        name: "the plugin's edit hook command, alone in its repository (quiet flag in sh)",
+        cmd: ["/bin/sh", "-c", PLUGIN_EDIT_HOOK],
+        env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-session" },
+        mail: false,
+        input: preEdit("src/s.ts", solo),
+      },
+      { name: "edit hook: a file another session edited", cmd: [...HOOK, "--edits"], env, mail: "any", input: preEdit("src/b.ts") },
       {
         name: "live session, 1 message (print + mark read)",
         cmd: HOOK,

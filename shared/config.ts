@@ -52,6 +52,8 @@ export interface Config {
   mailFlagDir: string;
   /** `doctor` runs the registered server with CLAUDE_PEERS_CHECK_ONLY=1: answer initialize, touch nothing. */
   checkOnly: boolean;
+  /** Where the broker keeps the quiet flags the plugin's pre-edit hook tests before starting Bun (broker/edit-flags.ts). */
+  editFlagDir: string;
   /** CLAUDE_PEERS_GROUPS=ui,review: the groups a session joins at start. */
   groups: string[];
   /** CLAUDE_PEERS_AGENT: the coding agent this server runs in (`bun cli.ts install codex` writes it into Codex's entry). */
@@ -64,7 +66,17 @@ export interface Config {
     loopLimit: number;
     loopWindowS: number;
   };
+  /** Edit collisions (broker/edits.ts). */
+  collisions: {
+    /** CLAUDE_PEERS_COLLISIONS (deny): deny refuses an edit once when the same lines or a claim are at stake, else warns; warn never refuses; off says nothing. */
+    mode: CollisionMode;
+    /** CLAUDE_PEERS_COLLISION_WINDOW_S (1800): how long another session's edit of a file counts (the broker's). */
+    windowS: number;
+  };
 }
+
+export type CollisionMode = "warn" | "deny" | "off";
+const COLLISION_MODES: readonly CollisionMode[] = ["warn", "deny", "off"];
 
 /** A setting that cannot be used: names the variable, what is wrong, and how to fix it. */
 export class ConfigError extends Error {
@@ -148,12 +160,17 @@ export function checkConfig(env: Env = process.env, home = homedir(), uid = proc
     claudeSessionId: CLAUDE_SESSION_ID.test(env.CLAUDE_CODE_SESSION_ID?.trim() ?? "") ? env.CLAUDE_CODE_SESSION_ID!.trim() : undefined,
     mailFlagDir: join(home, ".claude-peers-mail"),
     checkOnly: env.CLAUDE_PEERS_CHECK_ONLY === "1",
+    editFlagDir: join(home, ".claude-peers-edits"),
     groups: read(() => parseGroups(env.CLAUDE_PEERS_GROUPS), () => []),
     agent: read(() => parseAgent(env.CLAUDE_PEERS_AGENT), () => DEFAULT_AGENT),
     damping: {
       duplicateWindowS: number("CLAUDE_PEERS_DUPLICATE_WINDOW_S", 60, parseNonNegative),
       loopLimit: number("CLAUDE_PEERS_LOOP_LIMIT", 30, parseNonNegative),
       loopWindowS: number("CLAUDE_PEERS_LOOP_WINDOW_S", 600, parseNonNegative),
+    },
+    collisions: {
+      mode: read(() => parseCollisionMode(env.CLAUDE_PEERS_COLLISIONS), () => "deny"),
+      windowS: number("CLAUDE_PEERS_COLLISION_WINDOW_S", 1800, parsePositive),
     },
   };
   return { config, problems };
@@ -192,6 +209,30 @@ function parsePeerName(raw: string | undefined): string | undefined {
     );
   }
   return name;
+}
+
+/**
+ * CLAUDE_PEERS_COLLISIONS alone, for the edit hook, which reads nothing else of the session's
+ * settings: a bad value is doctor's to name, and the hook keeps the default rather than stop.
+ */
+export function loadCollisionMode(env: Env = process.env): CollisionMode {
+  try {
+    return parseCollisionMode(env.CLAUDE_PEERS_COLLISIONS);
+  } catch {
+    return "deny";
+  }
+}
+
+function parseCollisionMode(raw: string | undefined): CollisionMode {
+  const mode = raw?.trim().toLowerCase() || "deny";
+  if (!COLLISION_MODES.includes(mode as CollisionMode)) {
+    throw new ConfigError(
+      "CLAUDE_PEERS_COLLISIONS",
+      `CLAUDE_PEERS_COLLISIONS must be one of ${COLLISION_MODES.join(", ")}, got "${raw}"`,
+      `set CLAUDE_PEERS_COLLISIONS to ${COLLISION_MODES.join(", ")}, or unset it (deny)`,
+    );
+  }
+  return mode as CollisionMode;
 }
 
 function parseAgent(raw: string | undefined): Agent {

@@ -137,6 +137,10 @@ export const PeerInfoSchema = z.object({
   groups: z.array(z.string()).default([]),
   /** The coding agent it runs in (claude-code, codex, gemini; a newer broker may name others); a 0.3 broker sends none. */
   agent: z.string().default(DEFAULT_AGENT),
+  /** Files (from the worktree's top) it edited within the collision window, newest first; only in list_peers and whoami. */
+  editing: z.array(z.string()).optional(),
+  /** Its claim_files patterns still holding; only in list_peers and whoami. */
+  claims: z.array(z.string()).optional(),
 });
 export type PeerInfo = z.infer<typeof PeerInfoSchema>;
 
@@ -378,6 +382,91 @@ export const StatusResultSchema = z.object({
 });
 export type Status = z.infer<typeof StatusResultSchema>;
 
+/** An edit's line ranges: "all" (the whole file was written), inclusive [first, last] pairs, or null (unknown). */
+const EditLinesSchema = z.union([z.literal("all"), z.array(z.tuple([z.number().int().min(1), z.number().int().min(1)])).max(200)]).nullable();
+
+/**
+ * POST /edits/touch: an agent's edit hook, about to edit a file (pre) or having edited it (post).
+ * Named like /hook (ancestry, session id); the path is absolute and stays on this host: the broker
+ * keys it (file-key.ts) and stores only the repository's identity, the path from the worktree's top
+ * and the lines.
+ */
+export const EditTouchBodySchema = z.object({
+  ancestors: z.array(pid).min(1).max(64),
+  /** As /hook's: ancestry stops at the nearest agent. */
+  agent_pid: pid.optional(),
+  session_id: claudeSessionId.optional(),
+  path: path.min(1),
+  phase: z.enum(["pre", "post"]),
+  lines: EditLinesSchema.default(null),
+  /** CLAUDE_PEERS_COLLISIONS of the agent's session: deny (refuse once when the same lines or a claim are at stake), warn, off. */
+  mode: z.enum(["warn", "deny", "off"]).default("deny"),
+  /** Whether the hook shows a warning now (a refusal is always shown): Gemini CLI's BeforeTool cannot, so its AfterTool does. */
+  tell: z.boolean().default(true),
+});
+export const EditTouchResultSchema = z.object({
+  decision: z.enum(["none", "warn", "deny"]),
+  /** What the editing session's model is told; null when nothing. */
+  text: z.string().nullable(),
+});
+export type EditTouchResult = z.infer<typeof EditTouchResultSchema>;
+
+/** POST /edits/guard: the git pre-commit guard (bun cli.ts hook --git-guard), named like /hook; absolute paths of the staged files. */
+export const EditsGuardBodySchema = z.object({
+  ancestors: z.array(pid).min(1).max(64),
+  /** As /hook's: ancestry stops at the nearest agent. */
+  agent_pid: pid.optional(),
+  session_id: claudeSessionId.optional(),
+  paths: z.array(path.min(1)).max(1000),
+});
+/** The staged files other live sessions edited within the window and the committing session did not, each with who. */
+export const EditsGuardResultSchema = z.object({ files: z.array(z.object({ path: z.string(), others: z.array(z.string()) })) });
+
+/** POST /edits/claim (claim_files): globs from the session's folder, inside its repository. */
+export const ClaimFilesBodySchema = z
+  .object({
+    paths: z.array(z.string().max(400)).max(64).optional(),
+    ttl_s: z.number().int().min(60).max(4 * 3600).optional(),
+    /** Ends these claims (every claim of the session when paths is absent). */
+    release: z.boolean().default(false),
+  })
+  .refine((b) => b.release || (b.paths?.length ?? 0) > 0, { message: "give the files or globs to claim (or release: true)", path: ["paths"] });
+export const ClaimFilesResultSchema = z.object({
+  /** The session's claims holding after this call. */
+  claims: z.array(z.object({ pattern: z.string(), expires_at: isoTime })),
+  released: z.number(),
+  /** Other live sessions' recent edits or claims among the claimed files: "web edited src/auth.ts 4m ago". */
+  others: z.array(z.string()),
+  unread: z.number().optional(),
+  queued,
+});
+export type ClaimFilesResult = z.infer<typeof ClaimFilesResultSchema>;
+
+/** POST /edits: who is editing what (bun cli.ts edits): live sessions' recent edits and claims. */
+export const EditsResultSchema = z.object({
+  window_s: z.number(),
+  files: z.array(
+    z.object({
+      repo: z.string(),
+      /** A path from the worktree's top, or a claim's glob. */
+      path: z.string(),
+      kind: z.enum(["edit", "claim"]),
+      peer_id: z.string(),
+      name: z.string(),
+      agent: z.string(),
+      host: z.string(),
+      branch: z.string().nullable(),
+      lines: z.string().nullable(),
+      /** When it was edited (kind edit) or claimed. */
+      at: isoTime,
+      expires_at: isoTime.nullable(),
+      /** Another live session edited or claims it too. */
+      colliding: z.boolean(),
+    }),
+  ),
+});
+export type EditsResult = z.infer<typeof EditsResultSchema>;
+
 /** Routes that take no fields: any JSON object (or an empty body) will do. */
 export const NoBodySchema = z.object({});
 
@@ -412,6 +501,10 @@ export const ROUTES = {
   "/console/code": { body: NoBodySchema, result: ConsoleCodeResultSchema },
   "/console/state": { body: NoBodySchema, result: ConsoleStateSchema },
   "/shutdown": { body: NoBodySchema, result: OkResultSchema },
+  "/edits/touch": { body: EditTouchBodySchema, result: EditTouchResultSchema },
+  "/edits/claim": { body: ClaimFilesBodySchema, result: ClaimFilesResultSchema },
+  "/edits": { body: NoBodySchema, result: EditsResultSchema },
+  "/edits/guard": { body: EditsGuardBodySchema, result: EditsGuardResultSchema },
 } as const satisfies Record<string, { body: z.ZodType; result: z.ZodType }>;
 
 export type RoutePath = keyof typeof ROUTES;

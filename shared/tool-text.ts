@@ -18,9 +18,16 @@ export function describePeers(peers: PeerInfo[], scope: string): string {
     const reach = p.push ? "push" : "poll";
     const host = p.host ? `, host ${oneLine(p.host)}` : "";
     const groups = p.groups.length ? `; in ${p.groups.map((g) => `#${oneLine(g)}`).join(" ")}` : "";
-    return `- ${oneLine(p.name)} (id ${p.id}${host}): ${oneLine(p.summary) || "(no summary)"}\n  ${where}; runs in ${oneLine(p.agent)}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}`;
+    const edits = describeEdits(p).join("; ");
+    return `- ${oneLine(p.name)} (id ${p.id}${host}): ${oneLine(p.summary) || "(no summary)"}\n  ${where}; runs in ${oneLine(p.agent)}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}${edits ? `\n  ${edits}` : ""}`;
   });
   return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${lines.join("\n")}`;
+}
+
+/** "editing: src/auth.ts, src/db.ts" and "claims: src/api/**": a session's recent edits and claims, when it has any. */
+export function describeEdits(p: Pick<PeerInfo, "editing" | "claims">): string[] {
+  const list = (items: string[]) => items.map(oneLine).join(", ");
+  return [p.editing?.length ? `editing: ${list(p.editing)}` : null, p.claims?.length ? `claims: ${list(p.claims)}` : null].filter((l): l is string => l !== null);
 }
 
 export function describeSent(m: Message): string {

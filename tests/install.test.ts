@@ -53,10 +53,14 @@ describe("install codex", () => {
     expect(hooks.note).toBe("kept");
     expect(hooks.hooks.Stop[0]).toEqual(USER_HOOKS.hooks.Stop[0]);
     expect(hooks.hooks.Stop[1].hooks[0].command).toBe(`${process.execPath} ${join(ROOT, "cli.ts")} hook`);
-    expect(Object.keys(hooks.hooks).sort()).toEqual(["PostToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
-    // Each added hook is trusted under its own place: the Stop one is the second group.
+    expect(Object.keys(hooks.hooks).sort()).toEqual(["PostToolUse", "PreToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
+    // The edit hook (edit collisions) before and after apply_patch, a matcher group of its own.
+    const editGroup = { matcher: "^(apply_patch|Edit|Write)$", hooks: [{ type: "command", command: `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`, timeout: 5 }] };
+    expect(hooks.hooks.PreToolUse).toEqual([editGroup]);
+    expect(hooks.hooks.PostToolUse[1]).toEqual(editGroup);
+    // Each added hook is trusted under its own place: the Stop one is the second group, the post-edit one PostToolUse's second.
     expect(Object.keys(parsed.hooks.state).sort()).toEqual(
-      ["post_tool_use:0:0", "session_start:0:0", "stop:1:0", "user_prompt_submit:0:0"].map((k) => `${join(dir(), "hooks.json")}:${k}`).sort(),
+      ["post_tool_use:0:0", "post_tool_use:1:0", "pre_tool_use:0:0", "session_start:0:0", "stop:1:0", "user_prompt_submit:0:0"].map((k) => `${join(dir(), "hooks.json")}:${k}`).sort(),
     );
     expect(backups(dir())).toHaveLength(2);
 
@@ -146,8 +150,12 @@ describe("install gemini", () => {
     expect(s.theme).toBe("Dracula");
     expect(s.mcpServers.other).toEqual(USER.mcpServers.other);
     expect(s.mcpServers["claude-peers"]).toEqual({ command: process.execPath, args: [join(ROOT, "server.ts")], env: { CLAUDE_PEERS_AGENT: "gemini" } });
-    expect(Object.keys(s.hooks).sort()).toEqual(["AfterAgent", "AfterTool", "BeforeAgent", "SessionStart"]);
+    expect(Object.keys(s.hooks).sort()).toEqual(["AfterAgent", "AfterTool", "BeforeAgent", "BeforeTool", "SessionStart"]);
     expect(s.hooks.AfterTool[0]).toEqual(USER.hooks.AfterTool[0]);
+    // The edit hook (edit collisions) before and after Gemini's file-writing tools.
+    const editHook = { matcher: "^(write_file|replace)$", hooks: [{ type: "command", name: "claude-peers-edits", command: `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`, timeout: 5000 }] };
+    expect(s.hooks.BeforeTool).toEqual([editHook]);
+    expect(s.hooks.AfterTool[2]).toEqual(editHook);
     const hook = `${process.execPath} ${join(ROOT, "cli.ts")} hook`;
     expect(s.hooks.SessionStart[0].hooks[0]).toEqual({ type: "command", name: "claude-peers", command: hook, timeout: 5000 });
     // The frequent ones test the session's mail flag in the shell first, as the plugin's do.
@@ -206,10 +214,15 @@ describe("install claude", () => {
       expect(list.out).toMatch(/claude-peers: .*server\.ts - \S* ?Connected/);
       const settings = JSON.parse(read(settingsPath));
       expect(settings.model).toBe("opus");
-      expect(Object.keys(settings.hooks).sort()).toEqual(["PostToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
+      expect(Object.keys(settings.hooks).sort()).toEqual(["PostToolUse", "PreToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
       const commands = JSON.stringify(settings.hooks);
       expect(commands).not.toContain("CLAUDE_PLUGIN_ROOT");
       expect(commands).toContain(`${join(ROOT, "cli.ts")} hook --wait`);
+      // The edit hook on Claude Code's editing tools, before and after each edit.
+      for (const event of ["PreToolUse", "PostToolUse"]) {
+        const edits = settings.hooks[event].find((g: { matcher?: string }) => g.matcher === "Edit|Write|MultiEdit|NotebookEdit");
+        expect(edits.hooks[0].command).toEndWith(`${join(ROOT, "cli.ts")} hook --edits`);
+      }
 
       expect((await runCli({ ...world.t, env: cli.env }, ["uninstall", "claude"])).code).toBe(0);
       expect(JSON.parse(read(settingsPath))).toEqual({ model: "opus" });

@@ -34,7 +34,7 @@ describe("messaging between two sessions", () => {
     expect(instructions).toContain("set_summary");
 
     const { tools } = await alice.client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["check_messages", "join_group", "leave_group", "list_peers", "retract_message", "send_message", "set_summary", "whoami"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["check_messages", "claim_files", "join_group", "leave_group", "list_peers", "retract_message", "send_message", "set_summary", "whoami"]);
     for (const tool of tools) {
       expect(tool.description!.length).toBeLessThan(200);
       for (const [field, schema] of Object.entries(tool.inputSchema.properties ?? {})) {
@@ -43,7 +43,7 @@ describe("messaging between two sessions", () => {
     }
     expect(tools.find((t) => t.name === "send_message")!.inputSchema.required?.sort()).toEqual(["message", "to"]);
     // The whole model-facing surface stays small: tools/list as JSON plus the instructions.
-    expect(JSON.stringify({ tools }).length + Buffer.byteLength(instructions)).toBeLessThan(5000);
+    expect(JSON.stringify({ tools }).length + Buffer.byteLength(instructions)).toBeLessThan(5500);
   });
 
   test("a bad argument is a tool error that names the field", async () => {

@@ -59,7 +59,18 @@ describe("Claude Code plugin", () => {
     // Claude Code 2.1.332's manifest schema takes channels: [{server, displayName?, userConfig?}].
     expect(plugin.channels).toEqual([{ server: SERVER_NAME, displayName: SERVER_NAME }]);
     expect(readJson(".claude-plugin/marketplace.json").plugins).toEqual([expect.objectContaining({ name: PLUGIN_NAME, source: "./plugin" })]);
-    const hooks = readJson("plugin/hooks/hooks.json").hooks as Record<string, Array<{ hooks: Array<{ type: string; command: string }> }>>;
+    const all = readJson("plugin/hooks/hooks.json").hooks as Record<string, Array<{ matcher?: string; hooks: Array<{ type: string; command: string }> }>>;
+    // The edit hook (edit collisions) on Claude Code's editing tools, before and after each edit; the mail hooks apart from it.
+    const EDIT_HOOK = { matcher: "Edit|Write|MultiEdit|NotebookEdit", hooks: [{ type: "command", command: 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook --edits', timeout: 5 }] };
+    // Before an edit, the session's quiet flag (nobody else has a stake in its repository) is tested in the shell first.
+    const quiet = '[ -n "$CLAUDE_CODE_SESSION_ID" ] && [ -e "$HOME/.claude-peers-edits/quiet-$CLAUDE_CODE_SESSION_ID" ] && exit 0; exec ';
+    expect(all.PreToolUse).toEqual([{ ...EDIT_HOOK, hooks: [{ ...EDIT_HOOK.hooks[0]!, command: quiet + EDIT_HOOK.hooks[0]!.command }] }]);
+    expect(all.PostToolUse!.filter((g) => g.matcher === EDIT_HOOK.matcher)).toEqual([EDIT_HOOK]);
+    const hooks = Object.fromEntries(
+      Object.entries(all)
+        .map(([event, groups]) => [event, groups.filter((g) => g.matcher !== EDIT_HOOK.matcher)] as const)
+        .filter(([, groups]) => groups.length > 0),
+    );
     expect(Object.keys(hooks).sort()).toEqual([...HOOK_EVENTS].sort());
     // Every event runs the hook; SessionStart and Stop also start the waiter in the background (asyncRewake), for idle sessions.
     const waiter = { type: "command", command: WAIT_COMMAND, asyncRewake: true, timeout: 86_400 };
@@ -89,8 +100,9 @@ describe("Claude Code plugin", () => {
     expect(report.success).toBe(true);
     expect(report.manifest).toMatchObject({ type: "plugin", errors: [], warnings: [] });
     expect(report.provides.mcpServers).toEqual([{ name: SERVER_NAME, type: "stdio", target: "bun", args: ["${CLAUDE_PLUGIN_ROOT}/server.ts"] }]);
-    expect([...new Set(report.provides.hooks.map((h: { event: string }) => h.event))].sort()).toEqual([...HOOK_EVENTS].sort());
-    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, FLAGGED_HOOK_COMMAND, WAIT_COMMAND]).toContain(hook.command);
+    expect([...new Set(report.provides.hooks.map((h: { event: string }) => h.event))].sort()).toEqual([...HOOK_EVENTS, "PreToolUse"].sort());
+    const QUIET_EDIT_COMMAND = `[ -n "$CLAUDE_CODE_SESSION_ID" ] && [ -e "$HOME/.claude-peers-edits/quiet-$CLAUDE_CODE_SESSION_ID" ] && exit 0; exec ${HOOK_COMMAND} --edits`;
+    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, FLAGGED_HOOK_COMMAND, WAIT_COMMAND, `${HOOK_COMMAND} --edits`, QUIET_EDIT_COMMAND]).toContain(hook.command);
     expect(report.provides.skills).toEqual([`${PLUGIN_NAME}:claude-peers`]);
   });
 
@@ -143,7 +155,7 @@ describe("Claude Code plugin", () => {
 
     const details = await claude("plugin", "details", `${PLUGIN_NAME}@${MARKETPLACE}`);
     expect(details.code).toBe(0);
-    expect(details.out).toMatch(/Hooks \(4\)\s+SessionStart, UserPromptSubmit, PostToolUse, Stop/);
+    expect(details.out).toMatch(/Hooks \(5\)\s+SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, Stop/);
     expect(details.out).toMatch(/Skills \(1\)\s+claude-peers/);
     expect(details.out).toMatch(new RegExp(`MCP servers \\(1\\)\\s+${SERVER_NAME}`));
   });

@@ -71,7 +71,7 @@ describe("SQLite file", () => {
     db.exec(`ALTER TABLE peers DROP COLUMN parent_pid; ALTER TABLE peers DROP COLUMN repo_key;
              ALTER TABLE peers DROP COLUMN host; ALTER TABLE peers DROP COLUMN agent; DROP INDEX messages_awaiting;
              ALTER TABLE messages DROP COLUMN reply_by; ALTER TABLE messages DROP COLUMN reply_status; DROP TABLE group_members;
-             DROP TABLE paused_names;
+             DROP TABLE paused_names; DROP TABLE edit_touches; DROP TABLE edit_claims;
              PRAGMA user_version = 2;`);
     db.close();
 

@@ -20,6 +20,11 @@ import type { DampingLimits } from "./damping.ts";
 import { Groups } from "./groups.ts";
 import { HookMail } from "./hook-mail.ts";
 import { listenForConsole, listenOnSocket, socketIdentity } from "./listen.ts";
+import { Edits } from "./edits.ts";
+import { FileKeys } from "../file-key.ts";
+import { Notices } from "./notices.ts";
+import { EditFlags } from "./edit-flags.ts";
+import { editsStoreFor } from "../store/open-edits.ts";
 import { MailFlags } from "./mail-flags.ts";
 import { Mail } from "./mail.ts";
 import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
@@ -37,6 +42,8 @@ const OVERDUE_CHECK_MS = 1000;
 /** Also how late expired mailbox mail may still show as queued. */
 const PRUNE_INTERVAL_MS = 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_COLLISION_WINDOW_MS = 30 * 60 * 1000;
+const EDIT_FLAG_INTERVAL_MS = 5000;
 
 export interface ServiceOptions {
   store: Store;
@@ -51,6 +58,10 @@ export interface ServiceOptions {
   sendRate?: PaceLimits;
   /** Loop damping; DAMPING unless the environment or a test sets its own. */
   damping?: DampingLimits;
+  /** How long another session's edit of a file counts (CLAUDE_PEERS_COLLISION_WINDOW_S); 30 min when absent. */
+  collisionWindowMs?: number;
+  /** Where to keep the pre-edit hooks' quiet flags; none when absent (in-process tests). */
+  editFlagDir?: string;
   /** Where to keep the hooks' mail flags; none when absent (in-process tests). */
   mailFlagDir?: string;
   log?: (line: string) => void;
@@ -74,6 +85,7 @@ export interface Services {
    * and drops peers checks they are back where they started.
    */
   sizes(): Record<string, number>;
+  edits: Edits;
 }
 
 /** The services alone, with no HTTP in front (createBroker serves them; in-process tests drive them). */
@@ -102,13 +114,15 @@ export function composeServices(opts: ServiceOptions): Services {
   const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs, heldTtlMs, otherHosts, sendRate, damping, flags, now, log });
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
   const hookMail = new HookMail({ presence, mail, store, now });
+  const notices = new Notices(mail, log);
+  const edits = new Edits({ store: editsStoreFor(store), presence, notices, keys: new FileKeys(now), windowMs: opts.collisionWindowMs ?? DEFAULT_COLLISION_WINDOW_MS, now, flags: opts.editFlagDir ? new EditFlags(opts.editFlagDir, log) : undefined });
   // Everything kept per peer goes when it leaves, so a broker that runs for months does not grow.
   forgetPeer = (p) => {
     mail.forgetPeer(p);
     hookMail.forgetPeer(p.row.id);
   };
   const sizes = () => ({ ...presence.sizes(), ...mail.sizes(), ...hookMail.sizes() });
-  return { store, presence, pusher, watchers, groups, mail, registry, hookMail, sizes };
+  return { store, presence, pusher, watchers, groups, mail, registry, hookMail, edits, sizes };
 }
 
 export interface BrokerOptions extends ServiceOptions {
@@ -325,6 +339,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     try {
       const r = await store.prune({ now: now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
       await mail.expired(r.expiredMessages);
+      await services.edits.prune();
       if (r.expired || r.deletedMessages || r.deletedPeers) {
         log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
       }
@@ -334,6 +349,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   };
   void prune();
   const pruner = setInterval(prune, PRUNE_INTERVAL_MS);
+  // The quiet flags come back this long after the last edit or claim that took them (edit-flags.ts).
+  const edits = services.edits;
+  const flagger = setInterval(() => void edits.refreshFlags().catch((err) => log(`edit flags failed: ${errorMessage(err)}`)), EDIT_FLAG_INTERVAL_MS);
+  flagger.unref();
   sweeper.unref();
   overdue.unref();
   pruner.unref();
@@ -349,6 +368,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         clearInterval(sweeper);
         clearInterval(overdue);
         clearInterval(pruner);
+        clearInterval(flagger);
         registry.closeAll();
         watchers.closeAll();
         await network?.stop();

@@ -26,6 +26,7 @@ export const CONSOLE_API: Readonly<Record<string, RoutePath>> = {
   pause: "/pause",
   resume: "/resume",
   groups: "/groups",
+  edits: "/edits",
 };
 
 /** No inline script or style, no eval, nothing from elsewhere, never framed. */

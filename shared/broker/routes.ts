@@ -3,6 +3,7 @@ import { WireError } from "../errors.ts";
 import { PEER_SECRET_HEADER, type ParsedBody, type RoutePath, type RouteResult, type Status } from "../protocol.ts";
 import type { PeerRow } from "../store/store.ts";
 import type { ConsoleAuth } from "./console-auth.ts";
+import type { Edits } from "./edits.ts";
 import type { Groups } from "./groups.ts";
 import type { HookMail } from "./hook-mail.ts";
 import { hookAncestors } from "./hook-pairing.ts";
@@ -29,6 +30,7 @@ export interface RouteDeps {
   groups: Groups;
   mail: Mail;
   hookMail: HookMail;
+  edits: Edits;
   /** The broker's own part of /status. */
   brokerStatus: () => Status["broker"];
   /** The operator console's login codes. */
@@ -63,7 +65,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       const viewer = ctx.peer
         ? { id: ctx.peer.id, cwd: ctx.peer.cwd, git_common_dir: ctx.peer.git_common_dir, repo_key: ctx.peer.repo_key }
         : { cwd: b.cwd, git_common_dir: b.git_common_dir, repo_key: b.repo_key };
-      return { peers: await s.groups.withGroups(await s.presence.list(b.scope, viewer)), ...(await unread(ctx)) };
+      return { peers: await s.edits.annotate(await s.groups.withGroups(await s.presence.list(b.scope, viewer))), ...(await unread(ctx)) };
     },
     "/send": async (ctx) => {
       const sent = await s.mail.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
@@ -102,7 +104,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);
-      const [self] = await s.groups.withGroups([s.registry.whoami(peer)]);
+      const [self] = await s.edits.annotate(await s.groups.withGroups([s.registry.whoami(peer)]));
       return { peer: self!, ...(await s.mail.unreadCounts(peer)) };
     },
     "/status": async () => ({
@@ -162,6 +164,11 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       );
       return { host: s.presence.host, network: s.presence.networked, sessions, paused: pausedList(paused), groups };
     },
+    // Edit hooks name their session like /hook; claim_files is a peer's own call.
+    "/edits/touch": ({ body }) => s.edits.touch(body),
+    "/edits/claim": async (ctx) => ({ ...(await s.edits.claim(requirePeer(ctx), ctx.body)), ...(await unread(ctx)) }),
+    "/edits": () => s.edits.list(),
+    "/edits/guard": ({ body }) => s.edits.guard(body),
     "/shutdown": async () => {
       // Let this response leave before the listener goes away.
       setTimeout(() => s.onShutdownRequest?.(), 0);

@@ -263,6 +263,7 @@ export const COMMANDS: Record<string, Command> = {
   send: { usage: "send <peer id, name, '#group' or '*'> <message...> [--json]   (quote '#group' and '*' for the shell)", options: ["json"], run: send },
   history: { usage: "history [--limit 1..1000] [--peer <id or name>] [--json]", options: ["json", "limit", "peer"], run: history },
   groups: { usage: "groups [--json]", options: ["json"], run: groups },
+  edits: { usage: "edits [--json]", options: ["json"], run: async (...args) => (await import("./edits.ts")).edits(...args) },
   release: { usage: "release <peer> <peer> [--discard] [--json]", options: ["json", "discard"], run: release },
   retract: { usage: "retract <message id> [--json]", options: ["json"], run: retract },
   pause: { usage: "pause <peer id or name> [--json]", options: ["json"], run: pauseCommand("/pause") },
@@ -292,12 +293,12 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   install: {
-    usage: "install claude|codex|gemini [--dry-run]",
+    usage: "install claude|codex|gemini|git-guard [--dry-run]",
     options: ["dry-run"],
     run: async (ctx, values, positionals) => (await import("./install/command.ts")).runInstall(ctx, values, positionals, true),
   },
   uninstall: {
-    usage: "uninstall claude|codex|gemini [--dry-run]",
+    usage: "uninstall claude|codex|gemini|git-guard [--dry-run]",
     options: ["dry-run"],
     run: async (ctx, values, positionals) => (await import("./install/command.ts")).runInstall(ctx, values, positionals, false),
   },

@@ -34,6 +34,7 @@ commands:
   send <peer> <message...>         send to a peer id, name or name@host, '#group' (its members) or '*' (every
                                    live session here); it comes from "cli"
   groups                           every group and its members
+  edits                            who is editing what: live sessions' recent edits and claims (! a collision)
   release <a> <b> [--discard]      deliver, in order, the mail held between two peers that wrote to each other
                                    too often with no person in between (--discard: throw it away)
   retract <message id>             withdraw a message not yet read, whoever sent it
@@ -48,14 +49,17 @@ commands:
   install <agent> [--dry-run]      add the claude-peers MCP server and its delivery hooks to an agent's user config:
                                    claude, codex or gemini; keeps what is there, backs each file up beside it
                                    (--dry-run: print the change, write nothing)
-  uninstall <agent> [--dry-run]    remove exactly what install added
+  install git-guard [--dry-run]    in a repository: a pre-commit hook that warns when a commit stages files another
+                                   live session edited and this one did not (CLAUDE_PEERS_GIT_GUARD=block refuses)
+  uninstall <agent> [--dry-run]    remove exactly what install added (uninstall git-guard: the pre-commit hook)
   hook                             for the agents' hooks (Claude Code, Codex, Gemini CLI): reads the hook's JSON on
                                    stdin, prints this session's unread peer mail as hook output and marks it read
+                                   (hook --edits: the edit collision hook; hook --git-guard: the pre-commit guard)
   help                             this text
 
 options:
-  --json       machine-readable output on stdout (status, peers, groups, history, send, release, retract,
-               pause, resume, doctor; watch: one JSON line per event)
+  --json       machine-readable output on stdout (status, peers, groups, edits, history, send, release,
+               retract, pause, resume, doctor; watch: one JSON line per event)
   --dry-run    install, uninstall: show the change to each file and write nothing
   -h, --help   this text
 

@@ -9,7 +9,8 @@ import { INSTRUCTIONS, SERVER_NAME } from "../instructions.ts";
 import { GroupNameSchema, MAX_REPLY_WITHIN_S, MAX_WAIT_S, type Message, type Scope } from "../protocol.ts";
 import type { PeerLink } from "./peer-link.ts";
 import { oneLine } from "../safe-text.ts";
-import { describeInbox, describePeers, describeSendResult, unreadFooter } from "../tool-text.ts";
+import { describeEdits, describeInbox, describePeers, describeSendResult, unreadFooter } from "../tool-text.ts";
+import { registerClaimFiles } from "./tools/claim-files.ts";
 import { VERSION } from "../version.ts";
 
 export const CHANNEL_METHOD = "notifications/claude/channel";
@@ -227,12 +228,14 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         `cwd: ${peer.cwd}`,
         `repo: ${peer.git_root ?? "(not a git repository)"}${peer.git_branch ? ` on branch ${peer.git_branch}` : ""}`,
         `groups: ${peer.groups.length ? peer.groups.map((g) => `#${g}`).join(" ") : "(none)"}`,
+        ...describeEdits(peer),
         `broker: ${link.brokerUrl} (${link.state === "push" ? "push connected" : "polling"})`,
       ];
       return { text: lines.join("\n"), ...counts(result) };
     }),
   );
 
+  registerClaimFiles(server, tool, ctx.link);
   return server;
 }
 

@@ -118,6 +118,19 @@ const MIGRATIONS: string[] = [
    CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('queued', 'delivered', 'held');
    CREATE INDEX messages_held_by_peer ON messages (to_id) WHERE state = 'held';
    CREATE INDEX messages_held_by_name ON messages (to_name) WHERE state = 'held';`,
+  // Edit collisions (broker/edits.ts, store/postgres-edits.ts): keys and line ranges only, never contents.
+  `CREATE TABLE edit_touches (
+     repo_key text NOT NULL, path text NOT NULL, peer_id text NOT NULL, lines text, at bigint NOT NULL,
+     PRIMARY KEY (repo_key, path, peer_id)
+   );
+   CREATE INDEX edit_touches_at ON edit_touches (at);
+   CREATE INDEX edit_touches_peer ON edit_touches (peer_id, at);
+   CREATE TABLE edit_claims (
+     repo_key text NOT NULL, pattern text NOT NULL, peer_id text NOT NULL,
+     ttl_ms bigint NOT NULL, created_at bigint NOT NULL, expires_at bigint NOT NULL,
+     PRIMARY KEY (repo_key, pattern, peer_id)
+   );
+   CREATE INDEX edit_claims_peer ON edit_claims (peer_id);`,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
@@ -139,7 +152,7 @@ const unescapeNul = (s: string) => s.replace(/\u0001([0\u0001])/g, (_, c: string
 
 type Row = Record<string, unknown>;
 type Rows<T> = T[] & { count: number };
-type Query = <T = Row>(strings: TemplateStringsArray, ...values: unknown[]) => Promise<Rows<T>>;
+export type Query = <T = Row>(strings: TemplateStringsArray, ...values: unknown[]) => Promise<Rows<T>>;
 
 // Bun's own codes for a connection that could not open or died, and the server's SQLSTATEs for
 // "going away or not up yet": 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now,
@@ -168,7 +181,7 @@ export function unavailableOr(err: unknown, location: string): unknown {
 }
 
 /** Queries on `tag` (the pool or a transaction): strings and string arrays escaped going in, rows decoded coming out. */
-function queryOn(tag: SQL, location: string): Query {
+export function queryOn(tag: SQL, location: string): Query {
   return async <T>(strings: TemplateStringsArray, ...values: unknown[]) => {
     const params = values.map((v) =>
       typeof v === "string" ? escapeNul(v) : Array.isArray(v) ? tag.array(v.map(escapeNul), "TEXT") : v,

@@ -169,6 +169,19 @@ const MIGRATIONS: string[] = [
    CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('queued', 'delivered', 'held');
    CREATE INDEX messages_held_by_peer ON messages (to_id) WHERE state = 'held';
    CREATE INDEX messages_held_by_name ON messages (to_name) WHERE state = 'held';`,
+  // Edit collisions (broker/edits.ts, store/sqlite-edits.ts): keys and line ranges only, never contents.
+  `CREATE TABLE edit_touches (
+     repo_key TEXT NOT NULL, path TEXT NOT NULL, peer_id TEXT NOT NULL, lines TEXT, at INTEGER NOT NULL,
+     PRIMARY KEY (repo_key, path, peer_id)
+   );
+   CREATE INDEX edit_touches_at ON edit_touches (at);
+   CREATE INDEX edit_touches_peer ON edit_touches (peer_id, at);
+   CREATE TABLE edit_claims (
+     repo_key TEXT NOT NULL, pattern TEXT NOT NULL, peer_id TEXT NOT NULL,
+     ttl_ms INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+     PRIMARY KEY (repo_key, pattern, peer_id)
+   );
+   CREATE INDEX edit_claims_peer ON edit_claims (peer_id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -194,7 +207,7 @@ const PAIR_HELD = "state = 'held' AND coalesce(held_by, 'pair') = 'pair'";
  * Opens (creating if needed, mode 0600) and migrates the SQLite store at `path`.
  * A file that is not a SQLite database is left untouched and reported, never overwritten.
  */
-export function openSqliteStore(path: string): Store {
+export function openSqliteStore(path: string): SqliteStore {
   if (path !== ":memory:") {
     // In a shared folder another user may have put a symlink or a file of theirs here first.
     try {
@@ -265,13 +278,14 @@ const UNREAD = "state IN ('queued', 'delivered')";
 /** What has a mailbox time and counts toward the unread cap: unread mail and held mail. */
 const WAITING = "state IN ('queued', 'delivered', 'held')";
 
-class SqliteStore implements Store {
+export class SqliteStore implements Store {
   private readonly q;
   /** The message writes on the send and ack path: one commit per event-loop turn, not per call. */
   private readonly writes: GroupCommit;
 
   constructor(
-    private readonly db: Database,
+    /** Shared with the capability stores beside this one (sqlite-edits.ts). */
+    readonly db: Database,
     readonly location: string,
   ) {
     this.writes = new GroupCommit(db);

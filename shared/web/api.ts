@@ -1,5 +1,5 @@
 /** The console's calls to its broker: the broker's own routes, as the person in charge, and its events. */
-import type { BrokerFrame, ConsoleState, Message, PauseResult, SendResult } from "../protocol.ts";
+import type { BrokerFrame, ConsoleState, EditsResult, Message, PauseResult, SendResult } from "../protocol.ts";
 import { CONSOLE_KEY_HEADER } from "./wire.ts";
 
 export interface HistoryPage {
@@ -58,6 +58,7 @@ export const api = {
   release: (a: string, b: string, discard: boolean) => post<{ messages: Message[] }>("release", { a, b, discard }),
   pause: (peer: string) => post<PauseResult>("pause", { peer }),
   resume: (peer: string) => post<PauseResult>("resume", { peer }),
+  edits: () => post<EditsResult>("edits", {}),
 };
 
 /** The broker's watch events, reconnecting after a drop; `onOpen` runs on every (re)connection, `onClose` says whether this try had opened. */

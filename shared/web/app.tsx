@@ -8,11 +8,12 @@ import { render } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { BrokerFrame, ConsoleSession, Message } from "../protocol.ts";
 import { api, hasKey, NO_KEY_HERE, watchEvents } from "./api.ts";
+import { Edits } from "./edits-view.tsx";
 import { GraphLayout } from "./graph-layout.ts";
 import { NO_FILTER, applyFrame, heldPairs, modelOf, replyStanding, talkEdges, threads, withFresher, withOlder, withState, type Filter, type Model, type Send, type Thread } from "./model.ts";
 
 const PAGE = 200;
-type Tab = "sessions" | "conversations" | "graph";
+type Tab = "sessions" | "conversations" | "graph" | "edits";
 
 function App() {
   const [model, setModel] = useState<Model | null>(null);
@@ -117,7 +118,7 @@ function App() {
           {live ? "live" : "reconnecting…"}
         </span>
         <nav>
-          {(["sessions", "conversations", "graph"] as const).map((t) => (
+          {(["sessions", "conversations", "graph", "edits"] as const).map((t) => (
             <button
               type="button"
               class={tab === t ? "tab active" : "tab"}
@@ -127,7 +128,7 @@ function App() {
                 if (t === "sessions") refreshState(true);
               }}
             >
-              {t === "sessions" ? `Sessions (${model.sessions.size})` : t === "conversations" ? "Conversations" : "Who talks to whom"}
+              {t === "sessions" ? `Sessions (${model.sessions.size})` : t === "conversations" ? "Conversations" : t === "graph" ? "Who talks to whom" : "Who edits what"}
             </button>
           ))}
         </nav>
@@ -172,6 +173,7 @@ function App() {
         />
       )}
       {tab === "graph" && <Graph model={model} />}
+      {tab === "edits" && <Edits onError={setError} />}
     </div>
   );
 }

@@ -29,9 +29,11 @@ describe("loadConfig", () => {
       claudeSessionId: undefined,
       mailFlagDir: "/home/tester/.claude-peers-mail",
       checkOnly: false,
+      editFlagDir: "/home/tester/.claude-peers-edits",
       groups: [],
       agent: "claude-code",
       damping: { duplicateWindowS: 60, loopLimit: 30, loopWindowS: 600 },
+      collisions: { mode: "deny", windowS: 1800 },
     });
   });
 
@@ -45,6 +47,21 @@ describe("loadConfig", () => {
     expect(defaultConsolePort(uid)).toBe(port);
     expect(loadConfig({}, HOME, uid).port).toBe(port);
     expect(loadConfig({ CLAUDE_PEERS_PORT: "9001" }, HOME, uid).port).toBe(9001);
+  });
+
+  test.each([
+    [{ CLAUDE_PEERS_COLLISIONS: "WARN" }, { mode: "warn", windowS: 1800 }],
+    [{ CLAUDE_PEERS_COLLISIONS: " off " }, { mode: "off", windowS: 1800 }],
+    [{ CLAUDE_PEERS_COLLISION_WINDOW_S: "600" }, { mode: "deny", windowS: 600 }],
+  ])("edit collisions: %p → %p", (env, collisions) => {
+    expect(loadConfig(env, HOME).collisions).toEqual(collisions as never);
+  });
+
+  test.each([
+    [{ CLAUDE_PEERS_COLLISIONS: "block" }, /CLAUDE_PEERS_COLLISIONS must be one of warn, deny, off/],
+    [{ CLAUDE_PEERS_COLLISION_WINDOW_S: "0" }, /CLAUDE_PEERS_COLLISION_WINDOW_S must be a positive number/],
+  ])("edit collisions: %p is refused, naming the variable", (env, message) => {
+    expect(() => loadConfig(env, HOME)).toThrow(message);
   });
 
   test.each([

@@ -73,15 +73,15 @@ export function planClaude(t: InstallTarget, install: boolean): Plan {
 }
 
 /** The plugin's hooks (one source of truth), run by this Bun from this checkout. */
-function pluginHooks(t: InstallTarget): Record<string, HookGroup> {
+function pluginHooks(t: InstallTarget): Record<string, HookGroup[]> {
   // A clone has plugin/hooks/hooks.json; Claude Code's copy of the plugin has it at hooks/hooks.json.
   const inClone = join(t.root, "plugin", "hooks", "hooks.json");
   const path = existsSync(inClone) ? inClone : join(t.root, "hooks", "hooks.json");
   const file = JSON.parse(readFileSync(path, "utf8")) as { hooks: Record<string, HookGroup[]> };
   const ours = (command: string) =>
-    command.replace(/bun "\$\{CLAUDE_PLUGIN_ROOT\}\/cli\.ts" hook( --wait)?$/, (_, wait: string | undefined) => hookCommand(t, ...(wait ? ["--wait"] : [])));
+    command.replace(/bun "\$\{CLAUDE_PLUGIN_ROOT\}\/cli\.ts" hook( --wait| --edits)?$/, (_, flag: string | undefined) => hookCommand(t, ...(flag ? [flag.trim()] : [])));
   return Object.fromEntries(
-    Object.entries(file.hooks).map(([event, [group]]) => [event, { ...group!, hooks: group!.hooks.map((h) => ({ ...h, command: ours(h.command) })) }]),
+    Object.entries(file.hooks).map(([event, groups]) => [event, groups.map((group) => ({ ...group, hooks: group.hooks.map((h) => ({ ...h, command: ours(h.command) })) }))]),
   );
 }
 

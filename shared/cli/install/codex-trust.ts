@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 
 /** Codex's snake_case label of each event claude-peers registers. */
 export const CODEX_EVENT_LABELS: Readonly<Record<string, string>> = {
+  PreToolUse: "pre_tool_use",
   SessionStart: "session_start",
   UserPromptSubmit: "user_prompt_submit",
   PostToolUse: "post_tool_use",
@@ -22,9 +23,13 @@ export function codexHookKey(hooksJsonPath: string, event: string, groupIndex: n
   return `${hooksJsonPath}:${CODEX_EVENT_LABELS[event]}:${groupIndex}:${handlerIndex}`;
 }
 
-/** The trusted_hash of a command hook with no matcher and no status message. */
-export function codexHookHash(event: string, command: string, timeoutSec: number): string {
-  const identity = { event_name: CODEX_EVENT_LABELS[event], hooks: [{ type: "command", command, timeout: Math.max(1, timeoutSec), async: false }] };
+/** The trusted_hash of a command hook with no status message (and a matcher, when its group has one). */
+export function codexHookHash(event: string, command: string, timeoutSec: number, matcher?: string): string {
+  const identity = {
+    event_name: CODEX_EVENT_LABELS[event],
+    ...(matcher === undefined ? {} : { matcher }),
+    hooks: [{ type: "command", command, timeout: Math.max(1, timeoutSec), async: false }],
+  };
   return `sha256:${createHash("sha256")
     .update(JSON.stringify(sortKeys(identity)))
     .digest("hex")}`;

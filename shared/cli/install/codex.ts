@@ -18,6 +18,8 @@ const BEGIN = "# >>> claude-peers: written by `bun cli.ts install codex`; `bun c
 const END = "# <<< claude-peers <<<";
 const BLOCK = /\n*# >>> claude-peers:[^\n]*\n[\s\S]*?\n# <<< claude-peers <<<\n?/;
 const EVENTS = ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] as const;
+/** The tools whose edits the edit hook records: Codex's apply_patch, and edit tools named as Claude Code names them. */
+const EDIT_TOOLS = "^(apply_patch|Edit|Write)$";
 /** Seconds: a hook with no broker gives up after 750 ms; this is Codex's limit for a stuck one. */
 const HOOK_TIMEOUT_S = 5;
 
@@ -72,7 +74,15 @@ export function planCodex(t: InstallTarget, install: boolean): Plan {
 
   const command = hookCommand(t);
   const group: HookGroup = { hooks: [{ type: "command", command, timeout: HOOK_TIMEOUT_S }] };
-  const merged = withOurHooks(table, Object.fromEntries(EVENTS.map((e) => [e, group])));
+  // The edit hook (edit collisions) before and after apply_patch (and the Claude-named edit tools).
+  const editCommand = hookCommand(t, "--edits");
+  const edits: HookGroup = { matcher: EDIT_TOOLS, hooks: [{ type: "command", command: editCommand, timeout: HOOK_TIMEOUT_S }] };
+  const merged = withOurHooks(table, { ...Object.fromEntries(EVENTS.map((e) => [e, group])), PreToolUse: edits, PostToolUse: [group, edits] });
+  const trusted = [
+    ...EVENTS.map((e) => ({ key: codexHookKey(hooksPath, e, merged.index[e]!), hash: codexHookHash(e, command, HOOK_TIMEOUT_S) })),
+    { key: codexHookKey(hooksPath, "PreToolUse", merged.index.PreToolUse!), hash: codexHookHash("PreToolUse", editCommand, HOOK_TIMEOUT_S, EDIT_TOOLS) },
+    { key: codexHookKey(hooksPath, "PostToolUse", merged.index.PostToolUse! + 1), hash: codexHookHash("PostToolUse", editCommand, HOOK_TIMEOUT_S, EDIT_TOOLS) },
+  ];
   const block = [
     BEGIN,
     `[mcp_servers.${ENTRY_NAME}]`,
@@ -82,11 +92,7 @@ export function planCodex(t: InstallTarget, install: boolean): Plan {
     `env_vars = [${FORWARDED_ENV.map(tomlString).join(", ")}]`,
     // Stable and on by default in 0.171; said here so a config without it reads as what it needs.
     ...(features === undefined ? ["", "[features]", "hooks = true"] : []),
-    ...EVENTS.flatMap((e) => [
-      "",
-      `[hooks.state.${tomlString(codexHookKey(hooksPath, e, merged.index[e]!))}]`,
-      `trusted_hash = ${tomlString(codexHookHash(e, command, HOOK_TIMEOUT_S))}`,
-    ]),
+    ...trusted.flatMap(({ key, hash }) => ["", `[hooks.state.${tomlString(key)}]`, `trusted_hash = ${tomlString(hash)}`]),
     END,
   ].join("\n");
   const configAfter = `${tidy(userConfig)}${tidy(userConfig) ? "\n" : ""}${block}\n`;

@@ -21,6 +21,7 @@ export function defaultTarget(env: Record<string, string | undefined> = process.
 export async function runInstall(ctx: CliContext, values: CliOptions, positionals: string[], install: boolean, target = defaultTarget()): Promise<number> {
   const verb = install ? "install" : "uninstall";
   const [name, ...rest] = positionals;
+  if (name === "git-guard" && rest.length === 0) return (await import("./git-guard.ts")).runGitGuardInstall(ctx, values, install, target);
   if (!name || rest.length || !Object.hasOwn(INSTALL_AGENTS, name)) {
     throw new CliError(
       "usage",

@@ -1,7 +1,8 @@
 /**
  * `bun cli.ts install gemini`: Gemini CLI's MCP entry and delivery hooks, both in its user
  * settings.json (GEMINI_CLI_HOME, else the home folder, then .gemini/settings.json): `mcpServers`
- * and `hooks` (SessionStart, BeforeAgent, AfterTool, AfterAgent). Gemini CLI reads that file with
+ * and `hooks` (SessionStart, BeforeAgent, AfterTool, AfterAgent; and the edit hook on BeforeTool
+ * and AfterTool of write_file and replace). Gemini CLI reads that file with
  * comments allowed; claude-peers rewrites only plain JSON, so a file with comments is refused.
  */
 import { join, resolve } from "node:path";
@@ -10,6 +11,8 @@ import { readConfigText } from "./files.ts";
 import { hooksTable, jsonText, parseJsonObject, withOurHooks, withoutOurHooks, type HookGroup } from "./hooks-json.ts";
 import { ENTRY_NAME, flaggedHookCommand, hookCommand, serverArgs, type InstallTarget, type Plan } from "./target.ts";
 
+/** Gemini CLI's tools that write files (a regular expression on the tool name). */
+const EDIT_TOOLS = "^(write_file|replace)$";
 /** Milliseconds (Gemini CLI's unit): a hook with no broker gives up after 750 ms. */
 const HOOK_TIMEOUT_MS = 5000;
 
@@ -55,7 +58,16 @@ export function planGemini(t: InstallTarget, install: boolean): Plan {
   // ancestry), the second tells the broker a turn began. AfterTool and AfterAgent, which run far more
   // often, test the mail flag of GEMINI_SESSION_ID (Gemini CLI sets it for hooks) first.
   const flagged = flaggedHookCommand(t, "GEMINI_SESSION_ID");
-  const hooks = { SessionStart: group(hookCommand(t)), BeforeAgent: group(hookCommand(t)), AfterTool: group(flagged), AfterAgent: group(flagged) };
+  // The edit hook (edit collisions) on Gemini's file-writing tools: BeforeTool may refuse an edit once,
+  // AfterTool records it and carries the warning (BeforeTool cannot add context).
+  const edits: HookGroup = { matcher: EDIT_TOOLS, hooks: [{ type: "command", name: `${ENTRY_NAME}-edits`, command: hookCommand(t, "--edits"), timeout: HOOK_TIMEOUT_MS }] };
+  const hooks = {
+    SessionStart: group(hookCommand(t)),
+    BeforeAgent: group(hookCommand(t)),
+    BeforeTool: edits,
+    AfterTool: [group(flagged), edits],
+    AfterAgent: group(flagged),
+  };
   const ours = { command: t.bun, args: serverArgs(t), env: { CLAUDE_PEERS_AGENT: "gemini" } };
   const after = {
     ...settings,

@@ -16,9 +16,9 @@ export interface HookGroup {
 }
 export type HooksTable = Record<string, unknown[]>;
 
-/** `bun …/cli.ts hook` (or `hook --wait`), however it was quoted or prefixed (the plugin's shell test). */
+/** `bun …/cli.ts hook` (or `hook --wait`, `hook --edits`), however it was quoted or prefixed (the plugin's shell test). */
 export function isOurHookCommand(command: unknown): boolean {
-  return typeof command === "string" && /cli\.ts['"]? hook( --wait)?$/.test(command.trim());
+  return typeof command === "string" && /cli\.ts['"]? hook( --wait| --edits)?$/.test(command.trim());
 }
 
 function isOurGroup(group: unknown): boolean {
@@ -49,14 +49,17 @@ export function withoutOurHooks(table: HooksTable): HooksTable {
   return out;
 }
 
-/** The table with claude-peers' group last under each of `ours`' events; returns where each landed (Codex trusts hooks by index). */
-export function withOurHooks(table: HooksTable, ours: Record<string, HookGroup>): { table: HooksTable; index: Record<string, number> } {
+/**
+ * The table with claude-peers' groups last under each of `ours`' events (one group, or several: the
+ * mail hook and the edit hook); returns where each event's first one landed (Codex trusts hooks by index).
+ */
+export function withOurHooks(table: HooksTable, ours: Record<string, HookGroup | HookGroup[]>): { table: HooksTable; index: Record<string, number> } {
   const out = withoutOurHooks(table);
   const index: Record<string, number> = {};
   for (const [event, group] of Object.entries(ours)) {
     const groups = [...(out[event] ?? [])];
     index[event] = groups.length;
-    groups.push(group);
+    groups.push(...(Array.isArray(group) ? group : [group]));
     out[event] = groups;
   }
   return { table: out, index };

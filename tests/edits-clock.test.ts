@@ -1,0 +1,102 @@
+/**
+ * Edit collisions on an injected clock, in process: the broker's services (composeServices) over an
+ * in-memory store, with real repositories for the file keys. The window, claim expiry and renewal,
+ * the refusal's retry time, and sessions that leave.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RETRY_MS } from "../shared/broker/collisions.ts";
+import { readGitInfo } from "../shared/git.ts";
+import { addWorktree, makeRepo } from "./helpers/git.ts";
+import { inProcessServices, registration, type InProcessServices } from "./helpers/in-process.ts";
+
+let dir: string;
+let repo: string;
+let tree: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "claude-peers-edits-clock-"));
+  repo = makeRepo(dir, "app", { "src/a.ts": "a\n" });
+  tree = addWorktree(repo, join(dir, "tree"), "tree");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const WINDOW_MS = 10 * 60_000;
+
+/** Two sessions, each its own Claude Code (parent pid), live on push sockets whatever the clock says. */
+async function sessions(s: InProcessServices) {
+  const out = [];
+  for (const [i, [name, cwd]] of ([["api", repo], ["web", tree]] as const).entries()) {
+    const repo_key = (await readGitInfo(cwd))!.repoKey; // what its server registers with
+    const reg = await s.registry.register(registration(name, { parent_pid: 500 + i, cwd, git_root: cwd, repo_key, session_id: `session-${name}` }));
+    await s.registry.attach(reg.peer_id, { send: () => {}, close: () => {} });
+    const row = (await s.registry.authenticate(reg.secret))!;
+    const touch = (file: string, phase: "pre" | "post", lines: Array<[number, number]> | "all" | null = null) =>
+      s.edits.touch({ ancestors: [500 + i], path: join(cwd, file), phase, lines, mode: "deny", tell: true });
+    out.push({ row, touch });
+  }
+  return out as [(typeof out)[0], (typeof out)[0]];
+}
+
+describe("quiet flags: the pre-edit hook skips Bun while nobody else has a stake in the session's repository", () => {
+  test("set for a session editing alone, taken at once when another edits or claims, back once the window has passed", async () => {
+    const flagDir = join(dir, "flags");
+    await using s = inProcessServices({ collisionWindowMs: WINDOW_MS, editFlagDir: flagDir });
+    const quiet = () => readdirSync(flagDir).sort();
+    const [api, web] = await sessions(s);
+    await s.edits.refreshFlags();
+    expect(quiet()).toEqual(["quiet-session-api", "quiet-session-web"]);
+    await api.touch("src/a.ts", "post", [[1, 1]]);
+    expect(quiet()).toEqual(["quiet-session-api"]); // at once, before any refresh
+    await s.edits.refreshFlags();
+    expect(quiet()).toEqual(["quiet-session-api"]); // web must ask: api edited in its repository
+    s.clock.advance(WINDOW_MS + 1);
+    await s.edits.refreshFlags();
+    expect(quiet()).toEqual(["quiet-session-api", "quiet-session-web"]);
+    await s.edits.claim(web.row, { paths: ["src/x.ts"], release: false });
+    expect(quiet()).toEqual(["quiet-session-web"]);
+  });
+});
+
+describe("edit collisions on the clock", () => {
+  test("another session's edit counts for the window, then no longer", async () => {
+    await using s = inProcessServices({ collisionWindowMs: WINDOW_MS });
+    const [api, web] = await sessions(s);
+    await api.touch("src/a.ts", "post", [[1, 2]]);
+    s.clock.advance(WINDOW_MS - 1);
+    expect((await web.touch("src/a.ts", "pre", [[5, 6]])).decision).toBe("warn");
+    s.clock.advance(WINDOW_MS); // web's own edit stays; api's is older than the window
+    expect(await api.touch("src/b.ts", "pre")).toEqual({ decision: "none", text: null });
+    s.clock.advance(WINDOW_MS + 1);
+    expect(await web.touch("src/a.ts", "pre", [[1, 2]])).toEqual({ decision: "none", text: null });
+  });
+
+  test("refused once; the retry within five minutes goes through; after that, refused again", async () => {
+    await using s = inProcessServices({ collisionWindowMs: WINDOW_MS });
+    const [api, web] = await sessions(s);
+    await api.touch("src/a.ts", "post", [[1, 2]]);
+    expect((await web.touch("src/a.ts", "pre", [[2, 3]])).decision).toBe("deny");
+    s.clock.advance(RETRY_MS - 1);
+    expect(await web.touch("src/a.ts", "pre", [[2, 3]])).toEqual({ decision: "none", text: null }); // goes through, already told
+    await api.touch("src/a.ts", "post", [[2, 2]]); // api edits those lines again
+    s.clock.advance(RETRY_MS + 1);
+    expect((await web.touch("src/a.ts", "pre", [[2, 3]])).decision).toBe("deny");
+  });
+
+  test("a claim holds until it expires; the claimant's edits renew it; it ends with its session", async () => {
+    await using s = inProcessServices({ collisionWindowMs: WINDOW_MS });
+    const [api, web] = await sessions(s);
+    await s.edits.claim(api.row, { paths: ["src/pay/**"], ttl_s: 600, release: false });
+    s.clock.advance(599_000);
+    await api.touch("src/pay/x.ts", "post", [[1, 1]]); // renews: 600 s from now
+    s.clock.advance(599_000);
+    expect((await web.touch("src/pay/y.ts", "pre", [[1, 1]])).decision).toBe("deny");
+    s.clock.advance(2_000);
+    expect(await web.touch("src/pay/z.ts", "pre", [[1, 1]])).toEqual({ decision: "none", text: null });
+    await s.edits.claim(api.row, { paths: ["src/other/**"], release: false });
+    await s.registry.unregister(api.row);
+    expect(await web.touch("src/other/q.ts", "pre", [[1, 1]])).toEqual({ decision: "none", text: null });
+  });
+});
+
