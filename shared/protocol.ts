@@ -347,6 +347,8 @@ export const StatusResultSchema = z.object({
   messages: z.record(z.string(), z.number()),
   /** Peers whose hook waiter (bun cli.ts hook --wait) is waiting for their mail now. */
   hooks_waiting: z.array(z.string()).default([]),
+  /** Peers whose plugin monitor (bun cli.ts hook --monitor) holds their mail path now: their mail reaches the model as monitor events. */
+  monitors: z.array(z.string()).default([]),
   /** Names whose inbound mail a person paused, and since when; their mail is held until resumed. */
   paused: z.array(z.object({ name: z.string(), since: isoTime })).default([]),
 });
@@ -373,6 +375,8 @@ export const ROUTES = {
   "/hook": { body: HookBodySchema, result: HookResultSchema },
   "/hook/read": { body: HookReadBodySchema, result: AckResultSchema },
   "/hook/wait": { body: HookBodySchema, result: HookWaitResultSchema },
+  /** The plugin's monitor (`cli.ts hook --monitor`): holds the session's mail path, answered like /hook/wait. */
+  "/hook/monitor": { body: HookBodySchema, result: HookWaitResultSchema },
   "/whoami": { body: NoBodySchema, result: WhoamiResultSchema },
   "/status": { body: NoBodySchema, result: StatusResultSchema },
   "/history": { body: HistoryBodySchema, result: HistoryResultSchema },

@@ -6,12 +6,10 @@
  * send_message, and the answer reaches the peer. When Claude Code exits, the waiter is gone too.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
 import { processPids, runningBroker } from "./helpers/broker.ts";
-import { CLAUDE, claudeCli, type ClaudeCli } from "./helpers/claude-cli.ts";
-import { ROOT } from "./helpers/env.ts";
+import { CLAUDE, FAKE_API_KEY as KEY, claudeCli, installPluginInteractive, type ClaudeCli } from "./helpers/claude-cli.ts";
 import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -20,8 +18,6 @@ import { openWorld, type World } from "./helpers/world.ts";
 const TMUX = Bun.which("tmux");
 const SESSION = `claude-peers-idle-${process.pid}`;
 const SEND = "mcp__plugin_peers_claude-peers__send_message";
-/** Any key that looks like Claude Code's; the fake model API takes it. */
-const KEY = "sk-ant-api03-claude-peers-test-key-000000000000000000000000";
 
 /** Pids of waiters (`cli.ts hook --wait`) started for this test's HOME. */
 const waiterPids = (home: string) => processPids((argv) => argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--wait"), [`HOME=${home}`]);
@@ -42,19 +38,7 @@ const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.e
     cli = claudeCli(world.t);
     asker = await world.start({ name: "asker" });
     await whoami(asker);
-    // The plugin from this repository, as README says; first-run screens answered in its config.
-    const cache = { BUN_INSTALL_CACHE_DIR: process.env.BUN_INSTALL_CACHE_DIR || join(process.env.HOME ?? "", ".bun", "install", "cache") };
-    expect((await cli.runWith(cache, "plugin", "marketplace", "add", ROOT)).code).toBe(0);
-    expect((await cli.runWith(cache, "plugin", "install", "peers@claude-peers")).code).toBe(0);
-    const statePath = join(cli.env.CLAUDE_CONFIG_DIR!, ".claude.json");
-    const state = JSON.parse(readFileSync(statePath, "utf8"));
-    Object.assign(state, {
-      hasCompletedOnboarding: true,
-      theme: "dark",
-      customApiKeyResponses: { approved: [KEY.slice(-20)], rejected: [] },
-      projects: { [world.t.home]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true } },
-    });
-    writeFileSync(statePath, JSON.stringify(state));
+    await installPluginInteractive(cli, world.t.home);
 
     model = startFakeAnthropic(async (n) => {
       if (n === 1) return { text: "Ready." }; // the user's first prompt: a turn, then idle

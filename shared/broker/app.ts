@@ -17,6 +17,7 @@ import { ConsoleAuth } from "./console-auth.ts";
 import { consoleHandler, isConsolePath } from "./console.ts";
 import { assertLocalHost, assertNoOrigin, assertToken, readJson } from "./guard.ts";
 import type { DampingLimits } from "./damping.ts";
+import { DeliveryPaths } from "./delivery-paths.ts";
 import { Groups } from "./groups.ts";
 import { HookMail } from "./hook-mail.ts";
 import { MailFlags } from "./mail-flags.ts";
@@ -100,7 +101,9 @@ export function composeServices(opts: ServiceOptions): Services {
   const { mailboxTtlMs, heldTtlMs, sendRate, damping } = opts;
   const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs, heldTtlMs, otherHosts, sendRate, damping, flags, now, log });
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
-  const hookMail = new HookMail({ presence, mail, store, now });
+  // A monitor's request ending wakes the session's waiter, which takes over once the monitor's hold runs out.
+  const paths = new DeliveryPaths({ now, changed: (peerId) => mail.wake(peerId) });
+  const hookMail = new HookMail({ presence, mail, store, paths, now });
   // Everything kept per peer goes when it leaves, so a broker that runs for months does not grow.
   forgetPeer = (p) => {
     mail.forgetPeer(p);

@@ -97,6 +97,10 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       ctx.holdOpen(); // answered when mail comes, however long that takes
       return s.hookMail.wait(ctx.body.ancestors, ctx.body.max_chars, ctx.body.session_id, ctx.req.signal, ctx.body.event);
     },
+    "/hook/monitor": (ctx) => {
+      ctx.holdOpen(); // answered when mail comes; open, it holds the session's mail path
+      return s.hookMail.monitor(ctx.body.ancestors, ctx.body.max_chars, ctx.body.session_id, ctx.req.signal);
+    },
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);
       const [self] = await s.groups.withGroups([s.registry.whoami(peer)]);
@@ -107,6 +111,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       peers: { ...s.presence.counts(), other_hosts: await s.presence.otherHostsCount() },
       messages: await s.mail.countByState(),
       hooks_waiting: s.hookMail.waitingPeers(),
+      monitors: s.hookMail.monitoredPeers(),
       paused: pausedList(await s.mail.paused()),
     }),
     "/history": async ({ body }) => {
