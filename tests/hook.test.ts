@@ -73,9 +73,10 @@ function hookInput(input: Record<string, unknown>, cwd: string, sessionId = "0b1
  * Its server gets CLAUDE_CODE_SESSION_ID `session-<name>`, which its hooks' input carries; with
  * `wrap` the server runs behind a shell that does not exec it.
  */
-async function openSession(world: World, name: string, claudeArgs: string[] = [], opts: { wrap?: boolean } = {}): Promise<Session> {
+async function openSession(world: World, name: string, claudeArgs: string[] = [], opts: { wrap?: boolean; env?: Record<string, string> } = {}): Promise<Session> {
   const control = join(world.t.dir, `${name}.sock`);
-  const env = { FAKE_CLAUDE_CONTROL: control, CLAUDE_CODE_SESSION_ID: `session-${name}`, ...(opts.wrap ? { FAKE_CLAUDE_WRAP: "1" } : {}) };
+  // A claude.ai login (a token in the environment): where the flag is given, Claude Code shows channel push.
+  const env = { FAKE_CLAUDE_CONTROL: control, CLAUDE_CODE_SESSION_ID: `session-${name}`, CLAUDE_CODE_OAUTH_TOKEN: "sk-ant-oat01-test", ...(opts.wrap ? { FAKE_CLAUDE_WRAP: "1" } : {}), ...opts.env };
   const server = await world.start({ name, env, via: { script: STAND_IN, args: claudeArgs } });
   const { id } = await whoami(server);
   const ask = async (path: string, body?: unknown) => {
@@ -246,6 +247,18 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     await carol.server.waitForChannel((m) => m.meta.message_id === id, "carol's channel notification");
     for (const event of HOOK_EVENTS) expect(await carol.hook(INPUTS[event])).toMatchObject({ code: 0, stdout: "", stderr: "" });
     expect(await messageState(world.t, id)).toBe("delivered");
+  });
+
+  test("started with the channel flag but API-key auth (Claude Code drops every push): its hooks deliver", async () => {
+    const erin = await openSession(world, "erin", ["--dangerously-load-development-channels", "server:claude-peers"], { env: { ANTHROPIC_API_KEY: "sk-ant-api03-test" } });
+    try {
+      const id = await send("erin", "pushed, never shown");
+      await waitFor(async () => (await messageState(world.t, id)) === "delivered", "the server to take the push");
+      expect(context(await erin.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(`[${id}]`);
+      expect(await messageState(world.t, id)).toBe("read");
+    } finally {
+      await erin.server.stop();
+    }
   });
 
   test("a server behind a wrapper (its parent a shell, not Claude Code) gets its mail through the session id", async () => {

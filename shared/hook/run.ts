@@ -112,7 +112,8 @@ export async function runHook(deps: HookDeps): Promise<void> {
   // The Claude Code process: the ancestor the broker matched, or (matched by session id, the server
   // behind a wrapper) one of the hook's nearest ancestors, which Claude Code runs through a shell.
   const matched = chain.find((a) => a.pid === result.parent_pid);
-  if (matched ? channelsRequested(await matched.command()) : await channelsRequestedAbove(chain)) return;
+  // The channel shows it, if Claude Code shows channels at all: a claude.ai login (not an API key, Bedrock or Vertex).
+  if ((matched ? channelsRequested(await matched.command()) : await channelsRequestedAbove(chain)) && (await (await import("../channel-login.ts")).channelsLogin(deps.env ?? process.env))) return;
   const { hookOutput } = await import("./output.ts");
   const output = hookOutput(input, result);
   if (!output) return;
