@@ -119,6 +119,8 @@ export const PeerInfoSchema = z.object({
   groups: z.array(z.string()).default([]),
   /** The coding agent it runs in (claude-code, codex, gemini; a newer broker may name others); a 0.3 broker sends none. */
   agent: z.string().default(DEFAULT_AGENT),
+  /** Its plugin's monitor holds its mail path: mail is pushed into the session as monitor events (this broker's peers only). */
+  monitor: z.boolean().optional(),
 });
 export type PeerInfo = z.infer<typeof PeerInfoSchema>;
 

@@ -12,7 +12,7 @@ export function describePeers(peers: PeerInfo[], scope: string): string {
   if (peers.length === 0) return `No other peers (scope: ${scope}).`;
   const lines = peers.map((p) => {
     const where = [p.cwd, p.git_branch ? `branch ${p.git_branch}` : null].filter(Boolean).join(", ");
-    const reach = p.push ? "push" : "poll";
+    const reach = p.monitor ? "push by monitor" : p.push ? "push" : "poll";
     const host = p.host ? `, host ${p.host}` : "";
     const groups = p.groups.length ? `; in ${p.groups.map((g) => `#${g}`).join(" ")}` : "";
     return `- ${p.name} (id ${p.id}${host}): ${p.summary || "(no summary)"}\n  ${where}; runs in ${p.agent}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}`;

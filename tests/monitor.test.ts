@@ -73,6 +73,9 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     // The monitor runs without any flag and holds the session's mail path at the broker.
     await waitFor(async () => monitorPids(world.t.home).length === 1 && (await status()).monitors.includes(id), "the monitor to hold the session", 30_000);
     expect(model.requests.length).toBe(0);
+    // list_peers and doctor say how the session gets its mail.
+    expect((await asker.call("list_peers", { scope: "machine" })).text).toMatch(/- watched \(id [^)]*\)[^\n]*\n[^\n]*reachable by push by monitor/);
+    expect((await runCli(world.t, ["doctor"])).stdout).toContain("1 pushed by the plugin's monitor");
 
     let question = "";
     script = async (n) => (n === 1 ? { tool: SEND, input: { to: "asker", message: "4", in_reply_to: question } } : { text: "Answered." });

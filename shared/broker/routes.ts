@@ -60,7 +60,9 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       const viewer = ctx.peer
         ? { id: ctx.peer.id, cwd: ctx.peer.cwd, git_common_dir: ctx.peer.git_common_dir, repo_key: ctx.peer.repo_key }
         : { cwd: b.cwd, git_common_dir: b.git_common_dir, repo_key: b.repo_key };
-      return { peers: await s.groups.withGroups(await s.presence.list(b.scope, viewer)), ...(await unread(ctx)) };
+      const monitored = new Set(s.hookMail.monitoredPeers());
+      const peers = (await s.groups.withGroups(await s.presence.list(b.scope, viewer))).map((p) => (monitored.has(p.id) ? { ...p, monitor: true } : p));
+      return { peers, ...(await unread(ctx)) };
     },
     "/send": async (ctx) => {
       const sent = await s.mail.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
