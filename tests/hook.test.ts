@@ -32,6 +32,7 @@ const CLI = join(ROOT, "cli.ts");
 const HOOK_COMMAND = `"${process.execPath}" "${CLI}" hook`;
 /** The waiter, as hooks.json runs it in the background (asyncRewake) on SessionStart and Stop. */
 const WAIT_COMMAND = `"${process.execPath}" "${CLI}" hook --wait`;
+const MONITOR_COMMAND = `"${process.execPath}" "${CLI}" hook --monitor`;
 
 /** Settings only the broker and the server read, each malformed: a hook's shell may carry them. */
 const BAD_SETTINGS = "CLAUDE_PEERS_GROUPS='Not a group!' CLAUDE_PEERS_LOOP_LIMIT=lots CLAUDE_PEERS_DUPLICATE_WINDOW_S=-1 CLAUDE_PEERS_AGENT=cursor CLAUDE_PEERS_HOST='not@a host'";
@@ -250,9 +251,9 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
   });
 
   test("started with the channel flag but API-key auth (Claude Code drops every push): its hooks deliver", async () => {
-    const erin = await openSession(world, "erin", ["--dangerously-load-development-channels", "server:claude-peers"], { env: { ANTHROPIC_API_KEY: "sk-ant-api03-test" } });
+    const erin = await openSession(world, "gwen", ["--dangerously-load-development-channels", "server:claude-peers"], { env: { ANTHROPIC_API_KEY: "sk-ant-api03-test" } });
     try {
-      const id = await send("erin", "pushed, never shown");
+      const id = await send("gwen", "pushed, never shown");
       await waitFor(async () => (await messageState(world.t, id)) === "delivered", "the server to take the push");
       expect(context(await erin.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(`[${id}]`);
       expect(await messageState(world.t, id)).toBe("read");
@@ -403,6 +404,36 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     test("quiet where channels deliver: a Claude Code started with the channel flag gets no waiter", async () => {
       const waiter = await carol.startWaiter();
       expect(await waiter.done).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    });
+
+    test("where the plugin's monitor holds the session, the monitor shows mail once and hooks and waiter stand down; once it dies, the waiter takes over", async () => {
+      const mona = await openSession(world, "mona");
+      try {
+        const monitored = async () => StatusResultSchema.parse(await (await broker.post("/status", {})).json()).monitors;
+        const monitor = await mona.startWaiter(MONITOR_COMMAND);
+        await waitFor(async () => (await monitored()).includes(mona.id), "the monitor to hold the session");
+        const first = await send("mona", "for the monitor\nline two");
+        await waitFor(async () => (await messageState(world.t, first)) === "read", "the monitor to show it");
+        const unseen = await send("mona", "while the monitor holds");
+        // Every hook event prints nothing while the monitor holds the session (the monitor may show it meanwhile).
+        for (const event of HOOK_EVENTS) expect((await mona.hook(INPUTS[event])).stdout).toBe("");
+        await waitFor(async () => (await messageState(world.t, unseen)) === "read", "the monitor to show the second");
+        // The turn ended (Stop): Claude Code starts the waiter, which only waits while the monitor holds.
+        const waiter = await mona.startWaiter();
+        await waiterHeld(mona);
+        // The monitor dies: after its hold runs out (MONITOR_GRACE_MS) the waiter brings the next message.
+        process.kill(monitor.pid, "SIGKILL");
+        const run = await monitor.done;
+        expect(run.stdout.split("\n").filter((l) => l.includes(first))).toHaveLength(1);
+        expect(run.stdout).toContain(String.raw`"for the monitor\nline two"`);
+        const second = await send("mona", "after the monitor died");
+        const woken = await waiter.done;
+        expect(woken.code).toBe(2);
+        expect(woken.stderr).toContain(`[${second}]`);
+        expect(woken.stderr).not.toContain(first);
+      } finally {
+        await mona.server.stop();
+      }
     });
 
     test("it never outlives its session: when the session's server leaves, the waiter leaves too", async () => {
