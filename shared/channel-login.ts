@@ -15,7 +15,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Ancestor } from "./ancestry.ts";
 import { readOr } from "./ancestry.ts";
-import { channelsRequestedAbove } from "./channel-flag.ts";
+import { channelsRequestedAbove, registrationOf } from "./channel-flag.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -53,7 +53,10 @@ function hasKey(text: string | undefined, key: string): boolean {
   }
 }
 
-/** Whether the Claude Code above was started with channel push for claude-peers and will show it (a claude.ai login). */
+/**
+ * Whether the Claude Code above was started with channel push for this registration of
+ * claude-peers (registrationOf `env`) and will show it (a claude.ai login).
+ */
 export async function channelsShownAbove(ancestors: readonly Ancestor[], env: Env = process.env): Promise<boolean> {
-  return (await channelsRequestedAbove(ancestors)) && (await channelsLogin(env));
+  return (await channelsRequestedAbove(ancestors, registrationOf(env))) && (await channelsLogin(env));
 }

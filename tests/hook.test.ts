@@ -12,7 +12,7 @@ import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
 import { ancestorsFromPsTable, parentFromStat } from "../shared/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
 import { describeHookMail, hookOutput } from "../shared/hook/output.ts";
-import { channelsRequested, channelsRequestedAbove, claudeAbove } from "../shared/channel-flag.ts";
+import { channelsRequested, channelsRequestedAbove, claudeAbove, registrationOf } from "../shared/channel-flag.ts";
 import { HOOK_EVENTS, type HookEvent } from "../shared/hook-events.ts";
 import { parseHookInput } from "../shared/hook/run.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
@@ -588,6 +588,24 @@ describe("hook units", () => {
     ["claude --channels=server:telegram -p server:claude-peers", false],
   ])("channelsRequested(%p) is %p", (command, expected) => {
     expect(channelsRequested(command)).toBe(expected);
+  });
+
+  test.each([
+    // [command, the registration asking, expected]: the flag must name this registration (Claude Code drops the other one's pushes)
+    ["claude --dangerously-load-development-channels server:claude-peers", "server", true],
+    ["claude --dangerously-load-development-channels server:claude-peers", "plugin", false],
+    ["claude --dangerously-load-development-channels plugin:peers@claude-peers", "plugin", true],
+    ["claude --dangerously-load-development-channels plugin:peers@claude-peers", "server", false],
+    ["claude --channels=server:claude-peers,plugin:peers@claude-peers", "plugin", true],
+  ] as const)("channelsRequested(%p) for the %p registration is %p", (command, registration, expected) => {
+    expect(channelsRequested(command, registration)).toBe(expected);
+  });
+
+  test.each([
+    [{ CLAUDE_PLUGIN_ROOT: "/home/u/.claude/plugins/cache/peers" }, "plugin"],
+    [{}, "server"],
+  ] as const)("registrationOf(%p) is %p", (env, expected) => {
+    expect(registrationOf(env)).toBe(expected);
   });
 
   test.each([
