@@ -2,8 +2,10 @@
  * An idle interactive Claude Code session, woken by a peer's message without channels: the real
  * Claude Code CLI (offline: API-key auth, a local fake model API, its own config dir) runs in a
  * tmux pane with the plugin installed from this repository. After its first turn it sits at the
- * prompt; a peer writes; the plugin's waiter (asyncRewake) wakes it, the model answers with
- * send_message, and the answer reaches the peer. When Claude Code exits, the waiter is gone too.
+ * prompt; a peer writes; the plugin wakes it (its monitor, which holds the session; the waiter,
+ * asyncRewake, stands by for when no monitor does: tests/hook.test.ts hands over between them),
+ * the model answers with send_message, and the answer reaches the peer. When Claude Code exits,
+ * the waiter is gone too.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dirname } from "node:path";
@@ -85,7 +87,7 @@ const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.e
     const answer = await asker.waitForChannel((m) => m.meta.in_reply_to === question, "the idle session's answer", 45_000);
     expect(answer.content).toBe("4");
     expect(answer.meta.from_name).toBe("idle");
-    // What woke the model: the waiter's stderr, with the message, in the request it answered.
+    // What woke the model: the message, in the request it answered (a monitor event: tests/monitor.test.ts).
     expect(model.requests[1]).toContain(askerText);
   });
 
