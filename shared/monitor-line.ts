@@ -33,6 +33,9 @@ export interface MonitorMessage {
   replaces?: string | null;
   group?: string | null;
   reply_by?: string | null;
+  /** The sender's agent (claude-code, codex, gemini) and host; absent for the operator and notices. */
+  from_agent?: string;
+  from_host?: string;
 }
 
 /** What a message costs a monitor batch: its line as the monitor writes it, and the line break after. The broker sizes a batch by it. */
@@ -45,13 +48,18 @@ export function escapeLine(text: string): string {
   return JSON.stringify(text).replaceAll("<", "\\u003c").replaceAll(">", "\\u003e");
 }
 
+/** An agent or host name as a bare word: anything but letters, digits, `.`, `_` and `-` becomes `?`. */
+function plain(name: string): string {
+  return name.slice(0, 64).replace(/[^\w.-]/g, "?");
+}
+
 /**
  * The line for `m`, or null when its text does not fit in one line: the caller then writes
  * tooLongLine(m) and leaves it unread for check_messages.
  */
 export function monitorLine(m: MonitorMessage): string | null {
   const head =
-    `claude-peers: message ${m.id} from session ${escapeLine(m.from_name)} (${m.from_id})` +
+    `claude-peers: message ${m.id} from session ${escapeLine(m.from_name)} (${m.from_id}${m.from_agent ? `, ${plain(m.from_agent)}` : ""}${m.from_host ? ` on ${plain(m.from_host)}` : ""})` +
     (m.group ? `, to group ${escapeLine(m.group)}` : "") +
     (m.in_reply_to ? `, in reply to ${m.in_reply_to}` : "") +
     (m.replaces ? `, replacing ${m.replaces} (withdrawn)` : "") +

@@ -255,6 +255,12 @@ export const HookWaitResultSchema = HookResultSchema.extend({
   ended: z.enum(["mail", "gone", "replaced", "no_session"]),
 });
 export type HookWaitResult = z.infer<typeof HookWaitResultSchema>;
+/** A message as the plugin's monitor gets it: with its sender's agent and host for the line (none for the operator and notices). */
+export const MonitorMessageSchema = MessageSchema.extend({ from_agent: z.string().optional(), from_host: z.string().optional() });
+export type MonitorMessage = z.infer<typeof MonitorMessageSchema>;
+/** POST /hook/monitor: answered as /hook/wait, its messages with their senders' agent and host. */
+export const HookMonitorResultSchema = HookWaitResultSchema.extend({ messages: z.array(MonitorMessageSchema) });
+export type HookMonitorResult = z.infer<typeof HookMonitorResultSchema>;
 /** POST /session: a client session id the server learned after registering (Codex sends it with each tool call); its hooks send the same. */
 export const SessionBodySchema = z.object({ session_id: claudeSessionId });
 
@@ -378,7 +384,7 @@ export const ROUTES = {
   "/hook/read": { body: HookReadBodySchema, result: AckResultSchema },
   "/hook/wait": { body: HookBodySchema, result: HookWaitResultSchema },
   /** The plugin's monitor (`cli.ts hook --monitor`): holds the session's mail path, answered like /hook/wait. */
-  "/hook/monitor": { body: HookBodySchema, result: HookWaitResultSchema },
+  "/hook/monitor": { body: HookBodySchema, result: HookMonitorResultSchema },
   "/whoami": { body: NoBodySchema, result: WhoamiResultSchema },
   "/status": { body: NoBodySchema, result: StatusResultSchema },
   "/history": { body: HistoryBodySchema, result: HistoryResultSchema },

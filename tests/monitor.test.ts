@@ -90,6 +90,7 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     // A monitor event, its line naming the message; not the waiter's "Stop hook" framing.
     expect(woke).toContain("Monitor event");
     expect(woke).toContain(`message ${question} from session`);
+    expect(woke).toMatch(/from session \\"asker\\" \(p-[a-z0-9]+, claude-code on [\w.?-]+\)/); // who: name, id, agent, host
     expect(woke).toContain(JSON.stringify(JSON.stringify(text).slice(1, -1)).slice(1, -1)); // the line break escaped in the line
     expect(woke).not.toContain("Stop hook");
     await waitFor(() => screen().includes("Answered."), "the answering turn to end", 30_000);

@@ -1,9 +1,9 @@
 /** Mail for Claude Code hooks: finds a hook's session (by session id, then ancestry) and leases what it shows. */
 import { WireError } from "../errors.ts";
 import type { HookEvent } from "../hook-events.ts";
-import { HOOK_MESSAGE_OVERHEAD, type HookResult, type HookWaitResult, type Message } from "../protocol.ts";
-import type { Store } from "../store/store.ts";
 import { monitorLineCost } from "../monitor-line.ts";
+import { HOOK_MESSAGE_OVERHEAD, type HookMonitorResult, type HookResult, type HookWaitResult, type Message, type MonitorMessage } from "../protocol.ts";
+import type { MessageRow, Store } from "../store/store.ts";
 import type { DeliveryPaths } from "./delivery-paths.ts";
 import type { Mail } from "./mail.ts";
 import type { Presence } from "./presence.ts";
@@ -88,8 +88,15 @@ export class HookMail {
   }
 
   /** The peer's oldest unread messages that fit (stored since `since`, if given), leased to the caller (see lease). */
-  private async leaseFor(peerId: string, maxChars: number, since?: number, cost: Cost = hookCost): Promise<{ messages: Message[]; unread: number }> {
+  private async leaseFor(
+    peerId: string,
+    maxChars: number,
+    since?: number,
+    cost: Cost = hookCost,
+    decorate: (rows: MessageRow[]) => Promise<(m: Message) => Message> = async () => (m) => m,
+  ): Promise<{ messages: Message[]; unread: number }> {
     const stored = (await this.store.unreadFor(peerId)).filter((m) => since === undefined || m.created_at >= since);
+    const shape = await decorate(stored);
     // From here to the return nothing awaits, so two concurrent hooks never lease the same message.
     const now = this.now();
     this.dropLeases(now);
@@ -97,7 +104,7 @@ export class HookMail {
     const messages: Message[] = [];
     let used = 0;
     for (const m of unread) {
-      const wire = toWireMessage(m);
+      const wire = shape(toWireMessage(m));
       used += cost(wire);
       if (used > maxChars) break;
       messages.push(wire);
@@ -160,7 +167,7 @@ export class HookMail {
    * that came mid-turn is the monitor's too: its line reaches the model at once. A newer monitor
    * of the session replaces this one (`replaced`); the session leaving ends it (`gone`).
    */
-  async monitor(ancestors: readonly number[], maxChars: number, sessionId?: string, signal?: AbortSignal): Promise<HookWaitResult> {
+  async monitor(ancestors: readonly number[], maxChars: number, sessionId?: string, signal?: AbortSignal): Promise<HookMonitorResult> {
     const found = this.presence.forHook(ancestors, sessionId);
     if (!found) return { peer: null, parent_pid: null, ...EMPTY, ended: "no_session" };
     const { peer, parent_pid } = found;
@@ -174,13 +181,26 @@ export class HookMail {
         const arrival = this.mail.nextArrival(peer.id); // listen first: mail stored during the lease still wakes it
         const entry = this.presence.get(peer.id);
         if (!entry || !this.presence.isLive(entry)) return arrival.cancel(), ended("gone");
-        const leased = await this.leaseFor(peer.id, maxChars, undefined, monitorLineCost);
+        const leased = await this.leaseFor(peer.id, maxChars, undefined, monitorLineCost, (rows) => this.withSenders(rows));
         if (leased.messages.length > 0) return arrival.cancel(), ended("mail", leased);
         if ((await Promise.race([arrival.within(MAX_TIMER_MS), replaced])) === "replaced") return arrival.cancel(), ended("replaced");
       }
     } finally {
       hold.end();
     }
+  }
+
+  /** Adds each sender's agent and host (a peer here, on another host, or gone; not the operator or a notice). */
+  private async withSenders(rows: readonly MessageRow[]): Promise<(m: Message) => MonitorMessage> {
+    const senders = new Map<string, { agent: string; host: string }>();
+    for (const id of new Set(rows.map((r) => r.from_id))) {
+      const row = this.presence.get(id)?.row ?? (await this.store.getPeer(id));
+      if (row) senders.set(id, { agent: row.agent, host: row.host });
+    }
+    return (m) => {
+      const sender = senders.get(m.from_id);
+      return sender ? { ...m, from_agent: sender.agent, from_host: sender.host } : m;
+    };
   }
 
   /** The peers whose monitor holds their mail path now. */

@@ -18,7 +18,7 @@ import { channelsShownAbove } from "../channel-login.ts";
 import { CLAUDE_SESSION_ID, loadBrokerLocation } from "../config.ts";
 import { MONITOR_BATCH_CHARS, monitorLine, moreLine, tooLongLine, type MonitorMessage } from "../monitor-line.ts";
 import { processAlive } from "../process-alive.ts";
-import type { HookWaitResult } from "../protocol.ts";
+import type { HookMonitorResult } from "../protocol.ts";
 import { MonitorPace } from "./monitor-pace.ts";
 import { postJson } from "./post.ts";
 
@@ -71,7 +71,7 @@ export async function runMonitor(deps: MonitorDeps): Promise<void> {
       const wait = pace.waitMs();
       if (wait > 0 && (await until(sleep(wait).then(() => true))) === undefined) return;
       const token = (await readOr(config.tokenPath))?.trim();
-      const result = token ? ((await until(postJson(config.port, "/hook/monitor", token, body, 0))) as HookWaitResult | undefined) : undefined;
+      const result = token ? ((await until(postJson(config.port, "/hook/monitor", token, body, 0))) as HookMonitorResult | undefined) : undefined;
       if (watched.some((pid) => !processAlive(pid))) return;
       if (result?.ended === "replaced" && result.peer) return; // a newer monitor of this session took over
       if (result?.ended !== "mail" || !result.peer || !token) {

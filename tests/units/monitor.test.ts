@@ -64,6 +64,10 @@ describe("monitorLine", () => {
     expect(line).toContain("send_message to=p-bbbbbbbbbb in_reply_to=m-aaaaaaaaaaaa");
   });
 
+  test("names the sender's agent and host as bare words", () => {
+    expect(monitorLine(message({ from_agent: "codex", from_host: "dev box\n<x>" }))).toContain("(p-bbbbbbbbbb, codex on dev?box??x?)");
+  });
+
   test("a text that would pass Claude Code's 500-character line cut gets no line (it is announced instead)", () => {
     expect(monitorLine(message({ text: "x".repeat(MONITOR_LINE_MAX) }))).toBeNull();
     expect(monitorLineCost(message({ text: "x".repeat(MONITOR_LINE_MAX) }))).toBeLessThanOrEqual(MONITOR_LINE_MAX + 1);
