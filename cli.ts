@@ -5,7 +5,9 @@ import type { Command } from "./shared/cli/commands.ts";
 if (import.meta.main) {
   // Claude Code runs `hook` on every tool call: it loads only its own small module, never the
   // CLI's (zod schemas, tables), whose start-up alone would take longer than the hook may.
-  if (process.argv[2] === "hook" && process.argv[3] === "--wait") {
+  if (process.argv[2] === "hook" && process.argv[3] === "--monitor") {
+    await (await import("./shared/hook/monitor.ts")).runMonitorFromProcess();
+  } else if (process.argv[2] === "hook" && process.argv[3] === "--wait") {
     await (await import("./shared/hook/waiter.ts")).runWaiterFromProcess();
   } else if (process.argv[2] === "hook" && process.argv[3] === "--git-guard") {
     process.exitCode = await (await import("./shared/hook/git-guard.ts")).runGitGuardFromProcess();

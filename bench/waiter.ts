@@ -20,14 +20,15 @@ const WAITER = [process.execPath, join(ROOT, "cli.ts"), "hook", "--wait"];
 /** The first round's waiter is watched this long while it waits: CPU time comes in 10 ms ticks. */
 const QUIET_MS = 10_000;
 
-interface WaiterRun {
+export interface WaiterRun {
   handover: Distribution;
   push: Distribution;
   rssMiB: number;
   cpuPercentIdle: number;
 }
 
-async function measure(): Promise<WaiterRun> {
+/** One run of ROUNDS waiter rounds in a fresh world (bench/monitor.ts runs it beside the monitor). */
+export async function measureWaiter(): Promise<WaiterRun> {
   return inWorld(async (world) => {
     const session = await world.start({ name: "idle", env: { CLAUDE_CODE_SESSION_ID: "bench-session" } });
     const { id } = await whoami(session);
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
   await header(`waiter: ${ROUNDS} rounds of an idle session's waiter handing over one message`, runs);
   const results: WaiterRun[] = [];
   for (let i = 0; i < runs; i++) {
-    const r = await measure();
+    const r = await measureWaiter();
     console.log(
       `run ${i + 1}: send → waiter's exit p50 ${r.handover.p50.toFixed(2)} p99 ${r.handover.p99.toFixed(2)} ms; push p50 ${r.push.p50.toFixed(2)} ms; waiter ${r.rssMiB.toFixed(1)} MiB, ${r.cpuPercentIdle.toFixed(2)} % CPU while idle`,
     );

@@ -11,15 +11,31 @@ export const PLUGIN_NAME = "peers";
 /** Claude Code runs hook commands through a shell and may run a server through a wrapper: it is within this many ancestors. */
 export const CLAUDE_WITHIN = 3;
 
-/** `--channels` or `--dangerously-load-development-channels` naming server:claude-peers or plugin:peers@…. */
-export function channelsRequested(command: string): boolean {
+/** Which registration of claude-peers a process belongs to: the plugin's (`plugin:peers@…`) or `claude mcp add`'s (`server:claude-peers`). */
+export type Registration = "plugin" | "server";
+
+/**
+ * The registration of the server, hook or monitor running with `env`: Claude Code gives a plugin's
+ * MCP servers, hooks and monitors CLAUDE_PLUGIN_ROOT (2.1.332), and nothing else of ours.
+ */
+export function registrationOf(env: Record<string, string | undefined>): Registration {
+  return env.CLAUDE_PLUGIN_ROOT ? "plugin" : "server";
+}
+
+/**
+ * `--channels` or `--dangerously-load-development-channels` naming server:claude-peers or
+ * plugin:peers@…; given a registration, only the flag that names it (Claude Code pushes a
+ * channel only from the registration the flag names: the other one's notifications are dropped).
+ */
+export function channelsRequested(command: string, registration?: Registration): boolean {
   const words = command.split(/\s+/);
   for (let i = 0; i < words.length; i++) {
     const flag = /^--(?:dangerously-load-development-channels|channels)(?:=(.*))?$/.exec(words[i]!);
     if (!flag) continue;
     // The flag's values: `--flag=a,b`, or the words after it up to the next option (it takes several).
     const values = flag[1] !== undefined ? [flag[1]] : takeWhile(words.slice(i + 1), (w) => !w.startsWith("-"));
-    if (values.flatMap((v) => v.split(",")).some((ref) => ref === `server:${SERVER_NAME}` || ref.startsWith(`plugin:${PLUGIN_NAME}@`))) return true;
+    const names = (ref: string) => (registration !== "plugin" && ref === `server:${SERVER_NAME}`) || (registration !== "server" && ref.startsWith(`plugin:${PLUGIN_NAME}@`));
+    if (values.flatMap((v) => v.split(",")).some(names)) return true;
   }
   return false;
 }
@@ -30,8 +46,8 @@ function takeWhile<T>(items: readonly T[], keep: (item: T) => boolean): T[] {
 }
 
 /** Whether the Claude Code above (claudeAbove) was started with channel push for claude-peers. */
-export async function channelsRequestedAbove(ancestors: readonly Ancestor[]): Promise<boolean> {
-  for (const command of await claudeAbove(ancestors)) if (channelsRequested(command)) return true;
+export async function channelsRequestedAbove(ancestors: readonly Ancestor[], registration?: Registration): Promise<boolean> {
+  for (const command of await claudeAbove(ancestors)) if (channelsRequested(command, registration)) return true;
   return false;
 }
 

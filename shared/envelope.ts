@@ -17,11 +17,12 @@ import type { Message } from "./protocol.ts";
 import { oneLine, printableText } from "./safe-text.ts";
 
 /** Who wrote a message, in the words its tag uses: by sender id, which the broker stamps. */
-const SENDERS: Record<string, string> = {
+/** Who wrote a message, by its sender id: the person at the terminal, claude-peers, or (any other id) a peer. */
+export const SENDERS: Record<string, string> = {
   cli: "the person at the terminal (claude-peers CLI, sender id cli)",
   "claude-peers": "claude-peers itself (a notice about your mail, sender id claude-peers)",
 };
-const PEER_SENDER = "another AI session";
+export const PEER_SENDER = "another AI session";
 
 export interface FrameOptions {
   /** What follows "N messages" in the first line: where they come from, and whether they are now read. */

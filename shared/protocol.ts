@@ -141,6 +141,8 @@ export const PeerInfoSchema = z.object({
   editing: z.array(z.string()).optional(),
   /** Its claim_files patterns still holding; only in list_peers and whoami. */
   claims: z.array(z.string()).optional(),
+  /** Its plugin's monitor holds its mail path: mail is pushed into the session as monitor events (this broker's peers only). */
+  monitor: z.boolean().optional(),
 });
 export type PeerInfo = z.infer<typeof PeerInfoSchema>;
 
@@ -281,6 +283,12 @@ export const HookWaitResultSchema = HookResultSchema.extend({
   ended: z.enum(["mail", "gone", "replaced", "no_session"]),
 });
 export type HookWaitResult = z.infer<typeof HookWaitResultSchema>;
+/** A message as the plugin's monitor gets it: with its sender's agent and host for the line (none for the operator and notices). */
+export const MonitorMessageSchema = MessageSchema.extend({ from_agent: z.string().optional(), from_host: z.string().optional() });
+export type MonitorMessage = z.infer<typeof MonitorMessageSchema>;
+/** POST /hook/monitor: answered as /hook/wait, its messages with their senders' agent and host. */
+export const HookMonitorResultSchema = HookWaitResultSchema.extend({ messages: z.array(MonitorMessageSchema) });
+export type HookMonitorResult = z.infer<typeof HookMonitorResultSchema>;
 /** POST /session: a client session id the server learned after registering (Codex sends it with each tool call); its hooks send the same. */
 export const SessionBodySchema = z.object({ session_id: claudeSessionId });
 
@@ -377,6 +385,8 @@ export const StatusResultSchema = z.object({
   messages: z.record(z.string(), z.number()),
   /** Peers whose hook waiter (bun cli.ts hook --wait) is waiting for their mail now. */
   hooks_waiting: z.array(z.string()).default([]),
+  /** Peers whose plugin monitor (bun cli.ts hook --monitor) holds their mail path now: their mail reaches the model as monitor events. */
+  monitors: z.array(z.string()).default([]),
   /** Names whose inbound mail a person paused, and since when; their mail is held until resumed. */
   paused: z.array(z.object({ name: z.string(), since: isoTime })).default([]),
 });
@@ -488,6 +498,8 @@ export const ROUTES = {
   "/hook": { body: HookBodySchema, result: HookResultSchema },
   "/hook/read": { body: HookReadBodySchema, result: AckResultSchema },
   "/hook/wait": { body: HookBodySchema, result: HookWaitResultSchema },
+  /** The plugin's monitor (`cli.ts hook --monitor`): holds the session's mail path, answered like /hook/wait. */
+  "/hook/monitor": { body: HookBodySchema, result: HookMonitorResultSchema },
   "/whoami": { body: NoBodySchema, result: WhoamiResultSchema },
   "/status": { body: NoBodySchema, result: StatusResultSchema },
   "/history": { body: HistoryBodySchema, result: HistoryResultSchema },

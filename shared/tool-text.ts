@@ -15,7 +15,7 @@ export function describePeers(peers: PeerInfo[], scope: string): string {
   // Every field the peer gave is one line: a summary with a line break must not add a fake entry.
   const lines = peers.map((p) => {
     const where = [oneLine(p.cwd), p.git_branch ? `branch ${oneLine(p.git_branch)}` : null].filter(Boolean).join(", ");
-    const reach = p.push ? "push" : "poll";
+    const reach = p.monitor ? "push by monitor" : p.push ? "push" : "poll";
     const host = p.host ? `, host ${oneLine(p.host)}` : "";
     const groups = p.groups.length ? `; in ${p.groups.map((g) => `#${oneLine(g)}`).join(" ")}` : "";
     const edits = describeEdits(p).join("; ");

@@ -103,7 +103,8 @@ describe("Claude Code sessions with peer mail", () => {
   });
 
   test.each([
-    ["started with the channel flag: mail the channel delivered is not announced again", ["--dangerously-load-development-channels", "server:claude-peers"], false],
+    // API-key auth: Claude Code drops every channel push ("Channels are not currently available"), so the flag must not silence the announcement.
+    ["started with the channel flag but API-key auth: the pushed mail, never shown, is announced", ["--dangerously-load-development-channels", "server:claude-peers"], true],
     ["without the flag: the same mail, pushed but perhaps never shown, is announced", [], true],
   ])("a session %s", async (_, args, announced) => {
     const afterTool = await session({

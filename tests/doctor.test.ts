@@ -67,6 +67,7 @@ describe("doctor", () => {
       ["file modes", "ok"],
       ["store", "ok"],
       ["this session", "info"], // this test is no Claude Code session
+      ["mail delivery", "info"],
     ]);
     expect(check(report, "claude code").detail).toContain("Claude Code 2.1.332");
     expect(check(report, "registration").detail).toContain("user scope");

@@ -12,7 +12,7 @@ import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
 import { ancestorsFromPsTable, parentFromStat } from "../shared/ancestry.ts";
 import { parseResponse } from "../shared/hook/post.ts";
 import { describeHookMail, hookOutput } from "../shared/hook/output.ts";
-import { channelsRequested, channelsRequestedAbove, claudeAbove } from "../shared/channel-flag.ts";
+import { channelsRequested, channelsRequestedAbove, claudeAbove, registrationOf } from "../shared/channel-flag.ts";
 import { HOOK_CAPS, HOOK_EVENTS, type HookEvent } from "../shared/hook-events.ts";
 import { parseHookInput } from "../shared/hook/run.ts";
 import { messageState, runningBroker, type TestBroker } from "./helpers/broker.ts";
@@ -36,6 +36,7 @@ const CLI = join(ROOT, "cli.ts");
 const HOOK_COMMAND = `"${process.execPath}" "${CLI}" hook`;
 /** The waiter, as hooks.json runs it in the background (asyncRewake) on SessionStart and Stop. */
 const WAIT_COMMAND = `"${process.execPath}" "${CLI}" hook --wait`;
+const MONITOR_COMMAND = `"${process.execPath}" "${CLI}" hook --monitor`;
 
 /** Settings only the broker and the server read, each malformed: a hook's shell may carry them. */
 const BAD_SETTINGS = "CLAUDE_PEERS_GROUPS='Not a group!' CLAUDE_PEERS_LOOP_LIMIT=lots CLAUDE_PEERS_DUPLICATE_WINDOW_S=-1 CLAUDE_PEERS_AGENT=cursor CLAUDE_PEERS_HOST='not@a host'";
@@ -77,9 +78,10 @@ function hookInput(input: Record<string, unknown>, cwd: string, sessionId = "0b1
  * Its server gets CLAUDE_CODE_SESSION_ID `session-<name>`, which its hooks' input carries; with
  * `wrap` the server runs behind a shell that does not exec it.
  */
-async function openSession(world: World, name: string, claudeArgs: string[] = [], opts: { wrap?: boolean } = {}): Promise<Session> {
+async function openSession(world: World, name: string, claudeArgs: string[] = [], opts: { wrap?: boolean; env?: Record<string, string> } = {}): Promise<Session> {
   const control = join(world.t.dir, `${name}.sock`);
-  const env = { FAKE_CLAUDE_CONTROL: control, CLAUDE_CODE_SESSION_ID: `session-${name}`, ...(opts.wrap ? { FAKE_CLAUDE_WRAP: "1" } : {}) };
+  // A claude.ai login (a token in the environment): where the flag is given, Claude Code shows channel push.
+  const env = { FAKE_CLAUDE_CONTROL: control, CLAUDE_CODE_SESSION_ID: `session-${name}`, CLAUDE_CODE_OAUTH_TOKEN: "sk-ant-oat01-test", ...(opts.wrap ? { FAKE_CLAUDE_WRAP: "1" } : {}), ...opts.env };
   const server = await world.start({ name, env, via: { script: STAND_IN, args: claudeArgs } });
   const { id } = await whoami(server);
   const ask = async (path: string, body?: unknown) => {
@@ -283,6 +285,18 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     expect(await messageState(world.t, id)).toBe("delivered");
   });
 
+  test("started with the channel flag but API-key auth (Claude Code drops every push): its hooks deliver", async () => {
+    const erin = await openSession(world, "gwen", ["--dangerously-load-development-channels", "server:claude-peers"], { env: { ANTHROPIC_API_KEY: "sk-ant-api03-test" } });
+    try {
+      const id = await send("gwen", "pushed, never shown");
+      await waitFor(async () => (await messageState(world.t, id)) === "delivered", "the server to take the push");
+      expect(context(await erin.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(`[${id}]`);
+      expect(await messageState(world.t, id)).toBe("read");
+    } finally {
+      await erin.server.stop();
+    }
+  });
+
   test("a server behind a wrapper (its parent a shell, not Claude Code) gets its mail through the session id", async () => {
     const wrapped = await openSession(world, "dave", [], { wrap: true });
     try {
@@ -444,6 +458,36 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     test("quiet where channels deliver: a Claude Code started with the channel flag gets no waiter", async () => {
       const waiter = await carol.startWaiter();
       expect(await waiter.done).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    });
+
+    test("where the plugin's monitor holds the session, the monitor shows mail once and hooks and waiter stand down; once it dies, the waiter takes over", async () => {
+      const mona = await openSession(world, "mona");
+      try {
+        const monitored = async () => StatusResultSchema.parse(await (await broker.post("/status", {})).json()).monitors;
+        const monitor = await mona.startWaiter(MONITOR_COMMAND);
+        await waitFor(async () => (await monitored()).includes(mona.id), "the monitor to hold the session");
+        const first = await send("mona", "for the monitor\nline two");
+        await waitFor(async () => (await messageState(world.t, first)) === "read", "the monitor to show it");
+        const unseen = await send("mona", "while the monitor holds");
+        // Every hook event prints nothing while the monitor holds the session (the monitor may show it meanwhile).
+        for (const event of HOOK_EVENTS) expect((await mona.hook(INPUTS[event])).stdout).toBe("");
+        await waitFor(async () => (await messageState(world.t, unseen)) === "read", "the monitor to show the second");
+        // The turn ended (Stop): Claude Code starts the waiter, which only waits while the monitor holds.
+        const waiter = await mona.startWaiter();
+        await waiterHeld(mona);
+        // The monitor dies: after its hold runs out (MONITOR_GRACE_MS) the waiter brings the next message.
+        process.kill(monitor.pid, "SIGKILL");
+        const run = await monitor.done;
+        expect(run.stdout.split("\n").filter((l) => l.includes(first))).toHaveLength(1);
+        expect(run.stdout).toContain(String.raw`"for the monitor\nline two"`);
+        const second = await send("mona", "after the monitor died");
+        const woken = await waiter.done;
+        expect(woken.code).toBe(2);
+        expect(woken.stderr).toContain(`[${second}]`);
+        expect(woken.stderr).not.toContain(first);
+      } finally {
+        await mona.server.stop();
+      }
     });
 
     test("it never outlives its session: when the session's server leaves, the waiter leaves too", async () => {
@@ -613,6 +657,24 @@ describe("hook units", () => {
     ["claude --channels=server:telegram -p server:claude-peers", false],
   ])("channelsRequested(%p) is %p", (command, expected) => {
     expect(channelsRequested(command)).toBe(expected);
+  });
+
+  test.each([
+    // [command, the registration asking, expected]: the flag must name this registration (Claude Code drops the other one's pushes)
+    ["claude --dangerously-load-development-channels server:claude-peers", "server", true],
+    ["claude --dangerously-load-development-channels server:claude-peers", "plugin", false],
+    ["claude --dangerously-load-development-channels plugin:peers@claude-peers", "plugin", true],
+    ["claude --dangerously-load-development-channels plugin:peers@claude-peers", "server", false],
+    ["claude --channels=server:claude-peers,plugin:peers@claude-peers", "plugin", true],
+  ] as const)("channelsRequested(%p) for the %p registration is %p", (command, registration, expected) => {
+    expect(channelsRequested(command, registration)).toBe(expected);
+  });
+
+  test.each([
+    [{ CLAUDE_PLUGIN_ROOT: "/home/u/.claude/plugins/cache/peers" }, "plugin"],
+    [{}, "server"],
+  ] as const)("registrationOf(%p) is %p", (env, expected) => {
+    expect(registrationOf(env)).toBe(expected);
   });
 
   test.each([

@@ -2,16 +2,16 @@
  * An idle interactive Claude Code session, woken by a peer's message without channels: the real
  * Claude Code CLI (offline: API-key auth, a local fake model API, its own config dir) runs in a
  * tmux pane with the plugin installed from this repository. After its first turn it sits at the
- * prompt; a peer writes; the plugin's waiter (asyncRewake) wakes it, the model answers with
- * send_message, and the answer reaches the peer. When Claude Code exits, the waiter is gone too.
+ * prompt; a peer writes; the plugin wakes it (its monitor, which holds the session; the waiter,
+ * asyncRewake, stands by for when no monitor does: tests/hook.test.ts hands over between them),
+ * the model answers with send_message, and the answer reaches the peer. When Claude Code exits,
+ * the waiter is gone too.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
 import { processPids, runningBroker } from "./helpers/broker.ts";
-import { CLAUDE, claudeCli, type ClaudeCli } from "./helpers/claude-cli.ts";
-import { ROOT } from "./helpers/env.ts";
+import { CLAUDE, FAKE_API_KEY as KEY, claudeCli, installPluginInteractive, type ClaudeCli } from "./helpers/claude-cli.ts";
 import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -20,8 +20,6 @@ import { openWorld, type World } from "./helpers/world.ts";
 const TMUX = Bun.which("tmux");
 const SESSION = `claude-peers-idle-${process.pid}`;
 const SEND = "mcp__plugin_peers_claude-peers__send_message";
-/** Any key that looks like Claude Code's; the fake model API takes it. */
-const KEY = "sk-ant-api03-claude-peers-test-key-000000000000000000000000";
 
 /** Pids of waiters (`cli.ts hook --wait`) started for this test's HOME. */
 const waiterPids = (home: string) => processPids((argv) => argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--wait"), [`HOME=${home}`]);
@@ -42,19 +40,7 @@ const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.e
     cli = claudeCli(world.t);
     asker = await world.start({ name: "asker" });
     await whoami(asker);
-    // The plugin from this repository, as README says; first-run screens answered in its config.
-    const cache = { BUN_INSTALL_CACHE_DIR: process.env.BUN_INSTALL_CACHE_DIR || join(process.env.HOME ?? "", ".bun", "install", "cache") };
-    expect((await cli.runWith(cache, "plugin", "marketplace", "add", ROOT)).code).toBe(0);
-    expect((await cli.runWith(cache, "plugin", "install", "peers@claude-peers")).code).toBe(0);
-    const statePath = join(cli.env.CLAUDE_CONFIG_DIR!, ".claude.json");
-    const state = JSON.parse(readFileSync(statePath, "utf8"));
-    Object.assign(state, {
-      hasCompletedOnboarding: true,
-      theme: "dark",
-      customApiKeyResponses: { approved: [KEY.slice(-20)], rejected: [] },
-      projects: { [world.t.home]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true } },
-    });
-    writeFileSync(statePath, JSON.stringify(state));
+    await installPluginInteractive(cli, world.t.home);
 
     model = startFakeAnthropic(async (n) => {
       if (n === 1) return { text: "Ready." }; // the user's first prompt: a turn, then idle
@@ -101,7 +87,7 @@ const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.e
     const answer = await asker.waitForChannel((m) => m.meta.in_reply_to === question, "the idle session's answer", 45_000);
     expect(answer.content).toBe("4");
     expect(answer.meta.from_name).toBe("idle");
-    // What woke the model: the waiter's stderr, with the message, in the request it answered.
+    // What woke the model: the message, in the request it answered (a monitor event: tests/monitor.test.ts).
     expect(model.requests[1]).toContain(askerText);
   });
 

@@ -17,6 +17,7 @@ import { ConsoleAuth } from "./console-auth.ts";
 import { consoleHandler, isConsolePath } from "./console.ts";
 import { assertLocalHost, assertNoOrigin, assertToken, readJson } from "./guard.ts";
 import type { DampingLimits } from "./damping.ts";
+import { DeliveryPaths } from "./delivery-paths.ts";
 import { Groups } from "./groups.ts";
 import { HookMail } from "./hook-mail.ts";
 import { listenForConsole, listenOnSocket, socketIdentity } from "./listen.ts";
@@ -113,7 +114,9 @@ export function composeServices(opts: ServiceOptions): Services {
   const { mailboxTtlMs, heldTtlMs, sendRate, damping } = opts;
   const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs, heldTtlMs, otherHosts, sendRate, damping, flags, now, log });
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
-  const hookMail = new HookMail({ presence, mail, store, now });
+  // A monitor's request ending wakes the session's waiter, which takes over once the monitor's hold runs out.
+  const paths = new DeliveryPaths({ now, changed: (peerId) => mail.wake(peerId) });
+  const hookMail = new HookMail({ presence, mail, store, paths, now });
   const notices = new Notices(mail, log);
   const edits = new Edits({ store: editsStoreFor(store), presence, notices, keys: new FileKeys(now), windowMs: opts.collisionWindowMs ?? DEFAULT_COLLISION_WINDOW_MS, now, flags: opts.editFlagDir ? new EditFlags(opts.editFlagDir, log) : undefined });
   // Everything kept per peer goes when it leaves, so a broker that runs for months does not grow.

@@ -1,8 +1,10 @@
 /** Mail for Claude Code hooks: finds a hook's session (by session id, then ancestry) and leases what it shows. */
 import { WireError } from "../errors.ts";
 import type { HookEvent } from "../hook-events.ts";
-import { HOOK_MESSAGE_OVERHEAD, type HookResult, type HookWaitResult, type Message } from "../protocol.ts";
-import type { Store } from "../store/store.ts";
+import { monitorLineCost } from "../monitor-line.ts";
+import { HOOK_MESSAGE_OVERHEAD, type HookMonitorResult, type HookResult, type HookWaitResult, type Message, type MonitorMessage } from "../protocol.ts";
+import type { MessageRow, Store } from "../store/store.ts";
+import type { DeliveryPaths } from "./delivery-paths.ts";
 import type { HookAncestor } from "./hook-pairing.ts";
 import type { Mail } from "./mail.ts";
 import type { Presence } from "./presence.ts";
@@ -23,8 +25,15 @@ export interface HookMailOptions {
   presence: Presence;
   mail: Mail;
   store: Store;
+  /** Which path holds each session: where the plugin's monitor does, hooks and waiter show nothing. */
+  paths: DeliveryPaths;
   now: () => number;
 }
+
+/** What a message costs a batch: as a hook prints it (its text and a header), or as the monitor writes it (one line). */
+type Cost = (m: Message) => number;
+const hookCost: Cost = (m) => m.text.length + HOOK_MESSAGE_OVERHEAD;
+const EMPTY = { messages: [] as Message[], unread: 0 };
 
 export class HookMail {
   /** Message id → until when a hook holds it, and for which peer. */
@@ -36,11 +45,13 @@ export class HookMail {
   private readonly presence: Presence;
   private readonly mail: Mail;
   private readonly store: Store;
+  private readonly paths: DeliveryPaths;
   private readonly now: () => number;
   constructor(opts: HookMailOptions) {
     this.presence = opts.presence;
     this.mail = opts.mail;
     this.store = opts.store;
+    this.paths = opts.paths;
     this.now = opts.now;
   }
 
@@ -55,7 +66,8 @@ export class HookMail {
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
     if (peek) return { peer: found.peer, parent_pid: found.parent_pid, messages: [], unread: await this.store.countUnread(found.peer.id) };
     if (event) this.observe(found.peer.id, event);
-    const leased = await this.leaseFor(found.peer.id, maxChars);
+    // The session's monitor shows its mail (at once, mid-turn too): its hooks would show it twice.
+    const leased = this.paths.monitorHolds(found.peer.id) ? EMPTY : await this.leaseFor(found.peer.id, maxChars);
     // The flag of every id the session has (one just learned, after /clear) says whether mail waits,
     // leased to another hook or not: a lease that runs out makes its mail unread again.
     await this.mail.refreshFlag(found.peer.id);
@@ -77,8 +89,15 @@ export class HookMail {
   }
 
   /** The peer's oldest unread messages that fit (stored since `since`, if given), leased to the caller (see lease). */
-  private async leaseFor(peerId: string, maxChars: number, since?: number): Promise<{ messages: Message[]; unread: number }> {
+  private async leaseFor(
+    peerId: string,
+    maxChars: number,
+    since?: number,
+    cost: Cost = hookCost,
+    decorate: (rows: MessageRow[]) => Promise<(m: Message) => Message> = async () => (m) => m,
+  ): Promise<{ messages: Message[]; unread: number }> {
     const stored = (await this.store.unreadFor(peerId)).filter((m) => since === undefined || m.created_at >= since);
+    const shape = await decorate(stored);
     // From here to the return nothing awaits, so two concurrent hooks never lease the same message.
     const now = this.now();
     this.dropLeases(now);
@@ -86,9 +105,10 @@ export class HookMail {
     const messages: Message[] = [];
     let used = 0;
     for (const m of unread) {
-      used += m.text.length + HOOK_MESSAGE_OVERHEAD;
+      const wire = shape(toWireMessage(m));
+      used += cost(wire);
       if (used > maxChars) break;
-      messages.push(toWireMessage(m));
+      messages.push(wire);
       this.leases.set(m.id, { until: now + HOOK_LEASE_MS, peerId });
     }
     return { messages, unread: unread.length };
@@ -128,14 +148,66 @@ export class HookMail {
         if (!entry || !this.presence.isLive(entry)) return arrival.cancel(), ended("gone");
         // Only mail that came while the session was idle: what came during a turn is its hooks' to show.
         const idle = this.idleSince.has(peer.id) ? this.idleSince.get(peer.id)! : startedAt;
-        const leased = idle === null ? { messages: [], unread: 0 } : await this.leaseFor(peer.id, maxChars, idle);
+        // While the session's monitor holds it, the waiter only waits: it takes over when the monitor's hold runs out.
+        const held = this.paths.monitorHoldLeft(peer.id);
+        const leased = idle === null || held > 0 ? EMPTY : await this.leaseFor(peer.id, maxChars, idle);
         // Mail none of which fits (the oldest is too long) still ends the wait: the waiter says to call check_messages.
         if (leased.unread > 0) return arrival.cancel(), ended("mail", leased);
-        if ((await Promise.race([arrival.within(MAX_TIMER_MS), replaced])) === "replaced") return arrival.cancel(), ended("replaced");
+        const wake = held > 0 ? Math.min(held, MAX_TIMER_MS) : MAX_TIMER_MS;
+        if ((await Promise.race([arrival.within(wake), replaced])) === "replaced") return arrival.cancel(), ended("replaced");
       }
     } finally {
       if (this.waiters.get(peer.id) === mine) this.waiters.delete(peer.id);
     }
+  }
+
+  /**
+   * The plugin's monitor of a session (POST /hook/monitor, `cli.ts hook --monitor`): it holds the
+   * session's mail path (DeliveryPaths) while this request is open and a grace after, and is
+   * answered once the session has unread mail that no hook holds, leased as lease() does, as much
+   * as fits in `maxChars` counted as the monitor writes it (one line each, monitorLineCost). Mail
+   * that came mid-turn is the monitor's too: its line reaches the model at once. A newer monitor
+   * of the session replaces this one (`replaced`); the session leaving ends it (`gone`).
+   */
+  async monitor(ancestors: readonly HookAncestor[], maxChars: number, sessionId?: string, signal?: AbortSignal): Promise<HookMonitorResult> {
+    const found = this.presence.forHook(ancestors, sessionId);
+    if (!found) return { peer: null, parent_pid: null, ...EMPTY, ended: "no_session" };
+    const { peer, parent_pid } = found;
+    const ended = (why: HookWaitResult["ended"], counts = EMPTY): HookWaitResult => ({ peer, parent_pid, ...counts, ended: why });
+    if (signal?.aborted) return ended("replaced");
+    const { promise: replaced, resolve: replace } = Promise.withResolvers<"replaced">();
+    signal?.addEventListener("abort", () => replace("replaced"), { once: true });
+    const hold = this.paths.monitorOpened(peer.id, () => replace("replaced"));
+    try {
+      for (;;) {
+        const arrival = this.mail.nextArrival(peer.id); // listen first: mail stored during the lease still wakes it
+        const entry = this.presence.get(peer.id);
+        if (!entry || !this.presence.isLive(entry)) return arrival.cancel(), ended("gone");
+        const leased = await this.leaseFor(peer.id, maxChars, undefined, monitorLineCost, (rows) => this.withSenders(rows));
+        if (leased.messages.length > 0) return arrival.cancel(), ended("mail", leased);
+        if ((await Promise.race([arrival.within(MAX_TIMER_MS), replaced])) === "replaced") return arrival.cancel(), ended("replaced");
+      }
+    } finally {
+      hold.end();
+    }
+  }
+
+  /** Adds each sender's agent and host (a peer here, on another host, or gone; not the operator or a notice). */
+  private async withSenders(rows: readonly MessageRow[]): Promise<(m: Message) => MonitorMessage> {
+    const senders = new Map<string, { agent: string; host: string }>();
+    for (const id of new Set(rows.map((r) => r.from_id))) {
+      const row = this.presence.get(id)?.row ?? (await this.store.getPeer(id));
+      if (row) senders.set(id, { agent: row.agent, host: row.host });
+    }
+    return (m) => {
+      const sender = senders.get(m.from_id);
+      return sender ? { ...m, from_agent: sender.agent, from_host: sender.host } : m;
+    };
+  }
+
+  /** The peers whose monitor holds their mail path now. */
+  monitoredPeers(): string[] {
+    return this.paths.monitoredPeers();
   }
 
   /** Leases that ran out, and those of `peerId`. */
@@ -150,11 +222,12 @@ export class HookMail {
   forgetPeer(peerId: string): void {
     this.idleSince.delete(peerId);
     this.dropLeases(this.now(), peerId);
+    this.paths.forgetPeer(peerId);
   }
 
   /** Peers and messages remembered, for tests that check nothing is kept. */
-  sizes(): { hookLeases: number; hookWaiters: number; idleMarks: number } {
-    return { hookLeases: this.leases.size, hookWaiters: this.waiters.size, idleMarks: this.idleSince.size };
+  sizes(): { hookLeases: number; hookWaiters: number; idleMarks: number; monitorHolds: number } {
+    return { hookLeases: this.leases.size, hookWaiters: this.waiters.size, idleMarks: this.idleSince.size, ...this.paths.sizes() };
   }
 
   /** The peers whose session's waiter is waiting now. */

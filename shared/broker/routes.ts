@@ -65,7 +65,10 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       const viewer = ctx.peer
         ? { id: ctx.peer.id, cwd: ctx.peer.cwd, git_common_dir: ctx.peer.git_common_dir, repo_key: ctx.peer.repo_key }
         : { cwd: b.cwd, git_common_dir: b.git_common_dir, repo_key: b.repo_key };
-      return { peers: await s.edits.annotate(await s.groups.withGroups(await s.presence.list(b.scope, viewer))), ...(await unread(ctx)) };
+      const monitored = new Set(s.hookMail.monitoredPeers());
+      const listed = await s.edits.annotate(await s.groups.withGroups(await s.presence.list(b.scope, viewer)));
+      const peers = listed.map((p) => (monitored.has(p.id) ? { ...p, monitor: true } : p));
+      return { peers, ...(await unread(ctx)) };
     },
     "/send": async (ctx) => {
       const sent = await s.mail.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
@@ -102,6 +105,10 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       ctx.holdOpen(); // answered when mail comes, however long that takes
       return s.hookMail.wait(hookAncestors(ctx.body.ancestors, ctx.body.agent_pid), ctx.body.max_chars, ctx.body.session_id, ctx.req.signal, ctx.body.event);
     },
+    "/hook/monitor": (ctx) => {
+      ctx.holdOpen(); // answered when mail comes; open, it holds the session's mail path
+      return s.hookMail.monitor(hookAncestors(ctx.body.ancestors, ctx.body.agent_pid), ctx.body.max_chars, ctx.body.session_id, ctx.req.signal);
+    },
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);
       const [self] = await s.edits.annotate(await s.groups.withGroups([s.registry.whoami(peer)]));
@@ -112,6 +119,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       peers: { ...s.presence.counts(), other_hosts: await s.presence.otherHostsCount() },
       messages: await s.mail.countByState(),
       hooks_waiting: s.hookMail.waitingPeers(),
+      monitors: s.hookMail.monitoredPeers(),
       paused: pausedList(await s.mail.paused()),
     }),
     "/history": async ({ body }) => {

@@ -19,6 +19,7 @@ import { clientFor, type CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { defaultTarget } from "./install/command.ts";
 import { channelFlagCheck, claudeConfig, hooksCheck, launchCheck, registrationCheck } from "./doctor-claude.ts";
+import { deliveryCheck } from "./doctor-delivery.ts";
 import { otherAgentChecks } from "./install/check.ts";
 
 /** ok: as it should be; info: worth knowing, nothing to fix; warn and fail: something to fix (exit 1). */
@@ -53,6 +54,7 @@ export async function runDoctor(ctx: CliContext): Promise<Check[]> {
     fileModeCheck(ctx),
     await storeCheck(ctx),
     await sessionCheck(ctx, probe),
+    await deliveryCheck(ctx, probe),
     ...otherAgentChecks(defaultTarget()),
   ];
 }

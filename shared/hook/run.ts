@@ -12,7 +12,7 @@
 import { CLAUDE_SESSION_ID, loadBrokerLocation, type BrokerLocation } from "../config.ts";
 import { nearestAgentPid } from "../agent-process.ts";
 import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
-import { channelsRequested, channelsRequestedAbove } from "../channel-flag.ts";
+import { channelsRequested, channelsRequestedAbove, registrationOf } from "../channel-flag.ts";
 import { hookEventOf, hookFieldCap, type HookEvent } from "../hook-events.ts";
 import type { HookResult } from "../protocol.ts";
 import { postJson } from "./post.ts";
@@ -121,7 +121,10 @@ export async function runHook(deps: HookDeps): Promise<void> {
   // The Claude Code process: the ancestor the broker matched, or (matched by session id, the server
   // behind a wrapper) one of the hook's nearest ancestors, which Claude Code runs through a shell.
   const matched = chain.find((a) => a.pid === result.parent_pid);
-  if (matched ? channelsRequested(await matched.command()) : await channelsRequestedAbove(chain)) return;
+  // The channel shows it, if the flag names this registration and Claude Code shows channels at all: a claude.ai login (not an API key, Bedrock or Vertex).
+  const env = deps.env ?? process.env;
+  const registration = registrationOf(env);
+  if ((matched ? channelsRequested(await matched.command(), registration) : await channelsRequestedAbove(chain, registration)) && (await (await import("../channel-login.ts")).channelsLogin(env))) return;
   const { hookOutput } = await import("./output.ts");
   const answer = hookOutput(input, result);
   if (!answer) return;

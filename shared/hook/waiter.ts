@@ -8,7 +8,8 @@
  * when a newer waiter takes over, or when its Claude Code exits.
  */
 import type { Ancestor } from "../ancestry.ts";
-import { channelsRequestedAbove, claudeAbove } from "../channel-flag.ts";
+import { claudeAbove } from "../channel-flag.ts";
+import { channelsShownAbove } from "../channel-login.ts";
 import { processAlive } from "../process-alive.ts";
 import type { HookWaitResult } from "../protocol.ts";
 import { HOOK_CAPS } from "../hook-events.ts";
@@ -42,7 +43,7 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
   const ctx = await hookContext(deps);
   if (!ctx) return 0;
   const { config, token, chain } = ctx;
-  if (await channelsRequestedAbove(chain)) return 0; // the channel delivers, and wakes an idle session itself
+  if (await channelsShownAbove(chain, deps.env ?? process.env)) return 0; // the channel delivers, and wakes an idle session itself
   // `claude -p` ends after its turn and waits for background hooks before it exits: no idle to wake.
   if (await printModeAbove(chain)) return 0;
 

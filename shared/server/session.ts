@@ -1,7 +1,7 @@
 /** One Claude Code session's peer: the MCP server, its broker link, and the background start-up. */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ancestorsOf } from "../ancestry.ts";
-import { channelsRequestedAbove } from "../channel-flag.ts";
+import { channelsShownAbove } from "../channel-login.ts";
 import type { Config } from "../config.ts";
 import { errorMessage } from "../errors.ts";
 import { readGitInfo } from "../git.ts";
@@ -12,10 +12,14 @@ import type { PeerLink } from "./peer-link.ts";
 import type { OkResult } from "../protocol.ts";
 import { modelSummary, plainSummary } from "./summary.ts";
 
-/** Whether this server's Claude Code (its parent, or just above a wrapper) was started with channel push for claude-peers. */
+/**
+ * Whether this server's Claude Code (its parent, or just above a wrapper) was started with channel
+ * push for claude-peers and shows it (a claude.ai login: with an API key, Bedrock or Vertex it
+ * drops every push), read from its command line and its environment, which servers inherit.
+ */
 async function channelFlagAbove(): Promise<boolean> {
   try {
-    return await channelsRequestedAbove(await ancestorsOf());
+    return await channelsShownAbove(await ancestorsOf());
   } catch {
     return false; // no /proc and no ps: count everything unread, as without the flag
   }

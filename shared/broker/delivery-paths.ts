@@ -1,0 +1,82 @@
+/**
+ * The broker's one record of which path holds each session's mail: the plugin's monitor (`cli.ts
+ * hook --monitor`, a Claude Code plugin monitor whose stdout lines reach the model as monitor
+ * events), else the hooks and their waiter. A session has one path at a time, so nothing is shown
+ * twice: while a monitor holds the session its hooks and its waiter show nothing, and they take
+ * over again once it is gone (its request closed and not renewed within MONITOR_GRACE_MS).
+ */
+
+/**
+ * A monitor holds its session from its request until this long after the request ended: it asks
+ * again as soon as it has written what it got, except while it paces itself below Claude Code's
+ * monitor rate limit (one batch per 2 s once ten were spent; see hook/monitor-pace.ts), which
+ * stays well within this. A monitor that died hands the session back to the hooks after it.
+ */
+export const MONITOR_GRACE_MS = 6000;
+
+interface MonitorHold {
+  /** The open request's replace(): a newer monitor of the same session ends it. */
+  replace: (() => void) | null;
+  /** Until when the session stays the monitor's without an open request. */
+  until: number;
+}
+
+export class DeliveryPaths {
+  private readonly monitors = new Map<string, MonitorHold>();
+  private readonly now: () => number;
+  /** Called when a monitor's request ends: whoever waits for the session (its waiter) looks again. */
+  private readonly changed: (peerId: string) => void;
+  constructor(opts: { now: () => number; changed: (peerId: string) => void }) {
+    this.now = opts.now;
+    this.changed = opts.changed;
+  }
+
+  /**
+   * A monitor's request for `peerId` is open: the session is its until end() and the grace after.
+   * An older monitor of the same session (a plugin reloaded) is replaced: its request ends.
+   */
+  monitorOpened(peerId: string, replace: () => void): { end: () => void } {
+    this.monitors.get(peerId)?.replace?.();
+    const hold: MonitorHold = { replace, until: Number.POSITIVE_INFINITY };
+    this.monitors.set(peerId, hold);
+    return {
+      end: () => {
+        if (this.monitors.get(peerId) !== hold) return;
+        hold.replace = null;
+        hold.until = this.now() + MONITOR_GRACE_MS;
+        this.changed(peerId);
+      },
+    };
+  }
+
+  /** Whether a monitor holds the session now (its request open, or ended within the grace). */
+  monitorHolds(peerId: string): boolean {
+    const hold = this.monitors.get(peerId);
+    if (!hold) return false;
+    if (hold.replace || this.now() < hold.until) return true;
+    this.monitors.delete(peerId);
+    return false;
+  }
+
+  /** How long until a monitor's hold on the session runs out: 0 when none holds it, Infinity while its request is open. */
+  monitorHoldLeft(peerId: string): number {
+    if (!this.monitorHolds(peerId)) return 0;
+    const hold = this.monitors.get(peerId)!;
+    return hold.replace ? Number.POSITIVE_INFINITY : hold.until - this.now();
+  }
+
+  /** The peers a monitor holds now. */
+  monitoredPeers(): string[] {
+    return [...this.monitors.keys()].filter((id) => this.monitorHolds(id));
+  }
+
+  /** The peer left: its record goes (an open monitor request ends by itself, finding the peer gone). */
+  forgetPeer(peerId: string): void {
+    const hold = this.monitors.get(peerId);
+    if (hold && !hold.replace) this.monitors.delete(peerId);
+  }
+
+  sizes(): { monitorHolds: number } {
+    return { monitorHolds: this.monitors.size };
+  }
+}

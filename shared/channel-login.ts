@@ -1,0 +1,62 @@
+/**
+ * Whether Claude Code will show channel push at all: the flag is not enough. Read from the
+ * 2.1.332 binary (its channels notice): with Bedrock, Vertex or Foundry it says "Channels are not
+ * available on third-party providers", and without a claude.ai login (an API key) "Channels are
+ * not currently available"; either way it drops every push, silently. Where this says no, the
+ * monitor or the hooks deliver, even in a session started with the flag. Zod-free: hooks use it.
+ *
+ * The login is read from Claude Code's environment (its hooks, monitor and servers inherit it)
+ * and its config folder (CLAUDE_CONFIG_DIR, else ~/.claude): no third-party switch, no API key in
+ * the environment or the config, and a claude.ai credential (CLAUDE_CODE_OAUTH_TOKEN, or
+ * .credentials.json holding claudeAiOauth; on macOS the Keychain holds it, so there a missing
+ * file still counts as logged in).
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { Ancestor } from "./ancestry.ts";
+import { readOr } from "./ancestry.ts";
+import { channelsRequestedAbove, registrationOf } from "./channel-flag.ts";
+
+type Env = Record<string, string | undefined>;
+
+const THIRD_PARTY = ["CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY"];
+
+function truthy(value: string | undefined): boolean {
+  return value !== undefined && !["", "0", "false", "no", "off"].includes(value.trim().toLowerCase());
+}
+
+/** Whether Claude Code's login (from `env` and its config folder) is a claude.ai login, the one channels work with. */
+export async function channelsLogin(env: Env = process.env, home = env.HOME || homedir(), platform = process.platform): Promise<boolean> {
+  if (THIRD_PARTY.some((name) => truthy(env[name]))) return false;
+  if (env.ANTHROPIC_API_KEY?.trim() || env.ANTHROPIC_AUTH_TOKEN?.trim()) return false;
+  if (env.CLAUDE_CODE_OAUTH_TOKEN?.trim()) return true;
+  const configDir = env.CLAUDE_CONFIG_DIR?.trim() || join(home, ".claude");
+  // An API key kept by /login (primaryApiKey) or a settings apiKeyHelper: not claude.ai.
+  const [state, settings, credentials] = await Promise.all([
+    readOr(env.CLAUDE_CONFIG_DIR?.trim() ? join(configDir, ".claude.json") : join(home, ".claude.json")),
+    readOr(join(configDir, "settings.json")),
+    readOr(join(configDir, ".credentials.json")),
+  ]);
+  if (hasKey(state, "primaryApiKey") || hasKey(settings, "apiKeyHelper")) return false;
+  if (credentials !== undefined) return hasKey(credentials, "claudeAiOauth");
+  return platform === "darwin";
+}
+
+/** Whether the JSON text has a non-empty top-level `key`; unreadable JSON has none. */
+function hasKey(text: string | undefined, key: string): boolean {
+  if (!text) return false;
+  try {
+    const data: unknown = JSON.parse(text);
+    return typeof data === "object" && data !== null && Boolean((data as Record<string, unknown>)[key]);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the Claude Code above was started with channel push for this registration of
+ * claude-peers (registrationOf `env`) and will show it (a claude.ai login).
+ */
+export async function channelsShownAbove(ancestors: readonly Ancestor[], env: Env = process.env): Promise<boolean> {
+  return (await channelsRequestedAbove(ancestors, registrationOf(env))) && (await channelsLogin(env));
+}
