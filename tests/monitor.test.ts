@@ -129,7 +129,7 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     const last = await waitFor(() => {
       const latest = model.requests.length > start ? model.requests.at(-1)! : "";
       return ids.every((id) => latest.includes(`message ${id} from session`)) ? latest : null;
-    }, "all 100 messages in one model request", 120_000);
+    }, "all 100 messages in one model request", 50_000);
     for (const id of ids) expect(occurrences(last, `message ${id} from session`)).toBe(1);
     // Claude Code never had to drop a batch for its rate limit.
     expect(last).not.toContain("output rate exceeded");
