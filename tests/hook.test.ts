@@ -290,7 +290,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
     try {
       const id = await send("gwen", "pushed, never shown");
       await waitFor(async () => (await messageState(world.t, id)) === "delivered", "the server to take the push");
-      expect(context(await erin.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(`[${id}]`);
+      expect(context(await erin.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(`id="${id}"`);
       expect(await messageState(world.t, id)).toBe("read");
     } finally {
       await erin.server.stop();
@@ -483,7 +483,7 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
         const second = await send("mona", "after the monitor died");
         const woken = await waiter.done;
         expect(woken.code).toBe(2);
-        expect(woken.stderr).toContain(`[${second}]`);
+        expect(woken.stderr).toContain(`id="${second}"`);
         expect(woken.stderr).not.toContain(first);
       } finally {
         await mona.server.stop();

@@ -23,7 +23,6 @@ const TMUX = Bun.which("tmux");
 const SESSION = `claude-peers-monitor-${process.pid}`;
 const SEND = "mcp__plugin_peers_claude-peers__send_message";
 const LIST = "mcp__plugin_peers_claude-peers__list_peers";
-const NO_DAMPING = { CLAUDE_PEERS_LOOP_LIMIT: "0" };
 
 /** Pids of monitors (`cli.ts hook --monitor`) started for this test's HOME. */
 const monitorPids = (home: string) => processPids((argv) => argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--monitor"), [`HOME=${home}`]);
@@ -42,13 +41,13 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
 
   beforeAll(async () => {
     // The burst is one sender's 100 messages: loop damping (30 per pair) would hold most of them.
-    world = openWorld(NO_DAMPING);
+    world = openWorld();
     cli = claudeCli(world.t);
     asker = await world.start({ name: "asker" });
     await whoami(asker);
     await installPluginInteractive(cli, world.t.home);
     model = startFakeAnthropic(async (n) => script(n, model.requests[n - 1]!));
-    const env = { ...cli.env, PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: model.baseUrl, CLAUDE_PEERS_NAME: "watched", ...NO_DAMPING };
+    const env = { ...cli.env, PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: model.baseUrl, CLAUDE_PEERS_NAME: "watched" };
     // README's alias, with API-key auth: Claude Code drops every channel push, so the monitor must deliver.
     const command = `env -i ${Object.entries(env).map(([k, v]) => `${k}='${v}'`).join(" ")} ${CLAUDE} --dangerously-load-development-channels plugin:peers@claude-peers --allowedTools ${SEND} ${LIST}`;
     expect(Bun.spawnSync([TMUX!, "new-session", "-d", "-s", SESSION, "-x", "160", "-y", "40", "-c", world.t.home, command]).exitCode).toBe(0);
