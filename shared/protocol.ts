@@ -71,6 +71,11 @@ export const HealthSchema = z.object({
   protocol: z.number(),
   pid: z.number(),
   started_at: isoTime,
+  /**
+   * The store it runs on (store-location.ts: a file path, or the URL without its password), so a
+   * client tells a broker of another CLAUDE_PEERS_DB before sending it anything. Absent from older brokers.
+   */
+  db: z.string().optional(),
 });
 export type Health = z.infer<typeof HealthSchema>;
 

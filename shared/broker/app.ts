@@ -150,6 +150,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     protocol: PROTOCOL_VERSION,
     pid: process.pid,
     started_at: new Date(startedAt).toISOString(),
+    db: store.location,
   });
   const consoleAuth = new ConsoleAuth(now);
   const routes = routeHandlers({

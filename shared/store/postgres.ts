@@ -20,6 +20,9 @@ import {
   type Store,
   textCrc,
 } from "./store.ts";
+import { redactUrl } from "../store-location.ts";
+
+export { redactUrl };
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
 const MIGRATIONS: string[] = [
@@ -243,18 +246,6 @@ async function releasePauseHeldOn(q: Query, name: string, now: number, expiresAt
     UPDATE messages SET state = 'queued', released_at = ${now}, expires_at = ${expiresAt}, held_by = NULL
     WHERE state = 'held' AND held_by = 'pause' AND to_name = ${name} RETURNING *`;
   return [...rows].sort((x, y) => x.seq - y.seq);
-}
-
-/** The URL with any password replaced by "***", for logs and status. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***");
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^/@:]*):[^@]*@/, "//$1:***@"); // unparseable: hide what sits between "user:" and "@"
-  }
 }
 
 /** Removes the URL's password from text we did not write (a driver message), in case it ever echoes it. */
