@@ -5,10 +5,24 @@
  * characters in them), so they bind as they are, without the store's NUL escape.
  */
 import type { SQL } from "bun";
+import type { ConnectionGate } from "./connection-gate.ts";
 import { unavailableOr } from "./postgres.ts";
 import type { BrokerIdentity, NetworkStore, PresenceClaim, PresenceRow } from "./store.ts";
 
-const CHANNEL = "claude_peers";
+/** The channel every broker listens to: only "a console is open here" goes on it. */
+const COMMON_CHANNEL = "claude_peers";
+/** A broker id as BrokerNetwork makes them; a channel name is built only from one of these. */
+const BROKER_ID = /^b-[a-z0-9]{1,32}$/;
+
+/**
+ * Broker b-1a2b…'s own channel, claude_peers_b_1a2b…: a wake-up, an ack or a watch event goes to the
+ * one broker it is for, so no broker parses the others' mail (and NOTIFY's cost does not grow with
+ * the number of hosts listening).
+ */
+export function channelOf(brokerId: string): string {
+  if (!BROKER_ID.test(brokerId)) throw new Error(`"${brokerId}" is not a broker id; no notice is sent to it`);
+  return `${COMMON_CHANNEL}_${brokerId.replace("-", "_")}`;
+}
 const UNIQUE_VIOLATION = "23505";
 
 export class PostgresNetworkStore implements NetworkStore {
@@ -16,6 +30,8 @@ export class PostgresNetworkStore implements NetworkStore {
     private readonly sql: SQL,
     /** The redacted URL, for errors. */
     private readonly location: string,
+    /** The store's: both share the broker's one query connection. */
+    private readonly gate: ConnectionGate,
   ) {}
 
   join(self: BrokerIdentity): Promise<void> {
@@ -51,7 +67,7 @@ export class PostgresNetworkStore implements NetworkStore {
       const lost = await this.sql<Array<{ id: string }>>`
         SELECT x.id FROM unnest(${ids}::text[]) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.peer_id = x.id)`;
       return lost.map((r) => r.id);
-    });
+    }, "urgent");
   }
 
   othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }): Promise<PresenceRow[]> {
@@ -107,24 +123,33 @@ export class PostgresNetworkStore implements NetworkStore {
       const mailboxes = await this.sql<Array<{ to_name: string }>>`
         SELECT DISTINCT to_name FROM messages WHERE to_id IS NULL AND state IN ('queued', 'delivered') AND to_name = ANY(${names}::text[])`;
       return { queued: [...queued], mailboxes: mailboxes.map((m) => m.to_name) };
-    });
+    }, "urgent");
   }
 
-  listen(onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>> {
+  /** Both subscriptions share Bun's one LISTEN connection. */
+  listen(self: string, onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>> {
     return this.guard(async () => {
-      const subscription = await this.sql.listen(CHANNEL, onNotice, onSubscribed);
-      return () => subscription.unlisten();
-    });
+      const own = await this.sql.listen(channelOf(self), onNotice, onSubscribed);
+      const common = await this.sql.listen(COMMON_CHANNEL, onNotice);
+      return async () => {
+        await Promise.all([own.unlisten(), common.unlisten()]);
+      };
+    }, "listen");
   }
 
-  async notify(payload: string): Promise<void> {
-    await this.guard(() => this.sql.notify(CHANNEL, payload));
+  async notify(to: string | null, payload: string): Promise<void> {
+    const channel = to === null ? COMMON_CHANNEL : channelOf(to);
+    await this.guard(() => this.sql.notify(channel, payload));
   }
 
-  /** Connection failures become StoreUnavailableError (HTTP 503, retryable), like the store's own. */
-  private async guard<T>(query: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `query` on the broker's query connection (urgent: ahead of the work waiting; "listen": on
+   * LISTEN's own connection, past the gate). Connection failures become StoreUnavailableError (HTTP
+   * 503, retryable), like the store's own.
+   */
+  private async guard<T>(query: () => PromiseLike<T>, lane: "normal" | "urgent" | "listen" = "normal"): Promise<T> {
     try {
-      return await query();
+      return await (lane === "listen" ? query() : this.gate.run(query, lane === "urgent"));
     } catch (err) {
       throw unavailableOr(err, this.location);
     }

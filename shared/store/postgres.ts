@@ -21,6 +21,7 @@ import {
   textCrc,
 } from "./store.ts";
 import { redactUrl } from "../store-location.ts";
+import { ConnectionGate } from "./connection-gate.ts";
 
 export { redactUrl };
 
@@ -127,8 +128,12 @@ export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brokers on several machines may start at once on a fresh database: the first migrates, the rest wait. */
 const MIGRATION_LOCK = 0x636c617564655f70n; // "claude_p" in ASCII
-/** Every broker on every machine holds a pool: keep each one small. */
-const POOL_MAX = 4;
+/**
+ * Every broker on every machine connects: one connection for queries, which ConnectionGate orders
+ * (the heartbeat first), and the one Bun's LISTEN opens beside the pool. Two per host, so a server's
+ * max_connections bounds the hosts (README, "Several machines").
+ */
+const POOL_MAX = 1;
 const CONNECT_TIMEOUT_S = 5;
 /** Hand idle connections back to the server, which is shared by every broker. */
 const IDLE_TIMEOUT_S = 60;
@@ -171,13 +176,13 @@ export function unavailableOr(err: unknown, location: string): unknown {
 }
 
 /** Queries on `tag` (the pool or a transaction): strings and string arrays escaped going in, rows decoded coming out. */
-function queryOn(tag: SQL, location: string): Query {
+function queryOn(tag: SQL, location: string, gate?: ConnectionGate): Query {
   return async <T>(strings: TemplateStringsArray, ...values: unknown[]) => {
     const params = values.map((v) =>
       typeof v === "string" ? escapeNul(v) : Array.isArray(v) ? tag.array(v.map(escapeNul), "TEXT") : v,
     );
     try {
-      const rows = await tag(strings, ...params);
+      const rows = gate ? await gate.run(() => tag(strings, ...params)) : await tag(strings, ...params);
       for (let i = 0; i < rows.length; i++) rows[i] = decodeRow(rows[i]);
       return rows as Rows<T>;
     } catch (err) {
@@ -287,8 +292,8 @@ async function migrate(sql: SQL): Promise<void> {
   });
 }
 
-/** Connects, checks, migrates; throws StoreOpenError naming CLAUDE_PEERS_DB and the redacted URL. */
-export async function openPostgresStore(url: string): Promise<PostgresStore> {
+/** Connects (as application "claude-peers <host>"), checks, migrates; throws StoreOpenError naming CLAUDE_PEERS_DB and the redacted URL. */
+export async function openPostgresStore(url: string, host?: string): Promise<PostgresStore> {
   const location = redactUrl(url);
   let sql: SQL | undefined;
   try {
@@ -299,6 +304,8 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
       connectionTimeout: CONNECT_TIMEOUT_S,
       idleTimeout: IDLE_TIMEOUT_S,
       bigint: true,
+      // pg_stat_activity then says which host each connection serves (an operator sizing max_connections).
+      ...(host ? { connection: { application_name: `claude-peers ${host}`.slice(0, 63) } } : {}),
     });
     await migrate(sql);
   } catch (err) {
@@ -310,18 +317,20 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
 
 export class PostgresStore implements Store {
   private readonly q: Query;
+  /** Every query of this broker on its one connection, the network's included (postgres-network.ts). */
+  readonly gate = new ConnectionGate();
 
   constructor(
     readonly sql: SQL,
     /** The redacted URL. */
     readonly location: string,
   ) {
-    this.q = queryOn(sql, location);
+    this.q = queryOn(sql, location, this.gate);
   }
 
   private async transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {
     try {
-      return await this.sql.begin((tx) => work(queryOn(tx, this.location)));
+      return await this.gate.run(() => this.sql.begin((tx) => work(queryOn(tx, this.location))));
     } catch (err) {
       throw unavailableOr(err, this.location);
     }

@@ -305,9 +305,13 @@ export interface NetworkStore {
   releaseName(self: BrokerIdentity, peerId: string): Promise<void>;
   /** Queued mail of these push peers, and the names among them with mail waiting in a mailbox. */
   waitingMail(peers: readonly PresenceClaim[]): Promise<{ queued: Array<{ id: string; to_id: string }>; mailboxes: string[] }>;
-  /** Subscribes to notices; `onSubscribed` runs at every (re)subscription. Returns the unsubscribe. */
-  listen(onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>>;
-  notify(payload: string): Promise<void>;
+  /**
+   * Subscribes broker `self` to the notices for it alone and to those for every broker;
+   * `onSubscribed` runs at every (re)subscription of its own. Returns the unsubscribe.
+   */
+  listen(self: string, onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>>;
+  /** Sends a notice to broker `to` only, or (null) to every broker. */
+  notify(to: string | null, payload: string): Promise<void>;
 }
 
 /** The text's CRC-32, stored beside it (text_crc) for the duplicate rule; equal CRCs are still compared whole. */
