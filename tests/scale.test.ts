@@ -83,6 +83,22 @@ describePg("many hosts on one PostgreSQL", () => {
     expect(rows.reduce((sum, r) => sum + r.n, 0)).toBeLessThanOrEqual(32);
   });
 
+  test("one broker at a time leads the sweeps of the shared data; when it stops, another takes over", async () => {
+    const all = await startHosts(3);
+    const leaders = async (hosts: Host[]) => {
+      const statuses = await Promise.all(hosts.map(async (h) => ((await (await h.broker.post("/status", {})).json()) as { broker: { leader: boolean } }).broker.leader));
+      return hosts.filter((_, i) => statuses[i]).map((h) => h.name);
+    };
+    const first = await waitFor(async () => {
+      const now = await leaders(all);
+      return now.length === 1 ? now[0] : null;
+    }, "exactly one leader among three brokers");
+    const leader = all.find((h) => h.name === first)!;
+    await leader.broker.stop("SIGKILL"); // no goodbye: the others learn from its silence
+    const rest = all.filter((h) => h !== leader);
+    await waitFor(async () => (await leaders(rest)).length === 1, "another broker to take the lead once the first reads as offline");
+  });
+
   test("a notice reaches only the broker it is for: a wake-up the recipient's, its ack the sender's, none the bystander's", async () => {
     const [a, b, c] = await startHosts(3);
     const ids = new Map((await admin!<Array<{ id: string; host: string }>>`SELECT id, host FROM brokers`).map((r) => [r.host, r.id]));
@@ -95,7 +111,7 @@ describePg("many hosts on one PostgreSQL", () => {
         heard.set(name, []);
         await listener.listen(name, (payload) => heard.get(name)!.push(JSON.parse(payload)));
       }
-      const sent = await (await a!.broker.post("/send", { to: b!.peer.peer_id, text: "for b only" }, { [SECRET]: a!.peer.secret })).json();
+      const sent = (await (await a!.broker.post("/send", { to: b!.peer.peer_id, text: "for b only" }, { [SECRET]: a!.peer.secret })).json()) as { message: { id: string } };
       const messageId = sent.message.id as string;
       // b's peer polls: b tells a at once that no push will come, so a's sender stops waiting.
       await waitFor(() => heard.get(channel(a!))!.some((n) => n.kind === "acked" && (n.ids as string[]).includes(messageId)), "the ack on a's channel");

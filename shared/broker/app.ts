@@ -25,18 +25,13 @@ import { Mail } from "./mail.ts";
 import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
 import type { BrokerNetwork } from "./network.ts";
 import { Presence, type LivePeer } from "./presence.ts";
+import { startHousekeeping } from "./housekeeping.ts";
 import { Pusher } from "./push.ts";
 import { Registry } from "./registry.ts";
 import { routeHandlers, type RouteContext } from "./routes.ts";
 import type { PaceLimits } from "./send-pace.ts";
 import { Watchers } from "./watchers.ts";
 
-const SWEEP_INTERVAL_MS = 500;
-/** Also how late an overdue-reply notice may come. */
-const OVERDUE_CHECK_MS = 1000;
-/** Also how late expired mailbox mail may still show as queued. */
-const PRUNE_INTERVAL_MS = 60 * 1000;
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface ServiceOptions {
   store: Store;
@@ -158,7 +153,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     consoleAuth,
     now,
     consoleUrl: () => consoleAddress,
-    brokerStatus: () => ({ ...health(), url: socketUrl(opts.socketPath), console_url: consoleAddress, db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) }),
+    brokerStatus: () => ({ ...health(), url: socketUrl(opts.socketPath), console_url: consoleAddress, db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000), leader: network?.leads() ?? true }),
     onShutdownRequest: opts.onShutdownRequest,
   });
 
@@ -316,28 +311,18 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const port = consoleServer?.port ?? null;
   const consoleAddress = port === null ? null : consoleUrl(port);
 
-  const sweeper = setInterval(() => {
-    if (opts.onSocketLost && !socketIsOurs()) opts.onSocketLost();
-    presence.sweep();
-    for (const ws of consoleSockets) if (ws.data.kind === "watch" && !ws.data.sessionValid?.()) ws.close(4401, "console session ended: run bun cli.ts dashboard");
-  }, SWEEP_INTERVAL_MS);
-  const overdue = setInterval(() => void mail.noticeOverdue().catch((err) => log(`overdue notices failed: ${errorMessage(err)}`)), OVERDUE_CHECK_MS);
-  const prune = async () => {
-    try {
-      const r = await store.prune({ now: now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
-      await mail.expired(r.expiredMessages);
-      if (r.expired || r.deletedMessages || r.deletedPeers) {
-        log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
-      }
-    } catch (err) {
-      log(`prune failed: ${errorMessage(err)}`);
-    }
-  };
-  void prune();
-  const pruner = setInterval(prune, PRUNE_INTERVAL_MS);
-  sweeper.unref();
-  overdue.unref();
-  pruner.unref();
+  const housekeeping = startHousekeeping({
+    store,
+    presence,
+    mail,
+    now,
+    log,
+    leads: () => network?.leads() ?? true,
+    onSweep: () => {
+      if (opts.onSocketLost && !socketIsOurs()) opts.onSocketLost();
+      for (const ws of consoleSockets) if (ws.data.kind === "watch" && !ws.data.sessionValid?.()) ws.close(4401, "console session ended: run bun cli.ts dashboard");
+    },
+  });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -347,9 +332,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     consoleUrl: consoleAddress,
     stop() {
       stopped ??= (async () => {
-        clearInterval(sweeper);
-        clearInterval(overdue);
-        clearInterval(pruner);
+        housekeeping.stop();
         registry.closeAll();
         watchers.closeAll();
         await network?.stop();

@@ -270,7 +270,7 @@ export class Mail {
       if (names.length === 0) throw new WireError("not_found", `to: no group #${group} (a group exists while someone is in it; join_group creates it)`, { field: "to" });
       const others = names.filter((name) => name !== from.name);
       if (others.length === 0) throw new WireError("not_found", `to: you are the only member of #${group}`, { field: "to" });
-      const live = await this.presence.liveByName();
+      const live = await this.presence.liveByName(others);
       const targets = others.map((name): Recipient => live.get(name) ?? { id: null, name, offline: true });
       return { group, targets: targets.filter((t) => t.id !== from.id) };
     }

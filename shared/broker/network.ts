@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { errorMessage } from "../errors.ts";
-import type { BrokerIdentity, NetworkStore, PeerRow, PresenceClaim, PresenceRow, Store } from "../store/store.ts";
+import type { BrokerIdentity, Heartbeat, NetworkStore, PeerRow, PresenceClaim, PresenceFilter, PresenceRow, Store } from "../store/store.ts";
 import { parseNotice, type Notice } from "./network-notice.ts";
 /** NOTIFY payloads must stay under 8000 bytes: ack ids go out in chunks. */
 const ACK_IDS_PER_NOTICE = 200;
@@ -63,6 +63,8 @@ export class BrokerNetwork {
   private unlisten: (() => Promise<void>) | undefined;
   private handlers: NetworkHandlers | undefined;
   private failing = false;
+  /** Whether the last heartbeat named this broker the leader (housekeeping.ts runs the shared sweeps then). */
+  private leader = false;
   /** Whether a notice not in NoticeSchema was logged already: a flood of them writes one line. */
   private strangerLogged = false;
   /** Until when (ms) each other broker is known to have watchers: it says so at each of its heartbeats. */
@@ -97,9 +99,14 @@ export class BrokerNetwork {
     await this.tables.leave(this.self);
   }
 
-  /** Live peers held by the other brokers whose heartbeat is recent. */
-  async remotePeers(): Promise<RemotePeer[]> {
-    return this.withRows(await this.tables.othersPresence(this.self));
+  /** Live peers held by the other brokers whose heartbeat is recent: all, or those `filter` asks for. */
+  async remotePeers(filter?: PresenceFilter): Promise<RemotePeer[]> {
+    return this.withRows(await this.tables.othersPresence(this.self, undefined, filter));
+  }
+
+  /** How many peers the other brokers hold live (one count in the database). */
+  countRemote(): Promise<number> {
+    return this.tables.countOthers(this.self);
   }
 
   /** The live remote peer with this id, or this name (on `host`, if given). */
@@ -140,6 +147,15 @@ export class BrokerNetwork {
     for (const [broker, acked] of byBroker) {
       for (let i = 0; i < acked.length; i += ACK_IDS_PER_NOTICE) await this.notify(broker, { kind: "acked", ids: acked.slice(i, i + ACK_IDS_PER_NOTICE) });
     }
+  }
+
+  /**
+   * Whether this broker runs the sweeps of the shared data: its last heartbeat named it the leader.
+   * Two brokers may both think so for at most one heartbeat while the lead changes hands; every
+   * sweep takes its rows in one statement, so overlap costs a little work, never a double notice.
+   */
+  leads(): boolean {
+    return this.leader;
   }
 
   /** Whether another broker had watchers at its last heartbeats. */
@@ -205,28 +221,29 @@ export class BrokerNetwork {
     for (const [id, origin] of this.origins) if (origin.until <= now) this.origins.delete(id);
     try {
       // A name lost while this broker was silent stays with the host that took it; ours register again.
-      const lost = await this.tables.heartbeat(this.self, peers);
-      if (lost.length > 0) this.handlers?.onNamesLost(lost);
-      await this.deliverWaiting(peers);
+      const beat = await this.tables.heartbeat(this.self, peers);
+      this.leader = beat.leader;
+      if (beat.lost.length > 0) this.handlers?.onNamesLost(beat.lost);
+      this.deliverWaiting(peers, beat);
       if (this.failing) this.log("shared database reachable again; heartbeats resumed");
       this.failing = false;
       // Last, so a failed notice never skips the heartbeat's own work.
       if (this.handlers?.watchedHere()) await this.announceWatching();
     } catch (err) {
+      this.leader = false; // another broker may lead by now
       if (!this.failing) this.log(`heartbeat failed (${errorMessage(err)}); other hosts see this host's peers offline until it succeeds`);
       this.failing = true;
     }
   }
 
   /**
-   * What a wake-up may have missed, handed over at every heartbeat (usually nothing: two indexed
-   * queries). NOTIFY is fire-and-forget: one sent while this broker's LISTEN connection was
+   * What a wake-up may have missed, handed over at every heartbeat (usually nothing: part of its one
+   * statement). NOTIFY is fire-and-forget: one sent while this broker's LISTEN connection was
    * reconnecting is gone, so unacknowledged mail of its push peers is pushed again (servers drop
    * repeats by id). And mail sent to a name while its session looked offline to the sender (this
    * broker missed heartbeats) went to the name's mailbox, which that session now claims.
    */
-  private async deliverWaiting(peers: LocalPeer[]): Promise<void> {
-    const { queued, mailboxes } = await this.tables.waitingMail(peers);
+  private deliverWaiting(peers: LocalPeer[], { queued, mailboxes }: Heartbeat): void {
     for (const m of queued) this.handlers?.onMessage(m.to_id, m.id);
     for (const name of mailboxes) {
       const holder = peers.find((p) => p.name === name);

@@ -7,7 +7,7 @@
 import type { SQL } from "bun";
 import type { ConnectionGate } from "./connection-gate.ts";
 import { unavailableOr } from "./postgres.ts";
-import type { BrokerIdentity, NetworkStore, PresenceClaim, PresenceRow } from "./store.ts";
+import type { BrokerIdentity, Heartbeat, NetworkStore, PresenceClaim, PresenceFilter, PresenceRow } from "./store.ts";
 
 /** The channel every broker listens to: only "a console is open here" goes on it. */
 const COMMON_CHANNEL = "claude_peers";
@@ -47,30 +47,54 @@ export class PostgresNetworkStore implements NetworkStore {
     await this.sql`DELETE FROM brokers WHERE id = ${self.id}`.catch(() => {});
   }
 
-  heartbeat(self: BrokerIdentity, peers: readonly PresenceClaim[]): Promise<string[]> {
+  /**
+   * One statement, so one transaction (one WAL flush) a beat: the broker row (back if it was
+   * deleted), its presence rows (gone peers out, push flags, rows lost meanwhile back unless another
+   * host took the name), then what lost wake-ups missed, and which live broker leads (the one
+   * started first: a leader lasts while it heartbeats, and the next takes over once it reads as
+   * offline). Every part sees the statement's snapshot, so a row `back` inserted counts as present.
+   */
+  heartbeat(self: BrokerIdentity, peers: readonly PresenceClaim[]): Promise<Heartbeat> {
     const ids = this.sql.array(peers.map((p) => p.id), "text");
     const names = this.sql.array(peers.map((p) => p.name), "text");
     const pushes = this.sql.array(peers.map((p) => p.push), "bool");
     return this.guard(async () => {
-      const [alive] = await this.sql`UPDATE brokers SET heartbeat_at = now() WHERE id = ${self.id} RETURNING id`;
-      if (!alive) await this.sql`INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})`;
-      await this.sql`DELETE FROM presence WHERE broker_id = ${self.id} AND peer_id <> ALL(${ids}::text[])`;
-      await this.sql`
-        UPDATE presence SET push = x.push FROM unnest(${ids}::text[], ${pushes}::bool[]) AS x(id, push)
-        WHERE presence.peer_id = x.id AND presence.broker_id = ${self.id} AND presence.push <> x.push`;
-      // Rows lost meanwhile come back, unless another host took the name: then it stays theirs.
-      await this.sql`
-        INSERT INTO presence (peer_id, name, broker_id, host, push)
-        SELECT x.id, x.name, ${self.id}, ${self.host}, x.push
-        FROM unnest(${ids}::text[], ${names}::text[], ${pushes}::bool[]) AS x(id, name, push)
-        ON CONFLICT DO NOTHING`;
-      const lost = await this.sql<Array<{ id: string }>>`
-        SELECT x.id FROM unnest(${ids}::text[]) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.peer_id = x.id)`;
-      return lost.map((r) => r.id);
+      const rows = await this.sql<Array<{ kind: "lost" | "queued" | "mailbox" | "leader"; id: string; to_id: string | null; seq: bigint | null }>>`
+        WITH claims AS (SELECT * FROM unnest(${ids}::text[], ${names}::text[], ${pushes}::bool[]) AS x(id, name, push)),
+        beat AS (
+          INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})
+          ON CONFLICT (id) DO UPDATE SET heartbeat_at = now() RETURNING id),
+        gone AS (DELETE FROM presence WHERE broker_id = ${self.id} AND peer_id <> ALL(${ids}::text[]) RETURNING peer_id),
+        pushed AS (
+          UPDATE presence SET push = c.push FROM claims c
+          WHERE presence.peer_id = c.id AND presence.broker_id = ${self.id} AND presence.push <> c.push RETURNING peer_id),
+        back AS (
+          INSERT INTO presence (peer_id, name, broker_id, host, push)
+          SELECT c.id, c.name, ${self.id}, ${self.host}, c.push FROM claims c
+          ON CONFLICT DO NOTHING RETURNING peer_id)
+        SELECT 'lost' AS kind, c.id, NULL AS to_id, NULL::bigint AS seq FROM claims c
+          WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.peer_id = c.id) AND NOT EXISTS (SELECT 1 FROM back WHERE back.peer_id = c.id)
+        UNION ALL
+        SELECT 'queued', m.id, m.to_id, m.seq FROM messages m JOIN claims c ON c.push AND m.to_id = c.id WHERE m.state = 'queued'
+        UNION ALL
+        SELECT DISTINCT 'mailbox', m.to_name, NULL, NULL::bigint FROM messages m
+          WHERE m.to_id IS NULL AND m.state IN ('queued', 'delivered') AND m.to_name = ANY(${names}::text[])
+        UNION ALL
+        (SELECT 'leader', b.id, NULL, NULL::bigint FROM brokers b
+          WHERE b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS}) ORDER BY b.started_at, b.id LIMIT 1)`;
+      return {
+        leader: rows.some((r) => r.kind === "leader" && r.id === self.id),
+        lost: rows.filter((r) => r.kind === "lost").map((r) => r.id),
+        // In the order they were sent, as pushes go.
+        queued: rows.filter((r) => r.kind === "queued").sort((a, b) => Number(a.seq! - b.seq!)).map((r) => ({ id: r.id, to_id: r.to_id! })),
+        mailboxes: rows.filter((r) => r.kind === "mailbox").map((r) => r.id),
+      };
     }, "urgent");
   }
 
-  othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }): Promise<PresenceRow[]> {
+  othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }, filter: PresenceFilter = {}): Promise<PresenceRow[]> {
+    const names = filter.names ? this.sql.array([...filter.names], "text") : null;
+    const family = filter.nameFamily ? `${filter.nameFamily.base.replace(/[\\%_]/g, "\\$&")}-%` : null;
     return this.guard(async () => {
       const rows = to
         ? await this.sql<PresenceRow[]>`
@@ -82,8 +106,20 @@ export class PostgresNetworkStore implements NetworkStore {
         : await this.sql<PresenceRow[]>`
           SELECT pr.peer_id, pr.broker_id, pr.push, (extract(epoch FROM b.heartbeat_at) * 1000)::float8 AS seen_at
           FROM presence pr JOIN brokers b ON b.id = pr.broker_id
-          WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})`;
+          WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})
+            AND (${names}::text[] IS NULL OR pr.name = ANY(${names}::text[]))
+            AND (${family}::text IS NULL OR pr.name = ${filter.nameFamily?.name ?? null} OR pr.name LIKE ${family})
+            AND (${filter.repoKey ?? null}::text IS NULL OR EXISTS (SELECT 1 FROM peers pe WHERE pe.id = pr.peer_id AND pe.repo_key = ${filter.repoKey ?? null}))`;
       return rows.map((r) => ({ ...r, seen_at: Number(r.seen_at) }));
+    });
+  }
+
+  countOthers(self: BrokerIdentity): Promise<number> {
+    return this.guard(async () => {
+      const [row] = await this.sql<Array<{ n: number }>>`
+        SELECT count(*)::int AS n FROM presence pr JOIN brokers b ON b.id = pr.broker_id
+        WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})`;
+      return row?.n ?? 0;
     });
   }
 
@@ -112,18 +148,6 @@ export class PostgresNetworkStore implements NetworkStore {
 
   async releaseName(self: BrokerIdentity, peerId: string): Promise<void> {
     await this.guard(() => this.sql`DELETE FROM presence WHERE peer_id = ${peerId} AND broker_id = ${self.id}`);
-  }
-
-  waitingMail(peers: readonly PresenceClaim[]): Promise<{ queued: Array<{ id: string; to_id: string }>; mailboxes: string[] }> {
-    const pushIds = this.sql.array(peers.filter((p) => p.push).map((p) => p.id), "text");
-    const names = this.sql.array(peers.map((p) => p.name), "text");
-    return this.guard(async () => {
-      const queued = await this.sql<Array<{ id: string; to_id: string }>>`
-        SELECT id, to_id FROM messages WHERE state = 'queued' AND to_id = ANY(${pushIds}::text[]) ORDER BY seq`;
-      const mailboxes = await this.sql<Array<{ to_name: string }>>`
-        SELECT DISTINCT to_name FROM messages WHERE to_id IS NULL AND state IN ('queued', 'delivered') AND to_name = ANY(${names}::text[])`;
-      return { queued: [...queued], mailboxes: mailboxes.map((m) => m.to_name) };
-    }, "urgent");
   }
 
   /** Both subscriptions share Bun's one LISTEN connection. */
