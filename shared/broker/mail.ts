@@ -611,9 +611,9 @@ export class Mail {
     for (const wake of waiters) wake();
   }
 
-  /** unreadCounts by id, for a peer of any host (the console). */
-  unreadCountsOf(peerId: string): Promise<{ unread: number; queued: number }> {
-    return this.store.unreadCounts(peerId);
+  /** unreadCounts of peers of any host by id, in one grouped count (the console); absent: none. */
+  unreadCountsOf(peerIds: readonly string[]): Promise<Map<string, { unread: number; queued: number }>> {
+    return this.store.unreadCountsOf(peerIds);
   }
 
   unreadCount(peer: PeerRow): Promise<number> {

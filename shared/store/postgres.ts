@@ -452,6 +452,14 @@ export class PostgresStore implements Store {
     return r!;
   }
 
+  async unreadCountsOf(peerIds: readonly string[]): Promise<Map<string, { unread: number; queued: number }>> {
+    if (peerIds.length === 0) return new Map();
+    const rows = await this.q<{ to_id: string; unread: number; queued: number }>`
+      SELECT to_id, count(*) AS unread, count(*) FILTER (WHERE state = 'queued') AS queued
+      FROM messages WHERE to_id = ANY(${peerIds}) AND state IN ('queued', 'delivered') GROUP BY to_id`;
+    return new Map(rows.map((r) => [r.to_id, { unread: r.unread, queued: r.queued }]));
+  }
+
   async countWaiting(peerId: string): Promise<number> {
     // Two index ranges (unread, held) rather than one index over both, which every insert would pay for.
     const [r] = await this.q<{ n: number }>`

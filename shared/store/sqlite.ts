@@ -494,6 +494,21 @@ class SqliteStore implements Store {
     return this.q.unreadCounts.get(peerId)!;
   }
 
+  async unreadCountsOf(peerIds: readonly string[]): Promise<Map<string, { unread: number; queued: number }>> {
+    const counts = new Map<string, { unread: number; queued: number }>();
+    for (let i = 0; i < peerIds.length; i += 500) {
+      const chunk = peerIds.slice(i, i + 500);
+      const rows = this.db
+        .query<{ to_id: string; unread: number; queued: number }, string[]>(
+          `SELECT to_id, count(*) AS unread, coalesce(sum(state = 'queued'), 0) AS queued FROM messages
+           WHERE to_id IN (${chunk.map(() => "?").join(",")}) AND ${UNREAD} GROUP BY to_id`,
+        )
+        .all(...chunk);
+      for (const r of rows) counts.set(r.to_id, { unread: r.unread, queued: r.queued });
+    }
+    return counts;
+  }
+
   async countWaiting(peerId: string): Promise<number> {
     return this.q.countWaiting.get({ id: peerId })!.n;
   }

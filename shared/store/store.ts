@@ -192,6 +192,8 @@ export interface Store {
   countUnread(peerId: string): Promise<number>;
   /** countUnread, and how many of those are still queued (not yet acknowledged as written to Claude). */
   unreadCounts(peerId: string): Promise<{ unread: number; queued: number }>;
+  /** unreadCounts of many peers in one grouped count (the console); a peer with no unread mail is absent. */
+  unreadCountsOf(peerIds: readonly string[]): Promise<Map<string, { unread: number; queued: number }>>;
   /** What the unread cap counts for this peer: its unread messages and the ones held for it (a loop, a pause). */
   countWaiting(peerId: string): Promise<number>;
   /** countWaiting for a name (a mailbox), whichever session the messages wait for. */
