@@ -472,7 +472,9 @@ export class Mail {
   async claimMailbox(peerId: string): Promise<void> {
     const entry = this.presence.get(peerId);
     if (!entry) return;
-    await this.store.claimMailbox(entry.row.name, peerId, await this.presence.networkLiveIds(), this.now());
+    // Only the liveness of the sessions this name's mail was set for, not of the whole network.
+    const live = await this.presence.liveAmong(await this.store.mailboxRecipients(entry.row.name, this.now()));
+    await this.store.claimMailbox(entry.row.name, peerId, live, this.now());
     this.quota.forget(peerId); // the claimed mail now counts toward this id
     this.arrived(peerId);
     if (entry.socket) await this.pusher.pushQueued(peerId);

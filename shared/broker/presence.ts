@@ -209,6 +209,14 @@ export class Presence {
     return new Set(this.live.keys());
   }
 
+  /** Which of these peers are live, here or on another host (the database filters). */
+  async liveAmong(ids: readonly string[]): Promise<Set<string>> {
+    const live = new Set(ids.filter((id) => this.live.has(id)));
+    const elsewhere = ids.filter((id) => !live.has(id));
+    if (this.network && elsewhere.length > 0) for (const p of await this.network.remotePeers({ ids: elsewhere })) live.add(p.row.id);
+    return live;
+  }
+
   /** Live peers here and on every other host. */
   async networkLiveIds(): Promise<Set<string>> {
     const ids = this.liveIds();

@@ -428,6 +428,12 @@ export class PostgresStore implements Store {
     return moved.count;
   }
 
+  async mailboxRecipients(name: string, now: number): Promise<string[]> {
+    const rows = await this.q<{ to_id: string }>`
+      SELECT DISTINCT to_id FROM messages WHERE to_name = ${name} AND state = 'queued' AND expires_at > ${now} AND to_id IS NOT NULL`;
+    return rows.map((r) => r.to_id);
+  }
+
   async queuedFor(peerId: string): Promise<MessageRow[]> {
     const rows = await this.q<MessageRow>`SELECT * FROM messages WHERE to_id = ${peerId} AND state = 'queued' ORDER BY seq`;
     return rows;

@@ -478,6 +478,10 @@ class SqliteStore implements Store {
     })();
   }
 
+  async mailboxRecipients(name: string, now: number): Promise<string[]> {
+    return [...new Set(this.q.mailbox.all(name, now).flatMap((m) => (m.to_id === null ? [] : [m.to_id])))];
+  }
+
   async queuedFor(peerId: string): Promise<MessageRow[]> {
     return this.q.queuedFor.all(peerId);
   }

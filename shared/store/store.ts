@@ -185,6 +185,8 @@ export interface Store {
    * stays with that session: the next one must not see yesterday's mail again. Returns how many moved.
    */
   claimMailbox(name: string, peerId: string, liveIds: ReadonlySet<string>, now: number): Promise<number>;
+  /** The sessions mail of `name` that claimMailbox could move is set for: whose liveness it needs, no more. */
+  mailboxRecipients(name: string, now: number): Promise<string[]>;
   /** Messages for this peer not yet acknowledged, oldest first. */
   queuedFor(peerId: string): Promise<MessageRow[]>;
   /** Messages for this peer not yet read (queued or delivered), oldest first. */
@@ -288,6 +290,8 @@ export interface Heartbeat {
 export interface PresenceFilter {
   /** Only these names (a group's members). */
   names?: readonly string[];
+  /** Only these peer ids (whether the sessions a mailbox's mail was set for are live). */
+  ids?: readonly string[];
   /** Only peers in the repository with this key (scope repo). */
   repoKey?: string;
   /** Only `name` itself and the names made from it (`name-2`, …): what a registration may collide with. */

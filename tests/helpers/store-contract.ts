@@ -314,6 +314,13 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect((await store.queuedFor("p-new")).map((m) => m.id)).toEqual([neverSet!, dead!]);
       });
 
+      test("mailboxRecipients names each session the movable mail is set for, once: only those need a liveness check", async () => {
+        const [, , , shown] = await insert(mailbox(), mailbox({ to_id: "p-dead" }), mailbox({ to_id: "p-dead" }), mailbox({ to_id: "p-shown" }), mailbox({ to_id: "p-old", expires_at: NOW }), mailbox({ to_name: "bobby", to_id: "p-other" }));
+        await store.markDelivered("p-shown", [shown!], T0 + 1);
+        expect(await store.mailboxRecipients("bob", NOW)).toEqual(["p-dead"]);
+        expect(await store.mailboxRecipients("nobody", NOW)).toEqual([]);
+      });
+
       test("leaves mail a dead session was shown (delivered, not read) with that session", async () => {
         const [shown] = await insert(mailbox({ to_id: "p-dead" }));
         await store.markDelivered("p-dead", [shown!], T0 + 1);
