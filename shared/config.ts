@@ -103,6 +103,17 @@ export function loadBrokerLocation(env: Env = process.env, home = homedir(), uid
   return brokerLocation(parsePort(env.CLAUDE_PEERS_PORT, uid), env, home);
 }
 
+/**
+ * Where this user's broker of the other kind of store listens: the default SQLite file's when
+ * `current` is a PostgreSQL URL, the shared database's otherwise. Right after CLAUDE_PEERS_DB
+ * changes kind, the broker still running is there (kill-broker looks).
+ */
+export function otherKindOfStore(current: Pick<BrokerLocation, "port" | "shared">, home = homedir()): Pick<BrokerLocation, "socketPath" | "tokenPath" | "shared"> {
+  // Any URL will do: every PostgreSQL database shares one socket and token per HOME.
+  const { socketPath, tokenPath, shared } = brokerLocation(current.port, current.shared ? {} : { CLAUDE_PEERS_DB: "postgres://localhost/" }, home);
+  return { socketPath, tokenPath, shared };
+}
+
 function brokerLocation(port: number, env: Env, home: string): BrokerLocation {
   const raw = env.CLAUDE_PEERS_DB?.trim() || join(home, ".claude-peers.db");
   const shared = isPostgresUrl(raw);

@@ -71,7 +71,9 @@ export type PeersErrorCode =
   | "not_registered"
   | "token_missing"
   | "socket_path"
-  | "socket_unsafe";
+  | "socket_unsafe"
+  /** A broker of another CLAUDE_PEERS_DB answers on this session's socket. */
+  | "broker_other_store";
 
 /** A local failure (never serialized): the message says what to do next. */
 export class PeersError extends Error {

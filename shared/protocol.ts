@@ -71,6 +71,11 @@ export const HealthSchema = z.object({
   protocol: z.number(),
   pid: z.number(),
   started_at: isoTime,
+  /**
+   * The store it runs on (store-location.ts: a file path, or the URL without its password), so a
+   * client tells a broker of another CLAUDE_PEERS_DB before sending it anything. Absent from older brokers.
+   */
+  db: z.string().optional(),
 });
 export type Health = z.infer<typeof HealthSchema>;
 
@@ -378,7 +383,15 @@ export type ConsoleState = z.infer<typeof ConsoleStateSchema>;
 export const StatusResultSchema = z.object({
   // Defaults: a 0.1 broker, still running after an upgrade, sends neither field.
   // url: the API's Unix socket (unix:/path); console_url: the operator console, null when its port was taken.
-  broker: HealthSchema.extend({ url: z.string(), console_url: z.string().nullable().default(null), db: z.string(), host: z.string().default(""), uptime_s: z.number() }),
+  broker: HealthSchema.extend({
+    url: z.string(),
+    console_url: z.string().nullable().default(null),
+    db: z.string(),
+    host: z.string().default(""),
+    uptime_s: z.number(),
+    /** Whether this broker runs the sweeps of the shared data (expiry, prune, overdue replies): on a shared database, one broker at a time. */
+    leader: z.boolean().default(true),
+  }),
   /** live/push/poll count this broker's peers; other_hosts, the live peers of the other hosts' brokers. */
   peers: z.object({ live: z.number(), push: z.number(), poll: z.number(), other_hosts: z.number().default(0) }),
   /** Messages per state; any state name, so an older or newer broker's answer still parses. */

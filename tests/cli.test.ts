@@ -383,7 +383,7 @@ describe("kill-broker", () => {
 
     const r = await cli(t, ["kill-broker"]);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toBe(`broker stopped (pid ${broker.pid})`);
+    expect(r.stdout.trim()).toBe(`broker stopped (pid ${broker.pid}, store ${t.dbPath})`);
     expect(pidAlive(broker.pid)).toBe(false);
 
     await waitFor(() => w.stderr().includes("went away"), "watch to say the broker went away");

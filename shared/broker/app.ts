@@ -31,20 +31,14 @@ import { Mail } from "./mail.ts";
 import { otherHostsOf, startNetworkBridge } from "./network-bridge.ts";
 import type { BrokerNetwork } from "./network.ts";
 import { Presence, type LivePeer } from "./presence.ts";
+import { startHousekeeping } from "./housekeeping.ts";
 import { Pusher } from "./push.ts";
 import { Registry } from "./registry.ts";
 import { routeHandlers, type RouteContext } from "./routes.ts";
 import type { PaceLimits } from "./send-pace.ts";
 import { Watchers } from "./watchers.ts";
 
-const SWEEP_INTERVAL_MS = 500;
-/** Also how late an overdue-reply notice may come. */
-const OVERDUE_CHECK_MS = 1000;
-/** Also how late expired mailbox mail may still show as queued. */
-const PRUNE_INTERVAL_MS = 60 * 1000;
-const DAY_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_COLLISION_WINDOW_MS = 30 * 60 * 1000;
-const EDIT_FLAG_INTERVAL_MS = 5000;
 
 export interface ServiceOptions {
   store: Store;
@@ -167,6 +161,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     protocol: PROTOCOL_VERSION,
     pid: process.pid,
     started_at: new Date(startedAt).toISOString(),
+    db: store.location,
   });
   const consoleAuth = new ConsoleAuth(now);
   const routes = routeHandlers({
@@ -174,7 +169,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     consoleAuth,
     now,
     consoleUrl: () => consoleAddress,
-    brokerStatus: () => ({ ...health(), url: socketUrl(opts.socketPath), console_url: consoleAddress, db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000) }),
+    brokerStatus: () => ({ ...health(), url: socketUrl(opts.socketPath), console_url: consoleAddress, db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000), leader: network?.leads() ?? true }),
     onShutdownRequest: opts.onShutdownRequest,
   });
 
@@ -332,33 +327,20 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const port = consoleServer?.port ?? null;
   const consoleAddress = port === null ? null : consoleUrl(port);
 
-  const sweeper = setInterval(() => {
-    if (opts.onSocketLost && !socketIsOurs()) opts.onSocketLost();
-    presence.sweep();
-    for (const ws of consoleSockets) if (ws.data.kind === "watch" && !ws.data.sessionValid?.()) ws.close(4401, "console session ended: run bun cli.ts dashboard");
-  }, SWEEP_INTERVAL_MS);
-  const overdue = setInterval(() => void mail.noticeOverdue().catch((err) => log(`overdue notices failed: ${errorMessage(err)}`)), OVERDUE_CHECK_MS);
-  const prune = async () => {
-    try {
-      const r = await store.prune({ now: now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await presence.networkLiveIds() });
-      await mail.expired(r.expiredMessages);
-      await services.edits.prune();
-      if (r.expired || r.deletedMessages || r.deletedPeers) {
-        log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
-      }
-    } catch (err) {
-      log(`prune failed: ${errorMessage(err)}`);
-    }
-  };
-  void prune();
-  const pruner = setInterval(prune, PRUNE_INTERVAL_MS);
-  // The quiet flags come back this long after the last edit or claim that took them (edit-flags.ts).
-  const edits = services.edits;
-  const flagger = setInterval(() => void edits.refreshFlags().catch((err) => log(`edit flags failed: ${errorMessage(err)}`)), EDIT_FLAG_INTERVAL_MS);
-  flagger.unref();
-  sweeper.unref();
-  overdue.unref();
-  pruner.unref();
+  const housekeeping = startHousekeeping({
+    store,
+    presence,
+    mail,
+    now,
+    log,
+    leads: () => network?.leads() ?? true,
+    onSweep: () => {
+      if (opts.onSocketLost && !socketIsOurs()) opts.onSocketLost();
+      for (const ws of consoleSockets) if (ws.data.kind === "watch" && !ws.data.sessionValid?.()) ws.close(4401, "console session ended: run bun cli.ts dashboard");
+    },
+    afterPrune: () => services.edits.prune(),
+    editFlags: () => services.edits.refreshFlags(),
+  });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -368,10 +350,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     consoleUrl: consoleAddress,
     stop() {
       stopped ??= (async () => {
-        clearInterval(sweeper);
-        clearInterval(overdue);
-        clearInterval(pruner);
-        clearInterval(flagger);
+        housekeeping.stop();
         registry.closeAll();
         watchers.closeAll();
         await network?.stop();

@@ -270,7 +270,7 @@ export class Mail {
       if (names.length === 0) throw new WireError("not_found", `to: no group #${group} (a group exists while someone is in it; join_group creates it)`, { field: "to" });
       const others = names.filter((name) => name !== from.name);
       if (others.length === 0) throw new WireError("not_found", `to: you are the only member of #${group}`, { field: "to" });
-      const live = await this.presence.liveByName();
+      const live = await this.presence.liveByName(others);
       const targets = others.map((name): Recipient => live.get(name) ?? { id: null, name, offline: true });
       return { group, targets: targets.filter((t) => t.id !== from.id) };
     }
@@ -472,7 +472,9 @@ export class Mail {
   async claimMailbox(peerId: string): Promise<void> {
     const entry = this.presence.get(peerId);
     if (!entry) return;
-    await this.store.claimMailbox(entry.row.name, peerId, await this.presence.networkLiveIds(), this.now());
+    // Only the liveness of the sessions this name's mail was set for, not of the whole network.
+    const live = await this.presence.liveAmong(await this.store.mailboxRecipients(entry.row.name, this.now()));
+    await this.store.claimMailbox(entry.row.name, peerId, live, this.now());
     this.quota.forget(peerId); // the claimed mail now counts toward this id
     this.arrived(peerId);
     if (entry.socket) await this.pusher.pushQueued(peerId);
@@ -611,9 +613,9 @@ export class Mail {
     for (const wake of waiters) wake();
   }
 
-  /** unreadCounts by id, for a peer of any host (the console). */
-  unreadCountsOf(peerId: string): Promise<{ unread: number; queued: number }> {
-    return this.store.unreadCounts(peerId);
+  /** unreadCounts of peers of any host by id, in one grouped count (the console); absent: none. */
+  unreadCountsOf(peerIds: readonly string[]): Promise<Map<string, { unread: number; queued: number }>> {
+    return this.store.unreadCountsOf(peerIds);
   }
 
   unreadCount(peer: PeerRow): Promise<number> {

@@ -1,7 +1,7 @@
 /**
- * The notice one broker sends the others on the shared PostgreSQL channel, one zod schema per kind.
- * Anyone who may CONNECT to the database may also NOTIFY that channel, so every payload is read as
- * untrusted input: a payload that is not JSON, or not one of these shapes, is ignored.
+ * The notice one broker sends another (on that broker's PostgreSQL channel) or all of them (a
+ * console opened), one zod schema per kind. Anyone who may CONNECT to the database may also NOTIFY
+ * any channel, so every payload is read as untrusted input: a payload that is not JSON, or not one of these shapes, is ignored.
  */
 import { z } from "zod";
 
@@ -11,9 +11,9 @@ const id = z.string().regex(/^[a-z]-[a-z0-9]{1,32}$/, "must be an id like p-7kq2
 const MAX_ITEMS = 400;
 
 export const NoticeSchema = z.discriminatedUnion("kind", [
-  /** A message for one of `broker`'s peers was stored. */
-  z.object({ kind: z.literal("message"), broker: id, peer: id, message: id }),
-  /** These messages were acknowledged or read. */
+  /** A message for one of `broker`'s peers was stored, by broker `from` (where its sender may wait for the ack). */
+  z.object({ kind: z.literal("message"), broker: id, peer: id, message: id, from: id.optional() }),
+  /** These messages were acknowledged or read (sent to the broker that stored them). */
   z.object({ kind: z.literal("acked"), ids: z.array(id).max(MAX_ITEMS) }),
   /** `broker` has watchers: the others relay their watch events while it says so. */
   z.object({ kind: z.literal("watching"), broker: id }),

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { errorMessage } from "../errors.ts";
-import type { BrokerIdentity, NetworkStore, PeerRow, PresenceClaim, PresenceRow, Store } from "../store/store.ts";
+import type { BrokerIdentity, Heartbeat, NetworkStore, PeerRow, PresenceClaim, PresenceFilter, PresenceRow, Store } from "../store/store.ts";
 import { parseNotice, type Notice } from "./network-notice.ts";
 /** NOTIFY payloads must stay under 8000 bytes: ack ids go out in chunks. */
 const ACK_IDS_PER_NOTICE = 200;
@@ -15,6 +15,12 @@ const ACK_IDS_PER_NOTICE = 200;
 const EVENTS_PER_NOTICE = 150;
 /** Heartbeats per offline bound: a broker that misses this many in a row reads as gone. */
 const BEATS_PER_TIMEOUT = 3;
+/**
+ * How long the broker that stored a message woken here is remembered, so its ack goes back to that
+ * broker alone: longer than any sender waits for an ack (mail.ts ACK_WAIT_MS, 1 s). An ack after
+ * that has no one waiting for it.
+ */
+const ORIGIN_TTL_MS = 10_000;
 
 export interface RemotePeer {
   row: PeerRow;
@@ -57,10 +63,14 @@ export class BrokerNetwork {
   private unlisten: (() => Promise<void>) | undefined;
   private handlers: NetworkHandlers | undefined;
   private failing = false;
+  /** Whether the last heartbeat named this broker the leader (housekeeping.ts runs the shared sweeps then). */
+  private leader = false;
   /** Whether a notice not in NoticeSchema was logged already: a flood of them writes one line. */
   private strangerLogged = false;
-  /** Until when (ms) another broker is known to have watchers: it says so at each of its heartbeats. */
-  private othersWatchUntil = 0;
+  /** Until when (ms) each other broker is known to have watchers: it says so at each of its heartbeats. */
+  private readonly watchingUntil = new Map<string, number>();
+  /** Which broker stored each message woken here, and until when that is kept (ORIGIN_TTL_MS). */
+  private readonly origins = new Map<string, { broker: string; until: number }>();
 
   constructor(
     private readonly tables: NetworkStore,
@@ -78,7 +88,7 @@ export class BrokerNetwork {
   async start(handlers: NetworkHandlers): Promise<void> {
     this.handlers = handlers;
     await this.tables.join(this.self);
-    this.unlisten = await this.tables.listen((payload) => this.onNotice(payload), () => handlers.onSubscribed());
+    this.unlisten = await this.tables.listen(this.brokerId, (payload) => this.onNotice(payload), () => handlers.onSubscribed());
     this.heartbeat = setInterval(() => void this.beat(), this.heartbeatMs);
   }
 
@@ -89,9 +99,14 @@ export class BrokerNetwork {
     await this.tables.leave(this.self);
   }
 
-  /** Live peers held by the other brokers whose heartbeat is recent. */
-  async remotePeers(): Promise<RemotePeer[]> {
-    return this.withRows(await this.tables.othersPresence(this.self));
+  /** Live peers held by the other brokers whose heartbeat is recent: all, or those `filter` asks for. */
+  async remotePeers(filter?: PresenceFilter): Promise<RemotePeer[]> {
+    return this.withRows(await this.tables.othersPresence(this.self, undefined, filter));
+  }
+
+  /** How many peers the other brokers hold live (one count in the database). */
+  countRemote(): Promise<number> {
+    return this.tables.countOthers(this.self);
   }
 
   /** The live remote peer with this id, or this name (on `host`, if given). */
@@ -112,33 +127,64 @@ export class BrokerNetwork {
     this.tables.releaseName(this.self, peerId).catch(() => {});
   }
 
-  /** Tells the broker holding `peerId` that message `messageId` waits for it. */
+  /** Tells the broker holding `peerId` (and it alone) that message `messageId` waits for it. */
   async wake(brokerId: string, peerId: string, messageId: string): Promise<void> {
-    await this.notify({ kind: "message", broker: brokerId, peer: peerId, message: messageId });
+    await this.notify(brokerId, { kind: "message", broker: brokerId, peer: peerId, message: messageId, from: this.brokerId });
   }
 
-  /** Tells every broker these messages were acknowledged or read. */
+  /**
+   * Tells the brokers that stored these messages (where their senders may wait) that they were
+   * acknowledged or read. Messages not woken here lately have no one waiting: nothing is sent.
+   */
   async acked(ids: readonly string[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += ACK_IDS_PER_NOTICE) await this.notify({ kind: "acked", ids: ids.slice(i, i + ACK_IDS_PER_NOTICE) });
+    const byBroker = new Map<string, string[]>();
+    for (const id of ids) {
+      const origin = this.origins.get(id);
+      if (!origin) continue;
+      this.origins.delete(id);
+      byBroker.set(origin.broker, [...(byBroker.get(origin.broker) ?? []), id]);
+    }
+    for (const [broker, acked] of byBroker) {
+      for (let i = 0; i < acked.length; i += ACK_IDS_PER_NOTICE) await this.notify(broker, { kind: "acked", ids: acked.slice(i, i + ACK_IDS_PER_NOTICE) });
+    }
+  }
+
+  /**
+   * Whether this broker runs the sweeps of the shared data: its last heartbeat named it the leader.
+   * Two brokers may both think so for at most one heartbeat while the lead changes hands; every
+   * sweep takes its rows in one statement, so overlap costs a little work, never a double notice.
+   */
+  leads(): boolean {
+    return this.leader;
   }
 
   /** Whether another broker had watchers at its last heartbeats. */
   othersWatching(): boolean {
-    return this.othersWatchUntil > Date.now();
+    return this.watchers().length > 0;
   }
 
-  /** Tells the other brokers this one has watchers, so they relay their events. */
+  /** Tells every other broker this one has watchers, so they relay their events to it. */
   async announceWatching(): Promise<void> {
-    await this.notify({ kind: "watching", broker: this.brokerId });
+    await this.notify(null, { kind: "watching", broker: this.brokerId });
   }
 
-  /** Relays this broker's watch events to the other brokers' watchers. */
+  /** Relays this broker's watch events to the brokers whose consoles are open. */
   async events(events: readonly RelayedEvent[]): Promise<void> {
-    for (let i = 0; i < events.length; i += EVENTS_PER_NOTICE) await this.notify({ kind: "events", broker: this.brokerId, events: events.slice(i, i + EVENTS_PER_NOTICE) });
+    for (const broker of this.watchers()) {
+      for (let i = 0; i < events.length; i += EVENTS_PER_NOTICE) await this.notify(broker, { kind: "events", broker: this.brokerId, events: events.slice(i, i + EVENTS_PER_NOTICE) });
+    }
   }
 
-  private notify(notice: Notice): Promise<void> {
-    return this.tables.notify(JSON.stringify(notice));
+  /** Sends `notice` to broker `to`, or (null) to every broker. */
+  private notify(to: string | null, notice: Notice): Promise<void> {
+    return this.tables.notify(to, JSON.stringify(notice));
+  }
+
+  /** The other brokers whose watchers were announced lately; forgets the rest. */
+  private watchers(): string[] {
+    const now = Date.now();
+    for (const [broker, until] of this.watchingUntil) if (until <= now) this.watchingUntil.delete(broker);
+    return [...this.watchingUntil.keys()];
   }
 
   /**
@@ -160,39 +206,44 @@ export class BrokerNetwork {
   }
 
   private dispatch(notice: Notice): void {
-    if (notice.kind === "message" && notice.broker === this.brokerId) this.handlers?.onMessage(notice.peer, notice.message);
-    else if (notice.kind === "acked") this.handlers?.onAck(notice.ids);
-    else if (notice.kind === "watching" && notice.broker !== this.brokerId) this.othersWatchUntil = Date.now() + BEATS_PER_TIMEOUT * this.heartbeatMs;
+    if (notice.kind === "message" && notice.broker === this.brokerId) {
+      if (notice.from && notice.from !== this.brokerId) this.origins.set(notice.message, { broker: notice.from, until: Date.now() + ORIGIN_TTL_MS });
+      this.handlers?.onMessage(notice.peer, notice.message);
+    } else if (notice.kind === "acked") this.handlers?.onAck(notice.ids);
+    else if (notice.kind === "watching" && notice.broker !== this.brokerId) this.watchingUntil.set(notice.broker, Date.now() + BEATS_PER_TIMEOUT * this.heartbeatMs);
     else if (notice.kind === "events" && notice.broker !== this.brokerId) this.handlers?.onEvents(notice.events);
   }
 
   /** Keeps this broker's heartbeat fresh and its presence rows equal to its live peers. */
   private async beat(): Promise<void> {
     const peers = this.handlers?.localPeers() ?? [];
+    const now = Date.now();
+    for (const [id, origin] of this.origins) if (origin.until <= now) this.origins.delete(id);
     try {
       // A name lost while this broker was silent stays with the host that took it; ours register again.
-      const lost = await this.tables.heartbeat(this.self, peers);
-      if (lost.length > 0) this.handlers?.onNamesLost(lost);
-      await this.deliverWaiting(peers);
+      const beat = await this.tables.heartbeat(this.self, peers);
+      this.leader = beat.leader;
+      if (beat.lost.length > 0) this.handlers?.onNamesLost(beat.lost);
+      this.deliverWaiting(peers, beat);
       if (this.failing) this.log("shared database reachable again; heartbeats resumed");
       this.failing = false;
       // Last, so a failed notice never skips the heartbeat's own work.
       if (this.handlers?.watchedHere()) await this.announceWatching();
     } catch (err) {
+      this.leader = false; // another broker may lead by now
       if (!this.failing) this.log(`heartbeat failed (${errorMessage(err)}); other hosts see this host's peers offline until it succeeds`);
       this.failing = true;
     }
   }
 
   /**
-   * What a wake-up may have missed, handed over at every heartbeat (usually nothing: two indexed
-   * queries). NOTIFY is fire-and-forget: one sent while this broker's LISTEN connection was
+   * What a wake-up may have missed, handed over at every heartbeat (usually nothing: part of its one
+   * statement). NOTIFY is fire-and-forget: one sent while this broker's LISTEN connection was
    * reconnecting is gone, so unacknowledged mail of its push peers is pushed again (servers drop
    * repeats by id). And mail sent to a name while its session looked offline to the sender (this
    * broker missed heartbeats) went to the name's mailbox, which that session now claims.
    */
-  private async deliverWaiting(peers: LocalPeer[]): Promise<void> {
-    const { queued, mailboxes } = await this.tables.waitingMail(peers);
+  private deliverWaiting(peers: LocalPeer[], { queued, mailboxes }: Heartbeat): void {
     for (const m of queued) this.handlers?.onMessage(m.to_id, m.id);
     for (const name of mailboxes) {
       const holder = peers.find((p) => p.name === name);

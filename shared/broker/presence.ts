@@ -98,7 +98,8 @@ export class Presence {
    * stores the final row; if it fails, the earlier entry is put back.
    */
   async admit(row: PeerRow, save: (row: PeerRow) => Promise<void>, sessionId?: string): Promise<LivePeer> {
-    const remote = this.network ? await this.network.remotePeers() : [];
+    // Only the other hosts' names this one could collide with (`api`, `api-2`…), not the whole network.
+    const remote = this.network ? await this.network.remotePeers({ nameFamily: { name: row.name, base: nameBase(row.name) } }) : [];
     const taken = new Set(remote.map((p) => p.row.name));
     const previous = this.live.get(row.id);
     // Reserve the name before the next await, so concurrent registrations never share one.
@@ -137,7 +138,7 @@ export class Presence {
     const taken = new Set(takenElsewhere);
     for (const [id, p] of this.live) if (id !== selfId && this.isLive(p)) taken.add(p.row.name);
     if (!taken.has(wanted)) return wanted;
-    const base = wanted.slice(0, 58);
+    const base = nameBase(wanted);
     for (let n = 2; n <= MAX_NAME_SUFFIX; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
     throw new WireError("conflict", `name: every name from ${base} to ${base}-${MAX_NAME_SUFFIX} is taken`, { field: "name" });
   }
@@ -208,6 +209,14 @@ export class Presence {
     return new Set(this.live.keys());
   }
 
+  /** Which of these peers are live, here or on another host (the database filters). */
+  async liveAmong(ids: readonly string[]): Promise<Set<string>> {
+    const live = new Set(ids.filter((id) => this.live.has(id)));
+    const elsewhere = ids.filter((id) => !live.has(id));
+    if (this.network && elsewhere.length > 0) for (const p of await this.network.remotePeers({ ids: elsewhere })) live.add(p.row.id);
+    return live;
+  }
+
   /** Live peers here and on every other host. */
   async networkLiveIds(): Promise<Set<string>> {
     const ids = this.liveIds();
@@ -222,7 +231,7 @@ export class Presence {
   }
 
   async otherHostsCount(): Promise<number> {
-    return this.network ? (await this.network.remotePeers()).length : 0;
+    return this.network ? this.network.countRemote() : 0;
   }
 
   /** This broker's live peers, as its heartbeat reports them to the network. */
@@ -247,7 +256,7 @@ export class Presence {
     const visible = (row: PeerRow) => row.id !== viewer.id && inScope(scope, row, viewer, this.host);
     const peers: PeerInfo[] = [];
     for (const p of this.live.values()) if (visible(p.row)) peers.push(this.info(p));
-    if (this.network) for (const p of await this.network.remotePeers()) if (visible(p.row)) peers.push(remoteInfo(p));
+    for (const p of await this.remoteInScope(scope, viewer)) if (visible(p.row)) peers.push(remoteInfo(p));
     return peers.sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host));
   }
 
@@ -257,11 +266,21 @@ export class Presence {
     return (await this.network?.findRemote({ id }))?.push ?? false;
   }
 
-  /** Every live peer here and on the other hosts, by name (names are unique on the network). */
-  async liveByName(): Promise<Map<string, LiveAddress & { host: string }>> {
+  /**
+   * The other hosts' live peers a scope can show: none for this machine's scopes, those of the
+   * viewer's repository key for repo, all for network (the database filters).
+   */
+  private async remoteInScope(scope: Scope, viewer: Viewer): Promise<RemotePeer[]> {
+    if (!this.network || scope === "machine" || scope === "directory") return [];
+    if (scope === "repo") return viewer.repo_key ? this.network.remotePeers({ repoKey: viewer.repo_key }) : [];
+    return this.network.remotePeers();
+  }
+
+  /** Every live peer here and on the other hosts (or those holding `names`), by name (names are unique on the network). */
+  async liveByName(names?: readonly string[]): Promise<Map<string, LiveAddress & { host: string }>> {
     this.sweep();
     const byName = new Map<string, LiveAddress & { host: string }>();
-    if (this.network) for (const p of await this.network.remotePeers()) byName.set(p.row.name, { id: p.row.id, name: p.row.name, brokerId: p.brokerId, host: p.row.host });
+    if (this.network) for (const p of await this.network.remotePeers(names ? { names } : undefined)) byName.set(p.row.name, { id: p.row.id, name: p.row.name, brokerId: p.brokerId, host: p.row.host });
     for (const p of this.live.values()) byName.set(p.row.name, { id: p.row.id, name: p.row.name, host: this.host });
     return byName;
   }
@@ -346,4 +365,9 @@ function sameRepo(p: PeerRow, viewer: Viewer, host: string): boolean {
   // Worktrees of one repository share the git common dir, not the top level.
   if (viewer.git_common_dir) return p.git_common_dir === viewer.git_common_dir;
   return p.cwd === viewer.cwd;
+}
+
+/** What a name's numbered variants start from (`api` → `api-2`, …): at most 58 characters, so the suffix fits. */
+function nameBase(wanted: string): string {
+  return wanted.slice(0, 58);
 }

@@ -164,12 +164,11 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       const [peers, paused, groups] = await Promise.all([s.presence.list("network", {}), s.mail.paused(), s.groups.list()]);
       const waiting = new Set(s.hookMail.waitingPeers());
       const withGroups = await s.groups.withGroups(peers);
-      const sessions = await Promise.all(
-        withGroups.map(async (p) => {
-          const since = paused.get(p.name);
-          return { ...p, ...(await s.mail.unreadCountsOf(p.id)), hooks: waiting.has(p.id), paused_since: since === undefined ? null : new Date(since).toISOString() };
-        }),
-      );
+      const counts = await s.mail.unreadCountsOf(withGroups.map((p) => p.id));
+      const sessions = withGroups.map((p) => {
+        const since = paused.get(p.name);
+        return { ...p, ...(counts.get(p.id) ?? { unread: 0, queued: 0 }), hooks: waiting.has(p.id), paused_since: since === undefined ? null : new Date(since).toISOString() };
+      });
       return { host: s.presence.host, network: s.presence.networked, sessions, paused: pausedList(paused), groups };
     },
     // Edit hooks name their session like /hook; claim_files is a peer's own call.

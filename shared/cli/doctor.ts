@@ -13,7 +13,7 @@ import { PLUGIN_NAME, channelsRequested } from "../channel-flag.ts";
 import { checkConfig } from "../config.ts";
 import { WireError, errorMessage } from "../errors.ts";
 import { SERVER_NAME } from "../instructions.ts";
-import { redactUrl } from "../store/postgres.ts";
+import { redactUrl, storeLocation } from "../store-location.ts";
 import { VERSION } from "../version.ts";
 import { clientFor, type CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
@@ -138,12 +138,12 @@ async function brokerCheck(ctx: CliContext, probe: Probe): Promise<Check> {
       fix: `kill ${health.pid} (it is yours, but kill-broker needs its token); the next session starts a broker of this setup`,
     };
   }
-  return { name: "broker", status: "ok", detail: `pid ${health.pid} on ${socketPath}, claude-peers ${health.version}, since ${health.started_at}, store ${ctx.config.shared ? redactUrl(ctx.config.db) : ctx.config.db}` };
+  return { name: "broker", status: "ok", detail: `pid ${health.pid} on ${socketPath}, claude-peers ${health.version}, since ${health.started_at}, store ${storeLocation(ctx.config)}` };
 }
 
 /** Why the broker on the socket is not this setup's (another HOME's token, another store), or null when it is. */
 async function otherSetup(ctx: CliContext, probe: Probe): Promise<string | null> {
-  const expected = ctx.config.shared ? redactUrl(ctx.config.db) : ctx.config.db;
+  const expected = storeLocation(ctx.config);
   try {
     const { client } = clientFor(ctx, probe);
     const status = await client.call("/status", {});

@@ -9,6 +9,7 @@ import { PeersError, errorMessage } from "../errors.ts";
 import type { Health } from "../protocol.ts";
 import { processAlive } from "../process-alive.ts";
 import { guardPrivateFile } from "../private-file.ts";
+import { storeLocation } from "../store-location.ts";
 import { readToken } from "../token.ts";
 
 export const BROKER_SCRIPT = join(import.meta.dir, "..", "..", "broker.ts");
@@ -31,7 +32,10 @@ export async function ensureBroker(config: Config): Promise<RunningBroker> {
   let startFailure: string | undefined;
   while (Date.now() < deadline) {
     const probe = await probeBroker(config.socketPath);
-    if (probe.kind === "broker") return { health: probe.health, token: tokenOf(config) };
+    if (probe.kind === "broker") {
+      refuseOtherStore(config, probe.health);
+      return { health: probe.health, token: tokenOf(config) };
+    }
     refuseProbe(config, probe);
     if (startFailure) throw new PeersError("broker_start_failed", startFailure);
     if (takeLock(config.lockPath)) {
@@ -54,6 +58,21 @@ function refuseProbe(config: Config, probe: Probe): void {
   if (probe.kind === "foreign") {
     throw new PeersError("broker_foreign", `${config.socketPath} is held by a program that is not a claude-peers broker (${probe.detail}); stop it, or remove the socket`);
   }
+}
+
+/**
+ * A broker of another CLAUDE_PEERS_DB on this session's socket (every PostgreSQL URL shares one):
+ * its peers and mail are not this session's, so nothing is sent to it and the error says what to do.
+ */
+function refuseOtherStore(config: Config, health: Health): void {
+  const mine = storeLocation(config);
+  if (health.db === undefined || health.db === mine) return;
+  throw new PeersError(
+    "broker_other_store",
+    `the broker on ${config.socketPath} (pid ${health.pid}) runs the store ${health.db}, but this session's CLAUDE_PEERS_DB is ${mine}. ` +
+      `To move this machine to ${mine}: run \`bun cli.ts kill-broker\` with this CLAUDE_PEERS_DB, and restart the sessions that still use ${health.db}; ` +
+      "this session then starts the right broker by itself. Or restart this session with CLAUDE_PEERS_DB set to the broker's store",
+  );
 }
 
 function tokenOf(config: Config): string {

@@ -18,7 +18,7 @@ export const MAX_BACKOFF_MS = 1000;
 const READY_WAIT_MS = 5000;
 const SEEN_IDS_LIMIT = 10_000;
 /** Failures a retry will not fix soon: tool calls report these at once instead of waiting. */
-const LASTING_FAILURES: ReadonlySet<string> = new Set(["broker_foreign", "token_missing", "broker_start_failed", "socket_unsafe", "socket_path"]);
+const LASTING_FAILURES: ReadonlySet<string> = new Set(["broker_foreign", "token_missing", "broker_start_failed", "socket_unsafe", "socket_path", "broker_other_store"]);
 /** Each try at a broker that failed to start spawns a process: retry rarely, never in a tight loop. */
 export const START_FAILURE_RETRY_MS = 15_000;
 

@@ -9,10 +9,10 @@ export interface OpenedStore {
   network?: NetworkStore;
 }
 
-export async function openStore(config: Pick<Config, "db" | "shared">): Promise<OpenedStore> {
+export async function openStore(config: Pick<Config, "db" | "shared" | "host">): Promise<OpenedStore> {
   if (!config.shared) return { store: openSqliteStore(config.db) };
   // Loaded only here: a broker on SQLite never needs them.
   const [{ openPostgresStore }, { PostgresNetworkStore }] = await Promise.all([import("./postgres.ts"), import("./postgres-network.ts")]);
-  const store = await openPostgresStore(config.db);
-  return { store, network: new PostgresNetworkStore(store.sql, store.location) };
+  const store = await openPostgresStore(config.db, config.host);
+  return { store, network: new PostgresNetworkStore(store.sql, store.location, store.gate) };
 }

@@ -5,10 +5,24 @@
  * characters in them), so they bind as they are, without the store's NUL escape.
  */
 import type { SQL } from "bun";
+import type { ConnectionGate } from "./connection-gate.ts";
 import { unavailableOr } from "./postgres.ts";
-import type { BrokerIdentity, NetworkStore, PresenceClaim, PresenceRow } from "./store.ts";
+import type { BrokerIdentity, Heartbeat, NetworkStore, PresenceClaim, PresenceFilter, PresenceRow } from "./store.ts";
 
-const CHANNEL = "claude_peers";
+/** The channel every broker listens to: only "a console is open here" goes on it. */
+const COMMON_CHANNEL = "claude_peers";
+/** A broker id as BrokerNetwork makes them; a channel name is built only from one of these. */
+const BROKER_ID = /^b-[a-z0-9]{1,32}$/;
+
+/**
+ * Broker b-1a2b…'s own channel, claude_peers_b_1a2b…: a wake-up, an ack or a watch event goes to the
+ * one broker it is for, so no broker parses the others' mail (and NOTIFY's cost does not grow with
+ * the number of hosts listening).
+ */
+export function channelOf(brokerId: string): string {
+  if (!BROKER_ID.test(brokerId)) throw new Error(`"${brokerId}" is not a broker id; no notice is sent to it`);
+  return `${COMMON_CHANNEL}_${brokerId.replace("-", "_")}`;
+}
 const UNIQUE_VIOLATION = "23505";
 
 export class PostgresNetworkStore implements NetworkStore {
@@ -16,6 +30,8 @@ export class PostgresNetworkStore implements NetworkStore {
     private readonly sql: SQL,
     /** The redacted URL, for errors. */
     private readonly location: string,
+    /** The store's: both share the broker's one query connection. */
+    private readonly gate: ConnectionGate,
   ) {}
 
   join(self: BrokerIdentity): Promise<void> {
@@ -31,30 +47,55 @@ export class PostgresNetworkStore implements NetworkStore {
     await this.sql`DELETE FROM brokers WHERE id = ${self.id}`.catch(() => {});
   }
 
-  heartbeat(self: BrokerIdentity, peers: readonly PresenceClaim[]): Promise<string[]> {
+  /**
+   * One statement, so one transaction (one WAL flush) a beat: the broker row (back if it was
+   * deleted), its presence rows (gone peers out, push flags, rows lost meanwhile back unless another
+   * host took the name), then what lost wake-ups missed, and which live broker leads (the one
+   * started first: a leader lasts while it heartbeats, and the next takes over once it reads as
+   * offline). Every part sees the statement's snapshot, so a row `back` inserted counts as present.
+   */
+  heartbeat(self: BrokerIdentity, peers: readonly PresenceClaim[]): Promise<Heartbeat> {
     const ids = this.sql.array(peers.map((p) => p.id), "text");
     const names = this.sql.array(peers.map((p) => p.name), "text");
     const pushes = this.sql.array(peers.map((p) => p.push), "bool");
     return this.guard(async () => {
-      const [alive] = await this.sql`UPDATE brokers SET heartbeat_at = now() WHERE id = ${self.id} RETURNING id`;
-      if (!alive) await this.sql`INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})`;
-      await this.sql`DELETE FROM presence WHERE broker_id = ${self.id} AND peer_id <> ALL(${ids}::text[])`;
-      await this.sql`
-        UPDATE presence SET push = x.push FROM unnest(${ids}::text[], ${pushes}::bool[]) AS x(id, push)
-        WHERE presence.peer_id = x.id AND presence.broker_id = ${self.id} AND presence.push <> x.push`;
-      // Rows lost meanwhile come back, unless another host took the name: then it stays theirs.
-      await this.sql`
-        INSERT INTO presence (peer_id, name, broker_id, host, push)
-        SELECT x.id, x.name, ${self.id}, ${self.host}, x.push
-        FROM unnest(${ids}::text[], ${names}::text[], ${pushes}::bool[]) AS x(id, name, push)
-        ON CONFLICT DO NOTHING`;
-      const lost = await this.sql<Array<{ id: string }>>`
-        SELECT x.id FROM unnest(${ids}::text[]) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.peer_id = x.id)`;
-      return lost.map((r) => r.id);
-    });
+      const rows = await this.sql<Array<{ kind: "lost" | "queued" | "mailbox" | "leader"; id: string; to_id: string | null; seq: bigint | null }>>`
+        WITH claims AS (SELECT * FROM unnest(${ids}::text[], ${names}::text[], ${pushes}::bool[]) AS x(id, name, push)),
+        beat AS (
+          INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})
+          ON CONFLICT (id) DO UPDATE SET heartbeat_at = now() RETURNING id),
+        gone AS (DELETE FROM presence WHERE broker_id = ${self.id} AND peer_id <> ALL(${ids}::text[]) RETURNING peer_id),
+        pushed AS (
+          UPDATE presence SET push = c.push FROM claims c
+          WHERE presence.peer_id = c.id AND presence.broker_id = ${self.id} AND presence.push <> c.push RETURNING peer_id),
+        back AS (
+          INSERT INTO presence (peer_id, name, broker_id, host, push)
+          SELECT c.id, c.name, ${self.id}, ${self.host}, c.push FROM claims c
+          ON CONFLICT DO NOTHING RETURNING peer_id)
+        SELECT 'lost' AS kind, c.id, NULL AS to_id, NULL::bigint AS seq FROM claims c
+          WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.peer_id = c.id) AND NOT EXISTS (SELECT 1 FROM back WHERE back.peer_id = c.id)
+        UNION ALL
+        SELECT 'queued', m.id, m.to_id, m.seq FROM messages m JOIN claims c ON c.push AND m.to_id = c.id WHERE m.state = 'queued'
+        UNION ALL
+        SELECT DISTINCT 'mailbox', m.to_name, NULL, NULL::bigint FROM messages m
+          WHERE m.to_id IS NULL AND m.state IN ('queued', 'delivered') AND m.to_name = ANY(${names}::text[])
+        UNION ALL
+        (SELECT 'leader', b.id, NULL, NULL::bigint FROM brokers b
+          WHERE b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS}) ORDER BY b.started_at, b.id LIMIT 1)`;
+      return {
+        leader: rows.some((r) => r.kind === "leader" && r.id === self.id),
+        lost: rows.filter((r) => r.kind === "lost").map((r) => r.id),
+        // In the order they were sent, as pushes go.
+        queued: rows.filter((r) => r.kind === "queued").sort((a, b) => Number(a.seq! - b.seq!)).map((r) => ({ id: r.id, to_id: r.to_id! })),
+        mailboxes: rows.filter((r) => r.kind === "mailbox").map((r) => r.id),
+      };
+    }, "urgent");
   }
 
-  othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }): Promise<PresenceRow[]> {
+  othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }, filter: PresenceFilter = {}): Promise<PresenceRow[]> {
+    const names = filter.names ? this.sql.array([...filter.names], "text") : null;
+    const ids = filter.ids ? this.sql.array([...filter.ids], "text") : null;
+    const family = filter.nameFamily ? `${filter.nameFamily.base.replace(/[\\%_]/g, "\\$&")}-%` : null;
     return this.guard(async () => {
       const rows = to
         ? await this.sql<PresenceRow[]>`
@@ -66,8 +107,21 @@ export class PostgresNetworkStore implements NetworkStore {
         : await this.sql<PresenceRow[]>`
           SELECT pr.peer_id, pr.broker_id, pr.push, (extract(epoch FROM b.heartbeat_at) * 1000)::float8 AS seen_at
           FROM presence pr JOIN brokers b ON b.id = pr.broker_id
-          WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})`;
+          WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})
+            AND (${names}::text[] IS NULL OR pr.name = ANY(${names}::text[]))
+            AND (${ids}::text[] IS NULL OR pr.peer_id = ANY(${ids}::text[]))
+            AND (${family}::text IS NULL OR pr.name = ${filter.nameFamily?.name ?? null} OR pr.name LIKE ${family})
+            AND (${filter.repoKey ?? null}::text IS NULL OR EXISTS (SELECT 1 FROM peers pe WHERE pe.id = pr.peer_id AND pe.repo_key = ${filter.repoKey ?? null}))`;
       return rows.map((r) => ({ ...r, seen_at: Number(r.seen_at) }));
+    });
+  }
+
+  countOthers(self: BrokerIdentity): Promise<number> {
+    return this.guard(async () => {
+      const [row] = await this.sql<Array<{ n: number }>>`
+        SELECT count(*)::int AS n FROM presence pr JOIN brokers b ON b.id = pr.broker_id
+        WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})`;
+      return row?.n ?? 0;
     });
   }
 
@@ -98,33 +152,30 @@ export class PostgresNetworkStore implements NetworkStore {
     await this.guard(() => this.sql`DELETE FROM presence WHERE peer_id = ${peerId} AND broker_id = ${self.id}`);
   }
 
-  waitingMail(peers: readonly PresenceClaim[]): Promise<{ queued: Array<{ id: string; to_id: string }>; mailboxes: string[] }> {
-    const pushIds = this.sql.array(peers.filter((p) => p.push).map((p) => p.id), "text");
-    const names = this.sql.array(peers.map((p) => p.name), "text");
+  /** Both subscriptions share Bun's one LISTEN connection. */
+  listen(self: string, onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>> {
     return this.guard(async () => {
-      const queued = await this.sql<Array<{ id: string; to_id: string }>>`
-        SELECT id, to_id FROM messages WHERE state = 'queued' AND to_id = ANY(${pushIds}::text[]) ORDER BY seq`;
-      const mailboxes = await this.sql<Array<{ to_name: string }>>`
-        SELECT DISTINCT to_name FROM messages WHERE to_id IS NULL AND state IN ('queued', 'delivered') AND to_name = ANY(${names}::text[])`;
-      return { queued: [...queued], mailboxes: mailboxes.map((m) => m.to_name) };
-    });
+      const own = await this.sql.listen(channelOf(self), onNotice, onSubscribed);
+      const common = await this.sql.listen(COMMON_CHANNEL, onNotice);
+      return async () => {
+        await Promise.all([own.unlisten(), common.unlisten()]);
+      };
+    }, "listen");
   }
 
-  listen(onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>> {
-    return this.guard(async () => {
-      const subscription = await this.sql.listen(CHANNEL, onNotice, onSubscribed);
-      return () => subscription.unlisten();
-    });
+  async notify(to: string | null, payload: string): Promise<void> {
+    const channel = to === null ? COMMON_CHANNEL : channelOf(to);
+    await this.guard(() => this.sql.notify(channel, payload));
   }
 
-  async notify(payload: string): Promise<void> {
-    await this.guard(() => this.sql.notify(CHANNEL, payload));
-  }
-
-  /** Connection failures become StoreUnavailableError (HTTP 503, retryable), like the store's own. */
-  private async guard<T>(query: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `query` on the broker's query connection (urgent: ahead of the work waiting; "listen": on
+   * LISTEN's own connection, past the gate). Connection failures become StoreUnavailableError (HTTP
+   * 503, retryable), like the store's own.
+   */
+  private async guard<T>(query: () => PromiseLike<T>, lane: "normal" | "urgent" | "listen" = "normal"): Promise<T> {
     try {
-      return await query();
+      return await (lane === "listen" ? query() : this.gate.run(query, lane === "urgent"));
     } catch (err) {
       throw unavailableOr(err, this.location);
     }

@@ -20,6 +20,10 @@ import {
   type Store,
   textCrc,
 } from "./store.ts";
+import { redactUrl } from "../store-location.ts";
+import { ConnectionGate } from "./connection-gate.ts";
+
+export { redactUrl };
 
 /** Each entry upgrades the schema by one version; never edit a shipped entry, append a new one. */
 const MIGRATIONS: string[] = [
@@ -137,8 +141,12 @@ export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brokers on several machines may start at once on a fresh database: the first migrates, the rest wait. */
 const MIGRATION_LOCK = 0x636c617564655f70n; // "claude_p" in ASCII
-/** Every broker on every machine holds a pool: keep each one small. */
-const POOL_MAX = 4;
+/**
+ * Every broker on every machine connects: one connection for queries, which ConnectionGate orders
+ * (the heartbeat first), and the one Bun's LISTEN opens beside the pool. Two per host, so a server's
+ * max_connections bounds the hosts (README, "Several machines").
+ */
+const POOL_MAX = 1;
 const CONNECT_TIMEOUT_S = 5;
 /** Hand idle connections back to the server, which is shared by every broker. */
 const IDLE_TIMEOUT_S = 60;
@@ -181,13 +189,13 @@ export function unavailableOr(err: unknown, location: string): unknown {
 }
 
 /** Queries on `tag` (the pool or a transaction): strings and string arrays escaped going in, rows decoded coming out. */
-export function queryOn(tag: SQL, location: string): Query {
+export function queryOn(tag: SQL, location: string, gate?: ConnectionGate): Query {
   return async <T>(strings: TemplateStringsArray, ...values: unknown[]) => {
     const params = values.map((v) =>
       typeof v === "string" ? escapeNul(v) : Array.isArray(v) ? tag.array(v.map(escapeNul), "TEXT") : v,
     );
     try {
-      const rows = await tag(strings, ...params);
+      const rows = gate ? await gate.run(() => tag(strings, ...params)) : await tag(strings, ...params);
       for (let i = 0; i < rows.length; i++) rows[i] = decodeRow(rows[i]);
       return rows as Rows<T>;
     } catch (err) {
@@ -258,18 +266,6 @@ async function releasePauseHeldOn(q: Query, name: string, now: number, expiresAt
   return [...rows].sort((x, y) => x.seq - y.seq);
 }
 
-/** The URL with any password replaced by "***", for logs and status. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***");
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^/@:]*):[^@]*@/, "//$1:***@"); // unparseable: hide what sits between "user:" and "@"
-  }
-}
-
 /** Removes the URL's password from text we did not write (a driver message), in case it ever echoes it. */
 function scrubPassword(text: string, url: string): string {
   let secrets: string[] = [];
@@ -309,8 +305,8 @@ async function migrate(sql: SQL): Promise<void> {
   });
 }
 
-/** Connects, checks, migrates; throws StoreOpenError naming CLAUDE_PEERS_DB and the redacted URL. */
-export async function openPostgresStore(url: string): Promise<PostgresStore> {
+/** Connects (as application "claude-peers <host>"), checks, migrates; throws StoreOpenError naming CLAUDE_PEERS_DB and the redacted URL. */
+export async function openPostgresStore(url: string, host?: string): Promise<PostgresStore> {
   const location = redactUrl(url);
   let sql: SQL | undefined;
   try {
@@ -321,6 +317,8 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
       connectionTimeout: CONNECT_TIMEOUT_S,
       idleTimeout: IDLE_TIMEOUT_S,
       bigint: true,
+      // pg_stat_activity then says which host each connection serves (an operator sizing max_connections).
+      ...(host ? { connection: { application_name: `claude-peers ${host}`.slice(0, 63) } } : {}),
     });
     await migrate(sql);
   } catch (err) {
@@ -332,18 +330,20 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
 
 export class PostgresStore implements Store {
   private readonly q: Query;
+  /** Every query of this broker on its one connection, the network's included (postgres-network.ts). */
+  readonly gate = new ConnectionGate();
 
   constructor(
     readonly sql: SQL,
     /** The redacted URL. */
     readonly location: string,
   ) {
-    this.q = queryOn(sql, location);
+    this.q = queryOn(sql, location, this.gate);
   }
 
   private async transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {
     try {
-      return await this.sql.begin((tx) => work(queryOn(tx, this.location)));
+      return await this.gate.run(() => this.sql.begin((tx) => work(queryOn(tx, this.location))));
     } catch (err) {
       throw unavailableOr(err, this.location);
     }
@@ -441,6 +441,12 @@ export class PostgresStore implements Store {
     return moved.count;
   }
 
+  async mailboxRecipients(name: string, now: number): Promise<string[]> {
+    const rows = await this.q<{ to_id: string }>`
+      SELECT DISTINCT to_id FROM messages WHERE to_name = ${name} AND state = 'queued' AND expires_at > ${now} AND to_id IS NOT NULL`;
+    return rows.map((r) => r.to_id);
+  }
+
   async queuedFor(peerId: string): Promise<MessageRow[]> {
     const rows = await this.q<MessageRow>`SELECT * FROM messages WHERE to_id = ${peerId} AND state = 'queued' ORDER BY seq`;
     return rows;
@@ -463,6 +469,14 @@ export class PostgresStore implements Store {
       SELECT count(*) AS unread, count(*) FILTER (WHERE state = 'queued') AS queued
       FROM messages WHERE to_id = ${peerId} AND state IN ('queued', 'delivered')`;
     return r!;
+  }
+
+  async unreadCountsOf(peerIds: readonly string[]): Promise<Map<string, { unread: number; queued: number }>> {
+    if (peerIds.length === 0) return new Map();
+    const rows = await this.q<{ to_id: string; unread: number; queued: number }>`
+      SELECT to_id, count(*) AS unread, count(*) FILTER (WHERE state = 'queued') AS queued
+      FROM messages WHERE to_id = ANY(${peerIds}) AND state IN ('queued', 'delivered') GROUP BY to_id`;
+    return new Map(rows.map((r) => [r.to_id, { unread: r.unread, queued: r.queued }]));
   }
 
   async countWaiting(peerId: string): Promise<number> {

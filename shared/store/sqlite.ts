@@ -492,6 +492,10 @@ export class SqliteStore implements Store {
     })();
   }
 
+  async mailboxRecipients(name: string, now: number): Promise<string[]> {
+    return [...new Set(this.q.mailbox.all(name, now).flatMap((m) => (m.to_id === null ? [] : [m.to_id])))];
+  }
+
   async queuedFor(peerId: string): Promise<MessageRow[]> {
     return this.q.queuedFor.all(peerId);
   }
@@ -506,6 +510,21 @@ export class SqliteStore implements Store {
 
   async unreadCounts(peerId: string): Promise<{ unread: number; queued: number }> {
     return this.q.unreadCounts.get(peerId)!;
+  }
+
+  async unreadCountsOf(peerIds: readonly string[]): Promise<Map<string, { unread: number; queued: number }>> {
+    const counts = new Map<string, { unread: number; queued: number }>();
+    for (let i = 0; i < peerIds.length; i += 500) {
+      const chunk = peerIds.slice(i, i + 500);
+      const rows = this.db
+        .query<{ to_id: string; unread: number; queued: number }, string[]>(
+          `SELECT to_id, count(*) AS unread, coalesce(sum(state = 'queued'), 0) AS queued FROM messages
+           WHERE to_id IN (${chunk.map(() => "?").join(",")}) AND ${UNREAD} GROUP BY to_id`,
+        )
+        .all(...chunk);
+      for (const r of rows) counts.set(r.to_id, { unread: r.unread, queued: r.queued });
+    }
+    return counts;
   }
 
   async countWaiting(peerId: string): Promise<number> {

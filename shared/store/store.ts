@@ -185,6 +185,8 @@ export interface Store {
    * stays with that session: the next one must not see yesterday's mail again. Returns how many moved.
    */
   claimMailbox(name: string, peerId: string, liveIds: ReadonlySet<string>, now: number): Promise<number>;
+  /** The sessions mail of `name` that claimMailbox could move is set for: whose liveness it needs, no more. */
+  mailboxRecipients(name: string, now: number): Promise<string[]>;
   /** Messages for this peer not yet acknowledged, oldest first. */
   queuedFor(peerId: string): Promise<MessageRow[]>;
   /** Messages for this peer not yet read (queued or delivered), oldest first. */
@@ -192,6 +194,8 @@ export interface Store {
   countUnread(peerId: string): Promise<number>;
   /** countUnread, and how many of those are still queued (not yet acknowledged as written to Claude). */
   unreadCounts(peerId: string): Promise<{ unread: number; queued: number }>;
+  /** unreadCounts of many peers in one grouped count (the console); a peer with no unread mail is absent. */
+  unreadCountsOf(peerIds: readonly string[]): Promise<Map<string, { unread: number; queued: number }>>;
   /** What the unread cap counts for this peer: its unread messages and the ones held for it (a loop, a pause). */
   countWaiting(peerId: string): Promise<number>;
   /** countWaiting for a name (a mailbox), whichever session the messages wait for. */
@@ -273,6 +277,27 @@ export interface PresenceRow {
   seen_at: number;
 }
 
+/** What a heartbeat returns (NetworkStore.heartbeat). */
+export interface Heartbeat {
+  /** Whether this broker leads: the live broker started first (the database's clock) runs the shared sweeps. */
+  leader: boolean;
+  lost: string[];
+  queued: Array<{ id: string; to_id: string }>;
+  mailboxes: string[];
+}
+
+/** Which of the other hosts' live peers a caller needs (each field narrows; none: all of them). */
+export interface PresenceFilter {
+  /** Only these names (a group's members). */
+  names?: readonly string[];
+  /** Only these peer ids (whether the sessions a mailbox's mail was set for are live). */
+  ids?: readonly string[];
+  /** Only peers in the repository with this key (scope repo). */
+  repoKey?: string;
+  /** Only `name` itself and the names made from it (`name-2`, …): what a registration may collide with. */
+  nameFamily?: { name: string; base: string };
+}
+
 /** This broker, as the other hosts' brokers see it in the shared database. */
 export interface BrokerIdentity {
   id: string;
@@ -293,21 +318,30 @@ export interface NetworkStore {
   /** Removes this broker's row and its presence: its peers read as offline at once. */
   leave(self: BrokerIdentity): Promise<void>;
   /**
-   * Refreshes this broker's heartbeat and makes its presence rows equal to `peers`; returns the ids
-   * whose names another host took while this one was silent (their rows could not come back).
+   * Refreshes this broker's heartbeat and makes its presence rows equal to `peers`, in one
+   * statement; returns the ids whose names another host took while this one was silent (their rows
+   * could not come back), and the mail a lost wake-up may have missed: queued mail of its push
+   * peers, and the names among them with mail waiting in a mailbox.
    */
-  heartbeat(self: BrokerIdentity, peers: readonly PresenceClaim[]): Promise<string[]>;
-  /** Live peers of the other brokers (recent heartbeats), or the one with this id or name (on `host`). */
-  othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }): Promise<PresenceRow[]>;
+  heartbeat(self: BrokerIdentity, peers: readonly PresenceClaim[]): Promise<Heartbeat>;
+  /**
+   * Live peers of the other brokers (recent heartbeats), or the one with this id or name (on `host`);
+   * without `to`, only those `filter` asks for, filtered in SQL so the cost follows what is returned.
+   */
+  othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }, filter?: PresenceFilter): Promise<PresenceRow[]>;
+  /** How many peers are live on the other brokers. */
+  countOthers(self: BrokerIdentity): Promise<number>;
   /** Takes the peer's name on the whole network; false when a live peer of another broker holds it. */
   claimName(self: BrokerIdentity, peer: PresenceClaim): Promise<boolean>;
   /** The peer left this broker. */
   releaseName(self: BrokerIdentity, peerId: string): Promise<void>;
-  /** Queued mail of these push peers, and the names among them with mail waiting in a mailbox. */
-  waitingMail(peers: readonly PresenceClaim[]): Promise<{ queued: Array<{ id: string; to_id: string }>; mailboxes: string[] }>;
-  /** Subscribes to notices; `onSubscribed` runs at every (re)subscription. Returns the unsubscribe. */
-  listen(onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>>;
-  notify(payload: string): Promise<void>;
+  /**
+   * Subscribes broker `self` to the notices for it alone and to those for every broker;
+   * `onSubscribed` runs at every (re)subscription of its own. Returns the unsubscribe.
+   */
+  listen(self: string, onNotice: (payload: string) => void, onSubscribed: () => void): Promise<() => Promise<void>>;
+  /** Sends a notice to broker `to` only, or (null) to every broker. */
+  notify(to: string | null, payload: string): Promise<void>;
 }
 
 /** The text's CRC-32, stored beside it (text_crc) for the duplicate rule; equal CRCs are still compared whole. */

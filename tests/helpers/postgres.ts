@@ -15,6 +15,8 @@ const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 // Durability is pointless for throwaway data; the connection cap leaves room for parallel pools.
 const SETTINGS = ["listen_addresses=127.0.0.1", "fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200"];
+/** What a benchmark measures on: every commit flushed to disk, as a real deployment runs. */
+const DURABLE_SETTINGS = ["listen_addresses=127.0.0.1", "fsync=on", "synchronous_commit=on", "full_page_writes=on", "max_connections=200"];
 
 export interface PgCluster {
   port: number;
@@ -38,6 +40,8 @@ export const PgServerSchema = z.object({
   dataDir: z.string(),
   binDir: z.string(),
   pid: z.number().int(),
+  /** fsync on (bench/scale.ts): DURABLE_SETTINGS instead of the tests' throwaway ones. */
+  durable: z.boolean().optional(),
 });
 export type PgServer = z.infer<typeof PgServerSchema>;
 
@@ -69,6 +73,11 @@ export async function usePostgres(): Promise<PgCluster | null> {
   return clusterHandle(await startServer(), true);
 }
 
+/** A private cluster with durable settings (fsync on), for benchmarks. */
+export async function durablePostgres(): Promise<PgCluster> {
+  return clusterHandle(await startServer({ durable: true }), true);
+}
+
 export function parseServer(json: string): PgServer {
   try {
     return PgServerSchema.parse(JSON.parse(json));
@@ -78,7 +87,7 @@ export function parseServer(json: string): PgServer {
 }
 
 /** initdb into a new temp dir and start a postmaster; `detached` lets it outlive this process (the CLI). */
-export async function startServer({ detached = false } = {}): Promise<PgServer> {
+export async function startServer({ detached = false, durable = false } = {}): Promise<PgServer> {
   const binDir = postgresBinDir();
   if (!binDir) throw new Error(missingMessage());
   const dir = mkdtempSync(join(tmpdir(), TEMP_PREFIX));
@@ -96,7 +105,7 @@ export async function startServer({ detached = false } = {}): Promise<PgServer> 
     );
     rmSync(pwfile);
     if (init.exitCode !== 0) throw new Error(`initdb failed (exit ${init.exitCode}): ${init.stdout}${init.stderr}`);
-    const server: PgServer = { port: freePort(), password, dataDir, binDir, pid: 0 };
+    const server: PgServer = { port: freePort(), password, dataDir, binDir, pid: 0, durable };
     server.pid = await launch(server, detached);
     return server;
   } catch (err) {
@@ -179,7 +188,7 @@ async function launch(server: PgServer, detached: boolean): Promise<number> {
   const log = openSync(join(dir, "server.log"), "a");
   const proc = Bun.spawn(
     [...runAsPostgres(), join(server.binDir, "postgres"), "-D", server.dataDir, "-p", String(server.port),
-      ...[...SETTINGS, `unix_socket_directories=${dir}`].flatMap((setting) => ["-c", setting])],
+      ...[...(server.durable ? DURABLE_SETTINGS : SETTINGS), `unix_socket_directories=${dir}`].flatMap((setting) => ["-c", setting])],
     { cwd: dir, env: childEnv(), stdin: "ignore", stdout: log, stderr: log, detached },
   );
   closeSync(log);

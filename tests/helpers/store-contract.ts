@@ -255,6 +255,16 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
         expect(await store.countUnread("p-nobody")).toBe(0);
       });
 
+      test("unreadCountsOf counts many peers' unread and queued mail in one call, as unreadCounts does one by one", async () => {
+        const [m1, , m3] = await insert({}, {}, {}, { to_id: "p-carol", to_name: "carol" });
+        await store.markDelivered("p-bob", [m1!], T0 + 10);
+        await store.markRead("p-bob", [m3!], T0 + 10);
+        const counts = await store.unreadCountsOf(["p-bob", "p-carol", "p-nobody"]);
+        expect(Object.fromEntries(counts)).toEqual({ "p-bob": { unread: 2, queued: 1 }, "p-carol": { unread: 1, queued: 1 } });
+        expect(counts.get("p-bob")).toEqual(await store.unreadCounts("p-bob"));
+        expect((await store.unreadCountsOf([])).size).toBe(0);
+      });
+
       test("countWaitingNamed counts the unread and held mail addressed to a name, whichever session it waits for", async () => {
         const [m1] = await insert({ to_id: null }, { to_id: "p-bob" }, { to_id: "p-old-bob" }, { to_id: "p-carol", to_name: "carol" });
         expect(await store.countWaitingNamed("bob")).toBe(3);
@@ -302,6 +312,13 @@ export function runStoreContract(name: string, open: () => Store | Promise<Store
           expect(await store.getMessage(id)).toMatchObject({ to_id: "p-new", to_name: "bob", state: "queued", delivered_at: null });
         }
         expect((await store.queuedFor("p-new")).map((m) => m.id)).toEqual([neverSet!, dead!]);
+      });
+
+      test("mailboxRecipients names each session the movable mail is set for, once: only those need a liveness check", async () => {
+        const [, , , shown] = await insert(mailbox(), mailbox({ to_id: "p-dead" }), mailbox({ to_id: "p-dead" }), mailbox({ to_id: "p-shown" }), mailbox({ to_id: "p-old", expires_at: NOW }), mailbox({ to_name: "bobby", to_id: "p-other" }));
+        await store.markDelivered("p-shown", [shown!], T0 + 1);
+        expect(await store.mailboxRecipients("bob", NOW)).toEqual(["p-dead"]);
+        expect(await store.mailboxRecipients("nobody", NOW)).toEqual([]);
       });
 
       test("leaves mail a dead session was shown (delivered, not read) with that session", async () => {

@@ -1,0 +1,73 @@
+/**
+ * The broker's timers. Its own checks run on every broker: its sessions' liveness, the socket still
+ * its own, the console's logins. The sweeps of the shared data (expiry and prune, overdue replies)
+ * run where `leads()` says: always on a broker alone (SQLite), and on a shared database on one
+ * broker at a time, the leader its heartbeat names on the database's clock (BrokerNetwork.leads),
+ * so 500 hosts do not each scan the whole network every minute and each second.
+ */
+import { errorMessage } from "../errors.ts";
+import type { Store } from "../store/store.ts";
+import type { Mail } from "./mail.ts";
+import type { Presence } from "./presence.ts";
+
+const SWEEP_INTERVAL_MS = 500;
+/** Also how late an overdue-reply notice may come. */
+const OVERDUE_CHECK_MS = 1000;
+/** Also how late expired mailbox mail may still show as queued. */
+const PRUNE_INTERVAL_MS = 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** The edit hooks' quiet flags come back this long after the last edit or claim that took them (edit-flags.ts). */
+const EDIT_FLAG_INTERVAL_MS = 5000;
+
+export interface HousekeepingOptions {
+  store: Store;
+  presence: Presence;
+  mail: Mail;
+  now: () => number;
+  log: (line: string) => void;
+  /** Whether this broker runs the sweeps of the shared data now. */
+  leads: () => boolean;
+  /** This broker's own checks, every SWEEP_INTERVAL_MS beside its sessions' liveness. */
+  onSweep: () => void;
+  /** More of the shared data to prune, after the messages (the edit touches and claims). */
+  afterPrune: () => Promise<unknown>;
+  /** This broker's sessions' edit-hook flags, every EDIT_FLAG_INTERVAL_MS. */
+  editFlags: () => Promise<unknown>;
+}
+
+export interface Housekeeping {
+  stop(): void;
+}
+
+export function startHousekeeping(o: HousekeepingOptions): Housekeeping {
+  const sweeper = setInterval(() => {
+    o.onSweep();
+    o.presence.sweep();
+  }, SWEEP_INTERVAL_MS);
+  const overdue = setInterval(() => {
+    if (o.leads()) void o.mail.noticeOverdue().catch((err) => o.log(`overdue notices failed: ${errorMessage(err)}`));
+  }, OVERDUE_CHECK_MS);
+  const prune = async () => {
+    if (!o.leads()) return;
+    try {
+      const r = await o.store.prune({ now: o.now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await o.presence.networkLiveIds() });
+      await o.mail.expired(r.expiredMessages);
+      await o.afterPrune();
+      if (r.expired || r.deletedMessages || r.deletedPeers) {
+        o.log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
+      }
+    } catch (err) {
+      o.log(`prune failed: ${errorMessage(err)}`);
+    }
+  };
+  void prune();
+  const pruner = setInterval(prune, PRUNE_INTERVAL_MS);
+  const flagger = setInterval(() => void o.editFlags().catch((err) => o.log(`edit flags failed: ${errorMessage(err)}`)), EDIT_FLAG_INTERVAL_MS);
+  const timers = [sweeper, overdue, pruner, flagger];
+  for (const timer of timers) timer.unref();
+  return {
+    stop() {
+      for (const timer of timers) clearInterval(timer);
+    },
+  };
+}

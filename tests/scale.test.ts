@@ -1,0 +1,126 @@
+/**
+ * Many hosts on one PostgreSQL, black-box: the connections each broker holds (pg_stat_activity, by
+ * the application name "claude-peers <host>" each broker connects with) and where notices go (a
+ * test LISTENs on every broker's channel and on the common one).
+ */
+import { SQL } from "bun";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
+import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
+import { TEST_HOST_TIMEOUT_S } from "./helpers/hosts.ts";
+import { usePostgres } from "./helpers/postgres.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+const cluster = await usePostgres();
+afterAll(() => cluster?.stop());
+if (!cluster) console.warn("scale.test.ts: skipped, PostgreSQL is not installed (.ci/run installs it)");
+const describePg = cluster ? describe : describe.skip;
+
+const SECRET = "x-claude-peers-secret";
+interface Peer {
+  peer_id: string;
+  secret: string;
+}
+interface Host {
+  name: string;
+  t: TestEnv;
+  broker: TestBroker;
+  peer: Peer;
+}
+
+describePg("many hosts on one PostgreSQL", () => {
+  let url: string;
+  const hosts: Host[] = [];
+  let admin: SQL | undefined;
+
+  async function startHosts(count: number): Promise<Host[]> {
+    url = await cluster!.createDatabase();
+    admin = new SQL({ url, max: 1 });
+    const start = async (i: number): Promise<Host> => {
+      const name = `h${i}`;
+      const t = makeTestEnv({ CLAUDE_PEERS_DB: url, CLAUDE_PEERS_HOST: name, CLAUDE_PEERS_HOST_TIMEOUT: TEST_HOST_TIMEOUT_S });
+      const broker = await startBroker(t);
+      const host: Host = { name, t, broker, peer: undefined as unknown as Peer };
+      hosts.push(host);
+      host.peer = (await (await broker.post("/register", peerRegistration(`peer-${i}`))).json()) as Peer;
+      return host;
+    };
+    // Four at a time: sixteen Bun start-ups at once on two shared cores outlast startBroker's patience.
+    const started: Host[] = [];
+    for (let i = 0; i < count; i += 4) started.push(...(await Promise.all(Array.from({ length: Math.min(4, count - i) }, (_, k) => start(i + k)))));
+    return started;
+  }
+
+  afterEach(async () => {
+    await admin?.close();
+    await Promise.all(hosts.splice(0).map(async (h) => {
+      await h.broker.stop();
+      h.t.cleanup();
+    }));
+    await cluster!.dropDatabase(url);
+  });
+
+  test("16 brokers hold at most 2 connections each, however much work each is given at once", async () => {
+    const all = await startHosts(16);
+    // Every broker busy at once: sessions listing the network and sending across hosts in parallel.
+    await Promise.all(
+      all.flatMap((h, i) => {
+        const to = all[(i + 1) % all.length]!.peer.peer_id;
+        const as = { [SECRET]: h.peer.secret };
+        return [
+          ...Array.from({ length: 6 }, () => h.broker.post("/peers", { scope: "network" }, as).then((r) => expect(r.status).toBe(200))),
+          ...Array.from({ length: 4 }, (_, n) => h.broker.post("/send", { to, text: `load ${n}` }, as).then((r) => expect(r.status).toBe(200))),
+        ];
+      }),
+    );
+    const database = new URL(url).pathname.slice(1);
+    const rows = await admin!<Array<{ app: string; n: number }>>`
+      SELECT application_name AS app, count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = ${database} AND application_name LIKE 'claude-peers %' GROUP BY application_name ORDER BY 1`;
+    const byHost = Object.fromEntries(rows.map((r) => [r.app.replace("claude-peers ", ""), r.n]));
+    expect(Object.keys(byHost).sort()).toEqual(all.map((h) => h.name).sort());
+    for (const host of all) expect({ host: host.name, connections: byHost[host.name]! <= 2 }).toEqual({ host: host.name, connections: true });
+    expect(rows.reduce((sum, r) => sum + r.n, 0)).toBeLessThanOrEqual(32);
+  });
+
+  test("one broker at a time leads the sweeps of the shared data; when it stops, another takes over", async () => {
+    const all = await startHosts(3);
+    const leaders = async (hosts: Host[]) => {
+      const statuses = await Promise.all(hosts.map(async (h) => ((await (await h.broker.post("/status", {})).json()) as { broker: { leader: boolean } }).broker.leader));
+      return hosts.filter((_, i) => statuses[i]).map((h) => h.name);
+    };
+    const first = await waitFor(async () => {
+      const now = await leaders(all);
+      return now.length === 1 ? now[0] : null;
+    }, "exactly one leader among three brokers");
+    const leader = all.find((h) => h.name === first)!;
+    await leader.broker.stop("SIGKILL"); // no goodbye: the others learn from its silence
+    const rest = all.filter((h) => h !== leader);
+    await waitFor(async () => (await leaders(rest)).length === 1, "another broker to take the lead once the first reads as offline");
+  });
+
+  test("a notice reaches only the broker it is for: a wake-up the recipient's, its ack the sender's, none the bystander's", async () => {
+    const [a, b, c] = await startHosts(3);
+    const ids = new Map((await admin!<Array<{ id: string; host: string }>>`SELECT id, host FROM brokers`).map((r) => [r.host, r.id]));
+    // Each broker's own channel, as postgres-network.ts names it, and the one every broker hears.
+    const channel = (host: Host) => `claude_peers_${ids.get(host.name)!.replace("-", "_")}`;
+    const heard = new Map<string, Array<Record<string, unknown>>>();
+    const listener = new SQL({ url, max: 1 });
+    try {
+      for (const name of [channel(a!), channel(b!), channel(c!), "claude_peers"]) {
+        heard.set(name, []);
+        await listener.listen(name, (payload) => heard.get(name)!.push(JSON.parse(payload)));
+      }
+      const sent = (await (await a!.broker.post("/send", { to: b!.peer.peer_id, text: "for b only" }, { [SECRET]: a!.peer.secret })).json()) as { message: { id: string } };
+      const messageId = sent.message.id as string;
+      // b's peer polls: b tells a at once that no push will come, so a's sender stops waiting.
+      await waitFor(() => heard.get(channel(a!))!.some((n) => n.kind === "acked" && (n.ids as string[]).includes(messageId)), "the ack on a's channel");
+      expect(heard.get(channel(b!))).toEqual([{ kind: "message", broker: ids.get("h1"), peer: b!.peer.peer_id, message: messageId, from: ids.get("h0") }]);
+      expect(heard.get(channel(a!))).toEqual([{ kind: "acked", ids: [messageId] }]);
+      expect(heard.get(channel(c!))).toEqual([]);
+      expect(heard.get("claude_peers")).toEqual([]);
+    } finally {
+      await listener.close();
+    }
+  });
+});
