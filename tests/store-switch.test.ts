@@ -103,7 +103,9 @@ describePg("switching a machine from SQLite to the shared PostgreSQL", () => {
     expect(result.text).toContain("bun cli.ts kill-broker");
     expect(result.text).not.toContain(new URL(first).password);
 
-    // Following the advice: kill-broker with the second URL stops the first's broker, and the session starts its own.
+    // Following the advice: close the sessions still on the first store (alice's would start its
+    // broker again and win the socket), then kill-broker with the second URL; bob starts its own.
+    await a.stop();
     const r = await runCliWith(t, ["kill-broker"], { CLAUDE_PEERS_DB: second });
     expect(r.stdout).toContain(`store ${redactUrl(first)}`);
     await waitFor(async () => !(await b.call("whoami")).isError, "bob's session to start the broker of its own store");
