@@ -15,9 +15,9 @@ import { CLAUDE, FAKE_API_KEY as KEY, claudeCli, installPluginInteractive, type 
 import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { openPane, TMUX, type TmuxPane } from "./helpers/tmux-pane.ts";
 import { openWorld, type World } from "./helpers/world.ts";
 
-const TMUX = Bun.which("tmux");
 const SESSION = `claude-peers-idle-${process.pid}`;
 const SEND = "mcp__plugin_peers_claude-peers__send_message";
 
@@ -29,6 +29,7 @@ const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.e
 
 (TMUX ? describe : describe.skip)("an idle Claude Code session woken by peer mail (no channels)", () => {
   let world: World;
+  let pane: TmuxPane;
   let cli: ClaudeCli;
   let model: FakeAnthropic;
   let asker: TestServer;
@@ -54,12 +55,11 @@ const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.e
       ANTHROPIC_BASE_URL: model.baseUrl,
       CLAUDE_PEERS_NAME: "idle",
     };
-    const command = `env -i ${Object.entries(env).map(([k, v]) => `${k}='${v}'`).join(" ")} ${CLAUDE} --allowedTools ${SEND}`;
-    expect(Bun.spawnSync([TMUX!, "new-session", "-d", "-s", SESSION, "-x", "160", "-y", "40", "-c", world.t.home, command]).exitCode).toBe(0);
+    pane = openPane(SESSION, world.t.home, env, [CLAUDE, "--allowedTools", SEND]);
   });
 
   afterAll(async () => {
-    if (TMUX) Bun.spawnSync([TMUX, "kill-session", "-t", SESSION]);
+    pane?.close();
     // Claude Code and its server must be gone before the brokers are stopped: a server still
     // running would start a new broker, which nobody would stop.
     if (world) await waitFor(() => sessionPids(world.t.home).length === 0, "Claude Code and its server to exit", 15_000);
@@ -67,7 +67,7 @@ const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.e
     await world?.close();
   });
 
-  const screen = () => Bun.spawnSync([TMUX!, "capture-pane", "-p", "-t", SESSION]).stdout.toString();
+  const screen = () => pane.screen();
 
   test("after its turn it idles; a peer's message wakes it, and its answer reaches the peer", async () => {
     const broker = await runningBroker(world.t);
@@ -76,7 +76,7 @@ const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.e
       return peers.find((p) => p.name === "idle");
     }, "the session's server to register", 30_000);
     await waitFor(() => screen().includes("❯"), "Claude Code's prompt", 30_000);
-    Bun.spawnSync([TMUX!, "send-keys", "-t", SESSION, "hello", "Enter"]);
+    pane.type("hello");
     await waitFor(() => screen().includes("Ready."), "the first turn to end", 30_000);
     // The turn ended: the Stop hook started the waiter, and the broker holds it.
     await waitFor(async () => StatusResultSchema.parse(await (await broker.post("/status", {})).json()).hooks_waiting.includes(idle.id), "the waiter", 30_000);
@@ -100,7 +100,7 @@ const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.e
     // replaces the last) may still be on its way out for a moment: at rest, one is left, and the
     // broker holds it. Two that stayed would time this out.
     await waitFor(async () => (await held()).length === 1 && waiterPids(home).length === 1, "one waiter at rest (one held by the broker, one process)", 30_000);
-    Bun.spawnSync([TMUX!, "kill-session", "-t", SESSION]); // the terminal closes: Claude Code ends
+    pane.close(); // the terminal closes: Claude Code ends
     await waitFor(() => waiterPids(home).length === 0, "every waiter of this session to exit", 15_000);
   });
 });

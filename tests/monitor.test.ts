@@ -17,9 +17,9 @@ import { runCli } from "./helpers/cli.ts";
 import { startFakeAnthropic, type FakeAnthropic, type FakeTurn } from "./helpers/fake-anthropic.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { openPane, TMUX, type TmuxPane } from "./helpers/tmux-pane.ts";
 import { openWorld, type World } from "./helpers/world.ts";
 
-const TMUX = Bun.which("tmux");
 const SESSION = `claude-peers-monitor-${process.pid}`;
 const SEND = "mcp__plugin_peers_claude-peers__send_message";
 const LIST = "mcp__plugin_peers_claude-peers__list_peers";
@@ -33,6 +33,7 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
 
 (TMUX ? describe : describe.skip)("the plugin's monitor in an interactive Claude Code session (API key, started with README's channel alias)", () => {
   let world: World;
+  let pane: TmuxPane;
   let cli: ClaudeCli;
   let model: FakeAnthropic;
   let asker: TestServer;
@@ -49,18 +50,17 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     model = startFakeAnthropic(async (n) => script(n, model.requests[n - 1]!));
     const env = { ...cli.env, PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: model.baseUrl, CLAUDE_PEERS_NAME: "watched" };
     // README's alias, with API-key auth: Claude Code drops every channel push, so the monitor must deliver.
-    const command = `env -i ${Object.entries(env).map(([k, v]) => `${k}='${v}'`).join(" ")} ${CLAUDE} --dangerously-load-development-channels plugin:peers@claude-peers --allowedTools ${SEND} ${LIST}`;
-    expect(Bun.spawnSync([TMUX!, "new-session", "-d", "-s", SESSION, "-x", "160", "-y", "40", "-c", world.t.home, command]).exitCode).toBe(0);
+    pane = openPane(SESSION, world.t.home, env, [CLAUDE, "--dangerously-load-development-channels", "plugin:peers@claude-peers", "--allowedTools", SEND, LIST]);
   });
 
   afterAll(async () => {
-    if (TMUX) Bun.spawnSync([TMUX, "kill-session", "-t", SESSION]);
+    pane?.close();
     if (world) await waitFor(() => sessionPids(world.t.home).length === 0, "Claude Code and its server to exit", 15_000);
     model?.stop();
     await world?.close();
   });
 
-  const screen = () => Bun.spawnSync([TMUX!, "capture-pane", "-p", "-t", SESSION]).stdout.toString();
+  const screen = () => pane.screen();
   const status = async () => StatusResultSchema.parse(await (await (await runningBroker(world.t)).post("/status", {})).json());
   const watchedId = async () =>
     waitFor(async () => {
@@ -109,7 +109,7 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
       }
       return { text: "Turn done." };
     };
-    Bun.spawnSync([TMUX!, "send-keys", "-t", SESSION, "work on something", "Enter"]);
+    pane.type("work on something");
     await sentMid;
     const last = await waitFor(() => model.requests.slice(start).some((r) => r.includes(`message ${midId} from session`)) && model.requests.at(-1), "the message in a model request", 30_000);
     await waitFor(() => screen().includes("Turn done."), "the turn to end", 45_000);
@@ -152,7 +152,7 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
 
   test("the monitor ends with its Claude Code", async () => {
     expect(monitorPids(world.t.home).length).toBe(1);
-    Bun.spawnSync([TMUX!, "kill-session", "-t", SESSION]);
+    pane.close();
     await waitFor(() => monitorPids(world.t.home).length === 0, "the monitor to exit", 15_000);
   });
 });
