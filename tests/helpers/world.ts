@@ -1,5 +1,6 @@
 /** One test's private network: its env, the servers it started, and cleanup of all of them by pid. */
 import { afterAll } from "bun:test";
+import { readFileSync } from "node:fs";
 import { probeBroker } from "../../shared/broker-probe.ts";
 import { brokerPids, processPids } from "./broker.ts";
 import { makeTestEnv, type TestEnv } from "./env.ts";
@@ -40,9 +41,25 @@ export function openWorld(extraEnv: Record<string, string> = {}): World {
       const probe = await probeBroker(t.socketPath);
       const pids = new Set([...brokerPids(t), ...(probe.kind === "broker" ? [probe.health.pid] : [])]);
       await Promise.all([...pids].map((pid) => killAndConfirm(pid, "SIGTERM")));
+      reportBrokerFailures(t.logPath);
       t.cleanup();
     },
   };
+}
+
+/**
+ * A broker's 500 says only "see its log file", and the log goes with the temp folder: its
+ * internal errors are printed before that, so a failed run says why.
+ */
+function reportBrokerFailures(logPath: string): void {
+  let log: string;
+  try {
+    log = readFileSync(logPath, "utf8");
+  } catch {
+    return; // no broker ever wrote here
+  }
+  const failures = log.split("\n").filter((line) => /internal error|unhandled error/.test(line));
+  if (failures.length) console.error(`broker log ${logPath}, its failures:\n${failures.slice(-20).join("\n")}`);
 }
 
 /** A world for the tests of the enclosing describe block, closed after its last test. */
