@@ -2,11 +2,15 @@
  * A local OpenAI Responses API (POST …/responses, streamed as server-sent events) for running the
  * real Codex CLI offline through a `[model_providers]` entry's `base_url`: it records each
  * request's body and answers each turn with what the test's script says: some text (ending the
- * turn) or a call of one tool, named by the end of its name (Codex prefixes MCP tools with their
- * server), found among the tools the request offers.
+ * turn), a call of one function tool, named by the end of its name (Codex prefixes MCP tools with
+ * their server), found among the tools the request offers, or a call of a freeform (custom) tool such
+ * as `apply_patch` with its raw input.
  */
 import type { FakeTurn } from "./fake-anthropic.ts";
 import { serveLocal } from "./run-to-end.ts";
+
+/** A turn: text, a function tool call, or a freeform tool call (`{ custom: "apply_patch", input: patch }`). */
+export type ResponsesTurn = FakeTurn | { custom: string; input: string };
 
 export interface FakeResponses {
   /** The value for the provider's base_url. */
@@ -17,7 +21,7 @@ export interface FakeResponses {
 }
 
 /** `turn(n, body)` answers the n-th request (1-based); it may first do what the test needs. */
-export function startFakeResponses(turn: (n: number, body: Record<string, unknown>) => Promise<FakeTurn>): FakeResponses {
+export function startFakeResponses(turn: (n: number, body: Record<string, unknown>) => Promise<ResponsesTurn>): FakeResponses {
   const requests: Record<string, unknown>[] = [];
   const server = serveLocal(async (req, path) => {
     if (req.method === "GET" && path.endsWith("/models")) return Response.json({ models: [] });
@@ -62,11 +66,20 @@ function findTool(wanted: string, body: Record<string, unknown>): OfferedTool {
   return tool;
 }
 
-function stream(n: number, answer: FakeTurn, body: Record<string, unknown>): string {
+/** A freeform tool the request offers (Codex offers apply_patch so to the models its catalog gives `apply_patch_tool_type: "freeform"`). */
+function findCustomTool(wanted: string, body: Record<string, unknown>): string {
+  const tools = Array.isArray(body.tools) ? (body.tools as { type?: unknown; name?: unknown }[]) : [];
+  if (tools.some((t) => t.type === "custom" && t.name === wanted)) return wanted;
+  throw new Error(`no freeform tool ${wanted} offered; offered: ${tools.map((t) => `${String(t.type)}:${String(t.name)}`).join(", ")}`);
+}
+
+function stream(n: number, answer: ResponsesTurn, body: Record<string, unknown>): string {
   const event = (data: { type: string } & Record<string, unknown>) => `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`;
   const id = `resp_fake_${n}`;
   const item =
-    "tool" in answer
+    "custom" in answer
+      ? { type: "custom_tool_call", id: `ctc_fake_${n}`, call_id: `call_fake_${n}`, name: findCustomTool(answer.custom, body), input: answer.input, status: "completed" }
+      : "tool" in answer
       ? {
           type: "function_call",
           id: `fc_fake_${n}`,
