@@ -19,7 +19,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ListPeersResultSchema } from "../shared/protocol.ts";
+import { EditsResultSchema, ListPeersResultSchema, type EditsResult } from "../shared/protocol.ts";
 import { CODEX, runAgent } from "./helpers/agent-cli.ts";
 import { runningBroker } from "./helpers/broker.ts";
 import { runCli } from "./helpers/cli.ts";
@@ -116,6 +116,35 @@ describe("a Codex CLI session editing, through apply_patch, a file a Claude Code
   const tree = addWorktree(repo, join(t.dir, "app-codex"), "codex");
   let cc: HookSession;
 
+  /** The Claude Code session edits line `n` of src/auth.ts in the main worktree: its PostToolUse edit hook, as Claude Code runs it. */
+  async function ccEdits(n: number): Promise<void> {
+    const edited = await cc.hook({
+      hook_event_name: "PostToolUse",
+      tool_name: "Edit",
+      tool_input: { file_path: join(repo, "src/auth.ts") },
+      tool_response: { structuredPatch: [{ oldStart: n, oldLines: 1, newStart: n, newLines: 1, lines: [`-${line(n)}`, `+${line(n)} // cc`] }] },
+    });
+    expect(edited).toMatchObject({ code: 0, stdout: "", stderr: "" });
+  }
+
+  /** Codex's model patches line `n` of `file` twice: the first is refused with `reason` in what its model is told next, the second is applied. */
+  async function refusedOnceThenApplied(file: string, n: number, reason: RegExp): Promise<void> {
+    const patch = patchLine(file, n);
+    const run = await runCodex(tree, `change ${file}`, async (turn) => {
+      if (turn === 1) await codexRegistered();
+      return turn <= 2 ? { custom: "apply_patch", input: patch } : { text: "Done." }; // the second: the retry
+    });
+    expect(run.stderr).not.toContain("fake model:");
+    expect(run.code).toBe(0);
+    expect(run.requests.length).toBe(3);
+    // Codex's words around the hook's reason: "Command blocked by PreToolUse hook: <reason>. Command: <patch>".
+    const refused = lastCallOutput(run.requests[1]!);
+    expect(refused).toStartWith("Command blocked by PreToolUse hook: claude-peers: edit refused once so you can coordinate. ");
+    expect(refused).toMatch(reason);
+    expect(lastCallOutput(run.requests[2]!)).toContain(`Success. Updated the following files:\nM ${file}`);
+    expect(readFileSync(join(tree, file), "utf8")).toContain(`${line(n)} // changed by codex`);
+  }
+
   test("bun cli.ts install codex writes the edit hooks on apply_patch, trusted", async () => {
     cc = await openHookSession(world, "cc", repo);
     writeCodexConfig();
@@ -130,22 +159,26 @@ describe("a Codex CLI session editing, through apply_patch, a file a Claude Code
   });
 
   test("Codex's next request carries the warning; the edit goes through; the Claude Code session gets the notice", async () => {
-    const edited = await cc.hook({
-      hook_event_name: "PostToolUse",
-      tool_name: "Edit",
-      tool_input: { file_path: join(repo, "src/auth.ts") },
-      tool_response: { structuredPatch: [{ oldStart: 10, oldLines: 1, newStart: 10, newLines: 1, lines: [`-${line(10)}`, `+${line(10)} // cc`] }] },
-    });
-    expect(edited).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    await ccEdits(10);
 
+    let recorded: EditsResult["files"] = [];
     const run = await runCodex(tree, "change the auth module", async (n) => {
-      if (n > 1) return { text: "Done." };
-      await codexRegistered();
-      return { custom: "apply_patch", input: patchLine("src/auth.ts", 30) };
+      if (n === 1) {
+        await codexRegistered();
+        return { custom: "apply_patch", input: patchLine("src/auth.ts", 30) };
+      }
+      // Codex's session is still live: what its edit hooks recorded, as `bun cli.ts edits` shows it.
+      recorded = EditsResultSchema.parse(JSON.parse((await runCli(t, ["edits", "--json"])).stdout)).files;
+      return { text: "Done." };
     });
     expect(run.stderr).not.toContain("fake model:");
     expect(run.code).toBe(0);
     expect(run.requests.length).toBe(2);
+    // Codex ran the edit hook before the patch and both PostToolUse hooks (mail, edits) after it: all trusted.
+    expect(run.stderr.match(/^hook: PreToolUse Completed$/gm)?.length).toBe(1);
+    expect(run.stderr.match(/^hook: PostToolUse Completed$/gm)?.length).toBe(2);
+    // The patch's line, found in the file: the path from the worktree's top, the same as cc's.
+    expect(recorded.find((f) => f.name === "codex-peer")).toMatchObject({ path: "src/auth.ts", kind: "edit", agent: "codex", branch: "codex", lines: "30" });
     // The first request offered apply_patch as a freeform tool; the second carries the hook's warning.
     expect(JSON.stringify(run.requests[0]!.tools)).toContain('"type":"custom","name":"apply_patch"');
     const after = JSON.stringify(run.requests[1]);
@@ -160,22 +193,14 @@ describe("a Codex CLI session editing, through apply_patch, a file a Claude Code
     expect(notice.content).toMatch(/^codex-peer \(codex, branch codex, host [^)]+\) is about to edit src\/auth\.ts, which you edited just now \(line 10\)/);
   });
 
+  test("the same lines the Claude Code session edited: refused once with the reason; the same patch again goes through", async () => {
+    await ccEdits(40);
+    await refusedOnceThenApplied("src/auth.ts", 40, /cc \(claude-code, branch main, host [^)]+\) edited src\/auth\.ts just now \(lines 10, 40\)\./);
+  });
+
   test("a file the Claude Code session claimed: refused once with the reason in Codex's next request; the same patch again goes through", async () => {
     await cc.server.call("claim_files", { paths: ["src/config.ts"] });
-    const patch = patchLine("src/config.ts", 20);
-    const run = await runCodex(tree, "change the config module", async (n) => {
-      if (n === 1) await codexRegistered();
-      return n <= 2 ? { custom: "apply_patch", input: patch } : { text: "Done." }; // the second: the retry
-    });
-    expect(run.stderr).not.toContain("fake model:");
-    expect(run.code).toBe(0);
-    expect(run.requests.length).toBe(3);
-    // Codex's words around the hook's reason: "Command blocked by PreToolUse hook: <reason>. Command: <patch>".
-    expect(lastCallOutput(run.requests[1]!)).toMatch(
-      /^Command blocked by PreToolUse hook: claude-peers: edit refused once so you can coordinate\. cc \(claude-code, branch main, host [^)]+\) claims it for \d+ more min\./,
-    );
-    expect(lastCallOutput(run.requests[2]!)).toContain("Success. Updated the following files:\nM src/config.ts");
-    expect(readFileSync(join(tree, "src/config.ts"), "utf8")).toContain(`${line(20)} // changed by codex`);
+    await refusedOnceThenApplied("src/config.ts", 20, /cc \(claude-code, branch main, host [^)]+\) claims it for \d+ more min\./);
     const notice = await cc.server.waitForChannel((m) => m.content.includes("is about to edit src/config.ts"), "cc's notice of the claimed file");
     expect(notice.content).toMatch(/^codex-peer \(codex, branch codex, host [^)]+\) is about to edit src\/config\.ts/);
   });

@@ -105,11 +105,12 @@ describe("edit hooks across two worktrees of one repository", () => {
     expect(out.hookSpecificOutput.permissionDecision).toBe("deny");
   });
 
-  test("Codex's apply_patch: every file the patch adds, updates, deletes or moves to", async () => {
+  test("Codex's apply_patch: every file the patch adds, updates, deletes or moves to; a move overwrites its target whole", async () => {
     quiet(await api.hook(postEdit(join(repo, "src/moved.ts"), 1, 1)));
     const patch = ["*** Begin Patch", "*** Update File: src/old.ts", "*** Move to: src/moved.ts", "@@", "-a", "+b", "*** Add File: src/new.ts", "+x", "*** End Patch"].join("\n");
     const out = output(await web.hook({ hook_event_name: "PreToolUse", tool_name: "apply_patch", tool_input: { command: patch } }));
-    expect(out.hookSpecificOutput.additionalContext).toContain("edited src/moved.ts");
+    expect(out.hookSpecificOutput.permissionDecision).toBe("deny");
+    expect(out.hookSpecificOutput.permissionDecisionReason).toContain("edited src/moved.ts");
   });
 
   test("Gemini CLI: BeforeTool can only refuse (decision deny); its warning comes with AfterTool", async () => {

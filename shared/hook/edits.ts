@@ -18,6 +18,7 @@ import { ancestorsOf, readOr } from "../ancestry.ts";
 import { CLAUDE_SESSION_ID, loadBrokerLocation, loadCollisionMode } from "../config.ts";
 import { nearestAgentPid } from "../agent-process.ts";
 import type { HookDeps } from "./run.ts";
+import { patchEdits } from "./patch-lines.ts";
 import { postJson } from "./post.ts";
 
 /** The whole hook stays well under a second, whatever the broker does. */
@@ -62,22 +63,21 @@ export function editedFiles(tool: string, input: Record<string, unknown>, respon
       return path ? [{ path, lines: null }] : [];
     }
     case "apply_patch": {
+      // Codex 0.171 hands the patch as tool_input.command, its paths relative to the session's folder (cwd).
       const patch = Object.values(input).flat().find((v): v is string => typeof v === "string" && v.includes("*** Begin Patch"));
-      return patch ? patchFiles(patch).flatMap((p) => (at(p) ? [{ path: at(p)!, lines: null }] : [])) : [];
+      if (!patch) return [];
+      const edits = patchEdits(patch, phase, (p) => {
+        const path = at(p);
+        return path ? readSmall(path) : null;
+      });
+      return edits.flatMap((e) => {
+        const path = at(e.path);
+        return path ? [{ path, lines: Array.isArray(e.lines) ? coarse(e.lines) : e.lines }] : [];
+      });
     }
     default:
       return [];
   }
-}
-
-/** The files an apply_patch patch names: added, updated, deleted, and the targets of moves. */
-export function patchFiles(patch: string): string[] {
-  const files = new Set<string>();
-  for (const m of patch.matchAll(/^\*\*\* (?:Add File|Update File|Delete File|Move to): (.+)$/gm)) {
-    files.add(m[1]!.trim());
-    if (files.size >= MAX_FILES) break;
-  }
-  return [...files];
 }
 
 /**
@@ -112,13 +112,8 @@ function changedLines(newStart: number, lines: unknown[]): Array<[number, number
 /** Where the strings an edit replaces are in the file now: their line ranges (null when unknown). */
 function linesOf(path: string, olds: string[]): Lines {
   if (olds.length === 0) return null;
-  let text: string;
-  try {
-    if (statSync(path).size > MAX_READ_BYTES) return null;
-    text = readFileSync(path, "utf8");
-  } catch {
-    return null; // not there yet, or unreadable: the lines are unknown
-  }
+  const text = readSmall(path);
+  if (text === null) return null; // not there yet, unreadable or huge: the lines are unknown
   const ranges: Array<[number, number]> = [];
   for (const old of olds.slice(0, 100)) {
     const i = text.indexOf(old);
@@ -127,6 +122,15 @@ function linesOf(path: string, olds: string[]): Lines {
     ranges.push([first, first + countLines(old, 0, old.length)]);
   }
   return ranges.length ? coarse(ranges) : null;
+}
+
+/** A file's text, or null when it is missing, unreadable or larger than MAX_READ_BYTES. */
+function readSmall(path: string): string | null {
+  try {
+    return statSync(path).size > MAX_READ_BYTES ? null : readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
 }
 
 function countLines(text: string, from: number, to: number): number {
