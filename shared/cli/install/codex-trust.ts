@@ -5,7 +5,8 @@
  * discovery.rs (command_hook_hash) and codex-rs/config/src/fingerprint.rs (version_for_toml): the
  * event's snake_case label with the group (matcher, if any, and this one handler, its timeout
  * filled in), as JSON with sorted keys, compact, SHA-256. `install codex` trusts exactly the hooks
- * it writes, as a person approving them in Codex's /hooks would.
+ * it writes, as a person approving them in Codex's /hooks would. The matcher's part is confirmed
+ * against the real Codex 0.171.0 by tests/edits-codex.test.ts: without it, the edit hooks do not run.
  */
 import { createHash } from "node:crypto";
 
