@@ -1,31 +1,44 @@
 /**
  * Edit collisions in the real Codex CLI (0.171.0, offline against a local fake Responses API),
  * installed by `bun cli.ts install codex` (its PreToolUse / PostToolUse hooks on apply_patch, trusted
- * by install, no --dangerously-bypass-hook-trust): a Claude Code session (a stand-in Claude Code
- * process with a real server.ts, its edit hook run exactly as Claude Code runs it) edited line 10 of
- * src/auth.ts in the main worktree; the Codex session's model then edits the same file through
- * apply_patch in another worktree. Codex's next model request carries the PreToolUse hook's warning,
- * and the Claude Code session gets the notice. A file the Claude Code session claimed is refused once
- * (Codex honours the hook's deny and tells its model why); the same patch again goes through.
+ * by install, no --dangerously-bypass-hook-trust), editing through apply_patch in a worktree of a
+ * repository whose main worktree a Claude Code session edits:
+ * - a real `claude -p` session (installed by `install claude`, offline) edits line 10 of src/auth.ts
+ *   and stays live; Codex's model then patches line 30 of that file: Codex's next model request
+ *   carries the PreToolUse hook's warning, the patch applies, and the Claude Code session's next
+ *   request carries the notice;
+ * - a Claude Code session run by a stand-in Claude Code process (a real server.ts, its edit hook run
+ *   exactly as Claude Code runs it) edits line 40, or claims src/config.ts: Codex's patch there is
+ *   refused once (Codex honours the hook's deny and tells its model why) and the same patch again
+ *   applies.
  *
- * Codex offers apply_patch only when its model catalog says how (codex-rs models-manager: the
- * bundled catalog's `apply_patch_tool_type`; a slug it does not know gets no apply_patch). The fake
- * model therefore answers as `gpt-5.5`, a slug of the catalog bundled in 0.171.0 with
- * `apply_patch_tool_type: "freeform"` and no `tool_mode: "code_mode_only"`: Codex offers apply_patch
- * as a custom (grammar) tool, and the model calls it with a `custom_tool_call` whose input is the
- * patch. Codex hands the hook `tool_name: "apply_patch"`, `tool_input: { command: <patch> }` and the
- * session's folder as `cwd` (codex-rs/core/src/tools/handlers/apply_patch.rs pre_tool_use_payload).
+ * Codex offers apply_patch only to a model its catalog describes: a slug it does not know gets
+ * fallback metadata with `apply_patch_tool_type: None` (codex-rs/models-manager/src/model_info.rs
+ * `model_info_from_slug`, "Unknown model … will use fallback model metadata", a string of the 0.171.0
+ * binary) and no apply_patch tool. The fake model therefore answers as `gpt-5.5`, a slug of the
+ * catalog bundled in the 0.171.0 binary (its models.json) with `apply_patch_tool_type: "freeform"`
+ * and no `tool_mode: "code_mode_only"`: Codex offers apply_patch as a custom (grammar) tool, and the
+ * model calls it with a `custom_tool_call` whose input is the patch. Codex hands the hook
+ * `tool_name: "apply_patch"`, `tool_input: { command: <patch> }` and the session's folder as `cwd`
+ * (codex-rs/core/src/tools/handlers/apply_patch.rs `pre_tool_use_payload`; hooks whose matcher names
+ * `Write` or `Edit` match it too, codex-rs/core/src/tools/hook_names.rs `HookToolName::apply_patch`),
+ * and runs a user's hook only when config.toml holds the hash of its event, matcher and command
+ * (codex-rs/hooks/src/engine/discovery.rs `command_hook_hash`): with the matcher left out of the
+ * hash that install writes, the edit hooks do not run and this file fails.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { EditsResultSchema, ListPeersResultSchema, type EditsResult } from "../shared/protocol.ts";
 import { CODEX, runAgent } from "./helpers/agent-cli.ts";
 import { runningBroker } from "./helpers/broker.ts";
+import { CLAUDE, claudeCli } from "./helpers/claude-cli.ts";
 import { runCli } from "./helpers/cli.ts";
+import { startFakeAnthropic, type FakeTurn } from "./helpers/fake-anthropic.ts";
 import { startFakeResponses, type ResponsesTurn } from "./helpers/fake-openai-responses.ts";
 import { addWorktree, makeRepo } from "./helpers/git.ts";
 import { openHookSession, type HookSession } from "./helpers/hook-session.ts";
+import { runToEnd } from "./helpers/run-to-end.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { openWorld } from "./helpers/world.ts";
 
@@ -158,44 +171,75 @@ describe("a Codex CLI session editing, through apply_patch, a file a Claude Code
     expect(hooks.hooks.PreToolUse).toEqual([{ matcher: "^(apply_patch|Edit|Write)$", hooks: [expect.objectContaining({ command: expect.stringContaining("hook --edits") })] }]);
   });
 
-  test("Codex's next request carries the warning; the edit goes through; the Claude Code session gets the notice", async () => {
-    await ccEdits(10);
-
-    let recorded: EditsResult["files"] = [];
-    const run = await runCodex(tree, "change the auth module", async (n) => {
-      if (n === 1) {
-        await codexRegistered();
-        return { custom: "apply_patch", input: patchLine("src/auth.ts", 30) };
+  test("a real Claude Code session (claude -p) edits line 10; Codex's apply_patch of the file in another worktree: Codex's next request carries the warning, the edit goes through, the Claude Code session's next request carries the notice", async () => {
+    const claudeCode = claudeCli(t);
+    expect((await runCli({ ...t, env: claudeCode.env }, ["install", "claude"])).code).toBe(0);
+    const { promise: oneEdited, resolve: markOneEdited } = Promise.withResolvers<void>();
+    const { promise: codexDone, resolve: markCodexDone } = Promise.withResolvers<void>();
+    // The Claude Code session: reads and edits line 10, then stays live (its turn held) until Codex has
+    // edited, then makes one more tool call, whose hooks bring it claude-peers' notice.
+    const one = startFakeAnthropic(async (n): Promise<FakeTurn> => {
+      if (n === 1) return { tool: "Read", input: { file_path: join(repo, "src/auth.ts") } };
+      if (n === 2) return { tool: "Edit", input: { file_path: join(repo, "src/auth.ts"), old_string: line(10), new_string: `${line(10)} // cc` } };
+      if (n === 3) {
+        markOneEdited();
+        await codexDone;
+        return { tool: "mcp__claude-peers__whoami" };
       }
-      // Codex's session is still live: what its edit hooks recorded, as `bun cli.ts edits` shows it.
-      recorded = EditsResultSchema.parse(JSON.parse((await runCli(t, ["edits", "--json"])).stdout)).files;
       return { text: "Done." };
     });
-    expect(run.stderr).not.toContain("fake model:");
-    expect(run.code).toBe(0);
-    expect(run.requests.length).toBe(2);
-    // Codex ran the edit hook before the patch and both PostToolUse hooks (mail, edits) after it: all trusted.
-    expect(run.stderr.match(/^hook: PreToolUse Completed$/gm)?.length).toBe(1);
-    expect(run.stderr.match(/^hook: PostToolUse Completed$/gm)?.length).toBe(2);
-    // The patch's line, found in the file: the path from the worktree's top, the same as cc's.
-    expect(recorded.find((f) => f.name === "codex-peer")).toMatchObject({ path: "src/auth.ts", kind: "edit", agent: "codex", branch: "codex", lines: "30" });
-    // The first request offered apply_patch as a freeform tool; the second carries the hook's warning.
-    expect(JSON.stringify(run.requests[0]!.tools)).toContain('"type":"custom","name":"apply_patch"');
-    const after = JSON.stringify(run.requests[1]);
-    expect(after).toMatch(/claude-peers: cc \(claude-code, branch main, host [^)]+\) edited src\/auth\.ts just now \(line 10\)\./);
-    expect(after).not.toContain("edit refused once");
-    // Codex gives its model the hook's additionalContext as a developer message beside the call's output.
-    expect(developerTexts(run.requests[1]!).filter((m) => m.startsWith("claude-peers:")).length).toBe(1);
-    expect(lastCallOutput(run.requests[1]!)).toContain("Success. Updated the following files:\nM src/auth.ts");
-    // The patch was applied in Codex's worktree.
-    expect(readFileSync(join(tree, "src/auth.ts"), "utf8")).toContain(`${line(30)} // changed by codex`);
-    const notice = await cc.server.waitForChannel((m) => m.content.includes("is about to edit src/auth.ts"), "cc's notice");
-    expect(notice.content).toMatch(/^codex-peer \(codex, branch codex, host [^)]+\) is about to edit src\/auth\.ts, which you edited just now \(line 10\)/);
+    try {
+      const oneRun = runToEnd(
+        [CLAUDE, "-p", "change the auth module", "--allowedTools", "Read,Edit,mcp__claude-peers__whoami"],
+        { ...claudeCode.env, ANTHROPIC_API_KEY: "sk-ant-fake", ANTHROPIC_BASE_URL: one.baseUrl, CLAUDE_PEERS_NAME: "one", PATH: `${dirname(process.execPath)}:/usr/bin:/bin` },
+        repo,
+      );
+      await Promise.race([oneEdited, oneRun.then((r) => Promise.reject(new Error(`claude -p ended before its edit (${r.code}): ${r.stdout}${r.stderr}`)))]);
+
+      let recorded: EditsResult["files"] = [];
+      const run = await runCodex(tree, "change the auth module", async (n) => {
+        if (n === 1) {
+          await codexRegistered();
+          return { custom: "apply_patch", input: patchLine("src/auth.ts", 30) };
+        }
+        // Codex's session is still live: what its edit hooks recorded, as `bun cli.ts edits` shows it.
+        recorded = EditsResultSchema.parse(JSON.parse((await runCli(t, ["edits", "--json"])).stdout)).files;
+        return { text: "Done." };
+      }).finally(markCodexDone);
+      const oneDone = await oneRun;
+      expect(oneDone.stdout + oneDone.stderr).not.toContain("fake model:");
+      expect(oneDone.code).toBe(0);
+      expect(run.stderr).not.toContain("fake model:");
+      expect(run.code).toBe(0);
+      expect(run.requests.length).toBe(2);
+      // Codex ran the edit hook before the patch and both PostToolUse hooks (mail, edits) after it: all trusted.
+      expect(run.stderr.match(/^hook: PreToolUse Completed$/gm)?.length).toBe(1);
+      expect(run.stderr.match(/^hook: PostToolUse Completed$/gm)?.length).toBe(2);
+      // The patch's line, found in the file: the path from the worktree's top, as one's edit is keyed.
+      expect(recorded.find((f) => f.name === "codex-peer")).toMatchObject({ path: "src/auth.ts", kind: "edit", agent: "codex", branch: "codex", lines: "30" });
+      expect(recorded.find((f) => f.name === "one")).toMatchObject({ path: "src/auth.ts", kind: "edit", agent: "claude-code", branch: "main", lines: "10" });
+      // The first request offered apply_patch as a freeform tool; the second carries the hook's warning.
+      expect(JSON.stringify(run.requests[0]!.tools)).toContain('"type":"custom","name":"apply_patch"');
+      const after = JSON.stringify(run.requests[1]);
+      expect(after).toMatch(/claude-peers: one \(claude-code, branch main, host [^)]+\) edited src\/auth\.ts just now \(line 10\)\./);
+      expect(after).not.toContain("edit refused once");
+      // Codex gives its model the hook's additionalContext as a developer message beside the call's output.
+      expect(developerTexts(run.requests[1]!).filter((m) => m.startsWith("claude-peers:")).length).toBe(1);
+      expect(lastCallOutput(run.requests[1]!)).toContain("Success. Updated the following files:\nM src/auth.ts");
+      // Both edits are in their files.
+      expect(readFileSync(join(tree, "src/auth.ts"), "utf8")).toContain(`${line(30)} // changed by codex`);
+      expect(readFileSync(join(repo, "src/auth.ts"), "utf8")).toContain(`${line(10)} // cc`);
+      // The Claude Code session's request after its next tool call carries claude-peers' notice about Codex.
+      expect(one.requests[3]!).toMatch(/codex-peer \(codex, branch codex, host [^)]+\) is about to edit src\/auth\.ts, which you edited just now \(line 10\)/);
+    } finally {
+      markCodexDone();
+      one.stop();
+    }
   });
 
   test("the same lines the Claude Code session edited: refused once with the reason; the same patch again goes through", async () => {
     await ccEdits(40);
-    await refusedOnceThenApplied("src/auth.ts", 40, /cc \(claude-code, branch main, host [^)]+\) edited src\/auth\.ts just now \(lines 10, 40\)\./);
+    await refusedOnceThenApplied("src/auth.ts", 40, /cc \(claude-code, branch main, host [^)]+\) edited src\/auth\.ts just now \(line 40\)\./);
   });
 
   test("a file the Claude Code session claimed: refused once with the reason in Codex's next request; the same patch again goes through", async () => {
