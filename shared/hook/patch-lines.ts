@@ -30,6 +30,12 @@ interface Hunk {
 /** A patch names at most this many files, and is read up to this many lines. */
 const MAX_FILES = 20;
 const MAX_PATCH_LINES = 100_000;
+/**
+ * Line comparisons one patch may cost (tens of milliseconds): seeking is a scan of the file per hunk,
+ * and a patch of many hunks over a big file must not hold up the edit; past it, the lines are unknown.
+ */
+const MAX_COMPARISONS = 2_000_000;
+type Budget = { left: number };
 
 /** The sections of a patch, as Codex's parser reads them (a line that fits no section is skipped). */
 export function parsePatch(patch: string): Section[] {
@@ -74,13 +80,18 @@ function splitLines(text: string): string[] {
   return lines;
 }
 
-/** Where `needle` starts in `hay` at or after `from` (exact, then ignoring trailing, then surrounding blanks, as Codex's seek_sequence); -1 if nowhere. */
-function seek(hay: readonly string[], needle: readonly string[], from: number): number {
+/**
+ * Where `needle` starts in `hay` at or after `from` (exact, then ignoring trailing, then surrounding
+ * blanks, as Codex's seek_sequence); -1 if nowhere, or once the budget is spent.
+ */
+function seek(hay: readonly string[], needle: readonly string[], from: number, budget: Budget): number {
   if (needle.length === 0) return Math.min(from, hay.length);
   for (const norm of [(s: string) => s, (s: string) => s.trimEnd(), (s: string) => s.trim()]) {
     for (let i = from; i + needle.length <= hay.length; i++) {
       let j = 0;
       while (j < needle.length && norm(hay[i + j]!) === norm(needle[j]!)) j++;
+      budget.left -= j + 1;
+      if (budget.left < 0) return -1;
       if (j === needle.length) return i;
     }
   }
@@ -92,20 +103,20 @@ function seek(hay: readonly string[], needle: readonly string[], from: number): 
  * "post"): removed lines and where added ones go (pre), added lines and where removed ones were
  * (post), 1-based. Null when a hunk is not found.
  */
-function hunkLines(hunks: readonly Hunk[], text: string, phase: "pre" | "post"): Lines {
+function hunkLines(hunks: readonly Hunk[], text: string, phase: "pre" | "post", budget: Budget): Lines {
   const file = splitLines(text);
   const kept = phase === "pre" ? "-" : "+"; // the side of the hunk that is in `text`
   const ranges: Array<[number, number]> = [];
   let from = 0;
   for (const hunk of hunks) {
     if (hunk.context !== null) {
-      const at = seek(file, [hunk.context], from);
+      const at = seek(file, [hunk.context], from, budget);
       if (at < 0) return null;
       from = at + 1;
     }
     const side = hunk.lines.filter((l) => l[0] === " " || l[0] === kept).map((l) => l.slice(1));
-    let at = side.length === 0 ? file.length : seek(file, side, from);
-    if (at < 0 && side.at(-1) === "") at = seek(file, side.slice(0, -1), from); // a trailing empty line for the final newline
+    let at = side.length === 0 ? file.length : seek(file, side, from, budget);
+    if (at < 0 && side.at(-1) === "") at = seek(file, side.slice(0, -1), from, budget); // a trailing empty line for the final newline
     if (at < 0) return null;
     let n = at + 1; // the 1-based line of `text` the walk is at
     let prev = " ";
@@ -134,12 +145,13 @@ function hunkLines(hunks: readonly Hunk[], text: string, phase: "pre" | "post"):
  */
 export function patchEdits(patch: string, phase: "pre" | "post", read: (path: string) => string | null): Array<{ path: string; lines: Lines }> {
   const out: Array<{ path: string; lines: Lines }> = [];
+  const budget: Budget = { left: MAX_COMPARISONS };
   for (const s of parsePatch(patch)) {
     if (s.kind !== "update") out.push({ path: s.path, lines: "all" });
     else if (s.moveTo !== null) out.push({ path: s.path, lines: "all" }, { path: s.moveTo, lines: "all" });
     else {
       const text = read(s.path);
-      out.push({ path: s.path, lines: text === null ? null : hunkLines(s.hunks, text, phase) });
+      out.push({ path: s.path, lines: text === null ? null : hunkLines(s.hunks, text, phase, budget) });
     }
   }
   return out.slice(0, MAX_FILES);

@@ -53,6 +53,13 @@ describe("patchEdits", () => {
     expect(patchEdits(p, "pre", readAs({ "a.ts": FILE }))).toEqual(expected as ReturnType<typeof patchEdits>);
   });
 
+  test("a patch too costly to place (each hunk a scan of a big file) leaves the lines unknown; a cheaper one of the same shape does not", () => {
+    const big = "a \n".repeat(20_000); // every line with a trailing blank: an exact seek scans to the end before the lenient one matches
+    const hunks = (n: number) => patch("*** Update File: big.ts", ...Array.from({ length: n }, () => ["@@", "-a", "+b"]).flat());
+    expect(patchEdits(hunks(10), "pre", readAs({ "big.ts": big }))).toEqual([{ path: "big.ts", lines: Array.from({ length: 10 }, (_, i): [number, number] => [i + 1, i + 1]) }]);
+    expect(patchEdits(hunks(200), "pre", readAs({ "big.ts": big }))).toEqual([{ path: "big.ts", lines: null }]);
+  });
+
   test("a huge patch names at most 20 files", () => {
     const many = patch(...Array.from({ length: 50 }, (_, i) => [`*** Add File: f${i}.ts`, "+x"]).flat());
     expect(patchEdits(many, "pre", readAs({})).length).toBe(20);
