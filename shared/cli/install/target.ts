@@ -53,6 +53,24 @@ export function flaggedHookCommand(t: InstallTarget, idVar: string): string {
   return `[ -n "$${idVar}" ] && [ -d "$HOME/.claude-peers-mail" ] && [ ! -e ${flag} ] && exit 0; exec ${hookCommand(t)}`;
 }
 
+/** The session's stake file (broker/edit-flags.ts), for the id in the variable `idVar`. */
+const stakeFile = (idVar: string) => `"$HOME/.claude-peers-edits/stakes-$${idVar}"`;
+
+/**
+ * The pre-edit hook behind a grep of its input for the names in the session's stake file: with the
+ * session's id in `idVar`, a stake file, and none of its names in the input (grep says 1), nobody else
+ * has a stake in the file being edited and `command` (Bun) is not started. Any doubt (no id, no file,
+ * a name found, grep failing) runs it, with the input it read.
+ */
+export function stakeGatedCommand(idVar: string, command: string): string {
+  return `f=${stakeFile(idVar)}; i=$(cat); [ -n "$${idVar}" ] && [ -f "$f" ] && { printf %s "$i" | LC_ALL=C grep -qiF -f "$f"; [ $? = 1 ]; } && exit 0; printf %s "$i" | exec ${command}`;
+}
+
+/** The post-shell hook, skipped while the session's stake file is there and empty: nobody else has a stake in its repository. */
+export function shellGatedCommand(idVar: string, command: string): string {
+  return `f=${stakeFile(idVar)}; [ -n "$${idVar}" ] && [ -f "$f" ] && [ ! -s "$f" ] && exit 0; exec ${command}`;
+}
+
 /** One agent's planned install or uninstall: the file changes, and what to tell the person afterwards. */
 export interface Plan {
   agent: InstallAgent;
