@@ -213,6 +213,12 @@ export class Edits {
    */
   async refreshFlags(): Promise<void> {
     if (!this.flags) return;
+    // First the new sessions' first snapshots: a session's stake file, once there, says its baseline is taken.
+    for (const p of [...this.presence.entries()]) {
+      if (!this.presence.isLive(p) || !p.row.repo_key || !p.row.git_root || this.shellChanges.has(p.row.id)) continue;
+      const top = await this.keys.topOf(p.row.git_root); // the real path, as a shell hook's cwd finds it
+      if (top) await this.shellChanges.scan(p.row.id, top);
+    }
     const epoch = this.flagEpoch;
     const now = this.now();
     const live = await this.presence.list("network", {});
@@ -220,10 +226,8 @@ export class Edits {
     const inRepo = new Map<string, Array<{ peer: string; path: string | null }>>();
     for (const r of [...touches, ...claims]) inRepo.set(r.repo_key, [...(inRepo.get(r.repo_key) ?? []), { peer: r.peer_id, path: "path" in r ? r.path : null }]);
     const files = new Map<string, string[]>();
-    const baselines: Array<[string, string]> = [];
     for (const p of this.presence.entries()) {
       if (!this.presence.isLive(p) || !p.row.repo_key) continue;
-      if (p.row.git_root && !this.shellChanges.has(p.row.id)) baselines.push([p.row.id, p.row.git_root]);
       const names = new Set<string | null>();
       for (const s of inRepo.get(p.row.repo_key) ?? []) if (s.peer !== p.row.id) names.add(s.path === null ? null : stakeName(s.path));
       if (names.has(null) || names.size > MAX_STAKE_NAMES) continue;
@@ -231,7 +235,6 @@ export class Edits {
     }
     // An edit or claim came while this refresh read the store: its view may be stale; the next one writes.
     if (epoch === this.flagEpoch) this.flags.set(files);
-    for (const [peerId, top] of baselines) await this.shellChanges.scan(peerId, top);
   }
 
   /** Forgets what is kept per session (its worktree's snapshot) when it leaves. */
