@@ -223,11 +223,13 @@ describe("the edit hooks' stake-file tests in the shell: Bun only for a file in 
     writeFileSync(stakes(), 'b.ts\nwe\\\\ird \\"q\\".ts\n');
     expect(run(stakeGatedCommand, edit("/r/src/a.ts"), id)).toBe("skipped");
     expect(run(stakeGatedCommand, edit("/r/src/b.ts"), id)).toBe("bun"); // another session edited a b.ts: the input, whole, goes to Bun
-    expect(run(stakeGatedCommand, edit("src/B.TS"), id)).toBe("bun"); // relative, other case
+    expect(run(stakeGatedCommand, edit("src/b.ts"), id)).toBe("bun"); // relative (Gemini's, Codex's patches)
+    const big = (path: string) => JSON.stringify({ session_id: "s-1", tool_name: "write_file", tool_input: { file_path: path, content: "x".repeat(20_000) } });
+    expect(run(stakeGatedCommand, big("/r/src/a.ts"), id)).toBe("skipped"); // a large input: grep -F
+    expect(run(stakeGatedCommand, big("/r/src/b.ts"), id)).toBe("bun");
     expect(run(stakeGatedCommand, edit('/r/we\\ird "q".ts'), id)).toBe("bun"); // matched as JSON spells it
-    writeFileSync(stakes(), "");
     chmodSync(stakes(), 0o000);
-    if (process.getuid?.() !== 0) expect(run(stakeGatedCommand, edit("/r/src/a.ts"), id)).toBe("bun"); // grep cannot read it (status 2)
+    if (process.getuid?.() !== 0) expect(run(stakeGatedCommand, edit("/r/src/a.ts"), id)).toBe("bun"); // it cannot be read
     chmodSync(stakes(), 0o600);
   });
 
