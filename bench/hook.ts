@@ -119,7 +119,7 @@ for (let run = 0; run < runs; run++) {
         input: preEdit("src/s.ts", solo),
       },
       {
-        name: "plugin pre-edit, others editing other files (sh: grep)",
+        name: "plugin pre-edit, others editing other files (sh: names)",
         cmd: ["/bin/sh", "-c", PLUGIN_EDIT_HOOK],
         env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-app-session" },
         mail: false,
