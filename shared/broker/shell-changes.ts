@@ -54,6 +54,7 @@ async function runGit(cwd: string, args: string[]): Promise<{ code: number; out:
 /** The worktree's changed-file set now, each file with its mtime and size; null when git could not say. */
 export async function snapshotOf(top: string, git: Git = runGit): Promise<Snapshot | null> {
   // No fsmonitor, no submodule walk: a repository's config must not run a program of its choosing, nor make this slow.
+  // (A file whose stat changed may still go through the repository's own clean filter, as the user's `git status` would.)
   const r = await git(top, ["-c", "core.fsmonitor=false", "status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=all", "--ignore-submodules=all"]);
   if (r.code !== 0) return null;
   const snap = new Map<string, string>();
