@@ -224,7 +224,10 @@ export class Edits {
     const live = await this.presence.list("network", {});
     const { touches, claims } = await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
     const inRepo = new Map<string, Array<{ peer: string; path: string | null }>>();
-    for (const r of [...touches, ...claims]) inRepo.set(r.repo_key, [...(inRepo.get(r.repo_key) ?? []), { peer: r.peer_id, path: "path" in r ? r.path : null }]);
+    for (const r of [...touches, ...claims]) {
+      const list = inRepo.get(r.repo_key) ?? inRepo.set(r.repo_key, []).get(r.repo_key)!;
+      list.push({ peer: r.peer_id, path: "path" in r ? r.path : null });
+    }
     const files = new Map<string, string[]>();
     for (const p of this.presence.entries()) {
       if (!this.presence.isLive(p) || !p.row.repo_key) continue;
