@@ -8,6 +8,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { EditsResultSchema, type EditsResult } from "../shared/protocol.ts";
 import { runCli } from "./helpers/cli.ts";
 import { CLAUDE, claudeCli } from "./helpers/claude-cli.ts";
 import { startFakeAnthropic, type FakeTurn } from "./helpers/fake-anthropic.ts";
@@ -80,6 +81,39 @@ describe("Claude Code sessions in two worktrees editing one file", () => {
         one.stop();
         two.stop();
       }
+    } finally {
+      await world.close();
+    }
+  });
+
+  test("a session alone in its repository: after its shell command the hook's shell finds its empty stake file and starts no Bun (nothing recorded)", async () => {
+    const world = openWorld();
+    const cli = claudeCli(world.t);
+    try {
+      const repo = makeRepo(world.t.dir, "solo", { "src/auth.ts": SOURCE });
+      expect((await runCli({ ...world.t, env: cli.env }, ["install", "claude"])).code).toBe(0);
+      const flagDir = join(world.t.home, ".claude-peers-edits");
+      const model = startFakeAnthropic(async (n): Promise<FakeTurn> => {
+        if (n === 1) {
+          // The broker wrote the session's stake file, empty: nobody else has a stake in the repository.
+          await waitFor(() => existsSync(flagDir) && readdirSync(flagDir).some((f) => f.startsWith("stakes-") && Bun.file(join(flagDir, f)).size === 0), "the session's empty stake file", 20_000);
+          return { tool: "Bash", input: { command: "sed -i 's/line30 = 30;/line30 = 300;/' src/auth.ts", description: "change line 30" } };
+        }
+        // After the command, while the session is live (the list shows live sessions' edits only).
+        if (n === 2) edits = EditsResultSchema.parse(JSON.parse((await runCli(world.t, ["edits", "--json"])).stdout));
+        return { text: "Done." };
+      });
+      let edits: EditsResult | undefined;
+      try {
+        const env = { ...cli.env, ANTHROPIC_API_KEY: "sk-ant-fake", ANTHROPIC_BASE_URL: model.baseUrl, CLAUDE_PEERS_NAME: "solo", PATH: `${dirname(process.execPath)}:/usr/bin:/bin` };
+        const r = await runToEnd([CLAUDE, "-p", "change the auth module", "--allowedTools", "Bash"], env, repo);
+        expect(r.code).toBe(0);
+      } finally {
+        model.stop();
+      }
+      expect(await Bun.file(join(repo, "src/auth.ts")).text()).toContain("line30 = 300;");
+      // Had the post-shell hook started Bun, the broker (whose first look at the worktree came before the stake file) would have recorded src/auth.ts.
+      expect(edits?.files).toEqual([]);
     } finally {
       await world.close();
     }
