@@ -61,7 +61,7 @@ describe("the edit hooks' cheap paths and shell changes", () => {
     writeFileSync(join(bin, "bun"), `#!/bin/sh\necho x >> "${starts}"\nexec "${process.execPath}" "$@"\n`);
     chmodSync(join(bin, "bun"), 0o755);
     const env = { PATH: `${bin}:/usr/bin:/bin` };
-    repo = makeRepo(world.t.dir, "app", { "src/a.ts": SOURCE, "src/b.ts": SOURCE, "src/c.ts": SOURCE, "src/d.ts": SOURCE, "src/e.ts": SOURCE, ".gitignore": "*.log\n" });
+    repo = makeRepo(world.t.dir, "app", { "src/a.ts": SOURCE, "src/b.ts": SOURCE, "src/c.ts": SOURCE, "src/d.ts": SOURCE, "src/e.ts": SOURCE, ".gitignore": "*.log\n", ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`src/many/m${i}.ts`, SOURCE])) });
     tree = addWorktree(repo, join(world.t.dir, "app-web"), "web");
     const elsewhere = makeRepo(world.t.dir, "other", { "src/a.ts": SOURCE });
     [api, web, solo] = await Promise.all([openHookSession(world, "api", repo, env), openHookSession(world, "web", tree, env), openHookSession(world, "solo", elsewhere, env)]);
@@ -115,6 +115,16 @@ describe("the edit hooks' cheap paths and shell changes", () => {
     expect(out.hookSpecificOutput.additionalContext).toMatch(/^claude-peers: your shell command changed src\/e\.ts\. api \(claude-code, branch main, host [^)]+\) edited src\/e\.ts just now \(line 2\)\./);
     const notice = await api.server.waitForChannel((m) => m.content.includes("changed src/e.ts with a shell command"), "api's notice");
     expect(notice.content).toMatch(/^web \(claude-code, branch web, host [^)]+\) changed src\/e\.ts with a shell command, which you edited just now \(line 2\)/);
+  });
+
+  test("a shell command over many files others edited: a few warnings in full, then a count (within Claude Code's cap)", async () => {
+    for (let i = 0; i < 10; i++) expect((await run(api, postEdit(join(repo, `src/many/m${i}.ts`)), PRE_EDIT.replace(/.*exec /, "exec "))).out).toBeNull();
+    for (let i = 0; i < 10; i++) writeFileSync(join(tree, `src/many/m${i}.ts`), "rewritten by a formatter\n");
+    const { out } = await run(web, bash("prettier --write src/many"), POST_SHELL);
+    const text: string = out.hookSpecificOutput.additionalContext;
+    expect(text.match(/claude-peers: your shell command changed src/g)).toHaveLength(8);
+    expect(text).toContain("and 2 more files your shell command changed that other sessions have a stake in");
+    expect(text.length).toBeLessThan(8000);
   });
 
   test("Codex's and Gemini CLI's shell tools take the same path", async () => {

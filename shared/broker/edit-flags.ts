@@ -31,6 +31,27 @@ export function stakeName(path: string): string | null {
   return JSON.stringify(name).slice(1, -1);
 }
 
+/**
+ * Each session's stake file: for every hook session id of each session, the names of the files the
+ * other sessions have a stake in, in its repository (`path` null: a claim); none for a session whose
+ * repository holds a claim by another, a name stakeName() refuses, or more than MAX_STAKE_NAMES names.
+ */
+export function stakeLists(
+  sessions: ReadonlyArray<{ id: string; repo: string; sessionIds: Iterable<string> }>,
+  stakes: ReadonlyArray<{ repo: string; peer: string; path: string | null }>,
+): Map<string, string[]> {
+  const inRepo = new Map<string, Array<{ peer: string; path: string | null }>>();
+  for (const s of stakes) (inRepo.get(s.repo) ?? inRepo.set(s.repo, []).get(s.repo)!).push(s);
+  const files = new Map<string, string[]>();
+  for (const session of sessions) {
+    const names = new Set<string | null>();
+    for (const s of inRepo.get(session.repo) ?? []) if (s.peer !== session.id) names.add(s.path === null ? null : stakeName(s.path));
+    if (names.has(null) || names.size > MAX_STAKE_NAMES) continue;
+    for (const sid of session.sessionIds) files.set(sid, [...names] as string[]);
+  }
+  return files;
+}
+
 export class EditFlags {
   constructor(
     private readonly dir: string,

@@ -29,7 +29,7 @@ import {
   type Lines,
   type Stake,
 } from "./collisions.ts";
-import { MAX_STAKE_NAMES, stakeName, type EditFlags } from "./edit-flags.ts";
+import { stakeLists, stakeName, type EditFlags } from "./edit-flags.ts";
 import { hookAncestors } from "./hook-pairing.ts";
 import type { Notices } from "./notices.ts";
 import type { Presence } from "./presence.ts";
@@ -38,6 +38,8 @@ import { ShellChanges } from "./shell-changes.ts";
 /** How many files list_peers and whoami show per session. */
 const SHOWN_FILES = 3;
 const NOTHING: EditTouchResult = { decision: "none", text: null };
+/** How many files' warnings one shell command's answer gives in full. */
+const SHOWN_SHELL_TEXTS = 8;
 
 export interface EditsOptions {
   store: EditsStore;
@@ -116,7 +118,10 @@ export class Edits {
       const answer = await this.touchKeyed(found.peer, repo, path, null, "post", body, "shell");
       if (answer.text) texts.push(answer.text);
     }
-    return texts.length ? { decision: "warn", text: texts.join("\n") } : NOTHING;
+    // Within what Claude Code keeps of additionalContext (8,000 characters): a few files in full, then a count.
+    const shown = texts.slice(0, SHOWN_SHELL_TEXTS);
+    if (texts.length > shown.length) shown.push(`claude-peers: and ${texts.length - shown.length} more files your shell command changed that other sessions have a stake in (bun cli.ts edits lists them).`);
+    return texts.length ? { decision: "warn", text: shown.join("\n") } : NOTHING;
   }
 
   /** Whether a session of this host works in the worktree `top` (a shared checkout: its changes show in the same `git status`). */
@@ -223,19 +228,11 @@ export class Edits {
     const now = this.now();
     const live = await this.presence.list("network", {});
     const { touches, claims } = await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
-    const inRepo = new Map<string, Array<{ peer: string; path: string | null }>>();
-    for (const r of [...touches, ...claims]) {
-      const list = inRepo.get(r.repo_key) ?? inRepo.set(r.repo_key, []).get(r.repo_key)!;
-      list.push({ peer: r.peer_id, path: "path" in r ? r.path : null });
-    }
-    const files = new Map<string, string[]>();
-    for (const p of this.presence.entries()) {
-      if (!this.presence.isLive(p) || !p.row.repo_key) continue;
-      const names = new Set<string | null>();
-      for (const s of inRepo.get(p.row.repo_key) ?? []) if (s.peer !== p.row.id) names.add(s.path === null ? null : stakeName(s.path));
-      if (names.has(null) || names.size > MAX_STAKE_NAMES) continue;
-      for (const sid of p.sessionIds) files.set(sid, [...names] as string[]);
-    }
+    const here = [...this.presence.entries()].filter((p) => this.presence.isLive(p) && p.row.repo_key);
+    const files = stakeLists(
+      here.map((p) => ({ id: p.row.id, repo: p.row.repo_key!, sessionIds: p.sessionIds })),
+      [...touches, ...claims].map((r) => ({ repo: r.repo_key, peer: r.peer_id, path: "path" in r ? r.path : null })),
+    );
     // An edit or claim came while this refresh read the store: its view may be stale; the next one writes.
     if (epoch === this.flagEpoch) this.flags.set(files);
   }

@@ -3,7 +3,7 @@
  * between two snapshots, and a file's name as the agents' hook JSON spells it (or null: Bun decides).
  */
 import { describe, expect, test } from "bun:test";
-import { stakeName } from "../../shared/broker/edit-flags.ts";
+import { MAX_STAKE_NAMES, stakeLists, stakeName } from "../../shared/broker/edit-flags.ts";
 import { MAX_REPORTED, MAX_SCANNED, changedSince, porcelainPaths } from "../../shared/broker/shell-changes.ts";
 
 describe("porcelainPaths", () => {
@@ -47,4 +47,25 @@ describe("stakeName", () => {
     ["src/tab\there.ts", null],
     ["", null],
   ])("%p → %p", (path, name) => expect(stakeName(path)).toBe(name));
+});
+
+describe("stakeLists", () => {
+  const sessions = [
+    { id: "api", repo: "r1", sessionIds: ["s-api"] },
+    { id: "web", repo: "r1", sessionIds: ["s-web", "s-web-after-clear"] },
+    { id: "solo", repo: "r2", sessionIds: ["s-solo"] },
+    { id: "nobody", repo: "r3", sessionIds: [] },
+  ];
+  const touch = (peer: string, path: string, repo = "r1") => ({ repo, peer, path });
+  test.each([
+    ["nobody has a stake: every session an empty list", [], { "s-api": [], "s-web": [], "s-web-after-clear": [], "s-solo": [] }],
+    ["another's edits, never its own; never another repository's", [touch("api", "src/a.ts"), touch("web", "lib/b.ts"), touch("solo", "x/c.ts", "r2")], { "s-api": ["b.ts"], "s-web": ["a.ts"], "s-web-after-clear": ["a.ts"], "s-solo": [] }],
+    ["a claim by another: no list (Bun decides)", [{ repo: "r1", peer: "api", path: null }], { "s-api": [], "s-solo": [] }],
+    ["a name the shell could not match: no list", [touch("api", "src/caf\u00e9.ts")], { "s-api": [], "s-solo": [] }],
+  ])("%s", (_, stakes, lists) => expect(Object.fromEntries(stakeLists(sessions, stakes))).toEqual(lists));
+
+  test(`more than ${MAX_STAKE_NAMES} names: no list`, () => {
+    const many = Array.from({ length: MAX_STAKE_NAMES + 1 }, (_, i) => touch("api", `f${i}.ts`));
+    expect(stakeLists(sessions, many).has("s-web")).toBe(false);
+  });
 });
