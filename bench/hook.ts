@@ -4,9 +4,11 @@
  * hook's JSON) to its exit. Claude Code runs it on every tool call, so the case that matters is a
  * live session with no mail (one request to the broker). Also: a message waiting (print it, mark it
  * read), no broker (token file left, port closed) and no token file (no broker ever ran); and, for
- * scale, `bun` on an empty script. The edit hook (`hook --edits`, edit collisions) before an Edit:
+ * scale, `bun` on an empty script and `bun -e 0`. The edit hook (`hook --edits`, edit collisions) before an Edit:
  * of a file nobody else touched (the common case), and of one another live session edited (the
- * collision path: the stake lookup, and the warning the first time). The cases take turns, run by run, so a machine that gets busier
+ * collision path: the stake lookup, and the warning the first time); the plugin's own commands, whose
+ * shell skips Bun by the session's stake file: alone in the repository, beside a session editing other
+ * files (a grep), and after a shell command (alone: skipped; with others: Bun and the broker's git status). The cases take turns, run by run, so a machine that gets busier
  * halfway through colours them all alike. This process plays Claude Code: the session's server.ts
  * and every hook are its children, as in a real session.
  */
@@ -22,7 +24,7 @@ import { formatSpread, header, inWorld, percentile, runsArg, spread } from "./li
 
 /** Hook runs per case and run. */
 const RUNS_PER_CASE = 20;
-const INPUT = new TextEncoder().encode(JSON.stringify({ hook_event_name: "PostToolUse", session_id: "bench", tool_name: "Bash" }));
+const INPUT = new TextEncoder().encode(JSON.stringify({ hook_event_name: "PostToolUse", session_id: "bench-session", tool_name: "Bash" }));
 const HOOK = [process.execPath, join(ROOT, "cli.ts"), "hook"];
 /** The plugin's PostToolUse command (plugin/hooks/hooks.json), with its root filled in as Claude Code does. */
 const PLUGIN_HOOK = (JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hooks.json"), "utf8")).hooks.PostToolUse[0].hooks[0].command as string).replaceAll(
@@ -30,11 +32,12 @@ const PLUGIN_HOOK = (JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hook
   join(ROOT, "plugin"),
 );
 
-/** The plugin's PreToolUse command (the edit hook behind its quiet-flag test), with its root filled in. */
-const PLUGIN_EDIT_HOOK = (JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hooks.json"), "utf8")).hooks.PreToolUse[0].hooks[0].command as string).replaceAll(
-  "${CLAUDE_PLUGIN_ROOT}",
-  join(ROOT, "plugin"),
-);
+const PLUGIN_HOOKS = JSON.parse(readFileSync(join(ROOT, "plugin", "hooks", "hooks.json"), "utf8")).hooks;
+const withRoot = (command: string) => command.replaceAll("${CLAUDE_PLUGIN_ROOT}", join(ROOT, "plugin"));
+/** The plugin's PreToolUse command (the edit hook behind its stake-file grep), with its root filled in. */
+const PLUGIN_EDIT_HOOK = withRoot(PLUGIN_HOOKS.PreToolUse[0].hooks[0].command);
+/** The plugin's PostToolUse command on Bash (shell changes, behind its empty-stake-file test). */
+const PLUGIN_SHELL_HOOK = withRoot(PLUGIN_HOOKS.PostToolUse.find((g: { matcher?: string }) => g.matcher === "Bash").hooks[0].command);
 
 interface Case {
   name: string;
@@ -84,12 +87,19 @@ for (let run = 0; run < runs; run++) {
     const repo = makeRepo(world.t.dir, "app", { "src/a.ts": "export const a = 1;\n", "src/b.ts": "export const b = 1;\n" });
     const other = await openHookSession(world, "other", repo);
     await other.hook({ hook_event_name: "PostToolUse", tool_name: "Edit", tool_input: { file_path: join(repo, "src/b.ts") }, tool_response: { structuredPatch: [{ newStart: 1, newLines: 1, lines: ["-x", "+y"] }] } });
-    const preEdit = (file: string, top = repo) =>
-      new TextEncoder().encode(JSON.stringify({ hook_event_name: "PreToolUse", session_id: "bench-session", tool_name: "Edit", tool_input: { file_path: join(top, file), old_string: "export", new_string: "export" } }));
-    // The broker sets the quiet flag within seconds of the session starting alone.
-    await waitFor(() => existsSync(join(world.t.home, ".claude-peers-edits", "quiet-bench-session")), "the bench session's quiet flag", 15_000);
+    const preEdit = (file: string, top = repo, session = top === repo ? "bench-app-session" : "bench-session") =>
+      new TextEncoder().encode(JSON.stringify({ hook_event_name: "PreToolUse", session_id: session, cwd: top, tool_name: "Edit", tool_input: { file_path: join(top, file), old_string: "export", new_string: "export" } }));
+    // A second bench session works in that repository, where the other session edited src/b.ts.
+    const inApp = await world.start({ name: "bench-app", cwd: repo, env: { CLAUDE_CODE_SESSION_ID: "bench-app-session" } });
+    await whoami(inApp);
+    const shellInput = (top: string, session: string) =>
+      new TextEncoder().encode(JSON.stringify({ hook_event_name: "PostToolUse", session_id: session, cwd: top, tool_name: "Bash", tool_input: { command: "ls" }, tool_response: { stdout: "", stderr: "" } }));
+    // The broker writes each session's stake file within seconds: empty alone, "b.ts" beside the other session.
+    const stakes = (id: string) => join(world.t.home, ".claude-peers-edits", `stakes-${id}`);
+    await waitFor(() => existsSync(stakes("bench-session")) && existsSync(stakes("bench-app-session")) && readFileSync(stakes("bench-app-session"), "utf8") === "b.ts\n", "the bench sessions' stake files", 15_000);
     const cases: Case[] = [
       { name: "bun on an empty script (floor)", cmd: [process.execPath, empty], env, mail: false },
+      { name: "bun -e 0 (floor)", cmd: [process.execPath, "-e", "0"], env, mail: false },
       { name: "no token file (no broker ever ran)", cmd: HOOK, env: { ...env, CLAUDE_PEERS_DB: join(world.t.dir, "none", "peers.db") }, mail: false },
       {
         name: "no broker (token file left, port closed)",
@@ -102,11 +112,39 @@ for (let run = 0; run < runs; run++) {
       { name: "the plugin's hook command, no mail (flag test in sh)", cmd: ["/bin/sh", "-c", PLUGIN_HOOK], env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-session" }, mail: false },
       { name: "edit hook: a file nobody else touched", cmd: [...HOOK, "--edits"], env, mail: false, input: preEdit("src/a.ts") },
       {
-        name: "the plugin's edit hook command, alone in its repository (quiet flag in sh)",
+        name: "plugin pre-edit, alone in its repository (sh: empty stake file)",
         cmd: ["/bin/sh", "-c", PLUGIN_EDIT_HOOK],
         env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-session" },
         mail: false,
         input: preEdit("src/s.ts", solo),
+      },
+      {
+        name: "plugin pre-edit, others editing other files (sh: names)",
+        cmd: ["/bin/sh", "-c", PLUGIN_EDIT_HOOK],
+        env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-app-session" },
+        mail: false,
+        input: preEdit("src/a.ts"),
+      },
+      {
+        name: "plugin pre-edit, a file another edited (sh, then Bun)",
+        cmd: ["/bin/sh", "-c", PLUGIN_EDIT_HOOK],
+        env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-app-session" },
+        mail: "any",
+        input: preEdit("src/b.ts"),
+      },
+      {
+        name: "plugin post-shell, alone in its repository (sh)",
+        cmd: ["/bin/sh", "-c", PLUGIN_SHELL_HOOK],
+        env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-session" },
+        mail: false,
+        input: shellInput(solo, "bench-session"),
+      },
+      {
+        name: "plugin post-shell, others in the repo (Bun + git status)",
+        cmd: ["/bin/sh", "-c", PLUGIN_SHELL_HOOK],
+        env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-app-session" },
+        mail: false,
+        input: shellInput(repo, "bench-app-session"),
       },
       { name: "edit hook: a file another session edited", cmd: [...HOOK, "--edits"], env, mail: "any", input: preEdit("src/b.ts") },
       {

@@ -52,7 +52,7 @@ export interface Config {
   mailFlagDir: string;
   /** `doctor` runs the registered server with CLAUDE_PEERS_CHECK_ONLY=1: answer initialize, touch nothing. */
   checkOnly: boolean;
-  /** Where the broker keeps the quiet flags the plugin's pre-edit hook tests before starting Bun (broker/edit-flags.ts). */
+  /** Where the broker keeps the stake files the edit hooks test before starting Bun (broker/edit-flags.ts). */
   editFlagDir: string;
   /** CLAUDE_PEERS_GROUPS=ui,review: the groups a session joins at start. */
   groups: string[];

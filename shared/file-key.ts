@@ -82,6 +82,12 @@ export class FileKeys {
     return { ok: true, key: { repo: repo.key, path }, top: repo.top };
   }
 
+  /** The (real) top of the worktree the folder `dir` is in; null outside a repository. */
+  async topOf(dir: string): Promise<string | null> {
+    const existing = isAbsolute(dir) ? nearestExisting(dir) : null;
+    return existing ? ((await this.repoOf(existing))?.top ?? null) : null;
+  }
+
   private async repoOf(dir: string): Promise<{ top: string; key: string | null } | null> {
     const cached = this.repos.get(dir);
     if (cached && this.now() - cached.at < CACHE_MS) return cached.repo;

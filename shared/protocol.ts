@@ -427,6 +427,15 @@ export const EditTouchBodySchema = z.object({
   /** Whether the hook shows a warning now (a refusal is always shown): Gemini CLI's BeforeTool cannot, so its AfterTool does. */
   tell: z.boolean().default(true),
 });
+/**
+ * POST /edits/shell: an agent's hook after a shell tool call. The broker compares the worktree's
+ * changed-file set at `cwd` with the session's previous snapshot (broker/shell-changes.ts) and records
+ * what changed since as the session's touches; answered as a post-edit touch.
+ */
+export const EditShellBodySchema = EditTouchBodySchema.pick({ ancestors: true, agent_pid: true, session_id: true, mode: true, tell: true }).extend({
+  /** The shell's folder, as the hook input says (absolute). */
+  cwd: path.min(1),
+});
 export const EditTouchResultSchema = z.object({
   decision: z.enum(["none", "warn", "deny"]),
   /** What the editing session's model is told; null when nothing. */
@@ -527,6 +536,7 @@ export const ROUTES = {
   "/console/state": { body: NoBodySchema, result: ConsoleStateSchema },
   "/shutdown": { body: NoBodySchema, result: OkResultSchema },
   "/edits/touch": { body: EditTouchBodySchema, result: EditTouchResultSchema },
+  "/edits/shell": { body: EditShellBodySchema, result: EditTouchResultSchema },
   "/edits/claim": { body: ClaimFilesBodySchema, result: ClaimFilesResultSchema },
   "/edits": { body: NoBodySchema, result: EditsResultSchema },
   "/edits/guard": { body: EditsGuardBodySchema, result: EditsGuardResultSchema },

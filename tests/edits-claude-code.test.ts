@@ -6,12 +6,15 @@
  * additionalContext), and session one gets the notice (its hooks bring it into its next request).
  */
 import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { EditsResultSchema, type EditsResult } from "../shared/protocol.ts";
 import { runCli } from "./helpers/cli.ts";
 import { CLAUDE, claudeCli } from "./helpers/claude-cli.ts";
 import { startFakeAnthropic, type FakeTurn } from "./helpers/fake-anthropic.ts";
 import { addWorktree, makeRepo } from "./helpers/git.ts";
 import { runToEnd } from "./helpers/run-to-end.ts";
+import { waitFor } from "./helpers/wait.ts";
 import { openWorld } from "./helpers/world.ts";
 
 const SOURCE = Array.from({ length: 60 }, (_, i) => `export const line${i + 1} = ${i + 1};`).join("\n") + "\n";
@@ -74,6 +77,95 @@ describe("Claude Code sessions in two worktrees editing one file", () => {
         // Both edits are in their files: nothing was refused.
         expect(await Bun.file(join(repo, "src/auth.ts")).text()).toContain(`${line(10)} // changed`);
         expect(await Bun.file(join(tree, "src/auth.ts")).text()).toContain(`${line(30)} // changed`);
+      } finally {
+        one.stop();
+        two.stop();
+      }
+    } finally {
+      await world.close();
+    }
+  });
+
+  test("a session alone in its repository: after its shell command the hook's shell finds its empty stake file and starts no Bun (nothing recorded)", async () => {
+    const world = openWorld();
+    const cli = claudeCli(world.t);
+    try {
+      const repo = makeRepo(world.t.dir, "solo", { "src/auth.ts": SOURCE });
+      expect((await runCli({ ...world.t, env: cli.env }, ["install", "claude"])).code).toBe(0);
+      const flagDir = join(world.t.home, ".claude-peers-edits");
+      const model = startFakeAnthropic(async (n): Promise<FakeTurn> => {
+        if (n === 1) {
+          // The broker wrote the session's stake file, empty: nobody else has a stake in the repository.
+          await waitFor(() => existsSync(flagDir) && readdirSync(flagDir).some((f) => f.startsWith("stakes-") && Bun.file(join(flagDir, f)).size === 0), "the session's empty stake file", 20_000);
+          return { tool: "Bash", input: { command: "sed -i 's/line30 = 30;/line30 = 300;/' src/auth.ts", description: "change line 30" } };
+        }
+        // After the command, while the session is live (the list shows live sessions' edits only).
+        if (n === 2) edits = EditsResultSchema.parse(JSON.parse((await runCli(world.t, ["edits", "--json"])).stdout));
+        return { text: "Done." };
+      });
+      let edits: EditsResult | undefined;
+      try {
+        const env = { ...cli.env, ANTHROPIC_API_KEY: "sk-ant-fake", ANTHROPIC_BASE_URL: model.baseUrl, CLAUDE_PEERS_NAME: "solo", PATH: `${dirname(process.execPath)}:/usr/bin:/bin` };
+        const r = await runToEnd([CLAUDE, "-p", "change the auth module", "--allowedTools", "Bash"], env, repo);
+        expect(r.code).toBe(0);
+      } finally {
+        model.stop();
+      }
+      expect(await Bun.file(join(repo, "src/auth.ts")).text()).toContain("line30 = 300;");
+      // Had the post-shell hook started Bun, the broker (whose first look at the worktree came before the stake file) would have recorded src/auth.ts.
+      expect(edits?.files).toEqual([]);
+    } finally {
+      await world.close();
+    }
+  });
+
+  test("session two changes the file with a shell command (sed -i): its model hears of session one's edit after it, and session one gets the notice", async () => {
+    const world = openWorld();
+    const cli = claudeCli(world.t);
+    try {
+      const repo = makeRepo(world.t.dir, "app", { "src/auth.ts": SOURCE });
+      const tree = addWorktree(repo, join(world.t.dir, "app-web"), "web");
+      expect((await runCli({ ...world.t, env: cli.env }, ["install", "claude"])).code).toBe(0);
+      const stakeFiles = () => (existsSync(join(world.t.home, ".claude-peers-edits")) ? readdirSync(join(world.t.home, ".claude-peers-edits")).filter((f) => f.startsWith("stakes-")) : []);
+
+      const { promise: oneEdited, resolve: markOneEdited } = Promise.withResolvers<void>();
+      const { promise: twoRan, resolve: markTwoRan } = Promise.withResolvers<void>();
+      const one = startFakeAnthropic(async (n): Promise<FakeTurn> => {
+        if (n === 1) return { tool: "Read", input: { file_path: join(repo, "src/auth.ts") } };
+        if (n === 2) return { tool: "Edit", input: { file_path: join(repo, "src/auth.ts"), old_string: line(10), new_string: `${line(10)} // changed` } };
+        if (n === 3) {
+          markOneEdited();
+          await twoRan;
+          return { tool: "mcp__claude-peers__whoami" };
+        }
+        return { text: "Done." };
+      });
+      const two = startFakeAnthropic(async (n): Promise<FakeTurn> => {
+        if (n === 1) {
+          await oneEdited;
+          // Both sessions have their stake files: the broker took two's first look at its worktree before writing its file.
+          await waitFor(() => stakeFiles().length >= 2, "both sessions' stake files", 20_000);
+          return { tool: "Bash", input: { command: "sed -i 's/line30 = 30;/line30 = 300;/' src/auth.ts", description: "change line 30" } };
+        }
+        if (n === 2) markTwoRan();
+        return { text: "Done." };
+      });
+      try {
+        const run = (name: string, cwd: string, baseUrl: string, tools: string) =>
+          runToEnd(
+            [CLAUDE, "-p", "change the auth module", "--allowedTools", tools],
+            { ...cli.env, ANTHROPIC_API_KEY: "sk-ant-fake", ANTHROPIC_BASE_URL: baseUrl, CLAUDE_PEERS_NAME: name, PATH: `${dirname(process.execPath)}:/usr/bin:/bin` },
+            cwd,
+          );
+        const [r1, r2] = await Promise.all([run("one", repo, one.baseUrl, "Read,Edit,mcp__claude-peers__whoami"), run("two", tree, two.baseUrl, "Bash")]);
+        expect(r1.stdout + r1.stderr).not.toContain("fake model:");
+        expect(r2.stdout + r2.stderr).not.toContain("fake model:");
+        expect([r1.code, r2.code]).toEqual([0, 0]);
+        expect(await Bun.file(join(tree, "src/auth.ts")).text()).toContain("line30 = 300;");
+        // Two's request after its shell command: what the command changed, and who else has a stake in it.
+        expect(two.requests[1]!).toMatch(/claude-peers: your shell command changed src\/auth\.ts\. one \(claude-code, branch main, host [^)]+\) edited src\/auth\.ts just now \(line 10\)\./);
+        // One's request after its next tool call carries the notice.
+        expect(one.requests[3]!).toMatch(/two \(claude-code, branch web, host [^)]+\) changed src\/auth\.ts with a shell command, which you edited just now \(line 10\)/);
       } finally {
         one.stop();
         two.stop();

@@ -4,7 +4,7 @@
  * the refusal's retry time, and sessions that leave.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RETRY_MS } from "../shared/broker/collisions.ts";
@@ -39,23 +39,41 @@ async function sessions(s: InProcessServices) {
   return out as [(typeof out)[0], (typeof out)[0]];
 }
 
-describe("quiet flags: the pre-edit hook skips Bun while nobody else has a stake in the session's repository", () => {
-  test("set for a session editing alone, taken at once when another edits or claims, back once the window has passed", async () => {
+describe("stake files: each session's list of the files others have a stake in, which its hooks grep before starting Bun", () => {
+  test("written for each session, a name added at once when another edits, taken away by a claim, back once the window has passed", async () => {
     const flagDir = join(dir, "flags");
     await using s = inProcessServices({ collisionWindowMs: WINDOW_MS, editFlagDir: flagDir });
-    const quiet = () => readdirSync(flagDir).sort();
+    const files = () => Object.fromEntries(readdirSync(flagDir).sort().map((f) => [f, readFileSync(join(flagDir, f), "utf8")]));
     const [api, web] = await sessions(s);
     await s.edits.refreshFlags();
-    expect(quiet()).toEqual(["quiet-session-api", "quiet-session-web"]);
+    expect(files()).toEqual({ "stakes-session-api": "", "stakes-session-web": "" }); // nobody else has a stake
     await api.touch("src/a.ts", "post", [[1, 1]]);
-    expect(quiet()).toEqual(["quiet-session-api"]); // at once, before any refresh
+    expect(files()).toEqual({ "stakes-session-api": "", "stakes-session-web": "a.ts\n" }); // at once, before any refresh
     await s.edits.refreshFlags();
-    expect(quiet()).toEqual(["quiet-session-api"]); // web must ask: api edited in its repository
+    expect(files()).toEqual({ "stakes-session-api": "", "stakes-session-web": "a.ts\n" });
+    await web.touch("src/deep/b.ts", "pre", [[1, 1]]); // a pre-edit counts: the edit is about to land
+    await web.touch('src/we\\ird "q".ts', "post", [[1, 1]]);
+    expect(files()).toEqual({ "stakes-session-api": 'b.ts\nwe\\\\ird \\"q\\".ts\n', "stakes-session-web": "a.ts\n" }); // as JSON spells it
+    await web.touch("src/caf\u00e9.ts", "post", [[1, 1]]); // a name the shell could not be sure to match: no file, Bun decides
+    expect(Object.keys(files())).toEqual(["stakes-session-web"]);
     s.clock.advance(WINDOW_MS + 1);
     await s.edits.refreshFlags();
-    expect(quiet()).toEqual(["quiet-session-api", "quiet-session-web"]);
-    await s.edits.claim(web.row, { paths: ["src/x.ts"], release: false });
-    expect(quiet()).toEqual(["quiet-session-web"]);
+    expect(files()).toEqual({ "stakes-session-api": "", "stakes-session-web": "" });
+    await s.edits.claim(web.row, { paths: ["src/x.ts"], release: false }); // a claim (maybe a folder): no name to grep for
+    expect(Object.keys(files())).toEqual(["stakes-session-web"]);
+    await s.edits.refreshFlags();
+    expect(Object.keys(files())).toEqual(["stakes-session-web"]);
+  });
+
+  test("an edit while a refresh reads the store: the refresh writes nothing, so the name added at once stays", async () => {
+    const flagDir = join(dir, "flags-race");
+    await using s = inProcessServices({ collisionWindowMs: WINDOW_MS, editFlagDir: flagDir });
+    const [api] = await sessions(s);
+    await s.edits.refreshFlags();
+    const refresh = s.edits.refreshFlags(); // reads the store before the edit below is stored
+    await api.touch("src/a.ts", "post", [[1, 1]]);
+    await refresh;
+    expect(readFileSync(join(flagDir, "stakes-session-web"), "utf8")).toBe("a.ts\n");
   });
 });
 

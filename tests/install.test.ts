@@ -5,12 +5,12 @@
  * `claude mcp list`; Codex's and Gemini CLI's by codex.test.ts and gemini.test.ts, which run them.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { claudeCli } from "./helpers/claude-cli.ts";
 import { runCli } from "./helpers/cli.ts";
 import { makeTestEnv, ROOT, type TestEnv } from "./helpers/env.ts";
-import { flaggedHookCommand } from "../shared/cli/install/target.ts";
+import { flaggedHookCommand, shellGatedCommand, stakeGatedCommand } from "../shared/cli/install/target.ts";
 import { openWorld } from "./helpers/world.ts";
 
 let t: TestEnv;
@@ -57,7 +57,8 @@ describe("install codex", () => {
     // The edit hook (edit collisions) before and after apply_patch, a matcher group of its own.
     const editGroup = { matcher: "^(apply_patch|Edit|Write)$", hooks: [{ type: "command", command: `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`, timeout: 5 }] };
     expect(hooks.hooks.PreToolUse).toEqual([editGroup]);
-    expect(hooks.hooks.PostToolUse[1]).toEqual(editGroup);
+    // After: also after its shell tool (Bash in Codex's hooks), whose changes the broker finds in the worktree.
+    expect(hooks.hooks.PostToolUse[1]).toEqual({ ...editGroup, matcher: "^(apply_patch|Edit|Write|Bash)$" });
     // Each added hook is trusted under its own place: the Stop one is the second group, the post-edit one PostToolUse's second.
     expect(Object.keys(parsed.hooks.state).sort()).toEqual(
       ["post_tool_use:0:0", "post_tool_use:1:0", "pre_tool_use:0:0", "session_start:0:0", "stop:1:0", "user_prompt_submit:0:0"].map((k) => `${join(dir(), "hooks.json")}:${k}`).sort(),
@@ -153,9 +154,12 @@ describe("install gemini", () => {
     expect(Object.keys(s.hooks).sort()).toEqual(["AfterAgent", "AfterTool", "BeforeAgent", "BeforeTool", "SessionStart"]);
     expect(s.hooks.AfterTool[0]).toEqual(USER.hooks.AfterTool[0]);
     // The edit hook (edit collisions) before and after Gemini's file-writing tools.
-    const editHook = { matcher: "^(write_file|replace)$", hooks: [{ type: "command", name: "claude-peers-edits", command: `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`, timeout: 5000 }] };
-    expect(s.hooks.BeforeTool).toEqual([editHook]);
+    const editCommand = `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`;
+    const editHook = { matcher: "^(write_file|replace)$", hooks: [{ type: "command", name: "claude-peers-edits", command: editCommand, timeout: 5000 }] };
+    // Before an edit, Bun only when the edit names a file in the session's stake file; after a shell command, only when others have a stake.
+    expect(s.hooks.BeforeTool).toEqual([{ ...editHook, hooks: [{ ...editHook.hooks[0], command: stakeGatedCommand("GEMINI_SESSION_ID", editCommand) }] }]);
     expect(s.hooks.AfterTool[2]).toEqual(editHook);
+    expect(s.hooks.AfterTool[3]).toEqual({ matcher: "^run_shell_command$", hooks: [{ ...editHook.hooks[0], command: shellGatedCommand("GEMINI_SESSION_ID", editCommand) }] });
     const hook = `${process.execPath} ${join(ROOT, "cli.ts")} hook`;
     expect(s.hooks.SessionStart[0].hooks[0]).toEqual({ type: "command", name: "claude-peers", command: hook, timeout: 5000 });
     // The frequent ones test the session's mail flag in the shell first, as the plugin's do.
@@ -197,6 +201,49 @@ test("the mail-flag test starts Bun only with a flag for the session, or without
   expect(sh({})).toBe(127); // no session id
   writeFileSync(join(t.home, ".claude-peers-mail", "s-1"), "");
   expect(sh({ GEMINI_SESSION_ID: "s-1" })).toBe(127); // mail may wait
+});
+
+describe("the edit hooks' stake-file tests in the shell: Bun only for a file in the list, or in any doubt (they fail open)", () => {
+  const stakes = () => join(t.home, ".claude-peers-edits", "stakes-s-1");
+  /** The command with a stand-in for Bun that prints what it read: exit 3 when it ran. */
+  const run = (command: (idVar: string, cmd: string) => string, input: string, env: Record<string, string>) => {
+    const r = Bun.spawnSync(["/bin/sh", "-c", command("GEMINI_SESSION_ID", "cat")], { stdin: new TextEncoder().encode(input), env: { HOME: t.home, PATH: "/usr/bin:/bin", ...env } });
+    return r.stdout.toString() === input ? "bun" : r.exitCode === 0 && r.stdout.length === 0 ? "skipped" : `exit ${r.exitCode}: ${r.stdout}`;
+  };
+  const edit = (path: string) => JSON.stringify({ session_id: "s-1", tool_name: "write_file", tool_input: { file_path: path, content: "x" } });
+  const id = { GEMINI_SESSION_ID: "s-1" };
+
+  test("before an edit", () => {
+    rmSync(join(t.home, ".claude-peers-edits"), { recursive: true, force: true });
+    expect(run(stakeGatedCommand, edit("/r/src/a.ts"), id)).toBe("bun"); // no stake file (a new session, no broker): Bun
+    mkdirSync(join(t.home, ".claude-peers-edits"));
+    writeFileSync(stakes(), "");
+    expect(run(stakeGatedCommand, edit("/r/src/a.ts"), id)).toBe("skipped"); // nobody else has a stake
+    expect(run(stakeGatedCommand, edit("/r/src/a.ts"), {})).toBe("bun"); // no session id
+    writeFileSync(stakes(), 'b.ts\nwe\\\\ird \\"q\\".ts\n');
+    expect(run(stakeGatedCommand, edit("/r/src/a.ts"), id)).toBe("skipped");
+    expect(run(stakeGatedCommand, edit("/r/src/b.ts"), id)).toBe("bun"); // another session edited a b.ts: the input, whole, goes to Bun
+    expect(run(stakeGatedCommand, edit("src/b.ts"), id)).toBe("bun"); // relative (Gemini's, Codex's patches)
+    const big = (path: string) => JSON.stringify({ session_id: "s-1", tool_name: "write_file", tool_input: { file_path: path, content: "x".repeat(20_000) } });
+    expect(run(stakeGatedCommand, big("/r/src/a.ts"), id)).toBe("skipped"); // a large input: grep -F
+    expect(run(stakeGatedCommand, big("/r/src/b.ts"), id)).toBe("bun");
+    expect(run(stakeGatedCommand, edit('/r/we\\ird "q".ts'), id)).toBe("bun"); // matched as JSON spells it
+    chmodSync(stakes(), 0o000);
+    if (process.getuid?.() !== 0) expect(run(stakeGatedCommand, edit("/r/src/a.ts"), id)).toBe("bun"); // it cannot be read
+    chmodSync(stakes(), 0o600);
+  });
+
+  test("after a shell command", () => {
+    const shell = JSON.stringify({ session_id: "s-1", tool_name: "run_shell_command", tool_input: { command: "sed -i s/a/b/ a.ts" } });
+    rmSync(join(t.home, ".claude-peers-edits"), { recursive: true, force: true });
+    expect(run(shellGatedCommand, shell, id)).toBe("bun"); // no stake file
+    mkdirSync(join(t.home, ".claude-peers-edits"));
+    writeFileSync(stakes(), "");
+    expect(run(shellGatedCommand, shell, id)).toBe("skipped"); // nobody else has a stake in the repository
+    expect(run(shellGatedCommand, shell, {})).toBe("bun");
+    writeFileSync(stakes(), "b.ts\n");
+    expect(run(shellGatedCommand, shell, id)).toBe("bun");
+  });
 });
 
 describe("install claude", () => {

@@ -12,6 +12,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { PLUGIN_NAME } from "../shared/channel-flag.ts";
 import { HOOK_EVENTS } from "../shared/hook-events.ts";
+import { shellGatedCommand, stakeGatedCommand } from "../shared/cli/install/target.ts";
 import { SERVER_NAME } from "../shared/instructions.ts";
 import { ListPeersResultSchema, SendResultSchema } from "../shared/protocol.ts";
 import { messageState, runningBroker } from "./helpers/broker.ts";
@@ -62,13 +63,15 @@ describe("Claude Code plugin", () => {
     const all = readJson("plugin/hooks/hooks.json").hooks as Record<string, Array<{ matcher?: string; hooks: Array<{ type: string; command: string }> }>>;
     // The edit hook (edit collisions) on Claude Code's editing tools, before and after each edit; the mail hooks apart from it.
     const EDIT_HOOK = { matcher: "Edit|Write|MultiEdit|NotebookEdit", hooks: [{ type: "command", command: 'bun "${CLAUDE_PLUGIN_ROOT}/cli.ts" hook --edits', timeout: 5 }] };
-    // Before an edit, the session's quiet flag (nobody else has a stake in its repository) is tested in the shell first.
-    const quiet = '[ -n "$CLAUDE_CODE_SESSION_ID" ] && [ -e "$HOME/.claude-peers-edits/quiet-$CLAUDE_CODE_SESSION_ID" ] && exit 0; exec ';
-    expect(all.PreToolUse).toEqual([{ ...EDIT_HOOK, hooks: [{ ...EDIT_HOOK.hooks[0]!, command: quiet + EDIT_HOOK.hooks[0]!.command }] }]);
+    // Before an edit, the hook's input is grepped for the names in the session's stake file (what others have a stake in) in the shell first.
+    const edit = EDIT_HOOK.hooks[0]!.command;
+    expect(all.PreToolUse).toEqual([{ ...EDIT_HOOK, hooks: [{ ...EDIT_HOOK.hooks[0]!, command: stakeGatedCommand("CLAUDE_CODE_SESSION_ID", edit) }] }]);
     expect(all.PostToolUse!.filter((g) => g.matcher === EDIT_HOOK.matcher)).toEqual([EDIT_HOOK]);
+    // After a shell command, the same hook finds what it changed, unless nobody else has a stake in the repository (an empty stake file).
+    expect(all.PostToolUse!.filter((g) => g.matcher === "Bash")).toEqual([{ matcher: "Bash", hooks: [{ type: "command", command: shellGatedCommand("CLAUDE_CODE_SESSION_ID", edit), timeout: 5 }] }] as never);
     const hooks = Object.fromEntries(
       Object.entries(all)
-        .map(([event, groups]) => [event, groups.filter((g) => g.matcher !== EDIT_HOOK.matcher)] as const)
+        .map(([event, groups]) => [event, groups.filter((g) => g.matcher !== EDIT_HOOK.matcher && g.matcher !== "Bash")] as const)
         .filter(([, groups]) => groups.length > 0),
     );
     expect(Object.keys(hooks).sort()).toEqual([...HOOK_EVENTS].sort());
@@ -101,8 +104,9 @@ describe("Claude Code plugin", () => {
     expect(report.manifest).toMatchObject({ type: "plugin", errors: [], warnings: [] });
     expect(report.provides.mcpServers).toEqual([{ name: SERVER_NAME, type: "stdio", target: "bun", args: ["${CLAUDE_PLUGIN_ROOT}/server.ts"] }]);
     expect([...new Set(report.provides.hooks.map((h: { event: string }) => h.event))].sort()).toEqual([...HOOK_EVENTS, "PreToolUse"].sort());
-    const QUIET_EDIT_COMMAND = `[ -n "$CLAUDE_CODE_SESSION_ID" ] && [ -e "$HOME/.claude-peers-edits/quiet-$CLAUDE_CODE_SESSION_ID" ] && exit 0; exec ${HOOK_COMMAND} --edits`;
-    for (const hook of report.provides.hooks) expect([HOOK_COMMAND, FLAGGED_HOOK_COMMAND, WAIT_COMMAND, `${HOOK_COMMAND} --edits`, QUIET_EDIT_COMMAND]).toContain(hook.command);
+    const edit = `${HOOK_COMMAND} --edits`;
+    const commands = [HOOK_COMMAND, FLAGGED_HOOK_COMMAND, WAIT_COMMAND, edit, stakeGatedCommand("CLAUDE_CODE_SESSION_ID", edit), shellGatedCommand("CLAUDE_CODE_SESSION_ID", edit)];
+    for (const hook of report.provides.hooks) expect(commands).toContain(hook.command);
     expect(report.provides.skills).toEqual([`${PLUGIN_NAME}:claude-peers`]);
   });
 

@@ -55,7 +55,7 @@ export interface ServiceOptions {
   damping?: DampingLimits;
   /** How long another session's edit of a file counts (CLAUDE_PEERS_COLLISION_WINDOW_S); 30 min when absent. */
   collisionWindowMs?: number;
-  /** Where to keep the pre-edit hooks' quiet flags; none when absent (in-process tests). */
+  /** Where to keep the edit hooks' stake files; none when absent (in-process tests). */
   editFlagDir?: string;
   /** Where to keep the hooks' mail flags; none when absent (in-process tests). */
   mailFlagDir?: string;
@@ -117,8 +117,9 @@ export function composeServices(opts: ServiceOptions): Services {
   forgetPeer = (p) => {
     mail.forgetPeer(p);
     hookMail.forgetPeer(p.row.id);
+    edits.forgetPeer(p.row.id);
   };
-  const sizes = () => ({ ...presence.sizes(), ...mail.sizes(), ...hookMail.sizes() });
+  const sizes = () => ({ ...presence.sizes(), ...mail.sizes(), ...hookMail.sizes(), ...edits.sizes() });
   return { store, presence, pusher, watchers, groups, mail, registry, hookMail, edits, sizes };
 }
 

@@ -1,15 +1,56 @@
 /**
- * Quiet flags: an empty file per Claude Code session id, `~/.claude-peers-edits/quiet-<session id>`,
- * that exists only while no other live session holds a stake (a recent edit or a claim) anywhere in
- * that session's repository. The plugin's pre-edit hook tests it from the shell and skips Bun when it
- * is there: a session editing alone pays a shell's start-up, not Bun's. The flag says "quiet", so
- * every doubt (no flag yet, a new session, a failed write) runs the hook: slower, never wrong. Any
- * edit or claim takes the other sessions' flags away at once; refresh() puts back those that hold.
+ * Stake files: `~/.claude-peers-edits/stakes-<session id>`, one per hook session id of a live session
+ * on this broker in a repository, listing (one a line) the file names of the files another live
+ * session has a stake in there (edited within the window), spelled as the agents' hook JSON spells
+ * them. The pre-edit hook greps its input for them from the shell and skips Bun when none is there: an
+ * edit of a file nobody else touched pays a shell, a `cat` and a `grep`, not Bun's start. An empty file
+ * says nobody else has a stake in the repository: the post-shell hook skips Bun then too.
+ *
+ * The file says "these and no others", so it exists only while the broker can vouch for it: a claim by
+ * another session (a folder or glob: no name to grep for), a name the shell could not match byte for
+ * byte, too many names, a new session, a failed write: no file, and the hook runs Bun (slower, never
+ * wrong). A name listed that is no longer at stake, or that shows in the edit's text, only costs a Bun
+ * start. Any edit adds its name to the other sessions' files at once; any claim takes them away;
+ * refresh (housekeeping) writes them all again.
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, constants, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { basename, join } from "node:path";
 
-const PREFIX = "quiet-";
+const PREFIX = "stakes-";
+/** More names than this, and the file is not written: a grep over a huge list is no longer cheap. */
+export const MAX_STAKE_NAMES = 2000;
+
+/**
+ * A file's name as it appears in an agent's hook JSON (Claude Code, Gemini CLI: JSON.stringify; Codex:
+ * serde_json; both escape only `"`, `\` and control characters), or null when the shell could not be
+ * sure to find it: anything beyond printable ASCII (escaped or normalized differently by some writer).
+ */
+export function stakeName(path: string): string | null {
+  const name = basename(path);
+  if (name === "" || !/^[\x20-\x7e]+$/.test(name)) return null;
+  return JSON.stringify(name).slice(1, -1);
+}
+
+/**
+ * Each session's stake file: for every hook session id of each session, the names of the files the
+ * other sessions have a stake in, in its repository (`path` null: a claim); none for a session whose
+ * repository holds a claim by another, a name stakeName() refuses, or more than MAX_STAKE_NAMES names.
+ */
+export function stakeLists(
+  sessions: ReadonlyArray<{ id: string; repo: string; sessionIds: Iterable<string> }>,
+  stakes: ReadonlyArray<{ repo: string; peer: string; path: string | null }>,
+): Map<string, string[]> {
+  const inRepo = new Map<string, Array<{ peer: string; path: string | null }>>();
+  for (const s of stakes) (inRepo.get(s.repo) ?? inRepo.set(s.repo, []).get(s.repo)!).push(s);
+  const files = new Map<string, string[]>();
+  for (const session of sessions) {
+    const names = new Set<string | null>();
+    for (const s of inRepo.get(session.repo) ?? []) if (s.peer !== session.id) names.add(s.path === null ? null : stakeName(s.path));
+    if (names.has(null) || names.size > MAX_STAKE_NAMES) continue;
+    for (const sid of session.sessionIds) files.set(sid, [...names] as string[]);
+  }
+  return files;
+}
 
 export class EditFlags {
   constructor(
@@ -17,32 +58,49 @@ export class EditFlags {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** Makes the quiet flags exactly these session ids'. */
-  set(quiet: ReadonlySet<string>): void {
+  /** Makes the stake files exactly these: session id → the names listed (any other file in the folder goes). */
+  set(files: ReadonlyMap<string, readonly string[]>): void {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const present = new Set(this.present());
-      for (const id of present) if (!quiet.has(id)) rmSync(join(this.dir, PREFIX + id), { force: true });
-      for (const id of quiet) if (!present.has(id)) writeFileSync(join(this.dir, PREFIX + id), "", { mode: 0o600 });
+      for (const f of readdirSync(this.dir)) {
+        if (!(f.startsWith(PREFIX) && files.has(f.slice(PREFIX.length)))) rmSync(join(this.dir, f), { force: true });
+      }
+      for (const [id, names] of files) {
+        // Whole or not at all: a reader never sees half a list (tmp + rename).
+        const tmp = join(this.dir, `.${PREFIX}${id}.tmp`);
+        writeFileSync(tmp, names.map((n) => `${n}\n`).join(""), { mode: 0o600 });
+        renameSync(tmp, join(this.dir, PREFIX + id));
+      }
     } catch (err) {
-      this.log(`edit flags not written: ${(err as Error).message}`);
+      this.log(`edit stake files not written: ${(err as Error).message}`);
+      this.remove(files.keys());
     }
   }
 
-  /** Takes away every quiet flag but these session ids' (another session just edited or claimed). */
-  clearExcept(keep: ReadonlySet<string>): void {
-    try {
-      for (const id of this.present()) if (!keep.has(id)) rmSync(join(this.dir, PREFIX + id), { force: true });
-    } catch (err) {
-      this.log(`edit flags not cleared: ${(err as Error).message}`);
+  /** Adds a name to these sessions' files, where they exist (a file never starts from an edit: it must list every stake). */
+  add(sessionIds: Iterable<string>, name: string): void {
+    for (const id of sessionIds) {
+      let fd: number | undefined;
+      try {
+        // No O_CREAT: a missing file stays missing. One short write with O_APPEND: a reader sees the line or not.
+        fd = openSync(join(this.dir, PREFIX + id), constants.O_WRONLY | constants.O_APPEND);
+        writeSync(fd, `${name}\n`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.remove([id]);
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
     }
   }
 
-  private present(): string[] {
-    try {
-      return readdirSync(this.dir).flatMap((f) => (f.startsWith(PREFIX) ? [f.slice(PREFIX.length)] : []));
-    } catch {
-      return [];
+  /** Takes these sessions' files away: their hooks run Bun until refresh writes them again. */
+  remove(sessionIds: Iterable<string>): void {
+    for (const id of sessionIds) {
+      try {
+        rmSync(join(this.dir, PREFIX + id), { force: true });
+      } catch (err) {
+        this.log(`edit stake file not removed (its hook may skip a warning until it is): ${(err as Error).message}`);
+      }
     }
   }
 }

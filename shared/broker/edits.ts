@@ -7,7 +7,8 @@
  * key names its repository). Calls down: Presence (who is live, whose hook this is), Notices (which
  * sends through Mail), its own store.
  */
-import { relative } from "node:path";
+import { realpathSync } from "node:fs";
+import { join, relative } from "node:path";
 import { WireError } from "../errors.ts";
 import type { FileKeys } from "../file-key.ts";
 import type { ClaimFilesResult, EditsResult, EditTouchResult, PeerInfo, ParsedBody } from "../protocol.ts";
@@ -28,14 +29,17 @@ import {
   type Lines,
   type Stake,
 } from "./collisions.ts";
-import type { EditFlags } from "./edit-flags.ts";
+import { stakeLists, stakeName, type EditFlags } from "./edit-flags.ts";
 import { hookAncestors } from "./hook-pairing.ts";
 import type { Notices } from "./notices.ts";
 import type { Presence } from "./presence.ts";
+import { ShellChanges } from "./shell-changes.ts";
 
 /** How many files list_peers and whoami show per session. */
 const SHOWN_FILES = 3;
 const NOTHING: EditTouchResult = { decision: "none", text: null };
+/** How many files' warnings one shell command's answer gives in full. */
+const SHOWN_SHELL_TEXTS = 8;
 
 export interface EditsOptions {
   store: EditsStore;
@@ -45,9 +49,12 @@ export interface EditsOptions {
   /** CLAUDE_PEERS_COLLISION_WINDOW_S: how long an edit counts. */
   windowMs: number;
   now: () => number;
-  /** The quiet flags the pre-edit hook tests from the shell; none when absent (in-process tests). */
+  /** The stake files the edit hooks test from the shell; none when absent (in-process tests). */
   flags?: EditFlags;
 }
+
+/** What an edit hook's call names: the hook (as /hook pairs it), the edit, how to answer. */
+type HookCall = Pick<ParsedBody<"/edits/touch">, "ancestors" | "agent_pid" | "session_id" | "mode" | "tell">;
 
 export class Edits {
   private readonly store: EditsStore;
@@ -61,8 +68,10 @@ export class Edits {
   /** Editor and file → when its edit was refused: a retry within RETRY_MS goes through. */
   private readonly refused = new Map<string, number>();
   private readonly flags: EditFlags | undefined;
-  /** Counts edits and claims: a refresh that saw the store before one of them writes no flags. */
+  /** Counts edits and claims: a refresh that saw the store before one of them writes no stake files. */
   private flagEpoch = 0;
+  /** Each local session's last snapshot of its worktree's changed files (shell-changes.ts). */
+  private readonly shellChanges: ShellChanges;
 
   constructor(opts: EditsOptions) {
     this.store = opts.store;
@@ -73,6 +82,7 @@ export class Edits {
     this.now = opts.now;
     this.told = new Once(() => this.windowMs);
     this.flags = opts.flags;
+    this.shellChanges = new ShellChanges(opts.now);
   }
 
   /** An edit hook's call: records the touch and answers what the editing session's model is told. */
@@ -81,24 +91,67 @@ export class Edits {
     if (!found) return NOTHING;
     const keyed = await this.keys.of(body.path);
     if (!keyed.ok) return NOTHING;
-    const editor = found.peer;
-    const { repo, path } = keyed.key;
-    const now = this.now();
     const lines: Lines = body.lines === null || body.lines === "all" ? body.lines : mergeRanges(body.lines);
-    const { stakes, others } = body.mode === "off" ? { stakes: [], others: new Map<string, PeerInfo>() } : await this.stakes(editor.id, repo, path, now);
+    return this.touchKeyed(found.peer, keyed.key.repo, keyed.key.path, lines, body.phase, body, "edit");
+  }
+
+  /**
+   * After a shell tool call (the agents report no paths for it): the files of the session's worktree
+   * that changed since its previous snapshot become its touches (no lines), each answered as a
+   * post-edit touch; one text for all. Files another session's hooks recorded since are theirs.
+   */
+  async shell(body: ParsedBody<"/edits/shell">): Promise<EditTouchResult> {
+    const found = this.presence.forHook(hookAncestors(body.ancestors, body.agent_pid), body.session_id);
+    if (!found || body.mode === "off") return NOTHING;
+    const top = await this.keys.topOf(body.cwd);
+    if (!top) return NOTHING;
+    const changed = await this.shellChanges.scan(found.peer.id, top);
+    if (!changed) return NOTHING;
+    const texts: string[] = [];
+    for (const rel of changed.paths) {
+      const keyed = await this.keys.of(join(top, rel));
+      if (!keyed.ok) continue;
+      const { repo, path } = keyed.key;
+      // An edit tool's hook (this session's, or another's in this very worktree) recorded it since: that says who, and which lines.
+      const recorded = await this.store.touchesOf(repo, path, changed.since);
+      if (recorded.some((t) => t.peer_id === found.peer.id || this.worksIn(t.peer_id, top))) continue;
+      const answer = await this.touchKeyed(found.peer, repo, path, null, "post", body, "shell");
+      if (answer.text) texts.push(answer.text);
+    }
+    // Within what Claude Code keeps of additionalContext (8,000 characters): a few files in full, then a count.
+    const shown = texts.slice(0, SHOWN_SHELL_TEXTS);
+    if (texts.length > shown.length) shown.push(`claude-peers: and ${texts.length - shown.length} more files your shell command changed that other sessions have a stake in (bun cli.ts edits lists them).`);
+    return texts.length ? { decision: "warn", text: shown.join("\n") } : NOTHING;
+  }
+
+  /** Whether a session of this host works in the worktree `top` (a shared checkout: its changes show in the same `git status`). */
+  private worksIn(peerId: string, top: string): boolean {
+    const root = this.presence.get(peerId)?.row.git_root;
+    if (!root) return false;
+    try {
+      return realpathSync(root) === top;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Records one keyed touch (unless refused) and answers it; notices go to the other sessions with a stake. */
+  private async touchKeyed(editor: PeerInfo, repo: string, path: string, lines: Lines, phase: "pre" | "post", call: HookCall, how: "edit" | "shell"): Promise<EditTouchResult> {
+    const now = this.now();
+    const { stakes, others } = call.mode === "off" ? { stakes: [], others: new Map<string, PeerInfo>() } : await this.stakes(editor.id, repo, path, now);
     const refusalKey = `${editor.id}\0${repo}\0${path}`;
-    const decision = body.phase === "pre" ? decide({ stakes, lines, mode: body.mode, now, refusedAt: this.refused.get(refusalKey) }) : stakes.length ? "warn" : "none";
+    const decision = phase === "pre" ? decide({ stakes, lines, mode: call.mode, now, refusedAt: this.refused.get(refusalKey) }) : stakes.length ? "warn" : "none";
     if (decision === "deny") this.refused.set(refusalKey, now);
     else await this.record(editor.id, repo, path, lines, now);
     if (decision === "none") return NOTHING;
 
     for (const s of stakes) {
       if (this.told.take(`notice\0${s.peerId}\0${editor.id}\0${repo}\0${path}`, now)) {
-        await this.notices.tell(s.peerId, noticeText(editor, path, s, now));
+        await this.notices.tell(s.peerId, noticeText(editor, path, s, now, how));
       }
     }
     // Not shown now (a post-edit hook, Gemini's BeforeTool): the editor is told when its hook can show it.
-    if (decision === "warn" && !body.tell) return NOTHING;
+    if (decision === "warn" && !call.tell) return NOTHING;
     // The editor hears of each other session again only once it has edited the file since.
     // A refusal also counts as this telling: the retry that follows goes through without it again.
     const heard = stakes.filter((s) => this.told.take(`warn\0${editor.id}\0${s.peerId}\0${repo}\0${path}`, now, s.touchedAt ?? 0));
@@ -110,7 +163,9 @@ export class Edits {
     const text =
       decision === "deny"
         ? `claude-peers: edit refused once so you can coordinate. ${lines_.join(" ")} Read the file's current state and tell ${names.join(", ")} what you will change (${ask}); the same edit tried again within ${RETRY_MS / 60_000} min goes through.`
-        : `claude-peers: ${lines_.join(" ")} Read the file's current state before changing it, and coordinate (${ask}) if you will change the same lines.`;
+        : how === "shell"
+          ? `claude-peers: your shell command changed ${path}. ${lines_.join(" ")} Check that you meant to, and coordinate (${ask}).`
+          : `claude-peers: ${lines_.join(" ")} Read the file's current state before changing it, and coordinate (${ask}) if you will change the same lines.`;
     return { decision, text };
   }
 
@@ -137,35 +192,58 @@ export class Edits {
     const stored: Lines = before === "all" || lines === "all" ? "all" : before === null ? lines : lines === null ? before : mergeRanges([...before, ...lines]);
     await this.store.touch({ repo_key: repo, path, peer_id: peerId, lines: formatLines(stored), at: now });
     await this.store.renew(peerId, repo, now);
-    this.unquiet(peerId);
-  }
-
-  /** A session edited or claimed: no other session here may skip its pre-edit hook until refresh() says so again. */
-  private unquiet(peerId: string): void {
-    this.flagEpoch++;
-    this.flags?.clearExcept(new Set(this.presence.get(peerId)?.sessionIds ?? []));
+    this.staked(peerId, repo, path);
   }
 
   /**
-   * Puts back the quiet flag of each live session here whose repository no other live session (any
-   * host) edited within the window or claims in; a session outside a repository never has one.
+   * A session edited `path` (or claimed in `repo`: null): the other sessions here in that repository
+   * must not skip their hooks for it, from now on. Their stake files get its name at once (a claim, or
+   * a name the shell cannot match, takes their files away) until refresh() writes them whole again.
+   */
+  private staked(peerId: string, repo: string, path: string | null): void {
+    this.flagEpoch++;
+    if (!this.flags) return;
+    const others: string[] = [];
+    for (const p of this.presence.entries()) if (p.row.id !== peerId && p.row.repo_key === repo) others.push(...p.sessionIds);
+    const name = path === null ? null : stakeName(path);
+    if (name === null) this.flags.remove(others);
+    else this.flags.add(others, name);
+  }
+
+  /**
+   * Writes every stake file again: for each live session here in a repository, the names of the files
+   * other live sessions (any host) edited there within the window; none while another claims there.
+   * Also takes the first snapshot of each such session's worktree, so that what its shell commands
+   * change before its first shell hook runs (it may skip Bun while nobody else is there) still counts.
    */
   async refreshFlags(): Promise<void> {
     if (!this.flags) return;
+    // First the new sessions' first snapshots: a session's stake file, once there, says its baseline is taken.
+    for (const p of [...this.presence.entries()]) {
+      if (!this.presence.isLive(p) || !p.row.repo_key || !p.row.git_root || this.shellChanges.has(p.row.id)) continue;
+      const top = await this.keys.topOf(p.row.git_root); // the real path, as a shell hook's cwd finds it
+      if (top) await this.shellChanges.scan(p.row.id, top);
+    }
     const epoch = this.flagEpoch;
     const now = this.now();
     const live = await this.presence.list("network", {});
     const { touches, claims } = await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
-    const holders = new Map<string, Set<string>>();
-    for (const r of [...touches, ...claims]) holders.set(r.repo_key, (holders.get(r.repo_key) ?? new Set()).add(r.peer_id));
-    const quiet = new Set<string>();
-    for (const p of this.presence.entries()) {
-      if (!this.presence.isLive(p) || !p.row.repo_key) continue;
-      if ([...(holders.get(p.row.repo_key) ?? [])].some((id) => id !== p.row.id)) continue;
-      for (const sid of p.sessionIds) quiet.add(sid);
-    }
+    const here = [...this.presence.entries()].filter((p) => this.presence.isLive(p) && p.row.repo_key);
+    const files = stakeLists(
+      here.map((p) => ({ id: p.row.id, repo: p.row.repo_key!, sessionIds: p.sessionIds })),
+      [...touches, ...claims].map((r) => ({ repo: r.repo_key, peer: r.peer_id, path: "path" in r ? r.path : null })),
+    );
     // An edit or claim came while this refresh read the store: its view may be stale; the next one writes.
-    if (epoch === this.flagEpoch) this.flags.set(quiet);
+    if (epoch === this.flagEpoch) this.flags.set(files);
+  }
+
+  /** Forgets what is kept per session (its worktree's snapshot) when it leaves. */
+  forgetPeer(peerId: string): void {
+    this.shellChanges.forget(peerId);
+  }
+
+  sizes(): { shellSnapshots: number } {
+    return { shellSnapshots: this.shellChanges.size };
   }
 
   /** Live peers (here and on other hosts) among `ids`, with what the texts name them by. */
@@ -194,7 +272,7 @@ export class Edits {
     if (body.release) released = await this.store.release(peer.id, body.paths ? patterns : undefined);
     else {
       const ttlMs = (body.ttl_s ?? DEFAULT_CLAIM_TTL_S) * 1000;
-      this.unquiet(peer.id);
+      this.staked(peer.id, peer.repo_key, null);
       await this.store.claim([...new Set(patterns)].map((pattern): ClaimRow => ({ repo_key: peer.repo_key!, pattern, peer_id: peer.id, ttl_ms: ttlMs, created_at: now, expires_at: now + ttlMs })));
     }
     const mine = (await this.store.claimsIn(peer.repo_key, now)).filter((c) => c.peer_id === peer.id);
@@ -308,12 +386,12 @@ function stakeText(other: PeerInfo, path: string, s: Stake, now: number): string
 }
 
 /** The other session's notice: who is about to edit which of its files. */
-function noticeText(editor: PeerInfo, path: string, s: Stake, now: number): string {
+function noticeText(editor: PeerInfo, path: string, s: Stake, now: number, how: "edit" | "shell"): string {
   const yours: string[] = [];
   if (s.touchedAt !== null) {
     const lines = describeLines(s.lines);
     yours.push(`which you edited ${minutesAgo(now - s.touchedAt)}${lines ? ` (${lines})` : ""}`);
   }
   if (s.claim) yours.push(`${yours.length ? "and " : "which "}you claim (${s.claim.pattern})`);
-  return `${who(editor)} is about to edit ${path}, ${yours.join(" ")}. If you are still changing it, tell ${editor.name} (send_message to=${editor.name}).`;
+  return `${who(editor)} ${how === "shell" ? "changed" : "is about to edit"} ${path}${how === "shell" ? " with a shell command" : ""}, ${yours.join(" ")}. If you are still changing it, tell ${editor.name} (send_message to=${editor.name}).`;
 }

@@ -16,7 +16,7 @@ const OVERDUE_CHECK_MS = 1000;
 /** Also how late expired mailbox mail may still show as queued. */
 const PRUNE_INTERVAL_MS = 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** The edit hooks' quiet flags come back this long after the last edit or claim that took them (edit-flags.ts). */
+/** The edit hooks' stake files are written whole this often (edit-flags.ts); an edit here adds its name at once. */
 const EDIT_FLAG_INTERVAL_MS = 5000;
 
 export interface HousekeepingOptions {

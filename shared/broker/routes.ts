@@ -173,6 +173,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     // Edit hooks name their session like /hook; claim_files is a peer's own call.
     "/edits/touch": ({ body }) => s.edits.touch(body),
+    "/edits/shell": ({ body }) => s.edits.shell(body),
     "/edits/claim": async (ctx) => ({ ...(await s.edits.claim(requirePeer(ctx), ctx.body)), ...(await unread(ctx)) }),
     "/edits": () => s.edits.list(),
     "/edits/guard": ({ body }) => s.edits.guard(body),

@@ -8,6 +8,10 @@
  * (refused once); Gemini's BeforeTool `decision: "deny"`, and its warning after the edit (AfterTool),
  * since BeforeTool cannot add context. Never `allow`: that would skip the user's permission prompt.
  *
+ * After a shell tool call (Bash, Gemini's run_shell_command) it asks the broker to record what the
+ * command changed in the worktree (/edits/shell: the agents report no paths for it), and prints the
+ * warning when another session had a stake in such a file.
+ *
  * Like the mail hook it loads no zod, fails open (no broker, no token, no peer, bad input: nothing
  * printed, exit 0) and bounds its own time. Only the path and line numbers go to the broker, which
  * turns the path into a repository key and a path from the worktree's top before storing anything.
@@ -35,6 +39,8 @@ export interface EditedFile {
 }
 
 type Phase = "pre" | "post";
+/** The agents' shell tools, as their hooks name them: Claude Code's and Codex CLI's `Bash`, Gemini CLI's `run_shell_command`. */
+export const SHELL_TOOLS: ReadonlySet<string> = new Set(["Bash", "run_shell_command"]);
 const PHASES: Record<string, Phase> = { PreToolUse: "pre", PostToolUse: "post", BeforeTool: "pre", AfterTool: "post" };
 
 /** The files a tool call edits, from its input (and, after it ran, its response); [] for any other tool. */
@@ -193,8 +199,10 @@ export async function runEditHook(deps: Pick<HookDeps, "readStdin" | "write" | "
   const input = d.tool_input;
   if (!phase || typeof d.tool_name !== "string" || typeof input !== "object" || input === null) return;
   const cwd = typeof d.cwd === "string" && isAbsolute(d.cwd) ? d.cwd : process.cwd();
-  const files = editedFiles(d.tool_name, input as Record<string, unknown>, d.tool_response, phase, cwd).slice(0, MAX_FILES);
-  if (files.length === 0) return;
+  const shell = SHELL_TOOLS.has(d.tool_name);
+  if (shell && phase !== "post") return;
+  const files = shell ? [] : editedFiles(d.tool_name, input as Record<string, unknown>, d.tool_response, phase, cwd).slice(0, MAX_FILES);
+  if (!shell && files.length === 0) return;
   // Only what this hook uses: a bad setting it does not read never stops it (as the mail hook).
   const mode = loadCollisionMode(deps.env);
   if (mode === "off") return;
@@ -209,13 +217,21 @@ export async function runEditHook(deps: Pick<HookDeps, "readStdin" | "write" | "
   // agents are told before the edit, and not again after it.
   const tell = phase === "pre" ? event !== "BeforeTool" : event === "AfterTool";
   const left = Math.max(50, DEADLINE_MS - (performance.now() - started));
+  const who = { ancestors: chain.map((a) => a.pid), ...(agentPid !== undefined ? { agent_pid: agentPid } : {}), ...(sessionId ? { session_id: sessionId } : {}) };
+  if (shell) {
+    // The broker finds what the command changed (the worktree's changed files since this session's last look) and says what to tell.
+    const answer = await postJson(config.socketPath, "/edits/shell", token, { ...who, cwd, mode, tell: true }, left);
+    const output = editHookOutput(event, [answer].filter(isTouchAnswer));
+    if (output) await deps.write(JSON.stringify(output));
+    return;
+  }
   const answers = await Promise.all(
     files.map((f) =>
       postJson(
         config.socketPath,
         "/edits/touch",
         token,
-        { ancestors: chain.map((a) => a.pid), ...(agentPid !== undefined ? { agent_pid: agentPid } : {}), ...(sessionId ? { session_id: sessionId } : {}), path: f.path, phase, lines: f.lines, mode, tell },
+        { ...who, path: f.path, phase, lines: f.lines, mode, tell },
         left,
       ),
     ),

@@ -20,6 +20,8 @@ const BLOCK = /\n*# >>> claude-peers:[^\n]*\n[\s\S]*?\n# <<< claude-peers <<<\n?
 const EVENTS = ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] as const;
 /** The tools whose edits the edit hook records: Codex's apply_patch, and edit tools named as Claude Code names them. */
 const EDIT_TOOLS = "^(apply_patch|Edit|Write)$";
+/** After: the same, and its shell tool (`Bash` in its hooks), whose changes the broker finds in the worktree (shell-changes.ts). */
+const POST_EDIT_TOOLS = "^(apply_patch|Edit|Write|Bash)$";
 /** Seconds: a hook with no broker gives up after 750 ms; this is Codex's limit for a stuck one. */
 const HOOK_TIMEOUT_S = 5;
 
@@ -76,12 +78,12 @@ export function planCodex(t: InstallTarget, install: boolean): Plan {
   const group: HookGroup = { hooks: [{ type: "command", command, timeout: HOOK_TIMEOUT_S }] };
   // The edit hook (edit collisions) before and after apply_patch (and the Claude-named edit tools).
   const editCommand = hookCommand(t, "--edits");
-  const edits: HookGroup = { matcher: EDIT_TOOLS, hooks: [{ type: "command", command: editCommand, timeout: HOOK_TIMEOUT_S }] };
-  const merged = withOurHooks(table, { ...Object.fromEntries(EVENTS.map((e) => [e, group])), PreToolUse: edits, PostToolUse: [group, edits] });
+  const edits = (matcher: string): HookGroup => ({ matcher, hooks: [{ type: "command", command: editCommand, timeout: HOOK_TIMEOUT_S }] });
+  const merged = withOurHooks(table, { ...Object.fromEntries(EVENTS.map((e) => [e, group])), PreToolUse: edits(EDIT_TOOLS), PostToolUse: [group, edits(POST_EDIT_TOOLS)] });
   const trusted = [
     ...EVENTS.map((e) => ({ key: codexHookKey(hooksPath, e, merged.index[e]!), hash: codexHookHash(e, command, HOOK_TIMEOUT_S) })),
     { key: codexHookKey(hooksPath, "PreToolUse", merged.index.PreToolUse!), hash: codexHookHash("PreToolUse", editCommand, HOOK_TIMEOUT_S, EDIT_TOOLS) },
-    { key: codexHookKey(hooksPath, "PostToolUse", merged.index.PostToolUse! + 1), hash: codexHookHash("PostToolUse", editCommand, HOOK_TIMEOUT_S, EDIT_TOOLS) },
+    { key: codexHookKey(hooksPath, "PostToolUse", merged.index.PostToolUse! + 1), hash: codexHookHash("PostToolUse", editCommand, HOOK_TIMEOUT_S, POST_EDIT_TOOLS) },
   ];
   const block = [
     BEGIN,

@@ -2,17 +2,19 @@
  * `bun cli.ts install gemini`: Gemini CLI's MCP entry and delivery hooks, both in its user
  * settings.json (GEMINI_CLI_HOME, else the home folder, then .gemini/settings.json): `mcpServers`
  * and `hooks` (SessionStart, BeforeAgent, AfterTool, AfterAgent; and the edit hook on BeforeTool
- * and AfterTool of write_file and replace). Gemini CLI reads that file with
+ * and AfterTool of write_file and replace, and on AfterTool of run_shell_command). Gemini CLI reads that file with
  * comments allowed; claude-peers rewrites only plain JSON, so a file with comments is refused.
  */
 import { join, resolve } from "node:path";
 import { CliError } from "../errors.ts";
 import { readConfigText } from "./files.ts";
 import { hooksTable, jsonText, parseJsonObject, withOurHooks, withoutOurHooks, type HookGroup } from "./hooks-json.ts";
-import { ENTRY_NAME, flaggedHookCommand, hookCommand, serverArgs, type InstallTarget, type Plan } from "./target.ts";
+import { ENTRY_NAME, flaggedHookCommand, hookCommand, serverArgs, shellGatedCommand, stakeGatedCommand, type InstallTarget, type Plan } from "./target.ts";
 
 /** Gemini CLI's tools that write files (a regular expression on the tool name). */
 const EDIT_TOOLS = "^(write_file|replace)$";
+/** Its shell tool: what a command changed is found after it (shell-changes.ts). */
+const SHELL_TOOLS = "^run_shell_command$";
 /** Milliseconds (Gemini CLI's unit): a hook with no broker gives up after 750 ms. */
 const HOOK_TIMEOUT_MS = 5000;
 
@@ -60,12 +62,15 @@ export function planGemini(t: InstallTarget, install: boolean): Plan {
   const flagged = flaggedHookCommand(t, "GEMINI_SESSION_ID");
   // The edit hook (edit collisions) on Gemini's file-writing tools: BeforeTool may refuse an edit once,
   // AfterTool records it and carries the warning (BeforeTool cannot add context).
-  const edits: HookGroup = { matcher: EDIT_TOOLS, hooks: [{ type: "command", name: `${ENTRY_NAME}-edits`, command: hookCommand(t, "--edits"), timeout: HOOK_TIMEOUT_MS }] };
+  const editGroup = (matcher: string, command: string): HookGroup => ({ matcher, hooks: [{ type: "command", name: `${ENTRY_NAME}-edits`, command, timeout: HOOK_TIMEOUT_MS }] });
+  const edits = editGroup(EDIT_TOOLS, hookCommand(t, "--edits"));
+  // Before an edit, Bun starts only when the edit names a file in the session's stake file (or in doubt);
+  // after a shell command, only when another session has a stake in the repository (edit-flags.ts).
   const hooks = {
     SessionStart: group(hookCommand(t)),
     BeforeAgent: group(hookCommand(t)),
-    BeforeTool: edits,
-    AfterTool: [group(flagged), edits],
+    BeforeTool: editGroup(EDIT_TOOLS, stakeGatedCommand("GEMINI_SESSION_ID", hookCommand(t, "--edits"))),
+    AfterTool: [group(flagged), edits, editGroup(SHELL_TOOLS, shellGatedCommand("GEMINI_SESSION_ID", hookCommand(t, "--edits")))],
     AfterAgent: group(flagged),
   };
   const ours = { command: t.bun, args: serverArgs(t), env: { CLAUDE_PEERS_AGENT: "gemini" } };

@@ -53,6 +53,31 @@ export function flaggedHookCommand(t: InstallTarget, idVar: string): string {
   return `[ -n "$${idVar}" ] && [ -d "$HOME/.claude-peers-mail" ] && [ ! -e ${flag} ] && exit 0; exec ${hookCommand(t)}`;
 }
 
+/** The session's stake file (broker/edit-flags.ts), for the id in the variable `idVar`. */
+const stakeFile = (idVar: string) => `"$HOME/.claude-peers-edits/stakes-$${idVar}"`;
+
+/**
+ * The pre-edit hook behind a search of its input for the names in the session's stake file: with the
+ * session's id in `idVar` and a stake file that is empty (nobody else has a stake in the repository),
+ * or none of whose names is in the input, `command` (Bun) is not started. Shell builtins do the search
+ * (a `case` per name: no process); an input over 16 KiB (a large Write) goes through one `grep -F`.
+ * Any doubt (no id, no file, a name found, the file gone or unreadable meanwhile, grep failing) runs
+ * `command`, with the input it read.
+ */
+export function stakeGatedCommand(idVar: string, command: string): string {
+  const id = `"$${idVar}"`;
+  return [
+    `f=${stakeFile(idVar)}; [ -n ${id} ] && [ -f "$f" ] && [ ! -s "$f" ] && exit 0; i=$(cat); s=1`,
+    `if [ -n ${id} ] && [ -f "$f" ]; then if [ \${#i} -gt 16384 ]; then printf %s "$i" | grep -qF -f "$f"; [ $? = 1 ] && s=0; else { s=0; while IFS= read -r n || [ -n "$n" ]; do case $i in *"$n"*) s=1; break;; esac; done; } < "$f"; fi; fi`,
+    `[ $s = 0 ] && exit 0; printf %s "$i" | exec ${command}`,
+  ].join("; ");
+}
+
+/** The post-shell hook, skipped while the session's stake file is there and empty: nobody else has a stake in its repository. */
+export function shellGatedCommand(idVar: string, command: string): string {
+  return `f=${stakeFile(idVar)}; [ -n "$${idVar}" ] && [ -f "$f" ] && [ ! -s "$f" ] && exit 0; exec ${command}`;
+}
+
 /** One agent's planned install or uninstall: the file changes, and what to tell the person afterwards. */
 export interface Plan {
   agent: InstallAgent;
