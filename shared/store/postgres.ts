@@ -21,7 +21,7 @@ import {
   textCrc,
 } from "./store.ts";
 import { redactUrl } from "../store-location.ts";
-import { ConnectionGate } from "./connection-gate.ts";
+import { PgConnection } from "./pg-connection.ts";
 
 export { redactUrl };
 
@@ -188,14 +188,20 @@ export function unavailableOr(err: unknown, location: string): unknown {
   return new StoreUnavailableError(`the shared database ${location} is unreachable (${reason}); retry in a few seconds`, { cause: err });
 }
 
-/** Queries on `tag` (the pool or a transaction): strings and string arrays escaped going in, rows decoded coming out. */
-export function queryOn(tag: SQL, location: string, gate?: ConnectionGate): Query {
+/**
+ * Queries on `on` (the pool, a transaction, or the broker's connection: its open unit of work, else
+ * its turn at the gate): strings and string arrays escaped going in, rows decoded coming out.
+ */
+export function queryOn(on: SQL | PgConnection, location: string): Query {
+  const run = on instanceof PgConnection ? <R>(query: (tag: SQL) => PromiseLike<R>) => on.run(query) : <R>(query: (tag: SQL) => PromiseLike<R>) => query(on);
   return async <T>(strings: TemplateStringsArray, ...values: unknown[]) => {
-    const params = values.map((v) =>
-      typeof v === "string" ? escapeNul(v) : Array.isArray(v) ? tag.array(v.map(escapeNul), "TEXT") : v,
-    );
     try {
-      const rows = gate ? await gate.run(() => tag(strings, ...params)) : await tag(strings, ...params);
+      const rows = await run((tag) => {
+        const params = values.map((v) =>
+          typeof v === "string" ? escapeNul(v) : Array.isArray(v) ? tag.array(v.map(escapeNul), "TEXT") : v,
+        );
+        return tag(strings, ...params);
+      });
       for (let i = 0; i < rows.length; i++) rows[i] = decodeRow(rows[i]);
       return rows as Rows<T>;
     } catch (err) {
@@ -331,19 +337,25 @@ export async function openPostgresStore(url: string, host?: string): Promise<Pos
 export class PostgresStore implements Store {
   private readonly q: Query;
   /** Every query of this broker on its one connection, the network's included (postgres-network.ts). */
-  readonly gate = new ConnectionGate();
+  readonly connection: PgConnection;
 
   constructor(
     readonly sql: SQL,
     /** The redacted URL. */
     readonly location: string,
   ) {
-    this.q = queryOn(sql, location, this.gate);
+    this.connection = new PgConnection(sql);
+    this.q = queryOn(this.connection, location);
   }
 
+  atomically<T>(work: () => Promise<T>): Promise<T> {
+    return this.transaction(work);
+  }
+
+  /** One transaction; inside a unit of work (atomically), part of it. */
   private async transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {
     try {
-      return await this.gate.run(() => this.sql.begin((tx) => work(queryOn(tx, this.location))));
+      return await this.connection.atomically(() => work(this.q));
     } catch (err) {
       throw unavailableOr(err, this.location);
     }

@@ -648,6 +648,10 @@ export class SqliteStore implements Store {
     })();
   }
 
+  atomically<T>(work: () => Promise<T>): Promise<T> {
+    return work();
+  }
+
   async close(): Promise<void> {
     this.writes.flush();
     this.db.close();

@@ -155,6 +155,14 @@ export interface Store {
   /** Where the data lives, for status output. */
   readonly location: string;
 
+  /**
+   * Runs `work` as one unit: on PostgreSQL one transaction, so every store and network call made
+   * inside it (a send's lookups, its insert and the wake-up NOTIFY) costs one commit, and all of it
+   * happens or none. `work` must not wait for anything outside it (a pace, an ack). SQLite, where
+   * one broker owns the file, runs `work` as it is.
+   */
+  atomically<T>(work: () => Promise<T>): Promise<T>;
+
   savePeer(peer: PeerRow): Promise<void>;
   getPeer(id: string): Promise<PeerRow | null>;
   peerBySecretHash(secret_hash: string): Promise<PeerRow | null>;
