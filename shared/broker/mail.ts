@@ -6,7 +6,7 @@
 import { WireError, errorMessage } from "../errors.ts";
 import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, type Message, type SendBody, type SendResult } from "../protocol.ts";
 import { groupLabel } from "../tool-text.ts";
-import type { HistoryQuery, MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
+import type { HistoryQuery, MessageRow, NewMessage, PeerRow, Store, SweepTime } from "../store/store.ts";
 import { AckWaits, type AckOutcome } from "./ack-waits.ts";
 import { DAMPING, LoopDamping, type DampingLimits } from "./damping.ts";
 import { expiryNotices } from "./expiry-notice.ts";
@@ -386,8 +386,8 @@ export class Mail {
    * itself through the usual delivery paths. Called every sweep; with a shared database, the
    * broker whose sweep takes an overdue message (each is taken once) sends its notice.
    */
-  async noticeOverdue(): Promise<void> {
-    for (const m of await this.store.takeOverdue(this.now())) {
+  async noticeOverdue(at: SweepTime = this.now()): Promise<void> {
+    for (const m of await this.store.takeOverdue(at)) {
       if (m.from_id === SENDER_OF.operator.id) continue; // nobody to tell: a person at a terminal
       const waited = formatWait(m.reply_by! - m.created_at);
       const which = m.to_group && m.fanout_id !== m.id ? `${m.id} (its copy of ${m.fanout_id} to ${groupLabel(m.to_group)})` : m.id;

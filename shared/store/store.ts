@@ -133,8 +133,19 @@ export interface HistoryQuery {
   beforeSeq?: number;
 }
 
+/**
+ * When a sweep of the shared data runs: a time in ms on the caller's clock, or "database", the
+ * store's own clock: on a shared PostgreSQL its now(), which every host agrees on, so a leader
+ * whose clock is off neither expires mail early nor keeps it forever; on SQLite (one host) the
+ * process's clock.
+ */
+export type SweepTime = number | "database";
+
+/** A SweepTime in ms on this process's clock (SQLite: the database's clock is this host's). */
+export const sweepMs = (at: SweepTime): number => (at === "database" ? Date.now() : at);
+
 export interface PruneLimits {
-  now: number;
+  now: SweepTime;
   /** Read and expired messages older than this are deleted. */
   keepReadMs: number;
   /** Peers not seen for this long (and not live) are deleted. */
@@ -221,7 +232,7 @@ export interface Store {
    * Awaited replies whose time ran out become overdue, each once across every broker sharing the
    * store (the one that takes a row tells its sender); returns the rows this call took.
    */
-  takeOverdue(now: number): Promise<MessageRow[]>;
+  takeOverdue(now: SweepTime): Promise<MessageRow[]>;
   /**
    * queued|delivered|held → retracted for this sender's message and, for a copy of a group send,
    * every other copy still unread; returns the rows as they were before (none: not the sender's,
