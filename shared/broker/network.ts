@@ -110,7 +110,7 @@ export class BrokerNetwork {
     return this.tables.countOthers(this.self);
   }
 
-  /** The live remote peer with this id, or this name (on `host`, if given). */
+  /** The live remote peer with this id, or this name (on `host`, if given); given both, the name's holder first. */
   async findRemote(to: { id?: string; name?: string; host?: string }): Promise<RemotePeer | null> {
     return (await this.withRows(await this.tables.othersPresence(this.self, to)))[0] ?? null;
   }

@@ -106,7 +106,7 @@ export class PostgresNetworkStore implements NetworkStore {
           FROM presence pr JOIN brokers b ON b.id = pr.broker_id
           WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})
             AND (pr.peer_id = ${to.id ?? null} OR (pr.name = ${to.name ?? null} AND (${to.host ?? null}::text IS NULL OR pr.host = ${to.host ?? null})))
-          LIMIT 1`
+          ORDER BY (pr.name = ${to.name ?? null}) DESC NULLS LAST LIMIT 1`
         : await sql<PresenceRow[]>`
           SELECT pr.peer_id, pr.broker_id, pr.push, (extract(epoch FROM b.heartbeat_at) * 1000)::float8 AS seen_at
           FROM presence pr JOIN brokers b ON b.id = pr.broker_id
