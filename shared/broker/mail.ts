@@ -144,7 +144,7 @@ export class Mail {
       fanOut = await this.resolveRecipients(body.to, from);
       if (fanOut.targets.length > 1) await this.keepPace(from_id, fanOut.targets.length - 1); // each copy counts
     }
-    const stored = await this.store.atomically(() => this.store_(sender, from, body, fanOut));
+    const stored = await this.store.atomically(() => this.storeSend(sender, from, body, fanOut));
     if ("earlier" in stored) return stored.earlier;
     const { rows, targets, woken, counts } = stored;
     for (const row of rows) {
@@ -170,7 +170,7 @@ export class Mail {
    * The part of a send inside its unit: the checks, the insert, the wake-up of each recipient on
    * another host (sent at commit), and a peer sender's unread counts for its answer.
    */
-  private async store_(
+  private async storeSend(
     sender: Sender,
     from: { id: string; name: string; summary: string; cwd: string },
     body: SendBody,
