@@ -5,9 +5,12 @@
  */
 import { SQL } from "bun";
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { BrokerClient } from "../shared/broker-client.ts";
+import { BrokerFrameSchema, type PeerFrame } from "../shared/protocol.ts";
 import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { TEST_HOST_TIMEOUT_S } from "./helpers/hosts.ts";
+import { startPgCounter, type CountedTransaction } from "./helpers/pg-counter.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -33,12 +36,14 @@ describePg("many hosts on one PostgreSQL", () => {
   const hosts: Host[] = [];
   let admin: SQL | undefined;
 
-  async function startHosts(count: number): Promise<Host[]> {
+  /** `count` brokers on a fresh database, each with one peer; `through` rewrites the URL the brokers get (a proxy). */
+  async function startHosts(count: number, opts: { through?: (url: string) => string; hostTimeoutS?: string } = {}): Promise<Host[]> {
     url = await cluster!.createDatabase();
     admin = new SQL({ url, max: 1 });
+    const brokerUrl = opts.through?.(url) ?? url;
     const start = async (i: number): Promise<Host> => {
       const name = `h${i}`;
-      const t = makeTestEnv({ CLAUDE_PEERS_DB: url, CLAUDE_PEERS_HOST: name, CLAUDE_PEERS_HOST_TIMEOUT: TEST_HOST_TIMEOUT_S });
+      const t = makeTestEnv({ CLAUDE_PEERS_DB: brokerUrl, CLAUDE_PEERS_HOST: name, CLAUDE_PEERS_HOST_TIMEOUT: opts.hostTimeoutS ?? TEST_HOST_TIMEOUT_S });
       const broker = await startBroker(t);
       const host: Host = { name, t, broker, peer: undefined as unknown as Peer };
       hosts.push(host);
@@ -121,6 +126,61 @@ describePg("many hosts on one PostgreSQL", () => {
       expect(heard.get("claude_peers")).toEqual([]);
     } finally {
       await listener.close();
+    }
+  });
+
+  test("a cross-host message costs at most 4 transactions from send to read: store and wake, fetch to push, ack, read", async () => {
+    // Every statement of both brokers goes through a proxy that reads the wire protocol and records each
+    // transaction as the server ends it: exact and at once (pg_stat_database's counters come up to 10 s late).
+    const counter = startPgCounter(cluster!.port);
+    try {
+      // A long host timeout: heartbeats every 10 s rather than 3 a second, so the run has few to set aside.
+      const [a, b] = await startHosts(2, { through: (u) => u.replace(`:${cluster!.port}/`, `:${counter.port}/`), hostTimeoutS: "30" });
+      const client = (h: Host) => new BrokerClient({ socketPath: h.t.socketPath, token: h.broker.token, secret: h.peer.secret });
+      const sender = client(a!);
+      const reader = client(b!);
+      const pushed = new Map<string, () => void>();
+      const socket = reader.openSocket();
+      socket.onmessage = (event) => {
+        const frame = BrokerFrameSchema.safeParse(JSON.parse(String(event.data)));
+        if (!frame.success || frame.data.type !== "message") return;
+        // Acknowledged as server.ts does once the message is written to Claude.
+        socket.send(JSON.stringify({ type: "ack", ids: [frame.data.message.id] } satisfies PeerFrame));
+        pushed.get(frame.data.message.text)?.();
+      };
+      await new Promise((resolve, reject) => ((socket.onopen = resolve), (socket.onerror = reject)));
+      /** send (as server.ts: with an idempotency key), pushed and acked, then read with check_messages. */
+      const message = async (text: string, to: string) => {
+        const arrived = new Promise<void>((resolve) => pushed.set(text, resolve));
+        const sent = await sender.call("/send", { to, text, idempotency_key: crypto.randomUUID() });
+        await arrived;
+        expect(sent.message.state).toBe("delivered");
+        const { messages } = await reader.call("/inbox", { mark_read: true, wait_s: 0 });
+        expect(messages.map((m) => [m.text, m.state])).toEqual([[text, "read"]]);
+      };
+      // Warm: prepared statements, the sender's duplicate memory and the recipient's mailbox allowance.
+      for (let i = 0; i < 3; i++) await message(`warm ${i}`, "peer-1");
+
+      const first = counter.transactions.length;
+      const N = 20;
+      // By name and by id, as sessions address each other.
+      for (let i = 0; i < N; i++) await message(`counted ${i}`, i % 2 === 0 ? "peer-1" : b!.peer.peer_id);
+      // The last read's transaction has ended: its answer came back, so ReadyForQuery came before it.
+      const counted = counter.transactions.slice(first);
+      // Set aside what runs on a timer whatever the traffic: heartbeats, the leader's sweeps, LISTEN.
+      const timer = (tx: CountedTransaction) =>
+        tx.statements.some((s) => /INSERT INTO brokers|reply_status = 'overdue'|SET state = 'expired'|^LISTEN|^UNLISTEN|edit_touches|edit_claims/.test(s));
+      const perMessage = counted.filter((tx) => !timer(tx));
+      const rate = perMessage.length / N;
+      // The transactions of the last message, statement by statement, for whoever reads a failure.
+      const last = perMessage.slice(-Math.ceil(rate)).map((tx) => tx.statements.map((s) => s.replace(/\s+/g, " ").slice(0, 100)));
+      // Statements too (BEGIN and COMMIT included): each is a round trip on the broker's one connection.
+      const statements = perMessage.reduce((n, tx) => n + tx.statements.length, 0) / N;
+      console.log(`scale.test: ${rate} transactions and ${statements} statements per cross-host message (send, push, ack, read); the last message's: ${JSON.stringify(last, null, 1)}`);
+      expect(rate).toBeLessThanOrEqual(4);
+      socket.close();
+    } finally {
+      counter.stop();
     }
   });
 });

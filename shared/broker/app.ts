@@ -335,11 +335,12 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     now,
     log,
     leads: () => network?.leads() ?? true,
+    onDatabaseClock: network !== undefined,
     onSweep: () => {
       if (opts.onSocketLost && !socketIsOurs()) opts.onSocketLost();
       for (const ws of consoleSockets) if (ws.data.kind === "watch" && !ws.data.sessionValid?.()) ws.close(4401, "console session ended: run bun cli.ts dashboard");
     },
-    afterPrune: () => services.edits.prune(),
+    afterPrune: (at) => services.edits.prune(at),
     editFlags: () => services.edits.refreshFlags(),
   });
 

@@ -13,7 +13,7 @@ import { WireError } from "../errors.ts";
 import type { FileKeys } from "../file-key.ts";
 import type { ClaimFilesResult, EditsResult, EditTouchResult, PeerInfo, ParsedBody } from "../protocol.ts";
 import type { ClaimRow, EditsStore, TouchRow } from "../store/edits.ts";
-import type { PeerRow } from "../store/store.ts";
+import type { PeerRow, SweepTime } from "../store/store.ts";
 import {
   DEFAULT_CLAIM_TTL_S,
   MAX_CLAIM_PATTERNS,
@@ -357,10 +357,11 @@ export class Edits {
   }
 
   /** Forgets touches older than the window and ended claims. */
-  async prune(): Promise<number> {
+  /** The leader's sweep of the shared touches and claims, at `at` (housekeeping: the database's clock on PostgreSQL). */
+  async prune(at: SweepTime = this.now()): Promise<number> {
     const now = this.now();
-    for (const [key, at] of this.refused) if (now - at >= RETRY_MS) this.refused.delete(key);
-    return this.store.prune(now - this.windowMs, now);
+    for (const [key, refusedAt] of this.refused) if (now - refusedAt >= RETRY_MS) this.refused.delete(key);
+    return this.store.prune(this.windowMs, at);
   }
 }
 

@@ -3,10 +3,12 @@
  * its own, the console's logins. The sweeps of the shared data (expiry and prune, overdue replies)
  * run where `leads()` says: always on a broker alone (SQLite), and on a shared database on one
  * broker at a time, the leader its heartbeat names on the database's clock (BrokerNetwork.leads),
- * so 500 hosts do not each scan the whole network every minute and each second.
+ * so 500 hosts do not each scan the whole network every minute and each second. They compare
+ * against the database's clock too (`onDatabaseClock`): a leader whose own clock is off neither
+ * expires mail early nor keeps it forever.
  */
 import { errorMessage } from "../errors.ts";
-import type { Store } from "../store/store.ts";
+import type { Store, SweepTime } from "../store/store.ts";
 import type { Mail } from "./mail.ts";
 import type { Presence } from "./presence.ts";
 
@@ -27,10 +29,12 @@ export interface HousekeepingOptions {
   log: (line: string) => void;
   /** Whether this broker runs the sweeps of the shared data now. */
   leads: () => boolean;
+  /** The sweeps of the shared data compare against the database's clock (a shared PostgreSQL), not `now`. */
+  onDatabaseClock: boolean;
   /** This broker's own checks, every SWEEP_INTERVAL_MS beside its sessions' liveness. */
   onSweep: () => void;
-  /** More of the shared data to prune, after the messages (the edit touches and claims). */
-  afterPrune: () => Promise<unknown>;
+  /** More of the shared data to prune at the same time, after the messages (the edit touches and claims). */
+  afterPrune: (at: SweepTime) => Promise<unknown>;
   /** This broker's sessions' edit-hook flags, every EDIT_FLAG_INTERVAL_MS. */
   editFlags: () => Promise<unknown>;
 }
@@ -40,19 +44,21 @@ export interface Housekeeping {
 }
 
 export function startHousekeeping(o: HousekeepingOptions): Housekeeping {
+  const at = (): SweepTime => (o.onDatabaseClock ? "database" : o.now());
   const sweeper = setInterval(() => {
     o.onSweep();
     o.presence.sweep();
   }, SWEEP_INTERVAL_MS);
   const overdue = setInterval(() => {
-    if (o.leads()) void o.mail.noticeOverdue().catch((err) => o.log(`overdue notices failed: ${errorMessage(err)}`));
+    if (o.leads()) void o.mail.noticeOverdue(at()).catch((err) => o.log(`overdue notices failed: ${errorMessage(err)}`));
   }, OVERDUE_CHECK_MS);
   const prune = async () => {
     if (!o.leads()) return;
     try {
-      const r = await o.store.prune({ now: o.now(), keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await o.presence.networkLiveIds() });
+      const now = at();
+      const r = await o.store.prune({ now, keepReadMs: 7 * DAY_MS, keepPeersMs: 30 * DAY_MS, liveIds: await o.presence.networkLiveIds() });
       await o.mail.expired(r.expiredMessages);
-      await o.afterPrune();
+      await o.afterPrune(now);
       if (r.expired || r.deletedMessages || r.deletedPeers) {
         o.log(`pruned: ${r.expired} expired, ${r.deletedMessages} old messages and ${r.deletedPeers} old peers deleted`);
       }

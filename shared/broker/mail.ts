@@ -6,8 +6,8 @@
 import { WireError, errorMessage } from "../errors.ts";
 import { MAX_GROUP_MEMBERS, MAX_MESSAGE_BYTES, type Message, type SendBody, type SendResult } from "../protocol.ts";
 import { groupLabel } from "../tool-text.ts";
-import type { HistoryQuery, MessageRow, NewMessage, PeerRow, Store } from "../store/store.ts";
-import { AckWaits } from "./ack-waits.ts";
+import type { HistoryQuery, MessageRow, NewMessage, PeerRow, Store, SweepTime } from "../store/store.ts";
+import { AckWaits, type AckOutcome } from "./ack-waits.ts";
 import { DAMPING, LoopDamping, type DampingLimits } from "./damping.ts";
 import { expiryNotices } from "./expiry-notice.ts";
 import type { Groups } from "./groups.ts";
@@ -23,6 +23,11 @@ import type { Watchers } from "./watchers.ts";
 
 /** How long send waits for the recipient's ack, so the sender usually sees "delivered". */
 export const ACK_WAIT_MS = 1000;
+
+/** A copy whose recipient's broker on another host was woken: the wait for its ack. */
+interface Woken {
+  acked: Promise<AckOutcome | undefined>;
+}
 
 /** Who is sending: a registered peer, the operator through the CLI, or claude-peers itself (notices). */
 export type Sender = { kind: "peer"; row: PeerRow } | { kind: "operator" } | { kind: "system" };
@@ -46,8 +51,8 @@ type Recipient = LiveAddress | { id: string | null; name: string; brokerId?: und
 export interface OtherHosts {
   /** Tells the broker holding `peerId` that message `messageId` waits for it. */
   wake(brokerId: string, peerId: string, messageId: string): Promise<void>;
-  /** Tells every broker these messages were acknowledged or read (or will not be pushed). */
-  acked(ids: readonly string[]): Promise<void>;
+  /** Tells the brokers where their senders wait that these messages were acknowledged or read (`outcome`), or will not be pushed. */
+  acked(ids: readonly string[], outcome?: AckOutcome): Promise<void>;
 }
 
 export interface MailOptions {
@@ -117,8 +122,12 @@ export class Mail {
    * hands each copy over: pushed, woken on another host, or left in a name's mailbox. A group's
    * copies are stored all or none, so a broker that dies mid fan-out never leaves half a send for
    * the sender's retry (same idempotency key) to double.
+   *
+   * With a shared database, the checks, the insert, the wake-up of each recipient's broker on
+   * another host and the sender's unread counts are one unit (Store.atomically): one transaction,
+   * whose NOTIFY goes out when it commits. The waits (the pace, the ack) stay outside it.
    */
-  async send(sender: Sender, body: SendBody): Promise<Sent> {
+  async send(sender: Sender, body: SendBody): Promise<Sent & { counts?: { unread: number; queued: number } }> {
     const from = sender.kind === "peer" ? sender.row : { ...SENDER_OF[sender.kind], cwd: "" };
     const from_id = from.id;
     // First, before any work: a sender ahead of its pace waits its turn (costing the broker a
@@ -127,13 +136,56 @@ export class Mail {
     if (Buffer.byteLength(body.text, "utf8") > MAX_MESSAGE_BYTES) {
       throw new WireError("payload_too_large", `message: over ${MAX_MESSAGE_BYTES / 1024} KiB; split it or send a file path instead`, { field: "text" });
     }
-    const now = this.now();
-    if (body.idempotency_key !== undefined) {
-      const earlier = await this.store.messageBySendKey(from_id, body.idempotency_key);
-      if (earlier) return this.sentOf(earlier); // a resend: the first request got through
+    // A fan-out is resolved and paced per copy first, outside the unit: its pace may have to wait.
+    let fanOut: { group: string | null; targets: Recipient[] } | undefined;
+    if (body.to === "*" || body.to.startsWith("#")) {
+      const earlier = await this.earlierSend(from_id, body);
+      if (earlier) return this.sentOf(earlier);
+      fanOut = await this.resolveRecipients(body.to, from);
+      if (fanOut.targets.length > 1) await this.keepPace(from_id, fanOut.targets.length - 1); // each copy counts
     }
-    const { group, targets } = await this.resolveRecipients(body.to, from);
-    if (targets.length > 1) await this.keepPace(from_id, targets.length - 1); // each copy counts
+    const stored = await this.store.atomically(() => this.storeSend(sender, from, body, fanOut));
+    if ("earlier" in stored) return stored.earlier;
+    const { rows, targets, woken, counts } = stored;
+    for (const row of rows) {
+      this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
+      if (row.state === "queued") this.arrived(row.to_id);
+    }
+    const handed = await Promise.all(rows.map((row, i) => this.handOver(row, targets[i]!, woken[i])));
+    // A resume may have run between the pause check and the insert: what it missed is freed now.
+    for (const name of new Set(rows.filter((r) => r.held_by === "pause").map((r) => r.to_name))) {
+      if (!(await this.pauses.has(name))) await this.releasePauseHeld(name);
+    }
+    const messages = handed.map(toWireMessage);
+    const sent = rows[0]!.to_group === null ? { message: messages[0]! } : { message: messages[0]!, copies: messages };
+    return counts ? { ...sent, counts } : sent;
+  }
+
+  /** The send an idempotency key was first used for: the first request got through, this is its retry. */
+  private earlierSend(fromId: string, body: SendBody): Promise<MessageRow | null> {
+    return body.idempotency_key === undefined ? Promise.resolve(null) : this.store.messageBySendKey(fromId, body.idempotency_key);
+  }
+
+  /**
+   * The part of a send inside its unit: the checks, the insert, the wake-up of each recipient on
+   * another host (sent at commit), and a peer sender's unread counts for its answer.
+   */
+  private async storeSend(
+    sender: Sender,
+    from: { id: string; name: string; summary: string; cwd: string },
+    body: SendBody,
+    fanOut: { group: string | null; targets: Recipient[] } | undefined,
+  ): Promise<
+    | { earlier: Sent }
+    | { rows: MessageRow[]; targets: Recipient[]; woken: Array<Woken | undefined>; counts?: { unread: number; queued: number } }
+  > {
+    const from_id = from.id;
+    const now = this.now();
+    if (!fanOut) {
+      const earlier = await this.earlierSend(from_id, body);
+      if (earlier) return { earlier: await this.sentOf(earlier) };
+    }
+    const { group, targets } = fanOut ?? (await this.resolveRecipients(body.to, from));
 
     const original = body.in_reply_to === undefined ? null : await this.store.getMessage(body.in_reply_to);
     if (body.in_reply_to !== undefined && !original) throw new WireError("not_found", `in_reply_to: no message ${body.in_reply_to}`, { field: "in_reply_to" });
@@ -188,17 +240,28 @@ export class Mail {
     }
     // A stored reply is the one its original's sender may be waiting for (reply_within_s).
     if (original?.reply_status && sender.kind === "peer") await this.store.markAnswered(original.id, sender.row);
-    for (const row of rows) {
-      this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
-      if (row.state === "queued") this.arrived(row.to_id);
+    // Each recipient on another host is woken in this unit: its broker hears of the message once it is stored.
+    const woken: Array<Woken | undefined> = [];
+    try {
+      for (const [i, row] of rows.entries()) woken.push(await this.wakeInUnit(row, targets[i]!));
+    } catch (err) {
+      this.acks.end(rows.map((r) => r.id)); // nothing is stored: no one is waiting for these
+      throw err;
     }
-    const handed = await Promise.all(rows.map((row, i) => this.handOver(row, targets[i]!)));
-    // A resume may have run between the pause check and the insert: what it missed is freed now.
-    for (const name of new Set(rows.filter((r) => r.held_by === "pause").map((r) => r.to_name))) {
-      if (!(await this.pauses.has(name))) await this.releasePauseHeld(name);
-    }
-    const messages = handed.map(toWireMessage);
-    return group === null ? { message: messages[0]! } : { message: messages[0]!, copies: messages };
+    const counts = sender.kind === "peer" ? await this.store.unreadCounts(from_id) : undefined;
+    return { rows, targets, woken, ...(counts ? { counts } : {}) };
+  }
+
+  /**
+   * A stored copy for a live peer on another host: its wait for the ack begins, and its broker is
+   * woken (with a shared database, inside the send's transaction). Undefined for every other copy.
+   */
+  private async wakeInUnit(row: MessageRow, target: Recipient): Promise<Woken | undefined> {
+    if (row.state !== "queued" || "offline" in target || !target.brokerId || !target.id || !this.otherHosts) return undefined;
+    // Wait first: an ack from another host can come back before wake()'s own answer does.
+    const acked = this.acks.wait(row.id);
+    await this.otherHosts.wake(target.brokerId, target.id, row.id);
+    return { acked };
   }
 
   /** Takes `n` of the sender's tokens: waits its turn when ahead of its pace, refuses when too far ahead. */
@@ -223,19 +286,27 @@ export class Mail {
 
   /**
    * Hands a stored copy to its recipient: pushed here (waiting briefly for the ack, so the sender
-   * usually sees "delivered"), woken on another host, or left in a mailbox. Held mail waits for a person.
+   * usually sees "delivered"), woken on another host (`woken`: in the send's unit already), or left
+   * in a mailbox. Held mail waits for a person.
    */
-  private async handOver(row: MessageRow, target: Recipient): Promise<MessageRow> {
+  private async handOver(row: MessageRow, target: Recipient, woken?: Woken): Promise<MessageRow> {
     if (row.state === "held") return row;
+    if (woken) return this.afterAck(row, await woken.acked);
     if ("offline" in target) return this.toMailbox(row);
     // Wait first: an ack from another host can come back before wake()'s own answer does.
     const acked = this.acks.wait(row.id);
     if ((target.id && this.pusher.push(target.id, row)) || (await this.wakeRemote(target, row.id))) {
-      await acked;
-      return (await this.store.getMessage(row.id)) ?? row;
+      return this.afterAck(row, await acked);
     }
     this.acks.end([row.id]);
     return row;
+  }
+
+  /** The copy as its ack left it (the ack says how), else as the store has it now. */
+  private async afterAck(row: MessageRow, outcome: AckOutcome | undefined): Promise<MessageRow> {
+    if (outcome?.state === "delivered") return { ...row, state: "delivered", delivered_at: outcome.at };
+    if (outcome?.state === "read") return { ...row, state: "read", read_at: outcome.at, delivered_at: row.delivered_at ?? outcome.at };
+    return (await this.store.getMessage(row.id)) ?? row;
   }
 
   /**
@@ -315,8 +386,8 @@ export class Mail {
    * itself through the usual delivery paths. Called every sweep; with a shared database, the
    * broker whose sweep takes an overdue message (each is taken once) sends its notice.
    */
-  async noticeOverdue(): Promise<void> {
-    for (const m of await this.store.takeOverdue(this.now())) {
+  async noticeOverdue(at: SweepTime = this.now()): Promise<void> {
+    for (const m of await this.store.takeOverdue(at)) {
       if (m.from_id === SENDER_OF.operator.id) continue; // nobody to tell: a person at a terminal
       const waited = formatWait(m.reply_by! - m.created_at);
       const which = m.to_group && m.fanout_id !== m.id ? `${m.id} (its copy of ${m.fanout_id} to ${groupLabel(m.to_group)})` : m.id;
@@ -458,9 +529,9 @@ export class Mail {
     this.otherHosts?.acked([messageId]).catch((err) => this.log(`could not end the wait for ${messageId}: ${errorMessage(err)}`));
   }
 
-  /** Acks and reads from another host end the wait of senders here. */
-  ackedElsewhere(ids: readonly string[]): void {
-    this.acks.end(ids);
+  /** Acks and reads from another host end the wait of senders here (with what they did, when the notice says). */
+  ackedElsewhere(ids: readonly string[], outcome?: AckOutcome): void {
+    this.acks.end(ids, outcome);
   }
 
   // ---- mailboxes --------------------------------------------------------------------------------
@@ -482,17 +553,29 @@ export class Mail {
 
   // ---- acks and reads ---------------------------------------------------------------------------
 
+  /** The ack and the notice that ends its sender's wait on another host: one unit (one transaction). */
   async acknowledge(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
-    const updated = await this.store.markDelivered(peer.id, ids, this.now());
-    this.endWaits(ids);
+    const now = this.now();
+    const updated = await this.store.atomically(async () => {
+      const updated = await this.store.markDelivered(peer.id, ids, now);
+      await this.endWaits(ids, updated, { state: "delivered", at: now });
+      return updated;
+    });
     await this.announce("delivered", updated);
     return updated;
   }
 
+  /** The read, the notice that ends a sender's wait, and the session's mail flag: one unit. */
   async markRead(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
-    const updated = await this.store.markRead(peer.id, ids, this.now());
-    this.endWaits(ids);
+    const updated = await this.store.atomically(() => this.markReadInUnit(peer, ids));
     await this.announce("read", updated);
+    return updated;
+  }
+
+  private async markReadInUnit(peer: PeerRow, ids: readonly string[]): Promise<string[]> {
+    const now = this.now();
+    const updated = await this.store.markRead(peer.id, ids, now);
+    await this.endWaits(ids, updated, { state: "read", at: now });
     if (updated.length > 0) await this.refreshFlag(peer.id);
     return updated;
   }
@@ -515,11 +598,17 @@ export class Mail {
     else if (this.arrivalCount === generation) this.flags.mark(ids, false);
   }
 
-  /** Ends senders' waits for these messages: here directly, on other hosts by a notice. */
-  private endWaits(ids: readonly string[]): void {
-    const elsewhere = this.acks.end(ids); // their senders, if waiting, are on other hosts
-    if (this.otherHosts && elsewhere.length > 0) {
-      this.otherHosts.acked(elsewhere).catch((err) => this.log(`could not announce acks: ${errorMessage(err)}`));
+  /**
+   * Ends senders' waits for these messages: here directly, on other hosts by a notice (inside a
+   * unit, sent at its commit). The ids `updated` changed get `outcome`; the rest end without one.
+   */
+  private async endWaits(ids: readonly string[], updated: readonly string[], outcome: AckOutcome): Promise<void> {
+    const changed = new Set(updated);
+    const unchanged = ids.filter((id) => !changed.has(id));
+    // Their senders, if waiting, are on other hosts.
+    for (const [elsewhere, told] of [[this.acks.end(updated, outcome), outcome], [this.acks.end(unchanged), undefined]] as const) {
+      if (!this.otherHosts || elsewhere.length === 0) continue;
+      await this.otherHosts.acked(elsewhere, told).catch((err) => this.log(`could not announce acks: ${errorMessage(err)}`));
     }
   }
 
@@ -539,27 +628,37 @@ export class Mail {
    * mail arrives for the peer, or the time is up: woken by each arrival, never polling.
    */
   async inbox(peer: PeerRow, opts: { markRead: boolean; waitMs?: number; replyTo?: string }): Promise<Message[]> {
+    return (await this.inboxWithCounts(peer, opts)).messages;
+  }
+
+  /** inbox, with the peer's unread counts after it (check_messages' answer), read in the same unit. */
+  async inboxWithCounts(peer: PeerRow, opts: { markRead: boolean; waitMs?: number; replyTo?: string }): Promise<{ messages: Message[]; counts: { unread: number; queued: number } }> {
     const until = performance.now() + (opts.waitMs ?? 0);
     const live = this.presence.get(peer.id) !== undefined; // before any await: it may leave during one
     // A reply to a group send answers one copy: any copy's id counts.
     const replyTo = opts.replyTo === undefined ? null : new Set(await this.idsOfSend(opts.replyTo));
-    let unread: MessageRow[];
     for (;;) {
       // Listen before reading, so mail stored between the read and the wait still wakes it.
       const arrival = this.nextArrival(peer.id);
-      unread = (await this.store.unreadFor(peer.id)).filter((m) => replyTo === null || (m.in_reply_to !== null && replyTo.has(m.in_reply_to)));
-      const left = until - performance.now();
-      // A peer that left while it waited stops waiting (wake()): nothing would come for it.
-      if (unread.length > 0 || left <= 0 || (live && !this.presence.get(peer.id))) {
+      // One unit: the read, marking it read, and the counts for the answer.
+      const found = await this.store.atomically(async () => {
+        const unread = (await this.store.unreadFor(peer.id)).filter((m) => replyTo === null || (m.in_reply_to !== null && replyTo.has(m.in_reply_to)));
+        // A peer that left while it waited stops waiting (wake()): nothing would come for it.
+        if (unread.length === 0 && until - performance.now() > 0 && !(live && !this.presence.get(peer.id))) return null;
+        if (!opts.markRead || unread.length === 0) return { messages: unread.map(toWireMessage), updated: [], counts: await this.store.unreadCounts(peer.id) };
+        const read_at = this.now();
+        const updated = await this.markReadInUnit(peer, unread.map((m) => m.id));
+        const read = new Set(updated);
+        const messages = unread.map((m) => toWireMessage(read.has(m.id) ? { ...m, state: "read", read_at, delivered_at: m.delivered_at ?? read_at } : m));
+        return { messages, updated, counts: await this.store.unreadCounts(peer.id) };
+      });
+      if (found) {
         arrival.cancel();
-        break;
+        await this.announce("read", found.updated);
+        return { messages: found.messages, counts: found.counts };
       }
-      await arrival.within(left);
+      await arrival.within(until - performance.now());
     }
-    if (!opts.markRead || unread.length === 0) return unread.map(toWireMessage);
-    const read_at = this.now();
-    const updated = new Set(await this.markRead(peer, unread.map((m) => m.id)));
-    return unread.map((m) => toWireMessage(updated.has(m.id) ? { ...m, state: "read", read_at, delivered_at: m.delivered_at ?? read_at } : m));
   }
 
   /** The ids of a send: the message itself, or every copy of the group send it belongs to. */
@@ -572,8 +671,10 @@ export class Mail {
   async poll(peer: PeerRow): Promise<{ messages: Message[]; unread: number }> {
     if (!this.presence.get(peer.id)) throw new WireError("not_found", "peer: not registered with this broker; register again");
     this.presence.touch(peer.id);
-    const queued = await this.store.queuedFor(peer.id);
-    return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
+    return this.store.atomically(async () => {
+      const queued = await this.store.queuedFor(peer.id);
+      return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
+    });
   }
 
   /** A wake-up for the next mail that becomes unread for `peerId` (or for the peer leaving: wake()). */

@@ -20,7 +20,7 @@ import type { Watchers } from "./watchers.ts";
 export function otherHostsOf(network: BrokerNetwork): OtherHosts {
   return {
     wake: (brokerId, peerId, messageId) => network.wake(brokerId, peerId, messageId),
-    acked: (ids) => network.acked(ids),
+    acked: (ids, outcome) => network.acked(ids, outcome),
   };
 }
 
@@ -41,7 +41,7 @@ export function startNetworkBridge(network: BrokerNetwork, s: BridgedServices): 
     onMessage: (peerId, messageId) =>
       void s.mail.deliverFromElsewhere(peerId, messageId).catch((err) => s.log(`delivering ${messageId} from another host failed: ${errorMessage(err)}`)),
     onMailbox: (peerId) => void s.mail.claimMailbox(peerId).catch((err) => s.log(`claiming ${peerId}'s mailbox failed: ${errorMessage(err)}`)),
-    onAck: (ids) => s.mail.ackedElsewhere(ids),
+    onAck: (ids, outcome) => s.mail.ackedElsewhere(ids, outcome),
     onSubscribed: () => {
       s.log("subscribed to wake-ups from other hosts; pushing unacknowledged mail");
       s.pusher.repushAll();

@@ -13,8 +13,16 @@ const MAX_ITEMS = 400;
 export const NoticeSchema = z.discriminatedUnion("kind", [
   /** A message for one of `broker`'s peers was stored, by broker `from` (where its sender may wait for the ack). */
   z.object({ kind: z.literal("message"), broker: id, peer: id, message: id, from: id.optional() }),
-  /** These messages were acknowledged or read (sent to the broker that stored them). */
-  z.object({ kind: z.literal("acked"), ids: z.array(id).max(MAX_ITEMS) }),
+  /**
+   * These messages were acknowledged or read (sent to the broker that stored them); with `state`,
+   * that is what the ack made them, at `at` (ms), so the sender's answer needs no read of its own.
+   */
+  z.object({
+    kind: z.literal("acked"),
+    ids: z.array(id).max(MAX_ITEMS),
+    state: z.enum(["delivered", "read"]).optional(),
+    at: z.number().int().nonnegative().optional(),
+  }),
   /** `broker` has watchers: the others relay their watch events while it says so. */
   z.object({ kind: z.literal("watching"), broker: id }),
   /** `broker`'s watch events, in order: [event name, the message or peer id or name it is about]. */

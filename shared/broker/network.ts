@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { errorMessage } from "../errors.ts";
 import type { BrokerIdentity, Heartbeat, NetworkStore, PeerRow, PresenceClaim, PresenceFilter, PresenceRow, Store } from "../store/store.ts";
+import type { AckOutcome } from "./ack-waits.ts";
 import { parseNotice, type Notice } from "./network-notice.ts";
 /** NOTIFY payloads must stay under 8000 bytes: ack ids go out in chunks. */
 const ACK_IDS_PER_NOTICE = 200;
@@ -39,7 +40,7 @@ export interface NetworkHandlers {
   /** Mail waits in the mailbox of a name one of this broker's peers holds. */
   onMailbox(peerId: string): void;
   /** Messages were acknowledged or read at another broker (a sender here may be waiting). */
-  onAck(ids: readonly string[]): void;
+  onAck(ids: readonly string[], outcome?: AckOutcome): void;
   /** Notifications were (re)subscribed: anything sent while they were down must be pushed now. */
   onSubscribed(): void;
   /** This broker's live peers, re-asserted at every heartbeat. */
@@ -109,7 +110,7 @@ export class BrokerNetwork {
     return this.tables.countOthers(this.self);
   }
 
-  /** The live remote peer with this id, or this name (on `host`, if given). */
+  /** The live remote peer with this id, or this name (on `host`, if given); given both, the name's holder first. */
   async findRemote(to: { id?: string; name?: string; host?: string }): Promise<RemotePeer | null> {
     return (await this.withRows(await this.tables.othersPresence(this.self, to)))[0] ?? null;
   }
@@ -134,9 +135,10 @@ export class BrokerNetwork {
 
   /**
    * Tells the brokers that stored these messages (where their senders may wait) that they were
-   * acknowledged or read. Messages not woken here lately have no one waiting: nothing is sent.
+   * acknowledged or read (and, with `outcome`, to what state and when). Messages not woken here
+   * lately have no one waiting: nothing is sent.
    */
-  async acked(ids: readonly string[]): Promise<void> {
+  async acked(ids: readonly string[], outcome?: AckOutcome): Promise<void> {
     const byBroker = new Map<string, string[]>();
     for (const id of ids) {
       const origin = this.origins.get(id);
@@ -145,7 +147,7 @@ export class BrokerNetwork {
       byBroker.set(origin.broker, [...(byBroker.get(origin.broker) ?? []), id]);
     }
     for (const [broker, acked] of byBroker) {
-      for (let i = 0; i < acked.length; i += ACK_IDS_PER_NOTICE) await this.notify(broker, { kind: "acked", ids: acked.slice(i, i + ACK_IDS_PER_NOTICE) });
+      for (let i = 0; i < acked.length; i += ACK_IDS_PER_NOTICE) await this.notify(broker, { kind: "acked", ids: acked.slice(i, i + ACK_IDS_PER_NOTICE), ...outcome });
     }
   }
 
@@ -209,7 +211,7 @@ export class BrokerNetwork {
     if (notice.kind === "message" && notice.broker === this.brokerId) {
       if (notice.from && notice.from !== this.brokerId) this.origins.set(notice.message, { broker: notice.from, until: Date.now() + ORIGIN_TTL_MS });
       this.handlers?.onMessage(notice.peer, notice.message);
-    } else if (notice.kind === "acked") this.handlers?.onAck(notice.ids);
+    } else if (notice.kind === "acked") this.handlers?.onAck(notice.ids, notice.state && notice.at !== undefined ? { state: notice.state, at: notice.at } : undefined);
     else if (notice.kind === "watching" && notice.broker !== this.brokerId) this.watchingUntil.set(notice.broker, Date.now() + BEATS_PER_TIMEOUT * this.heartbeatMs);
     else if (notice.kind === "events" && notice.broker !== this.brokerId) this.handlers?.onEvents(notice.events);
   }

@@ -298,17 +298,24 @@ export class Presence {
     const { name, host } = parseAddress(to);
     const byId = this.live.get(to);
     if (!host && byId && this.isLive(byId)) return { id: to, name: byId.row.name };
-    const byName = await this.named(name, host);
-    if (byName || host || !this.network) return byName;
-    const remote = await this.network.findRemote({ id: to });
+    if (host) return this.named(name, host);
+    const here = this.localNamed(name);
+    if (here || !this.network) return here;
+    // One lookup on the other hosts: the name, else the id (a name wins there as it does here).
+    const remote = await this.network.findRemote({ name, id: to });
     return remote ? { id: remote.row.id, name: remote.row.name, brokerId: remote.brokerId } : null;
+  }
+
+  /** The live peer of this broker with this name. */
+  private localNamed(name: string): LiveAddress | null {
+    for (const p of this.live.values()) if (p.row.name === name && this.isLive(p)) return { id: p.row.id, name };
+    return null;
   }
 
   /** The live peer with this name, here or on another host (on `host` only, if given). */
   async named(name: string, host?: string): Promise<LiveAddress | null> {
-    if (!host || host === this.host) {
-      for (const p of this.live.values()) if (p.row.name === name && this.isLive(p)) return { id: p.row.id, name };
-    }
+    const here = !host || host === this.host ? this.localNamed(name) : null;
+    if (here) return here;
     const remote = await this.network?.findRemote({ name, host });
     return remote ? { id: remote.row.id, name, brokerId: remote.brokerId } : null;
   }

@@ -71,8 +71,9 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       return { peers, ...(await unread(ctx)) };
     },
     "/send": async (ctx) => {
-      const sent = await s.mail.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
-      return { ...sent, ...(await unread(ctx)) };
+      // A peer's unread counts come from the send's own transaction.
+      const { counts, ...sent } = await s.mail.send(ctx.peer ? { kind: "peer", row: ctx.peer } : { kind: "operator" }, ctx.body);
+      return { ...sent, ...(counts ?? (await unread(ctx))) };
     },
     "/summary": async (ctx) => {
       await s.registry.setSummary(requirePeer(ctx), ctx.body.summary);
@@ -88,8 +89,9 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       const peer = requirePeer(ctx);
       const { mark_read, wait_s, reply_to } = ctx.body;
       if (wait_s > 0) ctx.holdOpen();
-      const messages = await s.mail.inbox(peer, { markRead: mark_read, waitMs: wait_s * 1000, replyTo: reply_to });
-      return { messages, ...(await s.mail.unreadCounts(peer)) };
+      // The counts come from the read's own transaction.
+      const { messages, counts } = await s.mail.inboxWithCounts(peer, { markRead: mark_read, waitMs: wait_s * 1000, replyTo: reply_to });
+      return { messages, ...counts };
     },
     "/ack": async (ctx) => {
       const peer = requirePeer(ctx);

@@ -5,6 +5,8 @@
  * One small interface, one file per backend, run through tests/helpers/edits-store-contract.ts.
  */
 
+import type { SweepTime } from "./store.ts";
+
 /** The latest edit of a file by a session; `lines` as "10-42,50-51", "all" (a whole-file write) or null (unknown). */
 export type TouchRow = {
   repo_key: string;
@@ -39,7 +41,7 @@ export interface EditsStore {
   renew(peerId: string, repoKey: string, now: number): Promise<void>;
   /** The touches since `since` and claims holding at `now` of these sessions (every session when absent). */
   recent(since: number, now: number, peerIds?: readonly string[]): Promise<{ touches: TouchRow[]; claims: ClaimRow[] }>;
-  /** Deletes touches older than `before` and claims ended by `now`; returns how many rows went. */
-  prune(before: number, now: number): Promise<number>;
+  /** Deletes touches older than `windowMs` before `now` and claims ended by `now`; returns how many rows went. */
+  prune(windowMs: number, now: SweepTime): Promise<number>;
 }
 

@@ -14,5 +14,5 @@ export async function openStore(config: Pick<Config, "db" | "shared" | "host">):
   // Loaded only here: a broker on SQLite never needs them.
   const [{ openPostgresStore }, { PostgresNetworkStore }] = await Promise.all([import("./postgres.ts"), import("./postgres-network.ts")]);
   const store = await openPostgresStore(config.db, config.host);
-  return { store, network: new PostgresNetworkStore(store.sql, store.location, store.gate) };
+  return { store, network: new PostgresNetworkStore(store.connection, store.location) };
 }

@@ -2,6 +2,7 @@
 import type { SQL } from "bun";
 import type { ClaimRow, EditsStore, TouchRow } from "./edits.ts";
 import { queryOn, type Query } from "./postgres.ts";
+import type { SweepTime } from "./store.ts";
 
 export class PostgresEditsStore implements EditsStore {
   private readonly q: Query;
@@ -68,10 +69,12 @@ export class PostgresEditsStore implements EditsStore {
     return { touches: [...touches], claims: [...claims] };
   }
 
-  async prune(before: number, now: number): Promise<number> {
+  async prune(windowMs: number, at: SweepTime): Promise<number> {
+    // "database" (null): the database's now() in ms, which every host's leader agrees on.
+    const now = at === "database" ? null : at;
     const [touches, claims] = await Promise.all([
-      this.q`DELETE FROM edit_touches WHERE at < ${before} RETURNING 1`,
-      this.q`DELETE FROM edit_claims WHERE expires_at <= ${now} RETURNING 1`,
+      this.q`DELETE FROM edit_touches WHERE at < coalesce(${now}::bigint, (extract(epoch FROM now()) * 1000)::bigint) - ${windowMs}::bigint RETURNING 1`,
+      this.q`DELETE FROM edit_claims WHERE expires_at <= coalesce(${now}::bigint, (extract(epoch FROM now()) * 1000)::bigint) RETURNING 1`,
     ]);
     return touches.length + claims.length;
   }

@@ -5,7 +5,7 @@
  * characters in them), so they bind as they are, without the store's NUL escape.
  */
 import type { SQL } from "bun";
-import type { ConnectionGate } from "./connection-gate.ts";
+import type { PgConnection } from "./pg-connection.ts";
 import { unavailableOr } from "./postgres.ts";
 import type { BrokerIdentity, Heartbeat, NetworkStore, PresenceClaim, PresenceFilter, PresenceRow } from "./store.ts";
 
@@ -26,19 +26,22 @@ export function channelOf(brokerId: string): string {
 const UNIQUE_VIOLATION = "23505";
 
 export class PostgresNetworkStore implements NetworkStore {
+  private readonly sql: SQL;
+
   constructor(
-    private readonly sql: SQL,
+    /** The store's: both share the broker's one query connection (and its units of work). */
+    private readonly connection: PgConnection,
     /** The redacted URL, for errors. */
     private readonly location: string,
-    /** The store's: both share the broker's one query connection. */
-    private readonly gate: ConnectionGate,
-  ) {}
+  ) {
+    this.sql = connection.sql;
+  }
 
   join(self: BrokerIdentity): Promise<void> {
-    return this.guard(async () => {
-      await this.sql`INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})`;
-      await this.sql`DELETE FROM brokers WHERE heartbeat_at < now() - interval '1 day'`;
-      await this.sql`DELETE FROM presence WHERE broker_id NOT IN (SELECT id FROM brokers)`;
+    return this.guard(async (sql) => {
+      await sql`INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})`;
+      await sql`DELETE FROM brokers WHERE heartbeat_at < now() - interval '1 day'`;
+      await sql`DELETE FROM presence WHERE broker_id NOT IN (SELECT id FROM brokers)`;
     });
   }
 
@@ -58,8 +61,8 @@ export class PostgresNetworkStore implements NetworkStore {
     const ids = this.sql.array(peers.map((p) => p.id), "text");
     const names = this.sql.array(peers.map((p) => p.name), "text");
     const pushes = this.sql.array(peers.map((p) => p.push), "bool");
-    return this.guard(async () => {
-      const rows = await this.sql<Array<{ kind: "lost" | "queued" | "mailbox" | "leader"; id: string; to_id: string | null; seq: bigint | null }>>`
+    return this.guard(async (sql) => {
+      const rows = await sql<Array<{ kind: "lost" | "queued" | "mailbox" | "leader"; id: string; to_id: string | null; seq: bigint | null }>>`
         WITH claims AS (SELECT * FROM unnest(${ids}::text[], ${names}::text[], ${pushes}::bool[]) AS x(id, name, push)),
         beat AS (
           INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})
@@ -96,15 +99,15 @@ export class PostgresNetworkStore implements NetworkStore {
     const names = filter.names ? this.sql.array([...filter.names], "text") : null;
     const ids = filter.ids ? this.sql.array([...filter.ids], "text") : null;
     const family = filter.nameFamily ? `${filter.nameFamily.base.replace(/[\\%_]/g, "\\$&")}-%` : null;
-    return this.guard(async () => {
+    return this.guard(async (sql) => {
       const rows = to
-        ? await this.sql<PresenceRow[]>`
+        ? await sql<PresenceRow[]>`
           SELECT pr.peer_id, pr.broker_id, pr.push, (extract(epoch FROM b.heartbeat_at) * 1000)::float8 AS seen_at
           FROM presence pr JOIN brokers b ON b.id = pr.broker_id
           WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})
             AND (pr.peer_id = ${to.id ?? null} OR (pr.name = ${to.name ?? null} AND (${to.host ?? null}::text IS NULL OR pr.host = ${to.host ?? null})))
-          LIMIT 1`
-        : await this.sql<PresenceRow[]>`
+          ORDER BY (pr.name = ${to.name ?? null}) DESC NULLS LAST LIMIT 1`
+        : await sql<PresenceRow[]>`
           SELECT pr.peer_id, pr.broker_id, pr.push, (extract(epoch FROM b.heartbeat_at) * 1000)::float8 AS seen_at
           FROM presence pr JOIN brokers b ON b.id = pr.broker_id
           WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})
@@ -117,8 +120,8 @@ export class PostgresNetworkStore implements NetworkStore {
   }
 
   countOthers(self: BrokerIdentity): Promise<number> {
-    return this.guard(async () => {
-      const [row] = await this.sql<Array<{ n: number }>>`
+    return this.guard(async (sql) => {
+      const [row] = await sql<Array<{ n: number }>>`
         SELECT count(*)::int AS n FROM presence pr JOIN brokers b ON b.id = pr.broker_id
         WHERE pr.broker_id <> ${self.id} AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})`;
       return row?.n ?? 0;
@@ -126,30 +129,28 @@ export class PostgresNetworkStore implements NetworkStore {
   }
 
   /** The unique index on presence.name settles two hosts claiming one name at the same moment. */
-  claimName(self: BrokerIdentity, peer: PresenceClaim): Promise<boolean> {
-    return this.guard(async () => {
-      try {
-        await this.sql.begin(async (tx) => {
-          // A holder whose broker stopped heartbeating, or one of ours (presence here found the name
-          // free), is stale: its row gives way.
-          await tx`
-            DELETE FROM presence p WHERE p.name = ${peer.name} AND p.peer_id <> ${peer.id}
-              AND (p.broker_id = ${self.id} OR NOT EXISTS (SELECT 1 FROM brokers b WHERE b.id = p.broker_id AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})))`;
-          await tx`
-            INSERT INTO presence (peer_id, name, broker_id, host, push) VALUES (${peer.id}, ${peer.name}, ${self.id}, ${self.host}, ${peer.push})
-            ON CONFLICT (peer_id) DO UPDATE SET name = excluded.name, broker_id = excluded.broker_id, host = excluded.host,
-              push = excluded.push, since = now()`;
-        });
-        return true;
-      } catch (err) {
-        if ((err as { errno?: string }).errno === UNIQUE_VIOLATION || (err as { code?: string }).code === UNIQUE_VIOLATION) return false;
-        throw err;
-      }
-    });
+  async claimName(self: BrokerIdentity, peer: PresenceClaim): Promise<boolean> {
+    try {
+      await this.connection.atomically(async () => {
+        // A holder whose broker stopped heartbeating, or one of ours (presence here found the name
+        // free), is stale: its row gives way.
+        await this.connection.run((tx) => tx`
+          DELETE FROM presence p WHERE p.name = ${peer.name} AND p.peer_id <> ${peer.id}
+            AND (p.broker_id = ${self.id} OR NOT EXISTS (SELECT 1 FROM brokers b WHERE b.id = p.broker_id AND b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS})))`);
+        await this.connection.run((tx) => tx`
+          INSERT INTO presence (peer_id, name, broker_id, host, push) VALUES (${peer.id}, ${peer.name}, ${self.id}, ${self.host}, ${peer.push})
+          ON CONFLICT (peer_id) DO UPDATE SET name = excluded.name, broker_id = excluded.broker_id, host = excluded.host,
+            push = excluded.push, since = now()`);
+      });
+      return true;
+    } catch (err) {
+      if ((err as { errno?: string }).errno === UNIQUE_VIOLATION || (err as { code?: string }).code === UNIQUE_VIOLATION) return false;
+      throw unavailableOr(err, this.location);
+    }
   }
 
   async releaseName(self: BrokerIdentity, peerId: string): Promise<void> {
-    await this.guard(() => this.sql`DELETE FROM presence WHERE peer_id = ${peerId} AND broker_id = ${self.id}`);
+    await this.guard((sql) => sql`DELETE FROM presence WHERE peer_id = ${peerId} AND broker_id = ${self.id}`);
   }
 
   /** Both subscriptions share Bun's one LISTEN connection. */
@@ -165,7 +166,8 @@ export class PostgresNetworkStore implements NetworkStore {
 
   async notify(to: string | null, payload: string): Promise<void> {
     const channel = to === null ? COMMON_CHANNEL : channelOf(to);
-    await this.guard(() => this.sql.notify(channel, payload));
+    // A query, not Bun's sql.notify: inside a unit of work it is part of the transaction, sent at its commit.
+    await this.guard((sql) => sql`SELECT pg_notify(${channel}, ${payload})`);
   }
 
   /**
@@ -173,9 +175,9 @@ export class PostgresNetworkStore implements NetworkStore {
    * LISTEN's own connection, past the gate). Connection failures become StoreUnavailableError (HTTP
    * 503, retryable), like the store's own.
    */
-  private async guard<T>(query: () => PromiseLike<T>, lane: "normal" | "urgent" | "listen" = "normal"): Promise<T> {
+  private async guard<T>(query: (sql: SQL) => PromiseLike<T>, lane: "normal" | "urgent" | "listen" = "normal"): Promise<T> {
     try {
-      return await (lane === "listen" ? query() : this.gate.run(query, lane === "urgent"));
+      return await (lane === "listen" ? query(this.sql) : this.connection.run(query, lane === "urgent"));
     } catch (err) {
       throw unavailableOr(err, this.location);
     }

@@ -18,10 +18,11 @@ import {
   type PruneLimits,
   type PruneResult,
   type Store,
+  type SweepTime,
   textCrc,
 } from "./store.ts";
 import { redactUrl } from "../store-location.ts";
-import { ConnectionGate } from "./connection-gate.ts";
+import { PgConnection } from "./pg-connection.ts";
 
 export { redactUrl };
 
@@ -188,14 +189,20 @@ export function unavailableOr(err: unknown, location: string): unknown {
   return new StoreUnavailableError(`the shared database ${location} is unreachable (${reason}); retry in a few seconds`, { cause: err });
 }
 
-/** Queries on `tag` (the pool or a transaction): strings and string arrays escaped going in, rows decoded coming out. */
-export function queryOn(tag: SQL, location: string, gate?: ConnectionGate): Query {
+/**
+ * Queries on `on` (the pool, a transaction, or the broker's connection: its open unit of work, else
+ * its turn at the gate): strings and string arrays escaped going in, rows decoded coming out.
+ */
+export function queryOn(on: SQL | PgConnection, location: string): Query {
+  const run = on instanceof PgConnection ? <R>(query: (tag: SQL) => PromiseLike<R>) => on.run(query) : <R>(query: (tag: SQL) => PromiseLike<R>) => query(on);
   return async <T>(strings: TemplateStringsArray, ...values: unknown[]) => {
-    const params = values.map((v) =>
-      typeof v === "string" ? escapeNul(v) : Array.isArray(v) ? tag.array(v.map(escapeNul), "TEXT") : v,
-    );
     try {
-      const rows = gate ? await gate.run(() => tag(strings, ...params)) : await tag(strings, ...params);
+      const rows = await run((tag) => {
+        const params = values.map((v) =>
+          typeof v === "string" ? escapeNul(v) : Array.isArray(v) ? tag.array(v.map(escapeNul), "TEXT") : v,
+        );
+        return tag(strings, ...params);
+      });
       for (let i = 0; i < rows.length; i++) rows[i] = decodeRow(rows[i]);
       return rows as Rows<T>;
     } catch (err) {
@@ -218,6 +225,12 @@ function inCallerOrder(ids: readonly string[], changed: Array<{ id: string }>): 
   const hit = new Set(changed.map((r) => r.id));
   return [...new Set(ids)].filter((id) => hit.has(id));
 }
+
+/**
+ * A sweep's time as a parameter: ms, or null for "database", which each statement reads as
+ * coalesce(param, (extract(epoch FROM now()) * 1000)::bigint): the database's clock in ms.
+ */
+const msOf = (at: SweepTime): number | null => (at === "database" ? null : at);
 
 /** SQLite's order (BINARY), whatever the database's collation. */
 const byCodePoint = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
@@ -331,19 +344,25 @@ export async function openPostgresStore(url: string, host?: string): Promise<Pos
 export class PostgresStore implements Store {
   private readonly q: Query;
   /** Every query of this broker on its one connection, the network's included (postgres-network.ts). */
-  readonly gate = new ConnectionGate();
+  readonly connection: PgConnection;
 
   constructor(
     readonly sql: SQL,
     /** The redacted URL. */
     readonly location: string,
   ) {
-    this.q = queryOn(sql, location, this.gate);
+    this.connection = new PgConnection(sql);
+    this.q = queryOn(this.connection, location);
   }
 
+  atomically<T>(work: () => Promise<T>): Promise<T> {
+    return this.transaction(work);
+  }
+
+  /** One transaction; inside a unit of work (atomically), part of it. */
   private async transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {
     try {
-      return await this.gate.run(() => this.sql.begin((tx) => work(queryOn(tx, this.location))));
+      return await this.connection.atomically(() => work(this.q));
     } catch (err) {
       throw unavailableOr(err, this.location);
     }
@@ -517,12 +536,12 @@ export class PostgresStore implements Store {
     return changed.count > 0;
   }
 
-  async takeOverdue(now: number): Promise<MessageRow[]> {
+  async takeOverdue(now: SweepTime): Promise<MessageRow[]> {
     // One statement: two brokers polling at once never both take a row.
     // Held mail is not overdue: its recipient never got it.
     return this.q<MessageRow>`
       UPDATE messages SET reply_status = 'overdue'
-      WHERE reply_status = 'awaiting' AND reply_by <= ${now} AND state IN ('queued', 'delivered', 'read') RETURNING *`;
+      WHERE reply_status = 'awaiting' AND reply_by <= coalesce(${msOf(now)}::bigint, (extract(epoch FROM now()) * 1000)::bigint) AND state IN ('queued', 'delivered', 'read') RETURNING *`;
   }
 
   async retract(fromId: string, id: string, now: number): Promise<MessageRow[]> {
@@ -635,13 +654,15 @@ export class PostgresStore implements Store {
 
   async prune(l: PruneLimits): Promise<PruneResult> {
     // In order, in one transaction: mail expired by the first statement is old enough for the second.
+    // Every statement sees one now(): the transaction's start on the database's clock ("database").
+    const now = msOf(l.now);
     return this.transaction(async (q) => {
       const expired = await q<MessageRow>`
-        UPDATE messages SET state = 'expired' WHERE state IN ('queued', 'delivered', 'held') AND expires_at <= ${l.now} RETURNING *`;
+        UPDATE messages SET state = 'expired' WHERE state IN ('queued', 'delivered', 'held') AND expires_at <= coalesce(${now}::bigint, (extract(epoch FROM now()) * 1000)::bigint) RETURNING *`;
       const deleted = await q`
-        DELETE FROM messages WHERE state IN ('read', 'expired', 'retracted', 'discarded') AND created_at < ${l.now - l.keepReadMs}`;
+        DELETE FROM messages WHERE state IN ('read', 'expired', 'retracted', 'discarded') AND created_at < coalesce(${now}::bigint, (extract(epoch FROM now()) * 1000)::bigint) - ${l.keepReadMs}::bigint`;
       const peers = await q`
-        DELETE FROM peers WHERE last_seen < ${l.now - l.keepPeersMs} AND NOT (id = ANY(${[...l.liveIds]}))`;
+        DELETE FROM peers WHERE last_seen < coalesce(${now}::bigint, (extract(epoch FROM now()) * 1000)::bigint) - ${l.keepPeersMs}::bigint AND NOT (id = ANY(${[...l.liveIds]}))`;
       // A name's groups go with the last of its peers.
       if (peers.count > 0) await q`DELETE FROM group_members WHERE peer_name NOT IN (SELECT name FROM peers)`;
       const expiredMessages = [...expired].sort((x, y) => x.seq - y.seq);

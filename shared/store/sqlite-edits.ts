@@ -1,6 +1,7 @@
 /** EditsStore on the broker's SQLite database (its tables are in sqlite.ts's migration list). */
 import type { Database } from "bun:sqlite";
 import type { ClaimRow, EditsStore, TouchRow } from "./edits.ts";
+import { sweepMs, type SweepTime } from "./store.ts";
 
 export class SqliteEditsStore implements EditsStore {
   private readonly q;
@@ -72,7 +73,8 @@ export class SqliteEditsStore implements EditsStore {
     return { touches: mine(this.q.touchesSince.all({ since })), claims: mine(this.q.claimsAt.all({ now })) };
   }
 
-  async prune(before: number, now: number): Promise<number> {
-    return this.db.transaction(() => this.q.pruneTouches.run({ before }).changes + this.q.pruneClaims.run({ now }).changes)();
+  async prune(windowMs: number, at: SweepTime): Promise<number> {
+    const now = sweepMs(at);
+    return this.db.transaction(() => this.q.pruneTouches.run({ before: now - windowMs }).changes + this.q.pruneClaims.run({ now }).changes)();
   }
 }

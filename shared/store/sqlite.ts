@@ -20,6 +20,8 @@ import {
   type PruneLimits,
   type PruneResult,
   type Store,
+  type SweepTime,
+  sweepMs,
   textCrc,
 } from "./store.ts";
 
@@ -547,8 +549,8 @@ export class SqliteStore implements Store {
     return this.writes.run(() => this.q.markAnswered.get(originalId, replier.id, replier.name) !== null);
   }
 
-  async takeOverdue(now: number): Promise<MessageRow[]> {
-    return this.writes.run(() => this.q.takeOverdue.all(now));
+  async takeOverdue(now: SweepTime): Promise<MessageRow[]> {
+    return this.writes.run(() => this.q.takeOverdue.all(sweepMs(now)));
   }
 
   async retract(fromId: string, id: string, now: number): Promise<MessageRow[]> {
@@ -634,11 +636,12 @@ export class SqliteStore implements Store {
   }
 
   async prune(l: PruneLimits): Promise<PruneResult> {
+    const now = sweepMs(l.now);
     return this.db.transaction(() => {
-      const expiredMessages = this.q.expire.all(l.now).sort((x, y) => x.seq - y.seq);
-      const deletedMessages = this.q.deleteOld.run(l.now - l.keepReadMs).changes;
+      const expiredMessages = this.q.expire.all(now).sort((x, y) => x.seq - y.seq);
+      const deletedMessages = this.q.deleteOld.run(now - l.keepReadMs).changes;
       let deletedPeers = 0;
-      for (const { id } of this.q.oldPeers.all(l.now - l.keepPeersMs)) {
+      for (const { id } of this.q.oldPeers.all(now - l.keepPeersMs)) {
         if (l.liveIds.has(id)) continue;
         this.q.deletePeer.run(id);
         deletedPeers++;
@@ -646,6 +649,10 @@ export class SqliteStore implements Store {
       if (deletedPeers > 0) this.q.deleteOrphanMemberships.run();
       return { expired: expiredMessages.length, expiredMessages, deletedMessages, deletedPeers };
     })();
+  }
+
+  atomically<T>(work: () => Promise<T>): Promise<T> {
+    return work();
   }
 
   async close(): Promise<void> {

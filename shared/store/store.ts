@@ -133,8 +133,19 @@ export interface HistoryQuery {
   beforeSeq?: number;
 }
 
+/**
+ * When a sweep of the shared data runs: a time in ms on the caller's clock, or "database", the
+ * store's own clock: on a shared PostgreSQL its now(), which every host agrees on, so a leader
+ * whose clock is off neither expires mail early nor keeps it forever; on SQLite (one host) the
+ * process's clock.
+ */
+export type SweepTime = number | "database";
+
+/** A SweepTime in ms on this process's clock (SQLite: the database's clock is this host's). */
+export const sweepMs = (at: SweepTime): number => (at === "database" ? Date.now() : at);
+
 export interface PruneLimits {
-  now: number;
+  now: SweepTime;
   /** Read and expired messages older than this are deleted. */
   keepReadMs: number;
   /** Peers not seen for this long (and not live) are deleted. */
@@ -154,6 +165,14 @@ export interface PruneResult {
 export interface Store {
   /** Where the data lives, for status output. */
   readonly location: string;
+
+  /**
+   * Runs `work` as one unit: on PostgreSQL one transaction, so every store and network call made
+   * inside it (a send's lookups, its insert and the wake-up NOTIFY) costs one commit, and all of it
+   * happens or none. `work` must not wait for anything outside it (a pace, an ack). SQLite, where
+   * one broker owns the file, runs `work` as it is.
+   */
+  atomically<T>(work: () => Promise<T>): Promise<T>;
 
   savePeer(peer: PeerRow): Promise<void>;
   getPeer(id: string): Promise<PeerRow | null>;
@@ -213,7 +232,7 @@ export interface Store {
    * Awaited replies whose time ran out become overdue, each once across every broker sharing the
    * store (the one that takes a row tells its sender); returns the rows this call took.
    */
-  takeOverdue(now: number): Promise<MessageRow[]>;
+  takeOverdue(now: SweepTime): Promise<MessageRow[]>;
   /**
    * queued|delivered|held → retracted for this sender's message and, for a copy of a group send,
    * every other copy still unread; returns the rows as they were before (none: not the sender's,

@@ -5,6 +5,7 @@ import { parseNotice, type Notice } from "../../shared/broker/network-notice.ts"
 test.each<Notice>([
   { kind: "message", broker: "b-0a1b2c3d4e5f", peer: "p-7kq2mxw4tz", message: "m-3hx8c2kq9vnd" },
   { kind: "acked", ids: ["m-3hx8c2kq9vnd", "m-4hx8c2kq9vnd"] },
+  { kind: "acked", ids: ["m-3hx8c2kq9vnd"], state: "delivered", at: 1_700_000_000_000 },
   { kind: "watching", broker: "b-0a1b2c3d4e5f" },
   { kind: "events", broker: "b-0a1b2c3d4e5f", events: [["sent", "m-3hx8c2kq9vnd"], ["paused", "api"]] },
 ])("a broker's %o reads back", (notice) => {
@@ -18,6 +19,8 @@ test.each([
   ["an array", "[]"],
   ["ids that are not a list", '{"kind":"acked","ids":null}'],
   ["an id that is not a string", '{"kind":"acked","ids":[{"a":1}]}'],
+  ["an ack's state that is not one an ack makes", '{"kind":"acked","ids":["m-3hx8c2kq9vnd"],"state":"expired","at":1}'],
+  ["an ack's time that is not a time", '{"kind":"acked","ids":["m-3hx8c2kq9vnd"],"state":"read","at":-5}'],
   ["too many ids", JSON.stringify({ kind: "acked", ids: Array.from({ length: 401 }, (_, i) => `m-${i}`) })],
   ["a message notice without its ids", '{"kind":"message","broker":"b-1"}'],
   ["a broker id with spaces", '{"kind":"watching","broker":"b-1 OR 1=1"}'],

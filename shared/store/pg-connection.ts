@@ -1,0 +1,54 @@
+/**
+ * A broker's one query connection to PostgreSQL, shared by the store and the network tables: each
+ * query waits its turn at the gate (the heartbeat first), unless it belongs to an open unit of work.
+ *
+ * A unit of work (`atomically`) is one transaction holding the connection: every query made inside
+ * it, by any module and through any number of awaits, runs in that transaction. A send's checks,
+ * its insert and the NOTIFY that wakes the recipient's broker then cost one commit (one WAL flush)
+ * instead of one each, and the NOTIFY goes out only if the message was stored (PostgreSQL delivers
+ * it at commit). Inside a unit, work must not wait for anything that needs the connection from
+ * outside the unit (it holds the gate): a unit is short, and waits (pace, acks) come before or after it.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { SQL } from "bun";
+import { ConnectionGate } from "./connection-gate.ts";
+
+interface Unit {
+  tx: SQL;
+  /** False once the unit's work returned: work it left behind (a timer, a callback) uses the gate again. */
+  open: boolean;
+}
+
+export class PgConnection {
+  readonly gate = new ConnectionGate();
+  private readonly units = new AsyncLocalStorage<Unit>();
+
+  constructor(readonly sql: SQL) {}
+
+  /** Runs `query` in the open unit's transaction, else alone on the connection (urgent: ahead of the work waiting). */
+  run<T>(query: (sql: SQL) => PromiseLike<T>, urgent = false): Promise<T> {
+    const unit = this.units.getStore();
+    if (unit?.open) return Promise.resolve(query(unit.tx));
+    return this.gate.run(() => query(this.sql), urgent);
+  }
+
+  /** Whether the caller is inside an open unit of work. */
+  get inUnit(): boolean {
+    return this.units.getStore()?.open === true;
+  }
+
+  /** Runs `work` as one transaction (all or nothing); inside a unit already, as part of it. */
+  atomically<T>(work: () => Promise<T>): Promise<T> {
+    if (this.inUnit) return work();
+    return this.gate.run(() =>
+      this.sql.begin(async (tx) => {
+        const unit: Unit = { tx: tx as unknown as SQL, open: true };
+        try {
+          return await this.units.run(unit, work);
+        } finally {
+          unit.open = false;
+        }
+      }),
+    );
+  }
+}
