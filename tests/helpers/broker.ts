@@ -74,6 +74,7 @@ export const peerRegistration = (name: string, extra: Record<string, unknown> = 
   git_common_dir: null,
   git_branch: null,
   summary: `${name} at work`,
+  channel: true, // the test's socket stands in for a server whose Claude Code shows channel push: the broker pushes to it
   ...extra,
 });
 
