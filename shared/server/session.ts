@@ -107,7 +107,7 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
       summarySetByClaude = true;
       return (await publishSummary(summary)) ?? {};
     },
-    pushTrusted: () => channel && link?.state === "push",
+    pushTrusted: () => channel && (link?.state === "push" || link?.state === "poll"),
     sessionSeen: (sessionId) => (reported.get(sessionId) ?? reportSession(sessionId)),
   });
   // Channel notifications sent before the client finished initializing may be dropped.

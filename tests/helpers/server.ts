@@ -47,6 +47,8 @@ export interface ServerOptions {
    * mail waits for check_messages (or hooks). With `via`, the stand-in's args say it instead.
    */
   channels?: boolean;
+  /** The MCP client's name in initialize: Claude Code's ("claude-code") unless a test plays another client. */
+  clientName?: string;
 }
 
 /** The channel flag README's alias gives Claude Code for the `claude mcp add` registration. */
@@ -70,7 +72,7 @@ export async function startServer(t: TestEnv, opts: ServerOptions = {}): Promise
   let stderr = "";
   transport.stderr?.on("data", (chunk) => (stderr += String(chunk)));
   // Named as Claude Code names its MCP client (it declares no channel capability; the server knows it by this name).
-  const client = new Client({ name: "claude-code", version: "0.0.0-test" });
+  const client = new Client({ name: opts.clientName ?? "claude-code", version: "0.0.0-test" });
   const channel: ChannelMessage[] = [];
   client.fallbackNotificationHandler = async (n) => {
     if (n.method === "notifications/claude/channel") channel.push(n.params as unknown as ChannelMessage);
