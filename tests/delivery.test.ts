@@ -274,6 +274,7 @@ for (const transport of transports) {
  */
 for (const [label, recipientOpts] of [
   ["no channel flag", { channels: false }],
+  ["no channel flag, polling", { channels: false, env: { CLAUDE_PEERS_PUSH: "off" } }],
   ["the flag, but API-key auth", { env: { ANTHROPIC_API_KEY: "sk-ant-api03-test" } }],
   ["another MCP client (Codex)", { env: { CLAUDE_PEERS_AGENT: "codex" }, clientName: "codex-mcp-client" }],
 ] as const) {
