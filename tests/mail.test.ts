@@ -18,6 +18,7 @@ import { tempDir } from "./helpers/temp-dir.ts";
 /** Sessions whose Claude Code shows channel push: their sockets here stand in for their servers, and the broker pushes to them. */
 const registration = (name: string, extra: Parameters<typeof hooksRegistration>[1] = {}) => hooksRegistration(name, { channel: true, ...extra });
 import { waitFor } from "./helpers/wait.ts";
+import { hookAncestors } from "../shared/broker/hook-pairing.ts";
 import { thrown } from "./helpers/wait.ts";
 
 /** A store whose next insertMessage waits at a gate the test opens: one interleaving, on purpose. */
@@ -216,6 +217,22 @@ describe("a session that does not show channel push (delivered means shown)", ()
     s.paths.setChannel(reg.peer_id, true);
     await waitFor(() => socket.frames.length === 1, "the waiting message pushed");
     await waitFor(async () => (await s.store.getMessage(sent.id))?.state === "delivered", "its ack");
+  });
+});
+
+describe("one path per session: where channel push shows the mail, the hooks and the waiter take none", () => {
+  test("a channel session's hook is leased nothing and its waiter is told `channel`; a hooks session's hook shows its mail", async () => {
+    await using s = inProcessServices();
+    const [pushed, hooked] = await Promise.all([
+      s.registry.register(registration("pushed", { parent_pid: 7001 })),
+      s.registry.register(hooksRegistration("hooked", { parent_pid: 7002 })),
+    ]);
+    await s.mail.send({ kind: "operator" }, { to: "pushed", text: "by channel" });
+    await s.mail.send({ kind: "operator" }, { to: "hooked", text: "by a hook" });
+    expect([s.paths.pathOf(pushed.peer_id), s.paths.pathOf(hooked.peer_id)]).toEqual(["channel", "hooks"]);
+    expect(await s.hookMail.lease(hookAncestors([9, 7001]), 9000, undefined, "PostToolUse")).toMatchObject({ peer: { id: pushed.peer_id }, messages: [], unread: 0 });
+    expect(await s.hookMail.wait(hookAncestors([9, 7001]), 9000, undefined, undefined, "Stop")).toMatchObject({ peer: { id: pushed.peer_id }, messages: [], ended: "channel" });
+    expect(await s.hookMail.lease(hookAncestors([9, 7002]), 9000, undefined, "PostToolUse")).toMatchObject({ peer: { id: hooked.peer_id }, messages: [{ text: "by a hook" }] });
   });
 });
 
