@@ -36,6 +36,8 @@ export async function connectRawPeer(opts: RawPeerOptions): Promise<RawPeer> {
     git_common_dir: null,
     git_branch: null,
     summary: "benchmark peer",
+    // It acks what it is pushed, as server.ts does where its Claude Code shows channel push: only such a session is pushed to.
+    channel: true,
   };
   const { peer_id, secret, name } = await anonymous.call("/register", registration);
   const client = new BrokerClient({ socketPath: opts.socketPath, token: opts.token, secret });

@@ -9,7 +9,8 @@
  * and its config folder (CLAUDE_CONFIG_DIR, else ~/.claude): no third-party switch, no API key in
  * the environment or the config, and a claude.ai credential (CLAUDE_CODE_OAUTH_TOKEN, or
  * .credentials.json holding claudeAiOauth; on macOS the Keychain holds it, so there a missing
- * file still counts as logged in).
+ * file still counts as logged in). A Team or Enterprise plan needs its org's managed settings to
+ * turn channels on (channelsEnabled), as Claude Code does.
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +27,7 @@ function truthy(value: string | undefined): boolean {
 }
 
 /** Whether Claude Code's login (from `env` and its config folder) is a claude.ai login, the one channels work with. */
-export async function channelsLogin(env: Env = process.env, home = env.HOME || homedir(), platform = process.platform): Promise<boolean> {
+export async function channelsLogin(env: Env = process.env, home = env.HOME || homedir(), platform: string = process.platform, managedPath = managedSettingsPath(platform)): Promise<boolean> {
   if (THIRD_PARTY.some((name) => truthy(env[name]))) return false;
   if (env.ANTHROPIC_API_KEY?.trim() || env.ANTHROPIC_AUTH_TOKEN?.trim()) return false;
   if (env.CLAUDE_CODE_OAUTH_TOKEN?.trim()) return true;
@@ -38,18 +39,41 @@ export async function channelsLogin(env: Env = process.env, home = env.HOME || h
     readOr(join(configDir, ".credentials.json")),
   ]);
   if (hasKey(state, "primaryApiKey") || hasKey(settings, "apiKeyHelper")) return false;
-  if (credentials !== undefined) return hasKey(credentials, "claudeAiOauth");
-  return platform === "darwin";
+  if (credentials !== undefined && !hasKey(credentials, "claudeAiOauth")) return false;
+  if (credentials === undefined && platform !== "darwin") return false;
+  // claude.ai Team and Enterprise: channels are off unless the org's managed settings turn them on
+  // (2.1.332: "channels not enabled by org policy (set channelsEnabled: true in managed settings)").
+  // Settings an org serves from its server cannot be read here: then the monitor or hooks deliver.
+  if (!ORG_PLANS.has(subscriptionOf(credentials))) return true;
+  return jsonField(await readOr(managedPath), "channelsEnabled") === true;
+}
+
+const ORG_PLANS: ReadonlySet<unknown> = new Set(["team", "enterprise"]);
+
+/** Where an administrator's managed-settings.json is (Claude Code's paths on Linux and macOS). */
+export function managedSettingsPath(platform: string = process.platform): string {
+  return platform === "darwin" ? "/Library/Application Support/ClaudeCode/managed-settings.json" : "/etc/claude-code/managed-settings.json";
+}
+
+/** The claude.ai plan in .credentials.json (claudeAiOauth.subscriptionType: pro, max, team, enterprise). */
+function subscriptionOf(credentials: string | undefined): unknown {
+  const oauth = jsonField(credentials, "claudeAiOauth");
+  return typeof oauth === "object" && oauth !== null ? (oauth as Record<string, unknown>).subscriptionType : undefined;
 }
 
 /** Whether the JSON text has a non-empty top-level `key`; unreadable JSON has none. */
 function hasKey(text: string | undefined, key: string): boolean {
-  if (!text) return false;
+  return Boolean(jsonField(text, key));
+}
+
+/** A top-level field of the JSON text; undefined when the text is missing or not a JSON object. */
+function jsonField(text: string | undefined, key: string): unknown {
+  if (!text) return undefined;
   try {
     const data: unknown = JSON.parse(text);
-    return typeof data === "object" && data !== null && Boolean((data as Record<string, unknown>)[key]);
+    return typeof data === "object" && data !== null ? (data as Record<string, unknown>)[key] : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -111,6 +111,13 @@ export const RegisterBodySchema = z.object({
   groups: z.array(GroupNameSchema).max(MAX_GROUPS_PER_PEER).optional(),
   /** The coding agent the server runs in (CLAUDE_PEERS_AGENT); servers before 0.4 do not say, and run in Claude Code. */
   agent: z.enum(AGENTS).default(DEFAULT_AGENT),
+  /**
+   * Whether this session shows channel push (its client is Claude Code, started with the flag naming
+   * this registration, with a login channels work with): only then does the broker push its mail
+   * (and count it delivered once acked). Otherwise it stays unread for the monitor, the hooks and
+   * check_messages. Older servers do not say (and so get no pushes).
+   */
+  channel: z.boolean().default(false),
 });
 export type RegisterBody = z.infer<typeof RegisterBodySchema>;
 
@@ -123,6 +130,10 @@ export const RegisterResultSchema = z.object({
   groups: z.array(z.string()).default([]),
 });
 export type RegisterResult = z.infer<typeof RegisterResultSchema>;
+
+/** The one path that holds a session's mail: channel push, the plugin's monitor, or the hooks and their waiter. */
+export const DeliveryPathSchema = z.enum(["channel", "monitor", "hooks"]);
+export type DeliveryPath = z.infer<typeof DeliveryPathSchema>;
 
 export const PeerInfoSchema = z.object({
   id,
@@ -146,8 +157,8 @@ export const PeerInfoSchema = z.object({
   editing: z.array(z.string()).optional(),
   /** Its claim_files patterns still holding; only in list_peers and whoami. */
   claims: z.array(z.string()).optional(),
-  /** Its plugin's monitor holds its mail path: mail is pushed into the session as monitor events (this broker's peers only). */
-  monitor: z.boolean().optional(),
+  /** How its mail reaches its model (DeliveryPaths; this broker's peers only): channel push, its plugin's monitor, or its hooks (at the next tool call). */
+  path: DeliveryPathSchema.optional(),
 });
 export type PeerInfo = z.infer<typeof PeerInfoSchema>;
 
@@ -284,8 +295,8 @@ export type HookResult = z.infer<typeof HookResultSchema>;
  * answers once the session has mail (leased like /hook's), or when the wait ends without any.
  */
 export const HookWaitResultSchema = HookResultSchema.extend({
-  /** mail: messages to hand over; gone: the session's server left; replaced: a newer waiter of the session took over; no_session: no live peer is the hook's. */
-  ended: z.enum(["mail", "gone", "replaced", "no_session"]),
+  /** mail: messages to hand over; gone: the session's server left; replaced: a newer waiter of the session took over; no_session: no live peer is the hook's; channel: channel push shows the session its mail. */
+  ended: z.enum(["mail", "gone", "replaced", "no_session", "channel"]),
 });
 export type HookWaitResult = z.infer<typeof HookWaitResultSchema>;
 /** A message as the plugin's monitor gets it: with its sender's agent and host for the line (none for the operator and notices). */
@@ -296,6 +307,8 @@ export const HookMonitorResultSchema = HookWaitResultSchema.extend({ messages: z
 export type HookMonitorResult = z.infer<typeof HookMonitorResultSchema>;
 /** POST /session: a client session id the server learned after registering (Codex sends it with each tool call); its hooks send the same. */
 export const SessionBodySchema = z.object({ session_id: claudeSessionId });
+/** POST /channel: the server learned (its client initialized late) whether its session shows channel push; as `channel` in /register. */
+export const ChannelBodySchema = z.object({ channel: z.boolean() });
 
 /** POST /hook/read: the hook printed these messages; mark them read. */
 export const HookReadBodySchema = z.object({ peer_id: peerId, ids: z.array(id).min(1).max(1000) });
@@ -400,6 +413,8 @@ export const StatusResultSchema = z.object({
   hooks_waiting: z.array(z.string()).default([]),
   /** Peers whose plugin monitor (bun cli.ts hook --monitor) holds their mail path now: their mail reaches the model as monitor events. */
   monitors: z.array(z.string()).default([]),
+  /** Peers whose mail goes by channel push (their Claude Code shows it): delivered means shown. */
+  channels: z.array(z.string()).default([]),
   /** Names whose inbound mail a person paused, and since when; their mail is held until resumed. */
   paused: z.array(z.object({ name: z.string(), since: isoTime })).default([]),
 });
@@ -514,6 +529,7 @@ export const ROUTES = {
   "/send": { body: SendBodySchema, result: SendResultSchema },
   "/summary": { body: SummaryBodySchema, result: OkResultSchema },
   "/session": { body: SessionBodySchema, result: OkResultSchema },
+  "/channel": { body: ChannelBodySchema, result: OkResultSchema },
   "/inbox": { body: InboxBodySchema, result: InboxResultSchema },
   "/ack": { body: AckBodySchema, result: AckResultSchema },
   "/poll": { body: NoBodySchema, result: PollResultSchema },

@@ -15,13 +15,25 @@ export function describePeers(peers: PeerInfo[], scope: string): string {
   // Every field the peer gave is one line: a summary with a line break must not add a fake entry.
   const lines = peers.map((p) => {
     const where = [oneLine(p.cwd), p.git_branch ? `branch ${oneLine(p.git_branch)}` : null].filter(Boolean).join(", ");
-    const reach = p.monitor ? "push by monitor" : p.push ? "push" : "poll";
+    const reach = reachOf(p);
     const host = p.host ? `, host ${oneLine(p.host)}` : "";
     const groups = p.groups.length ? `; in ${p.groups.map((g) => `#${oneLine(g)}`).join(" ")}` : "";
     const edits = describeEdits(p).join("; ");
     return `- ${oneLine(p.name)} (id ${p.id}${host}): ${oneLine(p.summary) || "(no summary)"}\n  ${where}; runs in ${oneLine(p.agent)}; seen ${ago(p.last_seen)}; reachable by ${reach}${groups}${edits ? `\n  ${edits}` : ""}`;
   });
   return `${peers.length} peer${peers.length === 1 ? "" : "s"} (scope: ${scope}):\n${lines.join("\n")}`;
+}
+
+/**
+ * How a session's mail reaches its model: pushed by channel or by the plugin's monitor, or shown at
+ * its next tool call (hooks). A session on another host: its broker keeps that record, so only
+ * whether its server holds a push connection there.
+ */
+function reachOf(p: PeerInfo): string {
+  if (p.path === "channel") return "push by channel";
+  if (p.path === "monitor") return "push by monitor";
+  if (p.path === "hooks") return "at the next tool call";
+  return p.push ? "push" : "poll";
 }
 
 /** "editing: src/auth.ts, src/db.ts" and "claims: src/api/**": a session's recent edits and claims, when it has any. */

@@ -10,7 +10,7 @@ import { probeBroker } from "../shared/broker-probe.ts";
 import { StatusResultSchema } from "../shared/protocol.ts";
 import { awaitNewBroker, messageState, runningBroker } from "./helpers/broker.ts";
 import { ROOT, makeTestEnv } from "./helpers/env.ts";
-import { listsAsPush, sentMessageId, startServer, whoami } from "./helpers/server.ts";
+import { listsAs, sentMessageId, startServer, whoami } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { suiteWorld } from "./helpers/world.ts";
 
@@ -95,15 +95,15 @@ describe("kill -9 of the broker while 1,000 messages stream from A to B", () => 
   });
 });
 
-describe("kill -9 of the recipient between push and ack", () => {
+describe("kill -9 of a recipient that never showed its mail", () => {
   const world = suiteWorld();
 
   test("the unacknowledged message goes to the next session with the same name", async () => {
-    // "victim" registers and holds its push socket, but cannot hand anything to Claude (so never
-    // acks) until initialize, which never comes: it dies first.
+    // "victim" registers and holds its push socket, but cannot show anything (so takes no push and
+    // acks nothing) until initialize, which never comes: it dies first.
     const [sender, victim] = await Promise.all([world.start({ name: "sender" }), world.start({ name: "victim", deferInitialize: true })]);
     await whoami(sender);
-    const listsVictim = () => listsAsPush(sender, "victim");
+    const listsVictim = () => listsAs(sender, "victim", "at the next tool call");
     await waitFor(listsVictim, "victim to register");
     const id = sentMessageId((await sender.call("send_message", { to: "victim", message: "pushed, never acknowledged" })).text);
     expect(await messageState(world.t, id)).toBe("queued");

@@ -168,14 +168,14 @@ describe("cli with a broker and two live sessions", () => {
     const r = await cli(t, ["peers"]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^ID +NAME +HOST +AGENT +PUSH +LAST SEEN +BRANCH +GROUPS +CWD +SUMMARY$/);
+    expect(lines[0]).toMatch(/^ID +NAME +HOST +AGENT +MAIL +LAST SEEN +BRANCH +GROUPS +CWD +SUMMARY$/);
     expect(lines).toHaveLength(3);
     const nameAt = lines[0]!.indexOf("NAME");
     expect(lines[1]!.slice(nameAt)).toStartWith("alice ");
     expect(lines[2]!.slice(nameAt)).toStartWith("bob ");
     expect(lines[1]).toStartWith(aliceId);
     expect(lines[2]).toStartWith(bobId);
-    expect(lines[1]!.slice(lines[0]!.indexOf("PUSH"))).toStartWith("yes ");
+    expect(lines[1]!.slice(lines[0]!.indexOf("MAIL"))).toStartWith("channel "); // its session shows channel push (it registered so)
     expect(lines[1]!.slice(lines[0]!.indexOf("AGENT"))).toStartWith("claude-code ");
 
     const j = await cli(t, ["peers", "--json"]);

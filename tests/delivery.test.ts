@@ -8,9 +8,17 @@ import { SEND_RATE } from "../shared/broker/send-pace.ts";
 import { messageState } from "./helpers/broker.ts";
 import { sharedDatabase } from "./helpers/hosts.ts";
 import { usePostgres } from "./helpers/postgres.ts";
-import { UNREAD_LINE, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { UNREAD_LINE, listsAs, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { openWorld, type World } from "./helpers/world.ts";
+import { openWorld, suiteWorld, type World } from "./helpers/world.ts";
+
+/** One call of each tool that is not check_messages: each result ends with the unread line while mail waits. */
+const TOOL_CALLS = (to: string): Array<[string, Record<string, unknown>]> => [
+  ["whoami", {}],
+  ["list_peers", {}],
+  ["set_summary", { summary: "reading mail" }],
+  ["send_message", { to, message: "got two messages, reading them now" }],
+];
 
 /** Where the sender and the recipient run; close() stops everything they started. */
 interface Machines {
@@ -96,24 +104,17 @@ function runDeliveryContract(path: DeliveryPath, run = describe): void {
       expect(second.text).toBe("No unread messages.");
     });
 
-    test("every tool result ends with the unread line while messages wait", async () => {
+    test("tool results do not announce mail the channel already showed; check_messages still returns it", async () => {
       await recipient.call("check_messages"); // start from an empty inbox
-      await Promise.all([deliver("one"), deliver("two")]);
-      const calls: Array<[string, Record<string, unknown>]> = [
-        ["whoami", {}],
-        ["list_peers", {}],
-        ["set_summary", { summary: "reading mail" }],
-        ["send_message", { to: senderId, message: "got two messages, reading them now" }],
-      ];
-      for (const [tool, args] of calls) {
+      const shown = await Promise.all([deliver("one"), deliver("two")]);
+      for (const { id } of shown) await waitFor(async () => (await messageState(machines.sender.t, id)) === "delivered", "the recipient's ack");
+      for (const [tool, args] of TOOL_CALLS(senderId)) {
         const result = await recipient.call(tool, args);
         expect(result.isError).toBe(false);
-        expect(result.text).toMatch(UNREAD_LINE);
-        expect(UNREAD_LINE.exec(result.text)![1]).toBe("2");
+        expect(result.text).not.toMatch(UNREAD_LINE);
       }
       const checked = await recipient.call("check_messages");
-      expect(checked.text).not.toMatch(UNREAD_LINE);
-      expect((await recipient.call("whoami")).text).not.toMatch(UNREAD_LINE);
+      for (const { id } of shown) expect(checked.text).toContain(id);
     });
 
     test("a reply with in_reply_to reaches the sender and marks the original read", async () => {
@@ -263,4 +264,45 @@ for (const transport of transports) {
       cluster ? describe : describe.skip,
     );
   }
+}
+
+/**
+ * A session whose client does not show channel push (a Claude Code without the flag or with
+ * API-key auth, Codex, Gemini): its server takes none, so nothing reads "delivered" that no model
+ * saw. Its mail stays queued, every tool result says it waits, and check_messages (or a hook, or
+ * the monitor: tests/hook.test.ts, tests/monitor.test.ts) shows it and marks it read.
+ */
+for (const [label, recipientOpts] of [
+  ["no channel flag", { channels: false }],
+  ["no channel flag, polling", { channels: false, env: { CLAUDE_PEERS_PUSH: "off" } }],
+  ["the flag, but API-key auth", { env: { ANTHROPIC_API_KEY: "sk-ant-api03-test" } }],
+  ["another MCP client (Codex)", { env: { CLAUDE_PEERS_AGENT: "codex" }, clientName: "codex-mcp-client" }],
+] as const) {
+  describe(`delivery without channels: ${label}`, () => {
+    const world = suiteWorld();
+    test("the message stays queued until check_messages shows it; every tool result says it waits; nothing is pushed", async () => {
+      const [sender, recipient] = await Promise.all([world.start({ name: "sender" }), world.start({ name: "recipient", ...recipientOpts })]);
+      const [s] = await Promise.all([whoami(sender), whoami(recipient)]);
+      await waitFor(() => listsAs(sender, "recipient", "at the next tool call"), "the recipient listed as reached at its next tool call");
+      const ids: string[] = [];
+      for (const text of ["one", "two"]) {
+        const sent = await sender.call("send_message", { to: "recipient", message: text });
+        expect(sent.text).toMatch(/^Message m-\S+ queued for recipient/);
+        ids.push(sentMessageId(sent.text));
+      }
+      for (const [tool, args] of TOOL_CALLS(s.id)) {
+        const result = await recipient.call(tool, args);
+        expect(result.isError).toBe(false);
+        expect(UNREAD_LINE.exec(result.text)?.[1]).toBe("2");
+      }
+      for (const id of ids) expect(await messageState(world.t, id)).toBe("queued");
+      const checked = await recipient.call("check_messages");
+      for (const id of ids) {
+        expect(checked.text).toContain(id);
+        expect(await messageState(world.t, id)).toBe("read");
+      }
+      expect((await recipient.call("whoami")).text).not.toMatch(UNREAD_LINE);
+      expect(recipient.channel).toEqual([]);
+    });
+  });
 }

@@ -12,6 +12,7 @@ import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { CLAUDE, claudeCli, type ClaudeCli } from "./helpers/claude-cli.ts";
 import { CLI } from "./helpers/cli.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
+import { startServer, whoami } from "./helpers/server.ts";
 
 interface Report {
   ok: boolean;
@@ -76,6 +77,25 @@ describe("doctor", () => {
     expect(code).toBe(0);
     expect(text).toMatch(/^ok {4}bun +Bun \d/m);
     expect(text).toEndWith("\nall good\n");
+  });
+
+  test("mail delivery names the path each running session really has: channel push only where its Claude Code shows it", async () => {
+    // alice's Claude Code has the flag and a claude.ai login; bob's has the flag and API-key auth (it would drop every push); carol's no flag.
+    const sessions = await Promise.all([
+      startServer(t, { name: "alice" }),
+      startServer(t, { name: "bob", env: { ANTHROPIC_API_KEY: "sk-ant-api03-test" } }),
+      startServer(t, { name: "carol", channels: false }),
+    ]);
+    try {
+      await Promise.all(sessions.map(whoami));
+      const detail = check((await doctor(t, cli, {}, false)).report, "mail delivery").detail;
+      expect(detail).toStartWith("3 sessions here: 1 pushed by channel");
+      expect(detail).toContain("0 pushed by the plugin's monitor");
+      expect(detail).toContain("2 at their next hook or tool call");
+      for (const [name, path] of [["alice", "push by channel"], ["bob", "at the next tool call"], ["carol", "at the next tool call"]]) expect(detail).toContain(`${name}: ${path}`);
+    } finally {
+      await Promise.all(sessions.map((s) => s.stop()));
+    }
   });
 
   test("three broken setups that look fine on paper: a broker that refuses this setup's token, a registered Bun that is gone, a clone that moved", async () => {

@@ -288,10 +288,12 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
   test("started with the channel flag but API-key auth (Claude Code drops every push): its hooks deliver", async () => {
     const erin = await openSession(world, "gwen", ["--dangerously-load-development-channels", "server:claude-peers"], { env: { ANTHROPIC_API_KEY: "sk-ant-api03-test" } });
     try {
-      const id = await send("gwen", "pushed, never shown");
-      await waitFor(async () => (await messageState(world.t, id)) === "delivered", "the server to take the push");
+      // Its server takes no push (Claude Code would drop it): the message is not "delivered" before a hook showed it.
+      const id = await send("gwen", "never pushed, shown by the hook");
+      expect(await messageState(world.t, id)).toBe("queued");
       expect(context(await erin.hook(INPUTS.PostToolUse), "PostToolUse")).toContain(`id="${id}"`);
       expect(await messageState(world.t, id)).toBe("read");
+      expect(erin.server.channel).toEqual([]);
     } finally {
       await erin.server.stop();
     }
@@ -319,12 +321,12 @@ describe("hook in live sessions (real broker, real servers, Claude Code's proces
 
   test("no nagging where push is trusted: a flagged session's tool results leave out mail already pushed to Claude; others count it", async () => {
     for (const session of [alice, carol]) await session.server.call("check_messages"); // start from empty inboxes
-    const [forAlice, forCarol] = [await send("alice", "pushed to alice"), await send("carol", "pushed to carol")];
-    await alice.server.waitForChannel((m) => m.meta.message_id === forAlice, "alice's push");
+    const [forAlice, forCarol] = [await send("alice", "for alice, unflagged"), await send("carol", "pushed to carol")];
     await carol.server.waitForChannel((m) => m.meta.message_id === forCarol, "carol's push");
     await waitFor(async () => (await messageState(world.t, forCarol)) === "delivered", "carol's ack");
-    await waitFor(async () => (await messageState(world.t, forAlice)) === "delivered", "alice's ack");
-    // alice's Claude Code has no channel flag: the push may not have reached the model, so it counts.
+    // alice's Claude Code has no channel flag: her server takes no push, and the message waits, counted.
+    expect(await messageState(world.t, forAlice)).toBe("queued");
+    expect(alice.server.channel.some((m) => m.meta.message_id === forAlice)).toBe(false);
     expect((await alice.server.call("whoami")).text).toEndWith("(1 unread peer message waiting: call check_messages.)");
     expect((await carol.server.call("whoami")).text).not.toContain("unread peer message");
     expect((await carol.server.call("check_messages")).text).toContain("pushed to carol"); // still unread: returned, then read

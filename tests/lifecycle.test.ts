@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 import { statFields } from "../shared/proc-stat.ts";
 import type { Health } from "../shared/protocol.ts";
 import { awaitNewBroker, brokerPids, messageState, runningBroker, startBroker } from "./helpers/broker.ts";
-import { listsAsPush, sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { listsAs, sentMessageId, whoami, type Reach, type TestServer } from "./helpers/server.ts";
 import { pidAlive, waitFor } from "./helpers/wait.ts";
 import { suiteWorld, type World } from "./helpers/world.ts";
 
@@ -86,25 +86,27 @@ describe("a send right after the broker dies", () => {
 describe("an unacknowledged push across a broker crash", () => {
   const world = suiteWorld();
 
-  test("is pushed again by the next broker and shown exactly once", async () => {
-    // "slow" is a Claude Code still starting up: its server registers, but nothing can be shown
-    // (so nothing is acknowledged) until initialize.
+  test("is left unread until the client says it shows channels, then pushed by the next broker and shown exactly once", async () => {
+    // "slow" is a Claude Code still starting up: its server registers, but until initialize it does
+    // not know its client (Claude Code shows channel push, another client would not), so it takes
+    // no push: the message waits, queued, at the next tool call's reach.
     const [sender, slow] = await Promise.all([world.start({ name: "sender" }), world.start({ name: "slow", deferInitialize: true })]);
     await whoami(sender);
-    // Listed as reachable by push: its socket is up, so the broker pushes to it at once.
-    const listsSlow = () => listsAsPush(sender, "slow");
-    await waitFor(listsSlow, "slow to register before initialize");
-    const sent = await sender.call("send_message", { to: "slow", message: "pushed before you were ready" });
+    const listsSlow = (reach: Reach) => () => listsAs(sender, "slow", reach);
+    await waitFor(listsSlow("at the next tool call"), "slow to register before initialize");
+    const sent = await sender.call("send_message", { to: "slow", message: "sent before you were ready" });
     expect(sent.text).toMatch(/^Message m-\S+ queued for slow/);
     const id = sentMessageId(sent.text);
 
     await crashBroker(world);
-    await waitFor(listsSlow, "slow to re-register with the new broker");
+    await waitFor(listsSlow("at the next tool call"), "slow to re-register with the new broker");
+    expect(await messageState(world.t, id)).toBe("queued");
 
+    // Claude Code, started with the flag and a claude.ai login, initializes: the server tells the broker, which pushes.
     await slow.initialize();
     await slow.waitForChannel((m) => m.meta.message_id === id, "the message on slow's channel");
-    // Only the copy pushed by the new broker can be acknowledged (the first socket is gone).
     await waitFor(async () => (await messageState(world.t, id)) === "delivered", "the message to be acknowledged");
+    await waitFor(listsSlow("push by channel"), "slow listed as pushed by channel");
     expect(slow.channel.filter((m) => m.meta.message_id === id).length).toBe(1);
   });
 });

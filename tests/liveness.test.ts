@@ -47,7 +47,8 @@ describe("liveness", () => {
       const s = await world.start({ name, env: mode.env });
       await whoami(s);
       const { text } = await observer.call("list_peers");
-      expect(text).toMatch(new RegExp(`^- ${name} \\(id .*\\n.*; reachable by ${mode.label}$`, "m"));
+      expect(text).toMatch(new RegExp(`^- ${name} \\(id .*\\n.*; reachable by push by channel$`, "m"));
+      expect((await s.call("whoami")).text).toContain(mode.label === "push" ? "(push connected)" : "(polling)");
       process.kill(s.pid, "SIGKILL");
       await waitUnlisted(name);
       await s.stop();

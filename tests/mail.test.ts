@@ -12,8 +12,13 @@ import { openSqliteStore } from "../shared/store/sqlite.ts";
 import type { Store } from "../shared/store/store.ts";
 import { join } from "node:path";
 import type { RegisterResult } from "../shared/protocol.ts";
-import { inProcessServices, registration, type InProcessServices } from "./helpers/in-process.ts";
+import { inProcessServices, registration as hooksRegistration, type InProcessServices } from "./helpers/in-process.ts";
 import { tempDir } from "./helpers/temp-dir.ts";
+
+/** Sessions whose Claude Code shows channel push: their sockets here stand in for their servers, and the broker pushes to them. */
+const registration = (name: string, extra: Parameters<typeof hooksRegistration>[1] = {}) => hooksRegistration(name, { channel: true, ...extra });
+import { waitFor } from "./helpers/wait.ts";
+import { hookAncestors } from "../shared/broker/hook-pairing.ts";
 import { thrown } from "./helpers/wait.ts";
 
 /** A store whose next insertMessage waits at a gate the test opens: one interleaving, on purpose. */
@@ -189,6 +194,45 @@ describe("acks", () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(ACK_WAIT_MS - 5); // it did wait
     expect(socket.frames).toHaveLength(1);
     expect((await s.store.queuedFor(reg.peer_id)).map((m) => m.id)).toEqual([sent.id]);
+  });
+});
+
+describe("a session that does not show channel push (delivered means shown)", () => {
+  test("gets no push and no polled mail: the send answers queued at once, and the message waits unread for what shows it", async () => {
+    await using s = inProcessServices();
+    const reg = await s.registry.register(hooksRegistration("api"));
+    const peer = (await s.registry.authenticate(reg.secret))!;
+    // The socket records each push and acks it, as server.ts does once it has written it to Claude.
+    const recorded = recordingSocket();
+    const socket = { ...recorded, send: (data: string) => (recorded.send(data), void s.mail.acknowledge(peer, [JSON.parse(data).message.id])) };
+    await s.registry.attach(reg.peer_id, socket);
+    const started = performance.now();
+    const sent = (await s.mail.send({ kind: "operator" }, { to: "api", text: "for the hooks" })).message;
+    expect(sent.state).toBe("queued");
+    expect(performance.now() - started).toBeLessThan(ACK_WAIT_MS); // no ack to wait for: nothing was pushed
+    expect(socket.frames).toEqual([]);
+    expect(s.paths.pathOf(reg.peer_id)).toBe("hooks");
+    expect((await s.store.getMessage(sent.id))?.state).toBe("queued");
+    // Once its client turns out to show channels (a late initialize: POST /channel), what waits is pushed.
+    s.paths.setChannel(reg.peer_id, true);
+    await waitFor(() => socket.frames.length === 1, "the waiting message pushed");
+    await waitFor(async () => (await s.store.getMessage(sent.id))?.state === "delivered", "its ack");
+  });
+});
+
+describe("one path per session: where channel push shows the mail, the hooks and the waiter take none", () => {
+  test("a channel session's hook is leased nothing and its waiter is told `channel`; a hooks session's hook shows its mail", async () => {
+    await using s = inProcessServices();
+    const [pushed, hooked] = await Promise.all([
+      s.registry.register(registration("pushed", { parent_pid: 7001 })),
+      s.registry.register(hooksRegistration("hooked", { parent_pid: 7002 })),
+    ]);
+    await s.mail.send({ kind: "operator" }, { to: "pushed", text: "by channel" });
+    await s.mail.send({ kind: "operator" }, { to: "hooked", text: "by a hook" });
+    expect([s.paths.pathOf(pushed.peer_id), s.paths.pathOf(hooked.peer_id)]).toEqual(["channel", "hooks"]);
+    expect(await s.hookMail.lease(hookAncestors([9, 7001]), 9000, undefined, "PostToolUse")).toMatchObject({ peer: { id: pushed.peer_id }, messages: [], unread: 0 });
+    expect(await s.hookMail.wait(hookAncestors([9, 7001]), 9000, undefined, undefined, "Stop")).toMatchObject({ peer: { id: pushed.peer_id }, messages: [], ended: "channel" });
+    expect(await s.hookMail.lease(hookAncestors([9, 7002]), 9000, undefined, "PostToolUse")).toMatchObject({ peer: { id: hooked.peer_id }, messages: [{ text: "by a hook" }] });
   });
 });
 

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dirname } from "node:path";
 import { ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
-import { brokerPids, messageState, processPids, runningBroker } from "./helpers/broker.ts";
+import { brokerPids, messageState, processPids, runningBroker, storedMessage } from "./helpers/broker.ts";
 import { CLAUDE, FAKE_API_KEY as KEY, claudeCli, installPluginInteractive, type ClaudeCli } from "./helpers/claude-cli.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startFakeAnthropic, type FakeAnthropic, type FakeTurn } from "./helpers/fake-anthropic.ts";
@@ -75,16 +75,24 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     // The monitor runs without any flag and holds the session's mail path at the broker.
     await waitFor(async () => monitorPids(world.t.home).length === 1 && (await status()).monitors.includes(id), "the monitor to hold the session", 30_000);
     expect(model.requests.length).toBe(0);
-    // list_peers and doctor say how the session gets its mail.
+    // list_peers and doctor say how the session gets its mail: the flag is given, but the channel is not its path.
     expect((await asker.call("list_peers", { scope: "machine" })).text).toMatch(/- watched \(id [^)]*\)[^\n]*\n[^\n]*reachable by push by monitor/);
-    expect((await runCli(world.t, ["doctor"])).stdout).toContain("1 pushed by the plugin's monitor");
+    const doctor = (await runCli(world.t, ["doctor"])).stdout;
+    expect(doctor).toContain("1 pushed by the plugin's monitor");
+    expect(doctor).toContain("watched: push by monitor");
 
     let question = "";
     script = async (n) => (n === 1 ? { tool: SEND, input: { to: "asker", message: "4", in_reply_to: question } } : { text: "Answered." });
     const text = "what is 2+2?\nanswer with send_message";
-    question = sentMessageId((await asker.call("send_message", { to: "watched", message: text })).text);
+    const sent = await asker.call("send_message", { to: "watched", message: text });
+    // Claude Code drops channel push with this login: its server takes none, so the message is not "delivered" while no model saw it.
+    expect(sent.text).toMatch(/^Message m-\S+ queued for watched/);
+    question = sentMessageId(sent.text);
     const answer = await asker.waitForChannel((m) => m.meta.in_reply_to === question, "the idle session's answer", 45_000);
     expect(answer.content).toBe("4");
+    // It went from queued to read once the monitor wrote it: never "delivered" before (delivered_at is the read time).
+    const stored = (await storedMessage(world.t, question))!;
+    expect([stored.state, stored.delivered_at]).toEqual(["read", stored.read_at]);
     const woke = model.requests[0]!;
     // A monitor event, its line naming the message; not the waiter's "Stop hook" framing.
     expect(woke).toContain("Monitor event");

@@ -75,6 +75,8 @@ export interface Services {
   mail: Mail;
   registry: Registry;
   hookMail: HookMail;
+  /** Which path holds each session's mail: channel push, the plugin's monitor, or the hooks. */
+  paths: DeliveryPaths;
   /**
    * How many entries each per-peer (or per-message) map of the broker holds: a test that registers
    * and drops peers checks they are back where they started.
@@ -100,16 +102,23 @@ export function composeServices(opts: ServiceOptions): Services {
     onGone: (p) => registry?.departed(p),
     onLeft: (p) => forgetPeer?.(p),
   });
-  const pusher = new Pusher(presence, store, log);
+  // Which path holds each session's mail. A path that changes (a monitor's request ending, a
+  // session turning out to show channel push) wakes whoever waits for the session (its waiter, its
+  // monitor), and a session that now takes pushes gets what waits for it.
+  let changed: (peerId: string) => void = () => {};
+  const paths = new DeliveryPaths({ now, changed: (peerId) => changed(peerId) });
+  const pusher = new Pusher(presence, store, log, (peerId) => paths.channelHolds(peerId));
   const watchers = new Watchers();
   const otherHosts = network ? otherHostsOf(network) : undefined;
   const groups = new Groups(store, presence, now);
   const flags = opts.mailFlagDir ? new MailFlags(opts.mailFlagDir, log) : undefined;
   const { mailboxTtlMs, heldTtlMs, sendRate, damping } = opts;
   const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs, heldTtlMs, otherHosts, sendRate, damping, flags, now, log });
-  registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
-  // A monitor's request ending wakes the session's waiter, which takes over once the monitor's hold runs out.
-  const paths = new DeliveryPaths({ now, changed: (peerId) => mail.wake(peerId) });
+  registry = new Registry({ store, presence, pusher, mail, groups, watchers, paths, now, log });
+  changed = (peerId) => {
+    mail.wake(peerId);
+    if (paths.channelHolds(peerId)) pusher.pushQueued(peerId).catch(() => pusher.repushAll());
+  };
   const hookMail = new HookMail({ presence, mail, store, paths, now });
   const notices = new Notices(mail, log);
   const edits = new Edits({ store: editsStoreFor(store), presence, notices, keys: new FileKeys(now), windowMs: opts.collisionWindowMs ?? DEFAULT_COLLISION_WINDOW_MS, now, flags: opts.editFlagDir ? new EditFlags(opts.editFlagDir, log) : undefined });
@@ -120,7 +129,7 @@ export function composeServices(opts: ServiceOptions): Services {
     edits.forgetPeer(p.row.id);
   };
   const sizes = () => ({ ...presence.sizes(), ...mail.sizes(), ...hookMail.sizes(), ...edits.sizes() });
-  return { store, presence, pusher, watchers, groups, mail, registry, hookMail, edits, sizes };
+  return { store, presence, pusher, watchers, groups, mail, registry, hookMail, paths, edits, sizes };
 }
 
 export interface BrokerOptions extends ServiceOptions {

@@ -1,10 +1,16 @@
 /**
- * The broker's one record of which path holds each session's mail: the plugin's monitor (`cli.ts
- * hook --monitor`, a Claude Code plugin monitor whose stdout lines reach the model as monitor
- * events), else the hooks and their waiter. A session has one path at a time, so nothing is shown
- * twice: while a monitor holds the session its hooks and its waiter show nothing, and they take
- * over again once it is gone (its request closed and not renewed within MONITOR_GRACE_MS).
+ * The broker's one record of which path holds each session's mail: channel push (its server said
+ * at registration, or later on /channel, that its Claude Code shows channel notifications: the flag
+ * names this registration and the login is one channels work with), else the plugin's monitor
+ * (`cli.ts hook --monitor`, a Claude Code plugin monitor whose stdout lines reach the model as
+ * monitor events), else the hooks and their waiter. A session has one path at a time, so nothing
+ * is shown twice and "delivered" means shown: only a channel session's mail is pushed to its server
+ * (and acked as delivered); elsewhere it stays unread until the monitor or a hook showed it (read).
+ * While a monitor holds the session its hooks and its waiter show nothing, and they take over again
+ * once it is gone (its request closed and not renewed within MONITOR_GRACE_MS).
  */
+import type { DeliveryPath } from "../protocol.ts";
+
 
 /**
  * A monitor holds its session from its request until this long after the request ended: it asks
@@ -23,12 +29,38 @@ interface MonitorHold {
 
 export class DeliveryPaths {
   private readonly monitors = new Map<string, MonitorHold>();
+  /** Peers whose Claude Code shows channel push (their servers said so). */
+  private readonly channels = new Set<string>();
   private readonly now: () => number;
   /** Called when a monitor's request ends: whoever waits for the session (its waiter) looks again. */
   private readonly changed: (peerId: string) => void;
   constructor(opts: { now: () => number; changed: (peerId: string) => void }) {
     this.now = opts.now;
     this.changed = opts.changed;
+  }
+
+  /** The session's server says whether its Claude Code shows channel push; a change wakes whoever waits for the session. */
+  setChannel(peerId: string, shown: boolean): void {
+    if (this.channels.has(peerId) === shown) return;
+    if (shown) this.channels.add(peerId);
+    else this.channels.delete(peerId);
+    this.changed(peerId);
+  }
+
+  /** Whether channel push shows the session its mail: then only its server takes it (pushed, acked as delivered). */
+  channelHolds(peerId: string): boolean {
+    return this.channels.has(peerId);
+  }
+
+  /** The path that holds the session's mail now: channel push first, else a monitor, else the hooks. */
+  pathOf(peerId: string): DeliveryPath {
+    if (this.channels.has(peerId)) return "channel";
+    return this.monitorHolds(peerId) ? "monitor" : "hooks";
+  }
+
+  /** The peers whose mail goes by channel push. */
+  channelPeers(): string[] {
+    return [...this.channels];
   }
 
   /**
@@ -65,18 +97,19 @@ export class DeliveryPaths {
     return hold.replace ? Number.POSITIVE_INFINITY : hold.until - this.now();
   }
 
-  /** The peers a monitor holds now. */
+  /** The peers whose mail a monitor holds now (not those channel push holds). */
   monitoredPeers(): string[] {
-    return [...this.monitors.keys()].filter((id) => this.monitorHolds(id));
+    return [...this.monitors.keys()].filter((id) => this.pathOf(id) === "monitor");
   }
 
   /** The peer left: its record goes (an open monitor request ends by itself, finding the peer gone). */
   forgetPeer(peerId: string): void {
+    this.channels.delete(peerId);
     const hold = this.monitors.get(peerId);
     if (hold && !hold.replace) this.monitors.delete(peerId);
   }
 
-  sizes(): { monitorHolds: number } {
-    return { monitorHolds: this.monitors.size };
+  sizes(): { monitorHolds: number; channelPaths: number } {
+    return { monitorHolds: this.monitors.size, channelPaths: this.channels.size };
   }
 }

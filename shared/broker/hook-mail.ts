@@ -66,8 +66,8 @@ export class HookMail {
     if (!found) return { peer: null, parent_pid: null, messages: [], unread: 0 };
     if (peek) return { peer: found.peer, parent_pid: found.parent_pid, messages: [], unread: await this.store.countUnread(found.peer.id) };
     if (event) this.observe(found.peer.id, event);
-    // The session's monitor shows its mail (at once, mid-turn too): its hooks would show it twice.
-    const leased = this.paths.monitorHolds(found.peer.id) ? EMPTY : await this.leaseFor(found.peer.id, maxChars);
+    // Channel push or the session's monitor shows its mail (at once, mid-turn too): its hooks would show it twice.
+    const leased = this.paths.pathOf(found.peer.id) !== "hooks" ? EMPTY : await this.leaseFor(found.peer.id, maxChars);
     // The flag of every id the session has (one just learned, after /clear) says whether mail waits,
     // leased to another hook or not: a lease that runs out makes its mail unread again.
     await this.mail.refreshFlag(found.peer.id);
@@ -146,6 +146,8 @@ export class HookMail {
         const arrival = this.mail.nextArrival(peer.id); // listen first: mail stored during the lease still wakes it
         const entry = this.presence.get(peer.id);
         if (!entry || !this.presence.isLive(entry)) return arrival.cancel(), ended("gone");
+        // Channel push shows this session its mail, and wakes it when idle: no waiter is needed.
+        if (this.paths.channelHolds(peer.id)) return arrival.cancel(), ended("channel");
         // Only mail that came while the session was idle: what came during a turn is its hooks' to show.
         const idle = this.idleSince.has(peer.id) ? this.idleSince.get(peer.id)! : startedAt;
         // While the session's monitor holds it, the waiter only waits: it takes over when the monitor's hold runs out.
@@ -183,7 +185,8 @@ export class HookMail {
         const arrival = this.mail.nextArrival(peer.id); // listen first: mail stored during the lease still wakes it
         const entry = this.presence.get(peer.id);
         if (!entry || !this.presence.isLive(entry)) return arrival.cancel(), ended("gone");
-        const leased = await this.leaseFor(peer.id, maxChars, undefined, monitorLineCost, (rows) => this.withSenders(rows));
+        // Where channel push shows the session its mail, the monitor only waits (its session's server may say otherwise later).
+        const leased = this.paths.channelHolds(peer.id) ? EMPTY : await this.leaseFor(peer.id, maxChars, undefined, monitorLineCost, (rows) => this.withSenders(rows));
         if (leased.messages.length > 0) return arrival.cancel(), ended("mail", leased);
         if ((await Promise.race([arrival.within(MAX_TIMER_MS), replaced])) === "replaced") return arrival.cancel(), ended("replaced");
       }
@@ -226,7 +229,7 @@ export class HookMail {
   }
 
   /** Peers and messages remembered, for tests that check nothing is kept. */
-  sizes(): { hookLeases: number; hookWaiters: number; idleMarks: number; monitorHolds: number } {
+  sizes(): { hookLeases: number; hookWaiters: number; idleMarks: number; monitorHolds: number; channelPaths: number } {
     return { hookLeases: this.leases.size, hookWaiters: this.waiters.size, idleMarks: this.idleSince.size, ...this.paths.sizes() };
   }
 

@@ -8,6 +8,7 @@ import type { PeerInfo, RegisterBody, RegisterResult } from "../protocol.ts";
 import type { PeerRow, Store } from "../store/store.ts";
 import { randomToken, sha256 } from "../token.ts";
 import { newPeerId } from "./ids.ts";
+import type { DeliveryPaths } from "./delivery-paths.ts";
 import type { Groups } from "./groups.ts";
 import type { Mail } from "./mail.ts";
 import type { LivePeer, Presence, PushSocket } from "./presence.ts";
@@ -22,6 +23,8 @@ export interface RegistryOptions {
   mail: Mail;
   groups: Groups;
   watchers: Watchers;
+  /** Where the session said its mail is shown: the record is set before its mailbox is claimed (and pushed, where channels show it). */
+  paths: DeliveryPaths;
   now: () => number;
   log: (line: string) => void;
 }
@@ -53,6 +56,7 @@ export class Registry {
       last_seen: at,
     };
     const entry = await presence.admit(row, (final) => store.savePeer(final), body.session_id);
+    this.opts.paths.setChannel(id, body.channel);
     // Only a new session joins CLAUDE_PEERS_GROUPS: one coming back after a broker restart may have left some since.
     const groups = claimed ? await this.opts.groups.of(entry.row.name) : await this.joinAtStart(entry.row.name, body.groups ?? []);
     await this.opts.mail.claimMailbox(id);

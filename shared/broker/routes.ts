@@ -5,6 +5,7 @@ import type { PeerRow } from "../store/store.ts";
 import type { ConsoleAuth } from "./console-auth.ts";
 import type { Edits } from "./edits.ts";
 import type { Groups } from "./groups.ts";
+import type { DeliveryPaths } from "./delivery-paths.ts";
 import type { HookMail } from "./hook-mail.ts";
 import { hookAncestors } from "./hook-pairing.ts";
 import type { Mail } from "./mail.ts";
@@ -30,6 +31,7 @@ export interface RouteDeps {
   groups: Groups;
   mail: Mail;
   hookMail: HookMail;
+  paths: DeliveryPaths;
   edits: Edits;
   /** The broker's own part of /status. */
   brokerStatus: () => Status["broker"];
@@ -65,9 +67,9 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       const viewer = ctx.peer
         ? { id: ctx.peer.id, cwd: ctx.peer.cwd, git_common_dir: ctx.peer.git_common_dir, repo_key: ctx.peer.repo_key }
         : { cwd: b.cwd, git_common_dir: b.git_common_dir, repo_key: b.repo_key };
-      const monitored = new Set(s.hookMail.monitoredPeers());
       const listed = await s.edits.annotate(await s.groups.withGroups(await s.presence.list(b.scope, viewer)));
-      const peers = listed.map((p) => (monitored.has(p.id) ? { ...p, monitor: true } : p));
+      // How each session of this broker gets its mail; another host's broker keeps its own sessions' record.
+      const peers = listed.map((p) => (s.presence.get(p.id) ? { ...p, path: s.paths.pathOf(p.id) } : p));
       return { peers, ...(await unread(ctx)) };
     },
     "/send": async (ctx) => {
@@ -85,6 +87,12 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       await s.mail.refreshFlag(peer.id); // the new id's mail flag, for hooks that test it before starting Bun
       return { ok: true, ...(await unread(ctx)) };
     },
+    "/channel": async (ctx) => {
+      const peer = requirePeer(ctx);
+      if (!s.presence.get(peer.id)) throw new WireError("not_found", "peer: not registered with this broker; register again");
+      s.paths.setChannel(peer.id, ctx.body.channel); // now channel: what waits is pushed at once
+      return { ok: true, ...(await unread(ctx)) };
+    },
     "/inbox": async (ctx) => {
       const peer = requirePeer(ctx);
       const { mark_read, wait_s, reply_to } = ctx.body;
@@ -99,7 +107,12 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       const updated = state === "read" ? await s.mail.markRead(peer, ids) : await s.mail.acknowledge(peer, ids);
       return { updated, unread: await s.mail.unreadCount(peer) };
     },
-    "/poll": (ctx) => s.mail.poll(requirePeer(ctx)),
+    "/poll": async (ctx) => {
+      const peer = requirePeer(ctx);
+      const polled = await s.mail.poll(peer);
+      // A heartbeat for every session; its mail only for a session that shows channel push (as Pusher).
+      return s.paths.channelHolds(peer.id) ? polled : { ...polled, messages: [] };
+    },
     // Hooks hold the token but no peer secret: they name their session by process ancestry.
     "/hook": ({ body }) => s.hookMail.lease(hookAncestors(body.ancestors, body.agent_pid), body.max_chars, body.session_id, body.event, body.peek),
     "/hook/read": ({ body }) => s.hookMail.read(body.peer_id, body.ids),
@@ -122,6 +135,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
       messages: await s.mail.countByState(),
       hooks_waiting: s.hookMail.waitingPeers(),
       monitors: s.hookMail.monitoredPeers(),
+      channels: s.paths.channelPeers(),
       paused: pausedList(await s.mail.paused()),
     }),
     "/history": async ({ body }) => {

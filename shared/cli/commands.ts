@@ -84,7 +84,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
     pausedNames.has(p.name) ? `${p.name} (paused)` : p.name,
     p.host,
     p.agent,
-    p.push ? "yes" : "no",
+    p.path ?? (p.push ? "push" : "poll"), // how its mail reaches its model (channel, monitor, hooks); another host's: its link
     ago(p.last_seen, now),
     p.git_branch ?? "-",
     p.groups.map((g) => `#${g}`).join(" ") || "-",
@@ -96,7 +96,7 @@ async function peers(ctx: CliContext, values: CliOptions, positionals: string[])
     { header: "NAME" }, // never cut: people type it into send
     { header: "HOST", max: 24 },
     { header: "AGENT" },
-    { header: "PUSH" },
+    { header: "MAIL" },
     { header: "LAST SEEN" },
     { header: "BRANCH", max: 24 },
     { header: "GROUPS", max: 30 },

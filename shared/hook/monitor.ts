@@ -10,12 +10,12 @@
  * exactly once. It paces itself below Claude Code's rate limit (monitor-pace.ts), so no line is
  * suppressed; what does not fit yet is announced ("N more … check_messages") and follows. It
  * survives broker restarts (asks again until its session's server is back), and leaves with its
- * Claude Code. Where channel push delivers, it stays idle.
+ * Claude Code. Where channel push delivers (its server told the broker), the broker leases it
+ * nothing: its request stays open, idle.
  */
 import { nearestAgentPid } from "../agent-process.ts";
 import type { Ancestor } from "../ancestry.ts";
 import { ancestorsOf, readOr } from "../ancestry.ts";
-import { channelsShownAbove } from "../channel-login.ts";
 import { CLAUDE_SESSION_ID, loadBrokerLocation } from "../config.ts";
 import { MONITOR_BATCH_CHARS, monitorLine, moreLine, tooLongLine, type MonitorMessage } from "../monitor-line.ts";
 import { processAlive } from "../process-alive.ts";
@@ -60,8 +60,6 @@ export async function runMonitor(deps: MonitorDeps): Promise<void> {
   }, PARENT_CHECK_MS);
   const until = <T>(p: Promise<T>) => Promise.race([p, orphaned]);
   try {
-    // Channel push shows this session its mail itself: the monitor only waits for its session to end.
-    if (await channelsShownAbove(chain, env)) return void (await orphaned);
     // As the hooks: pairing stops at the nearest agent above (an agent run in another session's shell is not that session).
     const agentPid = await nearestAgentPid(chain);
     const body = { ancestors: chain.map((a) => a.pid), ...(agentPid !== undefined ? { agent_pid: agentPid } : {}), max_chars: MONITOR_BATCH_CHARS, ...(sessionId ? { session_id: sessionId } : {}) };

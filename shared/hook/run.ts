@@ -2,8 +2,9 @@
  * `bun cli.ts hook`, run by Claude Code (and Codex CLI) on SessionStart, UserPromptSubmit,
  * PostToolUse and Stop, and by Gemini CLI on SessionStart, BeforeAgent, AfterTool and AfterAgent:
  * prints this session's unread peer mail in the hook output format, then marks it read. Where
- * channel push is off (VS Code, API-key, Bedrock or Vertex auth, no flag) this is how mail reaches
- * Claude without anyone asking for it.
+ * channel push is off (VS Code, API-key, Bedrock or Vertex auth, no flag) and no plugin monitor
+ * holds the session, this is how mail reaches Claude without anyone asking for it; elsewhere the
+ * broker, which records each session's path, leases the hook nothing.
  *
  * It runs on every tool call, so it loads no zod and no MCP code (cli.ts imports it before
  * anything else), makes one request when there is no mail, and never breaks a session: no
@@ -12,7 +13,6 @@
 import { CLAUDE_SESSION_ID, loadBrokerLocation, type BrokerLocation } from "../config.ts";
 import { nearestAgentPid } from "../agent-process.ts";
 import { ancestorsOf, readOr, type Ancestor } from "../ancestry.ts";
-import { channelsRequested, channelsRequestedAbove, registrationOf } from "../channel-flag.ts";
 import { hookEventOf, hookFieldCap, type HookEvent } from "../hook-events.ts";
 import type { HookResult } from "../protocol.ts";
 import { postJson } from "./post.ts";
@@ -110,7 +110,7 @@ export async function runHook(deps: HookDeps): Promise<void> {
   const ctx = await hookContext(deps);
   // Never block a stop twice in a row: Claude would loop. The mail waits for the next prompt.
   if (!ctx || (ctx.input.event === "Stop" && ctx.input.stopHookActive)) return;
-  const { input, config, token, chain } = ctx;
+  const { input, config, token } = ctx;
 
   // No broker, a stuck one, or something else on the socket: undefined, and the hook stays quiet.
   const post = (path: string, body: unknown) => postJson(config.socketPath, path, token, body, REQUEST_TIMEOUT_MS);
@@ -118,13 +118,7 @@ export async function runHook(deps: HookDeps): Promise<void> {
   // Lease about what the event's field can hold; output.ts fits the framed text exactly.
   const result = await post("/hook", { ...ctx.session, max_chars: hookFieldCap(input.event).chars });
   if (!isHookResult(result) || !result.peer || result.unread === 0) return;
-  // The Claude Code process: the ancestor the broker matched, or (matched by session id, the server
-  // behind a wrapper) one of the hook's nearest ancestors, which Claude Code runs through a shell.
-  const matched = chain.find((a) => a.pid === result.parent_pid);
-  // The channel shows it, if the flag names this registration and Claude Code shows channels at all: a claude.ai login (not an API key, Bedrock or Vertex).
-  const env = deps.env ?? process.env;
-  const registration = registrationOf(env);
-  if ((matched ? channelsRequested(await matched.command(), registration) : await channelsRequestedAbove(chain, registration)) && (await (await import("../channel-login.ts")).channelsLogin(env))) return;
+  // Where channel push or the plugin's monitor shows the session its mail, the broker leases the hook none (DeliveryPaths).
   const { hookOutput } = await import("./output.ts");
   const answer = hookOutput(input, result);
   if (!answer) return;

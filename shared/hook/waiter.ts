@@ -4,12 +4,11 @@
  * writes, even while idle. It holds one request to the broker (/hook/wait) until the session has
  * mail, writes the mail to stderr and exits 2: Claude Code shows that to Claude and wakes it. The
  * mail is marked read once written. One waiter per session (a newer one replaces it); quiet where
- * channels deliver; and it never outlives its session: it leaves when the session's server does,
+ * channels deliver (the broker answers `channel`); and it never outlives its session: it leaves when the session's server does,
  * when a newer waiter takes over, or when its Claude Code exits.
  */
 import type { Ancestor } from "../ancestry.ts";
 import { claudeAbove } from "../channel-flag.ts";
-import { channelsShownAbove } from "../channel-login.ts";
 import { processAlive } from "../process-alive.ts";
 import type { HookWaitResult } from "../protocol.ts";
 import { HOOK_CAPS } from "../hook-events.ts";
@@ -43,7 +42,6 @@ export async function runWaiter(deps: WaiterDeps): Promise<number> {
   const ctx = await hookContext(deps);
   if (!ctx) return 0;
   const { config, token, chain } = ctx;
-  if (await channelsShownAbove(chain, deps.env ?? process.env)) return 0; // the channel delivers, and wakes an idle session itself
   // `claude -p` ends after its turn and waits for background hooks before it exits: no idle to wake.
   if (await printModeAbove(chain)) return 0;
 

@@ -21,9 +21,9 @@ export interface ToolContext {
   /** Publishes Claude's own summary; from then on the auto-summary never overwrites it. */
   setSummary: (summary: string) => Promise<MailCounts>;
   /**
-   * Whether channel push is trusted to deliver: Claude Code was started with the channel flag for
-   * this server and the push connection is up. Then mail already written to Claude is not counted
-   * as waiting in the tool results; elsewhere everything unread is.
+   * Whether channel push is trusted to deliver: Claude Code shows it (the flag for this server, a
+   * login channels work with) and the link to the broker is up. Then mail already written to
+   * Claude is not counted as waiting in the tool results; elsewhere everything unread is.
    */
   pushTrusted: () => boolean;
   /**

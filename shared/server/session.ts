@@ -21,8 +21,20 @@ async function channelFlagAbove(): Promise<boolean> {
   try {
     return await channelsShownAbove(await ancestorsOf());
   } catch {
-    return false; // no /proc and no ps: count everything unread, as without the flag
+    return false; // no /proc and no ps: leave the mail to the hooks and check_messages
   }
+}
+
+/**
+ * The client that shows `notifications/claude/channel`: Claude Code names itself so in initialize
+ * (clientInfo, 2.1.332). It declares no channel capability of its own (its capabilities are roots,
+ * elicitation and extensions); it only checks ours. Codex CLI and Gemini CLI run this server too
+ * and drop channel notifications silently.
+ */
+export const CHANNEL_CLIENT = "claude-code";
+
+export function showsChannels(client: { name: string } | undefined): boolean {
+  return client?.name === CHANNEL_CLIENT;
 }
 
 /** The longest the background start-up waits for the client to finish initializing. */
@@ -79,15 +91,23 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     return run;
   }
 
-  // Read once at start-up (a command line does not change): was Claude Code started with channel push for this server?
-  let channelFlag = false;
+  /**
+   * Whether this session's model sees channel push: the client is Claude Code (known once it sent
+   * initialize), started with the flag for this registration, with a login channels work with.
+   * Only then does the broker push this session's mail to this server, which acks it as
+   * delivered once written; elsewhere the mail stays unread for the monitor, the hooks and
+   * check_messages, so "delivered" never stands for a push nobody saw.
+   */
+  let channel = false;
+  let flagAbove: Promise<boolean> | undefined;
+  const decideChannel = async () => showsChannels(server.server.getClientVersion()) && (await (flagAbove ??= channelFlagAbove()));
   const server = createMcpServer({
     link: () => linkReady,
     setSummary: async (summary) => {
       summarySetByClaude = true;
       return (await publishSummary(summary)) ?? {};
     },
-    pushTrusted: () => channelFlag && link?.state === "push",
+    pushTrusted: () => channel && (link?.state === "push" || link?.state === "poll"),
     sessionSeen: (sessionId) => (reported.get(sessionId) ?? reportSession(sessionId)),
   });
   // Channel notifications sent before the client finished initializing may be dropped.
@@ -98,8 +118,8 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
     // perhaps a broker are spawned on the same cores. A client slow to initialize waits for nothing.
     await Promise.race([initialized, Bun.sleep(START_AFTER_MS)]);
     // Loaded only now: the broker link (HTTP, child_process, node:crypto) is not needed to initialize.
-    const [{ PeerLink }, git, flag] = await Promise.all([import("./peer-link.ts"), readGitInfo(cwd), channelFlagAbove()]);
-    channelFlag = flag;
+    const [{ PeerLink }, git, shown] = await Promise.all([import("./peer-link.ts"), readGitInfo(cwd), decideChannel()]);
+    channel = shown;
     const name = deriveName({ explicit: config.peerName, cwd, git });
     link = new PeerLink({
       config,
@@ -118,14 +138,19 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
         ...(config.groups.length ? { groups: config.groups } : {}),
         ...(config.claudeSessionId ? { session_id: config.claudeSessionId } : {}),
         agent: config.agent,
+        channel,
       },
       deliver: async (message) => {
         await initialized;
+        // The broker pushes only to a channel session; anything else is left unacked (unread) for the paths that show it.
+        if (!channel) throw new Error("this session does not show channel push: left for the monitor, the hooks and check_messages");
         await pushToClaude(server, message);
       },
     });
     link.start();
     setLink(link);
+    // A client that initialized after registration: now it is known whether it shows channel push.
+    void initialized.then(() => updateChannel(link!));
     if (!config.openaiApiKey) return;
     try {
       const summary = await modelSummary({ cwd, git }, { apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, model: config.summaryModel });
@@ -133,6 +158,19 @@ export function createSession({ config, cwd, log }: SessionOptions): Session {
       log(published ? `auto-summary: ${summary}` : `auto-summary ignored: set_summary was called first`);
     } catch (err) {
       log(`auto-summary failed, keeping "${plainSummary({ cwd, git })}": ${errorMessage(err)}`);
+    }
+  }
+
+  /** Tells the broker (and every re-registration) whether this session shows channel push, when that changed. */
+  async function updateChannel(ready: PeerLink): Promise<void> {
+    const shown = await decideChannel();
+    if (shown === channel) return;
+    channel = shown;
+    ready.updateRegistration({ channel });
+    try {
+      await ready.call("/channel", { channel }, { idempotent: true });
+    } catch (err) {
+      log(`could not tell the broker that this session shows channel push: ${errorMessage(err)} (the next registration carries it)`);
     }
   }
 

@@ -74,6 +74,7 @@ export const peerRegistration = (name: string, extra: Record<string, unknown> = 
   git_common_dir: null,
   git_branch: null,
   summary: `${name} at work`,
+  channel: true, // the test's socket stands in for a server whose Claude Code shows channel push: the broker pushes to it
   ...extra,
 });
 
@@ -111,11 +112,16 @@ export function processPids(matches: (argv: string[]) => boolean, env: readonly 
   return pids;
 }
 
-/** A message's state as the broker stores it (the operator's /history view). */
-export async function messageState(t: TestEnv, messageId: string): Promise<MessageState | undefined> {
+/** A message as the broker stores it (the operator's /history view): its state and when it was delivered and read. */
+export async function storedMessage(t: TestEnv, messageId: string) {
   const res = await (await runningBroker(t)).post("/history", { limit: 1000 });
   const { messages } = HistoryResultSchema.parse(await res.json());
-  return messages.find((m) => m.id === messageId)?.state;
+  return messages.find((m) => m.id === messageId);
+}
+
+/** A message's state as the broker stores it (the operator's /history view). */
+export async function messageState(t: TestEnv, messageId: string): Promise<MessageState | undefined> {
+  return (await storedMessage(t, messageId))?.state;
 }
 
 /** Waits until the servers have brought up a broker other than `oldPid` on the socket; returns its health. */

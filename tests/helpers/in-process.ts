@@ -62,7 +62,7 @@ export async function inProcessBroker(opts: Partial<BrokerOptions> & { token: st
   return { ...broker, stop: () => stop().finally(() => temp?.remove()) };
 }
 
-/** A /register body (what server.ts sends), with a parent pid for hook pairing. */
+/** A /register body (what server.ts sends), with a parent pid for hook pairing: a session whose mail its hooks show (`channel: true` in `extra`: channel push shows it). */
 export function registration(name: string, extra: Partial<RegisterBody> = {}): RegisterBody {
-  return { name, pid: 4242, parent_pid: 4241, cwd: `/w/${name}`, git_root: null, git_common_dir: null, git_branch: null, summary: "", agent: "claude-code", ...extra };
+  return { name, pid: 4242, parent_pid: 4241, cwd: `/w/${name}`, git_root: null, git_common_dir: null, git_branch: null, summary: "", agent: "claude-code", channel: false, ...extra };
 }

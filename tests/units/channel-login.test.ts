@@ -31,3 +31,19 @@ test.each([
   const resolved = "CLAUDE_CONFIG_DIR" in env ? { ...env, CLAUDE_CONFIG_DIR: join(tmp.dir, env.CLAUDE_CONFIG_DIR) } : env;
   expect(await channelsLogin({ ...resolved, HOME: tmp.dir }, tmp.dir, platform)).toBe(expected);
 });
+
+test.each([
+  // [plan in .credentials.json, managed-settings.json (null: none), expected]
+  ["max", null, true],
+  ["team", null, false],
+  ["enterprise", JSON.stringify({ channelsEnabled: false }), false],
+  ["team", JSON.stringify({ channelsEnabled: true }), true],
+  ["enterprise", "not json", false],
+] as const)("a claude.ai %s plan with managed settings %p: %p (Team and Enterprise need their org to turn channels on)", async (plan, managed, expected) => {
+  using tmp = tempDir();
+  mkdirSync(join(tmp.dir, ".claude"), { recursive: true });
+  writeFileSync(join(tmp.dir, ".claude/.credentials.json"), JSON.stringify({ claudeAiOauth: { accessToken: "sk-ant-oat01-x", subscriptionType: plan } }));
+  const managedPath = join(tmp.dir, "managed-settings.json");
+  if (managed !== null) writeFileSync(managedPath, managed);
+  expect(await channelsLogin({ HOME: tmp.dir }, tmp.dir, "linux", managedPath)).toBe(expected);
+});

@@ -120,6 +120,23 @@ describe("DeliveryPaths", () => {
     expect(paths.monitoredPeers()).toEqual(["p"]);
     clock.now += 1;
     expect(paths.monitorHolds("p")).toBe(false);
-    expect(paths.sizes()).toEqual({ monitorHolds: 0 });
+    expect(paths.sizes()).toEqual({ monitorHolds: 0, channelPaths: 0 });
+  });
+
+  test("channel push holds a session before its monitor; the record changes only when the server says so, and goes with the peer", () => {
+    const woken: string[] = [];
+    const paths = new DeliveryPaths({ now: () => 0, changed: (id) => woken.push(id) });
+    expect(paths.pathOf("p")).toBe("hooks");
+    paths.monitorOpened("p", () => {});
+    expect(paths.pathOf("p")).toBe("monitor");
+    paths.setChannel("p", true);
+    expect([paths.pathOf("p"), paths.channelHolds("p"), paths.channelPeers(), paths.monitoredPeers()]).toEqual(["channel", true, ["p"], []]);
+    paths.setChannel("p", true); // no change: nobody is woken
+    expect(woken).toEqual(["p"]);
+    paths.setChannel("p", false);
+    expect([paths.pathOf("p"), woken]).toEqual(["monitor", ["p", "p"]]);
+    paths.setChannel("q", true);
+    paths.forgetPeer("q");
+    expect([paths.pathOf("q"), paths.sizes().channelPaths]).toEqual(["hooks", 0]);
   });
 });
