@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { ROOT } from "./env.ts";
-import { whoami, type TestServer } from "./server.ts";
+import { CHANNEL_FLAG, CLAUDE_AI_LOGIN, whoami, type TestServer } from "./server.ts";
 import type { World } from "./world.ts";
 
 const STAND_IN = join(ROOT, "tests", "helpers", "fake-claude-code.ts");
@@ -30,7 +30,13 @@ export interface HookSession {
 export async function openHookSession(world: World, name: string, cwd: string, env: Record<string, string> = {}): Promise<HookSession> {
   const control = join(world.t.dir, `${name}.sock`);
   const sessionId = `session-${name}`;
-  const server = await world.start({ name, cwd, env: { FAKE_CLAUDE_CONTROL: control, CLAUDE_CODE_SESSION_ID: sessionId, ...env }, via: { script: STAND_IN } });
+  // Started as README's alias starts Claude Code, with a claude.ai login: notices arrive by channel push.
+  const server = await world.start({
+    name,
+    cwd,
+    env: { FAKE_CLAUDE_CONTROL: control, CLAUDE_CODE_SESSION_ID: sessionId, ...CLAUDE_AI_LOGIN, ...env },
+    via: { script: STAND_IN, args: CHANNEL_FLAG },
+  });
   const { id } = await whoami(server);
   return {
     server,
