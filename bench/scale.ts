@@ -87,7 +87,8 @@ const arrivals = new Map<string, (at: number) => void>();
 /** The receivers' "mark read" calls in flight. */
 const reading = new Set<Promise<unknown>>();
 
-async function startHosts(url: string, count: number): Promise<Host[]> {
+/** Starts `count` hosts into `hosts` (each as it comes up, so the caller stops every one that started, even when another failed). */
+async function startHosts(url: string, count: number, hosts: Host[] = []): Promise<Host[]> {
   const start = async (i: number): Promise<Host> => {
     const name = `h${i}`;
     const t = makeTestEnv({ CLAUDE_PEERS_DB: url, CLAUDE_PEERS_HOST: name });
@@ -105,11 +106,16 @@ async function startHosts(url: string, count: number): Promise<Host[]> {
         void read.finally(() => reading.delete(read));
       },
     });
-    return { name, t, broker, sender, receiver };
+    const host = { name, t, broker, sender, receiver };
+    hosts.push(host);
+    return host;
   };
-  const hosts: Host[] = [];
-  // Four at a time: Bun start-ups on a small machine.
-  for (let i = 0; i < count; i += 4) hosts.push(...(await Promise.all(Array.from({ length: Math.min(4, count - i) }, (_, k) => start(i + k)))));
+  // Two at a time: Bun start-ups on a small, shared machine must each come up within startBroker's patience.
+  for (let i = 0; i < count; i += 2) {
+    const started = await Promise.allSettled(Array.from({ length: Math.min(2, count - i) }, (_, k) => start(i + k)));
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
   return hosts;
 }
 
@@ -198,8 +204,9 @@ async function noticesAtRest(hosts: Host[]): Promise<void> {
 
 async function measureSetup(counters: DatabaseCounters, url: string, n: number, messages: number, rate: number, idleS: number): Promise<SetupResult> {
   const database = new URL(url).pathname.slice(1);
-  const hosts = await startHosts(url, n);
+  const hosts: Host[] = [];
   try {
+    await startHosts(url, n, hosts);
     await awaitQuiet(20, 10_000);
     const s0 = await sample(counters, database, hosts);
     const idleCalls0 = await counters.statementCalls(database);
@@ -260,10 +267,11 @@ async function addStandIns(sql: SQL, from: number, to: number): Promise<void> {
 
 /** list_peers and registration on 2 running hosts beside stand-in rows for `sizes` sessions. */
 async function measureAtSize(url: string, sizes: number[]): Promise<void> {
-  const hosts = await startHosts(url, 2);
+  const hosts: Host[] = [];
   const sql = new SQL({ url, max: 1 });
   console.log("| sessions on the network | list_peers network p50 / p99 | list_peers machine p50 / p99 | registration p50 / p99 |\n|---|---|---|---|");
   try {
+    await startHosts(url, 2, hosts);
     const peer = hosts[0]!.sender;
     const anonymous = new BrokerClient({ socketPath: hosts[0]!.t.socketPath, token: hosts[0]!.broker.token });
     let have = 0;
