@@ -59,7 +59,7 @@ export class DatabaseCounters {
         pg_snapshot_xmax(pg_current_snapshot())::text AS writes,
         pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS wal,
         (SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = ${database})::text AS statements`;
-    const databaseCpu = this.clusterCpu();
+    const databaseCpu = this.databaseCpu();
     await this.settled(database, Number(row!.at));
     return { at: Number(row!.at), transactions: await this.transactions(database), writes: Number(row!.writes), statements: Number(row!.statements), wal: Number(row!.wal), databaseCpu };
   }
@@ -70,6 +70,14 @@ export class DatabaseCounters {
       SELECT s.query, sum(s.calls)::text AS calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
       WHERE d.datname = ${database} GROUP BY s.query`;
     return new Map(rows.map((r) => [r.query, Number(r.calls)]));
+  }
+
+  /** Milliseconds of execution per statement in `database` so far, by its normalized text. */
+  async statementTimes(database: string): Promise<Map<string, number>> {
+    const rows = await this.admin<Array<{ query: string; ms: number }>>`
+      SELECT s.query, sum(s.total_exec_time)::float8 AS ms FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+      WHERE d.datname = ${database} GROUP BY s.query`;
+    return new Map(rows.map((r) => [r.query, Number(r.ms)]));
   }
 
   /** The connections each host's broker holds now (by the application name "claude-peers <host>"). */
@@ -108,7 +116,7 @@ export class DatabaseCounters {
   }
 
   /** utime + stime of the postmaster and its children, from /proc (a backend that exited took its share with it). */
-  private clusterCpu(): number {
+  databaseCpu(): number {
     const postmaster = Number(readFileSync(join(this.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
     let total = cpuSeconds(postmaster);
     for (const entry of readdirSync("/proc")) {

@@ -265,8 +265,14 @@ async function addStandIns(sql: SQL, from: number, to: number): Promise<void> {
     FROM generate_series(${from}, ${to - 1}) g`;
 }
 
-/** list_peers and registration on 2 running hosts beside stand-in rows for `sizes` sessions. */
-async function measureAtSize(url: string, sizes: number[]): Promise<void> {
+/**
+ * list_peers and registration on 2 running hosts beside stand-in rows for `sizes` sessions; then
+ * what those 2 hosts cost the database idle at that size, and the idle statements that take its
+ * time: a periodic read of the whole network shows here, as it does not with 16 small hosts.
+ */
+async function measureAtSize(counters: DatabaseCounters, url: string, sizes: number[], idleS: number): Promise<void> {
+  const database = new URL(url).pathname.slice(1);
+  const idleLines: string[] = [];
   const hosts: Host[] = [];
   const sql = new SQL({ url, max: 1 });
   console.log("| sessions on the network | list_peers network p50 / p99 | list_peers machine p50 / p99 | registration p50 / p99 |\n|---|---|---|---|");
@@ -288,11 +294,21 @@ async function measureAtSize(url: string, sizes: number[]): Promise<void> {
       });
       const f = (d: Distribution) => `${d.p50.toFixed(1)} / ${d.p99.toFixed(1)} ms`;
       console.log(`| ${size.toLocaleString("en")} | ${f(network)} | ${f(machine)} | ${f(registration)} |`);
+      const times0 = await counters.statementTimes(database);
+      const cpu0 = counters.databaseCpu();
+      const t0 = performance.now();
+      await Bun.sleep(idleS * 1000);
+      const seconds = (performance.now() - t0) / 1000;
+      const cores = (counters.databaseCpu() - cpu0) / seconds;
+      const heaviest = byStatement(times0, await counters.statementTimes(database), seconds * hosts.length).slice(0, 4);
+      idleLines.push(`at ${size.toLocaleString("en")} sessions, idle: database CPU ${f2((cores / hosts.length) * 100)} % of a core per running host; heaviest idle statements, ms of execution per second per host:`,
+        ...heaviest.map(([q, ms]) => `  ${ms.toFixed(2).padStart(7)}  ${q.replace(/\s+/g, " ").slice(0, 140)}`));
     }
   } finally {
     await sql.close();
     await stopHosts(hosts);
   }
+  console.log(`\n${idleLines.join("\n")}`);
 }
 
 const f1 = (x: number) => x.toFixed(1);
@@ -373,7 +389,7 @@ async function main(): Promise<void> {
       console.log("\nlist_peers and registration, 2 hosts running beside stand-in rows:\n");
       const url = await cluster.createDatabase();
       try {
-        await measureAtSize(url, sizes);
+        await measureAtSize(counters, url, sizes, idleS);
       } catch (err) {
         console.log(`list_peers and registration at size failed: ${(err as Error).message}`);
       } finally {
