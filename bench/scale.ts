@@ -139,21 +139,48 @@ interface Sample {
   db: Counters;
   notices: number;
   brokerCpu: number;
+  /** Calls per statement, read after the /status round that counted the notices. */
+  calls: Map<string, number>;
 }
 
 async function sample(counters: DatabaseCounters, database: string, hosts: Host[]): Promise<Sample> {
   const brokerCpu = hosts.reduce((s, h) => s + cpuSeconds(h.broker.pid), 0);
   const notices = await noticesReceived(hosts);
-  return { db: await counters.read(database), notices, brokerCpu };
+  const calls = await counters.statementCalls(database);
+  return { db: await counters.read(database), notices, brokerCpu, calls };
 }
 
-/** Per second between two samples, of the whole setup. */
-function perSecond(a: Sample, b: Sample): IdleLoad {
+/**
+ * The statements a /status call runs in the database (the bench's own, to leave out of every
+ * count): those that moved by at least one call per broker in each of two /status rounds.
+ */
+async function statusStatements(counters: DatabaseCounters, database: string, hosts: Host[]): Promise<Set<string>> {
+  const round = async () => {
+    const before = await counters.statementCalls(database);
+    await noticesReceived(hosts);
+    const after = await counters.statementCalls(database);
+    return new Set([...after].filter(([q, n]) => n - (before.get(q) ?? 0) >= hosts.length).map(([q]) => q));
+  };
+  const first = await round();
+  const second = await round();
+  return new Set([...first].filter((q) => second.has(q)));
+}
+
+/** Calls of the bench's own /status statements between two samples: each is one statement and one (read-only) transaction. */
+function ownCalls(own: Set<string>, a: Sample, b: Sample): number {
+  let n = 0;
+  for (const q of own) n += (b.calls.get(q) ?? 0) - (a.calls.get(q) ?? 0);
+  return n;
+}
+
+/** Per second between two samples, of the whole setup, the bench's own /status statements left out. */
+function perSecond(a: Sample, b: Sample, own: Set<string>): IdleLoad {
   const s = (b.db.at - a.db.at) / 1000;
+  const mine = ownCalls(own, a, b);
   return {
-    transactions: (b.db.transactions - a.db.transactions) / s,
+    transactions: (b.db.transactions - a.db.transactions - mine) / s,
     writes: (b.db.writes - a.db.writes) / s,
-    statements: (b.db.statements - a.db.statements) / s,
+    statements: (b.db.statements - a.db.statements - mine) / s,
     walBytes: (b.db.wal - a.db.wal) / s,
     notices: (b.notices - a.notices) / s,
     brokerCpu: (b.brokerCpu - a.brokerCpu) / s,
@@ -208,31 +235,30 @@ async function measureSetup(counters: DatabaseCounters, url: string, n: number, 
   try {
     await startHosts(url, n, hosts);
     await awaitQuiet(20, 10_000);
+    const own = await statusStatements(counters, database, hosts);
     const s0 = await sample(counters, database, hosts);
-    const idleCalls0 = await counters.statementCalls(database);
     await Bun.sleep(idleS * 1000);
     const s1 = await sample(counters, database, hosts);
-    const idle = perSecond(s0, s1);
-    const calls0 = await counters.statementCalls(database);
-    const idleStatements = byStatement(idleCalls0, calls0, (s1.db.at - s0.db.at) / 1000);
+    const idle = perSecond(s0, s1, own);
+    const idleStatements = byStatement(s0.calls, s1.calls, (s1.db.at - s0.db.at) / 1000, own);
     const { push, lateMs, lost } = await openLoop(hosts, messages, rate);
     await noticesAtRest(hosts);
-    const calls1 = await counters.statementCalls(database);
     const s2 = await sample(counters, database, hosts);
+    const mine = ownCalls(own, s1, s2);
     const connections = [...(await counters.connectionsPerHost(database)).values()];
     const windowS = (s2.db.at - s1.db.at) / 1000;
     // The window's counts less what the setup does idle over the same time, per message.
     const each = (delta: number, idleRate: number) => (delta - idleRate * windowS) / messages;
     const perMessage: PerMessage = {
-      transactions: each(s2.db.transactions - s1.db.transactions, idle.transactions),
+      transactions: each(s2.db.transactions - s1.db.transactions - mine, idle.transactions),
       writes: each(s2.db.writes - s1.db.writes, idle.writes),
-      statements: each(s2.db.statements - s1.db.statements, idle.statements),
+      statements: each(s2.db.statements - s1.db.statements - mine, idle.statements),
       notices: each(s2.notices - s1.notices, idle.notices),
       walBytes: each(s2.db.wal - s1.db.wal, idle.walBytes),
       brokerCpuMs: each(s2.brokerCpu - s1.brokerCpu, idle.brokerCpu) * 1000,
       databaseCpuMs: each(s2.db.databaseCpu - s1.db.databaseCpu, idle.databaseCpu) * 1000,
     };
-    const topStatements = byStatement(calls0, calls1, messages);
+    const topStatements = byStatement(s1.calls, s2.calls, messages, own);
     return { hosts: n, connections: { min: Math.min(...connections), max: Math.max(...connections) }, idle, idleWindowS: (s1.db.at - s0.db.at) / 1000, perMessage, push, lateMs, lost, topStatements, idleStatements };
   } finally {
     await stopHosts(hosts);
@@ -240,8 +266,9 @@ async function measureSetup(counters: DatabaseCounters, url: string, n: number, 
 }
 
 /** Calls of each statement between two readings, divided by `per` (messages or seconds), most first. */
-function byStatement(before: Map<string, number>, after: Map<string, number>, per: number): Array<[string, number]> {
+function byStatement(before: Map<string, number>, after: Map<string, number>, per: number, leaveOut = new Set<string>()): Array<[string, number]> {
   return [...after]
+    .filter(([query]) => !leaveOut.has(query))
     .map(([query, calls]) => [query, (calls - (before.get(query) ?? 0)) / per] as [string, number])
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1])
