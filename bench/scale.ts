@@ -19,14 +19,11 @@ import { SQL } from "bun";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { BrokerClient } from "../shared/broker-client.ts";
-import { StatusResultSchema, type Message } from "../shared/protocol.ts";
-import { startBroker, type TestBroker } from "../tests/helpers/broker.ts";
-import { makeTestEnv, type TestEnv } from "../tests/helpers/env.ts";
 import { durablePostgres } from "../tests/helpers/postgres.ts";
 import { waitFor } from "../tests/helpers/wait.ts";
 import { awaitQuiet, cpuSeconds, distribution, header, timeCalls, type Distribution } from "./lib.ts";
-import { connectRawPeer, type RawPeer } from "./raw-peer.ts";
 import { DatabaseCounters, measureFloors, type Counters, type Floors } from "./scale-db.ts";
+import { arrivals, noticesReceived, reading, startHosts, stopHosts, type Host } from "./scale-hosts.ts";
 import { CostModel, type IdleLoad, type PerMessage, type SetupFigures } from "./scale-model.ts";
 
 const CALLS = 50;
@@ -63,14 +60,6 @@ function positive(text: string): number {
   return n;
 }
 
-interface Host {
-  name: string;
-  t: TestEnv;
-  broker: TestBroker;
-  sender: RawPeer;
-  receiver: RawPeer;
-}
-
 interface SetupResult extends SetupFigures {
   idleWindowS: number;
   push: Distribution;
@@ -80,58 +69,6 @@ interface SetupResult extends SetupFigures {
   topStatements: Array<[query: string, perMessage: number]>;
   /** Idle statements per second of the whole setup, by statement. */
   idleStatements: Array<[query: string, perSecond: number]>;
-}
-
-/** Resolves when a receiver is pushed the message with this text (with the moment, performance.now()). */
-const arrivals = new Map<string, (at: number) => void>();
-/** The receivers' "mark read" calls in flight. */
-const reading = new Set<Promise<unknown>>();
-
-/** Starts `count` hosts into `hosts` (each as it comes up, so the caller stops every one that started, even when another failed). */
-async function startHosts(url: string, count: number, hosts: Host[] = []): Promise<Host[]> {
-  const start = async (i: number): Promise<Host> => {
-    const name = `h${i}`;
-    const t = makeTestEnv({ CLAUDE_PEERS_DB: url, CLAUDE_PEERS_HOST: name });
-    const broker = await startBroker(t);
-    const sender = await connectRawPeer({ socketPath: t.socketPath, token: broker.token, name: `sender-${i}` });
-    // Delivered (the raw peer acks the push), then read, as a session's check_messages marks it.
-    const receiver: RawPeer = await connectRawPeer({
-      socketPath: t.socketPath,
-      token: broker.token,
-      name: `receiver-${i}`,
-      onMessage: (m: Message) => {
-        arrivals.get(m.text)?.(performance.now());
-        const read = receiver.client.call("/ack", { ids: [m.id], state: "read" }).catch((err) => console.log(`marking ${m.id} read failed: ${err}`));
-        reading.add(read);
-        void read.finally(() => reading.delete(read));
-      },
-    });
-    const host = { name, t, broker, sender, receiver };
-    hosts.push(host);
-    return host;
-  };
-  // Two at a time: Bun start-ups on a small, shared machine must each come up within startBroker's patience.
-  for (let i = 0; i < count; i += 2) {
-    const started = await Promise.allSettled(Array.from({ length: Math.min(2, count - i) }, (_, k) => start(i + k)));
-    const failed = started.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
-  }
-  return hosts;
-}
-
-async function stopHosts(hosts: Host[]): Promise<void> {
-  await Promise.all(hosts.map(async (h) => {
-    h.sender.close();
-    h.receiver.close();
-    await h.broker.stop();
-    h.t.cleanup();
-  }));
-}
-
-/** Notices every broker received so far, from each one's /status. */
-async function noticesReceived(hosts: Host[]): Promise<number> {
-  const counts = await Promise.all(hosts.map(async (h) => StatusResultSchema.parse(await (await h.broker.post("/status", {})).json()).broker.notices_received ?? 0));
-  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** One moment of a setup: the database's counters, the notices all brokers heard and their CPU. */
