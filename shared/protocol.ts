@@ -404,6 +404,10 @@ export const StatusResultSchema = z.object({
     uptime_s: z.number(),
     /** Whether this broker runs the sweeps of the shared data (expiry, prune, overdue replies): on a shared database, one broker at a time. */
     leader: z.boolean().default(true),
+    /** On a shared database: the host whose broker runs those sweeps (null while none is known, e.g. this broker's heartbeat fails); absent alone on SQLite. */
+    leader_host: z.string().nullable().optional(),
+    /** On a shared database: the notices (wake-ups, acks, watch events) this broker has received from others since it started. */
+    notices_received: z.number().optional(),
   }),
   /** live/push/poll count this broker's peers; other_hosts, the live peers of the other hosts' brokers. */
   peers: z.object({ live: z.number(), push: z.number(), poll: z.number(), other_hosts: z.number().default(0) }),

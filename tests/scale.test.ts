@@ -6,8 +6,9 @@
 import { SQL } from "bun";
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { BrokerClient } from "../shared/broker-client.ts";
-import { BrokerFrameSchema, type PeerFrame } from "../shared/protocol.ts";
+import { BrokerFrameSchema, StatusResultSchema, type PeerFrame } from "../shared/protocol.ts";
 import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
+import { runCli } from "./helpers/cli.ts";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { TEST_HOST_TIMEOUT_S } from "./helpers/hosts.ts";
 import { startPgCounter, type CountedTransaction } from "./helpers/pg-counter.ts";
@@ -88,8 +89,15 @@ describePg("many hosts on one PostgreSQL", () => {
     expect(rows.reduce((sum, r) => sum + r.n, 0)).toBeLessThanOrEqual(32);
   });
 
-  test("one broker at a time leads the sweeps of the shared data; when it stops, another takes over", async () => {
+  test("one broker at a time leads the sweeps of the shared data; when it stops, another takes over; status names it on every host", async () => {
     const all = await startHosts(3);
+    /** Each host's `bun cli.ts status` line naming the leader, once every host names the same one. */
+    const statusLines = async (hosts: Host[]) => {
+      const outs = await Promise.all(hosts.map((h) => runCli(h.t, ["status"])));
+      return outs.map((r) => ({ code: r.code, line: /^leader +(.*)$/m.exec(r.stdout)?.[1] ?? null }));
+    };
+    const namedBy = (lines: Array<{ line: string | null }>, leader: string) =>
+      lines.every((l) => l.line === `this broker (${leader}) runs the shared sweeps (expiry, prune, overdue replies)` || l.line === `the broker on ${leader} runs the shared sweeps; this one does not`);
     const leaders = async (hosts: Host[]) => {
       const statuses = await Promise.all(hosts.map(async (h) => ((await (await h.broker.post("/status", {})).json()) as { broker: { leader: boolean } }).broker.leader));
       return hosts.filter((_, i) => statuses[i]).map((h) => h.name);
@@ -99,9 +107,19 @@ describePg("many hosts on one PostgreSQL", () => {
       return now.length === 1 ? now[0] : null;
     }, "exactly one leader among three brokers");
     const leader = all.find((h) => h.name === first)!;
+    const before = await waitFor(async () => {
+      const lines = await statusLines(all);
+      return namedBy(lines, first!) ? lines : null;
+    }, `bun cli.ts status on every host naming ${first} the leader`);
+    expect(before.map((l) => l.code)).toEqual([0, 0, 0]);
+    expect(before.filter((l) => l.line!.startsWith("this broker")).length).toBe(1);
     await leader.broker.stop("SIGKILL"); // no goodbye: the others learn from its silence
     const rest = all.filter((h) => h !== leader);
-    await waitFor(async () => (await leaders(rest)).length === 1, "another broker to take the lead once the first reads as offline");
+    const next = await waitFor(async () => {
+      const now = await leaders(rest);
+      return now.length === 1 ? now[0] : null;
+    }, "another broker to take the lead once the first reads as offline");
+    await waitFor(async () => namedBy(await statusLines(rest), next!), `bun cli.ts status on both hosts left naming ${next} the leader`);
   });
 
   test("a notice reaches only the broker it is for: a wake-up the recipient's, its ack the sender's, none the bystander's", async () => {
@@ -124,6 +142,9 @@ describePg("many hosts on one PostgreSQL", () => {
       expect(heard.get(channel(a!))).toEqual([{ kind: "acked", ids: [messageId] }]);
       expect(heard.get(channel(c!))).toEqual([]);
       expect(heard.get("claude_peers")).toEqual([]);
+      // What each broker says it heard (bench/scale.ts counts notices per message from this): the same.
+      const received = async (h: Host) => StatusResultSchema.parse(await (await h.broker.post("/status", {})).json()).broker.notices_received;
+      expect([await received(a!), await received(b!), await received(c!)]).toEqual([1, 1, 0]);
     } finally {
       await listener.close();
     }

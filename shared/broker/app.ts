@@ -179,7 +179,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     consoleAuth,
     now,
     consoleUrl: () => consoleAddress,
-    brokerStatus: () => ({ ...health(), url: socketUrl(opts.socketPath), console_url: consoleAddress, db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000), leader: network?.leads() ?? true }),
+    brokerStatus: () => ({ ...health(), url: socketUrl(opts.socketPath), console_url: consoleAddress, db: store.location, host: opts.host, uptime_s: Math.round((Date.now() - startedAt) / 1000), ...(network?.status() ?? { leader: true }) }),
     onShutdownRequest: opts.onShutdownRequest,
   });
 

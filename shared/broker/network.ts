@@ -66,6 +66,10 @@ export class BrokerNetwork {
   private failing = false;
   /** Whether the last heartbeat named this broker the leader (housekeeping.ts runs the shared sweeps then). */
   private leader = false;
+  /** The host of the broker the last heartbeat named the leader (this one's or another's); null before one or after a failed beat. */
+  private leaderHost: string | null = null;
+  /** Notices this broker's LISTEN connection received (its own channel and the common one), any payload: what bench/scale.ts counts per message. */
+  private noticesReceived = 0;
   /** Whether a notice not in NoticeSchema was logged already: a flood of them writes one line. */
   private strangerLogged = false;
   /** Until when (ms) each other broker is known to have watchers: it says so at each of its heartbeats. */
@@ -160,6 +164,11 @@ export class BrokerNetwork {
     return this.leader;
   }
 
+  /** This broker's part of /status on a shared database: whether it leads, which host does, the notices it heard. */
+  status(): { leader: boolean; leader_host: string | null; notices_received: number } {
+    return { leader: this.leader, leader_host: this.leaderHost, notices_received: this.noticesReceived };
+  }
+
   /** Whether another broker had watchers at its last heartbeats. */
   othersWatching(): boolean {
     return this.watchers().length > 0;
@@ -194,6 +203,7 @@ export class BrokerNetwork {
    * NoticeSchema, and nothing a notice causes may end the broker (each failure is one log line).
    */
   private onNotice(payload: string): void {
+    this.noticesReceived++;
     const parsed = parseNotice(payload);
     if (!parsed.ok) {
       if (!this.strangerLogged) this.log(`ignored a notice on the shared database that is not a broker's (${parsed.reason}); further ones are ignored silently`);
@@ -225,6 +235,7 @@ export class BrokerNetwork {
       // A name lost while this broker was silent stays with the host that took it; ours register again.
       const beat = await this.tables.heartbeat(this.self, peers);
       this.leader = beat.leader;
+      this.leaderHost = beat.leaderHost;
       if (beat.lost.length > 0) this.handlers?.onNamesLost(beat.lost);
       this.deliverWaiting(peers, beat);
       if (this.failing) this.log("shared database reachable again; heartbeats resumed");
@@ -233,6 +244,7 @@ export class BrokerNetwork {
       if (this.handlers?.watchedHere()) await this.announceWatching();
     } catch (err) {
       this.leader = false; // another broker may lead by now
+      this.leaderHost = null;
       if (!this.failing) this.log(`heartbeat failed (${errorMessage(err)}); other hosts see this host's peers offline until it succeeds`);
       this.failing = true;
     }

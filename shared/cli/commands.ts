@@ -57,9 +57,17 @@ async function status(ctx: CliContext, values: CliOptions, positionals: string[]
     ["peers", `${s.peers.live} live (${s.peers.push} push, ${s.peers.poll} poll)${s.peers.other_hosts ? `, ${s.peers.other_hosts} on other hosts` : ""}`],
     ["messages", `${m.queued ?? 0} queued, ${m.delivered ?? 0} delivered, ${m.read ?? 0} read, ${m.expired ?? 0} expired, ${m.retracted ?? 0} retracted, ${m.held ?? 0} held, ${m.discarded ?? 0} discarded`],
   ];
+  // On a shared database one broker at a time runs the sweeps (expiry, prune, overdue replies).
+  if (s.broker.leader_host !== undefined) rows.push(["leader", leaderLine(s.broker)]);
   if (s.paused.length) rows.push(["paused", `${s.paused.map((p) => `${p.name} (since ${clock(p.since, ctx.now())})`).join(", ")}: their mail is held until bun cli.ts resume <name>`]);
   for (const [key, value] of rows) ctx.out(`${ctx.paint("bold", key.padEnd(9))} ${value}`);
   return 0;
+}
+
+function leaderLine(b: Status["broker"]): string {
+  if (b.leader) return `this broker (${b.host}) runs the shared sweeps (expiry, prune, overdue replies)`;
+  if (b.leader_host) return `the broker on ${oneLine(b.leader_host)} runs the shared sweeps; this one does not`;
+  return "none known: this broker's heartbeat has not reached the database yet, or fails (see its log)";
 }
 
 async function peers(ctx: CliContext, values: CliOptions, positionals: string[]): Promise<number> {

@@ -53,7 +53,7 @@ export class PostgresNetworkStore implements NetworkStore {
   /**
    * One statement, so one transaction (one WAL flush) a beat: the broker row (back if it was
    * deleted), its presence rows (gone peers out, push flags, rows lost meanwhile back unless another
-   * host took the name), then what lost wake-ups missed, and which live broker leads (the one
+   * host took the name), then what lost wake-ups missed, and which live broker leads, with its host (the one
    * started first: a leader lasts while it heartbeats, and the next takes over once it reads as
    * offline). Every part sees the statement's snapshot, so a row `back` inserted counts as present.
    */
@@ -83,10 +83,12 @@ export class PostgresNetworkStore implements NetworkStore {
         SELECT DISTINCT 'mailbox', m.to_name, NULL, NULL::bigint FROM messages m
           WHERE m.to_id IS NULL AND m.state IN ('queued', 'delivered') AND m.to_name = ANY(${names}::text[])
         UNION ALL
-        (SELECT 'leader', b.id, NULL, NULL::bigint FROM brokers b
+        (SELECT 'leader', b.id, b.host, NULL::bigint FROM brokers b
           WHERE b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS}) ORDER BY b.started_at, b.id LIMIT 1)`;
       return {
         leader: rows.some((r) => r.kind === "leader" && r.id === self.id),
+        // The leader's row carries its host in to_id.
+        leaderHost: rows.find((r) => r.kind === "leader")?.to_id ?? null,
         lost: rows.filter((r) => r.kind === "lost").map((r) => r.id),
         // In the order they were sent, as pushes go.
         queued: rows.filter((r) => r.kind === "queued").sort((a, b) => Number(a.seq! - b.seq!)).map((r) => ({ id: r.id, to_id: r.to_id! })),

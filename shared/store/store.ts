@@ -300,6 +300,8 @@ export interface PresenceRow {
 export interface Heartbeat {
   /** Whether this broker leads: the live broker started first (the database's clock) runs the shared sweeps. */
   leader: boolean;
+  /** The host of the broker that leads, whichever it is (status names it); null when no live broker does. */
+  leaderHost: string | null;
   lost: string[];
   queued: Array<{ id: string; to_id: string }>;
   mailboxes: string[];

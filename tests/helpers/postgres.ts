@@ -15,8 +15,8 @@ const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 // Durability is pointless for throwaway data; the connection cap leaves room for parallel pools.
 const SETTINGS = ["listen_addresses=127.0.0.1", "fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200"];
-/** What a benchmark measures on: every commit flushed to disk, as a real deployment runs. */
-const DURABLE_SETTINGS = ["listen_addresses=127.0.0.1", "fsync=on", "synchronous_commit=on", "full_page_writes=on", "max_connections=200"];
+/** What a benchmark measures on: every commit flushed to disk, as a real deployment runs; pg_stat_statements counts the statements (bench/scale-db.ts). */
+const DURABLE_SETTINGS = ["listen_addresses=127.0.0.1", "fsync=on", "synchronous_commit=on", "full_page_writes=on", "max_connections=200", "shared_preload_libraries=pg_stat_statements"];
 
 export interface PgCluster {
   port: number;
