@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { claudeCli } from "./helpers/claude-cli.ts";
 import { runCli } from "./helpers/cli.ts";
 import { makeTestEnv, ROOT, type TestEnv } from "./helpers/env.ts";
+import { otherAgentChecks } from "../shared/cli/install/check.ts";
 import { codexHookHash } from "../shared/cli/install/codex-trust.ts";
 import { flaggedHookCommand, shellGatedCommand, shellGatedInputCommand, stakeGatedCommand, stakeGatedInputCommand } from "../shared/cli/install/target.ts";
 import { openWorld } from "./helpers/world.ts";
@@ -109,6 +110,10 @@ describe("install codex", () => {
     expect(oldConfig).not.toContain("post_tool_use:2:0");
     put(configPath(), oldConfig);
     put(join(dir(), "hooks.json"), JSON.stringify(old, null, 2));
+    // doctor says so, and what to run.
+    const check = otherAgentChecks({ home: t.home, env: t.env, bun: process.execPath, root: ROOT }).find((c) => c.name === "codex");
+    expect(check).toMatchObject({ status: "warn", fix: "bun cli.ts install codex" });
+    expect(check!.detail).toContain("claude-peers is installed, but not as this checkout writes it now");
     const again = await install("codex");
     expect(again.code).toBe(0);
     expect(read(configPath())).toBe(now.config);
