@@ -8,12 +8,16 @@
  * of a file nobody else touched (the common case), and of one another live session edited (the
  * collision path: the stake lookup, and the warning the first time); the plugin's own commands, whose
  * shell skips Bun by the session's stake file: alone in the repository, beside a session editing other
- * files (a grep), and after a shell command (alone: skipped; with others: Bun and the broker's git status). The cases take turns, run by run, so a machine that gets busier
+ * files (a grep), and after a shell command (alone: skipped; with others: Bun and the broker's git status); the same
+ * for the hooks `install codex` (its session id read from the hook's input) and `install gemini` write. The cases take turns, run by run, so a machine that gets busier
  * halfway through colours them all alike. This process plays Claude Code: the session's server.ts
  * and every hook are its children, as in a real session.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { planCodex } from "../shared/cli/install/codex.ts";
+import { planGemini } from "../shared/cli/install/gemini.ts";
+import type { InstallTarget } from "../shared/cli/install/target.ts";
 import { runningBroker } from "../tests/helpers/broker.ts";
 import { ROOT, freePort } from "../tests/helpers/env.ts";
 import { makeRepo } from "../tests/helpers/git.ts";
@@ -38,6 +42,20 @@ const withRoot = (command: string) => command.replaceAll("${CLAUDE_PLUGIN_ROOT}"
 const PLUGIN_EDIT_HOOK = withRoot(PLUGIN_HOOKS.PreToolUse[0].hooks[0].command);
 /** The plugin's PostToolUse command on Bash (shell changes, behind its empty-stake-file test). */
 const PLUGIN_SHELL_HOOK = withRoot(PLUGIN_HOOKS.PostToolUse.find((g: { matcher?: string }) => g.matcher === "Bash").hooks[0].command);
+
+/** What `install codex` / `install gemini` would write into this HOME: the pre-edit and post-shell edit hooks' commands. */
+function agentEditHooks(home: string): { codex: { pre: string; shell: string }; gemini: { pre: string; shell: string } } {
+  const t: InstallTarget = { home, env: {}, bun: process.execPath, root: ROOT };
+  const after = (plan: typeof planCodex, file: string) => JSON.parse(plan(t, true).changes.find((c) => c.path.endsWith(file))!.after);
+  type Group = { matcher?: string; hooks: { command: string }[] };
+  const codex = after(planCodex, "hooks.json").hooks;
+  const gemini = after(planGemini, "settings.json").hooks;
+  const edits = (groups: Group[], matcher: string) => groups.find((g) => g.matcher === matcher)!.hooks[0]!.command;
+  return {
+    codex: { pre: codex.PreToolUse.at(-1).hooks[0].command, shell: edits(codex.PostToolUse, "^Bash$") },
+    gemini: { pre: gemini.BeforeTool.at(-1).hooks[0].command, shell: edits(gemini.AfterTool, "^run_shell_command$") },
+  };
+}
 
 interface Case {
   name: string;
@@ -97,6 +115,13 @@ for (let run = 0; run < runs; run++) {
     // The broker writes each session's stake file within seconds: empty alone, "b.ts" beside the other session.
     const stakes = (id: string) => join(world.t.home, ".claude-peers-edits", `stakes-${id}`);
     await waitFor(() => existsSync(stakes("bench-session")) && existsSync(stakes("bench-app-session")) && readFileSync(stakes("bench-app-session"), "utf8") === "b.ts\n", "the bench sessions' stake files", 15_000);
+    const agents = agentEditHooks(world.t.home);
+    const encode = (input: unknown) => new TextEncoder().encode(JSON.stringify(input));
+    const patch = (file: string) => `*** Begin Patch\n*** Update File: ${file}\n@@\n-export\n+export\n*** End Patch\n`;
+    const patchInput = (top: string, file: string, session: string) =>
+      encode({ session_id: session, turn_id: "t-1", transcript_path: null, cwd: top, hook_event_name: "PreToolUse", model: "gpt-5.5", permission_mode: "bypassPermissions", tool_name: "apply_patch", tool_input: { command: patch(file) }, tool_use_id: "call-1" });
+    const writeInput = (top: string, file: string, session: string) =>
+      encode({ session_id: session, cwd: top, hook_event_name: "BeforeTool", timestamp: new Date().toISOString(), tool_name: "write_file", tool_input: { file_path: join(top, file), content: "export const x = 1;\n" } });
     const cases: Case[] = [
       { name: "bun on an empty script (floor)", cmd: [process.execPath, empty], env, mail: false },
       { name: "bun -e 0 (floor)", cmd: [process.execPath, "-e", "0"], env, mail: false },
@@ -147,6 +172,19 @@ for (let run = 0; run < runs; run++) {
         input: shellInput(repo, "bench-app-session"),
       },
       { name: "edit hook: a file another session edited", cmd: [...HOOK, "--edits"], env, mail: "any", input: preEdit("src/b.ts") },
+      // Codex (the session id read from the hook's input) and Gemini CLI (GEMINI_SESSION_ID): the hooks install writes.
+      { name: "codex pre-edit, alone (sh: id from input, empty file)", cmd: ["/bin/sh", "-c", agents.codex.pre], env, mail: false, input: patchInput(solo, "src/s.ts", "bench-session") },
+      { name: "codex pre-edit, others editing other files (sh: names)", cmd: ["/bin/sh", "-c", agents.codex.pre], env, mail: false, input: patchInput(repo, "src/a.ts", "bench-app-session") },
+      { name: "codex post-shell, alone in its repository (sh)", cmd: ["/bin/sh", "-c", agents.codex.shell], env, mail: false, input: shellInput(solo, "bench-session") },
+      { name: "gemini pre-edit, alone (sh: empty stake file)", cmd: ["/bin/sh", "-c", agents.gemini.pre], env: { ...env, GEMINI_SESSION_ID: "bench-session" }, mail: false, input: writeInput(solo, "src/s.ts", "bench-session") },
+      {
+        name: "gemini pre-edit, others editing other files (sh: names)",
+        cmd: ["/bin/sh", "-c", agents.gemini.pre],
+        env: { ...env, GEMINI_SESSION_ID: "bench-app-session" },
+        mail: false,
+        input: writeInput(repo, "src/a.ts", "bench-app-session"),
+      },
+      { name: "gemini post-shell, alone in its repository (sh)", cmd: ["/bin/sh", "-c", agents.gemini.shell], env: { ...env, GEMINI_SESSION_ID: "bench-session" }, mail: false, input: shellInput(solo, "bench-session") },
       {
         name: "live session, 1 message (print + mark read)",
         cmd: HOOK,

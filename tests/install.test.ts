@@ -10,7 +10,9 @@ import { dirname, join } from "node:path";
 import { claudeCli } from "./helpers/claude-cli.ts";
 import { runCli } from "./helpers/cli.ts";
 import { makeTestEnv, ROOT, type TestEnv } from "./helpers/env.ts";
-import { flaggedHookCommand, shellGatedCommand, stakeGatedCommand } from "../shared/cli/install/target.ts";
+import { otherAgentChecks } from "../shared/cli/install/check.ts";
+import { codexHookHash } from "../shared/cli/install/codex-trust.ts";
+import { flaggedHookCommand, shellGatedCommand, shellGatedInputCommand, stakeGatedCommand, stakeGatedInputCommand } from "../shared/cli/install/target.ts";
 import { openWorld } from "./helpers/world.ts";
 
 let t: TestEnv;
@@ -54,15 +56,19 @@ describe("install codex", () => {
     expect(hooks.hooks.Stop[0]).toEqual(USER_HOOKS.hooks.Stop[0]);
     expect(hooks.hooks.Stop[1].hooks[0].command).toBe(`${process.execPath} ${join(ROOT, "cli.ts")} hook`);
     expect(Object.keys(hooks.hooks).sort()).toEqual(["PostToolUse", "PreToolUse", "SessionStart", "Stop", "UserPromptSubmit"]);
-    // The edit hook (edit collisions) before and after apply_patch, a matcher group of its own.
-    const editGroup = { matcher: "^(apply_patch|Edit|Write)$", hooks: [{ type: "command", command: `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`, timeout: 5 }] };
-    expect(hooks.hooks.PreToolUse).toEqual([editGroup]);
-    // After: also after its shell tool (Bash in Codex's hooks), whose changes the broker finds in the worktree.
-    expect(hooks.hooks.PostToolUse[1]).toEqual({ ...editGroup, matcher: "^(apply_patch|Edit|Write|Bash)$" });
-    // Each added hook is trusted under its own place: the Stop one is the second group, the post-edit one PostToolUse's second.
+    // The edit hook (edit collisions) before and after apply_patch, a matcher group of its own; before an
+    // edit and after a shell command (Bash in Codex's hooks) behind the shell's stake-file test, which
+    // reads the session id from the hook's input.
+    const editCommand = `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`;
+    const editGroup = (matcher: string, command: string) => ({ matcher, hooks: [{ type: "command", command, timeout: 5 }] });
+    expect(hooks.hooks.PreToolUse).toEqual([editGroup("^(apply_patch|Edit|Write)$", stakeGatedInputCommand(editCommand))]);
+    expect(hooks.hooks.PostToolUse.slice(1)).toEqual([editGroup("^(apply_patch|Edit|Write)$", editCommand), editGroup("^Bash$", shellGatedInputCommand(editCommand))]);
+    // Each added hook is trusted under its own place and its own command: the Stop one is the second group, the post-edit ones PostToolUse's second and third.
     expect(Object.keys(parsed.hooks.state).sort()).toEqual(
-      ["post_tool_use:0:0", "post_tool_use:1:0", "pre_tool_use:0:0", "session_start:0:0", "stop:1:0", "user_prompt_submit:0:0"].map((k) => `${join(dir(), "hooks.json")}:${k}`).sort(),
+      ["post_tool_use:0:0", "post_tool_use:1:0", "post_tool_use:2:0", "pre_tool_use:0:0", "session_start:0:0", "stop:1:0", "user_prompt_submit:0:0"].map((k) => `${join(dir(), "hooks.json")}:${k}`).sort(),
     );
+    expect(parsed.hooks.state[`${join(dir(), "hooks.json")}:pre_tool_use:0:0`].trusted_hash).toBe(codexHookHash("PreToolUse", stakeGatedInputCommand(editCommand), 5, "^(apply_patch|Edit|Write)$"));
+    expect(parsed.hooks.state[`${join(dir(), "hooks.json")}:post_tool_use:2:0`].trusted_hash).toBe(codexHookHash("PostToolUse", shellGatedInputCommand(editCommand), 5, "^Bash$"));
     expect(backups(dir())).toHaveLength(2);
 
     const before = [read(configPath()), read(join(dir(), "hooks.json"))];
@@ -83,6 +89,38 @@ describe("install codex", () => {
     expect(read(configPath())).toBe(USER_CONFIG);
     expect(JSON.parse(read(join(dir(), "hooks.json")))).toEqual(USER_HOOKS);
     expect((await uninstall("codex")).stdout).toContain("claude-peers is not installed for Codex CLI");
+  });
+
+  test("an install of the earlier edit hooks (Bun before every patch, no shell test) is upgraded in place: its hooks replaced, their trust with them", async () => {
+    put(configPath(), USER_CONFIG);
+    put(join(dir(), "hooks.json"), JSON.stringify(USER_HOOKS));
+    expect((await install("codex")).code).toBe(0);
+    const now = { config: read(configPath()), hooks: read(join(dir(), "hooks.json")) };
+    // What the earlier install wrote: the plain edit command before and after, with Bash in the post matcher.
+    const editCommand = `${process.execPath} ${join(ROOT, "cli.ts")} hook --edits`;
+    const old = JSON.parse(now.hooks);
+    old.hooks.PreToolUse = [{ matcher: "^(apply_patch|Edit|Write)$", hooks: [{ type: "command", command: editCommand, timeout: 5 }] }];
+    old.hooks.PostToolUse = [old.hooks.PostToolUse[0], { matcher: "^(apply_patch|Edit|Write|Bash)$", hooks: [{ type: "command", command: editCommand, timeout: 5 }] }];
+    // ...and trusted them as such: the pre-edit hook's hash of that command, no third PostToolUse group.
+    const stanza = (k: string) => `[hooks.state.${JSON.stringify(`${join(dir(), "hooks.json")}:${k}`)}]\ntrusted_hash = `;
+    const hashOf = (k: string) => now.config.split(stanza(k))[1]!.split("\n")[0]!;
+    const oldConfig = now.config
+      .replace(`\n${stanza("post_tool_use:2:0")}${hashOf("post_tool_use:2:0")}\n`, "\n")
+      .replace(`${stanza("pre_tool_use:0:0")}${hashOf("pre_tool_use:0:0")}`, `${stanza("pre_tool_use:0:0")}${JSON.stringify(codexHookHash("PreToolUse", editCommand, 5, "^(apply_patch|Edit|Write)$"))}`);
+    expect(oldConfig).not.toContain("post_tool_use:2:0");
+    put(configPath(), oldConfig);
+    put(join(dir(), "hooks.json"), JSON.stringify(old, null, 2));
+    // doctor says so, and what to run.
+    const check = otherAgentChecks({ home: t.home, env: t.env, bun: process.execPath, root: ROOT }).find((c) => c.name === "codex");
+    expect(check).toMatchObject({ status: "warn", fix: "bun cli.ts install codex" });
+    expect(check!.detail).toContain("claude-peers is installed, but not as this checkout writes it now");
+    const again = await install("codex");
+    expect(again.code).toBe(0);
+    expect(read(configPath())).toBe(now.config);
+    expect(JSON.parse(read(join(dir(), "hooks.json")))).toEqual(JSON.parse(now.hooks));
+    // And uninstall takes the new ones away as it took the old ones.
+    expect((await uninstall("codex")).code).toBe(0);
+    expect(JSON.parse(read(join(dir(), "hooks.json")))).toEqual(USER_HOOKS);
   });
 
   test("with no config yet it creates both files, turns hooks on, and honours CODEX_HOME", async () => {
@@ -243,6 +281,32 @@ describe("the edit hooks' stake-file tests in the shell: Bun only for a file in 
     expect(run(shellGatedCommand, shell, {})).toBe("bun");
     writeFileSync(stakes(), "b.ts\n");
     expect(run(shellGatedCommand, shell, id)).toBe("bun");
+  });
+
+  test("with the session id read from the input (Codex), only an id that is safe in a path", () => {
+    const pre = (_: string, cmd: string) => stakeGatedInputCommand(cmd);
+    const post = (_: string, cmd: string) => shellGatedInputCommand(cmd);
+    const patch = (sessionId: unknown, file: string) =>
+      JSON.stringify({ session_id: sessionId, hook_event_name: "PreToolUse", tool_name: "apply_patch", tool_input: { command: `*** Begin Patch\n*** Update File: ${file}\n@@\n-a\n+b\n*** End Patch\n` } });
+    const shell = (sessionId: unknown) => JSON.stringify({ session_id: sessionId, tool_name: "Bash", tool_input: { command: "sed -i s/a/b/ a.ts" } });
+    rmSync(join(t.home, ".claude-peers-edits"), { recursive: true, force: true });
+    expect([run(pre, patch("s-1", "src/a.ts"), {}), run(post, shell("s-1"), {})]).toEqual(["bun", "bun"]); // no stake file
+    mkdirSync(join(t.home, ".claude-peers-edits"));
+    writeFileSync(stakes(), "");
+    expect([run(pre, patch("s-1", "src/a.ts"), {}), run(post, shell("s-1"), {})]).toEqual(["skipped", "skipped"]);
+    // Pretty-printed input (a space after the colon) reads the same.
+    expect(run(pre, JSON.stringify({ session_id: "s-1", tool_input: { command: "x" } }, null, 1), {})).toBe("skipped");
+    // No id, an id that is not a string, one that would leave the folder, one with a shell's specials: Bun.
+    writeFileSync(join(t.home, "stakes-x"), "");
+    for (const bad of [undefined, 7, null, "../stakes-x", "s-1/../../stakes-x", "s-1 *", "$(id)", ""]) {
+      expect([run(pre, patch(bad, "src/a.ts"), {}), run(post, shell(bad), {})]).toEqual(["bun", "bun"]);
+    }
+    // The id is the input's own, not one a patch's text spells (JSON escapes its quotes).
+    expect(run(pre, patch("s-2", 'x "session_id":"s-1"'), {})).toBe("bun");
+    writeFileSync(stakes(), "b.ts\n");
+    expect(run(pre, patch("s-1", "src/a.ts"), {})).toBe("skipped");
+    expect(run(pre, patch("s-1", "src/b.ts"), {})).toBe("bun");
+    expect(run(post, shell("s-1"), {})).toBe("bun");
   });
 });
 

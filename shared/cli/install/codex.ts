@@ -12,7 +12,7 @@ import { CliError } from "../errors.ts";
 import { codexHookHash, codexHookKey } from "./codex-trust.ts";
 import { readConfigText, type FileChange } from "./files.ts";
 import { hooksTable, jsonText, parseJsonObject, withOurHooks, withoutOurHooks, type HookGroup } from "./hooks-json.ts";
-import { ENTRY_NAME, FORWARDED_ENV, hookCommand, serverArgs, type InstallTarget, type Plan } from "./target.ts";
+import { ENTRY_NAME, FORWARDED_ENV, hookCommand, serverArgs, shellGatedInputCommand, stakeGatedInputCommand, type InstallTarget, type Plan } from "./target.ts";
 
 const BEGIN = "# >>> claude-peers: written by `bun cli.ts install codex`; `bun cli.ts uninstall codex` removes it";
 const END = "# <<< claude-peers <<<";
@@ -20,8 +20,8 @@ const BLOCK = /\n*# >>> claude-peers:[^\n]*\n[\s\S]*?\n# <<< claude-peers <<<\n?
 const EVENTS = ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] as const;
 /** The tools whose edits the edit hook records: Codex's apply_patch, and edit tools named as Claude Code names them. */
 const EDIT_TOOLS = "^(apply_patch|Edit|Write)$";
-/** After: the same, and its shell tool (`Bash` in its hooks), whose changes the broker finds in the worktree (shell-changes.ts). */
-const POST_EDIT_TOOLS = "^(apply_patch|Edit|Write|Bash)$";
+/** After: its shell tool (`Bash` in its hooks) too, whose changes the broker finds in the worktree (shell-changes.ts). */
+const SHELL_TOOLS = "^Bash$";
 /** Seconds: a hook with no broker gives up after 750 ms; this is Codex's limit for a stuck one. */
 const HOOK_TIMEOUT_S = 5;
 
@@ -76,14 +76,25 @@ export function planCodex(t: InstallTarget, install: boolean): Plan {
 
   const command = hookCommand(t);
   const group: HookGroup = { hooks: [{ type: "command", command, timeout: HOOK_TIMEOUT_S }] };
-  // The edit hook (edit collisions) before and after apply_patch (and the Claude-named edit tools).
+  // The edit hook (edit collisions) before and after apply_patch (and the Claude-named edit tools), and
+  // after a shell command. Before an edit, Bun starts only when the patch names a file in the session's
+  // stake file (or in doubt); after a shell command, only when another session has a stake in the
+  // repository (broker/edit-flags.ts). Codex puts the session id only in the hook's input, so the shell
+  // reads it there; it is the id the broker writes the stake file under (SessionStart's hook tied it
+  // to the session's server: broker/hook-pairing.ts).
   const editCommand = hookCommand(t, "--edits");
-  const edits = (matcher: string): HookGroup => ({ matcher, hooks: [{ type: "command", command: editCommand, timeout: HOOK_TIMEOUT_S }] });
-  const merged = withOurHooks(table, { ...Object.fromEntries(EVENTS.map((e) => [e, group])), PreToolUse: edits(EDIT_TOOLS), PostToolUse: [group, edits(POST_EDIT_TOOLS)] });
+  const edits = (matcher: string, command: string): HookGroup => ({ matcher, hooks: [{ type: "command", command, timeout: HOOK_TIMEOUT_S }] });
+  const preEdit = edits(EDIT_TOOLS, stakeGatedInputCommand(editCommand));
+  const postEdit = edits(EDIT_TOOLS, editCommand);
+  const postShell = edits(SHELL_TOOLS, shellGatedInputCommand(editCommand));
+  const merged = withOurHooks(table, { ...Object.fromEntries(EVENTS.map((e) => [e, group])), PreToolUse: preEdit, PostToolUse: [group, postEdit, postShell] });
+  // A hook's trust covers its command text: a changed command is trusted anew here (the block is rewritten whole).
+  const trust = (event: string, index: number, g: HookGroup) => ({ key: codexHookKey(hooksPath, event, index), hash: codexHookHash(event, g.hooks[0]!.command, HOOK_TIMEOUT_S, g.matcher) });
   const trusted = [
-    ...EVENTS.map((e) => ({ key: codexHookKey(hooksPath, e, merged.index[e]!), hash: codexHookHash(e, command, HOOK_TIMEOUT_S) })),
-    { key: codexHookKey(hooksPath, "PreToolUse", merged.index.PreToolUse!), hash: codexHookHash("PreToolUse", editCommand, HOOK_TIMEOUT_S, EDIT_TOOLS) },
-    { key: codexHookKey(hooksPath, "PostToolUse", merged.index.PostToolUse! + 1), hash: codexHookHash("PostToolUse", editCommand, HOOK_TIMEOUT_S, POST_EDIT_TOOLS) },
+    ...EVENTS.map((e) => trust(e, merged.index[e]!, group)),
+    trust("PreToolUse", merged.index.PreToolUse!, preEdit),
+    trust("PostToolUse", merged.index.PostToolUse! + 1, postEdit),
+    trust("PostToolUse", merged.index.PostToolUse! + 2, postShell),
   ];
   const block = [
     BEGIN,

@@ -56,6 +56,9 @@ export function flaggedHookCommand(t: InstallTarget, idVar: string): string {
 /** The session's stake file (broker/edit-flags.ts), for the id in the variable `idVar`. */
 const stakeFile = (idVar: string) => `"$HOME/.claude-peers-edits/stakes-$${idVar}"`;
 
+/** Sets s=0 when none of the names in the stake file "$f" is in the input "$i" (left as it is otherwise). */
+const SEARCH_STAKES = `if [ \${#i} -gt 16384 ]; then printf %s "$i" | grep -qF -f "$f"; [ $? = 1 ] && s=0; else { s=0; while IFS= read -r n || [ -n "$n" ]; do case $i in *"$n"*) s=1; break;; esac; done; } < "$f"; fi`;
+
 /**
  * The pre-edit hook behind a search of its input for the names in the session's stake file: with the
  * session's id in `idVar` and a stake file that is empty (nobody else has a stake in the repository),
@@ -68,7 +71,7 @@ export function stakeGatedCommand(idVar: string, command: string): string {
   const id = `"$${idVar}"`;
   return [
     `f=${stakeFile(idVar)}; [ -n ${id} ] && [ -f "$f" ] && [ ! -s "$f" ] && exit 0; i=$(cat); s=1`,
-    `if [ -n ${id} ] && [ -f "$f" ]; then if [ \${#i} -gt 16384 ]; then printf %s "$i" | grep -qF -f "$f"; [ $? = 1 ] && s=0; else { s=0; while IFS= read -r n || [ -n "$n" ]; do case $i in *"$n"*) s=1; break;; esac; done; } < "$f"; fi; fi`,
+    `if [ -n ${id} ] && [ -f "$f" ]; then ${SEARCH_STAKES}; fi`,
     `[ $s = 0 ] && exit 0; printf %s "$i" | exec ${command}`,
   ].join("; ");
 }
@@ -76,6 +79,28 @@ export function stakeGatedCommand(idVar: string, command: string): string {
 /** The post-shell hook, skipped while the session's stake file is there and empty: nobody else has a stake in its repository. */
 export function shellGatedCommand(idVar: string, command: string): string {
   return `f=${stakeFile(idVar)}; [ -n "$${idVar}" ] && [ -f "$f" ] && [ ! -s "$f" ] && exit 0; exec ${command}`;
+}
+
+/**
+ * Reads the hook's input into i and the session id in its `"session_id":"…"` into id (Codex gives its
+ * hooks no session id in their environment). Builtins only: a prefix and a suffix cut. The id goes into
+ * a path, so anything but letters, digits, `_` and `-` (as the broker takes ids: config.ts) leaves it
+ * empty, and then Bun runs. The first `"session_id":` is the hook's own: inside a string (a patch that
+ * mentions it), JSON escapes its quotes.
+ */
+const READ_INPUT_ID = [
+  `i=$(cat); id=; case $i in *'"session_id":'*) id=\${i#*'"session_id":'}; id=\${id#' '}; case $id in '"'*) id=\${id#'"'}; id=\${id%%'"'*};; *) id=;; esac;; esac`,
+  `case $id in *[!A-Za-z0-9_-]*) id=;; esac; f="$HOME/.claude-peers-edits/stakes-$id"; s=1`,
+].join("; ");
+
+/** stakeGatedCommand for an agent whose hooks learn their session id only from their input (Codex). */
+export function stakeGatedInputCommand(command: string): string {
+  return `${READ_INPUT_ID}; if [ -n "$id" ] && [ -f "$f" ]; then ${SEARCH_STAKES}; fi; [ $s = 0 ] && exit 0; printf %s "$i" | exec ${command}`;
+}
+
+/** shellGatedCommand for an agent whose hooks learn their session id only from their input (Codex). */
+export function shellGatedInputCommand(command: string): string {
+  return `${READ_INPUT_ID}; [ -n "$id" ] && [ -f "$f" ] && [ ! -s "$f" ] && exit 0; printf %s "$i" | exec ${command}`;
 }
 
 /** One agent's planned install or uninstall: the file changes, and what to tell the person afterwards. */
