@@ -92,11 +92,12 @@ export function composeServices(opts: ServiceOptions): Services {
   // left leaves behind; they are made just below.
   let registry: Registry | undefined;
   let forgetPeer: ((p: LivePeer) => void) | undefined;
+  const pidAlive = opts.pidAlive ?? processAlive;
   const presence = new Presence({
     host: opts.host,
     network,
     now,
-    pidAlive: opts.pidAlive ?? processAlive,
+    pidAlive,
     onGone: (p) => registry?.departed(p),
     onLeft: (p) => forgetPeer?.(p),
   });
@@ -109,7 +110,7 @@ export function composeServices(opts: ServiceOptions): Services {
   const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs, heldTtlMs, otherHosts, sendRate, damping, flags, now, log });
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
   // A monitor's request ending wakes the session's waiter, which takes over once the monitor's hold runs out.
-  const paths = new DeliveryPaths({ now, changed: (peerId) => mail.wake(peerId) });
+  const paths = new DeliveryPaths({ now, pidAlive, changed: (peerId) => mail.wake(peerId) });
   const hookMail = new HookMail({ presence, mail, store, paths, now });
   const notices = new Notices(mail, log);
   const edits = new Edits({ store: editsStoreFor(store), presence, notices, keys: new FileKeys(now), windowMs: opts.collisionWindowMs ?? DEFAULT_COLLISION_WINDOW_MS, now, flags: opts.editFlagDir ? new EditFlags(opts.editFlagDir, log) : undefined });

@@ -3,7 +3,8 @@
  * hook --monitor`, a Claude Code plugin monitor whose stdout lines reach the model as monitor
  * events), else the hooks and their waiter. A session has one path at a time, so nothing is shown
  * twice: while a monitor holds the session its hooks and its waiter show nothing, and they take
- * over again once it is gone (its request closed and not renewed within MONITOR_GRACE_MS).
+ * over again once it is gone (its request closed and not renewed within MONITOR_GRACE_MS, and its
+ * process exited).
  */
 
 /**
@@ -19,6 +20,12 @@ interface MonitorHold {
   replace: (() => void) | null;
   /** Until when the session stays the monitor's without an open request. */
   until: number;
+  /**
+   * The monitor's process: while it exists, stopped too (a laptop's lid closed, SIGSTOP), the
+   * session stays its after the grace. A monitor stopped with its answer unread shows that mail
+   * when it wakes; a waiter that took over meanwhile would show the same mail a second time.
+   */
+  pid: number | undefined;
 }
 
 export class DeliveryPaths {
@@ -26,18 +33,21 @@ export class DeliveryPaths {
   private readonly now: () => number;
   /** Called when a monitor's request ends: whoever waits for the session (its waiter) looks again. */
   private readonly changed: (peerId: string) => void;
-  constructor(opts: { now: () => number; changed: (peerId: string) => void }) {
+  private readonly pidAlive: (pid: number) => boolean;
+  constructor(opts: { now: () => number; changed: (peerId: string) => void; pidAlive: (pid: number) => boolean }) {
     this.now = opts.now;
     this.changed = opts.changed;
+    this.pidAlive = opts.pidAlive;
   }
 
   /**
-   * A monitor's request for `peerId` is open: the session is its until end() and the grace after.
-   * An older monitor of the same session (a plugin reloaded) is replaced: its request ends.
+   * A monitor's request for `peerId` is open: the session is its until end() and the grace after,
+   * or, given the monitor's `pid`, for as long as that process exists. An older monitor of the
+   * same session (a plugin reloaded) is replaced: its request ends.
    */
-  monitorOpened(peerId: string, replace: () => void): { end: () => void } {
+  monitorOpened(peerId: string, replace: () => void, pid?: number): { end: () => void } {
     this.monitors.get(peerId)?.replace?.();
-    const hold: MonitorHold = { replace, until: Number.POSITIVE_INFINITY };
+    const hold: MonitorHold = { replace, until: Number.POSITIVE_INFINITY, pid };
     this.monitors.set(peerId, hold);
     return {
       end: () => {
@@ -49,20 +59,27 @@ export class DeliveryPaths {
     };
   }
 
-  /** Whether a monitor holds the session now (its request open, or ended within the grace). */
+  /** Whether a monitor holds the session now (its request open, or ended within the grace, or its process still there). */
   monitorHolds(peerId: string): boolean {
     const hold = this.monitors.get(peerId);
     if (!hold) return false;
     if (hold.replace || this.now() < hold.until) return true;
+    if (hold.pid !== undefined && this.pidAlive(hold.pid)) return true;
     this.monitors.delete(peerId);
     return false;
   }
 
-  /** How long until a monitor's hold on the session runs out: 0 when none holds it, Infinity while its request is open. */
+  /**
+   * How long until a monitor's hold on the session may run out: 0 when none holds it, Infinity
+   * while its request is open; past the grace, held by a process that still exists, look again
+   * after another grace (a process's exit wakes nobody here).
+   */
   monitorHoldLeft(peerId: string): number {
     if (!this.monitorHolds(peerId)) return 0;
     const hold = this.monitors.get(peerId)!;
-    return hold.replace ? Number.POSITIVE_INFINITY : hold.until - this.now();
+    if (hold.replace) return Number.POSITIVE_INFINITY;
+    const left = hold.until - this.now();
+    return left > 0 ? left : MONITOR_GRACE_MS;
   }
 
   /** The peers a monitor holds now. */

@@ -105,7 +105,7 @@ describe("DeliveryPaths", () => {
   test("a monitor holds its session while its request is open and a grace after; a newer one replaces it", () => {
     const clock = { now: 0 };
     const woken: string[] = [];
-    const paths = new DeliveryPaths({ now: () => clock.now, changed: (id) => woken.push(id) });
+    const paths = new DeliveryPaths({ now: () => clock.now, changed: (id) => woken.push(id), pidAlive: () => true });
     expect(paths.monitorHolds("p")).toBe(false);
     let replaced = false;
     const first = paths.monitorOpened("p", () => (replaced = true));
@@ -121,5 +121,24 @@ describe("DeliveryPaths", () => {
     clock.now += 1;
     expect(paths.monitorHolds("p")).toBe(false);
     expect(paths.sizes()).toEqual({ monitorHolds: 0 });
+  });
+
+  test("past the grace, a monitor holds its session while its process exists (stopped too: a laptop asleep with the answer unread)", () => {
+    const clock = { now: 0 };
+    const alive = new Set([4242]);
+    const woken: string[] = [];
+    const paths = new DeliveryPaths({ now: () => clock.now, changed: (id) => woken.push(id), pidAlive: (pid) => alive.has(pid) });
+    paths.monitorOpened("p", () => {}, 4242).end();
+    clock.now += 10 * MONITOR_GRACE_MS;
+    expect(paths.monitorHolds("p")).toBe(true);
+    // A waiter standing down looks again after another grace: the process's exit wakes nobody.
+    expect(paths.monitorHoldLeft("p")).toBe(MONITOR_GRACE_MS);
+    alive.delete(4242);
+    expect(paths.monitorHoldLeft("p")).toBe(0);
+    expect(paths.sizes()).toEqual({ monitorHolds: 0 });
+    // Without a pid (an older monitor), the grace alone.
+    paths.monitorOpened("q", () => {}).end();
+    clock.now += MONITOR_GRACE_MS;
+    expect(paths.monitorHolds("q")).toBe(false);
   });
 });
