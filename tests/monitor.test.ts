@@ -10,18 +10,17 @@
  * the monitor holds the session, and the monitor ends with its Claude Code.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { MONITOR_GRACE_MS } from "../shared/broker/delivery-paths.ts";
 import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
-import { statFields } from "../shared/proc-stat.ts";
 import { ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
 import { brokerPids, messageState, processPids, runningBroker } from "./helpers/broker.ts";
 import { CLAUDE, FAKE_API_KEY as KEY, claudeCli, installPluginInteractive, type ClaudeCli } from "./helpers/claude-cli.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startFakeAnthropic, type FakeAnthropic, type FakeTurn } from "./helpers/fake-anthropic.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
-import { pidAlive, waitFor } from "./helpers/wait.ts";
+import { resume, suspend } from "./helpers/suspend.ts";
+import { waitFor } from "./helpers/wait.ts";
 import { openPane, TMUX, type TmuxPane } from "./helpers/tmux-pane.ts";
 import { openWorld, type World } from "./helpers/world.ts";
 
@@ -40,49 +39,8 @@ const SEND_EVERY_MS = 4000;
 /** for this long: past the monitor's grace, the hooks' lease and the broker's idle timeout on a push socket (60 s); SUSPENDED_MS shortens it for a quick try. */
 const SUSPENDED_MS = Number(process.env.SUSPENDED_MS ?? Math.max(MONITOR_GRACE_MS, HOOK_LEASE_MS, 60_000) + 10_000);
 
-/**
- * A laptop's lid closed, for the session: every process of the watched session (Claude Code, its
- * server, its monitor, its waiter, any hook) stopped with SIGSTOP, until none runs; the broker
- * goes on, as a broker on another host would, and the terminal's shell (both in `keep`). Returns
- * the pids to resume.
- */
-async function suspend(home: string, keep: readonly number[]): Promise<number[]> {
-  const stopped = new Set<number>();
-  for (;;) {
-    const running = sessionProcesses(home).filter((pid) => !keep.includes(pid) && !stopped.has(pid));
-    if (running.length === 0 && [...stopped].every(isStopped)) return [...stopped];
-    for (const pid of running) {
-      process.kill(pid, "SIGSTOP");
-      stopped.add(pid);
-    }
-    await waitFor(() => [...stopped].every((pid) => isStopped(pid) || !pidAlive(pid)), "the session's processes to stop", 5000).catch((err) => {
-      const state = (pid: number) => `${pid} ${statFields(readOr(`/proc/${pid}/stat`))[0]} ${readOr(`/proc/${pid}/cmdline`).replaceAll("\0", " ").slice(0, 60)}`;
-      const text = [...stopped].map(state).join("; ");
-      resume([...stopped]);
-      throw new Error(`${(err as Error).message}: ${text}`);
-    });
-  }
-}
-
 /** Every process of the watched session: Claude Code and whatever it runs (they inherit its environment). */
 const sessionProcesses = (home: string) => processPids(() => true, [`HOME=${home}`, "CLAUDE_PEERS_NAME=watched"]);
-const readOr = (path: string) => {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
-};
-const isStopped = (pid: number) => statFields(readOr(`/proc/${pid}/stat`))[0] === "T";
-const resume = (pids: readonly number[]) => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGCONT");
-    } catch {
-      // gone meanwhile
-    }
-  }
-};
 
 /** How often `needle` occurs in `haystack`. */
 const occurrences = (haystack: string, needle: string) => haystack.split(needle).length - 1;
@@ -203,7 +161,8 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
       const s = await status();
       return s.monitors.includes(id) && s.hooks_waiting.includes(id) && waiterPids(home).length === 1 && monitorPids(home).length === 1;
     }, "the monitor and one waiter at rest", 30_000);
-    const stopped = await suspend(home, [...brokerPids(world.t), pane.pid()]);
+    // Every process of the session stopped; the broker goes on, as a broker on another host would; the terminal's shell too.
+    const stopped = await suspend(() => sessionProcesses(home), [...brokerPids(world.t), pane.pid()]);
     const texts: string[] = [];
     const ids: string[] = [];
     const send = async () => {

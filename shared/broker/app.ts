@@ -288,6 +288,8 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
       },
     },
   };
+  // The socket serves from here on, while the console and the network bridge still start (a /status then says no console yet).
+  let consoleAddress: string | null = null;
   const server = await listenOnSocket(opts.socketPath, () =>
     Bun.serve<SocketData>({
       ...shared,
@@ -326,7 +328,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     throw err;
   }
   const port = consoleServer?.port ?? null;
-  const consoleAddress = port === null ? null : consoleUrl(port);
+  consoleAddress = port === null ? null : consoleUrl(port);
 
   const housekeeping = startHousekeeping({
     store,
