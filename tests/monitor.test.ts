@@ -151,7 +151,7 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     expect(last).not.toContain("output rate exceeded");
   });
 
-  test("a suspended laptop: the session stopped past the monitor's grace and its push socket's timeout while a peer keeps sending; resumed, each message reaches the model once", async () => {
+  test("a suspended laptop: the session stopped past every timeout (monitor grace, hook lease, push socket idle) while a peer keeps sending; resumed, each message reaches the model once", async () => {
     const id = await watchedId();
     const home = world.t.home;
     const answered = model.requests.length;
