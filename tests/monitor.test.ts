@@ -151,34 +151,56 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     expect(last).not.toContain("output rate exceeded");
   });
 
+  /** The idle session at rest: its monitor holds it and its Stop hook's waiter waits, standing down. */
+  const atRest = (id: string) =>
+    waitFor(async () => {
+      const s = await status();
+      return s.monitors.includes(id) && s.hooks_waiting.includes(id) && waiterPids(world.t.home).length === 1 && monitorPids(world.t.home).length === 1;
+    }, "the monitor and one waiter at rest", 30_000);
+
+  /** Every process of the session stopped; the broker goes on, as a broker on another host would; the terminal's shell too. */
+  const suspendSession = () => suspend(() => sessionProcesses(world.t.home), [...brokerPids(world.t), pane.pid()]);
+
+  /** A peer's note while the session sleeps: its text and id. */
+  const note = async (sent: { texts: string[]; ids: string[] }) => {
+    const text = `suspended note ${sent.texts.length} ${Math.random().toString(36).slice(2, 10)}`;
+    sent.texts.push(text);
+    sent.ids.push(sentMessageId((await asker.call("send_message", { to: "watched", message: text })).text));
+  };
+
+  /** Awake: the same session, registered once, its monitor holding it again; each note read and in the model's request once. */
+  async function wokeOnce(id: string, sent: { texts: string[]; ids: string[] }, answered: number): Promise<void> {
+    await waitFor(async () => (await status()).monitors.includes(id), "the monitor to hold the session again", 30_000);
+    const { peers } = ListPeersResultSchema.parse(await (await (await runningBroker(world.t)).post("/peers", {})).json());
+    expect(peers.filter((p) => p.name.startsWith("watched")).map((p) => p.id)).toEqual([id]);
+    // Every message read, in a model request, and the session at rest again (its turns over, one waiter back).
+    await waitFor(async () => (await Promise.all(sent.ids.map((m) => messageState(world.t, m)))).every((s) => s === "read"), "every message read", 60_000);
+    const last = await waitFor(async () => {
+      const n = model.requests.length;
+      const latest = n > answered ? model.requests[n - 1]! : "";
+      if (!sent.texts.every((t) => latest.includes(t)) || !screen().includes(`Noted ${n}.`)) return null;
+      const s = await status();
+      return s.hooks_waiting.includes(id) && waiterPids(world.t.home).length === 1 && model.requests.length === n ? latest : null;
+    }, "every message in a model request and the session at rest", 60_000);
+    for (const text of sent.texts) expect(occurrences(last, text)).toBe(1);
+  }
+
   test("a suspended laptop: the session stopped past every timeout (monitor grace, hook lease, push socket idle) while a peer keeps sending; resumed, each message reaches the model once", async () => {
     const id = await watchedId();
-    const home = world.t.home;
     const answered = model.requests.length;
     script = async (n) => ({ text: `Noted ${n}.` });
-    // At rest: the idle session's monitor holds it and its Stop hook's waiter waits, standing down.
-    await waitFor(async () => {
-      const s = await status();
-      return s.monitors.includes(id) && s.hooks_waiting.includes(id) && waiterPids(home).length === 1 && monitorPids(home).length === 1;
-    }, "the monitor and one waiter at rest", 30_000);
-    // Every process of the session stopped; the broker goes on, as a broker on another host would; the terminal's shell too.
-    const stopped = await suspend(() => sessionProcesses(home), [...brokerPids(world.t), pane.pid()]);
-    const texts: string[] = [];
-    const ids: string[] = [];
-    const send = async () => {
-      const text = `suspended note ${texts.length} ${Math.random().toString(36).slice(2, 10)}`;
-      texts.push(text);
-      ids.push(sentMessageId((await asker.call("send_message", { to: "watched", message: text })).text));
-    };
+    await atRest(id);
+    const stopped = await suspendSession();
+    const sent = { texts: [] as string[], ids: [] as string[] };
     try {
       // The peer keeps writing while the session sleeps, past every timeout that could end the
       // session's hold on its mail: the monitor's grace, the hooks' lease, the push socket's idle timeout.
       // The broker answers the stopped monitor's open request with the first message at once.
       const until = Date.now() + SUSPENDED_MS;
-      await send();
+      await note(sent);
       while (Date.now() < until) {
         await Bun.sleep(SEND_EVERY_MS); // the sender's pace (the workload), not a wait for a condition
-        await send();
+        await note(sent);
       }
       // Still the stopped monitor's session, and still the same registration: no other path took its mail.
       const asleep = await status();
@@ -187,21 +209,26 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     } finally {
       resume(stopped);
     }
-    // Awake: the same session, registered once, its monitor holding it again.
-    await waitFor(async () => (await status()).monitors.includes(id), "the monitor to hold the session again", 30_000);
-    const { peers } = ListPeersResultSchema.parse(await (await (await runningBroker(world.t)).post("/peers", {})).json());
-    expect(peers.filter((p) => p.name.startsWith("watched")).map((p) => p.id)).toEqual([id]);
-    // Every message read, in a model request, and the session at rest again (its turns over, one waiter back).
-    await waitFor(async () => (await Promise.all(ids.map((m) => messageState(world.t, m)))).every((s) => s === "read"), "every message read", 60_000);
-    const last = await waitFor(async () => {
-      const n = model.requests.length;
-      const latest = n > answered ? model.requests[n - 1]! : "";
-      if (!texts.every((t) => latest.includes(t)) || !screen().includes(`Noted ${n}.`)) return null;
-      const s = await status();
-      return s.hooks_waiting.includes(id) && waiterPids(home).length === 1 && model.requests.length === n ? latest : null;
-    }, "every message in a model request and the session at rest", 60_000);
-    for (const text of texts) expect(occurrences(last, text)).toBe(1);
+    await wokeOnce(id, sent, answered);
   }, 240_000);
+
+  test("a session suspended in silence until the broker drops it: awake, it registers again under its id, once, and the mail that waited reaches the model once", async () => {
+    const id = await watchedId();
+    const answered = model.requests.length;
+    await atRest(id);
+    const stopped = await suspendSession();
+    const sent = { texts: [] as string[], ids: [] as string[] };
+    try {
+      await note(sent); // the broker answers the stopped monitor with it at once
+      // Then silence: the broker takes the push socket that answers no ping for dead, and the session leaves.
+      const listed = async () => ListPeersResultSchema.parse(await (await (await runningBroker(world.t)).post("/peers", {})).json()).peers;
+      await waitFor(async () => !(await listed()).some((p) => p.id === id), "the broker to drop the silent session", 150_000);
+      await note(sent); // for the name's mailbox
+    } finally {
+      resume(stopped);
+    }
+    await wokeOnce(id, sent, answered);
+  }, 300_000);
 
   test("mail sent while the broker was killed arrives once, after the monitor reconnects", async () => {
     const id = await watchedId();
