@@ -9,7 +9,7 @@
 import type { Server, ServerWebSocket } from "bun";
 import { consoleUrl, socketUrl } from "../broker-address.ts";
 import { WireError, errorMessage, printable } from "../errors.ts";
-import { processAlive } from "../process-alive.ts";
+import { processAlive, processStart } from "../process-alive.ts";
 import { BROKER_SERVICE, PEER_SECRET_HEADER, PROTOCOL_VERSION, PeerFrameSchema, ROUTES, isRoute, type Health, type ParsedBody, type RoutePath, type RouteResult } from "../protocol.ts";
 import { StoreUnavailableError, type PeerRow, type Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
@@ -110,7 +110,7 @@ export function composeServices(opts: ServiceOptions): Services {
   const mail = new Mail({ store, presence, pusher, watchers, groups, mailboxTtlMs, heldTtlMs, otherHosts, sendRate, damping, flags, now, log });
   registry = new Registry({ store, presence, pusher, mail, groups, watchers, now, log });
   // A monitor's request ending wakes the session's waiter, which takes over once the monitor's hold runs out.
-  const paths = new DeliveryPaths({ now, pidAlive, changed: (peerId) => mail.wake(peerId) });
+  const paths = new DeliveryPaths({ now, pidAlive, processStart, changed: (peerId) => mail.wake(peerId) });
   const hookMail = new HookMail({ presence, mail, store, paths, now });
   const notices = new Notices(mail, log);
   const edits = new Edits({ store: editsStoreFor(store), presence, notices, keys: new FileKeys(now), windowMs: opts.collisionWindowMs ?? DEFAULT_COLLISION_WINDOW_MS, now, flags: opts.editFlagDir ? new EditFlags(opts.editFlagDir, log) : undefined });

@@ -26,6 +26,8 @@ interface MonitorHold {
    * when it wakes; a waiter that took over meanwhile would show the same mail a second time.
    */
   pid: number | undefined;
+  /** That process's start time, read when the hold began: a later process with the same pid holds nothing. */
+  started: string | undefined;
 }
 
 export class DeliveryPaths {
@@ -34,10 +36,12 @@ export class DeliveryPaths {
   /** Called when a monitor's request ends: whoever waits for the session (its waiter) looks again. */
   private readonly changed: (peerId: string) => void;
   private readonly pidAlive: (pid: number) => boolean;
-  constructor(opts: { now: () => number; changed: (peerId: string) => void; pidAlive: (pid: number) => boolean }) {
+  private readonly processStart: (pid: number) => string | undefined;
+  constructor(opts: { now: () => number; changed: (peerId: string) => void; pidAlive: (pid: number) => boolean; processStart: (pid: number) => string | undefined }) {
     this.now = opts.now;
     this.changed = opts.changed;
     this.pidAlive = opts.pidAlive;
+    this.processStart = opts.processStart;
   }
 
   /**
@@ -47,7 +51,7 @@ export class DeliveryPaths {
    */
   monitorOpened(peerId: string, replace: () => void, pid?: number): { end: () => void } {
     this.monitors.get(peerId)?.replace?.();
-    const hold: MonitorHold = { replace, until: Number.POSITIVE_INFINITY, pid };
+    const hold: MonitorHold = { replace, until: Number.POSITIVE_INFINITY, pid, started: pid === undefined ? undefined : this.processStart(pid) };
     this.monitors.set(peerId, hold);
     return {
       end: () => {
@@ -64,7 +68,7 @@ export class DeliveryPaths {
     const hold = this.monitors.get(peerId);
     if (!hold) return false;
     if (hold.replace || this.now() < hold.until) return true;
-    if (hold.pid !== undefined && this.pidAlive(hold.pid)) return true;
+    if (hold.pid !== undefined && this.pidAlive(hold.pid) && this.processStart(hold.pid) === hold.started) return true;
     this.monitors.delete(peerId);
     return false;
   }
