@@ -20,3 +20,16 @@ function isZombie(pid: number): boolean {
     return false; // no /proc (macOS): trust kill(pid, 0)
   }
 }
+
+/**
+ * When a local process started (clock ticks after boot, /proc/<pid>/stat field 22): a pid and its
+ * start time name one process, never a later one that got the same pid. undefined when it cannot
+ * be read (gone, or no /proc on macOS: then the pid alone names it).
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, "utf8"))[19];
+  } catch {
+    return undefined;
+  }
+}

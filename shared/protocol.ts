@@ -280,6 +280,8 @@ export const HookBodySchema = z.object({
   max_chars: z.number().int().min(100).max(MAX_HOOK_CHARS).default(MAX_HOOK_CHARS),
 });
 export type HookBody = z.infer<typeof HookBodySchema>;
+/** POST /hook/monitor: a hook's body, and the monitor's own pid (while it exists, stopped too, the session stays its). */
+export const HookMonitorBodySchema = HookBodySchema.extend({ pid: pid.optional() });
 export const HookResultSchema = z.object({
   /** null when no live peer belongs to any of the ancestors. */
   peer: PeerInfoSchema.nullable(),
@@ -541,7 +543,7 @@ export const ROUTES = {
   "/hook/read": { body: HookReadBodySchema, result: AckResultSchema },
   "/hook/wait": { body: HookBodySchema, result: HookWaitResultSchema },
   /** The plugin's monitor (`cli.ts hook --monitor`): holds the session's mail path, answered like /hook/wait. */
-  "/hook/monitor": { body: HookBodySchema, result: HookMonitorResultSchema },
+  "/hook/monitor": { body: HookMonitorBodySchema, result: HookMonitorResultSchema },
   "/whoami": { body: NoBodySchema, result: WhoamiResultSchema },
   "/status": { body: NoBodySchema, result: StatusResultSchema },
   "/history": { body: HistoryBodySchema, result: HistoryResultSchema },

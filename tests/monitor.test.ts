@@ -5,17 +5,21 @@
  * every channel push, so the flag must not silence the monitor. Peer mail reaches the model as
  * monitor events: an idle session is woken and answers with send_message; mail that comes mid-turn joins the turn; a
  * burst of 100 arrives whole, each message once; mail sent while the broker was killed arrives
- * once after. The hooks and the waiter stand down while the monitor holds the session, and the
- * monitor ends with its Claude Code.
+ * once after; a session suspended (every process of it stopped) past every timeout while a peer
+ * keeps writing shows each message once when it wakes. The hooks and the waiter stand down while
+ * the monitor holds the session, and the monitor ends with its Claude Code.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dirname } from "node:path";
+import { MONITOR_GRACE_MS } from "../shared/broker/delivery-paths.ts";
+import { HOOK_LEASE_MS } from "../shared/broker/hook-mail.ts";
 import { ListPeersResultSchema, StatusResultSchema } from "../shared/protocol.ts";
 import { brokerPids, messageState, processPids, runningBroker, storedMessage } from "./helpers/broker.ts";
 import { CLAUDE, FAKE_API_KEY as KEY, claudeCli, installPluginInteractive, type ClaudeCli } from "./helpers/claude-cli.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startFakeAnthropic, type FakeAnthropic, type FakeTurn } from "./helpers/fake-anthropic.ts";
 import { sentMessageId, whoami, type TestServer } from "./helpers/server.ts";
+import { resume, suspend } from "./helpers/suspend.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { openPane, TMUX, type TmuxPane } from "./helpers/tmux-pane.ts";
 import { openWorld, type World } from "./helpers/world.ts";
@@ -27,6 +31,20 @@ const LIST = "mcp__plugin_peers_claude-peers__list_peers";
 /** Pids of monitors (`cli.ts hook --monitor`) started for this test's HOME. */
 const monitorPids = (home: string) => processPids((argv) => argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--monitor"), [`HOME=${home}`]);
 const sessionPids = (home: string) => processPids((argv) => argv.some((a) => a.endsWith("/claude") || a.endsWith("server.ts")), [`HOME=${home}`, "CLAUDE_PEERS_NAME=watched"]);
+
+/** Pids of waiters (`cli.ts hook --wait`) started for this test's HOME. */
+const waiterPids = (home: string) => processPids((argv) => argv.some((a) => a.endsWith("cli.ts")) && argv.includes("--wait"), [`HOME=${home}`]);
+/** While the session is suspended, the peer writes this often, */
+const SEND_EVERY_MS = 4000;
+/**
+ * for this long: past the monitor's grace, the hooks' lease and the broker's 60 s idle timeout on a
+ * push socket (which the broker's pushes keep from running out; the silent case lets it); SUSPENDED_MS
+ * shortens it for a quick try.
+ */
+const SUSPENDED_MS = Number(process.env.SUSPENDED_MS ?? Math.max(MONITOR_GRACE_MS, HOOK_LEASE_MS, 60_000) + 10_000);
+
+/** Every process of the watched session: Claude Code and whatever it runs (they inherit its environment). */
+const sessionProcesses = (home: string) => processPids(() => true, [`HOME=${home}`, "CLAUDE_PEERS_NAME=watched"]);
 
 /** How often `needle` occurs in `haystack`. */
 const occurrences = (haystack: string, needle: string) => haystack.split(needle).length - 1;
@@ -50,7 +68,10 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     model = startFakeAnthropic(async (n) => script(n, model.requests[n - 1]!));
     const env = { ...cli.env, PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: model.baseUrl, CLAUDE_PEERS_NAME: "watched" };
     // README's alias, with API-key auth: Claude Code drops every channel push, so the monitor must deliver.
-    pane = openPane(SESSION, world.t.home, env, [CLAUDE, "--dangerously-load-development-channels", "plugin:peers@claude-peers", "--allowedTools", SEND, LIST]);
+    // Run from a shell, as in a terminal: tmux continues a pane's own process when it stops (its
+    // SIGCHLD handler), and a laptop's lid does not; with a shell between, a stopped Claude Code stays stopped.
+    const claude = [CLAUDE, "--dangerously-load-development-channels", "plugin:peers@claude-peers", "--allowedTools", SEND, LIST];
+    pane = openPane(SESSION, world.t.home, env, ["sh", "-c", `'${claude.join(" ")}; exit'`]);
   });
 
   afterAll(async () => {
@@ -141,6 +162,92 @@ const occurrences = (haystack: string, needle: string) => haystack.split(needle)
     // Claude Code never had to drop a batch for its rate limit.
     expect(last).not.toContain("output rate exceeded");
   });
+
+  /** The idle session at rest: its monitor holds it and its Stop hook's waiter waits, standing down. */
+  const atRest = (id: string) =>
+    waitFor(async () => {
+      const s = await status();
+      return s.monitors.includes(id) && s.hooks_waiting.includes(id) && waiterPids(world.t.home).length === 1 && monitorPids(world.t.home).length === 1;
+    }, "the monitor and one waiter at rest", 30_000);
+
+  /** Every process of the session stopped; the broker goes on, as a broker on another host would; the terminal's shell too. */
+  const suspendSession = () => suspend(() => sessionProcesses(world.t.home), [...brokerPids(world.t), pane.pid()]);
+
+  /** A peer's note while the session sleeps: its text and id. */
+  const note = async (sent: { texts: string[]; ids: string[] }) => {
+    const text = `suspended note ${sent.texts.length} ${Math.random().toString(36).slice(2, 10)}`;
+    sent.texts.push(text);
+    sent.ids.push(sentMessageId((await asker.call("send_message", { to: "watched", message: text })).text));
+  };
+
+  /** Awake: the same session, registered once, its monitor holding it again; each note read and in the model's request once. */
+  async function wokeOnce(id: string, sent: { texts: string[]; ids: string[] }, answered: number): Promise<void> {
+    await waitFor(async () => (await status()).monitors.includes(id), "the monitor to hold the session again", 30_000);
+    const { peers } = ListPeersResultSchema.parse(await (await (await runningBroker(world.t)).post("/peers", {})).json());
+    expect(peers.filter((p) => p.name.startsWith("watched")).map((p) => p.id)).toEqual([id]);
+    // Every message read, in a model request, and the session at rest again (its turns over, one waiter back).
+    await waitFor(async () => (await Promise.all(sent.ids.map((m) => messageState(world.t, m)))).every((s) => s === "read"), "every message read", 60_000);
+    const last = await waitFor(async () => {
+      const n = model.requests.length;
+      const latest = n > answered ? model.requests[n - 1]! : "";
+      if (!sent.texts.every((t) => latest.includes(t)) || !screen().includes(`Noted ${n}.`)) return null;
+      const s = await status();
+      return s.hooks_waiting.includes(id) && waiterPids(world.t.home).length === 1 && model.requests.length === n ? latest : null;
+    }, "every message in a model request and the session at rest", 60_000).catch(async (err) => {
+      // What was missing: the notes in no request, the turn's end, the waiter.
+      const latest = model.requests.at(-1) ?? "";
+      const s = await status();
+      const state = { requests: model.requests.length - answered, missing: sent.texts.filter((t) => !latest.includes(t)), waiting: s.hooks_waiting.includes(id), waiters: waiterPids(world.t.home).length, screen: screen().split("\n").slice(-12).join("\n") };
+      throw new Error(`${(err as Error).message}: ${JSON.stringify(state, null, 1)}`);
+    });
+    for (const text of sent.texts) expect(occurrences(last, text)).toBe(1);
+  }
+
+  test("a suspended laptop: the session stopped past the monitor's grace and the hooks' lease while a peer keeps writing; resumed, each message reaches the model once", async () => {
+    const id = await watchedId();
+    const answered = model.requests.length;
+    script = async (n) => ({ text: `Noted ${n}.` });
+    await atRest(id);
+    const stopped = await suspendSession();
+    const sent = { texts: [] as string[], ids: [] as string[] };
+    try {
+      // The peer keeps writing while the session sleeps, past every timeout that could end the
+      // session's hold on its mail: the monitor's grace, the hooks' lease.
+      // The broker answers the stopped monitor's open request with the first message at once.
+      const until = Date.now() + SUSPENDED_MS;
+      await note(sent);
+      while (Date.now() < until) {
+        await Bun.sleep(SEND_EVERY_MS); // the sender's pace (the workload), not a wait for a condition
+        await note(sent);
+      }
+      // Still the stopped monitor's session, and still the same registration: no other path took its mail.
+      const asleep = await status();
+      expect(asleep.monitors).toContain(id);
+      expect(asleep.hooks_waiting).toContain(id);
+    } finally {
+      resume(stopped);
+    }
+    await wokeOnce(id, sent, answered);
+  }, 240_000);
+
+  test("a session suspended in silence until the broker drops it: awake, it registers again under its id, once, and the mail that waited reaches the model once", async () => {
+    const id = await watchedId();
+    const answered = model.requests.length;
+    script = async (n) => ({ text: `Noted ${n}.` });
+    await atRest(id);
+    const stopped = await suspendSession();
+    const sent = { texts: [] as string[], ids: [] as string[] };
+    try {
+      await note(sent); // the broker answers the stopped monitor with it at once
+      // Then silence: the broker takes the push socket that answers no ping for dead, and the session leaves.
+      const listed = async () => ListPeersResultSchema.parse(await (await (await runningBroker(world.t)).post("/peers", {})).json()).peers;
+      await waitFor(async () => !(await listed()).some((p) => p.id === id), "the broker to drop the silent session", 150_000);
+      await note(sent); // for the name's mailbox
+    } finally {
+      resume(stopped);
+    }
+    await wokeOnce(id, sent, answered);
+  }, 300_000);
 
   test("mail sent while the broker was killed arrives once, after the monitor reconnects", async () => {
     const id = await watchedId();

@@ -9,7 +9,7 @@
 import type { Server, ServerWebSocket } from "bun";
 import { consoleUrl, socketUrl } from "../broker-address.ts";
 import { WireError, errorMessage, printable } from "../errors.ts";
-import { processAlive } from "../process-alive.ts";
+import { processAlive, processStart } from "../process-alive.ts";
 import { BROKER_SERVICE, PEER_SECRET_HEADER, PROTOCOL_VERSION, PeerFrameSchema, ROUTES, isRoute, type Health, type ParsedBody, type RoutePath, type RouteResult } from "../protocol.ts";
 import { StoreUnavailableError, type PeerRow, type Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
@@ -94,11 +94,12 @@ export function composeServices(opts: ServiceOptions): Services {
   // left leaves behind; they are made just below.
   let registry: Registry | undefined;
   let forgetPeer: ((p: LivePeer) => void) | undefined;
+  const pidAlive = opts.pidAlive ?? processAlive;
   const presence = new Presence({
     host: opts.host,
     network,
     now,
-    pidAlive: opts.pidAlive ?? processAlive,
+    pidAlive,
     onGone: (p) => registry?.departed(p),
     onLeft: (p) => forgetPeer?.(p),
   });
@@ -106,7 +107,7 @@ export function composeServices(opts: ServiceOptions): Services {
   // session turning out to show channel push) wakes whoever waits for the session (its waiter, its
   // monitor), and a session that now takes pushes gets what waits for it.
   let changed: (peerId: string) => void = () => {};
-  const paths = new DeliveryPaths({ now, changed: (peerId) => changed(peerId) });
+  const paths = new DeliveryPaths({ now, pidAlive, processStart, changed: (peerId) => changed(peerId) });
   const pusher = new Pusher(presence, store, log, (peerId) => paths.channelHolds(peerId));
   const watchers = new Watchers();
   const otherHosts = network ? otherHostsOf(network) : undefined;
@@ -297,6 +298,8 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
       },
     },
   };
+  // The socket serves from here on, while the console and the network bridge still start (a /status then says no console yet).
+  let consoleAddress: string | null = null;
   const server = await listenOnSocket(opts.socketPath, () =>
     Bun.serve<SocketData>({
       ...shared,
@@ -335,7 +338,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     throw err;
   }
   const port = consoleServer?.port ?? null;
-  const consoleAddress = port === null ? null : consoleUrl(port);
+  consoleAddress = port === null ? null : consoleUrl(port);
 
   const housekeeping = startHousekeeping({
     store,

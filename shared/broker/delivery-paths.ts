@@ -7,7 +7,8 @@
  * is shown twice and "delivered" means shown: only a channel session's mail is pushed to its server
  * (and acked as delivered); elsewhere it stays unread until the monitor or a hook showed it (read).
  * While a monitor holds the session its hooks and its waiter show nothing, and they take over again
- * once it is gone (its request closed and not renewed within MONITOR_GRACE_MS).
+ * once it is gone (its request closed and not renewed within MONITOR_GRACE_MS, and its
+ * process exited).
  */
 import type { DeliveryPath } from "../protocol.ts";
 
@@ -25,6 +26,14 @@ interface MonitorHold {
   replace: (() => void) | null;
   /** Until when the session stays the monitor's without an open request. */
   until: number;
+  /**
+   * The monitor's process: while it exists, stopped too (a laptop's lid closed, SIGSTOP), the
+   * session stays its after the grace. A monitor stopped with its answer unread shows that mail
+   * when it wakes; a waiter that took over meanwhile would show the same mail a second time.
+   */
+  pid: number | undefined;
+  /** That process's start time, read when the hold began: a later process with the same pid holds nothing. */
+  started: string | undefined;
 }
 
 export class DeliveryPaths {
@@ -34,9 +43,13 @@ export class DeliveryPaths {
   private readonly now: () => number;
   /** Called when a monitor's request ends: whoever waits for the session (its waiter) looks again. */
   private readonly changed: (peerId: string) => void;
-  constructor(opts: { now: () => number; changed: (peerId: string) => void }) {
+  private readonly pidAlive: (pid: number) => boolean;
+  private readonly processStart: (pid: number) => string | undefined;
+  constructor(opts: { now: () => number; changed: (peerId: string) => void; pidAlive: (pid: number) => boolean; processStart: (pid: number) => string | undefined }) {
     this.now = opts.now;
     this.changed = opts.changed;
+    this.pidAlive = opts.pidAlive;
+    this.processStart = opts.processStart;
   }
 
   /** The session's server says whether its Claude Code shows channel push; a change wakes whoever waits for the session. */
@@ -64,12 +77,13 @@ export class DeliveryPaths {
   }
 
   /**
-   * A monitor's request for `peerId` is open: the session is its until end() and the grace after.
-   * An older monitor of the same session (a plugin reloaded) is replaced: its request ends.
+   * A monitor's request for `peerId` is open: the session is its until end() and the grace after,
+   * or, given the monitor's `pid`, for as long as that process exists. An older monitor of the
+   * same session (a plugin reloaded) is replaced: its request ends.
    */
-  monitorOpened(peerId: string, replace: () => void): { end: () => void } {
+  monitorOpened(peerId: string, replace: () => void, pid?: number): { end: () => void } {
     this.monitors.get(peerId)?.replace?.();
-    const hold: MonitorHold = { replace, until: Number.POSITIVE_INFINITY };
+    const hold: MonitorHold = { replace, until: Number.POSITIVE_INFINITY, pid, started: pid === undefined ? undefined : this.processStart(pid) };
     this.monitors.set(peerId, hold);
     return {
       end: () => {
@@ -81,20 +95,27 @@ export class DeliveryPaths {
     };
   }
 
-  /** Whether a monitor holds the session now (its request open, or ended within the grace). */
+  /** Whether a monitor holds the session now (its request open, or ended within the grace, or its process still there). */
   monitorHolds(peerId: string): boolean {
     const hold = this.monitors.get(peerId);
     if (!hold) return false;
     if (hold.replace || this.now() < hold.until) return true;
+    if (hold.pid !== undefined && this.pidAlive(hold.pid) && this.processStart(hold.pid) === hold.started) return true;
     this.monitors.delete(peerId);
     return false;
   }
 
-  /** How long until a monitor's hold on the session runs out: 0 when none holds it, Infinity while its request is open. */
+  /**
+   * How long until a monitor's hold on the session may run out: 0 when none holds it, Infinity
+   * while its request is open; past the grace, held by a process that still exists, look again
+   * after another grace (a process's exit wakes nobody here).
+   */
   monitorHoldLeft(peerId: string): number {
     if (!this.monitorHolds(peerId)) return 0;
     const hold = this.monitors.get(peerId)!;
-    return hold.replace ? Number.POSITIVE_INFINITY : hold.until - this.now();
+    if (hold.replace) return Number.POSITIVE_INFINITY;
+    const left = hold.until - this.now();
+    return left > 0 ? left : MONITOR_GRACE_MS;
   }
 
   /** The peers whose mail a monitor holds now (not those channel push holds). */

@@ -169,9 +169,10 @@ export class HookMail {
    * answered once the session has unread mail that no hook holds, leased as lease() does, as much
    * as fits in `maxChars` counted as the monitor writes it (one line each, monitorLineCost). Mail
    * that came mid-turn is the monitor's too: its line reaches the model at once. A newer monitor
-   * of the session replaces this one (`replaced`); the session leaving ends it (`gone`).
+   * of the session replaces this one (`replaced`); the session leaving ends it (`gone`). While the
+   * monitor's process (`pid`) exists, the session stays its after the request (DeliveryPaths).
    */
-  async monitor(ancestors: readonly HookAncestor[], maxChars: number, sessionId?: string, signal?: AbortSignal): Promise<HookMonitorResult> {
+  async monitor(ancestors: readonly HookAncestor[], maxChars: number, sessionId?: string, signal?: AbortSignal, pid?: number): Promise<HookMonitorResult> {
     const found = this.presence.forHook(ancestors, sessionId);
     if (!found) return { peer: null, parent_pid: null, ...EMPTY, ended: "no_session" };
     const { peer, parent_pid } = found;
@@ -179,7 +180,7 @@ export class HookMail {
     if (signal?.aborted) return ended("replaced");
     const { promise: replaced, resolve: replace } = Promise.withResolvers<"replaced">();
     signal?.addEventListener("abort", () => replace("replaced"), { once: true });
-    const hold = this.paths.monitorOpened(peer.id, () => replace("replaced"));
+    const hold = this.paths.monitorOpened(peer.id, () => replace("replaced"), pid);
     try {
       for (;;) {
         const arrival = this.mail.nextArrival(peer.id); // listen first: mail stored during the lease still wakes it

@@ -122,7 +122,7 @@ export function routeHandlers(s: RouteDeps): RouteHandlers {
     },
     "/hook/monitor": (ctx) => {
       ctx.holdOpen(); // answered when mail comes; open, it holds the session's mail path
-      return s.hookMail.monitor(hookAncestors(ctx.body.ancestors, ctx.body.agent_pid), ctx.body.max_chars, ctx.body.session_id, ctx.req.signal);
+      return s.hookMail.monitor(hookAncestors(ctx.body.ancestors, ctx.body.agent_pid), ctx.body.max_chars, ctx.body.session_id, ctx.req.signal, ctx.body.pid);
     },
     "/whoami": async (ctx) => {
       const peer = requirePeer(ctx);

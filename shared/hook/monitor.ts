@@ -9,9 +9,10 @@
  * while it does), and writes each message as one line (monitor-line.ts), marked read once written,
  * exactly once. It paces itself below Claude Code's rate limit (monitor-pace.ts), so no line is
  * suppressed; what does not fit yet is announced ("N more … check_messages") and follows. It
- * survives broker restarts (asks again until its session's server is back), and leaves with its
- * Claude Code. Where channel push delivers (its server told the broker), the broker leases it
- * nothing: its request stays open, idle.
+ * survives broker restarts (asks again until its session's server is back) and a suspended laptop
+ * (it names its pid: while this process exists, stopped with an answer unread, no other path
+ * takes the session's mail), and leaves with its Claude Code. Where channel push delivers (its
+ * server told the broker), the broker leases it nothing: its request stays open, idle.
  */
 import { nearestAgentPid } from "../agent-process.ts";
 import type { Ancestor } from "../ancestry.ts";
@@ -62,7 +63,8 @@ export async function runMonitor(deps: MonitorDeps): Promise<void> {
   try {
     // As the hooks: pairing stops at the nearest agent above (an agent run in another session's shell is not that session).
     const agentPid = await nearestAgentPid(chain);
-    const body = { ancestors: chain.map((a) => a.pid), ...(agentPid !== undefined ? { agent_pid: agentPid } : {}), max_chars: MONITOR_BATCH_CHARS, ...(sessionId ? { session_id: sessionId } : {}) };
+    // Its own pid: while this process exists (stopped too, a laptop asleep, its answer unread), the session stays this monitor's.
+    const body = { ancestors: chain.map((a) => a.pid), ...(agentPid !== undefined ? { agent_pid: agentPid } : {}), max_chars: MONITOR_BATCH_CHARS, ...(sessionId ? { session_id: sessionId } : {}), pid: process.pid };
     const pace = new MonitorPace(now);
     const written = new Set<string>();
     const announced = new Set<string>();

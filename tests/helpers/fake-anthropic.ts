@@ -1,6 +1,6 @@
 /**
  * A local Anthropic Messages API (POST /v1/messages, streamed) for running the real Claude Code
- * CLI offline (`ANTHROPIC_BASE_URL`): it records each request's raw body and answers each turn
+ * CLI offline (`ANTHROPIC_BASE_URL`): it records each request's raw body and arrival time, and answers each turn
  * with what the test's script says: some text (ending the turn) or a call of one tool.
  */
 
@@ -11,16 +11,20 @@ export interface FakeAnthropic {
   baseUrl: string;
   /** The raw JSON body of every streamed /v1/messages request, in order. */
   requests: string[];
+  /** When each of `requests` arrived (performance.now() of this process, as its headers came in). */
+  arrivals: number[];
   stop(): void;
 }
 
 /** `turn(n)` answers the n-th streamed request (1-based); it may first do what the test needs. */
 export function startFakeAnthropic(turn: (n: number) => Promise<FakeTurn>): FakeAnthropic {
   const requests: string[] = [];
+  const arrivals: number[] = [];
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
+      const at = performance.now();
       if (req.method !== "POST" || !new URL(req.url).pathname.endsWith("/v1/messages")) return new Response("{}", { status: 404 });
       const body = await req.text();
       if ((JSON.parse(body) as { stream?: boolean }).stream !== true) {
@@ -28,6 +32,7 @@ export function startFakeAnthropic(turn: (n: number) => Promise<FakeTurn>): Fake
         return Response.json({ ...message(), content: [{ type: "text", text: "ok" }], stop_reason: "end_turn" });
       }
       requests.push(body);
+      arrivals.push(at);
       try {
         return new Response(stream(await turn(requests.length)), { headers: { "content-type": "text/event-stream" } });
       } catch (err) {
@@ -37,7 +42,7 @@ export function startFakeAnthropic(turn: (n: number) => Promise<FakeTurn>): Fake
       }
     },
   });
-  return { baseUrl: `http://127.0.0.1:${server.port}`, requests, stop: () => void server.stop(true) };
+  return { baseUrl: `http://127.0.0.1:${server.port}`, requests, arrivals, stop: () => void server.stop(true) };
 }
 
 function message() {

@@ -11,6 +11,8 @@ export interface TmuxPane {
   screen(): string;
   /** Types `text` and Enter. */
   type(text: string): void;
+  /** The pid of the pane's own process (what `argv` started). */
+  pid(): number;
   /** Closes the terminal: the program in it ends. Safe to call twice. */
   close(): void;
 }
@@ -22,6 +24,7 @@ export function openPane(session: string, cwd: string, env: Record<string, strin
   return {
     screen: () => Bun.spawnSync([TMUX!, "capture-pane", "-p", "-t", session]).stdout.toString(),
     type: (text) => void Bun.spawnSync([TMUX!, "send-keys", "-t", session, text, "Enter"]),
+    pid: () => Number(Bun.spawnSync([TMUX!, "display-message", "-p", "-t", session, "#{pane_pid}"]).stdout.toString().trim()),
     close: () => void Bun.spawnSync([TMUX!, "kill-session", "-t", session]),
   };
 }

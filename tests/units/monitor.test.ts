@@ -105,7 +105,7 @@ describe("DeliveryPaths", () => {
   test("a monitor holds its session while its request is open and a grace after; a newer one replaces it", () => {
     const clock = { now: 0 };
     const woken: string[] = [];
-    const paths = new DeliveryPaths({ now: () => clock.now, changed: (id) => woken.push(id) });
+    const paths = new DeliveryPaths({ now: () => clock.now, changed: (id) => woken.push(id), pidAlive: () => true, processStart: () => "1" });
     expect(paths.monitorHolds("p")).toBe(false);
     let replaced = false;
     const first = paths.monitorOpened("p", () => (replaced = true));
@@ -125,7 +125,7 @@ describe("DeliveryPaths", () => {
 
   test("channel push holds a session before its monitor; the record changes only when the server says so, and goes with the peer", () => {
     const woken: string[] = [];
-    const paths = new DeliveryPaths({ now: () => 0, changed: (id) => woken.push(id) });
+    const paths = new DeliveryPaths({ now: () => 0, changed: (id) => woken.push(id), pidAlive: () => false, processStart: () => undefined });
     expect(paths.pathOf("p")).toBe("hooks");
     paths.monitorOpened("p", () => {});
     expect(paths.pathOf("p")).toBe("monitor");
@@ -138,5 +138,31 @@ describe("DeliveryPaths", () => {
     paths.setChannel("q", true);
     paths.forgetPeer("q");
     expect([paths.pathOf("q"), paths.sizes().channelPaths]).toEqual(["hooks", 0]);
+  });
+
+  test("past the grace, a monitor holds its session while its process exists (stopped too: a laptop asleep with the answer unread)", () => {
+    const clock = { now: 0 };
+    const alive = new Set([4242, 4343]);
+    const started = new Map([[4242, "100"], [4343, "200"]]);
+    const woken: string[] = [];
+    const paths = new DeliveryPaths({ now: () => clock.now, changed: (id) => woken.push(id), pidAlive: (pid) => alive.has(pid), processStart: (pid) => started.get(pid) });
+    paths.monitorOpened("p", () => {}, 4242).end();
+    clock.now += 10 * MONITOR_GRACE_MS;
+    expect(paths.monitorHolds("p")).toBe(true);
+    // A waiter standing down looks again after another grace: the process's exit wakes nobody.
+    expect(paths.monitorHoldLeft("p")).toBe(MONITOR_GRACE_MS);
+    alive.delete(4242);
+    expect(paths.monitorHoldLeft("p")).toBe(0);
+    expect(paths.sizes()).toEqual({ monitorHolds: 0, channelPaths: 0 });
+    // A later process that got the dead monitor's pid holds nothing.
+    paths.monitorOpened("r", () => {}, 4343).end();
+    clock.now += MONITOR_GRACE_MS;
+    expect(paths.monitorHolds("r")).toBe(true);
+    started.set(4343, "900");
+    expect(paths.monitorHolds("r")).toBe(false);
+    // Without a pid (an older monitor), the grace alone.
+    paths.monitorOpened("q", () => {}).end();
+    clock.now += MONITOR_GRACE_MS;
+    expect(paths.monitorHolds("q")).toBe(false);
   });
 });
