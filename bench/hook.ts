@@ -14,6 +14,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { MAX_STAKE_NAMES } from "../shared/broker/edit-flags.ts";
 import { runningBroker } from "../tests/helpers/broker.ts";
 import { ROOT, freePort } from "../tests/helpers/env.ts";
 import { makeRepo } from "../tests/helpers/git.ts";
@@ -97,6 +98,12 @@ for (let run = 0; run < runs; run++) {
     // The broker writes each session's stake file within seconds: empty alone, "b.ts" beside the other session.
     const stakes = (id: string) => join(world.t.home, ".claude-peers-edits", `stakes-${id}`);
     await waitFor(() => existsSync(stakes("bench-session")) && existsSync(stakes("bench-app-session")) && readFileSync(stakes("bench-app-session"), "utf8") === "b.ts\n", "the bench sessions' stake files", 15_000);
+    // The shell's worst case: a stake file as long as the broker writes, none of its names in an input just under the grep's 16 KiB
+    // (a `case` per name over the whole input). A home of its own: the broker keeps its folder to its own sessions' files.
+    const worstHome = join(world.t.dir, "worst-home");
+    mkdirSync(join(worstHome, ".claude-peers-edits"), { recursive: true });
+    writeFileSync(join(worstHome, ".claude-peers-edits", "stakes-bench-worst"), Array.from({ length: MAX_STAKE_NAMES }, (_, i) => `other-file-${i}.ts\n`).join(""));
+    const bigEdit = new TextEncoder().encode(JSON.stringify({ hook_event_name: "PreToolUse", session_id: "bench-worst", cwd: repo, tool_name: "Write", tool_input: { file_path: join(repo, "src/a.ts"), content: "x".repeat(16_000) } }));
     const cases: Case[] = [
       { name: "bun on an empty script (floor)", cmd: [process.execPath, empty], env, mail: false },
       { name: "bun -e 0 (floor)", cmd: [process.execPath, "-e", "0"], env, mail: false },
@@ -124,6 +131,13 @@ for (let run = 0; run < runs; run++) {
         env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-app-session" },
         mail: false,
         input: preEdit("src/a.ts"),
+      },
+      {
+        name: `plugin pre-edit, ${MAX_STAKE_NAMES} names, 16 KB input (sh: worst)`,
+        cmd: ["/bin/sh", "-c", PLUGIN_EDIT_HOOK],
+        env: { ...env, HOME: worstHome, CLAUDE_CODE_SESSION_ID: "bench-worst" },
+        mail: false,
+        input: bigEdit,
       },
       {
         name: "plugin pre-edit, a file another edited (sh, then Bun)",
