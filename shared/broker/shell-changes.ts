@@ -101,11 +101,6 @@ export class ShellChanges {
     private readonly git: Git = runGit,
   ) {}
 
-  /** Whether the session has a snapshot (of any worktree). */
-  has(peerId: string): boolean {
-    return this.last.has(peerId);
-  }
-
   /** Whether a first snapshot of the session is due: none yet, and no failed one waiting out its backoff. */
   due(peerId: string): boolean {
     return !this.last.has(peerId) && (this.failures.get(peerId)?.retryAt ?? 0) <= this.now();
