@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { planCodex } from "../shared/cli/install/codex.ts";
 import { planGemini } from "../shared/cli/install/gemini.ts";
 import type { InstallTarget } from "../shared/cli/install/target.ts";
+import { MAX_STAKE_NAMES } from "../shared/broker/edit-flags.ts";
 import { runningBroker } from "../tests/helpers/broker.ts";
 import { ROOT, freePort } from "../tests/helpers/env.ts";
 import { makeRepo } from "../tests/helpers/git.ts";
@@ -122,6 +123,12 @@ for (let run = 0; run < runs; run++) {
       encode({ session_id: session, turn_id: "t-1", transcript_path: null, cwd: top, hook_event_name: "PreToolUse", model: "gpt-5.5", permission_mode: "bypassPermissions", tool_name: "apply_patch", tool_input: { command: patch(file) }, tool_use_id: "call-1" });
     const writeInput = (top: string, file: string, session: string) =>
       encode({ session_id: session, cwd: top, hook_event_name: "BeforeTool", timestamp: new Date().toISOString(), tool_name: "write_file", tool_input: { file_path: join(top, file), content: "export const x = 1;\n" } });
+    // The shell's worst case: a stake file as long as the broker writes, none of its names in an input just under the grep's 16 KiB
+    // (a `case` per name over the whole input). A home of its own: the broker keeps its folder to its own sessions' files.
+    const worstHome = join(world.t.dir, "worst-home");
+    mkdirSync(join(worstHome, ".claude-peers-edits"), { recursive: true });
+    writeFileSync(join(worstHome, ".claude-peers-edits", "stakes-bench-worst"), Array.from({ length: MAX_STAKE_NAMES }, (_, i) => `other-file-${i}.ts\n`).join(""));
+    const bigEdit = new TextEncoder().encode(JSON.stringify({ hook_event_name: "PreToolUse", session_id: "bench-worst", cwd: repo, tool_name: "Write", tool_input: { file_path: join(repo, "src/a.ts"), content: "x".repeat(16_000) } }));
     const cases: Case[] = [
       { name: "bun on an empty script (floor)", cmd: [process.execPath, empty], env, mail: false },
       { name: "bun -e 0 (floor)", cmd: [process.execPath, "-e", "0"], env, mail: false },
@@ -149,6 +156,13 @@ for (let run = 0; run < runs; run++) {
         env: { ...env, CLAUDE_CODE_SESSION_ID: "bench-app-session" },
         mail: false,
         input: preEdit("src/a.ts"),
+      },
+      {
+        name: `plugin pre-edit, ${MAX_STAKE_NAMES} names, 16 KB input (sh: worst)`,
+        cmd: ["/bin/sh", "-c", PLUGIN_EDIT_HOOK],
+        env: { ...env, HOME: worstHome, CLAUDE_CODE_SESSION_ID: "bench-worst" },
+        mail: false,
+        input: bigEdit,
       },
       {
         name: "plugin pre-edit, a file another edited (sh, then Bun)",

@@ -163,9 +163,9 @@ describe("Claude Code sessions in two worktrees editing one file", () => {
         expect([r1.code, r2.code]).toEqual([0, 0]);
         expect(await Bun.file(join(tree, "src/auth.ts")).text()).toContain("line30 = 300;");
         // Two's request after its shell command: what the command changed, and who else has a stake in it.
-        expect(two.requests[1]!).toMatch(/claude-peers: your shell command changed src\/auth\.ts\. one \(claude-code, branch main, host [^)]+\) edited src\/auth\.ts just now \(line 10\)\./);
+        expect(two.requests[1]!).toMatch(/claude-peers: your shell command changed \\*"src\/auth\.ts\\*"\. one \(claude-code, branch main, host [^)]+\) edited \\*"src\/auth\.ts\\*" just now \(line 10\)\./);
         // One's request after its next tool call carries the notice.
-        expect(one.requests[3]!).toMatch(/two \(claude-code, branch web, host [^)]+\) changed src\/auth\.ts with a shell command, which you edited just now \(line 10\)/);
+        expect(one.requests[3]!).toMatch(/two \(claude-code, branch web, host [^)]+\) changed \\*"src\/auth\.ts\\*" with a shell command, which you edited just now \(line 10\)/);
       } finally {
         one.stop();
         two.stop();

@@ -77,6 +77,23 @@ describe("stake files: each session's list of the files others have a stake in, 
   });
 });
 
+describe("first snapshots of the sessions' worktrees (shell changes)", () => {
+  test("a refresh writes the stake files and takes at most a few first looks; the next refresh takes the rest", async () => {
+    const flagDir = join(dir, "flags-looks");
+    await using s = inProcessServices({ collisionWindowMs: WINDOW_MS, editFlagDir: flagDir });
+    const repo_key = (await readGitInfo(repo))!.repoKey;
+    for (let i = 0; i < 6; i++) {
+      const reg = await s.registry.register(registration(`looker${i}`, { parent_pid: 700 + i, cwd: repo, git_root: repo, repo_key, session_id: `session-looker${i}` }));
+      await s.registry.attach(reg.peer_id, { send: () => {}, close: () => {} });
+    }
+    await s.edits.refreshFlags();
+    expect(readdirSync(flagDir)).toHaveLength(6);
+    expect(s.edits.sizes().shellSnapshots).toBe(4); // each a `git status` of up to 3 s, one after another: a few per refresh
+    await s.edits.refreshFlags();
+    expect(s.edits.sizes().shellSnapshots).toBe(6);
+  });
+});
+
 describe("edit collisions on the clock", () => {
   test("another session's edit counts for the window, then no longer", async () => {
     await using s = inProcessServices({ collisionWindowMs: WINDOW_MS });

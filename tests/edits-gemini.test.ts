@@ -106,9 +106,9 @@ describe("a Gemini CLI session's shell command over a file a Claude Code session
       model.stop();
     }
     expect(readFileSync(join(tree, "src/auth.ts"), "utf8")).toContain("const a = 100;");
-    const told = afterShell.match(/claude-peers: your shell command[^"]*/)?.[0] ?? "(no claude-peers warning in Gemini's request after the command)";
-    expect(told).toMatch(/^claude-peers: your shell command changed src\/auth\.ts\. cc \(claude-code, branch main, host [^)]+\) edited src\/auth\.ts just now \(line 2\)\./);
-    const notice = await cc.server.waitForChannel((m) => m.content.includes("changed src/auth.ts with a shell command"), "cc's notice");
-    expect(notice.content).toMatch(/^gemini-peer \(gemini, branch gemini, host [^)]+\) changed src\/auth\.ts with a shell command, which you edited just now \(line 2\)/);
+    const told = afterShell.match(/claude-peers: your shell command(?:[^"\\]|\\.)*/)?.[0] ?? "(no claude-peers warning in Gemini's request after the command)";
+    expect(told).toMatch(/^claude-peers: your shell command changed \\*"src\/auth\.ts\\*"\. cc \(claude-code, branch main, host [^)]+\) edited \\*"src\/auth\.ts\\*" just now \(line 2\)\./);
+    const notice = await cc.server.waitForChannel((m) => m.content.includes('changed "src/auth.ts" with a shell command'), "cc's notice");
+    expect(notice.content).toMatch(/^gemini-peer \(gemini, branch gemini, host [^)]+\) changed \\*"src\/auth\.ts\\*" with a shell command, which you edited just now \(line 2\)/);
   });
 });

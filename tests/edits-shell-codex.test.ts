@@ -61,8 +61,9 @@ test("a Codex session's sed -i over a file another session edited: warned after 
   }
   expect(await Bun.file(join(tree, "src/auth.ts")).text()).toContain("line30 = 300;");
   // Only the warning, or a short note, in a failure's message: the request body is 60 KB.
-  const told = afterShell.match(/claude-peers: your shell command[^"]*/)?.[0] ?? "(no claude-peers warning in Codex's request after the command)";
-  expect(told).toMatch(/claude-peers: your shell command changed src\/auth\.ts\. api \(claude-code, branch main, host [^)]+\) edited src\/auth\.ts just now \(line 10\)\./);
-  const notice = await api.server.waitForChannel((m) => m.content.includes("changed src/auth.ts with a shell command"), "api's notice");
-  expect(notice.content).toMatch(/^codex-peer \(codex, branch web, host [^)]+\) changed src\/auth\.ts with a shell command, which you edited just now \(line 10\)/);
+  const told = afterShell.match(/claude-peers: your shell command(?:[^"\\]|\\.)*/)?.[0] ?? "(no claude-peers warning in Codex's request after the command)";
+  // The request body is JSON: the quotes around the path (a file system name, quoted as data) arrive escaped.
+  expect(told).toMatch(/claude-peers: your shell command changed \\*"src\/auth\.ts\\*"\. api \(claude-code, branch main, host [^)]+\) edited \\*"src\/auth\.ts\\*" just now \(line 10\)\./);
+  const notice = await api.server.waitForChannel((m) => m.content.includes('changed "src/auth.ts" with a shell command'), "api's notice");
+  expect(notice.content).toMatch(/^codex-peer \(codex, branch web, host [^)]+\) changed \\*"src\/auth\.ts\\*" with a shell command, which you edited just now \(line 10\)/);
 });

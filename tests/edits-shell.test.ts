@@ -103,7 +103,7 @@ describe("the edit hooks' cheap paths and shell changes", () => {
     // The next shell command that changes nothing records nothing new; a file changed again (already dirty) counts again.
     expect((await run(web, bash("ls"), POST_SHELL)).out).toBeNull();
     writeFileSync(join(tree, "src/c.ts"), SOURCE.replace("line3 = 3", "line3 = 333"));
-    expect((await run(web, bash("sed -i s/33/333/ src/c.ts"), POST_SHELL)).out.hookSpecificOutput.additionalContext).toContain("your shell command changed src/c.ts");
+    expect((await run(web, bash("sed -i s/33/333/ src/c.ts"), POST_SHELL)).out.hookSpecificOutput.additionalContext).toContain('your shell command changed "src/c.ts"');
   });
 
   test("a shell command that changes a file another session edited: its model is told after it, the other session gets a notice", async () => {
@@ -112,9 +112,9 @@ describe("the edit hooks' cheap paths and shell changes", () => {
     const { out, bun } = await run(web, bash("sed -i s/9/99/ src/e.ts"), POST_SHELL);
     expect(bun).toBe(true);
     expect(out.hookSpecificOutput.hookEventName).toBe("PostToolUse");
-    expect(out.hookSpecificOutput.additionalContext).toMatch(/^claude-peers: your shell command changed src\/e\.ts\. api \(claude-code, branch main, host [^)]+\) edited src\/e\.ts just now \(line 2\)\./);
-    const notice = await api.server.waitForChannel((m) => m.content.includes("changed src/e.ts with a shell command"), "api's notice");
-    expect(notice.content).toMatch(/^web \(claude-code, branch web, host [^)]+\) changed src\/e\.ts with a shell command, which you edited just now \(line 2\)/);
+    expect(out.hookSpecificOutput.additionalContext).toMatch(/^claude-peers: your shell command changed "src\/e\.ts"\. api \(claude-code, branch main, host [^)]+\) edited "src\/e\.ts" just now \(line 2\)\./);
+    const notice = await api.server.waitForChannel((m) => m.content.includes('changed "src/e.ts" with a shell command'), "api's notice");
+    expect(notice.content).toMatch(/^web \(claude-code, branch web, host [^)]+\) changed "src\/e\.ts" with a shell command, which you edited just now \(line 2\)/);
   });
 
   test("a shell command over many files others edited: a few warnings in full, then a count (within Claude Code's cap)", async () => {
@@ -122,7 +122,7 @@ describe("the edit hooks' cheap paths and shell changes", () => {
     for (let i = 0; i < 10; i++) writeFileSync(join(tree, `src/many/m${i}.ts`), "rewritten by a formatter\n");
     const { out } = await run(web, bash("prettier --write src/many"), POST_SHELL);
     const text: string = out.hookSpecificOutput.additionalContext;
-    expect(text.match(/claude-peers: your shell command changed src/g)).toHaveLength(8);
+    expect(text.match(/claude-peers: your shell command changed "src/g)).toHaveLength(8);
     expect(text).toContain("and 2 more files your shell command changed that other sessions have a stake in");
     expect(text.length).toBeLessThan(8000);
   });

@@ -4,7 +4,7 @@
  * in two worktrees of one repository and in another repository.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EditsResultSchema } from "../shared/protocol.ts";
 import { runCli } from "./helpers/cli.ts";
@@ -12,6 +12,7 @@ import { sharedDatabase } from "./helpers/hosts.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { addWorktree, makeRepo } from "./helpers/git.ts";
 import { openHookSession, type HookRun, type HookSession } from "./helpers/hook-session.ts";
+import { waitFor } from "./helpers/wait.ts";
 import { openWorld } from "./helpers/world.ts";
 
 const SOURCE = Array.from({ length: 60 }, (_, i) => `export const line${i + 1} = ${i + 1};`).join("\n") + "\n";
@@ -227,6 +228,15 @@ describe.skipIf(!pg)("edit hooks across two hosts on one PostgreSQL", () => {
       const [here, there] = [clone(laptop, "app"), clone(desktop, "checkout")];
       const alice = await openHookSession(laptop, "alice", here);
       const bob = await openHookSession(desktop, "bob", there);
+      // No stake file where a session of another host works (its edits reach this broker only at a refresh: Bun decides);
+      // a session here alone in another repository gets one. Its file written means a refresh that saw bob live ran.
+      const stakes = (world: typeof laptop, name: string) => join(world.t.home, ".claude-peers-edits", `stakes-session-${name}`);
+      await openHookSession(laptop, "carol", makeRepo(laptop.t.dir, "solo", { "src/s.ts": SOURCE }));
+      await waitFor(() => existsSync(stakes(laptop, "carol")), "carol's stake file on laptop");
+      expect(existsSync(stakes(laptop, "alice"))).toBe(false);
+      await openHookSession(desktop, "dave", makeRepo(desktop.t.dir, "solo", { "src/s.ts": SOURCE }));
+      await waitFor(() => existsSync(stakes(desktop, "dave")), "dave's stake file on desktop");
+      expect(existsSync(stakes(desktop, "bob"))).toBe(false);
       quiet(await alice.hook(postEdit(join(here, "src/auth.ts"), 10, 12)));
       const out = output(await bob.hook(preEdit(join(there, "src/auth.ts"), 11)));
       expect(out.hookSpecificOutput.permissionDecision).toBe("deny");

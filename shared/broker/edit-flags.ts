@@ -15,10 +15,15 @@
  */
 import { closeSync, constants, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { basename, join } from "node:path";
+import { UnsafePathError, guardPrivateFolder } from "../private-file.ts";
 
 const PREFIX = "stakes-";
-/** More names than this, and the file is not written: a grep over a huge list is no longer cheap. */
-export const MAX_STAKE_NAMES = 2000;
+/**
+ * More names than this, and the file is not written: the hook's shell tests each name against its
+ * input (a `case` per name costs names × input size: 2,000 names over 16 KiB took 0.56 s in dash,
+ * far more than Bun's start), so a long list is left to Bun.
+ */
+export const MAX_STAKE_NAMES = 200;
 
 /**
  * A file's name as it appears in an agent's hook JSON (Claude Code, Gemini CLI: JSON.stringify; Codex:
@@ -34,16 +39,21 @@ export function stakeName(path: string): string | null {
 /**
  * Each session's stake file: for every hook session id of each session, the names of the files the
  * other sessions have a stake in, in its repository (`path` null: a claim); none for a session whose
- * repository holds a claim by another, a name stakeName() refuses, or more than MAX_STAKE_NAMES names.
+ * repository holds a claim by another, a name stakeName() refuses, or more than MAX_STAKE_NAMES names,
+ * nor in a repository where a live session on another host works (`remoteRepos`): this broker hears
+ * of that session's edits only when it reads the shared store again, so its list could not say "these
+ * and no others" in between.
  */
 export function stakeLists(
   sessions: ReadonlyArray<{ id: string; repo: string; sessionIds: Iterable<string> }>,
   stakes: ReadonlyArray<{ repo: string; peer: string; path: string | null }>,
+  remoteRepos: ReadonlySet<string> = new Set(),
 ): Map<string, string[]> {
   const inRepo = new Map<string, Array<{ peer: string; path: string | null }>>();
   for (const s of stakes) (inRepo.get(s.repo) ?? inRepo.set(s.repo, []).get(s.repo)!).push(s);
   const files = new Map<string, string[]>();
   for (const session of sessions) {
+    if (remoteRepos.has(session.repo)) continue;
     const names = new Set<string | null>();
     for (const s of inRepo.get(session.repo) ?? []) if (s.peer !== session.id) names.add(s.path === null ? null : stakeName(s.path));
     if (names.has(null) || names.size > MAX_STAKE_NAMES) continue;
@@ -53,17 +63,23 @@ export function stakeLists(
 }
 
 export class EditFlags {
+  /** The folder was refused (a symlink, another user's): nothing is written or removed there again. */
+  private unsafe = false;
+
   constructor(
     private readonly dir: string,
     private readonly log: (line: string) => void,
   ) {}
 
-  /** Makes the stake files exactly these: session id → the names listed (any other file in the folder goes). */
+  /** Makes the stake files exactly these: session id → the names listed (other stake files, and its temp files, go; nothing else). */
   set(files: ReadonlyMap<string, readonly string[]>): void {
+    if (this.unsafe) return;
     try {
+      guardPrivateFolder(this.dir, "the edit stake-file folder"); // a symlink or another user's folder is refused; a looser mode becomes 0700
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       for (const f of readdirSync(this.dir)) {
-        if (!(f.startsWith(PREFIX) && files.has(f.slice(PREFIX.length)))) rmSync(join(this.dir, f), { force: true });
+        const mine = f.startsWith(PREFIX) || (f.startsWith(`.${PREFIX}`) && f.endsWith(".tmp"));
+        if (mine && !(f.startsWith(PREFIX) && files.has(f.slice(PREFIX.length)))) rmSync(join(this.dir, f), { force: true });
       }
       for (const [id, names] of files) {
         // Whole or not at all: a reader never sees half a list (tmp + rename).
@@ -73,12 +89,14 @@ export class EditFlags {
       }
     } catch (err) {
       this.log(`edit stake files not written: ${(err as Error).message}`);
-      this.remove(files.keys());
+      if (err instanceof UnsafePathError) this.unsafe = true;
+      else this.remove(files.keys());
     }
   }
 
   /** Adds a name to these sessions' files, where they exist (a file never starts from an edit: it must list every stake). */
   add(sessionIds: Iterable<string>, name: string): void {
+    if (this.unsafe) return;
     for (const id of sessionIds) {
       let fd: number | undefined;
       try {
@@ -95,6 +113,7 @@ export class EditFlags {
 
   /** Takes these sessions' files away: their hooks run Bun until refresh writes them again. */
   remove(sessionIds: Iterable<string>): void {
+    if (this.unsafe) return;
     for (const id of sessionIds) {
       try {
         rmSync(join(this.dir, PREFIX + id), { force: true });

@@ -40,6 +40,8 @@ const SHOWN_FILES = 3;
 const NOTHING: EditTouchResult = { decision: "none", text: null };
 /** How many files' warnings one shell command's answer gives in full. */
 const SHOWN_SHELL_TEXTS = 8;
+/** First snapshots one refresh takes (each a `git status` of up to 3 s, one after another). */
+const FIRST_LOOKS_PER_REFRESH = 4;
 
 export interface EditsOptions {
   store: EditsStore;
@@ -82,7 +84,7 @@ export class Edits {
     this.now = opts.now;
     this.told = new Once(() => this.windowMs);
     this.flags = opts.flags;
-    this.shellChanges = new ShellChanges(opts.now);
+    this.shellChanges = new ShellChanges(opts.now, opts.windowMs);
   }
 
   /** An edit hook's call: records the touch and answers what the editing session's model is told. */
@@ -145,9 +147,11 @@ export class Edits {
     else await this.record(editor.id, repo, path, lines, now);
     if (decision === "none") return NOTHING;
 
+    // A path from `git status` (shell) is the file system's: quoted, as data, in the texts.
+    const shown = how === "shell" ? JSON.stringify(path) : path;
     for (const s of stakes) {
       if (this.told.take(`notice\0${s.peerId}\0${editor.id}\0${repo}\0${path}`, now)) {
-        await this.notices.tell(s.peerId, noticeText(editor, path, s, now, how));
+        await this.notices.tell(s.peerId, noticeText(editor, shown, s, now, how));
       }
     }
     // Not shown now (a post-edit hook, Gemini's BeforeTool): the editor is told when its hook can show it.
@@ -156,7 +160,7 @@ export class Edits {
     // A refusal also counts as this telling: the retry that follows goes through without it again.
     const heard = stakes.filter((s) => this.told.take(`warn\0${editor.id}\0${s.peerId}\0${repo}\0${path}`, now, s.touchedAt ?? 0));
     const fresh = decision === "deny" ? stakes : heard;
-    const lines_ = fresh.flatMap((s) => (others.has(s.peerId) ? [stakeText(others.get(s.peerId)!, path, s, now)] : []));
+    const lines_ = fresh.flatMap((s) => (others.has(s.peerId) ? [stakeText(others.get(s.peerId)!, path, s, now, shown)] : []));
     if (lines_.length === 0) return NOTHING;
     const names = [...new Set(fresh.flatMap((s) => others.get(s.peerId)?.name ?? []))];
     const ask = `send_message to=${names[0]}`;
@@ -164,7 +168,7 @@ export class Edits {
       decision === "deny"
         ? `claude-peers: edit refused once so you can coordinate. ${lines_.join(" ")} Read the file's current state and tell ${names.join(", ")} what you will change (${ask}); the same edit tried again within ${RETRY_MS / 60_000} min goes through.`
         : how === "shell"
-          ? `claude-peers: your shell command changed ${path}. ${lines_.join(" ")} Check that you meant to, and coordinate (${ask}).`
+          ? `claude-peers: your shell command changed ${shown}. ${lines_.join(" ")} Check that you meant to, and coordinate (${ask}).`
           : `claude-peers: ${lines_.join(" ")} Read the file's current state before changing it, and coordinate (${ask}) if you will change the same lines.`;
     return { decision, text };
   }
@@ -212,29 +216,37 @@ export class Edits {
 
   /**
    * Writes every stake file again: for each live session here in a repository, the names of the files
-   * other live sessions (any host) edited there within the window; none while another claims there.
-   * Also takes the first snapshot of each such session's worktree, so that what its shell commands
-   * change before its first shell hook runs (it may skip Bun while nobody else is there) still counts.
+   * other live sessions (any host) edited there within the window; none while another claims there,
+   * nor while a live session on another host works there (its edits reach this broker only at the
+   * next refresh: Bun decides meanwhile). Then takes the first snapshot of a few new sessions'
+   * worktrees (shell-changes.ts: a failed one is tried again later, less and less often), so that what
+   * their shell commands change before their first shell hook runs (it may skip Bun while nobody else
+   * is there) still counts.
    */
   async refreshFlags(): Promise<void> {
     if (!this.flags) return;
-    // First the new sessions' first snapshots: a session's stake file, once there, says its baseline is taken.
-    for (const p of [...this.presence.entries()]) {
-      if (!this.presence.isLive(p) || !p.row.repo_key || !p.row.git_root || this.shellChanges.has(p.row.id)) continue;
-      const top = await this.keys.topOf(p.row.git_root); // the real path, as a shell hook's cwd finds it
-      if (top) await this.shellChanges.scan(p.row.id, top);
-    }
     const epoch = this.flagEpoch;
     const now = this.now();
     const live = await this.presence.list("network", {});
     const { touches, claims } = await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
+    const remoteRepos = await this.presence.remoteRepoKeys();
     const here = [...this.presence.entries()].filter((p) => this.presence.isLive(p) && p.row.repo_key);
     const files = stakeLists(
       here.map((p) => ({ id: p.row.id, repo: p.row.repo_key!, sessionIds: p.sessionIds })),
       [...touches, ...claims].map((r) => ({ repo: r.repo_key, peer: r.peer_id, path: "path" in r ? r.path : null })),
+      remoteRepos,
     );
     // An edit or claim came while this refresh read the store: its view may be stale; the next one writes.
     if (epoch === this.flagEpoch) this.flags.set(files);
+    let scans = 0;
+    for (const p of here) {
+      if (scans >= FIRST_LOOKS_PER_REFRESH) break;
+      if (!p.row.git_root || !this.shellChanges.due(p.row.id)) continue;
+      scans++;
+      const top = await this.keys.topOf(p.row.git_root); // the real path, as a shell hook's cwd finds it
+      if (top) await this.shellChanges.scan(p.row.id, top);
+      else this.shellChanges.failed(p.row.id);
+    }
   }
 
   /** Forgets what is kept per session (its worktree's snapshot) when it leaves. */
@@ -376,23 +388,23 @@ function minutesAgo(ms: number): string {
 }
 
 /** The editing session's line about one other session's stake. */
-function stakeText(other: PeerInfo, path: string, s: Stake, now: number): string {
+function stakeText(other: PeerInfo, path: string, s: Stake, now: number, shown = path): string {
   const parts: string[] = [];
   if (s.touchedAt !== null) {
     const lines = describeLines(s.lines);
-    parts.push(`${who(other)} edited ${path} ${minutesAgo(now - s.touchedAt)}${lines ? ` (${lines})` : ""}`);
+    parts.push(`${who(other)} edited ${shown} ${minutesAgo(now - s.touchedAt)}${lines ? ` (${lines})` : ""}`);
   }
-  if (s.claim) parts.push(`${s.touchedAt === null ? `${who(other)} ` : ""}claims ${s.claim.pattern === path ? "it" : `${path} (${s.claim.pattern})`} for ${Math.max(1, Math.round((s.claim.expiresAt - now) / 60_000))} more min`);
+  if (s.claim) parts.push(`${s.touchedAt === null ? `${who(other)} ` : ""}claims ${s.claim.pattern === path ? "it" : `${shown} (${s.claim.pattern})`} for ${Math.max(1, Math.round((s.claim.expiresAt - now) / 60_000))} more min`);
   return `${parts.join(" and ")}.`;
 }
 
-/** The other session's notice: who is about to edit which of its files. */
-function noticeText(editor: PeerInfo, path: string, s: Stake, now: number, how: "edit" | "shell"): string {
+/** The other session's notice: who is about to edit which of its files (`shown`: the path as the text spells it). */
+function noticeText(editor: PeerInfo, shown: string, s: Stake, now: number, how: "edit" | "shell"): string {
   const yours: string[] = [];
   if (s.touchedAt !== null) {
     const lines = describeLines(s.lines);
     yours.push(`which you edited ${minutesAgo(now - s.touchedAt)}${lines ? ` (${lines})` : ""}`);
   }
   if (s.claim) yours.push(`${yours.length ? "and " : "which "}you claim (${s.claim.pattern})`);
-  return `${who(editor)} ${how === "shell" ? "changed" : "is about to edit"} ${path}${how === "shell" ? " with a shell command" : ""}, ${yours.join(" ")}. If you are still changing it, tell ${editor.name} (send_message to=${editor.name}).`;
+  return `${who(editor)} ${how === "shell" ? "changed" : "is about to edit"} ${shown}${how === "shell" ? " with a shell command" : ""}, ${yours.join(" ")}. If you are still changing it, tell ${editor.name} (send_message to=${editor.name}).`;
 }

@@ -260,6 +260,13 @@ export class Presence {
     return peers.sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host));
   }
 
+  /** The repository keys the other hosts' live peers work in (none without a network). */
+  async remoteRepoKeys(): Promise<Set<string>> {
+    const keys = new Set<string>();
+    if (this.network) for (const p of await this.network.remotePeers()) if (p.row.repo_key) keys.add(p.row.repo_key);
+    return keys;
+  }
+
   /** Whether the peer holds a push connection, here or on another host's broker. */
   async hasPush(id: string): Promise<boolean> {
     if (this.live.get(id)?.socket) return true;

@@ -10,6 +10,7 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
+import { CONTROL_CHARS } from "../safe-text.ts";
 
 /** `git status` entries read per scan (sorted by path: a huge change set is cut, not skipped). */
 export const MAX_SCANNED = 2000;
@@ -23,11 +24,19 @@ export type Snapshot = ReadonlyMap<string, string>;
 
 type Git = (cwd: string, args: string[]) => Promise<{ code: number; out: string }>;
 
-/** The paths of `git status --porcelain=v1 -z --no-renames` output (first MAX_SCANNED). */
+/** First snapshots that failed are tried again after this, doubled per failure up to MAX_RETRY_MS. */
+const RETRY_MS = 5_000;
+const MAX_RETRY_MS = 10 * 60_000;
+
+/**
+ * The paths of `git status --porcelain=v1 -z --no-renames` output (first MAX_SCANNED). A path holding
+ * a control character (a newline, an escape) is left out: it would reach other sessions' notices and
+ * terminals, where the protocol refuses such text from peers.
+ */
 export function porcelainPaths(out: string): string[] {
   const paths: string[] = [];
   for (const entry of out.split("\0")) {
-    if (entry.length < 4 || entry[2] !== " ") continue;
+    if (entry.length < 4 || entry[2] !== " " || CONTROL_CHARS.test(entry.slice(3))) continue;
     paths.push(entry.slice(3));
     if (paths.length >= MAX_SCANNED) break;
   }
@@ -69,18 +78,40 @@ export async function snapshotOf(top: string, git: Git = runGit): Promise<Snapsh
   return snap;
 }
 
+/** A snapshot entry's mtime; -Infinity for a deleted file (when it went is unknown). */
+function mtimeOf(state: string): number {
+  return state === "gone" ? -Infinity : Number(state.slice(0, state.lastIndexOf(":")));
+}
+
 /** Each session's last snapshot, and what changed since, per shell call. */
 export class ShellChanges {
   private readonly last = new Map<string, { top: string; at: number; snap: Snapshot }>();
+  /** Sessions whose first snapshot failed: how often, and when to try again. */
+  private readonly failures = new Map<string, { count: number; retryAt: number }>();
 
+  /**
+   * `maxAgeMs` (the collision window): a previous snapshot older than this is a baseline only for the
+   * files whose mtime is older too. The session's hook skipped shell calls meanwhile (nobody else had a
+   * stake), so what changed long ago (an editor's work of hours) is not claimed as this shell call's;
+   * a file changed within it still counts, as a change that old counts as a stake.
+   */
   constructor(
     private readonly now: () => number,
+    private readonly maxAgeMs: number,
     private readonly git: Git = runGit,
   ) {}
 
-  /** Whether the session has a snapshot (of any worktree). */
-  has(peerId: string): boolean {
-    return this.last.has(peerId);
+  /** Whether a first snapshot of the session is due: none yet, and no failed one waiting out its backoff. */
+  due(peerId: string): boolean {
+    return !this.last.has(peerId) && (this.failures.get(peerId)?.retryAt ?? 0) <= this.now();
+  }
+
+  /** Notes a failed look (git failed or timed out, no worktree): the next first look waits, twice as long each time. */
+  failed(peerId: string): void {
+    const count = (this.failures.get(peerId)?.count ?? 0) + 1;
+    this.failures.delete(peerId);
+    this.failures.set(peerId, { count, retryAt: this.now() + Math.min(RETRY_MS * 2 ** (count - 1), MAX_RETRY_MS) });
+    if (this.failures.size > MAX_SESSIONS) this.failures.delete(this.failures.keys().next().value!);
   }
 
   /**
@@ -90,17 +121,25 @@ export class ShellChanges {
   async scan(peerId: string, top: string): Promise<{ paths: string[]; since: number } | null> {
     const at = this.now();
     const snap = await snapshotOf(top, this.git);
-    if (!snap) return null;
+    if (!snap) {
+      this.failed(peerId);
+      return null;
+    }
+    this.failures.delete(peerId);
     const before = this.last.get(peerId);
     this.last.delete(peerId); // re-insert: the oldest session is the first to go past MAX_SESSIONS
     this.last.set(peerId, { top, at, snap });
     if (this.last.size > MAX_SESSIONS) this.last.delete(this.last.keys().next().value!);
     if (!before || before.top !== top) return null;
-    return { paths: changedSince(before.snap, snap), since: before.at };
+    if (before.at >= at - this.maxAgeMs) return { paths: changedSince(before.snap, snap), since: before.at };
+    const recent = at - this.maxAgeMs;
+    const fresh = new Map([...snap].filter(([, state]) => mtimeOf(state) >= recent));
+    return { paths: changedSince(before.snap, fresh), since: recent };
   }
 
   forget(peerId: string): void {
     this.last.delete(peerId);
+    this.failures.delete(peerId);
   }
 
   /** How many sessions' snapshots are kept (a peer that leaves takes its own along). */

@@ -25,6 +25,8 @@ interface Hunk {
   context: string | null;
   /** The hunk's lines, each with its marker: " " context, "-" removed, "+" added. */
   lines: string[];
+  /** Followed by `*** End of File`: its lines are sought at the file's end first, as Codex does. */
+  isEndOfFile: boolean;
 }
 
 /** A patch names at most this many files, and is read up to this many lines. */
@@ -57,15 +59,19 @@ export function parsePatch(patch: string): Section[] {
       continue;
     }
     const section = sections.at(-1);
-    if (section?.kind !== "update" || line.startsWith("*** ")) continue; // Begin/End Patch, End of File
+    if (section?.kind === "update" && line === "*** End of File") {
+      if (hunk) hunk.isEndOfFile = true;
+      continue;
+    }
+    if (section?.kind !== "update" || line.startsWith("*** ")) continue; // Begin/End Patch
     if (line === "@@" || line.startsWith("@@ ")) {
-      hunk = { context: line.length > 3 ? line.slice(3) : null, lines: [] };
+      hunk = { context: line.length > 3 ? line.slice(3) : null, lines: [], isEndOfFile: false };
       section.hunks.push(hunk);
       continue;
     }
     if (!hunk) {
       // The first hunk of a section may leave out its "@@".
-      hunk = { context: null, lines: [] };
+      hunk = { context: null, lines: [], isEndOfFile: false };
       section.hunks.push(hunk);
     }
     hunk.lines.push(line === "" ? " " : line); // an empty line is an empty context line
@@ -82,10 +88,19 @@ function splitLines(text: string): string[] {
 
 /**
  * Where `needle` starts in `hay` at or after `from` (exact, then ignoring trailing, then surrounding
- * blanks, as Codex's seek_sequence); -1 if nowhere, or once the budget is spent.
+ * blanks, as Codex's seek_sequence); -1 if nowhere, or once the budget is spent. An end-of-file hunk
+ * (`eof`) is sought at the file's very end first, as Codex's seek_sequence starts there.
  */
-function seek(hay: readonly string[], needle: readonly string[], from: number, budget: Budget): number {
+function seek(hay: readonly string[], needle: readonly string[], from: number, budget: Budget, eof = false): number {
   if (needle.length === 0) return Math.min(from, hay.length);
+  if (eof && needle.length <= hay.length) {
+    const atEnd = seekFrom(hay, needle, hay.length - needle.length, budget);
+    if (atEnd >= 0 || budget.left < 0) return atEnd;
+  }
+  return seekFrom(hay, needle, from, budget);
+}
+
+function seekFrom(hay: readonly string[], needle: readonly string[], from: number, budget: Budget): number {
   for (const norm of [(s: string) => s, (s: string) => s.trimEnd(), (s: string) => s.trim()]) {
     for (let i = from; i + needle.length <= hay.length; i++) {
       let j = 0;
@@ -115,8 +130,8 @@ function hunkLines(hunks: readonly Hunk[], text: string, phase: "pre" | "post", 
       from = at + 1;
     }
     const side = hunk.lines.filter((l) => l[0] === " " || l[0] === kept).map((l) => l.slice(1));
-    let at = side.length === 0 ? file.length : seek(file, side, from, budget);
-    if (at < 0 && side.at(-1) === "") at = seek(file, side.slice(0, -1), from, budget); // a trailing empty line for the final newline
+    let at = side.length === 0 ? file.length : seek(file, side, from, budget, hunk.isEndOfFile);
+    if (at < 0 && side.at(-1) === "") at = seek(file, side.slice(0, -1), from, budget, hunk.isEndOfFile); // a trailing empty line for the final newline
     if (at < 0) return null;
     let n = at + 1; // the 1-based line of `text` the walk is at
     let prev = " ";

@@ -53,6 +53,15 @@ describe("patchEdits", () => {
     expect(patchEdits(p, "pre", readAs({ "a.ts": FILE }))).toEqual(expected as ReturnType<typeof patchEdits>);
   });
 
+  test("an `*** End of File` hunk is sought at the file's end first, as Codex does, not at an earlier copy of its lines", () => {
+    const file = "}\nfunction a() {\n}\n}\n"; // the last "}" closes the file; the first one is line 1
+    const eof = patch("*** Update File: a.ts", "@@", "-}", "+} // end", "*** End of File");
+    expect(patchEdits(eof, "pre", readAs({ "a.ts": file }))).toEqual([{ path: "a.ts", lines: [[4, 4]] }]);
+    expect(patchEdits(eof, "post", readAs({ "a.ts": "}\nfunction a() {\n}\n} // end\n" }))).toEqual([{ path: "a.ts", lines: [[4, 4]] }]);
+    // Without the marker the same hunk is sought from the top, as Codex would.
+    expect(patchEdits(patch("*** Update File: a.ts", "@@", "-}", "+} // end"), "pre", readAs({ "a.ts": file }))).toEqual([{ path: "a.ts", lines: [[1, 1]] }]);
+  });
+
   test("a patch too costly to place (each hunk a scan of a big file) leaves the lines unknown; a cheaper one of the same shape does not", () => {
     const big = "a \n".repeat(20_000); // every line with a trailing blank: an exact seek scans to the end before the lenient one matches
     const hunks = (n: number) => patch("*** Update File: big.ts", ...Array.from({ length: n }, () => ["@@", "-a", "+b"]).flat());
