@@ -179,6 +179,51 @@ describe.skipIf(!pg)("PostgreSQL", () => {
   const schemaVersions = async (store: PostgresStore) =>
     (await store.sql<Array<{ version: number }>>`SELECT version FROM claude_peers_schema`).map((r) => r.version);
 
+  test("a unit's afterCommit work runs once it committed and outside it, never after a rollback; detached work never joins a unit", async () => {
+    const store = await openPostgresStore(await pg!.createDatabase());
+    try {
+      // The transaction a query runs in: its id once it wrote, else null (an autocommit read).
+      const xact = () => store.connection.run((sql) => sql<Array<{ x: string | null }>>`SELECT pg_current_xact_id_if_assigned()::text AS x`).then((r) => r[0]!.x);
+      let unitXact: string | null = null;
+      const after = Promise.withResolvers<{ inUnit: boolean; x: string | null }>();
+      const timer = Promise.withResolvers<string | null>();
+      const started = Promise.withResolvers<void>();
+      await store.atomically(async () => {
+        await store.insertMessage(newMessage({ text: "in the unit" }));
+        unitXact = await xact();
+        store.afterCommit(() => void xact().then((x) => after.resolve({ inUnit: store.connection.inUnit, x }), after.reject));
+        // As the network relay schedules its flush: a callback that runs while the unit is still open.
+        store.detached(() =>
+          setImmediate(() => {
+            started.resolve();
+            void xact().then(timer.resolve, timer.reject);
+          }),
+        );
+        await started.promise;
+        expect(await xact()).toBe(unitXact); // the unit's own queries are in it
+      });
+      expect(unitXact).not.toBeNull();
+      expect(await after.promise).toEqual({ inUnit: false, x: null });
+      // Bun carries the unit into the callback; detached, its query waited for the commit and ran alone.
+      expect(await timer.promise).toBeNull();
+
+      let ran = false;
+      const failed = await thrown(
+        store.atomically(async () => {
+          store.afterCommit(() => (ran = true));
+          await store.connection.run((sql) => sql`SELECT 1/0`);
+        }),
+      );
+      expect(failed).toBeDefined();
+      expect(ran).toBe(false);
+      // Outside a unit, at once.
+      store.afterCommit(() => (ran = true));
+      expect(ran).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
   test("a fresh database is migrated to PG_SCHEMA_VERSION; reopening keeps the data and does not migrate again", async () => {
     const url = await pg!.createDatabase();
     const first = await openPostgresStore(url);

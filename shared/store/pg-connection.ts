@@ -8,6 +8,13 @@
  * instead of one each, and the NOTIFY goes out only if the message was stored (PostgreSQL delivers
  * it at commit). Inside a unit, work must not wait for anything that needs the connection from
  * outside the unit (it holds the gate): a unit is short, and waits (pace, acks) come before or after it.
+ *
+ * Bun carries the unit into callbacks scheduled inside it (setImmediate, setTimeout, a promise
+ * left running): their queries would land in the unit's transaction, or in none once it ended.
+ * What a unit tells the rest of the broker (watch events, a local sender's ack) therefore goes
+ * through afterCommit, which runs it once the transaction committed and outside the unit; work
+ * that must never join a unit is started through detached. A statement that fails inside a unit
+ * fails the unit (PostgreSQL aborts the whole transaction, caught or not): callers let it throw.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { SQL } from "bun";
@@ -17,6 +24,8 @@ interface Unit {
   tx: SQL;
   /** False once the unit's work returned: work it left behind (a timer, a callback) uses the gate again. */
   open: boolean;
+  /** What runs once the transaction committed (afterCommit), in order. */
+  after: Array<() => void>;
 }
 
 export class PgConnection {
@@ -38,11 +47,13 @@ export class PgConnection {
   }
 
   /** Runs `work` as one transaction (all or nothing); inside a unit already, as part of it. */
-  atomically<T>(work: () => Promise<T>): Promise<T> {
+  async atomically<T>(work: () => Promise<T>): Promise<T> {
     if (this.inUnit) return work();
-    return this.gate.run(() =>
+    const unit: Unit = { tx: this.sql, open: false, after: [] };
+    const result = await this.gate.run(() =>
       this.sql.begin(async (tx) => {
-        const unit: Unit = { tx: tx as unknown as SQL, open: true };
+        unit.tx = tx as unknown as SQL;
+        unit.open = true;
         try {
           return await this.units.run(unit, work);
         } finally {
@@ -50,5 +61,22 @@ export class PgConnection {
         }
       }),
     );
+    // Committed: what the unit had to tell others goes out now, outside it.
+    this.units.exit(() => {
+      for (const fn of unit.after) fn();
+    });
+    return result;
+  }
+
+  /** Runs `fn` once the open unit committed (never if it rolls back), outside it; outside a unit, now. */
+  afterCommit(fn: () => void): void {
+    const unit = this.units.getStore();
+    if (unit?.open) unit.after.push(fn);
+    else this.units.exit(fn);
+  }
+
+  /** Runs `fn` outside any unit: what it starts (a timer, a callback, a query) waits at the gate like any other work. */
+  detached<T>(fn: () => T): T {
+    return this.units.exit(fn);
   }
 }
