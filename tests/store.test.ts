@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PgConnection } from "../shared/store/pg-connection.ts";
 import { PG_SCHEMA_VERSION, openPostgresStore, redactUrl, type PostgresStore } from "../shared/store/postgres.ts";
 import { SCHEMA_VERSION, openSqliteStore } from "../shared/store/sqlite.ts";
 import { StoreOpenError, StoreUnavailableError } from "../shared/store/store.ts";
@@ -219,6 +220,31 @@ describe.skipIf(!pg)("PostgreSQL", () => {
       // Outside a unit, at once.
       store.afterCommit(() => (ran = true));
       expect(ran).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a unit that hangs is rolled back after its time and the connection serves the rest; what the unit does later does not run", async () => {
+    const store = await openPostgresStore(await pg!.createDatabase());
+    try {
+      const connection = new PgConnection(store.sql, 200);
+      const members = async () => ((await connection.run((sql) => sql`SELECT count(*)::int AS n FROM group_members`)) as Array<{ n: number }>)[0]!.n;
+      const hang = Promise.withResolvers<void>();
+      const later = Promise.withResolvers<unknown>();
+      const err = await thrown(
+        connection.atomically(async () => {
+          await connection.run((sql) => sql`INSERT INTO group_members (group_name, peer_name, joined_at) VALUES ('rolled-back', 'x', 1)`);
+          await hang.promise; // a wait that should have come before the unit
+          await connection.run((sql) => sql`INSERT INTO group_members (group_name, peer_name, joined_at) VALUES ('after-the-end', 'x', 1)`).then(later.resolve, later.resolve);
+        }),
+      );
+      expect(err.message).toContain("rolled back");
+      // The heartbeat's turn: the connection is free again.
+      expect(await members()).toBe(0);
+      hang.resolve();
+      expect(String(await later.promise)).toContain("was rolled back");
+      expect(await members()).toBe(0);
     } finally {
       await store.close();
     }

@@ -26,17 +26,29 @@ interface Unit {
   open: boolean;
   /** What runs once the transaction committed (afterCommit), in order. */
   after: Array<() => void>;
+  /** Given up on (it outlasted UNIT_TIMEOUT_MS and was rolled back): its work's further queries fail. */
+  abandoned: boolean;
 }
+
+/**
+ * How long a unit may hold the connection: one that hangs (a bug, a wait that should have come
+ * before it) is rolled back after this, so the heartbeat and every other query get the connection back.
+ */
+export const UNIT_TIMEOUT_MS = 10_000;
 
 export class PgConnection {
   readonly gate = new ConnectionGate();
   private readonly units = new AsyncLocalStorage<Unit>();
 
-  constructor(readonly sql: SQL) {}
+  constructor(
+    readonly sql: SQL,
+    private readonly unitTimeoutMs = UNIT_TIMEOUT_MS,
+  ) {}
 
   /** Runs `query` in the open unit's transaction, else alone on the connection (urgent: ahead of the work waiting). */
   run<T>(query: (sql: SQL) => PromiseLike<T>, urgent = false): Promise<T> {
     const unit = this.units.getStore();
+    if (unit?.abandoned) return Promise.reject(new Error(`a unit of work outlasted ${this.unitTimeoutMs} ms and was rolled back; this query of it does not run`));
     if (unit?.open) return Promise.resolve(query(unit.tx));
     return this.gate.run(() => query(this.sql), urgent);
   }
@@ -49,14 +61,22 @@ export class PgConnection {
   /** Runs `work` as one transaction (all or nothing); inside a unit already, as part of it. */
   async atomically<T>(work: () => Promise<T>): Promise<T> {
     if (this.inUnit) return work();
-    const unit: Unit = { tx: this.sql, open: false, after: [] };
+    const unit: Unit = { tx: this.sql, open: false, after: [], abandoned: false };
     const result = await this.gate.run(() =>
       this.sql.begin(async (tx) => {
         unit.tx = tx as unknown as SQL;
         unit.open = true;
+        let timer: Timer | undefined;
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            unit.abandoned = true;
+            reject(new Error(`a unit of work held the database connection over ${this.unitTimeoutMs} ms; rolled back`));
+          }, this.unitTimeoutMs);
+        });
         try {
-          return await this.units.run(unit, work);
+          return await Promise.race([this.units.run(unit, work), timedOut]);
         } finally {
+          clearTimeout(timer);
           unit.open = false;
         }
       }),
