@@ -364,6 +364,37 @@ describe("groups", () => {
     expect(await s.groups.of("docs")).toEqual(["ui"]);
   });
 
+  test("a retry of a group send (same idempotency key) while the first is being stored gets the first's copies, not an error", async () => {
+    const reached = Promise.withResolvers<void>();
+    const gate = Promise.withResolvers<void>();
+    const real = openSqliteStore(":memory:");
+    // The first attempt's copies wait at a gate the test opens, after the retry checked the key.
+    const store = new Proxy(real, {
+      get(target, key) {
+        if (key === "insertMessages") {
+          return async (...args: Parameters<Store["insertMessages"]>) => {
+            reached.resolve();
+            await gate.promise;
+            return target.insertMessages(...args);
+          };
+        }
+        const value = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    await using s = inProcessServices({ store });
+    const [web] = await peers(s, "web", "api", "docs");
+    for (const name of ["web", "api", "docs"]) await s.groups.join(name, "ui");
+    const body = { to: "#ui", text: "the build is green", idempotency_key: "key-fanout-01" };
+    const first = s.mail.send({ kind: "peer", row: web! }, body);
+    await reached.promise;
+    const retry = s.mail.send({ kind: "peer", row: web! }, body);
+    gate.resolve();
+    const [a, b] = await Promise.all([first, retry]);
+    expect(b.message.id).toBe(a.message.id);
+    expect(b.copies!.map((c) => c.id)).toEqual(a.copies!.map((c) => c.id));
+  });
+
   test("a reply to any copy answers the group send: check_messages(reply_to=<first id>) returns it", async () => {
     await using s = inProcessServices();
     const [web, api, docs] = await peers(s, "web", "api", "docs");

@@ -181,9 +181,6 @@ export class Mail {
   > {
     const from_id = from.id;
     const now = this.now();
-    // Checked again for a fan-out: a retry may have stored it while this one waited its pace.
-    const earlier = await this.earlierSend(from_id, body);
-    if (earlier) return { earlier: await this.sentOf(earlier) };
     const { group, targets } = fanOut ?? (await this.resolveRecipients(body.to, from));
 
     const original = body.in_reply_to === undefined ? null : await this.store.getMessage(body.in_reply_to);
@@ -194,6 +191,10 @@ export class Mail {
     const releases = [await this.damping.lock(sender.kind, from_id, dampedTo, body.text, targets.map((t) => [from.name, t.name] as const))];
     let rows: MessageRow[];
     try {
+      // The idempotency key, under the lock a retry of the same send shares (and with a shared
+      // database, in the unit): a fan-out's first attempt may have stored it while this one waited its pace.
+      const earlier = await this.earlierSend(from_id, body);
+      if (earlier) return { earlier: await this.sentOf(earlier) };
       // The duplicate rule is for sessions in a retry loop: a person may say "ok" twice.
       if (sender.kind === "peer") await this.damping.refuseDuplicate(from_id, dampedTo, body.text);
       // Replying to a message is proof it was read.
