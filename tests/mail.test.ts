@@ -16,17 +16,17 @@ import { inProcessServices, registration, type InProcessServices } from "./helpe
 import { tempDir } from "./helpers/temp-dir.ts";
 import { thrown } from "./helpers/wait.ts";
 
-/** A store whose next insertMessage waits at a gate the test opens: one interleaving, on purpose. */
-function gatedInserts(real: Store) {
+/** A store whose next insertMessage (or insertMessages) waits at a gate the test opens: one interleaving, on purpose. */
+function gatedInserts(real: Store, method: "insertMessage" | "insertMessages" = "insertMessage") {
   const reached = Promise.withResolvers<void>();
   const gate = Promise.withResolvers<void>();
   const store = new Proxy(real, {
     get(target, key) {
-      if (key === "insertMessage") {
-        return async (...args: Parameters<Store["insertMessage"]>) => {
+      if (key === method) {
+        return async (...args: unknown[]) => {
           reached.resolve();
           await gate.promise;
-          return target.insertMessage(...args);
+          return (target[method] as (...a: unknown[]) => unknown)(...args);
         };
       }
       const value = Reflect.get(target, key);
@@ -365,31 +365,16 @@ describe("groups", () => {
   });
 
   test("a retry of a group send (same idempotency key) while the first is being stored gets the first's copies, not an error", async () => {
-    const reached = Promise.withResolvers<void>();
-    const gate = Promise.withResolvers<void>();
-    const real = openSqliteStore(":memory:");
     // The first attempt's copies wait at a gate the test opens, after the retry checked the key.
-    const store = new Proxy(real, {
-      get(target, key) {
-        if (key === "insertMessages") {
-          return async (...args: Parameters<Store["insertMessages"]>) => {
-            reached.resolve();
-            await gate.promise;
-            return target.insertMessages(...args);
-          };
-        }
-        const value = Reflect.get(target, key);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-    await using s = inProcessServices({ store });
+    const gated = gatedInserts(openSqliteStore(":memory:"), "insertMessages");
+    await using s = inProcessServices({ store: gated.store });
     const [web] = await peers(s, "web", "api", "docs");
     for (const name of ["web", "api", "docs"]) await s.groups.join(name, "ui");
     const body = { to: "#ui", text: "the build is green", idempotency_key: "key-fanout-01" };
     const first = s.mail.send({ kind: "peer", row: web! }, body);
-    await reached.promise;
+    await gated.reached;
     const retry = s.mail.send({ kind: "peer", row: web! }, body);
-    gate.resolve();
+    gated.open();
     const [a, b] = await Promise.all([first, retry]);
     expect(b.message.id).toBe(a.message.id);
     expect(b.copies!.map((c) => c.id)).toEqual(a.copies!.map((c) => c.id));
