@@ -13,6 +13,7 @@ import { PG_SCHEMA_VERSION, openPostgresStore, redactUrl, type PostgresStore } f
 import { SCHEMA_VERSION, openSqliteStore } from "../shared/store/sqlite.ts";
 import { StoreOpenError, StoreUnavailableError } from "../shared/store/store.ts";
 import { freePort } from "./helpers/env.ts";
+import { inProcessServices, registration } from "./helpers/in-process.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { newMessage, peerRow, runStoreContract } from "./helpers/store-contract.ts";
 import { thrown, waitFor } from "./helpers/wait.ts";
@@ -223,6 +224,29 @@ describe.skipIf(!pg)("PostgreSQL", () => {
     } finally {
       await store.close();
     }
+  });
+
+  test("an ack in a unit that rolls back tells neither the waiting sender nor the watchers (they hear only what committed)", async () => {
+    await using s = inProcessServices({ store: await openPostgresStore(await pg!.createDatabase()) });
+    const reg = await s.registry.register(registration("api"));
+    const peer = (await s.registry.authenticate(reg.secret))!;
+    const failed: unknown[] = [];
+    // The ack joins a unit that fails after it (as a failed notice, or a failed COMMIT, would).
+    const ackThenFail = (id: string) =>
+      s.store.atomically(async () => {
+        await s.mail.acknowledge(peer, [id]);
+        throw new Error("the unit fails after the ack");
+      });
+    const socket = { send: (data: string) => void ackThenFail(JSON.parse(data).message.id).catch((err) => failed.push(err)), close: () => {} };
+    await s.registry.attach(reg.peer_id, socket);
+    const frames: any[] = [];
+    s.watchers.add({ send: (data: string) => void frames.push(JSON.parse(data)), close: () => {} });
+    const sent = (await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" })).message;
+    await waitFor(() => failed.length === 1, "the unit with the ack to fail");
+    // The sender waited out its ack and found the message as the store has it.
+    expect(sent.state).toBe("queued");
+    expect((await s.store.getMessage(sent.id))?.state).toBe("queued");
+    expect(frames.map((f) => [f.event, f.message.state])).toEqual([["sent", "queued"]]);
   });
 
   test("a unit that hangs is rolled back after its time and the connection serves the rest; what the unit does later does not run", async () => {
