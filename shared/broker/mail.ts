@@ -639,8 +639,9 @@ export class Mail {
 
   /**
    * inbox, with the peer's unread counts after it (check_messages' answer), counted from the same
-   * read. Only a read that marks mail read is a unit (the read, the mark and the notices that end
-   * senders' waits: one transaction); the rest is one statement.
+   * read. A check that marks mail read is one unit (the read, the mark and the notices that end
+   * senders' waits: one transaction; with nothing unread, BEGIN, the read and COMMIT); one that
+   * does not mark is the read alone.
    */
   async inboxWithCounts(peer: PeerRow, opts: { markRead: boolean; waitMs?: number; replyTo?: string }): Promise<{ messages: Message[]; counts: { unread: number; queued: number } }> {
     const until = performance.now() + (opts.waitMs ?? 0);
