@@ -65,6 +65,35 @@ describe("stake files: each session's list of the files others have a stake in, 
     expect(Object.keys(files())).toEqual(["stakes-session-web"]);
   });
 
+  test("with no live session in a repository here, a refresh asks the store nothing (an idle broker's refresh is free) and leaves no stake file", async () => {
+    const flagDir = join(dir, "flags-idle");
+    await using s = inProcessServices({ collisionWindowMs: WINDOW_MS, editFlagDir: flagDir });
+    // Every call of the edits' store, recorded.
+    const asked: string[] = [];
+    const edits = s.edits as unknown as { store: object };
+    const real = edits.store;
+    edits.store = new Proxy(real, {
+      get(target, key) {
+        const value = Reflect.get(target, key);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          asked.push(String(key));
+          return value.apply(target, args);
+        };
+      },
+    });
+    const [api, web] = await sessions(s);
+    await s.edits.refreshFlags();
+    expect(readdirSync(flagDir).sort()).toEqual(["stakes-session-api", "stakes-session-web"]);
+    for (const p of [api, web]) await s.registry.unregister(p.row);
+    const other = await s.registry.register(registration("notes", { parent_pid: 700, session_id: "session-notes" })); // not in a repository
+    await s.registry.attach(other.peer_id, { send: () => {}, close: () => {} });
+    asked.length = 0;
+    await s.edits.refreshFlags();
+    expect(asked).toEqual([]);
+    expect(readdirSync(flagDir)).toEqual([]);
+  });
+
   test("an edit while a refresh reads the store: the refresh writes nothing, so the name added at once stays", async () => {
     const flagDir = join(dir, "flags-race");
     await using s = inProcessServices({ collisionWindowMs: WINDOW_MS, editFlagDir: flagDir });

@@ -21,17 +21,17 @@ import { waitFor } from "./helpers/wait.ts";
 import { hookAncestors } from "../shared/broker/hook-pairing.ts";
 import { thrown } from "./helpers/wait.ts";
 
-/** A store whose next insertMessage waits at a gate the test opens: one interleaving, on purpose. */
-function gatedInserts(real: Store) {
+/** A store whose next insertMessage (or insertMessages) waits at a gate the test opens: one interleaving, on purpose. */
+function gatedInserts(real: Store, method: "insertMessage" | "insertMessages" = "insertMessage") {
   const reached = Promise.withResolvers<void>();
   const gate = Promise.withResolvers<void>();
   const store = new Proxy(real, {
     get(target, key) {
-      if (key === "insertMessage") {
-        return async (...args: Parameters<Store["insertMessage"]>) => {
+      if (key === method) {
+        return async (...args: unknown[]) => {
           reached.resolve();
           await gate.promise;
-          return target.insertMessage(...args);
+          return (target[method] as (...a: unknown[]) => unknown)(...args);
         };
       }
       const value = Reflect.get(target, key);
@@ -406,6 +406,22 @@ describe("groups", () => {
     const [docsAgain] = await peers(s, "docs");
     expect((await s.mail.inbox(docsAgain!, { markRead: false })).map((m) => [m.text, m.group])).toEqual([["the button is blue now", "ui"]]);
     expect(await s.groups.of("docs")).toEqual(["ui"]);
+  });
+
+  test("a retry of a group send (same idempotency key) while the first is being stored gets the first's copies, not an error", async () => {
+    // The first attempt's copies wait at a gate the test opens, after the retry checked the key.
+    const gated = gatedInserts(openSqliteStore(":memory:"), "insertMessages");
+    await using s = inProcessServices({ store: gated.store });
+    const [web] = await peers(s, "web", "api", "docs");
+    for (const name of ["web", "api", "docs"]) await s.groups.join(name, "ui");
+    const body = { to: "#ui", text: "the build is green", idempotency_key: "key-fanout-01" };
+    const first = s.mail.send({ kind: "peer", row: web! }, body);
+    await gated.reached;
+    const retry = s.mail.send({ kind: "peer", row: web! }, body);
+    gated.open();
+    const [a, b] = await Promise.all([first, retry]);
+    expect(b.message.id).toBe(a.message.id);
+    expect(b.copies!.map((c) => c.id)).toEqual(a.copies!.map((c) => c.id));
   });
 
   test("a reply to any copy answers the group send: check_messages(reply_to=<first id>) returns it", async () => {

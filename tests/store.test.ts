@@ -8,10 +8,12 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PgConnection } from "../shared/store/pg-connection.ts";
 import { PG_SCHEMA_VERSION, openPostgresStore, redactUrl, type PostgresStore } from "../shared/store/postgres.ts";
 import { SCHEMA_VERSION, openSqliteStore } from "../shared/store/sqlite.ts";
 import { StoreOpenError, StoreUnavailableError } from "../shared/store/store.ts";
 import { freePort } from "./helpers/env.ts";
+import { inProcessServices, registration } from "./helpers/in-process.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { newMessage, peerRow, runStoreContract } from "./helpers/store-contract.ts";
 import { thrown, waitFor } from "./helpers/wait.ts";
@@ -178,6 +180,99 @@ describe("PostgreSQL without a server", () => {
 describe.skipIf(!pg)("PostgreSQL", () => {
   const schemaVersions = async (store: PostgresStore) =>
     (await store.sql<Array<{ version: number }>>`SELECT version FROM claude_peers_schema`).map((r) => r.version);
+
+  test("a unit's afterCommit work runs once it committed and outside it, never after a rollback; detached work never joins a unit", async () => {
+    const store = await openPostgresStore(await pg!.createDatabase());
+    try {
+      // The transaction a query runs in: its id once it wrote, else null (an autocommit read).
+      const xact = () => store.connection.run((sql) => sql<Array<{ x: string | null }>>`SELECT pg_current_xact_id_if_assigned()::text AS x`).then((r) => r[0]!.x);
+      let unitXact: string | null = null;
+      const after = Promise.withResolvers<{ inUnit: boolean; x: string | null }>();
+      const timer = Promise.withResolvers<string | null>();
+      const started = Promise.withResolvers<void>();
+      await store.atomically(async () => {
+        await store.insertMessage(newMessage({ text: "in the unit" }));
+        unitXact = await xact();
+        store.afterCommit(() => void xact().then((x) => after.resolve({ inUnit: store.connection.inUnit, x }), after.reject));
+        // As the network relay schedules its flush: a callback that runs while the unit is still open.
+        store.detached(() =>
+          setImmediate(() => {
+            started.resolve();
+            void xact().then(timer.resolve, timer.reject);
+          }),
+        );
+        await started.promise;
+        expect(await xact()).toBe(unitXact); // the unit's own queries are in it
+      });
+      expect(unitXact).not.toBeNull();
+      expect(await after.promise).toEqual({ inUnit: false, x: null });
+      // Bun carries the unit into the callback; detached, its query waited for the commit and ran alone.
+      expect(await timer.promise).toBeNull();
+
+      let ran = false;
+      const failed = await thrown(
+        store.atomically(async () => {
+          store.afterCommit(() => (ran = true));
+          await store.connection.run((sql) => sql`SELECT 1/0`);
+        }),
+      );
+      expect(failed).toBeDefined();
+      expect(ran).toBe(false);
+      // Outside a unit, at once.
+      store.afterCommit(() => (ran = true));
+      expect(ran).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("an ack in a unit that rolls back tells neither the waiting sender nor the watchers (they hear only what committed)", async () => {
+    await using s = inProcessServices({ store: await openPostgresStore(await pg!.createDatabase()) });
+    const reg = await s.registry.register(registration("api"));
+    const peer = (await s.registry.authenticate(reg.secret))!;
+    const failed: unknown[] = [];
+    // The ack joins a unit that fails after it (as a failed notice, or a failed COMMIT, would).
+    const ackThenFail = (id: string) =>
+      s.store.atomically(async () => {
+        await s.mail.acknowledge(peer, [id]);
+        throw new Error("the unit fails after the ack");
+      });
+    const socket = { send: (data: string) => void ackThenFail(JSON.parse(data).message.id).catch((err) => failed.push(err)), close: () => {} };
+    await s.registry.attach(reg.peer_id, socket);
+    const frames: any[] = [];
+    s.watchers.add({ send: (data: string) => void frames.push(JSON.parse(data)), close: () => {} });
+    const sent = (await s.mail.send({ kind: "operator" }, { to: "api", text: "hello" })).message;
+    await waitFor(() => failed.length === 1, "the unit with the ack to fail");
+    // The sender waited out its ack and found the message as the store has it.
+    expect(sent.state).toBe("queued");
+    expect((await s.store.getMessage(sent.id))?.state).toBe("queued");
+    expect(frames.map((f) => [f.event, f.message.state])).toEqual([["sent", "queued"]]);
+  });
+
+  test("a unit that hangs is rolled back after its time and the connection serves the rest; what the unit does later does not run", async () => {
+    const store = await openPostgresStore(await pg!.createDatabase());
+    try {
+      const connection = new PgConnection(store.sql, 200);
+      const members = async () => ((await connection.run((sql) => sql`SELECT count(*)::int AS n FROM group_members`)) as Array<{ n: number }>)[0]!.n;
+      const hang = Promise.withResolvers<void>();
+      const later = Promise.withResolvers<unknown>();
+      const err = await thrown(
+        connection.atomically(async () => {
+          await connection.run((sql) => sql`INSERT INTO group_members (group_name, peer_name, joined_at) VALUES ('rolled-back', 'x', 1)`);
+          await hang.promise; // a wait that should have come before the unit
+          await connection.run((sql) => sql`INSERT INTO group_members (group_name, peer_name, joined_at) VALUES ('after-the-end', 'x', 1)`).then(later.resolve, later.resolve);
+        }),
+      );
+      expect(err.message).toContain("rolled back");
+      // The heartbeat's turn: the connection is free again.
+      expect(await members()).toBe(0);
+      hang.resolve();
+      expect(String(await later.promise)).toContain("was rolled back");
+      expect(await members()).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
 
   test("a fresh database is migrated to PG_SCHEMA_VERSION; reopening keeps the data and does not migrate again", async () => {
     const url = await pg!.createDatabase();

@@ -27,6 +27,11 @@ export class AckWaits {
     return this.waiters.size;
   }
 
+  /** Whether a sender here waits for this message's ack. */
+  waiting(messageId: string): boolean {
+    return this.waiters.has(messageId);
+  }
+
   /** Ends the waits for these messages; returns the ids no one here waited for. */
   end(ids: readonly string[], outcome?: AckOutcome): string[] {
     const unwaited: string[] = [];

@@ -227,10 +227,15 @@ export class Edits {
     if (!this.flags) return;
     const epoch = this.flagEpoch;
     const now = this.now();
+    const here = [...this.presence.entries()].filter((p) => this.presence.isLive(p) && p.row.repo_key);
+    // No session here is in a repository: nobody to flag, and no query (an idle broker's refresh is free).
+    if (here.length === 0) {
+      this.flags.set(stakeLists([], []));
+      return;
+    }
     const live = await this.presence.list("network", {});
     const { touches, claims } = await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
     const remoteRepos = await this.presence.remoteRepoKeys();
-    const here = [...this.presence.entries()].filter((p) => this.presence.isLive(p) && p.row.repo_key);
     const files = stakeLists(
       here.map((p) => ({ id: p.row.id, repo: p.row.repo_key!, sessionIds: p.sessionIds })),
       [...touches, ...claims].map((r) => ({ repo: r.repo_key, peer: r.peer_id, path: "path" in r ? r.path : null })),

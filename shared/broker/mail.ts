@@ -181,10 +181,6 @@ export class Mail {
   > {
     const from_id = from.id;
     const now = this.now();
-    if (!fanOut) {
-      const earlier = await this.earlierSend(from_id, body);
-      if (earlier) return { earlier: await this.sentOf(earlier) };
-    }
     const { group, targets } = fanOut ?? (await this.resolveRecipients(body.to, from));
 
     const original = body.in_reply_to === undefined ? null : await this.store.getMessage(body.in_reply_to);
@@ -195,6 +191,10 @@ export class Mail {
     const releases = [await this.damping.lock(sender.kind, from_id, dampedTo, body.text, targets.map((t) => [from.name, t.name] as const))];
     let rows: MessageRow[];
     try {
+      // The idempotency key, under the lock a retry of the same send shares (and with a shared
+      // database, in the unit): a fan-out's first attempt may have stored it while this one waited its pace.
+      const earlier = await this.earlierSend(from_id, body);
+      if (earlier) return { earlier: await this.sentOf(earlier) };
       // The duplicate rule is for sessions in a retry loop: a person may say "ok" twice.
       if (sender.kind === "peer") await this.damping.refuseDuplicate(from_id, dampedTo, body.text);
       // Replying to a message is proof it was read.
@@ -425,9 +425,10 @@ export class Mail {
       }
       throw new WireError("conflict", `${field}: ${messageId} is ${m.state} already; there is nothing to take back`, { field });
     }
-    this.acks.end(before.map((m) => m.id));
+    // Inside a send's unit (replaces), told once it committed: a rolled-back send withdrew nothing.
+    this.store.afterCommit(() => this.acks.end(before.map((m) => m.id)));
     for (const m of before) {
-      this.watchers.emit({ type: "event", event: "retracted", message: toWireMessage({ ...m, state: "retracted" }) });
+      this.store.afterCommit(() => this.watchers.emit({ type: "event", event: "retracted", message: toWireMessage({ ...m, state: "retracted" }) }));
       // Queued to a peer with a push connection (here or on another host): the push may be on its screen.
       const mayHaveSeen = m.state === "delivered" || (m.state === "queued" && m.to_id !== null && (await this.presence.hasPush(m.to_id)));
       if (!mayHaveSeen || by === "replaced" || !m.to_id) continue;
@@ -599,24 +600,29 @@ export class Mail {
   }
 
   /**
-   * Ends senders' waits for these messages: here directly, on other hosts by a notice (inside a
-   * unit, sent at its commit). The ids `updated` changed get `outcome`; the rest end without one.
+   * Ends senders' waits for these messages: on other hosts by a notice (inside a unit, sent at its
+   * commit), here once the unit committed (a sender here is never told of an ack that rolled back).
+   * The ids `updated` changed get `outcome`; the rest end without one. A notice that fails fails the
+   * unit (PostgreSQL aborts it whatever the code catches): the peer acks or reads again.
    */
   private async endWaits(ids: readonly string[], updated: readonly string[], outcome: AckOutcome): Promise<void> {
     const changed = new Set(updated);
     const unchanged = ids.filter((id) => !changed.has(id));
-    // Their senders, if waiting, are on other hosts.
-    for (const [elsewhere, told] of [[this.acks.end(updated, outcome), outcome], [this.acks.end(unchanged), undefined]] as const) {
-      if (!this.otherHosts || elsewhere.length === 0) continue;
-      await this.otherHosts.acked(elsewhere, told).catch((err) => this.log(`could not announce acks: ${errorMessage(err)}`));
+    for (const [group, told] of [[updated, outcome], [unchanged, undefined]] as const) {
+      const here = group.filter((id) => this.acks.waiting(id));
+      // Their senders, if waiting, are on other hosts.
+      const elsewhere = group.filter((id) => !this.acks.waiting(id));
+      if (this.otherHosts && elsewhere.length > 0) await this.otherHosts.acked(elsewhere, told);
+      if (here.length > 0) this.store.afterCommit(() => this.acks.end(here, told));
     }
   }
 
+  /** Tells watchers of these messages as they are now; inside a unit, once it committed. */
   private async announce(event: "delivered" | "read", ids: string[]): Promise<void> {
     if (!this.watchers.watched) return;
     for (const id of ids) {
       const row = await this.store.getMessage(id);
-      if (row) this.watchers.emit({ type: "event", event, message: toWireMessage(row) });
+      if (row) this.store.afterCommit(() => this.watchers.emit({ type: "event", event, message: toWireMessage(row) }));
     }
   }
 
@@ -631,7 +637,12 @@ export class Mail {
     return (await this.inboxWithCounts(peer, opts)).messages;
   }
 
-  /** inbox, with the peer's unread counts after it (check_messages' answer), read in the same unit. */
+  /**
+   * inbox, with the peer's unread counts after it (check_messages' answer), counted from the same
+   * read. A check that marks mail read is one unit (the read, the mark and the notices that end
+   * senders' waits: one transaction; with nothing unread, BEGIN, the read and COMMIT); one that
+   * does not mark is the read alone.
+   */
   async inboxWithCounts(peer: PeerRow, opts: { markRead: boolean; waitMs?: number; replyTo?: string }): Promise<{ messages: Message[]; counts: { unread: number; queued: number } }> {
     const until = performance.now() + (opts.waitMs ?? 0);
     const live = this.presence.get(peer.id) !== undefined; // before any await: it may leave during one
@@ -640,18 +651,19 @@ export class Mail {
     for (;;) {
       // Listen before reading, so mail stored between the read and the wait still wakes it.
       const arrival = this.nextArrival(peer.id);
-      // One unit: the read, marking it read, and the counts for the answer.
-      const found = await this.store.atomically(async () => {
-        const unread = (await this.store.unreadFor(peer.id)).filter((m) => replyTo === null || (m.in_reply_to !== null && replyTo.has(m.in_reply_to)));
+      const read = async () => {
+        const all = await this.store.unreadFor(peer.id);
+        const unread = all.filter((m) => replyTo === null || (m.in_reply_to !== null && replyTo.has(m.in_reply_to)));
         // A peer that left while it waited stops waiting (wake()): nothing would come for it.
         if (unread.length === 0 && until - performance.now() > 0 && !(live && !this.presence.get(peer.id))) return null;
-        if (!opts.markRead || unread.length === 0) return { messages: unread.map(toWireMessage), updated: [], counts: await this.store.unreadCounts(peer.id) };
         const read_at = this.now();
-        const updated = await this.markReadInUnit(peer, unread.map((m) => m.id));
-        const read = new Set(updated);
-        const messages = unread.map((m) => toWireMessage(read.has(m.id) ? { ...m, state: "read", read_at, delivered_at: m.delivered_at ?? read_at } : m));
-        return { messages, updated, counts: await this.store.unreadCounts(peer.id) };
-      });
+        const updated = opts.markRead && unread.length > 0 ? await this.markReadInUnit(peer, unread.map((m) => m.id)) : [];
+        const done = new Set(updated);
+        const messages = unread.map((m) => toWireMessage(done.has(m.id) ? { ...m, state: "read", read_at, delivered_at: m.delivered_at ?? read_at } : m));
+        const left = all.filter((m) => !done.has(m.id));
+        return { messages, updated, counts: { unread: left.length, queued: left.filter((m) => m.state === "queued").length } };
+      };
+      const found = opts.markRead ? await this.store.atomically(read) : await read();
       if (found) {
         arrival.cancel();
         await this.announce("read", found.updated);
@@ -671,10 +683,9 @@ export class Mail {
   async poll(peer: PeerRow): Promise<{ messages: Message[]; unread: number }> {
     if (!this.presence.get(peer.id)) throw new WireError("not_found", "peer: not registered with this broker; register again");
     this.presence.touch(peer.id);
-    return this.store.atomically(async () => {
-      const queued = await this.store.queuedFor(peer.id);
-      return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
-    });
+    // Two reads, no unit: BEGIN and COMMIT would double the round trips of every idle poll.
+    const queued = await this.store.queuedFor(peer.id);
+    return { messages: queued.map(toWireMessage), unread: await this.store.countUnread(peer.id) };
   }
 
   /** A wake-up for the next mail that becomes unread for `peerId` (or for the peer leaving: wake()). */

@@ -71,11 +71,15 @@ function relayWatchEvents(network: BrokerNetwork, s: BridgedServices): (events: 
       const key = frame.message?.id ?? frame.peer?.id ?? frame.name;
       if (key === undefined) return;
       if (batch.length === 0) {
-        setImmediate(() => {
-          const out = batch;
-          batch = [];
-          network.events(out).catch((err) => s.log(`could not relay ${out.length} watch events: ${errorMessage(err)}`));
-        });
+        // Scheduled outside any unit of work (an event emitted inside one would carry it into the
+        // callback, whose NOTIFY would then join, or abort, that unit's transaction).
+        s.store.detached(() =>
+          setImmediate(() => {
+            const out = batch;
+            batch = [];
+            network.events(out).catch((err) => s.log(`could not relay ${out.length} watch events: ${errorMessage(err)}`));
+          }),
+        );
       }
       batch.push([frame.event, key]);
     },

@@ -8,6 +8,13 @@
  * instead of one each, and the NOTIFY goes out only if the message was stored (PostgreSQL delivers
  * it at commit). Inside a unit, work must not wait for anything that needs the connection from
  * outside the unit (it holds the gate): a unit is short, and waits (pace, acks) come before or after it.
+ *
+ * Bun carries the unit into callbacks scheduled inside it (setImmediate, setTimeout, a promise
+ * left running): their queries would land in the unit's transaction, or in none once it ended.
+ * What a unit tells the rest of the broker (watch events, a local sender's ack) therefore goes
+ * through afterCommit, which runs it once the transaction committed and outside the unit; work
+ * that must never join a unit is started through detached. A statement that fails inside a unit
+ * fails the unit (PostgreSQL aborts the whole transaction, caught or not): callers let it throw.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { SQL } from "bun";
@@ -17,17 +24,31 @@ interface Unit {
   tx: SQL;
   /** False once the unit's work returned: work it left behind (a timer, a callback) uses the gate again. */
   open: boolean;
+  /** What runs once the transaction committed (afterCommit), in order. */
+  after: Array<() => void>;
+  /** Given up on (it outlasted UNIT_TIMEOUT_MS and was rolled back): its work's further queries fail. */
+  abandoned: boolean;
 }
+
+/**
+ * How long a unit may hold the connection: one that hangs (a bug, a wait that should have come
+ * before it) is rolled back after this, so the heartbeat and every other query get the connection back.
+ */
+export const UNIT_TIMEOUT_MS = 10_000;
 
 export class PgConnection {
   readonly gate = new ConnectionGate();
   private readonly units = new AsyncLocalStorage<Unit>();
 
-  constructor(readonly sql: SQL) {}
+  constructor(
+    readonly sql: SQL,
+    private readonly unitTimeoutMs = UNIT_TIMEOUT_MS,
+  ) {}
 
   /** Runs `query` in the open unit's transaction, else alone on the connection (urgent: ahead of the work waiting). */
   run<T>(query: (sql: SQL) => PromiseLike<T>, urgent = false): Promise<T> {
     const unit = this.units.getStore();
+    if (unit?.abandoned) return Promise.reject(new Error(`a unit of work outlasted ${this.unitTimeoutMs} ms and was rolled back; this query of it does not run`));
     if (unit?.open) return Promise.resolve(query(unit.tx));
     return this.gate.run(() => query(this.sql), urgent);
   }
@@ -38,17 +59,44 @@ export class PgConnection {
   }
 
   /** Runs `work` as one transaction (all or nothing); inside a unit already, as part of it. */
-  atomically<T>(work: () => Promise<T>): Promise<T> {
+  async atomically<T>(work: () => Promise<T>): Promise<T> {
     if (this.inUnit) return work();
-    return this.gate.run(() =>
+    const unit: Unit = { tx: this.sql, open: false, after: [], abandoned: false };
+    const result = await this.gate.run(() =>
       this.sql.begin(async (tx) => {
-        const unit: Unit = { tx: tx as unknown as SQL, open: true };
+        unit.tx = tx as unknown as SQL;
+        unit.open = true;
+        let timer: Timer | undefined;
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            unit.abandoned = true;
+            reject(new Error(`a unit of work held the database connection over ${this.unitTimeoutMs} ms; rolled back`));
+          }, this.unitTimeoutMs);
+        });
         try {
-          return await this.units.run(unit, work);
+          return await Promise.race([this.units.run(unit, work), timedOut]);
         } finally {
+          clearTimeout(timer);
           unit.open = false;
         }
       }),
     );
+    // Committed: what the unit had to tell others goes out now, outside it.
+    this.units.exit(() => {
+      for (const fn of unit.after) fn();
+    });
+    return result;
+  }
+
+  /** Runs `fn` once the open unit committed (never if it rolls back), outside it; outside a unit, now. */
+  afterCommit(fn: () => void): void {
+    const unit = this.units.getStore();
+    if (unit?.open) unit.after.push(fn);
+    else this.units.exit(fn);
+  }
+
+  /** Runs `fn` outside any unit: what it starts (a timer, a callback, a query) waits at the gate like any other work. */
+  detached<T>(fn: () => T): T {
+    return this.units.exit(fn);
   }
 }

@@ -359,6 +359,14 @@ export class PostgresStore implements Store {
     return this.transaction(work);
   }
 
+  afterCommit(fn: () => void): void {
+    this.connection.afterCommit(fn);
+  }
+
+  detached<T>(fn: () => T): T {
+    return this.connection.detached(fn);
+  }
+
   /** One transaction; inside a unit of work (atomically), part of it. */
   private async transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {
     try {

@@ -655,6 +655,14 @@ export class SqliteStore implements Store {
     return work();
   }
 
+  afterCommit(fn: () => void): void {
+    fn();
+  }
+
+  detached<T>(fn: () => T): T {
+    return fn();
+  }
+
   async close(): Promise<void> {
     this.writes.flush();
     this.db.close();

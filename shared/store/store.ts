@@ -174,6 +174,16 @@ export interface Store {
    */
   atomically<T>(work: () => Promise<T>): Promise<T>;
 
+  /**
+   * Runs `fn` once the open unit committed, outside it (never if it rolls back); outside a unit,
+   * now. What a unit tells the rest of the broker (watch events, a local sender's ack) goes through
+   * it: a callback scheduled inside a unit would otherwise run its queries in the unit's transaction.
+   */
+  afterCommit(fn: () => void): void;
+
+  /** Runs `fn` outside any unit: what it schedules (a timer, a callback) never joins one. */
+  detached<T>(fn: () => T): T;
+
   savePeer(peer: PeerRow): Promise<void>;
   getPeer(id: string): Promise<PeerRow | null>;
   peerBySecretHash(secret_hash: string): Promise<PeerRow | null>;
