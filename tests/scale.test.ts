@@ -9,6 +9,7 @@ import { BrokerClient } from "../shared/broker-client.ts";
 import { BrokerFrameSchema, type PeerFrame } from "../shared/protocol.ts";
 import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
+import { DEFAULT_HOST_TIMEOUT_S } from "../shared/config.ts";
 import { TEST_HOST_TIMEOUT_S } from "./helpers/hosts.ts";
 import { startPgCounter, type CountedTransaction } from "./helpers/pg-counter.ts";
 import { usePostgres } from "./helpers/postgres.ts";
@@ -179,6 +180,36 @@ describePg("many hosts on one PostgreSQL", () => {
       console.log(`scale.test: ${rate} transactions and ${statements} statements per cross-host message (send, push, ack, read); the last message's: ${JSON.stringify(last, null, 1)}`);
       expect(rate).toBeLessThanOrEqual(4);
       socket.close();
+    } finally {
+      counter.stop();
+    }
+  });
+
+  test.each([1, 2])("an idle host costs the database at most 1 transaction a second (%i hosts)", async (count) => {
+    const counter = startPgCounter(cluster!.port);
+    try {
+      // The default host timeout, as users run it: a heartbeat every third of it.
+      await startHosts(count, { through: (u) => u.replace(`:${cluster!.port}/`, `:${counter.port}/`), hostTimeoutS: String(DEFAULT_HOST_TIMEOUT_S) });
+      const beatS = DEFAULT_HOST_TIMEOUT_S / 3;
+      const isBeat = (tx: CountedTransaction) => tx.statements.some((s) => s.includes("INSERT INTO brokers"));
+      /** Where (after which transaction) the n-th heartbeat seen ended, or null before it. */
+      const afterBeat = (n: number) => {
+        let seen = 0;
+        for (let i = 0; i < counter.transactions.length; i++) if (isBeat(counter.transactions[i]!) && ++seen === n) return i + 1;
+        return null;
+      };
+      const beats = () => counter.transactions.filter(isBeat).length;
+      // Past the start-up (joins, the first prune, registrations): from a heartbeat on, over BEATS heartbeats of each host.
+      const BEATS = 3;
+      const start = beats() + count;
+      const first = await waitFor(() => afterBeat(start), "every host's first heartbeat after the start", 30_000);
+      const last = await waitFor(() => afterBeat(start + count * BEATS), `${BEATS} more heartbeats of each host`, 60_000);
+      const idle = counter.transactions.slice(first, last);
+      // The window is BEATS heartbeat intervals of each host, counted by its heartbeats: no timing in the assertion.
+      const perHostPerSecond = idle.length / count / (BEATS * beatS);
+      const kinds = idle.map((tx) => tx.statements.map((s) => s.replace(/\s+/g, " ").slice(0, 60)).join(" ; "));
+      console.log(`scale.test: ${count} idle host(s): ${perHostPerSecond.toFixed(2)} transactions/s per host (${idle.length} in ${BEATS} heartbeat intervals of ${beatS} s): ${JSON.stringify(kinds)}`);
+      expect(perHostPerSecond).toBeLessThanOrEqual(1);
     } finally {
       counter.stop();
     }

@@ -66,6 +66,11 @@ export class BrokerNetwork {
   private failing = false;
   /** Whether the last heartbeat named this broker the leader (housekeeping.ts runs the shared sweeps then). */
   private leader = false;
+  /**
+   * Set by the broker's housekeeping: the earliest awaited reply falls due in this many ms, as the
+   * leader's heartbeat read it (the leader sweeps then, not every second).
+   */
+  onReplyDue: ((inMs: number) => void) | undefined;
   /** Whether a notice not in NoticeSchema was logged already: a flood of them writes one line. */
   private strangerLogged = false;
   /** Until when (ms) each other broker is known to have watchers: it says so at each of its heartbeats. */
@@ -225,6 +230,7 @@ export class BrokerNetwork {
       // A name lost while this broker was silent stays with the host that took it; ours register again.
       const beat = await this.tables.heartbeat(this.self, peers);
       this.leader = beat.leader;
+      if (beat.leader && beat.replyDueInMs !== null) this.onReplyDue?.(beat.replyDueInMs);
       if (beat.lost.length > 0) this.handlers?.onNamesLost(beat.lost);
       this.deliverWaiting(peers, beat);
       if (this.failing) this.log("shared database reachable again; heartbeats resumed");
