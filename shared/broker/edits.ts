@@ -226,9 +226,10 @@ export class Edits {
     }
     const epoch = this.flagEpoch;
     const now = this.now();
-    const live = await this.presence.list("network", {});
-    const { touches, claims } = await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
     const here = [...this.presence.entries()].filter((p) => this.presence.isLive(p) && p.row.repo_key);
+    // No session here in a repository: no stake file to write, so nothing to read (an idle host costs the database nothing here).
+    const live = here.length === 0 ? [] : await this.presence.list("network", {});
+    const { touches, claims } = here.length === 0 ? { touches: [], claims: [] } : await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
     const files = stakeLists(
       here.map((p) => ({ id: p.row.id, repo: p.row.repo_key!, sessionIds: p.sessionIds })),
       [...touches, ...claims].map((r) => ({ repo: r.repo_key, peer: r.peer_id, path: "path" in r ? r.path : null })),
