@@ -13,6 +13,7 @@ import { PostgresEditsStore } from "../shared/store/postgres-edits.ts";
 import { PostgresNetworkStore } from "../shared/store/postgres-network.ts";
 import { openPostgresStore } from "../shared/store/postgres.ts";
 import type { NewMessage, SweepTime } from "../shared/store/store.ts";
+import { registration } from "./helpers/in-process.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -94,6 +95,30 @@ describePg("the leader's sweeps on a shared database", () => {
     } finally {
       housekeeping?.stop();
       await admin.close();
+      await store.close();
+      await cluster!.dropDatabase(url);
+    }
+  });
+
+  test("a reply awaited on the leader's own host is noticed when it falls due, with no heartbeat to say so", async () => {
+    const url = await cluster!.createDatabase();
+    const store = await openPostgresStore(url, "leader");
+    let housekeeping: Housekeeping | undefined;
+    try {
+      const services = composeServices({ store, mailboxTtlMs: HOUR, host: "leader", now: Date.now, pidAlive: () => true });
+      const logged: string[] = [];
+      housekeeping = startHousekeeping({
+        store, presence: services.presence, mail: services.mail, now: Date.now, log: (l) => void logged.push(l), leads: () => true, onDatabaseClock: true,
+        onSweep: () => {}, afterPrune: async () => {}, editFlags: async () => {},
+      });
+      const [asker, api] = await Promise.all([services.registry.register(registration("asker")), services.registry.register(registration("api", { parent_pid: 9 }))]);
+      const askerRow = (await services.registry.authenticate(asker.secret))!;
+      const question = (await services.mail.send({ kind: "peer", row: askerRow }, { to: api.name, text: "which port?", reply_within_s: 1 })).message;
+      // The send armed the sweep (Mail.replyAwaited): no heartbeat runs here, and no timer sweeps every second.
+      const notice = await waitFor(async () => (await services.mail.inbox(askerRow, { markRead: false })).find((m) => m.in_reply_to === question.id), "the overdue notice");
+      expect([notice.from_id, (await store.getMessage(question.id))?.reply_status, logged]).toEqual(["claude-peers", "overdue", []]);
+    } finally {
+      housekeeping?.stop();
       await store.close();
       await cluster!.dropDatabase(url);
     }
