@@ -10,6 +10,7 @@ import { BrokerFrameSchema, StatusResultSchema, type PeerFrame } from "../shared
 import { peerRegistration, startBroker, type TestBroker } from "./helpers/broker.ts";
 import { runCli } from "./helpers/cli.ts";
 import { makeTestEnv, type TestEnv } from "./helpers/env.ts";
+import { DEFAULT_HOST_TIMEOUT_S } from "../shared/config.ts";
 import { TEST_HOST_TIMEOUT_S } from "./helpers/hosts.ts";
 import { startPgCounter, type CountedTransaction } from "./helpers/pg-counter.ts";
 import { usePostgres } from "./helpers/postgres.ts";
@@ -38,7 +39,7 @@ describePg("many hosts on one PostgreSQL", () => {
   let admin: SQL | undefined;
 
   /** `count` brokers on a fresh database, each with one peer; `through` rewrites the URL the brokers get (a proxy). */
-  async function startHosts(count: number, opts: { through?: (url: string) => string; hostTimeoutS?: string } = {}): Promise<Host[]> {
+  async function startHosts(count: number, opts: { through?: (url: string) => string; hostTimeoutS?: string; registration?: Record<string, unknown> } = {}): Promise<Host[]> {
     url = await cluster!.createDatabase();
     admin = new SQL({ url, max: 1 });
     const brokerUrl = opts.through?.(url) ?? url;
@@ -48,7 +49,7 @@ describePg("many hosts on one PostgreSQL", () => {
       const broker = await startBroker(t);
       const host: Host = { name, t, broker, peer: undefined as unknown as Peer };
       hosts.push(host);
-      host.peer = (await (await broker.post("/register", peerRegistration(`peer-${i}`))).json()) as Peer;
+      host.peer = (await (await broker.post("/register", peerRegistration(`peer-${i}`, opts.registration))).json()) as Peer;
       return host;
     };
     // Four at a time: sixteen Bun start-ups at once on two shared cores outlast startBroker's patience.
@@ -205,6 +206,50 @@ describePg("many hosts on one PostgreSQL", () => {
       expect(rate).toBeLessThanOrEqual(4);
       socket.close();
     } finally {
+      counter.stop();
+    }
+  });
+
+  test.each([1, 2])("an idle host costs the database at most 1 transaction a second (%i hosts)", async (count) => {
+    const counter = startPgCounter(cluster!.port);
+    const sockets: WebSocket[] = [];
+    try {
+      // The default host timeout, as users run it: a heartbeat every third of it. Each host's session
+      // works in a repository, so its broker keeps the edit hooks' stake files too.
+      await startHosts(count, {
+        through: (u) => u.replace(`:${cluster!.port}/`, `:${counter.port}/`),
+        hostTimeoutS: String(DEFAULT_HOST_TIMEOUT_S),
+        registration: { repo_key: "origin:example.com/acme/app" },
+      });
+      // Each session holds its push connection, as an idle Claude Code session does: it stays live.
+      for (const h of hosts) {
+        const socket = new BrokerClient({ socketPath: h.t.socketPath, token: h.broker.token, secret: h.peer.secret }).openSocket();
+        sockets.push(socket);
+        await new Promise((resolve, reject) => ((socket.onopen = resolve), (socket.onerror = reject)));
+      }
+      const beatS = DEFAULT_HOST_TIMEOUT_S / 3;
+      const isBeat = (tx: CountedTransaction) => tx.statements.some((s) => s.includes("INSERT INTO brokers"));
+      /** Where (after which transaction) the n-th heartbeat seen ended, or null before it. */
+      const afterBeat = (n: number) => {
+        let seen = 0;
+        for (let i = 0; i < counter.transactions.length; i++) if (isBeat(counter.transactions[i]!) && ++seen === n) return i + 1;
+        return null;
+      };
+      const beats = () => counter.transactions.filter(isBeat).length;
+      // Past the start-up (joins, the first prune, registrations, each statement's first Describe):
+      // from each host's second heartbeat on, over BEATS heartbeats of each host.
+      const BEATS = 3;
+      const start = beats() + 2 * count;
+      const first = await waitFor(() => afterBeat(start), "each host's second heartbeat after the start", 30_000);
+      const last = await waitFor(() => afterBeat(start + count * BEATS), `${BEATS} more heartbeats of each host`, 60_000);
+      const idle = counter.transactions.slice(first, last);
+      // The window is BEATS heartbeat intervals of each host, counted by its heartbeats: no timing in the assertion.
+      const perHostPerSecond = idle.length / count / (BEATS * beatS);
+      const kinds = idle.map((tx) => tx.statements.map((s) => s.replace(/\s+/g, " ").slice(0, 60)).join(" ; "));
+      console.log(`scale.test: ${count} idle host(s): ${perHostPerSecond.toFixed(2)} transactions/s per host (${idle.length} in ${BEATS} heartbeat intervals of ${beatS} s): ${JSON.stringify(kinds)}`);
+      expect(perHostPerSecond).toBeLessThanOrEqual(1);
+    } finally {
+      for (const socket of sockets) socket.close();
       counter.stop();
     }
   });

@@ -8,10 +8,12 @@
 import { SQL } from "bun";
 import { afterAll, describe, expect, test } from "bun:test";
 import { composeServices } from "../shared/broker/app.ts";
-import { startHousekeeping } from "../shared/broker/housekeeping.ts";
+import { startHousekeeping, type Housekeeping } from "../shared/broker/housekeeping.ts";
 import { PostgresEditsStore } from "../shared/store/postgres-edits.ts";
+import { PostgresNetworkStore } from "../shared/store/postgres-network.ts";
 import { openPostgresStore } from "../shared/store/postgres.ts";
 import type { NewMessage, SweepTime } from "../shared/store/store.ts";
+import { registration } from "./helpers/in-process.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -40,7 +42,7 @@ describePg("the leader's sweeps on a shared database", () => {
     const store = await openPostgresStore(url, "leader");
     const admin = new SQL({ url, max: 1 });
     const edits = new PostgresEditsStore(store.sql, store.location);
-    let housekeeping: { stop(): void } | undefined;
+    let housekeeping: Housekeeping | undefined;
     try {
       const [clock] = await admin<Array<{ ms: bigint }>>`SELECT (extract(epoch FROM now()) * 1000)::bigint AS ms`;
       const dbNow = Number(clock!.ms);
@@ -72,7 +74,13 @@ describePg("the leader's sweeps on a shared database", () => {
         editFlags: async () => {},
       });
       await pruned.promise; // the first prune, at once
-      // The overdue sweep runs each second: the reply due is taken; the one an hour off is not, by the same statement.
+      // The heartbeat says when the earliest awaited reply falls due, on the database's clock whatever
+      // the leader's: now (m-late). The sweep runs when told: the reply due is taken; the one an hour off is not.
+      const network = new PostgresNetworkStore(store.connection, store.location);
+      const self = { id: "b-leader", host: "leader", pid: process.pid, offlineAfterS: 15 };
+      const beat = await network.heartbeat(self, []);
+      expect(beat.replyDueInMs).toBeLessThanOrEqual(-1000);
+      housekeeping.replyDue(beat.replyDueInMs!);
       const state = async (id: string) => (await admin<Array<{ state: string; reply_status: string | null }>>`SELECT state, reply_status FROM messages WHERE id = ${id}`)[0];
       await waitFor(async () => (await state("m-late"))?.reply_status === "overdue", "the overdue sweep to take the reply that is due");
       expect({
@@ -81,9 +89,36 @@ describePg("the leader's sweeps on a shared database", () => {
         waiting: (await state("m-waiting"))?.reply_status,
         touches: (await admin<Array<{ path: string }>>`SELECT path FROM edit_touches ORDER BY path`).map((r) => r.path),
       }).toEqual({ due: "expired", fresh: "queued", waiting: "awaiting", touches: ["recent.ts"] });
+      // What is still awaited falls due in an hour (the database's clock): the next heartbeat says so.
+      const next = (await network.heartbeat(self, [])).replyDueInMs!;
+      expect(next > HOUR - 60_000 && next <= HOUR).toBe(true);
     } finally {
       housekeeping?.stop();
       await admin.close();
+      await store.close();
+      await cluster!.dropDatabase(url);
+    }
+  });
+
+  test("a reply awaited on the leader's own host is noticed when it falls due, with no heartbeat to say so", async () => {
+    const url = await cluster!.createDatabase();
+    const store = await openPostgresStore(url, "leader");
+    let housekeeping: Housekeeping | undefined;
+    try {
+      const services = composeServices({ store, mailboxTtlMs: HOUR, host: "leader", now: Date.now, pidAlive: () => true });
+      const logged: string[] = [];
+      housekeeping = startHousekeeping({
+        store, presence: services.presence, mail: services.mail, now: Date.now, log: (l) => void logged.push(l), leads: () => true, onDatabaseClock: true,
+        onSweep: () => {}, afterPrune: async () => {}, editFlags: async () => {},
+      });
+      const [asker, api] = await Promise.all([services.registry.register(registration("asker")), services.registry.register(registration("api", { parent_pid: 9 }))]);
+      const askerRow = (await services.registry.authenticate(asker.secret))!;
+      const question = (await services.mail.send({ kind: "peer", row: askerRow }, { to: api.name, text: "which port?", reply_within_s: 1 })).message;
+      // The send armed the sweep (Mail.replyAwaited): no heartbeat runs here, and no timer sweeps every second.
+      const notice = await waitFor(async () => (await services.mail.inbox(askerRow, { markRead: false })).find((m) => m.in_reply_to === question.id), "the overdue notice");
+      expect([notice.from_id, (await store.getMessage(question.id))?.reply_status, logged]).toEqual(["claude-peers", "overdue", []]);
+    } finally {
+      housekeeping?.stop();
       await store.close();
       await cluster!.dropDatabase(url);
     }

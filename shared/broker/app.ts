@@ -355,6 +355,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     afterPrune: (at) => services.edits.prune(at),
     editFlags: () => services.edits.refreshFlags(),
   });
+  if (network) network.onReplyDue = (inMs) => housekeeping.replyDue(inMs);
 
   let stopped: Promise<void> | undefined;
   return {

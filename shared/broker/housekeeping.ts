@@ -6,14 +6,19 @@
  * so 500 hosts do not each scan the whole network every minute and each second. They compare
  * against the database's clock too (`onDatabaseClock`): a leader whose own clock is off neither
  * expires mail early nor keeps it forever.
+ *
+ * The overdue-reply sweep runs every second on SQLite (a local file: no cost to anyone), and on a
+ * shared database only when a reply falls due (reply-deadline.ts): the heartbeat and this host's
+ * sends say when, so an idle host costs the database its heartbeat and little else.
  */
 import { errorMessage } from "../errors.ts";
 import type { Store, SweepTime } from "../store/store.ts";
 import type { Mail } from "./mail.ts";
 import type { Presence } from "./presence.ts";
+import { ReplyDeadline } from "./reply-deadline.ts";
 
 const SWEEP_INTERVAL_MS = 500;
-/** Also how late an overdue-reply notice may come. */
+/** Also how late an overdue-reply notice may come (SQLite; on a shared database, see ReplyDeadline). */
 const OVERDUE_CHECK_MS = 1000;
 /** Also how late expired mailbox mail may still show as queued. */
 const PRUNE_INTERVAL_MS = 60 * 1000;
@@ -29,7 +34,10 @@ export interface HousekeepingOptions {
   log: (line: string) => void;
   /** Whether this broker runs the sweeps of the shared data now. */
   leads: () => boolean;
-  /** The sweeps of the shared data compare against the database's clock (a shared PostgreSQL), not `now`. */
+  /**
+   * The sweeps of the shared data compare against the database's clock (a shared PostgreSQL), not
+   * `now`; the overdue sweep then runs when `replyDue` says a reply falls due, not every second.
+   */
   onDatabaseClock: boolean;
   /** This broker's own checks, every SWEEP_INTERVAL_MS beside its sessions' liveness. */
   onSweep: () => void;
@@ -40,6 +48,8 @@ export interface HousekeepingOptions {
 }
 
 export interface Housekeeping {
+  /** A reply falls due in `ms` (0 or less: already); on a shared database the leader sweeps then. */
+  replyDue(ms: number): void;
   stop(): void;
 }
 
@@ -49,9 +59,12 @@ export function startHousekeeping(o: HousekeepingOptions): Housekeeping {
     o.onSweep();
     o.presence.sweep();
   }, SWEEP_INTERVAL_MS);
-  const overdue = setInterval(() => {
+  const noticeOverdue = () => {
     if (o.leads()) void o.mail.noticeOverdue(at()).catch((err) => o.log(`overdue notices failed: ${errorMessage(err)}`));
-  }, OVERDUE_CHECK_MS);
+  };
+  const deadline = o.onDatabaseClock ? new ReplyDeadline(noticeOverdue) : undefined;
+  if (deadline) o.mail.replyAwaited = (inMs) => deadline.dueIn(inMs);
+  const overdue = deadline ? undefined : setInterval(noticeOverdue, OVERDUE_CHECK_MS);
   const prune = async () => {
     if (!o.leads()) return;
     try {
@@ -69,11 +82,15 @@ export function startHousekeeping(o: HousekeepingOptions): Housekeeping {
   void prune();
   const pruner = setInterval(prune, PRUNE_INTERVAL_MS);
   const flagger = setInterval(() => void o.editFlags().catch((err) => o.log(`edit flags failed: ${errorMessage(err)}`)), EDIT_FLAG_INTERVAL_MS);
-  const timers = [sweeper, overdue, pruner, flagger];
+  const timers = [sweeper, pruner, flagger, ...(overdue ? [overdue] : [])];
   for (const timer of timers) timer.unref();
   return {
+    replyDue(ms) {
+      deadline?.dueIn(ms);
+    },
     stop() {
       for (const timer of timers) clearInterval(timer);
+      deadline?.stop();
     },
   };
 }

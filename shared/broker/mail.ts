@@ -95,6 +95,8 @@ export class Mail {
   private readonly pace: SendPace;
   private readonly quota: MailboxQuota;
   private readonly pauses: Pauses;
+  /** Set by housekeeping with a shared database: a reply awaited here falls due in this many ms (its sweep runs then). */
+  replyAwaited: ((inMs: number) => void) | undefined;
 
   constructor(opts: MailOptions) {
     this.store = opts.store;
@@ -150,6 +152,7 @@ export class Mail {
     for (const row of rows) {
       this.watchers.emit({ type: "event", event: "sent", message: toWireMessage(row) });
       if (row.state === "queued") this.arrived(row.to_id);
+      if (row.reply_by !== null && row.state !== "held") this.replyAwaited?.(row.reply_by - this.now());
     }
     const handed = await Promise.all(rows.map((row, i) => this.handOver(row, targets[i]!, woken[i])));
     // A resume may have run between the pause check and the insert: what it missed is freed now.

@@ -70,6 +70,11 @@ export class BrokerNetwork {
   private leaderHost: string | null = null;
   /** Notices this broker's LISTEN connection received (its own channel and the common one), any payload: what bench/scale.ts counts per message. */
   private noticesReceived = 0;
+  /**
+   * Set by the broker's housekeeping: the earliest awaited reply falls due in this many ms, as the
+   * leader's heartbeat read it (the leader sweeps then, not every second).
+   */
+  onReplyDue: ((inMs: number) => void) | undefined;
   /** Whether a notice not in NoticeSchema was logged already: a flood of them writes one line. */
   private strangerLogged = false;
   /** Until when (ms) each other broker is known to have watchers: it says so at each of its heartbeats. */
@@ -236,6 +241,7 @@ export class BrokerNetwork {
       const beat = await this.tables.heartbeat(this.self, peers);
       this.leader = beat.leader;
       this.leaderHost = beat.leaderHost;
+      if (beat.leader && beat.replyDueInMs !== null) this.onReplyDue?.(beat.replyDueInMs);
       if (beat.lost.length > 0) this.handlers?.onNamesLost(beat.lost);
       this.deliverWaiting(peers, beat);
       if (this.failing) this.log("shared database reachable again; heartbeats resumed");

@@ -57,16 +57,17 @@ export class PostgresEditsStore implements EditsStore {
 
   async recent(since: number, now: number, peerIds?: readonly string[]): Promise<{ touches: TouchRow[]; claims: ClaimRow[] }> {
     // Asked with the live sessions' ids: the answer grows with what they edit, not with the network's history.
-    const [touches, claims] = peerIds
-      ? await Promise.all([
-          this.q<TouchRow>`SELECT repo_key, path, peer_id, lines, at FROM edit_touches WHERE peer_id = ANY(${[...peerIds]}) AND at >= ${since} ORDER BY at DESC`,
-          this.q<ClaimRow>`SELECT repo_key, pattern, peer_id, ttl_ms, created_at, expires_at FROM edit_claims WHERE peer_id = ANY(${[...peerIds]}) AND expires_at > ${now} ORDER BY created_at, pattern`,
-        ])
-      : await Promise.all([
-          this.q<TouchRow>`SELECT repo_key, path, peer_id, lines, at FROM edit_touches WHERE at >= ${since} ORDER BY at DESC`,
-          this.q<ClaimRow>`SELECT repo_key, pattern, peer_id, ttl_ms, created_at, expires_at FROM edit_claims WHERE expires_at > ${now} ORDER BY created_at, pattern`,
-        ]);
-    return { touches: [...touches], claims: [...claims] };
+    // Both reads are one transaction: every broker refreshes its stake files every few seconds.
+    return this.sql.begin(async (tx) => {
+      const q = queryOn(tx, this.location);
+      const touches = peerIds
+        ? await q<TouchRow>`SELECT repo_key, path, peer_id, lines, at FROM edit_touches WHERE peer_id = ANY(${[...peerIds]}) AND at >= ${since} ORDER BY at DESC`
+        : await q<TouchRow>`SELECT repo_key, path, peer_id, lines, at FROM edit_touches WHERE at >= ${since} ORDER BY at DESC`;
+      const claims = peerIds
+        ? await q<ClaimRow>`SELECT repo_key, pattern, peer_id, ttl_ms, created_at, expires_at FROM edit_claims WHERE peer_id = ANY(${[...peerIds]}) AND expires_at > ${now} ORDER BY created_at, pattern`
+        : await q<ClaimRow>`SELECT repo_key, pattern, peer_id, ttl_ms, created_at, expires_at FROM edit_claims WHERE expires_at > ${now} ORDER BY created_at, pattern`;
+      return { touches: [...touches], claims: [...claims] };
+    });
   }
 
   async prune(windowMs: number, at: SweepTime): Promise<number> {

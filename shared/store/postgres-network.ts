@@ -56,13 +56,15 @@ export class PostgresNetworkStore implements NetworkStore {
    * host took the name), then what lost wake-ups missed, and which live broker leads, with its host (the one
    * started first: a leader lasts while it heartbeats, and the next takes over once it reads as
    * offline). Every part sees the statement's snapshot, so a row `back` inserted counts as present.
+   * It also says when the earliest awaited reply falls due (the database's clock, as takeOverdue
+   * compares), so the leader sweeps for overdue replies then and not on a timer of its own.
    */
   heartbeat(self: BrokerIdentity, peers: readonly PresenceClaim[]): Promise<Heartbeat> {
     const ids = this.sql.array(peers.map((p) => p.id), "text");
     const names = this.sql.array(peers.map((p) => p.name), "text");
     const pushes = this.sql.array(peers.map((p) => p.push), "bool");
     return this.guard(async (sql) => {
-      const rows = await sql<Array<{ kind: "lost" | "queued" | "mailbox" | "leader"; id: string; to_id: string | null; seq: bigint | null }>>`
+      const rows = await sql<Array<{ kind: "lost" | "queued" | "mailbox" | "leader" | "due"; id: string | null; to_id: string | null; seq: bigint | null }>>`
         WITH claims AS (SELECT * FROM unnest(${ids}::text[], ${names}::text[], ${pushes}::bool[]) AS x(id, name, push)),
         beat AS (
           INSERT INTO brokers (id, host, pid) VALUES (${self.id}, ${self.host}, ${self.pid})
@@ -84,15 +86,20 @@ export class PostgresNetworkStore implements NetworkStore {
           WHERE m.to_id IS NULL AND m.state IN ('queued', 'delivered') AND m.to_name = ANY(${names}::text[])
         UNION ALL
         (SELECT 'leader', b.id, b.host, NULL::bigint FROM brokers b
-          WHERE b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS}) ORDER BY b.started_at, b.id LIMIT 1)`;
+          WHERE b.heartbeat_at > now() - make_interval(secs => ${self.offlineAfterS}) ORDER BY b.started_at, b.id LIMIT 1)
+        UNION ALL
+        SELECT 'due', NULL, NULL, min(m.reply_by) - (extract(epoch FROM now()) * 1000)::bigint FROM messages m
+          WHERE m.reply_status = 'awaiting' AND m.state IN ('queued', 'delivered', 'read')`;
+      const due = rows.find((r) => r.kind === "due")?.seq;
       return {
         leader: rows.some((r) => r.kind === "leader" && r.id === self.id),
         // The leader's row carries its host in to_id.
         leaderHost: rows.find((r) => r.kind === "leader")?.to_id ?? null,
-        lost: rows.filter((r) => r.kind === "lost").map((r) => r.id),
+        lost: rows.filter((r) => r.kind === "lost").map((r) => r.id!),
         // In the order they were sent, as pushes go.
-        queued: rows.filter((r) => r.kind === "queued").sort((a, b) => Number(a.seq! - b.seq!)).map((r) => ({ id: r.id, to_id: r.to_id! })),
-        mailboxes: rows.filter((r) => r.kind === "mailbox").map((r) => r.id),
+        queued: rows.filter((r) => r.kind === "queued").sort((a, b) => Number(a.seq! - b.seq!)).map((r) => ({ id: r.id!, to_id: r.to_id! })),
+        mailboxes: rows.filter((r) => r.kind === "mailbox").map((r) => r.id!),
+        replyDueInMs: due === null || due === undefined ? null : Number(due),
       };
     }, "urgent");
   }

@@ -315,6 +315,11 @@ export interface Heartbeat {
   lost: string[];
   queued: Array<{ id: string; to_id: string }>;
   mailboxes: string[];
+  /**
+   * In how many ms (the database's clock; 0 or less: already) the earliest awaited reply falls due,
+   * as takeOverdue compares; null when no reply is awaited.
+   */
+  replyDueInMs: number | null;
 }
 
 /** Which of the other hosts' live peers a caller needs (each field narrows; none: all of them). */
