@@ -233,9 +233,10 @@ export class Edits {
       this.flags.set(stakeLists([], []));
       return;
     }
-    const live = await this.presence.list("network", {});
-    const { touches, claims } = await this.store.recent(now - this.windowMs, now, live.map((p) => p.id));
-    const remoteRepos = await this.presence.remoteRepoKeys();
+    // Only what this host's sessions need, never the whole network: a repository where another host's
+    // session works gets no stake file, so only this host's sessions' touches and claims can fill one.
+    const remoteRepos = await this.presence.remoteRepoKeys([...new Set(here.map((p) => p.row.repo_key!))]);
+    const { touches, claims } = await this.store.recent(now - this.windowMs, now, here.map((p) => p.row.id));
     const files = stakeLists(
       here.map((p) => ({ id: p.row.id, repo: p.row.repo_key!, sessionIds: p.sessionIds })),
       [...touches, ...claims].map((r) => ({ repo: r.repo_key, peer: r.peer_id, path: "path" in r ? r.path : null })),

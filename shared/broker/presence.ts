@@ -260,10 +260,11 @@ export class Presence {
     return peers.sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host));
   }
 
-  /** The repository keys the other hosts' live peers work in (none without a network). */
-  async remoteRepoKeys(): Promise<Set<string>> {
+  /** Which of these repository keys the other hosts' live peers work in (none without a network): the database filters. */
+  async remoteRepoKeys(among: readonly string[]): Promise<Set<string>> {
     const keys = new Set<string>();
-    if (this.network) for (const p of await this.network.remotePeers()) if (p.row.repo_key) keys.add(p.row.repo_key);
+    if (!this.network || among.length === 0) return keys;
+    for (const p of await this.network.remotePeers({ repoKeys: among })) if (p.row.repo_key) keys.add(p.row.repo_key);
     return keys;
   }
 
@@ -279,7 +280,7 @@ export class Presence {
    */
   private async remoteInScope(scope: Scope, viewer: Viewer): Promise<RemotePeer[]> {
     if (!this.network || scope === "machine" || scope === "directory") return [];
-    if (scope === "repo") return viewer.repo_key ? this.network.remotePeers({ repoKey: viewer.repo_key }) : [];
+    if (scope === "repo") return viewer.repo_key ? this.network.remotePeers({ repoKeys: [viewer.repo_key] }) : [];
     return this.network.remotePeers();
   }
 

@@ -107,6 +107,7 @@ export class PostgresNetworkStore implements NetworkStore {
   othersPresence(self: BrokerIdentity, to?: { id?: string; name?: string; host?: string }, filter: PresenceFilter = {}): Promise<PresenceRow[]> {
     const names = filter.names ? this.sql.array([...filter.names], "text") : null;
     const ids = filter.ids ? this.sql.array([...filter.ids], "text") : null;
+    const repos = filter.repoKeys ? this.sql.array([...filter.repoKeys], "text") : null;
     const family = filter.nameFamily ? `${filter.nameFamily.base.replace(/[\\%_]/g, "\\$&")}-%` : null;
     return this.guard(async (sql) => {
       const rows = to
@@ -123,7 +124,7 @@ export class PostgresNetworkStore implements NetworkStore {
             AND (${names}::text[] IS NULL OR pr.name = ANY(${names}::text[]))
             AND (${ids}::text[] IS NULL OR pr.peer_id = ANY(${ids}::text[]))
             AND (${family}::text IS NULL OR pr.name = ${filter.nameFamily?.name ?? null} OR pr.name LIKE ${family})
-            AND (${filter.repoKey ?? null}::text IS NULL OR EXISTS (SELECT 1 FROM peers pe WHERE pe.id = pr.peer_id AND pe.repo_key = ${filter.repoKey ?? null}))`;
+            AND (${repos}::text[] IS NULL OR EXISTS (SELECT 1 FROM peers pe WHERE pe.id = pr.peer_id AND pe.repo_key = ANY(${repos}::text[])))`;
       return rows.map((r) => ({ ...r, seen_at: Number(r.seen_at) }));
     });
   }

@@ -328,8 +328,8 @@ export interface PresenceFilter {
   names?: readonly string[];
   /** Only these peer ids (whether the sessions a mailbox's mail was set for are live). */
   ids?: readonly string[];
-  /** Only peers in the repository with this key (scope repo). */
-  repoKey?: string;
+  /** Only peers in a repository with one of these keys (scope repo; the edit hooks' stake files). */
+  repoKeys?: readonly string[];
   /** Only `name` itself and the names made from it (`name-2`, …): what a registration may collide with. */
   nameFamily?: { name: string; base: string };
 }
