@@ -228,7 +228,8 @@ describe.skipIf(!pg)("PostgreSQL", () => {
 
   test("an ack in a unit that rolls back tells neither the waiting sender nor the watchers (they hear only what committed)", async () => {
     await using s = inProcessServices({ store: await openPostgresStore(await pg!.createDatabase()) });
-    const reg = await s.registry.register(registration("api"));
+    // A session whose Claude Code shows channel push: only its server is pushed its mail, and acks it.
+    const reg = await s.registry.register(registration("api", { channel: true }));
     const peer = (await s.registry.authenticate(reg.secret))!;
     const failed: unknown[] = [];
     // The ack joins a unit that fails after it (as a failed notice, or a failed COMMIT, would).
