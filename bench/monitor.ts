@@ -78,7 +78,8 @@ function lineListener(stdout: ReadableStream<Uint8Array>): (text: string) => Pro
  */
 async function measureLine(world: World): Promise<Distribution> {
   const env = { CLAUDE_CODE_SESSION_ID: "bench-monitor" };
-  const session = await world.start({ name: "stand-in", env });
+  // A session whose Claude Code drops channel pushes (one path per session): the monitor holds its mail.
+  const session = await world.start({ name: "stand-in", env, channels: false });
   const { id } = await whoami(session);
   const broker = await runningBroker(world.t);
   const monitor = Bun.spawn([process.execPath, join(ROOT, "cli.ts"), "hook", "--monitor"], { env: { ...world.t.env, ...env }, stdin: "ignore", stdout: "pipe", stderr: "inherit" });
