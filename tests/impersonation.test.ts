@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dialBroker } from "../shared/broker-address.ts";
 import { randomToken } from "../shared/token.ts";
-import { brokerPids, runningBroker } from "./helpers/broker.ts";
+import { brokerPids, runningBroker, type TestBroker } from "./helpers/broker.ts";
 import { CLI, runCli } from "./helpers/cli.ts";
 import { ROOT, makeTestEnv, type TestEnv } from "./helpers/env.ts";
 import { startServer } from "./helpers/server.ts";
@@ -107,12 +107,16 @@ describe.skipIf(!isRoot || !tools)("another OS user poses as the broker (skipped
 
     // A session starts the real broker: its API on the socket, its console off (the port is taken).
     const session = await startServer(t, { name: "victim" });
-    cleanups.push(() => session.stop());
+    let broker: TestBroker | undefined;
+    // The session first: while it lives, it would start its broker again (and leave it running).
+    cleanups.push(async () => {
+      await session.stop();
+      await broker?.stop();
+    });
     const me = await session.call("whoami");
     expect(me.isError).toBe(false);
     expect(me.text).toContain(`unix:${t.socketPath}`);
-    const broker = await runningBroker(t);
-    cleanups.push(() => broker.stop());
+    broker = await runningBroker(t);
     expect(readFileSync(t.logPath, "utf8")).toContain(`the console is off: port ${t.port} on 127.0.0.1 is taken by another program`);
     const running = await runCli(t, ["status"]);
     expect(running.stdout).toMatch(/^console +off \(its port was taken at start/m);
